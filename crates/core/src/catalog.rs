@@ -1,0 +1,284 @@
+//! The resource catalog: named API areas, their level and the routes they cover.
+//!
+//! A request path is mapped to exactly one resource, or to none (deny by default).
+//! Route patterns are matched segment by segment: `*` is one segment, `**` (only
+//! last) is zero or more. Paths that a server behind Keygate might read
+//! differently than we do (`..`, `//`, encoded slashes or dots) are refused
+//! outright, so a check on `/api/v1/balances/..%2finvoices` cannot be steered.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a resource belongs to the organization or to each account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Org,
+    Account,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    pub name: String,
+    pub level: Level,
+    pub description: String,
+    pub routes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    resources: Vec<Resource>,
+    patterns: Vec<(Vec<Seg>, usize)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Lit(String),
+    One,
+    Rest,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CatalogError {
+    #[error("the catalog file is not valid TOML for a catalog: {0}")]
+    Toml(String),
+    #[error("resource name {0:?} must be 1-64 characters of a-z, 0-9 and _")]
+    BadName(String),
+    #[error("resource {0:?} appears twice")]
+    Duplicate(String),
+    #[error("route {route:?} of {resource:?} must start with / and may use ** only as its last segment")]
+    BadRoute { resource: String, route: String },
+    #[error("the catalog has no resources")]
+    Empty,
+}
+
+/// The path cannot be judged safely and is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request path is ambiguous (dot segments, empty segments or encoded separators)")]
+pub struct AmbiguousPath;
+
+#[derive(Deserialize)]
+struct CatalogFile {
+    resource: Vec<Resource>,
+}
+
+impl Catalog {
+    pub fn new(resources: Vec<Resource>) -> Result<Catalog, CatalogError> {
+        if resources.is_empty() {
+            return Err(CatalogError::Empty);
+        }
+        let mut patterns = Vec::new();
+        for (i, r) in resources.iter().enumerate() {
+            let name_ok = !r.name.is_empty()
+                && r.name.len() <= 64
+                && r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !name_ok {
+                return Err(CatalogError::BadName(r.name.clone()));
+            }
+            if resources[..i].iter().any(|o| o.name == r.name) {
+                return Err(CatalogError::Duplicate(r.name.clone()));
+            }
+            for route in &r.routes {
+                let segs = parse_pattern(route).ok_or_else(|| CatalogError::BadRoute {
+                    resource: r.name.clone(),
+                    route: route.clone(),
+                })?;
+                patterns.push((segs, i));
+            }
+        }
+        // Most literal segments first, so the most specific pattern wins.
+        patterns.sort_by_key(|(segs, _)| {
+            std::cmp::Reverse(segs.iter().filter(|s| matches!(s, Seg::Lit(_))).count())
+        });
+        Ok(Catalog { resources, patterns })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
+        let file: CatalogFile =
+            toml::from_str(text).map_err(|e| CatalogError::Toml(e.message().to_owned()))?;
+        Catalog::new(file.resource)
+    }
+
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+
+    pub fn of_level(&self, level: Level) -> impl Iterator<Item = &Resource> {
+        self.resources.iter().filter(move |r| r.level == level)
+    }
+
+    /// The resource a request path belongs to; `Ok(None)` when no route covers it.
+    pub fn resolve(&self, path: &str) -> Result<Option<&Resource>, AmbiguousPath> {
+        let segs = split_path(path)?;
+        Ok(self
+            .patterns
+            .iter()
+            .find(|(pat, _)| matches(pat, &segs))
+            .map(|(_, i)| &self.resources[*i]))
+    }
+
+    /// The catalog Keygate ships: resources named after Airwallex's API areas.
+    pub fn default_catalog() -> Catalog {
+        #[allow(clippy::expect_used)]
+        Catalog::from_toml(DEFAULT_CATALOG).expect("the built-in catalog is valid")
+    }
+}
+
+pub const DEFAULT_CATALOG: &str = include_str!("default_catalog.toml");
+
+fn parse_pattern(route: &str) -> Option<Vec<Seg>> {
+    let rest = route.strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let mut segs = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        match *p {
+            "" => return None,
+            "**" if i + 1 == parts.len() => segs.push(Seg::Rest),
+            "**" => return None,
+            "*" => segs.push(Seg::One),
+            lit if lit.contains('*') => return None,
+            lit => segs.push(Seg::Lit(lit.to_owned())),
+        }
+    }
+    Some(segs)
+}
+
+fn split_path(path: &str) -> Result<Vec<&str>, AmbiguousPath> {
+    let rest = path.strip_prefix('/').ok_or(AmbiguousPath)?;
+    let lower = rest.to_ascii_lowercase();
+    if rest.contains('\\') || ["%2f", "%2e", "%5c", "%00"].iter().any(|e| lower.contains(e)) {
+        return Err(AmbiguousPath);
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let segs: Vec<&str> = rest.split('/').collect();
+    if segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+        return Err(AmbiguousPath);
+    }
+    Ok(segs)
+}
+
+fn matches(pat: &[Seg], segs: &[&str]) -> bool {
+    let mut i = 0;
+    for p in pat {
+        match p {
+            Seg::Rest => return true,
+            Seg::One if i < segs.len() => i += 1,
+            Seg::Lit(l) if i < segs.len() && segs[i] == l => i += 1,
+            _ => return false,
+        }
+    }
+    i == segs.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(c: &Catalog, path: &str) -> Option<String> {
+        c.resolve(path).ok().flatten().map(|r| r.name.clone())
+    }
+
+    #[test]
+    fn default_catalog_has_about_twenty_resources_of_both_levels() {
+        let c = Catalog::default_catalog();
+        assert!(c.resources().len() >= 20);
+        assert!(c.of_level(Level::Org).count() >= 5);
+        assert!(c.of_level(Level::Account).count() >= 10);
+    }
+
+    #[test]
+    fn paths_map_to_their_resource() {
+        let c = Catalog::default_catalog();
+        assert_eq!(name(&c, "/api/v1/account").as_deref(), Some("account_details"));
+        assert_eq!(name(&c, "/api/v1/account/wallet").as_deref(), Some("account_details"));
+        assert_eq!(name(&c, "/api/v1/accounts/acct_1").as_deref(), Some("accounts"));
+        assert_eq!(name(&c, "/api/v1/balances/current").as_deref(), Some("balances"));
+        assert_eq!(
+            name(&c, "/api/v1/pa/payment_intents/create").as_deref(),
+            Some("payment_intents")
+        );
+        assert_eq!(name(&c, "/api/v1/invoices/inv_1/").as_deref(), Some("billing_invoices"));
+    }
+
+    #[test]
+    fn unknown_paths_map_to_nothing() {
+        let c = Catalog::default_catalog();
+        assert_eq!(name(&c, "/api/v1/billing_invoices_does_not_exist_route"), None);
+        assert_eq!(name(&c, "/api/v1/accountsx"), None);
+        assert_eq!(name(&c, "/other"), None);
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        let c = Catalog::default_catalog();
+        for p in [
+            "/api/v1/balances/../invoices",
+            "/api/v1/balances/./x",
+            "/api/v1//balances/x",
+            "/api/v1/balances/..%2finvoices",
+            "/api/v1/balances/%2E%2E/invoices",
+            "/api/v1/balances\\x",
+            "api/v1/balances",
+        ] {
+            assert_eq!(c.resolve(p).err(), Some(AmbiguousPath), "{p}");
+        }
+    }
+
+    #[test]
+    fn single_star_matches_one_segment() {
+        let c = Catalog::new(vec![Resource {
+            name: "things".into(),
+            level: Level::Account,
+            description: "things".into(),
+            routes: vec!["/api/*/things".into()],
+        }])
+        .unwrap();
+        assert_eq!(name(&c, "/api/v2/things").as_deref(), Some("things"));
+        assert_eq!(name(&c, "/api/v2/x/things"), None);
+    }
+
+    #[test]
+    fn a_catalog_file_replaces_the_default() {
+        let c = Catalog::from_toml(
+            r#"
+            [[resource]]
+            name = "widgets"
+            level = "org"
+            description = "Widgets"
+            routes = ["/api/v1/widgets/**"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.resources().len(), 1);
+        assert_eq!(name(&c, "/api/v1/widgets").as_deref(), Some("widgets"));
+    }
+
+    #[test]
+    fn bad_catalog_files_say_what_is_wrong() {
+        let dup = r#"
+            [[resource]]
+            name = "a"
+            level = "org"
+            description = ""
+            routes = ["/a"]
+            [[resource]]
+            name = "a"
+            level = "org"
+            description = ""
+            routes = ["/b"]
+        "#;
+        assert_eq!(Catalog::from_toml(dup).unwrap_err(), CatalogError::Duplicate("a".into()));
+        let bad_route = r#"
+            [[resource]]
+            name = "a"
+            level = "org"
+            description = ""
+            routes = ["/a/**/b"]
+        "#;
+        assert!(matches!(Catalog::from_toml(bad_route), Err(CatalogError::BadRoute { .. })));
+    }
+}

@@ -1,0 +1,23 @@
+//! Keygate's domain: identifiers, the API key format, permissions, the resource
+//! catalog, the `x-login-as` rules and access-token claims.
+//!
+//! Everything here is plain computation: no files, sockets or clocks. Callers pass
+//! the current time and the secrets in.
+
+pub mod catalog;
+pub mod crypto;
+pub mod ids;
+pub mod key;
+pub mod login;
+pub mod permission;
+pub mod role;
+pub mod text;
+pub mod time;
+pub mod token;
+
+pub use catalog::{Catalog, Level, Resource};
+pub use ids::{AccountId, ClientId, EventId, OrgId, UserId, WebhookId};
+pub use key::{ApiKey, KeyFormatError};
+pub use login::{LoginError, LoginTarget, login_target};
+pub use permission::{Access, AccountSelection, KeyScope, PermSet};
+pub use role::Role;
