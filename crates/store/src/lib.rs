@@ -1,1 +1,124 @@
+//! The `Store` trait: everything Keygate keeps, behind one interface with one
+//! implementation per database. Service code sees only these types; no SQL
+//! driver type crosses the trait.
+//!
+//! Every method that changes something takes the audit event that describes the
+//! change and writes both in one transaction.
 
+mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use keygate_core::crypto::Digest;
+use keygate_core::permission::KeyScope;
+use keygate_core::{AccountId, ClientId, OrgId, Role, UserId};
+
+pub use records::*;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was hit; the text says which, for the person asking.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The database cannot be reached right now; a retry may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// True when no organization exists yet (`serve --demo` fills such a database).
+    async fn is_empty(&self) -> Result<bool>;
+
+    /// Creates an organization, its accounts and its owner (a new user, or the
+    /// existing user with `owner.email`). Returns the owner's user id.
+    async fn create_org(
+        &self,
+        org: &OrgRecord,
+        accounts: &[AccountRecord],
+        owner: &UserRecord,
+        audit: &AuditEvent,
+    ) -> Result<UserId>;
+    async fn org(&self, org_id: &OrgId) -> Result<Option<OrgRecord>>;
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>>;
+    async fn memberships(&self, user_id: &UserId) -> Result<Vec<Membership>>;
+    async fn role(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Role>>;
+
+    /// Stores a session under the SHA-256 of its token.
+    async fn create_session(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<()>;
+    /// The user of an unexpired session.
+    async fn session_user(&self, session_hash: &Digest, now: i64) -> Result<Option<UserRecord>>;
+    async fn delete_session(&self, session_hash: &Digest) -> Result<()>;
+
+    async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>>;
+    async fn all_accounts(&self) -> Result<Vec<AccountRecord>>;
+    async fn create_account(&self, account: &AccountRecord, audit: &AuditEvent) -> Result<()>;
+
+    async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>>;
+    /// Adds `user` (inserted first if no user has that email) with `role`.
+    /// Conflict when already a member.
+    async fn add_member(
+        &self,
+        org_id: &OrgId,
+        user: &UserRecord,
+        role: Role,
+        audit: &AuditEvent,
+    ) -> Result<MemberRecord>;
+    async fn set_member_role(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        role: Role,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    async fn remove_member(&self, org_id: &OrgId, user_id: &UserId, audit: &AuditEvent)
+    -> Result<()>;
+
+    async fn keys(&self, org_id: &OrgId) -> Result<Vec<KeyRecord>>;
+    async fn key(&self, org_id: &OrgId, client_id: &ClientId) -> Result<Option<KeyRecord>>;
+    /// A key by client id alone, for the credential cache.
+    async fn key_by_client_id(&self, client_id: &ClientId) -> Result<Option<KeyRecord>>;
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>>;
+    /// Conflict when the owner already has an admin key.
+    async fn insert_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()>;
+    /// Replaces the secret and bumps the generation, so every token issued
+    /// before stops working.
+    async fn regenerate_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord>;
+    async fn update_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        name: &str,
+        scope: &KeyScope,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord>;
+    /// Deletes a scoped key.
+    async fn delete_key(&self, org_id: &OrgId, client_id: &ClientId, audit: &AuditEvent)
+    -> Result<()>;
+
+    /// Events that change nothing else (failed logins), written in one batch.
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;
+    /// Newest first; `before` is the `seq` of the last event of the previous page.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+}
+
+/// Whether an account exists in one organization.
+pub fn account_in(accounts: &[AccountRecord], id: &AccountId) -> bool {
+    accounts.iter().any(|a| a.account_id == *id)
+}
