@@ -46,7 +46,9 @@ pub enum CatalogError {
     BadName(String),
     #[error("resource {0:?} appears twice")]
     Duplicate(String),
-    #[error("route {route:?} of {resource:?} must start with / and may use ** only as its last segment")]
+    #[error(
+        "route {route:?} of {resource:?} must start with / and may use ** only as its last segment"
+    )]
     BadRoute { resource: String, route: String },
     #[error("the catalog has no resources")]
     Empty,
@@ -71,7 +73,9 @@ impl Catalog {
         for (i, r) in resources.iter().enumerate() {
             let name_ok = !r.name.is_empty()
                 && r.name.len() <= 64
-                && r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !name_ok {
                 return Err(CatalogError::BadName(r.name.clone()));
             }
@@ -90,7 +94,10 @@ impl Catalog {
         patterns.sort_by_key(|(segs, _)| {
             std::cmp::Reverse(segs.iter().filter(|s| matches!(s, Seg::Lit(_))).count())
         });
-        Ok(Catalog { resources, patterns })
+        Ok(Catalog {
+            resources,
+            patterns,
+        })
     }
 
     pub fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
@@ -150,7 +157,11 @@ fn parse_pattern(route: &str) -> Option<Vec<Seg>> {
 fn split_path(path: &str) -> Result<Vec<&str>, AmbiguousPath> {
     let rest = path.strip_prefix('/').ok_or(AmbiguousPath)?;
     let lower = rest.to_ascii_lowercase();
-    if rest.contains('\\') || ["%2f", "%2e", "%5c", "%00"].iter().any(|e| lower.contains(e)) {
+    if rest.contains('\\')
+        || ["%2f", "%2e", "%5c", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+    {
         return Err(AmbiguousPath);
     }
     let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -193,21 +204,39 @@ mod tests {
     #[test]
     fn paths_map_to_their_resource() {
         let c = Catalog::default_catalog();
-        assert_eq!(name(&c, "/api/v1/account").as_deref(), Some("account_details"));
-        assert_eq!(name(&c, "/api/v1/account/wallet").as_deref(), Some("account_details"));
-        assert_eq!(name(&c, "/api/v1/accounts/acct_1").as_deref(), Some("accounts"));
-        assert_eq!(name(&c, "/api/v1/balances/current").as_deref(), Some("balances"));
+        assert_eq!(
+            name(&c, "/api/v1/account").as_deref(),
+            Some("account_details")
+        );
+        assert_eq!(
+            name(&c, "/api/v1/account/wallet").as_deref(),
+            Some("account_details")
+        );
+        assert_eq!(
+            name(&c, "/api/v1/accounts/acct_1").as_deref(),
+            Some("accounts")
+        );
+        assert_eq!(
+            name(&c, "/api/v1/balances/current").as_deref(),
+            Some("balances")
+        );
         assert_eq!(
             name(&c, "/api/v1/pa/payment_intents/create").as_deref(),
             Some("payment_intents")
         );
-        assert_eq!(name(&c, "/api/v1/invoices/inv_1/").as_deref(), Some("billing_invoices"));
+        assert_eq!(
+            name(&c, "/api/v1/invoices/inv_1/").as_deref(),
+            Some("billing_invoices")
+        );
     }
 
     #[test]
     fn unknown_paths_map_to_nothing() {
         let c = Catalog::default_catalog();
-        assert_eq!(name(&c, "/api/v1/billing_invoices_does_not_exist_route"), None);
+        assert_eq!(
+            name(&c, "/api/v1/billing_invoices_does_not_exist_route"),
+            None
+        );
         assert_eq!(name(&c, "/api/v1/accountsx"), None);
         assert_eq!(name(&c, "/other"), None);
     }
@@ -271,7 +300,10 @@ mod tests {
             description = ""
             routes = ["/b"]
         "#;
-        assert_eq!(Catalog::from_toml(dup).unwrap_err(), CatalogError::Duplicate("a".into()));
+        assert_eq!(
+            Catalog::from_toml(dup).unwrap_err(),
+            CatalogError::Duplicate("a".into())
+        );
         let bad_route = r#"
             [[resource]]
             name = "a"
@@ -279,6 +311,9 @@ mod tests {
             description = ""
             routes = ["/a/**/b"]
         "#;
-        assert!(matches!(Catalog::from_toml(bad_route), Err(CatalogError::BadRoute { .. })));
+        assert!(matches!(
+            Catalog::from_toml(bad_route),
+            Err(CatalogError::BadRoute { .. })
+        ));
     }
 }

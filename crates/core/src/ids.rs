@@ -65,6 +65,13 @@ macro_rules! id_type {
             }
         }
 
+        // Hashes like its string, so maps keyed by the id can be searched by `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl std::str::FromStr for $name {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, IdError> {

@@ -126,26 +126,39 @@ mod tests {
 
     #[test]
     fn org_admin_key_without_login_as_targets_the_org() {
-        assert_eq!(login_target(&KeyScope::OrgAdmin, None, ANY), Ok(LoginTarget::Org));
+        assert_eq!(
+            login_target(&KeyScope::OrgAdmin, None, ANY),
+            Ok(LoginTarget::Org)
+        );
     }
 
     #[test]
     fn org_admin_key_with_any_login_as_is_refused() {
         let a = ids(1);
-        assert_eq!(login_target(&KeyScope::OrgAdmin, Some(a[0].as_str()), ANY), Err(LoginError));
+        assert_eq!(
+            login_target(&KeyScope::OrgAdmin, Some(a[0].as_str()), ANY),
+            Err(LoginError)
+        );
     }
 
     #[test]
     fn account_admin_key_without_login_as_targets_its_account() {
         let a = ids(1);
-        let s = KeyScope::AccountAdmin { account_id: a[0].clone() };
-        assert_eq!(login_target(&s, None, ANY), Ok(LoginTarget::Account(a[0].clone())));
+        let s = KeyScope::AccountAdmin {
+            account_id: a[0].clone(),
+        };
+        assert_eq!(
+            login_target(&s, None, ANY),
+            Ok(LoginTarget::Account(a[0].clone()))
+        );
     }
 
     #[test]
     fn account_admin_key_naming_its_own_account_is_allowed() {
         let a = ids(1);
-        let s = KeyScope::AccountAdmin { account_id: a[0].clone() };
+        let s = KeyScope::AccountAdmin {
+            account_id: a[0].clone(),
+        };
         assert_eq!(
             login_target(&s, Some(a[0].as_str()), ANY),
             Ok(LoginTarget::Account(a[0].clone()))
@@ -155,7 +168,9 @@ mod tests {
     #[test]
     fn account_admin_key_naming_another_account_is_refused() {
         let a = ids(2);
-        let s = KeyScope::AccountAdmin { account_id: a[0].clone() };
+        let s = KeyScope::AccountAdmin {
+            account_id: a[0].clone(),
+        };
         assert_eq!(login_target(&s, Some(a[1].as_str()), ANY), Err(LoginError));
     }
 
@@ -163,13 +178,19 @@ mod tests {
     fn scoped_key_with_one_account_and_no_org_permissions_defaults_to_that_account() {
         let a = ids(1);
         let s = scoped(&[], some(&a));
-        assert_eq!(login_target(&s, None, ANY), Ok(LoginTarget::Account(a[0].clone())));
+        assert_eq!(
+            login_target(&s, None, ANY),
+            Ok(LoginTarget::Account(a[0].clone()))
+        );
     }
 
     #[test]
     fn scoped_key_with_several_accounts_without_login_as_targets_the_org() {
         let a = ids(2);
-        assert_eq!(login_target(&scoped(&[], some(&a)), None, ANY), Ok(LoginTarget::Org));
+        assert_eq!(
+            login_target(&scoped(&[], some(&a)), None, ANY),
+            Ok(LoginTarget::Org)
+        );
     }
 
     #[test]
@@ -209,7 +230,10 @@ mod tests {
             login_target(&s, Some(a[0].as_str()), &in_org),
             Ok(LoginTarget::Account(a[0].clone()))
         );
-        assert_eq!(login_target(&s, Some(a[1].as_str()), &in_org), Err(LoginError));
+        assert_eq!(
+            login_target(&s, Some(a[1].as_str()), &in_org),
+            Err(LoginError)
+        );
     }
 
     #[test]
@@ -229,7 +253,11 @@ mod tests {
     #[test]
     fn a_malformed_login_as_is_refused() {
         assert_eq!(
-            login_target(&scoped(&[], AccountSelection::All(AllAccounts::All)), Some("x"), ANY),
+            login_target(
+                &scoped(&[], AccountSelection::All(AllAccounts::All)),
+                Some("x"),
+                ANY
+            ),
             Err(LoginError)
         );
     }

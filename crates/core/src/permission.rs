@@ -72,7 +72,12 @@ impl PermSet {
 
     /// Every resource of `level` in the catalog with write access.
     pub fn everything(catalog: &Catalog, level: Level) -> PermSet {
-        PermSet(catalog.of_level(level).map(|r| (r.name.clone(), Access::Write)).collect())
+        PermSet(
+            catalog
+                .of_level(level)
+                .map(|r| (r.name.clone(), Access::Write))
+                .collect(),
+        )
     }
 
     /// Checks each permission against the catalog; the same resource listed twice
@@ -88,7 +93,10 @@ impl PermSet {
             let at = format!("{source}[{i}].resource");
             match catalog.get(&p.resource) {
                 None => {
-                    return Err(Invalid::new(at, format!("unknown resource {:?}", p.resource)));
+                    return Err(Invalid::new(
+                        at,
+                        format!("unknown resource {:?}", p.resource),
+                    ));
                 }
                 Some(r) if r.level != level => {
                     let lvl = match r.level {
@@ -122,7 +130,9 @@ impl From<Vec<Permission>> for PermSet {
 
 impl From<PermSet> for Vec<Permission> {
     fn from(s: PermSet) -> Vec<Permission> {
-        s.0.into_iter().map(|(resource, access)| Permission { resource, access }).collect()
+        s.0.into_iter()
+            .map(|(resource, access)| Permission { resource, access })
+            .collect()
     }
 }
 
@@ -237,9 +247,13 @@ impl KeyScope {
     ) -> bool {
         match (level, self, target) {
             (Level::Org, KeyScope::OrgAdmin, _) => true,
-            (Level::Org, KeyScope::Scoped { org_permissions, .. }, _) => {
-                org_permissions.allows(resource, needed)
-            }
+            (
+                Level::Org,
+                KeyScope::Scoped {
+                    org_permissions, ..
+                },
+                _,
+            ) => org_permissions.allows(resource, needed),
             (Level::Account, KeyScope::AccountAdmin { account_id }, LoginTarget::Account(a)) => {
                 account_id == a
             }
@@ -296,11 +310,19 @@ mod tests {
     #[test]
     fn unknown_or_wrong_level_resources_are_refused_with_their_place() {
         let c = Catalog::default_catalog();
-        let e = PermSet::parse(&[p("nope", Access::Read)], &c, Level::Org, "org_permissions")
-            .unwrap_err();
+        let e = PermSet::parse(
+            &[p("nope", Access::Read)],
+            &c,
+            Level::Org,
+            "org_permissions",
+        )
+        .unwrap_err();
         assert_eq!(e.source, "org_permissions[0].resource");
         let e = PermSet::parse(
-            &[p("billing_invoices", Access::Read), p("balances", Access::Read)],
+            &[
+                p("billing_invoices", Access::Read),
+                p("balances", Access::Read),
+            ],
             &c,
             Level::Org,
             "org_permissions",
@@ -329,8 +351,8 @@ mod tests {
         let sel = AccountSelection::Some([a.clone()].into());
         let e = KeyScope::scoped(&[], &AccountSelection::none(), &[], &c, |_| true).unwrap_err();
         assert_eq!(e.source, "org_permissions");
-        let e = KeyScope::scoped(&[], &sel, &[p("balances", Access::Read)], &c, |_| false)
-            .unwrap_err();
+        let e =
+            KeyScope::scoped(&[], &sel, &[p("balances", Access::Read)], &c, |_| false).unwrap_err();
         assert_eq!(e.source, "account_permissions.accounts");
         let e = KeyScope::scoped(&[], &sel, &[], &c, |_| true).unwrap_err();
         assert_eq!(e.source, "account_permissions");
@@ -351,15 +373,27 @@ mod tests {
     fn org_admin_reaches_org_resources_only() {
         let s = KeyScope::OrgAdmin;
         let acct = LoginTarget::Account(AccountId::generate());
-        assert!(s.allows("billing_invoices", Level::Org, Access::Write, &LoginTarget::Org));
+        assert!(s.allows(
+            "billing_invoices",
+            Level::Org,
+            Access::Write,
+            &LoginTarget::Org
+        ));
         assert!(!s.allows("balances", Level::Account, Access::Read, &acct));
     }
 
     #[test]
     fn account_admin_reaches_its_own_account_only() {
         let a = AccountId::generate();
-        let s = KeyScope::AccountAdmin { account_id: a.clone() };
-        assert!(s.allows("balances", Level::Account, Access::Write, &LoginTarget::Account(a)));
+        let s = KeyScope::AccountAdmin {
+            account_id: a.clone(),
+        };
+        assert!(s.allows(
+            "balances",
+            Level::Account,
+            Access::Write,
+            &LoginTarget::Account(a)
+        ));
         let b = LoginTarget::Account(AccountId::generate());
         assert!(!s.allows("balances", Level::Account, Access::Read, &b));
         assert!(!s.allows("accounts", Level::Org, Access::Read, &b));
@@ -382,11 +416,22 @@ mod tests {
         assert!(!s.allows("balances", Level::Account, Access::Write, &ta));
         assert!(!s.allows("balances", Level::Account, Access::Read, &LoginTarget::Org));
         assert!(s.allows("billing_invoices", Level::Org, Access::Read, &ta));
-        assert!(s.allows("billing_invoices", Level::Org, Access::Read, &LoginTarget::Org));
+        assert!(s.allows(
+            "billing_invoices",
+            Level::Org,
+            Access::Read,
+            &LoginTarget::Org
+        ));
         let other = LoginTarget::Account(AccountId::generate());
         assert!(!s.allows("balances", Level::Account, Access::Read, &other));
-        assert_eq!(s.scope_string(&c, &ta), "billing_invoices:read balances:read");
-        assert_eq!(s.scope_string(&c, &LoginTarget::Org), "billing_invoices:read");
+        assert_eq!(
+            s.scope_string(&c, &ta),
+            "billing_invoices:read balances:read"
+        );
+        assert_eq!(
+            s.scope_string(&c, &LoginTarget::Org),
+            "billing_invoices:read"
+        );
     }
 
     #[test]
@@ -394,7 +439,9 @@ mod tests {
         let a = AccountId::generate();
         for s in [
             KeyScope::OrgAdmin,
-            KeyScope::AccountAdmin { account_id: a.clone() },
+            KeyScope::AccountAdmin {
+                account_id: a.clone(),
+            },
             KeyScope::Scoped {
                 org_permissions: vec![p("accounts", Access::Read)].into(),
                 account_permissions: AccountPermissions {

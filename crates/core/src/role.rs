@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn only_owner_admin_and_developer_manage_keys() {
-        let allowed: Vec<_> = Role::ALL.into_iter().filter(|r| r.can_manage_keys()).collect();
+        let allowed: Vec<_> = Role::ALL
+            .into_iter()
+            .filter(|r| r.can_manage_keys())
+            .collect();
         assert_eq!(allowed, [Role::Owner, Role::Admin, Role::Developer]);
     }
 

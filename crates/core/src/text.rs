@@ -24,7 +24,10 @@ fn clean_name(raw: &str, source: &str, max: usize) -> Result<String, Invalid> {
         return Err(Invalid::new(source, "must not be empty"));
     }
     if s.chars().count() > max {
-        return Err(Invalid::new(source, format!("must be at most {max} characters")));
+        return Err(Invalid::new(
+            source,
+            format!("must be at most {max} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(Invalid::new(source, "must not contain control characters"));
@@ -88,7 +91,9 @@ impl Email {
             && !domain.ends_with('.')
             && !domain.contains('@')
             && s.len() <= 254
-            && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\",;".contains(c));
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>\",;".contains(c));
         if ok { Ok(Email(s)) } else { Err(bad()) }
     }
 
@@ -147,7 +152,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(KeyName::parse("  billing-sync ", "name").unwrap().as_str(), "billing-sync");
+        assert_eq!(
+            KeyName::parse("  billing-sync ", "name").unwrap().as_str(),
+            "billing-sync"
+        );
         assert_eq!(KeyName::parse("   ", "name").unwrap_err().source, "name");
         assert!(KeyName::parse(&"x".repeat(101), "name").is_err());
         assert!(KeyName::parse("a\u{0}b", "name").is_err());
@@ -155,8 +163,19 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased_and_shape_checked() {
-        assert_eq!(Email::parse(" Owner@Acme.TEST ", "email").unwrap().as_str(), "owner@acme.test");
-        for bad in ["", "owner", "owner@", "@acme.test", "a@b", "a b@c.d", "a@b@c.d"] {
+        assert_eq!(
+            Email::parse(" Owner@Acme.TEST ", "email").unwrap().as_str(),
+            "owner@acme.test"
+        );
+        for bad in [
+            "",
+            "owner",
+            "owner@",
+            "@acme.test",
+            "a@b",
+            "a b@c.d",
+            "a@b@c.d",
+        ] {
             assert!(Email::parse(bad, "email").is_err(), "{bad}");
         }
     }
@@ -165,7 +184,10 @@ mod tests {
     fn passwords_need_15_to_256_characters_and_are_kept_whole() {
         assert!(NewPassword::parse(&"a".repeat(14), "password").is_err());
         let long = "é".repeat(256);
-        assert_eq!(NewPassword::parse(&long, "password").unwrap().expose(), long);
+        assert_eq!(
+            NewPassword::parse(&long, "password").unwrap().expose(),
+            long
+        );
         assert!(NewPassword::parse(&"a".repeat(257), "password").is_err());
         let p = NewPassword::parse("correct-horse-battery", "password").unwrap();
         assert!(!format!("{p:?}").contains("horse"));

@@ -40,12 +40,18 @@ mod tests {
     #[test]
     fn formats_like_airwallex() {
         assert_eq!(format_airwallex(0), "1970-01-01T00:00:00+0000");
-        assert_eq!(format_airwallex(1_778_544_000_000), "2026-05-12T00:00:00+0000");
+        assert_eq!(
+            format_airwallex(1_778_544_000_000),
+            "2026-05-12T00:00:00+0000"
+        );
     }
 
     #[test]
     fn formats_rfc3339_with_millis_and_leap_days() {
         assert_eq!(format_rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(format_rfc3339(1_709_251_199_000), "2024-02-29T23:59:59.000Z");
+        assert_eq!(
+            format_rfc3339(1_709_251_199_000),
+            "2024-02-29T23:59:59.000Z"
+        );
     }
 }

@@ -171,10 +171,9 @@ impl TokenKeys {
         }
         let (signed, sig_b64) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (header_b64, payload_b64) = signed.split_once('.').ok_or(TokenError::Malformed)?;
-        let header: Header = serde_json::from_slice(
-            &B64.decode(header_b64).map_err(|_| TokenError::Malformed)?,
-        )
-        .map_err(|_| TokenError::Malformed)?;
+        let header: Header =
+            serde_json::from_slice(&B64.decode(header_b64).map_err(|_| TokenError::Malformed)?)
+                .map_err(|_| TokenError::Malformed)?;
         if header.alg != "EdDSA" {
             return Err(TokenError::Algorithm);
         }
@@ -192,10 +191,9 @@ impl TokenKeys {
             .map_err(|_| TokenError::Malformed)?;
         key.verify_strict(signed.as_bytes(), &Signature::from_bytes(&sig_bytes))
             .map_err(|_| TokenError::Signature)?;
-        let claims: Claims = serde_json::from_slice(
-            &B64.decode(payload_b64).map_err(|_| TokenError::Malformed)?,
-        )
-        .map_err(|_| TokenError::Malformed)?;
+        let claims: Claims =
+            serde_json::from_slice(&B64.decode(payload_b64).map_err(|_| TokenError::Malformed)?)
+                .map_err(|_| TokenError::Malformed)?;
         if claims.iss != ISSUER {
             return Err(TokenError::Malformed);
         }
@@ -239,7 +237,10 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let k = keys();
-        assert_eq!(k.verify(&k.sign(&claims(1000)), 2800), Err(TokenError::Expired));
+        assert_eq!(
+            k.verify(&k.sign(&claims(1000)), 2800),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
@@ -261,7 +262,10 @@ mod tests {
         let payload = t.split('.').nth(1).unwrap();
         for alg in ["none", "HS256", "eddsa"] {
             let h = B64.encode(format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, k.current_kid()));
-            assert_eq!(k.verify(&format!("{h}.{payload}."), 1001), Err(TokenError::Algorithm));
+            assert_eq!(
+                k.verify(&format!("{h}.{payload}."), 1001),
+                Err(TokenError::Algorithm)
+            );
         }
     }
 

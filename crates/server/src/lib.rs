@@ -1,1 +1,15 @@
+//! Keygate's server: the HTTP surfaces, the services behind them and the
+//! `keygate` command.
 
+pub mod app;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod gateway;
+pub mod http;
+pub mod openapi;
+pub mod ratelimit;
+pub mod secrets;
+pub mod serve;
+pub mod service;

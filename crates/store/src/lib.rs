@@ -60,6 +60,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>>;
     async fn all_accounts(&self) -> Result<Vec<AccountRecord>>;
+    async fn account(&self, account_id: &AccountId) -> Result<Option<AccountRecord>>;
     async fn create_account(&self, account: &AccountRecord, audit: &AuditEvent) -> Result<()>;
 
     async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>>;
@@ -79,8 +80,12 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
         audit: &AuditEvent,
     ) -> Result<()>;
-    async fn remove_member(&self, org_id: &OrgId, user_id: &UserId, audit: &AuditEvent)
-    -> Result<()>;
+    async fn remove_member(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        audit: &AuditEvent,
+    ) -> Result<()>;
 
     async fn keys(&self, org_id: &OrgId) -> Result<Vec<KeyRecord>>;
     async fn key(&self, org_id: &OrgId, client_id: &ClientId) -> Result<Option<KeyRecord>>;
@@ -109,8 +114,12 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
     /// Deletes a scoped key.
-    async fn delete_key(&self, org_id: &OrgId, client_id: &ClientId, audit: &AuditEvent)
-    -> Result<()>;
+    async fn delete_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        audit: &AuditEvent,
+    ) -> Result<()>;
 
     /// Events that change nothing else (failed logins), written in one batch.
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;

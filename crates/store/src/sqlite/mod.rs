@@ -11,15 +11,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{ClientId, OrgId, Role, UserId};
+use keygate_core::{AccountId, ClientId, OrgId, Role, UserId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
 use crate::{
-    AccountRecord, AuditEvent, AuditQuery, KeyRecord, MemberRecord, Membership, OrgRecord,
-    Result, SessionRecord, Store, StoreError, UserRecord,
+    AccountRecord, AuditEvent, AuditQuery, KeyRecord, MemberRecord, Membership, OrgRecord, Result,
+    SessionRecord, Store, StoreError, UserRecord,
 };
 use rows::*;
 
@@ -71,7 +71,10 @@ impl SqliteStore {
 
     /// The migration versions this backend knows, for comparing backends.
     pub fn migration_versions() -> Vec<i64> {
-        sqlx::migrate!("./migrations/sqlite").iter().map(|m| m.version).collect()
+        sqlx::migrate!("./migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .collect()
     }
 
     async fn tx(&self) -> Result<Transaction<'static, Sqlite>> {
@@ -299,6 +302,18 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn account(&self, account_id: &AccountId) -> Result<Option<AccountRecord>> {
+        sqlx::query(
+            "select account_id, org_id, name, created_at from accounts where account_id = ?",
+        )
+        .bind(account_id.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db)?
+        .map(|r| account_row(&r))
+        .transpose()
+    }
+
     async fn create_account(&self, account: &AccountRecord, audit: &AuditEvent) -> Result<()> {
         let mut tx = self.tx().await?;
         insert_account(&mut tx, account).await?;
@@ -340,7 +355,9 @@ impl Store for SqliteStore {
         .bind(audit.occurred_at)
         .execute(&mut *tx)
         .await
-        .map_err(conflict("that user is already a member of this organization"))?;
+        .map_err(conflict(
+            "that user is already a member of this organization",
+        ))?;
         let mut audit = audit.clone();
         audit.details["user_id"] = user_id.as_str().into();
         insert_audit(&mut tx, &audit).await?;
@@ -405,7 +422,9 @@ impl Store for SqliteStore {
 
     async fn keys(&self, org_id: &OrgId) -> Result<Vec<KeyRecord>> {
         sqlx::query(concat!(
-            "select ", key_columns!(), " from api_keys where org_id = ? order by created_at, client_id"
+            "select ",
+            key_columns!(),
+            " from api_keys where org_id = ? order by created_at, client_id"
         ))
         .bind(org_id.as_str())
         .fetch_all(&self.read)
@@ -418,7 +437,9 @@ impl Store for SqliteStore {
 
     async fn key(&self, org_id: &OrgId, client_id: &ClientId) -> Result<Option<KeyRecord>> {
         sqlx::query(concat!(
-            "select ", key_columns!(), " from api_keys where org_id = ? and client_id = ?"
+            "select ",
+            key_columns!(),
+            " from api_keys where org_id = ? and client_id = ?"
         ))
         .bind(org_id.as_str())
         .bind(client_id.as_str())
@@ -431,13 +452,17 @@ impl Store for SqliteStore {
 
     async fn key_by_client_id(&self, client_id: &ClientId) -> Result<Option<KeyRecord>> {
         // Read through the writer so a refresh right after a commit sees it.
-        sqlx::query(concat!("select ", key_columns!(), " from api_keys where client_id = ?"))
-            .bind(client_id.as_str())
-            .fetch_optional(&self.write)
-            .await
-            .map_err(db)?
-            .map(|r| key_row(&r))
-            .transpose()
+        sqlx::query(concat!(
+            "select ",
+            key_columns!(),
+            " from api_keys where client_id = ?"
+        ))
+        .bind(client_id.as_str())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db)?
+        .map(|r| key_row(&r))
+        .transpose()
     }
 
     async fn all_keys(&self) -> Result<Vec<KeyRecord>> {
@@ -453,7 +478,9 @@ impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()> {
         let mut tx = self.tx().await?;
         sqlx::query(concat!(
-            "insert into api_keys (", key_columns!(), ") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "insert into api_keys (",
+            key_columns!(),
+            ") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -485,7 +512,9 @@ impl Store for SqliteStore {
         let mut tx = self.tx().await?;
         let row = sqlx::query(concat!(
             "update api_keys set secret_hash = ?, generation = generation + 1, updated_at = ? \
-             where org_id = ? and client_id = ? returning ", key_columns!(), ""
+             where org_id = ? and client_id = ? returning ",
+            key_columns!(),
+            ""
         ))
         .bind(secret_hash.to_hex())
         .bind(now)
@@ -513,7 +542,9 @@ impl Store for SqliteStore {
         let mut tx = self.tx().await?;
         let row = sqlx::query(concat!(
             "update api_keys set name = ?, scope = ?, updated_at = ? \
-             where org_id = ? and client_id = ? and kind = 'scoped' returning ", key_columns!(), ""
+             where org_id = ? and client_id = ? and kind = 'scoped' returning ",
+            key_columns!(),
+            ""
         ))
         .bind(name)
         .bind(scope_json(scope)?)
@@ -563,7 +594,9 @@ impl Store for SqliteStore {
 
     async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
         sqlx::query(concat!(
-            "select ", audit_columns!(), " from audit_events where org_id = ? \
+            "select ",
+            audit_columns!(),
+            " from audit_events where org_id = ? \
              and (? is null or client_id = ?) and audit_seq < ? \
              order by audit_seq desc limit ?"
         ))

@@ -2,15 +2,15 @@
 
 use std::str::FromStr;
 
+use keygate_core::Role;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::Role;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    AccountRecord, AuditEvent, KeyKind, KeyRecord, MemberRecord, Membership, OrgRecord,
-    Result, StoreError, UserRecord,
+    AccountRecord, AuditEvent, KeyKind, KeyRecord, MemberRecord, Membership, OrgRecord, Result,
+    StoreError, UserRecord,
 };
 
 pub(super) fn db(e: sqlx::Error) -> StoreError {
@@ -60,7 +60,9 @@ fn id<T: FromStr>(row: &SqliteRow, col: &str) -> Result<T> {
 }
 
 fn opt_id<T: FromStr>(row: &SqliteRow, col: &str) -> Result<Option<T>> {
-    get::<Option<String>>(row, col)?.map(|s| parse_id(&s)).transpose()
+    get::<Option<String>>(row, col)?
+        .map(|s| parse_id(&s))
+        .transpose()
 }
 
 pub(super) fn org_row(r: &SqliteRow) -> Result<OrgRecord> {
@@ -120,7 +122,8 @@ pub(super) fn key_row(r: &SqliteRow) -> Result<KeyRecord> {
         name: get(r, "name")?,
         secret_hash: Digest::from_hex(&get::<String>(r, "secret_hash")?)
             .ok_or_else(|| corrupt("key digest"))?,
-        generation: u64::try_from(get::<i64>(r, "generation")?).map_err(|_| corrupt("generation"))?,
+        generation: u64::try_from(get::<i64>(r, "generation")?)
+            .map_err(|_| corrupt("generation"))?,
         scope: serde_json::from_str(&get::<String>(r, "scope")?).map_err(|_| corrupt("scope"))?,
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,

@@ -1,0 +1,66 @@
+//! The shared state every handler sees.
+
+use std::sync::{Arc, RwLock};
+
+use keygate_core::Catalog;
+use keygate_core::crypto::Pepper;
+use keygate_core::token::TokenKeys;
+use keygate_store::Store;
+
+use crate::cache::CredentialCache;
+use crate::config::Settings;
+use crate::gateway::Upstream;
+use crate::ratelimit::Limits;
+use crate::service::audit::AuditSink;
+
+pub type AppState = Arc<App>;
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub cache: CredentialCache,
+    pub catalog: Catalog,
+    pub pepper: Pepper,
+    tokens: RwLock<Arc<TokenKeys>>,
+    pub settings: Settings,
+    pub limits: Limits,
+    pub audit: AuditSink,
+    pub upstream: Option<Upstream>,
+}
+
+impl App {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        pepper: Pepper,
+        tokens: TokenKeys,
+    ) -> anyhow::Result<AppState> {
+        let cache = CredentialCache::load(store.as_ref()).await?;
+        let upstream = match &settings.upstream {
+            Some(url) => Some(Upstream::new(url, settings.upstream_timeout)?),
+            None => None,
+        };
+        Ok(Arc::new(App {
+            audit: AuditSink::start(store.clone()),
+            catalog: settings.catalog.clone(),
+            store,
+            cache,
+            pepper,
+            tokens: RwLock::new(Arc::new(tokens)),
+            settings,
+            limits: Limits::default(),
+            upstream,
+        }))
+    }
+
+    pub fn tokens(&self) -> Arc<TokenKeys> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Swaps in signing keys read again from the data dir (after a rotation).
+    pub fn set_tokens(&self, keys: TokenKeys) {
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+    }
+}

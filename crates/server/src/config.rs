@@ -1,0 +1,147 @@
+//! Settings: command-line flags, each also read from `KEYGATE_<FLAG>`, and an
+//! optional TOML file (`--config`) that may set the same things and replace the
+//! resource catalog. Flags and variables win over the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use keygate_core::Catalog;
+use keygate_core::catalog::Resource;
+use serde::Deserialize;
+
+/// Where the data lives; every subcommand takes these.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Folder for the SQLite file, the pepper and the signing keys.
+    #[arg(long, env = "KEYGATE_DATA_DIR", default_value = "./keygate-data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://<file>`; defaults to `sqlite://<data dir>/keygate.db`.
+    #[arg(long, env = "KEYGATE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DataArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/keygate.db", self.data_dir.display()))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Address to listen on; port 0 picks a free one (the log says which).
+    #[arg(long, env = "KEYGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// TOML file with settings and `[[resource]]` tables replacing the catalog.
+    #[arg(long, env = "KEYGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Proxy allowed `/api/**` requests to this server.
+    #[arg(long, env = "KEYGATE_UPSTREAM")]
+    pub upstream: Option<String>,
+    /// Fill an empty database with a demo organization and print its owner's password.
+    #[arg(long, env = "KEYGATE_DEMO")]
+    pub demo: bool,
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "KEYGATE_TOKEN_TTL")]
+    pub token_ttl: Option<u64>,
+    /// Secret that callers of `POST /oauth/introspect` send as the HTTP Basic password.
+    #[arg(long, env = "KEYGATE_INTROSPECTION_SECRET", hide_env_values = true)]
+    pub introspection_secret: Option<String>,
+    /// Upstream timeout in seconds.
+    #[arg(long, env = "KEYGATE_UPSTREAM_TIMEOUT")]
+    pub upstream_timeout: Option<u64>,
+    /// Forward the client's `Authorization` header to the upstream.
+    #[arg(long, env = "KEYGATE_FORWARD_AUTHORIZATION")]
+    pub forward_authorization: bool,
+    /// The `<env>` part of new keys (`kg_<env>_…`).
+    #[arg(long, env = "KEYGATE_KEY_ENV")]
+    pub key_env: Option<String>,
+}
+
+/// The `--config` file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    upstream: Option<String>,
+    upstream_timeout: Option<u64>,
+    token_ttl: Option<u64>,
+    introspection_secret: Option<String>,
+    forward_authorization: Option<bool>,
+    key_env: Option<String>,
+    resource: Option<Vec<Resource>>,
+}
+
+/// Everything `serve` runs with, resolved.
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub upstream: Option<String>,
+    pub upstream_timeout: Duration,
+    pub token_ttl_secs: i64,
+    pub introspection_secret: Option<String>,
+    pub forward_authorization: bool,
+    pub key_env: String,
+    pub catalog: Catalog,
+    pub session_ttl_ms: i64,
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let catalog = match file.resource {
+            Some(resources) => Catalog::new(resources).context("in the config file's catalog")?,
+            None => Catalog::default_catalog(),
+        };
+        let key_env = self
+            .key_env
+            .clone()
+            .or(file.key_env)
+            .unwrap_or_else(|| "live".into());
+        if key_env.is_empty()
+            || key_env.len() > 8
+            || !key_env.bytes().all(|b| b.is_ascii_lowercase())
+        {
+            anyhow::bail!("key_env must be 1-8 lowercase letters");
+        }
+        let token_ttl = self.token_ttl.or(file.token_ttl).unwrap_or(30 * 60);
+        if !(60..=86_400).contains(&token_ttl) {
+            anyhow::bail!("token_ttl must be between 60 and 86400 seconds");
+        }
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            upstream: self.upstream.clone().or(file.upstream),
+            upstream_timeout: Duration::from_secs(
+                self.upstream_timeout
+                    .or(file.upstream_timeout)
+                    .unwrap_or(30),
+            ),
+            token_ttl_secs: token_ttl as i64,
+            introspection_secret: self
+                .introspection_secret
+                .clone()
+                .or(file.introspection_secret),
+            forward_authorization: self.forward_authorization
+                || file.forward_authorization.unwrap_or(false),
+            key_env,
+            catalog,
+            session_ttl_ms: 12 * 60 * 60 * 1000,
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! The one error type at the HTTP edge, mapped to API.md's table.
+//!
+//! Internal errors log their detail with a trace id and answer only the id: no
+//! database message, secret or stack ever reaches a response body.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keygate_core::crypto::random_base62;
+use keygate_core::text::Invalid;
+use keygate_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Validation {
+        source: String,
+        message: String,
+    },
+    InvalidJson(String),
+    BadRequest(&'static str, String),
+    /// Bad key, client id or session: one body for all of them.
+    Unauthorized,
+    /// A missing, malformed, expired or forged bearer token.
+    BadToken,
+    PasswordConfirmationFailed,
+    Forbidden(&'static str),
+    LoginAsNotAllowed,
+    NotFound,
+    Conflict(String),
+    PayloadTooLarge,
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
+    BadGateway(&'static str),
+    GatewayTimeout,
+    Unavailable(String),
+    Internal(String),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable, snake_case.
+    pub code: &'static str,
+    pub message: String,
+    /// The field or header at fault, where one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// For 500 and 503: quote it to the operator; the log has the detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> ApiError {
+        ApiError::Validation {
+            source: e.source,
+            message: e.message,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict(m) => ApiError::Conflict(m.to_owned()),
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        ApiError::Internal(format!("{e:#}"))
+    }
+}
+
+impl ApiError {
+    pub fn validation(source: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Validation {
+            source: source.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn parts(self) -> (StatusCode, ErrorBody) {
+        let body = |code, message: &str| ErrorBody {
+            code,
+            message: message.to_owned(),
+            source: None,
+            trace_id: None,
+        };
+        match self {
+            ApiError::Validation { source, message } => (
+                StatusCode::BAD_REQUEST,
+                ErrorBody {
+                    source: Some(source),
+                    ..body("validation_error", &message)
+                },
+            ),
+            ApiError::InvalidJson(m) => (StatusCode::BAD_REQUEST, body("invalid_json", &m)),
+            ApiError::BadRequest(code, m) => (StatusCode::BAD_REQUEST, body(code, &m)),
+            ApiError::Unauthorized | ApiError::BadToken => (
+                StatusCode::UNAUTHORIZED,
+                body("unauthorized", "the credentials are missing or not valid"),
+            ),
+            ApiError::PasswordConfirmationFailed => (
+                StatusCode::UNAUTHORIZED,
+                ErrorBody {
+                    source: Some("password".into()),
+                    ..body(
+                        "password_confirmation_failed",
+                        "enter your current login password to confirm this action",
+                    )
+                },
+            ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, body("forbidden", m)),
+            ApiError::LoginAsNotAllowed => (
+                StatusCode::FORBIDDEN,
+                ErrorBody {
+                    source: Some("x-login-as".into()),
+                    ..body(
+                        "login_as_not_allowed",
+                        "this key cannot log in as that account",
+                    )
+                },
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, body("not_found", "no such object")),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, body("conflict", &m)),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body(
+                    "payload_too_large",
+                    "the request body is larger than 64 KiB",
+                ),
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                body("too_many_requests", "too many failed attempts; retry later"),
+            ),
+            ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, body("bad_gateway", m)),
+            ApiError::GatewayTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                body("gateway_timeout", "the upstream did not answer in time"),
+            ),
+            ApiError::Unavailable(detail) => {
+                let trace_id = random_base62(16);
+                tracing::warn!(%trace_id, %detail, "service unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorBody {
+                        trace_id: Some(trace_id),
+                        ..body("unavailable", "the service is unavailable; retry shortly")
+                    },
+                )
+            }
+            ApiError::Internal(detail) => {
+                let trace_id = random_base62(16);
+                tracing::error!(%trace_id, %detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorBody {
+                        trace_id: Some(trace_id),
+                        ..body("internal_error", "internal error")
+                    },
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let bearer = matches!(self, ApiError::BadToken);
+        let retry = match self {
+            ApiError::TooManyRequests { retry_after_secs } => Some(retry_after_secs.max(1)),
+            _ => None,
+        };
+        let (status, body) = self.parts();
+        let mut resp = (status, Json(body)).into_response();
+        let h = resp.headers_mut();
+        if bearer {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}

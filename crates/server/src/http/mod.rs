@@ -1,0 +1,123 @@
+//! The HTTP surface: routes, extractors, errors and response headers.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+
+use crate::app::AppState;
+use crate::gateway;
+use crate::openapi;
+use error::ApiError;
+use routes::{audit, keys, login, orgs, sessions};
+
+pub fn router(app: AppState) -> Router {
+    let org = "/dev/v1/orgs/{org_id}";
+    Router::new()
+        .route("/api/v1/authentication/login", post(login::login))
+        .route("/api/{*rest}", any(gateway::proxy))
+        .route("/auth/verify", any(gateway::forward_auth))
+        .route("/auth/verify/{*rest}", any(gateway::forward_auth))
+        .route("/oauth/introspect", post(gateway::introspect))
+        .route("/.well-known/jwks.json", get(login::jwks))
+        .route("/openapi.json", get(openapi::document))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/dev/v1/sessions", post(sessions::create))
+        .route(
+            "/dev/v1/sessions/current",
+            axum::routing::delete(sessions::delete),
+        )
+        .route("/dev/v1/me", get(sessions::me))
+        .route("/dev/v1/resources", get(orgs::resources))
+        .route(
+            &format!("{org}/accounts"),
+            get(orgs::list_accounts).post(orgs::create_account),
+        )
+        .route(
+            &format!("{org}/members"),
+            get(orgs::list_members).post(orgs::add_member),
+        )
+        .route(
+            &format!("{org}/members/{{user_id}}"),
+            axum::routing::patch(orgs::update_member).delete(orgs::remove_member),
+        )
+        .route(&format!("{org}/api-keys"), get(keys::list))
+        .route(&format!("{org}/admin-keys"), post(keys::generate_admin))
+        .route(
+            &format!("{org}/admin-keys/{{client_id}}/regenerate"),
+            post(keys::regenerate_admin),
+        )
+        .route(&format!("{org}/scoped-keys"), post(keys::create_scoped))
+        .route(
+            &format!("{org}/scoped-keys/{{client_id}}"),
+            get(keys::get_scoped)
+                .patch(keys::update_scoped)
+                .delete(keys::delete_scoped),
+        )
+        .route(
+            &format!("{org}/scoped-keys/{{client_id}}/regenerate"),
+            post(keys::regenerate_scoped),
+        )
+        .route(
+            &format!("{org}/scoped-keys/{{client_id}}/duplicate"),
+            post(keys::duplicate_scoped),
+        )
+        .route(&format!("{org}/audit-events"), get(audit::list))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest(
+                "method_not_allowed",
+                "this path does not accept that method".into(),
+            )
+        })
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(middleware::from_fn(headers_and_log))
+        .with_state(app)
+}
+
+/// Security headers on every response, and one log line per request with the
+/// path only: query strings, headers and bodies are never logged.
+async fn headers_and_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ];
+    // Proxied answers are the upstream's own; only sniffing is switched off.
+    let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
+    for (name, value) in defaults {
+        if !h.contains_key(&name) && (!proxied || name == header::X_CONTENT_TYPE_OPTIONS) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    let status = resp.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    if path.starts_with("/api/") || path.starts_with("/auth/verify") {
+        tracing::debug!(%method, %path, status, micros, "request");
+    } else {
+        tracing::info!(%method, %path, status, micros, "request");
+    }
+    resp
+}

@@ -1,0 +1,61 @@
+//! The organization's audit log.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use keygate_store::AuditQuery;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::http::dto::{AuditEventView, AuditPage};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{KeyManager, OrgMember};
+use crate::http::routes::{client_id, query};
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Only events of this key.
+    client_id: Option<String>,
+    /// `seq` of the last event of the previous page.
+    before: Option<i64>,
+    /// 1 to 200, default 50.
+    limit: Option<u32>,
+}
+
+/// Events newest first, paged with `before`.
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/audit-events", tag = "audit",
+    params(("org_id" = String, Path), AuditParams),
+    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(app): State<AppState>,
+    m: OrgMember<KeyManager>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AuditPage>, ApiError> {
+    let p: AuditParams = query(raw.as_deref())?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit", "must be between 1 and 200"));
+    }
+    let client_id = match p.client_id.as_deref() {
+        Some(c) => {
+            Some(client_id(c).map_err(|_| ApiError::validation("client_id", "not a client id"))?)
+        }
+        None => None,
+    };
+    let events = app
+        .store
+        .audit_events(&AuditQuery {
+            org_id: m.org_id.clone(),
+            client_id,
+            before: p.before,
+            limit,
+        })
+        .await?;
+    let next_before = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(AuditPage {
+        events: events.iter().map(AuditEventView::from).collect(),
+        next_before,
+    }))
+}

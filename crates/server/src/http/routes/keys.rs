@@ -1,0 +1,194 @@
+//! The key actions of the reference page. Every change needs the user's
+//! password in the body; secrets appear only in the response that creates them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use keygate_store::KeyKind;
+
+use crate::app::AppState;
+use crate::http::dto::{
+    AdminKeyCreate, KeyList, KeyView, KeyWithSecret, PasswordConfirmation, ScopedKeyCreate,
+    ScopedKeyDuplicate, ScopedKeyPatch,
+};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{JsonBody, KeyManager, OrgMember};
+use crate::http::routes::client_id;
+use crate::service::keys::{self, ScopeInput, confirm_password};
+
+type Member = OrgMember<KeyManager>;
+type Created = (StatusCode, Json<KeyWithSecret>);
+
+/// Admin and scoped keys of the organization, never a secret.
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/api-keys", tag = "keys",
+    params(("org_id" = String, Path)),
+    responses((status = 200, body = KeyList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(State(app): State<AppState>, m: Member) -> Result<Json<KeyList>, ApiError> {
+    let all = app.store.keys(&m.org_id).await?;
+    let (admin, scoped): (Vec<_>, Vec<_>) = all.iter().partition(|k| k.kind == KeyKind::Admin);
+    Ok(Json(KeyList {
+        admin_keys: admin
+            .into_iter()
+            .map(|k| KeyView::new(k, &app.catalog))
+            .collect(),
+        scoped_keys: scoped
+            .into_iter()
+            .map(|k| KeyView::new(k, &app.catalog))
+            .collect(),
+    }))
+}
+
+/// Generate the admin key of the organization or of one account. 409 if it exists.
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/admin-keys", tag = "keys",
+    params(("org_id" = String, Path)), request_body = AdminKeyCreate,
+    responses((status = 201, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn generate_admin(
+    State(app): State<AppState>,
+    m: Member,
+    JsonBody(body): JsonBody<AdminKeyCreate>,
+) -> Result<Created, ApiError> {
+    confirm_password(&app, &m.current.user, body.password).await?;
+    let r = keys::generate_admin(&app, &m.actor(), &m.org_id, &body.owner_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyWithSecret::new(&r, &app.catalog)),
+    ))
+}
+
+/// New secret for an admin key; the client id stays, the old secret and its tokens stop working.
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/admin-keys/{client_id}/regenerate", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = PasswordConfirmation,
+    responses((status = 200, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn regenerate_admin(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PasswordConfirmation>,
+) -> Result<Json<KeyWithSecret>, ApiError> {
+    regenerate(&app, &m, &id, body, KeyKind::Admin).await
+}
+
+async fn regenerate(
+    app: &AppState,
+    m: &Member,
+    id: &str,
+    body: PasswordConfirmation,
+    kind: KeyKind,
+) -> Result<Json<KeyWithSecret>, ApiError> {
+    let id = client_id(id)?;
+    keys::existing(app, &m.org_id, &id, kind).await?;
+    confirm_password(app, &m.current.user, body.password).await?;
+    let r = keys::regenerate(app, &m.actor(), &m.org_id, &id, kind).await?;
+    Ok(Json(KeyWithSecret::new(&r, &app.catalog)))
+}
+
+/// Create a scoped key.
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/scoped-keys", tag = "keys",
+    params(("org_id" = String, Path)), request_body = ScopedKeyCreate,
+    responses((status = 201, body = KeyWithSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn create_scoped(
+    State(app): State<AppState>,
+    m: Member,
+    JsonBody(body): JsonBody<ScopedKeyCreate>,
+) -> Result<Created, ApiError> {
+    let input = ScopeInput {
+        org_permissions: body.org_permissions.into_iter().map(Into::into).collect(),
+        account_permissions: body.account_permissions.map(Into::into),
+    };
+    confirm_password(&app, &m.current.user, body.password).await?;
+    let r = keys::create_scoped(&app, &m.actor(), &m.org_id, &body.name, &input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyWithSecret::new(&r, &app.catalog)),
+    ))
+}
+
+/// One scoped key, no secret.
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)),
+    responses((status = 200, body = KeyView), (status = 404, body = ErrorBody)))]
+pub async fn get_scoped(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<KeyView>, ApiError> {
+    let key = keys::existing(&app, &m.org_id, &client_id(&id)?, KeyKind::Scoped).await?;
+    Ok(Json(KeyView::new(&key, &app.catalog)))
+}
+
+/// Edit a scoped key's name or scope; the secret does not change, the new scope applies at once.
+#[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = ScopedKeyPatch,
+    responses((status = 200, body = KeyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_scoped(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ScopedKeyPatch>,
+) -> Result<Json<KeyView>, ApiError> {
+    let id = client_id(&id)?;
+    keys::existing(&app, &m.org_id, &id, KeyKind::Scoped).await?;
+    confirm_password(&app, &m.current.user, body.password).await?;
+    let key = keys::update(
+        &app,
+        &m.actor(),
+        &m.org_id,
+        &id,
+        body.name.as_deref(),
+        body.org_permissions
+            .map(|v| v.into_iter().map(Into::into).collect()),
+        body.account_permissions.map(Into::into),
+    )
+    .await?;
+    Ok(Json(KeyView::new(&key, &app.catalog)))
+}
+
+/// New secret for a scoped key (same client id).
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}/regenerate", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = PasswordConfirmation,
+    responses((status = 200, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn regenerate_scoped(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PasswordConfirmation>,
+) -> Result<Json<KeyWithSecret>, ApiError> {
+    regenerate(&app, &m, &id, body, KeyKind::Scoped).await
+}
+
+/// A new key (new client id and secret) with the same scope.
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}/duplicate", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = ScopedKeyDuplicate,
+    responses((status = 201, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn duplicate_scoped(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ScopedKeyDuplicate>,
+) -> Result<Created, ApiError> {
+    let id = client_id(&id)?;
+    keys::existing(&app, &m.org_id, &id, KeyKind::Scoped).await?;
+    confirm_password(&app, &m.current.user, body.password).await?;
+    let r = keys::duplicate(&app, &m.actor(), &m.org_id, &id, body.name.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyWithSecret::new(&r, &app.catalog)),
+    ))
+}
+
+/// Delete a scoped key; it and its tokens stop working at once.
+#[utoipa::path(delete, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = PasswordConfirmation,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_scoped(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PasswordConfirmation>,
+) -> Result<StatusCode, ApiError> {
+    let id = client_id(&id)?;
+    keys::existing(&app, &m.org_id, &id, KeyKind::Scoped).await?;
+    confirm_password(&app, &m.current.user, body.password).await?;
+    keys::delete(&app, &m.actor(), &m.org_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,66 @@
+//! `POST /api/v1/authentication/login` and the public keys that verify its tokens.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use keygate_core::time::format_airwallex;
+
+use crate::app::AppState;
+use crate::http::dto::LoginResponse;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::ClientInfo;
+use crate::service::auth::{self, LoginRequest};
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Trade a client id and API key for an access token (Airwallex-compatible).
+/// Any body, `Authorization` or `x-api-version` header is ignored.
+#[utoipa::path(post, path = "/api/v1/authentication/login", tag = "authentication",
+    params(
+        ("x-client-id" = String, Header, description = "The key's client id"),
+        ("x-api-key" = String, Header, description = "The API key"),
+        ("x-login-as" = Option<String>, Header, description = "Target account id (see the login rules)"),
+    ),
+    responses(
+        (status = 201, body = LoginResponse),
+        (status = 401, body = ErrorBody, description = "Bad client id or key, all alike"),
+        (status = 403, body = ErrorBody, description = "login_as_not_allowed"),
+        (status = 429, body = ErrorBody),
+    ))]
+pub async fn login(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
+    let issued = auth::login(
+        &app,
+        &LoginRequest {
+            client_id: header(&headers, "x-client-id"),
+            api_key: header(&headers, "x-api-key"),
+            login_as: header(&headers, "x-login-as"),
+            ip: &client.ip,
+            user_agent: client.user_agent.as_deref(),
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(LoginResponse {
+            token: issued.token,
+            expires_at: format_airwallex(issued.expires_at_ms),
+        }),
+    ))
+}
+
+/// The public keys that verify access tokens (RFC 7517). During a rotation both
+/// the new and the previous key are listed.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "authentication",
+    responses((status = 200, description = "JWK set", body = Object)))]
+pub async fn jwks(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(app.tokens().jwks())
+}

@@ -1,0 +1,128 @@
+//! Accounts, members and the resource catalog.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use keygate_core::{Level, UserId};
+
+use crate::app::AppState;
+use crate::http::dto::{
+    AccountCreate, AccountView, MemberCreate, MemberPatch, MemberView, ResourceView,
+};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{AnyMember, CurrentUser, JsonBody, OrgManager, OrgMember};
+use crate::service::orgs;
+
+fn user_id(s: &str) -> Result<UserId, ApiError> {
+    UserId::parse(s).map_err(|_| ApiError::NotFound)
+}
+
+/// The organization's accounts.
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/accounts", tag = "organizations",
+    params(("org_id" = String, Path)),
+    responses((status = 200, body = Vec<AccountView>), (status = 404, body = ErrorBody)))]
+pub async fn list_accounts(
+    State(app): State<AppState>,
+    m: OrgMember<AnyMember>,
+) -> Result<Json<Vec<AccountView>>, ApiError> {
+    let accounts = app.store.accounts(&m.org_id).await?;
+    Ok(Json(accounts.iter().map(AccountView::from).collect()))
+}
+
+/// Create an account (owner, admin).
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/accounts", tag = "organizations",
+    params(("org_id" = String, Path)), request_body = AccountCreate,
+    responses((status = 201, body = AccountView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_account(
+    State(app): State<AppState>,
+    m: OrgMember<OrgManager>,
+    JsonBody(body): JsonBody<AccountCreate>,
+) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    let a = orgs::create_account(&app, &m.actor(), &m.org_id, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(AccountView::from(&a))))
+}
+
+/// Members and their roles (owner, admin).
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/members", tag = "organizations",
+    params(("org_id" = String, Path)),
+    responses((status = 200, body = Vec<MemberView>), (status = 403, body = ErrorBody)))]
+pub async fn list_members(
+    State(app): State<AppState>,
+    m: OrgMember<OrgManager>,
+) -> Result<Json<Vec<MemberView>>, ApiError> {
+    let members = app.store.members(&m.org_id).await?;
+    Ok(Json(members.iter().map(MemberView::from).collect()))
+}
+
+/// Add a member; a new email creates the user with `initial_password` (owner, admin).
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/members", tag = "organizations",
+    params(("org_id" = String, Path)), request_body = MemberCreate,
+    responses((status = 201, body = MemberView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn add_member(
+    State(app): State<AppState>,
+    m: OrgMember<OrgManager>,
+    JsonBody(body): JsonBody<MemberCreate>,
+) -> Result<(StatusCode, Json<MemberView>), ApiError> {
+    let member = orgs::add_member(
+        &app,
+        &m.actor(),
+        &m.org_id,
+        &body.email,
+        &body.role,
+        body.initial_password.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(MemberView::from(&member))))
+}
+
+/// Change a member's role (owner, admin; not the owner's).
+#[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/members/{user_id}", tag = "organizations",
+    params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = MemberPatch,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_member(
+    State(app): State<AppState>,
+    m: OrgMember<OrgManager>,
+    Path((_, user)): Path<(String, String)>,
+    JsonBody(body): JsonBody<MemberPatch>,
+) -> Result<StatusCode, ApiError> {
+    orgs::set_role(&app, &m.actor(), &m.org_id, &user_id(&user)?, &body.role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a member (owner, admin; the owner cannot be removed).
+#[utoipa::path(delete, path = "/dev/v1/orgs/{org_id}/members/{user_id}", tag = "organizations",
+    params(("org_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_member(
+    State(app): State<AppState>,
+    m: OrgMember<OrgManager>,
+    Path((_, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    orgs::remove(&app, &m.actor(), &m.org_id, &user_id(&user)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The resource catalog: what permissions can name.
+#[utoipa::path(get, path = "/dev/v1/resources", tag = "keys",
+    responses((status = 200, body = Vec<ResourceView>), (status = 401, body = ErrorBody)))]
+pub async fn resources(
+    State(app): State<AppState>,
+    _signed_in: CurrentUser,
+) -> Json<Vec<ResourceView>> {
+    Json(
+        app.catalog
+            .resources()
+            .iter()
+            .map(|r| ResourceView {
+                name: r.name.clone(),
+                level: match r.level {
+                    Level::Org => "org",
+                    Level::Account => "account",
+                }
+                .to_owned(),
+                description: r.description.clone(),
+                routes: r.routes.clone(),
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,56 @@
+//! Sign in and out, and who am I.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use keygate_core::time::format_rfc3339;
+
+use crate::app::AppState;
+use crate::http::dto::{MeView, MembershipView, SessionCreate, SessionCreated, UserView};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ClientInfo, CurrentUser, JsonBody};
+use crate::service::audit::Actor;
+use crate::service::sessions;
+
+/// Sign in with email and password; returns a session token for `/dev/v1`.
+#[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", request_body = SessionCreate,
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn create(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<SessionCreate>,
+) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
+    let actor = Actor {
+        ip: Some(client.ip),
+        user_agent: client.user_agent,
+        ..Actor::default()
+    };
+    let s = sessions::sign_in(&app, &actor, &body.email, &body.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionCreated {
+            session_token: s.token,
+            expires_at: format_rfc3339(s.expires_at),
+            user: UserView::from(&s.user),
+        }),
+    ))
+}
+
+/// Sign out: the session token stops working.
+#[utoipa::path(delete, path = "/dev/v1/sessions/current", tag = "sessions",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn delete(State(app): State<AppState>, me: CurrentUser) -> Result<StatusCode, ApiError> {
+    app.store.delete_session(&me.session_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user and their organizations.
+#[utoipa::path(get, path = "/dev/v1/me", tag = "sessions",
+    responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+pub async fn me(State(app): State<AppState>, me: CurrentUser) -> Result<Json<MeView>, ApiError> {
+    let memberships = app.store.memberships(&me.user.user_id).await?;
+    Ok(Json(MeView {
+        user: UserView::from(&me.user),
+        memberships: memberships.iter().map(MembershipView::from).collect(),
+    }))
+}

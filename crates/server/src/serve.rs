@@ -1,0 +1,101 @@
+//! `keygate serve`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{App, AppState};
+use crate::config::ServeArgs;
+use crate::{cli, demo, http, secrets};
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut settings = args.settings()?;
+    let store = cli::open_store(&args.data).await?;
+    let data_dir = args.data.data_dir.clone();
+    let pepper = secrets::load_pepper(&data_dir, std::env::var("KEYGATE_PEPPER").ok().as_deref())?;
+    let signing_env = std::env::var("KEYGATE_SIGNING_KEYS").ok();
+    let tokens = secrets::load_signing_keys(&data_dir, signing_env.as_deref())?;
+    if args.demo {
+        demo::seed(store.as_ref()).await?;
+        if settings.upstream.is_none() {
+            let addr = demo::start_upstream().await?;
+            println!("demo: no --upstream given; proxying /api/** to a demo echo server on {addr}");
+            settings.upstream = Some(format!("http://{addr}"));
+        }
+    }
+    let listen = settings.listen;
+    let app = App::new(store, settings, pepper, tokens).await?;
+    if signing_env.is_none() {
+        watch_signing_keys(app.clone(), data_dir);
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    // Printed for people and for tests that start Keygate on port 0.
+    println!("keygate listening on http://{addr}");
+    tracing::info!(%addr, "keygate started");
+    axum::serve(
+        listener,
+        http::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
+    Ok(())
+}
+
+fn init_logging() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// Picks up `keygate keys rotate-signing-key` run against the same data dir.
+fn watch_signing_keys(app: AppState, data_dir: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let path = data_dir.join(secrets::SIGNING_KEYS_FILE);
+        let mut last = std::fs::read_to_string(&path).unwrap_or_default();
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let Ok(now) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if now != last {
+                match secrets::parse_signing_keys(&now) {
+                    Ok(keys) => {
+                        tracing::info!(kid = keys.current_kid(), "signing keys reloaded");
+                        app.set_tokens(keys);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "signing-keys file is invalid; keeping the old keys")
+                    }
+                }
+                last = now;
+            }
+        }
+    });
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

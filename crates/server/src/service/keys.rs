@@ -1,0 +1,319 @@
+//! The key actions of the reference page: generate and regenerate admin keys;
+//! create, regenerate, duplicate, edit and delete scoped keys.
+//!
+//! Each action is confirmed with the user's password, writes the key change and
+//! its audit event in one transaction, then refreshes the credential cache so
+//! the change bites on the very next login or token check.
+
+use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
+use keygate_core::text::KeyName;
+use keygate_core::{AccountId, ApiKey, ClientId, OrgId};
+use keygate_store::{KeyKind, KeyRecord, StoreError, UserRecord, account_in};
+use serde_json::json;
+
+use crate::app::App;
+use crate::http::error::ApiError;
+use crate::service::audit::Actor;
+use crate::service::{now_ms, passwords};
+
+/// A key with its secret, for the one response that shows it.
+pub struct Revealed {
+    pub key: KeyRecord,
+    pub api_key: ApiKey,
+}
+
+/// Checks the user's current password before a key action. Failures are rate
+/// limited per user.
+pub async fn confirm_password(
+    app: &App,
+    user: &UserRecord,
+    password: Option<String>,
+) -> Result<(), ApiError> {
+    let limiter = &app.limits.confirm_user;
+    limiter
+        .check(user.user_id.as_str())
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    let ok = match password {
+        Some(p) if !p.is_empty() => passwords::verify(user.password_hash.clone(), p).await,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        limiter.fail(user.user_id.as_str());
+        Err(ApiError::PasswordConfirmationFailed)
+    }
+}
+
+fn new_secret(app: &App) -> (ApiKey, keygate_core::crypto::Digest) {
+    let key = ApiKey::generate(&app.settings.key_env);
+    let digest = app.pepper.digest(key.expose().as_bytes());
+    (key, digest)
+}
+
+/// Puts the database's version of a key into the cache. If the database cannot
+/// be read right after a change, the key is dropped from the cache instead
+/// (fail closed): a stale entry could keep an old secret working.
+async fn refresh(app: &App, client_id: &ClientId) {
+    if let Err(e) = app.cache.refresh(app.store.as_ref(), client_id).await {
+        tracing::error!(error = %e, %client_id, "cache refresh failed; key dropped from cache");
+        app.cache.forget(client_id);
+    }
+}
+
+pub async fn generate_admin(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    owner_id: &str,
+) -> Result<Revealed, ApiError> {
+    let (scope, name) = if owner_id == org_id.as_str() {
+        (KeyScope::OrgAdmin, "Organization admin key".to_owned())
+    } else {
+        let accounts = app.store.accounts(org_id).await?;
+        let account = AccountId::parse(owner_id)
+            .ok()
+            .and_then(|id| accounts.into_iter().find(|a| a.account_id == id))
+            .ok_or_else(|| {
+                ApiError::validation(
+                    "owner_id",
+                    "must be this organization's id or one of its account ids",
+                )
+            })?;
+        (
+            KeyScope::AccountAdmin {
+                account_id: account.account_id,
+            },
+            format!("Admin key for {}", account.name),
+        )
+    };
+    let (api_key, secret_hash) = new_secret(app);
+    let now = now_ms();
+    let key = KeyRecord {
+        client_id: ClientId::generate(),
+        org_id: org_id.clone(),
+        kind: KeyKind::Admin,
+        owner_id: Some(owner_id.to_owned()),
+        name,
+        secret_hash,
+        generation: 1,
+        scope,
+        created_at: now,
+        updated_at: now,
+    };
+    let event = actor.event(
+        Some(org_id),
+        "admin_key.generated",
+        Some(&key.client_id),
+        json!({"owner_id": owner_id, "name": key.name}),
+    );
+    app.store.insert_key(&key, &event).await?;
+    refresh(app, &key.client_id).await;
+    Ok(Revealed { key, api_key })
+}
+
+/// Regenerates an admin or scoped key (`kind` is the route's): new secret,
+/// same client id, and every token issued before stops working.
+pub async fn regenerate(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    client_id: &ClientId,
+    kind: KeyKind,
+) -> Result<Revealed, ApiError> {
+    let existing = existing(app, org_id, client_id, kind).await?;
+    let (api_key, secret_hash) = new_secret(app);
+    let event = actor.event(
+        Some(org_id),
+        &format!("{}_key.regenerated", kind.as_str()),
+        Some(client_id),
+        json!({"name": existing.name}),
+    );
+    let key = app
+        .store
+        .regenerate_key(org_id, client_id, &secret_hash, now_ms(), &event)
+        .await?;
+    refresh(app, client_id).await;
+    Ok(Revealed { key, api_key })
+}
+
+/// What a client sends to create or edit a scoped key.
+pub struct ScopeInput {
+    pub org_permissions: Vec<Permission>,
+    pub account_permissions: Option<AccountPermissionsInput>,
+}
+
+pub struct AccountPermissionsInput {
+    pub accounts: keygate_core::AccountSelection,
+    pub resources: Vec<Permission>,
+}
+
+async fn build_scope(app: &App, org_id: &OrgId, input: &ScopeInput) -> Result<KeyScope, ApiError> {
+    let accounts = app.store.accounts(org_id).await?;
+    let (selection, resources) = match &input.account_permissions {
+        Some(a) => (a.accounts.clone(), a.resources.as_slice()),
+        None => (keygate_core::AccountSelection::none(), &[][..]),
+    };
+    Ok(KeyScope::scoped(
+        &input.org_permissions,
+        &selection,
+        resources,
+        &app.catalog,
+        |id| account_in(&accounts, id),
+    )?)
+}
+
+pub async fn create_scoped(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    name: &str,
+    input: &ScopeInput,
+) -> Result<Revealed, ApiError> {
+    let name = KeyName::parse(name, "name")?;
+    let scope = build_scope(app, org_id, input).await?;
+    insert_scoped(app, actor, org_id, name, scope, "scoped_key.created", None).await
+}
+
+async fn insert_scoped(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    name: KeyName,
+    scope: KeyScope,
+    action: &str,
+    duplicated_from: Option<&ClientId>,
+) -> Result<Revealed, ApiError> {
+    let (api_key, secret_hash) = new_secret(app);
+    let now = now_ms();
+    let key = KeyRecord {
+        client_id: ClientId::generate(),
+        org_id: org_id.clone(),
+        kind: KeyKind::Scoped,
+        owner_id: None,
+        name: name.into_string(),
+        secret_hash,
+        generation: 1,
+        scope,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut details = json!({"name": key.name, "scope": key.scope});
+    if let Some(from) = duplicated_from {
+        details["duplicated_from"] = from.as_str().into();
+    }
+    let event = actor.event(Some(org_id), action, Some(&key.client_id), details);
+    app.store.insert_key(&key, &event).await?;
+    refresh(app, &key.client_id).await;
+    Ok(Revealed { key, api_key })
+}
+
+pub async fn duplicate(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    client_id: &ClientId,
+    name: Option<&str>,
+) -> Result<Revealed, ApiError> {
+    let original = existing(app, org_id, client_id, KeyKind::Scoped).await?;
+    let name = match name {
+        Some(n) => KeyName::parse(n, "name")?,
+        None => {
+            let base: String = original.name.chars().take(KeyName::MAX_CHARS - 7).collect();
+            KeyName::parse(&format!("{base} (copy)"), "name")?
+        }
+    };
+    insert_scoped(
+        app,
+        actor,
+        org_id,
+        name,
+        original.scope,
+        "scoped_key.duplicated",
+        Some(client_id),
+    )
+    .await
+}
+
+/// Changes a scoped key's name and/or scope; the secret stays the same.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    client_id: &ClientId,
+    name: Option<&str>,
+    org_permissions: Option<Vec<Permission>>,
+    account_permissions: Option<AccountPermissionsInput>,
+) -> Result<KeyRecord, ApiError> {
+    let before = existing(app, org_id, client_id, KeyKind::Scoped).await?;
+    let KeyScope::Scoped {
+        org_permissions: old_org,
+        account_permissions: old_acct,
+    } = &before.scope
+    else {
+        return Err(ApiError::NotFound);
+    };
+    let name = match name {
+        Some(n) => KeyName::parse(n, "name")?.into_string(),
+        None => before.name.clone(),
+    };
+    let input = ScopeInput {
+        org_permissions: org_permissions.unwrap_or_else(|| old_org.clone().into()),
+        account_permissions: Some(account_permissions.unwrap_or_else(|| {
+            let AccountPermissions {
+                accounts,
+                resources,
+            } = old_acct.clone();
+            AccountPermissionsInput {
+                accounts,
+                resources: resources.into(),
+            }
+        })),
+    };
+    let scope = build_scope(app, org_id, &input).await?;
+    let event = actor.event(
+        Some(org_id),
+        "scoped_key.updated",
+        Some(client_id),
+        json!({"name": {"before": before.name, "after": name},
+               "scope": {"before": before.scope, "after": scope}}),
+    );
+    let key = app
+        .store
+        .update_key(org_id, client_id, &name, &scope, now_ms(), &event)
+        .await?;
+    refresh(app, client_id).await;
+    Ok(key)
+}
+
+pub async fn delete(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    client_id: &ClientId,
+) -> Result<(), ApiError> {
+    let key = existing(app, org_id, client_id, KeyKind::Scoped).await?;
+    let event = actor.event(
+        Some(org_id),
+        "scoped_key.deleted",
+        Some(client_id),
+        json!({"name": key.name, "scope": key.scope}),
+    );
+    app.store.delete_key(org_id, client_id, &event).await?;
+    refresh(app, client_id).await;
+    Ok(())
+}
+
+/// A key of this organization and kind, or 404 (also for other organizations').
+pub async fn existing(
+    app: &App,
+    org_id: &OrgId,
+    client_id: &ClientId,
+    kind: KeyKind,
+) -> Result<KeyRecord, ApiError> {
+    match app.store.key(org_id, client_id).await {
+        Ok(Some(k)) if k.kind == kind => Ok(k),
+        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,197 @@
+//! Organizations, their accounts and members.
+
+use keygate_core::text::{DisplayName, Email, NewPassword};
+use keygate_core::{AccountId, OrgId, Role, UserId};
+use keygate_store::{AccountRecord, MemberRecord, OrgRecord, UserRecord};
+use serde_json::json;
+
+use crate::app::App;
+use crate::http::error::ApiError;
+use crate::service::audit::Actor;
+use crate::service::{now_ms, passwords};
+
+pub struct CreatedOrg {
+    pub org_id: OrgId,
+    pub owner_user_id: UserId,
+    pub accounts: Vec<AccountRecord>,
+}
+
+/// `keygate org create` and `serve --demo`. An existing user with the owner's
+/// email becomes the owner and keeps their password.
+pub async fn create_org(
+    store: &dyn keygate_store::Store,
+    name: &str,
+    owner_email: &str,
+    owner_password: &str,
+    account_names: &[String],
+) -> Result<CreatedOrg, ApiError> {
+    let name = DisplayName::parse(name, "name")?;
+    let email = Email::parse(owner_email, "owner_email")?;
+    let password = NewPassword::parse(owner_password, "owner_password")?;
+    let account_names = account_names
+        .iter()
+        .map(|n| DisplayName::parse(n, "account"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = now_ms();
+    let org = OrgRecord {
+        org_id: OrgId::generate(),
+        name: name.into_string(),
+        created_at: now,
+    };
+    let accounts: Vec<AccountRecord> = account_names
+        .into_iter()
+        .map(|n| AccountRecord {
+            account_id: AccountId::generate(),
+            org_id: org.org_id.clone(),
+            name: n.into_string(),
+            created_at: now,
+        })
+        .collect();
+    let owner = UserRecord {
+        user_id: UserId::generate(),
+        email: email.as_str().to_owned(),
+        password_hash: passwords::hash(password.expose().to_owned()).await?,
+        created_at: now,
+    };
+    let event = Actor::default().event(
+        Some(&org.org_id),
+        "org.created",
+        None,
+        json!({"name": org.name, "owner_email": owner.email,
+               "accounts": accounts.iter().map(|a| a.account_id.as_str()).collect::<Vec<_>>()}),
+    );
+    let owner_user_id = store.create_org(&org, &accounts, &owner, &event).await?;
+    Ok(CreatedOrg {
+        org_id: org.org_id,
+        owner_user_id,
+        accounts,
+    })
+}
+
+pub async fn create_account(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    name: &str,
+) -> Result<AccountRecord, ApiError> {
+    let name = DisplayName::parse(name, "name")?;
+    let account = AccountRecord {
+        account_id: AccountId::generate(),
+        org_id: org_id.clone(),
+        name: name.into_string(),
+        created_at: now_ms(),
+    };
+    let event = actor.event(
+        Some(org_id),
+        "account.created",
+        None,
+        json!({"account_id": account.account_id.as_str(), "name": account.name}),
+    );
+    app.store.create_account(&account, &event).await?;
+    app.cache
+        .add_account(account.account_id.clone(), org_id.clone());
+    Ok(account)
+}
+
+fn assignable(role: &str) -> Result<Role, ApiError> {
+    match Role::parse(role) {
+        Some(Role::Owner) => Err(ApiError::validation(
+            "role",
+            "an organization has one owner; choose admin, developer, analyst or viewer",
+        )),
+        Some(r) => Ok(r),
+        None => Err(ApiError::validation(
+            "role",
+            "must be one of admin, developer, analyst, viewer",
+        )),
+    }
+}
+
+/// Adds a member; creates the user when the email is new (then
+/// `initial_password` is required).
+pub async fn add_member(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    email: &str,
+    role: &str,
+    initial_password: Option<&str>,
+) -> Result<MemberRecord, ApiError> {
+    let email = Email::parse(email, "email")?;
+    let role = assignable(role)?;
+    let user = match app.store.user_by_email(email.as_str()).await? {
+        Some(u) => u,
+        None => {
+            let password = initial_password.ok_or_else(|| {
+                ApiError::validation(
+                    "initial_password",
+                    "a new user needs an initial password (15 to 256 characters)",
+                )
+            })?;
+            let password = NewPassword::parse(password, "initial_password")?;
+            UserRecord {
+                user_id: UserId::generate(),
+                email: email.as_str().to_owned(),
+                password_hash: passwords::hash(password.expose().to_owned()).await?,
+                created_at: now_ms(),
+            }
+        }
+    };
+    let event = actor.event(
+        Some(org_id),
+        "member.added",
+        None,
+        json!({"email": user.email, "role": role}),
+    );
+    Ok(app.store.add_member(org_id, &user, role, &event).await?)
+}
+
+pub async fn set_role(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    user_id: &UserId,
+    role: &str,
+) -> Result<(), ApiError> {
+    let role = assignable(role)?;
+    guard_owner(app, org_id, user_id, "the owner's role cannot be changed").await?;
+    let event = actor.event(
+        Some(org_id),
+        "member.role_changed",
+        None,
+        json!({"user_id": user_id.as_str(), "role": role}),
+    );
+    Ok(app
+        .store
+        .set_member_role(org_id, user_id, role, &event)
+        .await?)
+}
+
+pub async fn remove(
+    app: &App,
+    actor: &Actor,
+    org_id: &OrgId,
+    user_id: &UserId,
+) -> Result<(), ApiError> {
+    guard_owner(app, org_id, user_id, "the owner cannot be removed").await?;
+    let event = actor.event(
+        Some(org_id),
+        "member.removed",
+        None,
+        json!({"user_id": user_id.as_str()}),
+    );
+    Ok(app.store.remove_member(org_id, user_id, &event).await?)
+}
+
+async fn guard_owner(
+    app: &App,
+    org_id: &OrgId,
+    user_id: &UserId,
+    message: &'static str,
+) -> Result<(), ApiError> {
+    match app.store.role(org_id, user_id).await? {
+        None => Err(ApiError::NotFound),
+        Some(Role::Owner) => Err(ApiError::Forbidden(message)),
+        Some(_) => Ok(()),
+    }
+}

@@ -1,0 +1,66 @@
+//! Sign-in with email and password, for the management API and the Developer app.
+
+use keygate_core::crypto::{random_base62, sha256};
+use keygate_store::{SessionRecord, UserRecord};
+use serde_json::json;
+
+use crate::app::App;
+use crate::http::error::ApiError;
+use crate::service::audit::Actor;
+use crate::service::{now_ms, passwords};
+
+pub struct NewSession {
+    /// Shown once to the client; only its SHA-256 is stored.
+    pub token: String,
+    pub expires_at: i64,
+    pub user: UserRecord,
+}
+
+pub async fn sign_in(
+    app: &App,
+    actor: &Actor,
+    email: &str,
+    password: &str,
+) -> Result<NewSession, ApiError> {
+    let email = email.trim().to_lowercase();
+    let ip = actor.ip.clone().unwrap_or_default();
+    let limits = &app.limits;
+    limits
+        .signin_ip
+        .check(&ip)
+        .and(limits.signin_email.check(&email))
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    let user = app.store.user_by_email(&email).await?;
+    let ok = match &user {
+        Some(u) if password.chars().count() <= 256 => {
+            passwords::verify(u.password_hash.clone(), password.to_owned()).await
+        }
+        _ => {
+            passwords::verify_dummy(password.chars().take(256).collect()).await;
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        limits.signin_ip.fail(&ip);
+        limits.signin_email.fail(&email);
+        return Err(ApiError::Unauthorized);
+    };
+    let token = format!("kgs_{}", random_base62(43));
+    let now = now_ms();
+    let session = SessionRecord {
+        session_hash: sha256(token.as_bytes()),
+        user_id: user.user_id.clone(),
+        created_at: now,
+        expires_at: now + app.settings.session_ttl_ms,
+    };
+    let mut actor = actor.clone();
+    actor.user_id = Some(user.user_id.clone());
+    actor.email = Some(user.email.clone());
+    let event = actor.event(None, "session.created", None, json!({}));
+    app.store.create_session(&session, &event).await?;
+    Ok(NewSession {
+        token,
+        expires_at: session.expires_at,
+        user,
+    })
+}
