@@ -118,8 +118,8 @@ impl ServeArgs {
             anyhow::bail!("key_env must be 1-8 lowercase letters");
         }
         let token_ttl = self.token_ttl.or(file.token_ttl).unwrap_or(30 * 60);
-        if !(60..=86_400).contains(&token_ttl) {
-            anyhow::bail!("token_ttl must be between 60 and 86400 seconds");
+        if !(1..=86_400).contains(&token_ttl) {
+            anyhow::bail!("token_ttl must be between 1 and 86400 seconds");
         }
         Ok(Settings {
             listen: self

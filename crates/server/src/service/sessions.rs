@@ -56,8 +56,14 @@ pub async fn sign_in(
     let mut actor = actor.clone();
     actor.user_id = Some(user.user_id.clone());
     actor.email = Some(user.email.clone());
-    let event = actor.event(None, "session.created", None, json!({}));
-    app.store.create_session(&session, &event).await?;
+    let events: Vec<_> = app
+        .store
+        .memberships(&user.user_id)
+        .await?
+        .iter()
+        .map(|m| actor.event(Some(&m.org_id), "session.created", None, json!({})))
+        .collect();
+    app.store.create_session(&session, &events).await?;
     Ok(NewSession {
         token,
         expires_at: session.expires_at,
