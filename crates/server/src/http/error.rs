@@ -27,6 +27,7 @@ pub enum ApiError {
     Forbidden(&'static str),
     LoginAsNotAllowed,
     NotFound,
+    MethodNotAllowed,
     Conflict(String),
     PayloadTooLarge,
     TooManyRequests {
@@ -128,6 +129,13 @@ impl ApiError {
                 },
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, body("not_found", "no such object")),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                body(
+                    "method_not_allowed",
+                    "this path does not accept that method",
+                ),
+            ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, body("conflict", &m)),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

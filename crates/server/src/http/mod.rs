@@ -76,12 +76,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route(&format!("{org}/audit-events"), get(audit::list))
         .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest(
-                "method_not_allowed",
-                "this path does not accept that method".into(),
-            )
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(headers_and_log))
         .with_state(app)

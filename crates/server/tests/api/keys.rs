@@ -24,7 +24,14 @@ fn key_path(org: &Org, kind: &str, client_id: &str, action: &str) -> String {
 }
 
 async fn list(app: &TestApp, org: &Org) -> Value {
-    let r = app.req(Method::GET, &format!("/dev/v1/orgs/{}/api-keys", org.org_id), Some(&org.owner), None).await;
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/api-keys", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
     r.body
 }
@@ -41,8 +48,12 @@ async fn generating_an_admin_key_shows_the_secret_once_and_a_second_is_a_conflic
     assert!(secret(&key).starts_with("kg_live_"));
     assert_eq!(key["kind"], "admin");
     let again = app
-        .req(Method::POST, &format!("/dev/v1/orgs/{}/admin-keys", org.org_id), Some(&org.owner),
-             Some(json!({"owner_id": org.org_id, "password": PASSWORD})))
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/admin-keys", org.org_id),
+            Some(&org.owner),
+            Some(json!({"owner_id": org.org_id, "password": PASSWORD})),
+        )
         .await;
     assert_eq!((again.status.as_u16(), again.code()), (409, "conflict"));
     let listed = list(&app, &org).await;
@@ -57,18 +68,52 @@ async fn a_wrong_or_missing_password_changes_nothing() {
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let sk = app.scoped_key(&org, json!({"name": "k", "account_permissions": one_account(&org.accounts[0], "balances", "read")})).await;
     let attempts = [
-        (Method::POST, format!("/dev/v1/orgs/{}/admin-keys", org.org_id), json!({"owner_id": org.org_id, "password": "wrong-password-123456"})),
-        (Method::POST, format!("/dev/v1/orgs/{}/admin-keys", org.org_id), json!({"owner_id": org.org_id})),
-        (Method::POST, format!("/dev/v1/orgs/{}/scoped-keys", org.org_id), json!({"name": "x", "org_permissions": perms(&[("accounts", "read")]), "password": "nope"})),
-        (Method::POST, key_path(&org, "scoped-keys", cid(&sk), "/regenerate"), json!({"password": "wrong-password-123456"})),
-        (Method::POST, key_path(&org, "scoped-keys", cid(&sk), "/duplicate"), json!({})),
-        (Method::PATCH, key_path(&org, "scoped-keys", cid(&sk), ""), json!({"name": "renamed", "password": ""})),
-        (Method::DELETE, key_path(&org, "scoped-keys", cid(&sk), ""), json!({"password": "wrong-password-123456"})),
+        (
+            Method::POST,
+            format!("/dev/v1/orgs/{}/admin-keys", org.org_id),
+            json!({"owner_id": org.org_id, "password": "wrong-password-123456"}),
+        ),
+        (
+            Method::POST,
+            format!("/dev/v1/orgs/{}/admin-keys", org.org_id),
+            json!({"owner_id": org.org_id}),
+        ),
+        (
+            Method::POST,
+            format!("/dev/v1/orgs/{}/scoped-keys", org.org_id),
+            json!({"name": "x", "org_permissions": perms(&[("accounts", "read")]), "password": "nope"}),
+        ),
+        (
+            Method::POST,
+            key_path(&org, "scoped-keys", cid(&sk), "/regenerate"),
+            json!({"password": "wrong-password-123456"}),
+        ),
+        (
+            Method::POST,
+            key_path(&org, "scoped-keys", cid(&sk), "/duplicate"),
+            json!({}),
+        ),
+        (
+            Method::PATCH,
+            key_path(&org, "scoped-keys", cid(&sk), ""),
+            json!({"name": "renamed", "password": ""}),
+        ),
+        (
+            Method::DELETE,
+            key_path(&org, "scoped-keys", cid(&sk), ""),
+            json!({"password": "wrong-password-123456"}),
+        ),
     ];
     let before = list(&app, &org).await;
     for (m, path, body) in attempts {
-        let r = app.req(m.clone(), &path, Some(&org.owner), Some(body)).await;
-        assert_eq!((r.status.as_u16(), r.code()), (401, "password_confirmation_failed"), "{m} {path}");
+        let r = app
+            .req(m.clone(), &path, Some(&org.owner), Some(body))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (401, "password_confirmation_failed"),
+            "{m} {path}"
+        );
     }
     assert_eq!(list(&app, &org).await, before);
     assert_eq!(app.login(cid(&sk), secret(&sk), None).await.status, 201);
@@ -85,17 +130,31 @@ async fn regenerate_keeps_the_client_id_and_kills_the_old_secret_and_its_tokens(
             app.scoped_key(&org, json!({"name": "k", "account_permissions": one_account(&org.accounts[0], "balances", "read")})).await
         };
         let old_token = app.token(&key, None).await;
-        assert_eq!(verify(&app, &old_token, "GET", "/api/v1/balances/current").await, 200);
+        assert_eq!(
+            verify(&app, &old_token, "GET", "/api/v1/balances/current").await,
+            200
+        );
         let r = app
-            .req(Method::POST, &key_path(&org, &format!("{kind}-keys"), cid(&key), "/regenerate"), Some(&org.owner), Some(json!({"password": PASSWORD})))
+            .req(
+                Method::POST,
+                &key_path(&org, &format!("{kind}-keys"), cid(&key), "/regenerate"),
+                Some(&org.owner),
+                Some(json!({"password": PASSWORD})),
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(cid(&r.body), cid(&key));
         assert_ne!(secret(&r.body), secret(&key));
         assert_eq!(app.login(cid(&key), secret(&key), None).await.status, 401);
-        assert_eq!(verify(&app, &old_token, "GET", "/api/v1/balances/current").await, 401);
+        assert_eq!(
+            verify(&app, &old_token, "GET", "/api/v1/balances/current").await,
+            401
+        );
         let new_token = app.token(&r.body, None).await;
-        assert_eq!(verify(&app, &new_token, "GET", "/api/v1/balances/current").await, 200);
+        assert_eq!(
+            verify(&app, &new_token, "GET", "/api/v1/balances/current").await,
+            200
+        );
     }
 }
 
@@ -105,26 +164,46 @@ async fn regenerate_through_the_wrong_kind_of_route_is_not_found() {
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let admin = app.admin_key(&org, &org.org_id).await;
     let r = app
-        .req(Method::POST, &key_path(&org, "scoped-keys", cid(&admin), "/regenerate"), Some(&org.owner), Some(json!({"password": PASSWORD})))
+        .req(
+            Method::POST,
+            &key_path(&org, "scoped-keys", cid(&admin), "/regenerate"),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        )
         .await;
     assert_eq!(r.status, 404);
     let r = app
-        .req(Method::DELETE, &key_path(&org, "scoped-keys", cid(&admin), ""), Some(&org.owner), Some(json!({"password": PASSWORD})))
+        .req(
+            Method::DELETE,
+            &key_path(&org, "scoped-keys", cid(&admin), ""),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        )
         .await;
     assert_eq!(r.status, 404);
-    assert_eq!(app.login(cid(&admin), secret(&admin), None).await.status, 201);
+    assert_eq!(
+        app.login(cid(&admin), secret(&admin), None).await.status,
+        201
+    );
 }
 
 #[tokio::test]
 async fn duplicate_makes_a_new_client_id_with_the_same_scope_and_its_own_secret() {
     let app = spawn_app().await;
-    let org = app.create_org("Acme", "owner@acme.test", &["HK", "UK"]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["HK", "UK"])
+        .await;
     let sk = app
         .scoped_key(&org, json!({"name": "billing-sync", "org_permissions": perms(&[("billing_invoices", "read")]),
             "account_permissions": {"accounts": &org.accounts, "resources": perms(&[("payment_intents", "write")])}}))
         .await;
     let r = app
-        .req(Method::POST, &key_path(&org, "scoped-keys", cid(&sk), "/duplicate"), Some(&org.owner), Some(json!({"password": PASSWORD})))
+        .req(
+            Method::POST,
+            &key_path(&org, "scoped-keys", cid(&sk), "/duplicate"),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        )
         .await;
     assert_eq!(r.status, 201);
     let dup = r.body;
@@ -133,10 +212,26 @@ async fn duplicate_makes_a_new_client_id_with_the_same_scope_and_its_own_secret(
     assert_eq!(dup["org_permissions"], sk["org_permissions"]);
     assert_eq!(dup["account_permissions"], sk["account_permissions"]);
     assert_eq!(app.login(cid(&dup), secret(&sk), None).await.status, 401);
-    app.req(Method::POST, &key_path(&org, "scoped-keys", cid(&sk), "/regenerate"), Some(&org.owner), Some(json!({"password": PASSWORD}))).await;
-    assert_eq!(app.login(cid(&dup), secret(&dup), Some(&org.accounts[1])).await.status, 201);
+    app.req(
+        Method::POST,
+        &key_path(&org, "scoped-keys", cid(&sk), "/regenerate"),
+        Some(&org.owner),
+        Some(json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(
+        app.login(cid(&dup), secret(&dup), Some(&org.accounts[1]))
+            .await
+            .status,
+        201
+    );
     let named = app
-        .req(Method::POST, &key_path(&org, "scoped-keys", cid(&sk), "/duplicate"), Some(&org.owner), Some(json!({"name": "second", "password": PASSWORD})))
+        .req(
+            Method::POST,
+            &key_path(&org, "scoped-keys", cid(&sk), "/duplicate"),
+            Some(&org.owner),
+            Some(json!({"name": "second", "password": PASSWORD})),
+        )
         .await;
     assert_eq!(named.body["name"], "second");
 }
@@ -146,9 +241,17 @@ async fn edit_keeps_the_secret_and_the_new_scope_bites_at_once() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let a = &org.accounts[0];
-    let sk = app.scoped_key(&org, json!({"name": "k", "account_permissions": one_account(a, "balances", "write")})).await;
+    let sk = app
+        .scoped_key(
+            &org,
+            json!({"name": "k", "account_permissions": one_account(a, "balances", "write")}),
+        )
+        .await;
     let token = app.token(&sk, None).await;
-    assert_eq!(verify(&app, &token, "POST", "/api/v1/balances/x").await, 200);
+    assert_eq!(
+        verify(&app, &token, "POST", "/api/v1/balances/x").await,
+        200
+    );
     let r = app
         .req(Method::PATCH, &key_path(&org, "scoped-keys", cid(&sk), ""), Some(&org.owner),
              Some(json!({"name": "reader", "account_permissions": one_account(a, "balances", "read"), "password": PASSWORD})))
@@ -156,11 +259,24 @@ async fn edit_keeps_the_secret_and_the_new_scope_bites_at_once() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["name"], "reader");
     assert!(r.body.get("api_key").is_none());
-    assert_eq!(verify(&app, &token, "POST", "/api/v1/balances/x").await, 403);
+    assert_eq!(
+        verify(&app, &token, "POST", "/api/v1/balances/x").await,
+        403
+    );
     assert_eq!(verify(&app, &token, "GET", "/api/v1/balances/x").await, 200);
     assert_eq!(app.login(cid(&sk), secret(&sk), None).await.status, 201);
-    let got = app.req(Method::GET, &key_path(&org, "scoped-keys", cid(&sk), ""), Some(&org.owner), None).await;
-    assert_eq!(got.body["account_permissions"]["resources"], perms(&[("balances", "read")]));
+    let got = app
+        .req(
+            Method::GET,
+            &key_path(&org, "scoped-keys", cid(&sk), ""),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(
+        got.body["account_permissions"]["resources"],
+        perms(&[("balances", "read")])
+    );
 }
 
 #[tokio::test]
@@ -170,12 +286,24 @@ async fn delete_kills_the_key_and_its_tokens() {
     let sk = app.scoped_key(&org, json!({"name": "k", "account_permissions": one_account(&org.accounts[0], "balances", "read")})).await;
     let token = app.token(&sk, None).await;
     let r = app
-        .req(Method::DELETE, &key_path(&org, "scoped-keys", cid(&sk), ""), Some(&org.owner), Some(json!({"password": PASSWORD})))
+        .req(
+            Method::DELETE,
+            &key_path(&org, "scoped-keys", cid(&sk), ""),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        )
         .await;
     assert_eq!(r.status, 204);
     assert_eq!(app.login(cid(&sk), secret(&sk), None).await.status, 401);
     assert_eq!(verify(&app, &token, "GET", "/api/v1/balances/x").await, 401);
-    let got = app.req(Method::GET, &key_path(&org, "scoped-keys", cid(&sk), ""), Some(&org.owner), None).await;
+    let got = app
+        .req(
+            Method::GET,
+            &key_path(&org, "scoped-keys", cid(&sk), ""),
+            Some(&org.owner),
+            None,
+        )
+        .await;
     assert_eq!(got.status, 404);
 }
 
@@ -183,20 +311,43 @@ async fn delete_kills_the_key_and_its_tokens() {
 async fn bad_scoped_key_input_is_a_clear_400_and_creates_nothing() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
-    let other = app.create_org("Other", "owner@other.test", &["Other A"]).await;
+    let other = app
+        .create_org("Other", "owner@other.test", &["Other A"])
+        .await;
     let path = format!("/dev/v1/orgs/{}/scoped-keys", org.org_id);
     let cases = [
-        (json!({"name": "x", "org_permissions": perms(&[("no_such_resource", "read")])}), "org_permissions[0].resource"),
-        (json!({"name": "x", "org_permissions": perms(&[("balances", "read")])}), "org_permissions[0].resource"),
-        (json!({"name": "x", "account_permissions": one_account(&other.accounts[0], "balances", "read")}), "account_permissions.accounts"),
+        (
+            json!({"name": "x", "org_permissions": perms(&[("no_such_resource", "read")])}),
+            "org_permissions[0].resource",
+        ),
+        (
+            json!({"name": "x", "org_permissions": perms(&[("balances", "read")])}),
+            "org_permissions[0].resource",
+        ),
+        (
+            json!({"name": "x", "account_permissions": one_account(&other.accounts[0], "balances", "read")}),
+            "account_permissions.accounts",
+        ),
         (json!({"name": "x"}), "org_permissions"),
-        (json!({"name": "  ", "org_permissions": perms(&[("accounts", "read")])}), "name"),
-        (json!({"name": "x", "org_permissions": perms(&[("accounts", "read")]), "colour": "red"}), "colour"),
+        (
+            json!({"name": "  ", "org_permissions": perms(&[("accounts", "read")])}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "org_permissions": perms(&[("accounts", "read")]), "colour": "red"}),
+            "colour",
+        ),
     ];
     for (mut body, source) in cases {
         body["password"] = PASSWORD.into();
-        let r = app.req(Method::POST, &path, Some(&org.owner), Some(body.clone())).await;
-        assert_eq!((r.status.as_u16(), r.code()), (400, "validation_error"), "{body}");
+        let r = app
+            .req(Method::POST, &path, Some(&org.owner), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "validation_error"),
+            "{body}"
+        );
         assert_eq!(r.body["source"], source, "{body}");
     }
     let bad_access = app
@@ -205,14 +356,24 @@ async fn bad_scoped_key_input_is_a_clear_400_and_creates_nothing() {
         .await;
     assert_eq!(bad_access.status, 400);
     let r = app
-        .send(app.http.post(format!("{}{path}", app.base)).bearer_auth(&org.owner.token)
-            .header("content-type", "application/json").body("{\"name\": "))
+        .send(
+            app.http
+                .post(format!("{}{path}", app.base))
+                .bearer_auth(&org.owner.token)
+                .header("content-type", "application/json")
+                .body("{\"name\": "),
+        )
         .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "invalid_json"));
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(100 * 1024));
     let r = app
-        .send(app.http.post(format!("{}{path}", app.base)).bearer_auth(&org.owner.token)
-            .header("content-type", "application/json").body(big))
+        .send(
+            app.http
+                .post(format!("{}{path}", app.base))
+                .bearer_auth(&org.owner.token)
+                .header("content-type", "application/json")
+                .body(big),
+        )
         .await;
     assert_eq!((r.status.as_u16(), r.code()), (413, "payload_too_large"));
     assert_eq!(list(&app, &org).await["scoped_keys"], json!([]));
@@ -222,27 +383,63 @@ async fn bad_scoped_key_input_is_a_clear_400_and_creates_nothing() {
 async fn keys_of_another_organization_are_not_found() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
-    let other = app.create_org("Other", "owner@other.test", &["Other A"]).await;
+    let other = app
+        .create_org("Other", "owner@other.test", &["Other A"])
+        .await;
     let sk = app.scoped_key(&org, json!({"name": "k", "account_permissions": one_account(&org.accounts[0], "balances", "read")})).await;
     let pw = Some(json!({"password": PASSWORD}));
     for (m, path, body) in [
-        (Method::GET, key_path(&other, "scoped-keys", cid(&sk), ""), None),
-        (Method::PATCH, key_path(&other, "scoped-keys", cid(&sk), ""), Some(json!({"name": "stolen", "password": PASSWORD}))),
-        (Method::DELETE, key_path(&other, "scoped-keys", cid(&sk), ""), pw.clone()),
-        (Method::POST, key_path(&other, "scoped-keys", cid(&sk), "/regenerate"), pw.clone()),
-        (Method::POST, key_path(&other, "scoped-keys", cid(&sk), "/duplicate"), pw.clone()),
+        (
+            Method::GET,
+            key_path(&other, "scoped-keys", cid(&sk), ""),
+            None,
+        ),
+        (
+            Method::PATCH,
+            key_path(&other, "scoped-keys", cid(&sk), ""),
+            Some(json!({"name": "stolen", "password": PASSWORD})),
+        ),
+        (
+            Method::DELETE,
+            key_path(&other, "scoped-keys", cid(&sk), ""),
+            pw.clone(),
+        ),
+        (
+            Method::POST,
+            key_path(&other, "scoped-keys", cid(&sk), "/regenerate"),
+            pw.clone(),
+        ),
+        (
+            Method::POST,
+            key_path(&other, "scoped-keys", cid(&sk), "/duplicate"),
+            pw.clone(),
+        ),
     ] {
         let r = app.req(m.clone(), &path, Some(&other.owner), body).await;
         assert_eq!(r.status, 404, "{m} {path}");
     }
     // Naming the victim org directly: not a member, so the org itself is not found.
-    let r = app.req(Method::GET, &key_path(&org, "scoped-keys", cid(&sk), ""), Some(&other.owner), None).await;
+    let r = app
+        .req(
+            Method::GET,
+            &key_path(&org, "scoped-keys", cid(&sk), ""),
+            Some(&other.owner),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 404);
     let r = app
-        .req(Method::POST, &format!("/dev/v1/orgs/{}/admin-keys", other.org_id), Some(&other.owner),
-             Some(json!({"owner_id": org.accounts[0], "password": PASSWORD})))
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/admin-keys", other.org_id),
+            Some(&other.owner),
+            Some(json!({"owner_id": org.accounts[0], "password": PASSWORD})),
+        )
         .await;
-    assert_eq!((r.status.as_u16(), r.body["source"].as_str()), (400, Some("owner_id")));
+    assert_eq!(
+        (r.status.as_u16(), r.body["source"].as_str()),
+        (400, Some("owner_id"))
+    );
     assert_eq!(app.login(cid(&sk), secret(&sk), None).await.status, 201);
 }
 
@@ -254,8 +451,12 @@ async fn analysts_and_viewers_get_403_on_every_key_route_and_developers_manage_k
     for role in ["analyst", "viewer", "developer"] {
         let email = format!("{role}@acme.test");
         let r = app
-            .req(Method::POST, &format!("/dev/v1/orgs/{}/members", org.org_id), Some(&org.owner),
-                 Some(json!({"email": email, "role": role, "initial_password": PASSWORD})))
+            .req(
+                Method::POST,
+                &format!("/dev/v1/orgs/{}/members", org.org_id),
+                Some(&org.owner),
+                Some(json!({"email": email, "role": role, "initial_password": PASSWORD})),
+            )
             .await;
         assert_eq!(r.status, 201);
     }
@@ -263,21 +464,59 @@ async fn analysts_and_viewers_get_403_on_every_key_route_and_developers_manage_k
     let routes = |org_id: &str| {
         vec![
             (Method::GET, format!("/dev/v1/orgs/{org_id}/api-keys"), None),
-            (Method::GET, format!("/dev/v1/orgs/{org_id}/audit-events"), None),
-            (Method::POST, format!("/dev/v1/orgs/{org_id}/admin-keys"), Some(json!({"owner_id": org_id, "password": PASSWORD}))),
-            (Method::POST, format!("/dev/v1/orgs/{org_id}/scoped-keys"), Some(json!({"name": "n", "org_permissions": perms(&[("accounts", "read")]), "password": PASSWORD}))),
-            (Method::GET, format!("/dev/v1/orgs/{org_id}/scoped-keys/{}", cid(&sk)), None),
-            (Method::PATCH, format!("/dev/v1/orgs/{org_id}/scoped-keys/{}", cid(&sk)), Some(json!({"name": "n2", "password": PASSWORD}))),
-            (Method::POST, format!("/dev/v1/orgs/{org_id}/scoped-keys/{}/duplicate", cid(&sk)), Some(pw.clone())),
-            (Method::POST, format!("/dev/v1/orgs/{org_id}/scoped-keys/{}/regenerate", cid(&sk)), Some(pw.clone())),
-            (Method::DELETE, format!("/dev/v1/orgs/{org_id}/scoped-keys/{}", cid(&sk)), Some(pw.clone())),
+            (
+                Method::GET,
+                format!("/dev/v1/orgs/{org_id}/audit-events"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/dev/v1/orgs/{org_id}/admin-keys"),
+                Some(json!({"owner_id": org_id, "password": PASSWORD})),
+            ),
+            (
+                Method::POST,
+                format!("/dev/v1/orgs/{org_id}/scoped-keys"),
+                Some(
+                    json!({"name": "n", "org_permissions": perms(&[("accounts", "read")]), "password": PASSWORD}),
+                ),
+            ),
+            (
+                Method::GET,
+                format!("/dev/v1/orgs/{org_id}/scoped-keys/{}", cid(&sk)),
+                None,
+            ),
+            (
+                Method::PATCH,
+                format!("/dev/v1/orgs/{org_id}/scoped-keys/{}", cid(&sk)),
+                Some(json!({"name": "n2", "password": PASSWORD})),
+            ),
+            (
+                Method::POST,
+                format!("/dev/v1/orgs/{org_id}/scoped-keys/{}/duplicate", cid(&sk)),
+                Some(pw.clone()),
+            ),
+            (
+                Method::POST,
+                format!("/dev/v1/orgs/{org_id}/scoped-keys/{}/regenerate", cid(&sk)),
+                Some(pw.clone()),
+            ),
+            (
+                Method::DELETE,
+                format!("/dev/v1/orgs/{org_id}/scoped-keys/{}", cid(&sk)),
+                Some(pw.clone()),
+            ),
         ]
     };
     for role in ["analyst", "viewer"] {
         let s = app.sign_in(&format!("{role}@acme.test"), PASSWORD).await;
         for (m, path, body) in routes(&org.org_id) {
             let r = app.req(m.clone(), &path, Some(&s), body).await;
-            assert_eq!((r.status.as_u16(), r.code()), (403, "forbidden"), "{role} {m} {path}");
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (403, "forbidden"),
+                "{role} {m} {path}"
+            );
         }
     }
     assert_eq!(app.login(cid(&sk), secret(&sk), None).await.status, 201);
@@ -295,9 +534,19 @@ async fn keys_scoped_to_all_accounts_include_accounts_created_later() {
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let sk = app.scoped_key(&org, json!({"name": "all", "account_permissions": {"accounts": "all", "resources": perms(&[("balances", "read")])}})).await;
     assert_eq!(sk["account_permissions"]["accounts"], "all");
-    let r = app.req(Method::POST, &format!("/dev/v1/orgs/{}/accounts", org.org_id), Some(&org.owner), Some(json!({"name": "New"}))).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/accounts", org.org_id),
+            Some(&org.owner),
+            Some(json!({"name": "New"})),
+        )
+        .await;
     assert_eq!(r.status, 201);
     let new_account = r.body["account_id"].as_str().unwrap();
     let token = app.token(&sk, Some(new_account)).await;
-    assert_eq!(verify(&app, &token, "GET", "/api/v1/balances/current").await, 200);
+    assert_eq!(
+        verify(&app, &token, "GET", "/api/v1/balances/current").await,
+        200
+    );
 }
