@@ -27,19 +27,22 @@ pub const ACCOUNT_ID_HEADER: &str = "x-keygate-account-id";
 
 /// The server behind the built-in gateway, with a pooled HTTP/1 client.
 pub struct Upstream {
-    base: Uri,
+    /// `http://host:port` plus any base path, without a trailing slash.
+    base: String,
     client: Client<HttpConnector, Body>,
     timeout: Duration,
 }
 
 impl Upstream {
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Upstream> {
-        let base: Uri = url.trim_end_matches('/').parse()?;
-        if base.scheme_str() != Some("http") || base.authority().is_none() {
-            anyhow::bail!(
+        let uri: Uri = url.parse()?;
+        let authority = match (uri.scheme_str(), uri.authority()) {
+            (Some("http"), Some(a)) => a.clone(),
+            _ => anyhow::bail!(
                 "--upstream must be an http://host:port URL (put TLS in front of Keygate, not behind it)"
-            );
-        }
+            ),
+        };
+        let base = format!("http://{authority}{}", uri.path().trim_end_matches('/'));
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())

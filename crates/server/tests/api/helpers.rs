@@ -32,7 +32,6 @@ pub struct Org {
 #[derive(Clone)]
 pub struct Session {
     pub token: String,
-    pub email: String,
 }
 
 pub struct Resp {
@@ -170,7 +169,6 @@ impl TestApp {
         assert_eq!(r.status, 201, "sign in {email}: {}", r.body);
         Session {
             token: r.body["session_token"].as_str().unwrap().to_owned(),
-            email: email.to_owned(),
         }
     }
 
