@@ -190,3 +190,143 @@ pub fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Identit
         Err(Denied::Forbidden)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use keygate_core::crypto::{Pepper, random_bytes};
+    use keygate_core::permission::{Access, AccountSelection, Permission};
+    use keygate_core::token::{TokenKey, TokenKeys};
+    use keygate_store::{KeyKind, Store, sqlite::SqliteStore};
+
+    use super::*;
+    use crate::service::keys::{self, AccountPermissionsInput, ScopeInput};
+    use crate::service::orgs;
+
+    async fn app() -> (Arc<App>, OrgId, Vec<AccountId>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("kg-unit-{}", random_base62(8)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&format!("sqlite://{}/t.db", dir.display()))
+                .await
+                .unwrap(),
+        );
+        let created = orgs::create_org(
+            store.as_ref(),
+            "Acme",
+            "o@acme.test",
+            "correct-horse-battery-staple",
+            &["HK".into(), "UK".into()],
+        )
+        .await
+        .unwrap();
+        let args = <crate::config::ServeArgs as clap::FromArgMatches>::from_arg_matches(
+            &<crate::config::ServeArgs as clap::Args>::augment_args(clap::Command::new("t"))
+                .get_matches_from(["t"]),
+        )
+        .unwrap();
+        let tokens = TokenKeys::new(vec![TokenKey::from_seed(random_bytes())]).unwrap();
+        let app = App::new(
+            store,
+            args.settings().unwrap(),
+            Pepper::new(b"pepper"),
+            tokens,
+        )
+        .await
+        .unwrap();
+        let accounts = created.accounts.into_iter().map(|a| a.account_id).collect();
+        (app, created.org_id, accounts, dir)
+    }
+
+    fn read(resource: &str) -> Permission {
+        Permission {
+            resource: resource.into(),
+            access: Access::Read,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_token_check_allows_refuses_and_follows_key_changes_at_once() {
+        let (app, org, accounts, dir) = app().await;
+        let actor = crate::service::audit::Actor::default();
+        let input = ScopeInput {
+            org_permissions: vec![],
+            account_permissions: Some(AccountPermissionsInput {
+                accounts: AccountSelection::Some([accounts[0].clone()].into()),
+                resources: vec![read("balances")],
+            }),
+        };
+        let r = keys::create_scoped(&app, &actor, &org, "k", &input)
+            .await
+            .unwrap();
+        let login = |key: String| {
+            let app = app.clone();
+            let id = r.key.client_id.to_string();
+            async move {
+                let req = LoginRequest {
+                    client_id: Some(&id),
+                    api_key: Some(&key),
+                    login_as: None,
+                    ip: "127.0.0.1",
+                    user_agent: None,
+                };
+                login(&app, &req).await.map(|i| i.token)
+            }
+        };
+        let token = login(r.api_key.expose().to_owned()).await.unwrap();
+        assert!(check(&app, &token, "GET", "/api/v1/balances/current").is_ok());
+        assert_eq!(
+            check(&app, &token, "POST", "/api/v1/balances/current").err(),
+            Some(Denied::Forbidden)
+        );
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/nothing").err(),
+            Some(Denied::Forbidden)
+        );
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/balances/../x").err(),
+            Some(Denied::AmbiguousPath)
+        );
+        assert_eq!(
+            check(&app, "x.y.z", "GET", "/api/v1/balances").err(),
+            Some(Denied::Unauthenticated)
+        );
+
+        // Edited to less: refused on the next check.
+        let edited = Some(AccountPermissionsInput {
+            accounts: AccountSelection::Some([accounts[0].clone()].into()),
+            resources: vec![read("payment_intents")],
+        });
+        keys::update(&app, &actor, &org, &r.key.client_id, None, None, edited)
+            .await
+            .unwrap();
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/balances/current").err(),
+            Some(Denied::Forbidden)
+        );
+        assert!(check(&app, &token, "GET", "/api/v1/pa/payment_intents/1").is_ok());
+
+        // Regenerated: the old token and the old secret are dead, the new ones work.
+        let regen = keys::regenerate(&app, &actor, &org, &r.key.client_id, KeyKind::Scoped)
+            .await
+            .unwrap();
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1").err(),
+            Some(Denied::Unauthenticated)
+        );
+        assert!(login(r.api_key.expose().to_owned()).await.is_err());
+        let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
+        assert!(check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1").is_ok());
+
+        // Deleted: dead.
+        keys::delete(&app, &actor, &org, &r.key.client_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1").err(),
+            Some(Denied::Unauthenticated)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -199,9 +199,13 @@ impl TestApp {
         let body: Value = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
         };
         let mut secrets = self.secrets.lock().unwrap();
+        // A secret is shown once: no later response may contain one seen before.
+        if let Some(seen) = secrets.iter().find(|s| text.contains(s.as_str())) {
+            panic!("a response repeats a secret shown earlier: {}…", &seen[..8]);
+        }
         for field in ["api_key", "token", "session_token", "secret"] {
             if let Some(s) = body.get(field).and_then(Value::as_str) {
                 secrets.push(s.to_owned());
