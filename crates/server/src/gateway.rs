@@ -62,6 +62,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 fn denied(d: Denied) -> ApiError {
     match d {
         Denied::Unauthenticated => ApiError::BadToken,
+        Denied::Unavailable => auth::stale_cache(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
         Denied::AmbiguousPath => ApiError::BadRequest(
             "invalid_path",
@@ -235,8 +236,10 @@ pub async fn introspect(
     let form: IntrospectForm = serde_urlencoded::from_bytes(&body)
         .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))?;
     let inactive = Json(serde_json::json!({"active": false}));
-    let Ok((identity, cred)) = auth::authenticate(&app, &form.token) else {
-        return Ok(inactive);
+    let (identity, cred) = match auth::authenticate(&app, &form.token) {
+        Ok(found) => found,
+        Err(Denied::Unavailable) => return Err(auth::stale_cache()),
+        Err(_) => return Ok(inactive),
     };
     let c = &identity.claims;
     Ok(Json(serde_json::json!({

@@ -38,6 +38,9 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
     {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
+    if !app.cache.is_valid(now_ms()) {
+        return Err(stale_cache());
+    }
     let credential = (|| {
         let client_id = req.client_id?;
         let key = ApiKey::parse(req.api_key?).ok()?;
@@ -76,6 +79,12 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         token: app.tokens().sign(&claims),
         expires_at_ms: exp * 1000,
     })
+}
+
+/// The credential cache could not be confirmed against the database for too
+/// long (see `--cache-max-stale`): refuse rather than trust what may be revoked.
+pub fn stale_cache() -> ApiError {
+    ApiError::Unavailable("the credential cache is stale and the database cannot be read".into())
 }
 
 /// Accounts created by another process (`keygate org create`, another
@@ -135,6 +144,8 @@ pub enum Denied {
     Forbidden,
     /// A path that could be read two ways: 400.
     AmbiguousPath,
+    /// The credential cache may be stale and cannot be re-read: 503.
+    Unavailable,
 }
 
 /// A token that is well signed, unexpired, and whose key still exists at the
@@ -143,7 +154,11 @@ pub fn authenticate(
     app: &App,
     token: &str,
 ) -> Result<(Identity, Arc<crate::cache::Credential>), Denied> {
-    let now = now_ms() / 1000;
+    let now_ms = now_ms();
+    if !app.cache.is_valid(now_ms) {
+        return Err(Denied::Unavailable);
+    }
+    let now = now_ms / 1000;
     let digest = sha256(token.as_bytes());
     let claims = match app.cache.tokens().get(&digest) {
         Some(c) => c,

@@ -1,0 +1,295 @@
+//! Three `keygate` processes on one PostgreSQL database, as behind a load
+//! balancer: a change made through one instance bites on the others.
+//! Skipped loudly without PostgreSQL, except with `CI=true`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Three instances sharing one fresh database and one data dir (so one pepper
+/// and one set of signing keys). Started one after another: the first one
+/// creates the schema and the secrets.
+async fn cluster(test: &str, args: &[&str]) -> Option<(Vec<TestApp>, Dir)> {
+    let db = PgDb::create(test).await?;
+    let dir = Dir(temp_dir());
+    let apps = (0..3)
+        .map(|_| spawn_process(&dir.0, Some(db.clone()), args, &[]))
+        .collect();
+    Some((apps, dir))
+}
+
+/// Removes the shared dir after the instances are gone.
+struct Dir(std::path::PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn balances_key(app: &TestApp, org: &Org) -> Value {
+    app.scoped_key(
+        org,
+        json!({"name": "balances", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}),
+    )
+    .await
+}
+
+async fn regenerate(app: &TestApp, org: &Org, client_id: &str) -> Resp {
+    app.req(
+        Method::POST,
+        &format!(
+            "/dev/v1/orgs/{}/scoped-keys/{client_id}/regenerate",
+            org.org_id
+        ),
+        Some(&org.owner),
+        Some(json!({"password": PASSWORD})),
+    )
+    .await
+}
+
+/// Polls until `refused` holds on every app, or `limit` passes; returns the time it took.
+async fn time_until_refused(
+    apps: &[&TestApp],
+    limit: Duration,
+    refused: impl AsyncCheck,
+) -> Duration {
+    let start = Instant::now();
+    let mut pending: Vec<&TestApp> = apps.to_vec();
+    while !pending.is_empty() && start.elapsed() < limit {
+        let mut still = Vec::new();
+        for app in pending {
+            if !refused.check(app).await {
+                still.push(app);
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert!(pending.is_empty(), "still accepted after {limit:?}");
+    start.elapsed()
+}
+
+trait AsyncCheck {
+    async fn check(&self, app: &TestApp) -> bool;
+}
+
+struct LoginRefused<'a>(&'a str, &'a str);
+
+impl AsyncCheck for LoginRefused<'_> {
+    async fn check(&self, app: &TestApp) -> bool {
+        app.login(self.0, self.1, None).await.status == 401
+    }
+}
+
+struct TokenRefused<'a>(&'a str);
+
+impl AsyncCheck for TokenRefused<'_> {
+    async fn check(&self, app: &TestApp) -> bool {
+        gateway_get(app, self.0).await.status == 401
+    }
+}
+
+async fn gateway_get(app: &TestApp, token: &str) -> Resp {
+    app.send(
+        app.http
+            .get(format!("{}/api/v1/balances/current", app.base))
+            .bearer_auth(token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_key_regenerated_on_one_instance_loses_its_old_secret_on_the_others_within_a_second() {
+    let Some((apps, _dir)) = cluster("multi: regenerate lag", &[]).await else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let org = a.create_org("Acme", "owner@acme.test", &["Acme HK"]).await;
+    let key = balances_key(a, &org).await;
+    let client_id = cid(&key).to_owned();
+    let mut secret = crate::helpers::secret(&key).to_owned();
+    assert_eq!(
+        b.login(&client_id, &secret, None).await.status,
+        201,
+        "a key made on A logs in on B"
+    );
+
+    let mut lags = Vec::new();
+    for _ in 0..50 {
+        let r = regenerate(a, &org, &client_id).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        lags.push(
+            time_until_refused(
+                &[b, c],
+                Duration::from_secs(1),
+                LoginRefused(&client_id, &secret),
+            )
+            .await,
+        );
+        secret = r.body["api_key"].as_str().unwrap().to_owned();
+        for app in [b, c] {
+            assert_eq!(
+                app.login(&client_id, &secret, None).await.status,
+                201,
+                "the new secret works everywhere"
+            );
+        }
+    }
+    lags.sort();
+    let worst = lags[lags.len() - 1];
+    eprintln!(
+        "FIGURE: cross-instance revocation lag over 50 regenerates: median {:.1} ms, worst {:.1} ms",
+        lags[lags.len() / 2].as_secs_f64() * 1e3,
+        worst.as_secs_f64() * 1e3
+    );
+    assert!(worst < Duration::from_secs(1));
+}
+
+/// Answers every request with the identity headers Keygate added.
+async fn echo_upstream() -> SocketAddr {
+    use axum::extract::Request;
+    let app = axum::Router::new().fallback(|req: Request| async move {
+        let h = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        axum::Json(json!({"path": req.uri().path(), "client_id": h("x-keygate-client-id")}))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn a_token_from_one_instance_passes_another_gateway_until_the_key_is_deleted_on_a_third() {
+    let upstream = format!("http://{}", echo_upstream().await);
+    let Some((apps, _dir)) =
+        cluster("multi: token across gateways", &["--upstream", &upstream]).await
+    else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let org = a.create_org("Acme", "owner@acme.test", &["Acme HK"]).await;
+    let key = balances_key(a, &org).await;
+    let token = a.token(&key, None).await;
+
+    let through_b = gateway_get(b, &token).await;
+    assert_eq!(through_b.status, 200, "{}", through_b.body);
+    assert_eq!(
+        through_b.body["client_id"],
+        json!(cid(&key)),
+        "B proxied it with the key's identity"
+    );
+    assert_eq!(gateway_get(c, &token).await.status, 200);
+
+    let owner_on_b = b.sign_in("owner@acme.test", PASSWORD).await;
+    let deleted = b
+        .req(
+            Method::DELETE,
+            &format!("/dev/v1/orgs/{}/scoped-keys/{}", org.org_id, cid(&key)),
+            Some(&owner_on_b),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let lag = time_until_refused(&[c, a], Duration::from_secs(1), TokenRefused(&token)).await;
+    eprintln!(
+        "FIGURE: token refused on the other instances {:.1} ms after the delete",
+        lag.as_secs_f64() * 1e3
+    );
+    assert_eq!(
+        gateway_get(b, &token).await.status,
+        401,
+        "and on B itself at once"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secret_and_one_audit_entry_each()
+ {
+    let Some((apps, _dir)) = cluster("multi: concurrent regenerates", &[]).await else {
+        return;
+    };
+    let apps = Arc::new(apps);
+    let org = Arc::new(
+        apps[0]
+            .create_org("Acme", "owner@acme.test", &["Acme HK"])
+            .await,
+    );
+    let key = balances_key(&apps[0], &org).await;
+    let client_id = cid(&key).to_owned();
+
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (apps, org, client_id) = (apps.clone(), org.clone(), client_id.clone());
+            tokio::spawn(async move { regenerate(&apps[i % 3], &org, &client_id).await })
+        })
+        .collect();
+    let mut issued = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(
+            r.status == 200,
+            "a regenerate failed: {} {}",
+            r.status,
+            r.body
+        );
+        issued.push(r.body["api_key"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(issued.len(), 100);
+
+    // Let the last notices land, then every instance must agree on one secret.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut working = Vec::new();
+    for s in &issued {
+        if apps[2].login(&client_id, s, None).await.status == 201 {
+            working.push(s.clone());
+        }
+    }
+    assert_eq!(
+        working.len(),
+        1,
+        "exactly one of the 100 issued secrets works"
+    );
+    for app in &apps[..2] {
+        assert_eq!(
+            app.login(&client_id, &working[0], None).await.status,
+            201,
+            "the same secret on every instance"
+        );
+    }
+
+    let page = apps[1]
+        .req(
+            Method::GET,
+            &format!(
+                "/dev/v1/orgs/{}/audit-events?client_id={client_id}&limit=200",
+                org.org_id
+            ),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let regenerated = page.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "scoped_key.regenerated")
+        .count();
+    assert_eq!(
+        regenerated, 100,
+        "one audit entry per successful regenerate"
+    );
+}
