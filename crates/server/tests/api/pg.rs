@@ -42,6 +42,21 @@ async fn admin() -> Result<PgConnection, String> {
 }
 
 impl PgDb {
+    /// `host:port` of the PostgreSQL server.
+    pub fn server(&self) -> String {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest).to_owned()
+    }
+
+    /// This database's URL with the server replaced by `addr` (a proxy).
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        self.url.replacen(&self.server(), &addr.to_string(), 1)
+    }
+
     /// A fresh database; `None`, after a loud SKIPPED line, when PostgreSQL
     /// cannot be reached, except with `CI=true`, where that fails the test.
     pub async fn create(test: &str) -> Option<Arc<PgDb>> {

@@ -531,7 +531,11 @@ impl Store for PgStore {
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
+        // The row lock is taken last, so concurrent regenerates of one key
+        // wait on each other for two round trips (update, commit), not four.
         let mut tx = self.tx().await?;
+        insert_audit(&mut tx, audit).await?;
+        notify(&mut tx, &Change::Key(client_id.clone())).await?;
         let row = sqlx::query(concat!(
             "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2 \
              where org_id = $3 and client_id = $4 returning ",
@@ -547,8 +551,6 @@ impl Store for PgStore {
         .map_err(db)?
         .ok_or(StoreError::NotFound)?;
         let key = key_row(&row)?;
-        notify(&mut tx, &Change::Key(client_id.clone())).await?;
-        insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(key)
     }
