@@ -63,6 +63,14 @@ pub struct ServeArgs {
     /// The `<env>` part of new keys (`kg_<env>_…`).
     #[arg(long, env = "KEYGATE_KEY_ENV")]
     pub key_env: Option<String>,
+    /// A load balancer in front of Keygate: requests from this address take
+    /// the client's address from `X-Forwarded-For`. Repeat, or comma-separate.
+    #[arg(
+        long = "trusted-proxy",
+        env = "KEYGATE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// PostgreSQL only: re-read the whole credential cache this often (seconds),
     /// a backstop for change notices that never arrived.
     #[arg(long, env = "KEYGATE_CACHE_RELOAD_INTERVAL")]
@@ -86,6 +94,7 @@ struct FileConfig {
     key_env: Option<String>,
     cache_reload_interval: Option<u64>,
     cache_max_stale: Option<u64>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -103,6 +112,7 @@ pub struct Settings {
     pub session_ttl_ms: i64,
     pub cache_reload_interval: Duration,
     pub cache_max_stale: Duration,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServeArgs {
@@ -167,6 +177,11 @@ impl ServeArgs {
             session_ttl_ms: 12 * 60 * 60 * 1000,
             cache_reload_interval: Duration::from_secs(cache_reload_interval),
             cache_max_stale: Duration::from_secs(cache_max_stale),
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                self.trusted_proxies.clone()
+            },
         })
     }
 }
