@@ -12,6 +12,15 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+/// Figures go straight to stderr, so they show even when the test passes
+/// (the harness hides `eprintln!` of passing tests).
+macro_rules! loud {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// Three instances sharing one fresh database and one data dir (so one pepper
 /// and one set of signing keys). Started one after another: the first one
 /// creates the schema and the secrets.
@@ -131,7 +140,7 @@ async fn a_key_regenerated_on_one_instance_loses_its_old_secret_on_the_others_wi
         LoginAccepted(&client_id, &secret),
     )
     .await;
-    eprintln!(
+    loud!(
         "FIGURE: a key made on A logs in on B and C after {:.1} ms",
         known.as_secs_f64() * 1e3
     );
@@ -159,7 +168,7 @@ async fn a_key_regenerated_on_one_instance_loses_its_old_secret_on_the_others_wi
     }
     lags.sort();
     let worst = lags[lags.len() - 1];
-    eprintln!(
+    loud!(
         "FIGURE: cross-instance revocation lag over 50 regenerates: median {:.1} ms, worst {:.1} ms",
         lags[lags.len() / 2].as_secs_f64() * 1e3,
         worst.as_secs_f64() * 1e3
@@ -234,7 +243,7 @@ async fn a_token_from_one_instance_passes_another_gateway_until_the_key_is_delet
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
     let lag = time_until(&[c, a], Duration::from_secs(1), TokenRefused(&token)).await;
-    eprintln!(
+    loud!(
         "FIGURE: token refused on the other instances {:.1} ms after the delete",
         lag.as_secs_f64() * 1e3
     );
@@ -278,7 +287,7 @@ async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secre
             other => panic!("a regenerate failed: {other} {}", r.body),
         }
     }
-    eprintln!(
+    loud!(
         "FIGURE: 100 concurrent regenerates over 3 instances: {} succeeded, {refused} answered 503",
         issued.len()
     );
@@ -425,7 +434,7 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
         "{}",
         listed.body
     );
-    eprintln!(
+    loud!(
         "FIGURE: a request needing PostgreSQL got 503 after {:.1} s",
         cut_at.elapsed().as_secs_f64()
     );
@@ -456,7 +465,7 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
         LoginAccepted(&client_id, &new_secret),
     )
     .await;
-    eprintln!(
+    loud!(
         "FIGURE: recovered {:.1} s after PostgreSQL came back",
         back.elapsed().as_secs_f64()
     );

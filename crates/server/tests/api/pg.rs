@@ -67,7 +67,10 @@ impl PgDb {
                 admin_url()
             ),
             Err(e) => {
-                eprintln!(
+                // Straight to stderr: the test harness hides eprintln! of passing tests.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
                     "SKIPPED: {test}: PostgreSQL is not reachable at {} ({e}); set KEYGATE_TEST_PG_URL",
                     admin_url()
                 );
@@ -99,6 +102,7 @@ impl PgDb {
             N.fetch_add(1, Ordering::Relaxed)
         );
         let mut conn = admin().await?;
+        sweep_orphans(&mut conn).await;
         conn.execute(AssertSqlSafe(format!("create database {name}")))
             .await
             .map_err(|e| e.to_string())?;
@@ -107,6 +111,32 @@ impl PgDb {
             url: url_for(&name),
             name,
         })
+    }
+}
+
+/// Drops databases left by test processes that died before their Drop ran
+/// (their names carry the creator's pid). Once per process.
+async fn sweep_orphans(conn: &mut PgConnection) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    // Without /proc there is no telling live pids from dead ones.
+    if DONE.swap(true, Ordering::SeqCst) || !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let names: Vec<String> =
+        sqlx::query_scalar("select datname::text from pg_database where datname like 'kgtest\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let gone = pid.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        if gone && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            let _ = conn
+                .execute(AssertSqlSafe(format!(
+                    "drop database if exists {name} with (force)"
+                )))
+                .await;
+        }
     }
 }
 
@@ -121,7 +151,17 @@ impl Drop for PgDb {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok(mut conn) = admin().await {
+                let mut conn = None;
+                for _ in 0..3 {
+                    match admin().await {
+                        Ok(c) => {
+                            conn = Some(c);
+                            break;
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                }
+                if let Some(mut conn) = conn {
                     let _ = conn
                         .execute(AssertSqlSafe(format!(
                             "drop database if exists {name} with (force)"
