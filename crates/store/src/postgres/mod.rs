@@ -3,6 +3,11 @@
 //! Every change that the credential cache holds (keys, accounts) also sends a
 //! `pg_notify` on [`CHANNEL`] in the same transaction, so other instances hear
 //! of it exactly when it commits, and never of a change that rolled back.
+//!
+//! Work shared by instances (the notification outbox) is to be claimed with
+//! `select … for update skip locked` inside one short transaction that marks
+//! the rows taken, so each row goes to exactly one instance's dispatcher and
+//! a crashed dispatcher's claim lapses.
 
 mod changes;
 mod rows;
