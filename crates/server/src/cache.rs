@@ -51,6 +51,8 @@ pub struct CredentialCache {
     refresh: tokio::sync::Mutex<()>,
     tokens: TokenCache,
     valid_until: ValidUntil,
+    shared: std::sync::atomic::AtomicBool,
+    rereads: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// Unix ms after which the cache must not be trusted; never, by default.
@@ -102,6 +104,34 @@ impl CredentialCache {
         *write(&self.keys) = keys;
         *write(&self.accounts) = accounts;
         Ok(())
+    }
+
+    /// Marks this cache as one of several over a shared database, where a
+    /// miss may be a key that another instance created a moment ago.
+    pub fn set_shared(&self) {
+        self.shared.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
+    /// Whether a miss on `client_id` may be read through to the database now:
+    /// at most once a second per client id, so a token of a deleted key cannot
+    /// turn every request into a database read.
+    pub fn may_reread(&self, client_id: &str) -> bool {
+        const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+        let mut map = self.rereads.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 10_000 {
+            map.retain(|_, at| at.elapsed() < EVERY);
+        }
+        match map.get(client_id) {
+            Some(at) if at.elapsed() < EVERY => false,
+            _ => {
+                map.insert(client_id.to_owned(), std::time::Instant::now());
+                true
+            }
+        }
     }
 
     /// Trust the cache until `until_ms` (Unix ms) unless told again.

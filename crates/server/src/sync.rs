@@ -26,6 +26,7 @@ const RETRY: Duration = Duration::from_secs(1);
 
 pub fn follow(app: AppState, mut feed: ChangeFeed) {
     let every = app.settings.cache_reload_interval;
+    app.cache.set_shared();
     confirm(&app);
     tokio::spawn(async move {
         let mut next_reload = tokio::time::Instant::now() + every;
