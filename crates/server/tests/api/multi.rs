@@ -410,6 +410,10 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
     )
     .await;
     let keys_path = format!("/dev/v1/orgs/{}/api-keys", org.org_id);
+    // The login above may have read the key before the creation notice came;
+    // let the notice land first: a notice that cannot be followed by a re-read
+    // drops the key (fail closed), which is not what this test is about.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     cable.cut();
     let cut_at = Instant::now();
