@@ -5,8 +5,15 @@
 //! write refreshes the one key it changed. Refreshes re-read the row after the
 //! commit under one lock, so concurrent writers cannot leave an older row in
 //! the cache than the database holds.
+//!
+//! With several instances on one PostgreSQL database, other instances' writes
+//! arrive as change notices (see `sync.rs`), a lost notice connection leads to
+//! a full [`CredentialCache::reload`], and the cache has a bounded lifetime:
+//! when it could not be re-read for too long, the hot path answers 503 rather
+//! than trust it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keygate_core::crypto::Digest;
@@ -43,27 +50,98 @@ pub struct CredentialCache {
     accounts: RwLock<HashMap<AccountId, OrgId>>,
     refresh: tokio::sync::Mutex<()>,
     tokens: TokenCache,
+    valid_until: ValidUntil,
+    shared: std::sync::atomic::AtomicBool,
+    rereads: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+}
+
+/// Unix ms after which the cache must not be trusted; never, by default.
+struct ValidUntil(AtomicI64);
+
+impl Default for ValidUntil {
+    fn default() -> ValidUntil {
+        ValidUntil(AtomicI64::new(i64::MAX))
+    }
+}
+
+type Contents = (
+    HashMap<ClientId, Arc<Credential>>,
+    HashMap<AccountId, OrgId>,
+);
+
+async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
+    let keys = store
+        .all_keys()
+        .await?
+        .iter()
+        .map(|k| (k.client_id.clone(), Arc::new(Credential::from(k))))
+        .collect();
+    let accounts = store
+        .all_accounts()
+        .await?
+        .into_iter()
+        .map(|a| (a.account_id, a.org_id))
+        .collect();
+    Ok((keys, accounts))
 }
 
 impl CredentialCache {
     pub async fn load(store: &dyn Store) -> Result<CredentialCache, StoreError> {
-        let cache = CredentialCache::default();
-        {
-            let keys = store.all_keys().await?;
-            let mut map = write(&cache.keys);
-            map.reserve(keys.len());
-            for k in &keys {
-                map.insert(k.client_id.clone(), Arc::new(Credential::from(k)));
+        let (keys, accounts) = read_all(store).await?;
+        Ok(CredentialCache {
+            keys: RwLock::new(keys),
+            accounts: RwLock::new(accounts),
+            ..CredentialCache::default()
+        })
+    }
+
+    /// Re-reads every key and account and swaps them in at once. Holds the
+    /// refresh lock, so a single-key refresh cannot be overwritten by the older
+    /// rows of a reload that started before it.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.refresh.lock().await;
+        let (keys, accounts) = read_all(store).await?;
+        *write(&self.keys) = keys;
+        *write(&self.accounts) = accounts;
+        Ok(())
+    }
+
+    /// Marks this cache as one of several over a shared database, where a
+    /// miss may be a key that another instance created a moment ago.
+    pub fn set_shared(&self) {
+        self.shared.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
+    /// Whether a miss on `client_id` may be read through to the database now:
+    /// at most once a second per client id, so a token of a deleted key cannot
+    /// turn every request into a database read.
+    pub fn may_reread(&self, client_id: &str) -> bool {
+        const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+        let mut map = self.rereads.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 10_000 {
+            map.retain(|_, at| at.elapsed() < EVERY);
+        }
+        match map.get(client_id) {
+            Some(at) if at.elapsed() < EVERY => false,
+            _ => {
+                map.insert(client_id.to_owned(), std::time::Instant::now());
+                true
             }
         }
-        {
-            let accounts = store.all_accounts().await?;
-            let mut map = write(&cache.accounts);
-            for a in accounts {
-                map.insert(a.account_id, a.org_id);
-            }
-        }
-        Ok(cache)
+    }
+
+    /// Trust the cache until `until_ms` (Unix ms) unless told again.
+    pub fn valid_until(&self, until_ms: i64) {
+        self.valid_until.0.store(until_ms, Ordering::Relaxed);
+    }
+
+    /// False once the cache has gone unconfirmed for longer than allowed.
+    pub fn is_valid(&self, now_ms: i64) -> bool {
+        now_ms < self.valid_until.0.load(Ordering::Relaxed)
     }
 
     pub fn key(&self, client_id: &str) -> Option<Arc<Credential>> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use keygate_store::Store;
+use keygate_store::postgres::PgStore;
 use keygate_store::sqlite::SqliteStore;
 
 use crate::config::{DataArgs, ServeArgs};
@@ -129,8 +130,11 @@ pub async fn open_store(data: &DataArgs) -> anyhow::Result<Arc<dyn Store>> {
     let url = data.database_url();
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(&url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(&url).await?))
     } else {
-        anyhow::bail!("unsupported --database-url {url:?}: use sqlite://<file>")
+        // Not echoed: a database URL may carry a password.
+        anyhow::bail!("unsupported --database-url: use sqlite://<file> or postgres://…")
     }
 }
 

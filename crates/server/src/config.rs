@@ -18,7 +18,8 @@ pub struct DataArgs {
     /// Folder for the SQLite file, the pepper and the signing keys.
     #[arg(long, env = "KEYGATE_DATA_DIR", default_value = "./keygate-data")]
     pub data_dir: PathBuf,
-    /// `sqlite://<file>`; defaults to `sqlite://<data dir>/keygate.db`.
+    /// `sqlite://<file>` (default `sqlite://<data dir>/keygate.db`), or
+    /// `postgres://user@host:port/db` to run several instances on one database.
     #[arg(long, env = "KEYGATE_DATABASE_URL")]
     pub database_url: Option<String>,
 }
@@ -62,6 +63,22 @@ pub struct ServeArgs {
     /// The `<env>` part of new keys (`kg_<env>_…`).
     #[arg(long, env = "KEYGATE_KEY_ENV")]
     pub key_env: Option<String>,
+    /// A load balancer in front of Keygate: requests from this address take
+    /// the client's address from `X-Forwarded-For`. Repeat, or comma-separate.
+    #[arg(
+        long = "trusted-proxy",
+        env = "KEYGATE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// PostgreSQL only: re-read the whole credential cache this often (seconds),
+    /// a backstop for change notices that never arrived.
+    #[arg(long, env = "KEYGATE_CACHE_RELOAD_INTERVAL")]
+    pub cache_reload_interval: Option<u64>,
+    /// PostgreSQL only: when the cache could not be re-read for this long
+    /// (seconds), logins and token checks answer 503 instead of trusting it.
+    #[arg(long, env = "KEYGATE_CACHE_MAX_STALE")]
+    pub cache_max_stale: Option<u64>,
 }
 
 /// The `--config` file.
@@ -75,6 +92,9 @@ struct FileConfig {
     introspection_secret: Option<String>,
     forward_authorization: Option<bool>,
     key_env: Option<String>,
+    cache_reload_interval: Option<u64>,
+    cache_max_stale: Option<u64>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -90,6 +110,9 @@ pub struct Settings {
     pub key_env: String,
     pub catalog: Catalog,
     pub session_ttl_ms: i64,
+    pub cache_reload_interval: Duration,
+    pub cache_max_stale: Duration,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServeArgs {
@@ -121,6 +144,16 @@ impl ServeArgs {
         if !(1..=86_400).contains(&token_ttl) {
             anyhow::bail!("token_ttl must be between 1 and 86400 seconds");
         }
+        let cache_reload_interval = self
+            .cache_reload_interval
+            .or(file.cache_reload_interval)
+            .unwrap_or(60);
+        let cache_max_stale = self.cache_max_stale.or(file.cache_max_stale).unwrap_or(300);
+        if cache_reload_interval == 0 || cache_max_stale <= cache_reload_interval {
+            anyhow::bail!(
+                "cache_reload_interval must be at least 1 second and below cache_max_stale"
+            );
+        }
         Ok(Settings {
             listen: self
                 .listen
@@ -142,6 +175,13 @@ impl ServeArgs {
             key_env,
             catalog,
             session_ttl_ms: 12 * 60 * 60 * 1000,
+            cache_reload_interval: Duration::from_secs(cache_reload_interval),
+            cache_max_stale: Duration::from_secs(cache_max_stale),
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                self.trusted_proxies.clone()
+            },
         })
     }
 }

@@ -65,6 +65,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 fn denied(d: Denied) -> ApiError {
     match d {
         Denied::Unauthenticated => ApiError::BadToken,
+        Denied::Unavailable => auth::stale_cache(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
         Denied::AmbiguousPath => ApiError::BadRequest(
             "invalid_path",
@@ -73,9 +74,14 @@ fn denied(d: Denied) -> ApiError {
     }
 }
 
-fn check(app: &App, headers: &HeaderMap, method: &str, path: &str) -> Result<Identity, ApiError> {
+async fn check(
+    app: &App,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+) -> Result<Identity, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    auth::check(app, token, method, path).map_err(denied)
+    auth::check(app, token, method, path).await.map_err(denied)
 }
 
 fn identity_headers(id: &Identity, h: &mut HeaderMap) {
@@ -126,7 +132,7 @@ pub async fn proxy(State(app): State<AppState>, client: ClientInfo, req: Request
 }
 
 async fn proxy_inner(app: &App, client: ClientInfo, req: Request) -> Result<Response, ApiError> {
-    let identity = check(app, req.headers(), req.method().as_str(), req.uri().path())?;
+    let identity = check(app, req.headers(), req.method().as_str(), req.uri().path()).await?;
     let upstream = app.upstream.as_ref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
@@ -207,7 +213,7 @@ pub async fn forward_auth(State(app): State<AppState>, req: Request) -> Result<R
         .or(envoy_path)
         .unwrap_or("/");
     let path = uri.split(['?', '#']).next().unwrap_or("/");
-    let identity = check(&app, h, method, path)?;
+    let identity = check(&app, h, method, path).await?;
     let mut resp = StatusCode::OK.into_response();
     identity_headers(&identity, resp.headers_mut());
     Ok(resp)
@@ -238,8 +244,10 @@ pub async fn introspect(
     let form: IntrospectForm = serde_urlencoded::from_bytes(&body)
         .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))?;
     let inactive = Json(serde_json::json!({"active": false}));
-    let Ok((identity, cred)) = auth::authenticate(&app, &form.token) else {
-        return Ok(inactive);
+    let (identity, cred) = match auth::authenticate(&app, &form.token).await {
+        Ok(found) => found,
+        Err(Denied::Unavailable) => return Err(auth::stale_cache()),
+        Err(_) => return Ok(inactive),
     };
     let c = &identity.claims;
     Ok(Json(serde_json::json!({

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::ServeArgs;
-use crate::{cli, demo, http, secrets};
+use crate::{cli, demo, http, secrets, sync};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
@@ -27,7 +27,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let listen = settings.listen;
+    // Listen before the cache loads, so no change slips between the two.
+    let changes = store.subscribe_changes().await?;
     let app = App::new(store, settings, pepper, tokens).await?;
+    if let Some(feed) = changes {
+        sync::follow(app.clone(), feed);
+    }
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);
     }

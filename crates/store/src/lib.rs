@@ -5,6 +5,7 @@
 //! Every method that changes something takes the audit event that describes the
 //! change and writes both in one transaction.
 
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
@@ -31,8 +32,29 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// A change to something the credential cache holds, made by this or another
+/// Keygate instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Change {
+    Key(ClientId),
+    Account(AccountId),
+    /// Changes may have been missed (the listening connection was lost and is
+    /// back): re-read everything.
+    Resync,
+}
+
+/// Changes as they commit, in commit order.
+pub type ChangeFeed = tokio::sync::mpsc::Receiver<Change>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Changes committed by any instance sharing this database, for keeping
+    /// in-memory caches in step. `None` for a database that only this process
+    /// writes (SQLite). Listening has begun when this returns.
+    async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>> {
+        Ok(None)
+    }
+
     /// True when no organization exists yet (`serve --demo` fills such a database).
     async fn is_empty(&self) -> Result<bool>;
 

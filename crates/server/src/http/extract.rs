@@ -4,7 +4,7 @@
 //! and `ClientInfo` (source IP and user agent for the audit log).
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header;
@@ -27,15 +27,22 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let ip = parts
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default();
+            .map(|c| c.0.ip());
+        let trusted = &app.settings.trusted_proxies;
+        let ip = match peer {
+            Some(p) if trusted.contains(&p) => forwarded_client(&parts.headers, trusted)
+                .unwrap_or(p)
+                .to_string(),
+            Some(p) => p.to_string(),
+            None => String::new(),
+        };
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -43,6 +50,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
             .map(|s| s.chars().take(256).collect());
         Ok(ClientInfo { ip, user_agent })
     }
+}
+
+/// The client behind trusted proxies: the rightmost `X-Forwarded-For` entry
+/// that is not itself a trusted proxy. Entries further left are whatever the
+/// client claimed and are not believed. A malformed header is ignored whole.
+fn forwarded_client(headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let mut chain = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        for part in value.to_str().ok()?.split(',') {
+            chain.push(part.trim().parse::<IpAddr>().ok()?);
+        }
+    }
+    chain
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .or(chain.first())
+        .copied()
 }
 
 pub const SESSION_COOKIE: &str = "keygate_session";
@@ -248,4 +273,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             )),
         }
     })
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_address_no_trusted_proxy_added() {
+        let lb: IpAddr = "10.0.0.2".parse().unwrap();
+        let h = headers(&["203.0.113.9, 198.51.100.7", "10.0.0.2"]);
+        assert_eq!(forwarded_client(&h, &[lb]), "198.51.100.7".parse().ok());
+        assert_eq!(forwarded_client(&headers(&["not an ip"]), &[lb]), None);
+        assert_eq!(forwarded_client(&headers(&[]), &[lb]), None);
+    }
 }

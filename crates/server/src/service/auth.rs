@@ -38,6 +38,12 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
     {
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
+    if !app.cache.is_valid(now_ms()) {
+        return Err(stale_cache());
+    }
+    if let (Some(c), Some(k)) = (req.client_id, req.api_key) {
+        learn_key(app, c, k).await?;
+    }
     let credential = (|| {
         let client_id = req.client_id?;
         let key = ApiKey::parse(req.api_key?).ok()?;
@@ -76,6 +82,33 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         token: app.tokens().sign(&claims),
         expires_at_ms: exp * 1000,
     })
+}
+
+/// The credential cache could not be confirmed against the database for too
+/// long (see `--cache-max-stale`): refuse rather than trust what may be revoked.
+pub fn stale_cache() -> ApiError {
+    ApiError::Unavailable("the credential cache is stale and the database cannot be read".into())
+}
+
+/// With several instances, a key created through another instance may reach
+/// this one's cache a few milliseconds after its creator already uses it: on a
+/// miss, read that one key. Only for a well-formed key (checksum and all), at
+/// most once a second per client id, and every miss still counts against the
+/// failed-login limits checked before, so anonymous guessing costs the
+/// database at most one read per allowed failure.
+async fn learn_key(app: &App, client_id: &str, api_key: &str) -> Result<(), ApiError> {
+    if !app.cache.is_shared()
+        || app.cache.key(client_id).is_some()
+        || ApiKey::parse(api_key).is_err()
+        || !app.cache.may_reread(client_id)
+    {
+        return Ok(());
+    }
+    let Ok(client_id) = client_id.parse::<keygate_core::ClientId>() else {
+        return Ok(());
+    };
+    app.cache.refresh(app.store.as_ref(), &client_id).await?;
+    Ok(())
 }
 
 /// Accounts created by another process (`keygate org create`, another
@@ -135,15 +168,46 @@ pub enum Denied {
     Forbidden,
     /// A path that could be read two ways: 400.
     AmbiguousPath,
+    /// The credential cache may be stale and cannot be re-read: 503.
+    Unavailable,
 }
 
 /// A token that is well signed, unexpired, and whose key still exists at the
 /// generation it was issued for. Uses the key's *current* scope.
-pub fn authenticate(
+///
+/// With several instances, a token issued by another instance may name a key
+/// or generation this cache has not heard of yet (notices take milliseconds):
+/// then that one key is re-read, at most once a second per key. Only a token
+/// with a valid signature gets that far.
+pub async fn authenticate(
     app: &App,
     token: &str,
 ) -> Result<(Identity, Arc<crate::cache::Credential>), Denied> {
-    let now = now_ms() / 1000;
+    let claims = verified_claims(app, token)?;
+    if let Some(cred) = current_key(app, &claims) {
+        return Ok((Identity { claims }, cred));
+    }
+    let behind = app
+        .cache
+        .key(claims.sub.as_str())
+        .is_none_or(|k| k.generation < claims.r#gen);
+    if app.cache.is_shared() && behind && app.cache.may_reread(claims.sub.as_str()) {
+        app.cache
+            .refresh(app.store.as_ref(), &claims.sub)
+            .await
+            .map_err(|_| Denied::Unavailable)?;
+    }
+    let cred = current_key(app, &claims).ok_or(Denied::Unauthenticated)?;
+    Ok((Identity { claims }, cred))
+}
+
+/// Signature and expiry; the signature check is cached per token.
+fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
+    let now_ms = now_ms();
+    if !app.cache.is_valid(now_ms) {
+        return Err(Denied::Unavailable);
+    }
+    let now = now_ms / 1000;
     let digest = sha256(token.as_bytes());
     let claims = match app.cache.tokens().get(&digest) {
         Some(c) => c,
@@ -160,17 +224,18 @@ pub fn authenticate(
     if claims.exp <= now {
         return Err(Denied::Unauthenticated);
     }
-    let cred = app
-        .cache
+    Ok(claims)
+}
+
+fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credential>> {
+    app.cache
         .key(claims.sub.as_str())
         .filter(|k| k.generation == claims.r#gen && k.org_id == claims.org_id)
-        .ok_or(Denied::Unauthenticated)?;
-    Ok((Identity { claims }, cred))
 }
 
 /// The token check: may this bearer token make `method` on `path` now?
-pub fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Identity, Denied> {
-    let (identity, cred) = authenticate(app, token)?;
+pub async fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Identity, Denied> {
+    let (identity, cred) = authenticate(app, token).await?;
     let resource = match app.catalog.resolve(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Err(Denied::Forbidden),

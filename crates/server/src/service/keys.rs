@@ -54,7 +54,7 @@ fn new_secret(app: &App) -> (ApiKey, keygate_core::crypto::Digest) {
 /// Puts the database's version of a key into the cache. If the database cannot
 /// be read right after a change, the key is dropped from the cache instead
 /// (fail closed): a stale entry could keep an old secret working.
-async fn refresh(app: &App, client_id: &ClientId) {
+pub(crate) async fn refresh(app: &App, client_id: &ClientId) {
     if let Err(e) = app.cache.refresh(app.store.as_ref(), client_id).await {
         tracing::error!(error = %e, %client_id, "cache refresh failed; key dropped from cache");
         app.cache.forget(client_id);

@@ -1,15 +1,21 @@
 //! `spawn_app()`: the real `keygate` binary on `127.0.0.1:0` with a fresh data
 //! dir, and a client that remembers every secret it was shown so the server's
 //! log can be checked for them when the test ends.
+//!
+//! The database is a fresh SQLite file, or with `KEYGATE_TEST_DATABASE=postgres`
+//! a fresh PostgreSQL database per test (see `pg.rs`), so one suite tells the
+//! same story on both backends.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+pub use crate::pg::PgDb;
 
 pub const PASSWORD: &str = "correct-horse-battery-staple-42";
 
@@ -18,6 +24,11 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub data_dir: PathBuf,
     pub dir: PathBuf,
+    /// Set for PostgreSQL; SQLite lives in the data dir.
+    pub database_url: Option<String>,
+    /// Dropped after the process is stopped.
+    _db: Option<Arc<PgDb>>,
+    owns_dir: bool,
     child: Child,
     log: Arc<Mutex<String>>,
     secrets: Mutex<Vec<String>>,
@@ -46,7 +57,7 @@ impl Resp {
     }
 }
 
-fn temp_dir() -> PathBuf {
+pub fn temp_dir() -> PathBuf {
     let n: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -61,8 +72,28 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(args: &[&str], env: &[(&str, &str)]) -> TestApp {
+    let db = match std::env::var("KEYGATE_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Some(PgDb::create_required().await),
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("KEYGATE_TEST_DATABASE={other}: use sqlite or postgres"),
+    };
     let dir = temp_dir();
+    let mut app = spawn_process(&dir, db, args, env);
+    app.owns_dir = true;
+    app
+}
+
+/// Starts `keygate serve` with the data dir inside `dir` and, when given, on a
+/// PostgreSQL database. Several processes may share `dir` and `db`: they then
+/// share the pepper and signing keys, as instances behind a load balancer must.
+pub fn spawn_process(
+    dir: &Path,
+    db: Option<Arc<PgDb>>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> TestApp {
     let data_dir = dir.join("data");
+    let database_url = db.as_ref().map(|d| d.url.clone());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
     cmd.arg("serve")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -71,8 +102,12 @@ pub async fn spawn_app_with(args: &[&str], env: &[(&str, &str)]) -> TestApp {
         .env("RUST_LOG", "debug,sqlx=warn,hyper=info,hyper_util=info")
         .env_remove("KEYGATE_PEPPER")
         .env_remove("KEYGATE_SIGNING_KEYS")
+        .env_remove("KEYGATE_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(url) = &database_url {
+        cmd.env("KEYGATE_DATABASE_URL", url);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -103,7 +138,10 @@ pub async fn spawn_app_with(args: &[&str], env: &[(&str, &str)]) -> TestApp {
         base,
         http: reqwest::Client::builder().build().unwrap(),
         data_dir,
-        dir,
+        dir: dir.to_owned(),
+        database_url,
+        _db: db,
+        owns_dir: false,
         child,
         log,
         secrets: Mutex::new(vec![PASSWORD.to_owned()]),
@@ -118,6 +156,12 @@ impl TestApp {
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .env_remove("KEYGATE_DATABASE_URL")
+            .envs(
+                self.database_url
+                    .iter()
+                    .map(|u| ("KEYGATE_DATABASE_URL", u)),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -297,7 +341,9 @@ impl Drop for TestApp {
             .filter(|s| log.contains(s.as_str()))
             .map(|s| s.chars().take(12).collect())
             .collect();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
         if !std::thread::panicking() {
             assert!(
                 leaked.is_empty(),

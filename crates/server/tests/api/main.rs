@@ -1,11 +1,15 @@
 //! Keygate's HTTP integration tests: one binary (link time is the CI cost),
-//! each test against its own `keygate` process and SQLite file.
+//! each test against its own `keygate` process and database: SQLite by default,
+//! PostgreSQL with `KEYGATE_TEST_DATABASE=postgres`. `multi` always uses
+//! PostgreSQL (and skips loudly without it, except on CI).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod pg;
 
 mod cli;
 mod gateway;
 mod keys;
 mod login;
 mod management;
+mod multi;

@@ -1,0 +1,100 @@
+//! The store's story, told once and run on every backend: SQLite always, and
+//! PostgreSQL on a fresh database per test (skipped loudly when PostgreSQL is
+//! not reachable, except with `CI=true`, where that fails).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod pg;
+mod story;
+
+use std::sync::Arc;
+
+use keygate_store::Store;
+use keygate_store::postgres::PgStore;
+use keygate_store::sqlite::SqliteStore;
+
+/// A store on a fresh database, and what keeps that database alive.
+pub struct Fresh {
+    pub store: Arc<dyn Store>,
+    _keep: Keep,
+}
+
+#[allow(dead_code)]
+enum Keep {
+    Dir(TempDir),
+    Db(Arc<pg::PgDb>),
+}
+
+pub struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn sqlite() -> Fresh {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("keygate-store-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = SqliteStore::open(&format!("sqlite://{}/k.db", dir.display()))
+        .await
+        .unwrap();
+    Fresh {
+        store: Arc::new(store),
+        _keep: Keep::Dir(TempDir(dir)),
+    }
+}
+
+pub async fn postgres(test: &str) -> Option<Fresh> {
+    let db = pg::PgDb::create(test).await?;
+    let store = PgStore::open(&db.url).await.unwrap();
+    Some(Fresh {
+        store: Arc::new(store),
+        _keep: Keep::Db(db),
+    })
+}
+
+/// One `#[tokio::test]` per backend for each story function.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fresh = crate::sqlite().await;
+                    crate::story::$name(fresh.store.as_ref(), false).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(fresh) = crate::postgres(concat!("store story on PostgreSQL: ", stringify!($name))).await else {
+                        return;
+                    };
+                    crate::story::$name(fresh.store.as_ref(), true).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_new_database_is_empty_until_an_organization_is_created,
+    users_sessions_and_members_are_kept_per_organization,
+    keys_are_stored_as_digests_and_regenerate_bumps_the_generation,
+    an_owner_has_at_most_one_admin_key,
+    scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot,
+    the_audit_log_pages_newest_first_and_filters_by_key,
+    concurrent_regenerates_each_commit_once_with_one_audit_entry,
+    changes_are_announced_only_where_other_instances_may_write,
+);
+
+#[test]
+fn both_backends_know_the_same_migration_versions() {
+    let sqlite = SqliteStore::migration_versions();
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, PgStore::migration_versions());
+}

@@ -1,0 +1,667 @@
+//! What every backend must do, as a user of the `Store` trait sees it.
+
+use std::time::Duration;
+
+use keygate_core::crypto::sha256;
+use keygate_core::permission::{KeyScope, Permission};
+use keygate_core::{
+    Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OrgId, Role, UserId,
+};
+use keygate_store::{
+    AccountRecord, AuditEvent, AuditQuery, Change, KeyKind, KeyRecord, OrgRecord, SessionRecord,
+    Store, StoreError, UserRecord,
+};
+use serde_json::json;
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> AuditEvent {
+    AuditEvent {
+        seq: 0,
+        event_id: EventId::generate(),
+        org_id: org.cloned(),
+        occurred_at: NOW,
+        actor_user_id: None,
+        actor_email: Some("owner@acme.test".into()),
+        client_id: client_id.cloned(),
+        action: action.into(),
+        source_ip: Some("127.0.0.1".into()),
+        user_agent: None,
+        details: json!({"n": 1}),
+    }
+}
+
+fn user(email: &str) -> UserRecord {
+    UserRecord {
+        user_id: UserId::generate(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: NOW,
+    }
+}
+
+struct Acme {
+    org: OrgRecord,
+    accounts: Vec<AccountRecord>,
+    owner: UserId,
+}
+
+async fn acme(store: &dyn Store) -> Acme {
+    let org = OrgRecord {
+        org_id: OrgId::generate(),
+        name: "Acme".into(),
+        created_at: NOW,
+    };
+    let accounts: Vec<AccountRecord> = ["Acme HK", "Acme UK"]
+        .iter()
+        .map(|n| AccountRecord {
+            account_id: AccountId::generate(),
+            org_id: org.org_id.clone(),
+            name: (*n).into(),
+            created_at: NOW,
+        })
+        .collect();
+    let owner = store
+        .create_org(
+            &org,
+            &accounts,
+            &user("owner@acme.test"),
+            &event(Some(&org.org_id), "org.created", None),
+        )
+        .await
+        .unwrap();
+    Acme {
+        org,
+        accounts,
+        owner,
+    }
+}
+
+fn key(
+    org: &OrgId,
+    kind: KeyKind,
+    owner_id: Option<&str>,
+    scope: KeyScope,
+    secret: &str,
+) -> KeyRecord {
+    KeyRecord {
+        client_id: ClientId::generate(),
+        org_id: org.clone(),
+        kind,
+        owner_id: owner_id.map(str::to_owned),
+        name: "a key".into(),
+        secret_hash: sha256(secret.as_bytes()),
+        generation: 1,
+        scope,
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+fn scoped(accounts: &[AccountRecord], resource: &str) -> KeyScope {
+    KeyScope::scoped(
+        &[],
+        &AccountSelection::Some(accounts.iter().map(|a| a.account_id.clone()).collect()),
+        &[Permission {
+            resource: resource.into(),
+            access: Access::Read,
+        }],
+        &Catalog::default_catalog(),
+        |_| true,
+    )
+    .unwrap()
+}
+
+pub async fn a_new_database_is_empty_until_an_organization_is_created(
+    store: &dyn Store,
+    _pg: bool,
+) {
+    assert!(store.is_empty().await.unwrap());
+    let acme = acme(store).await;
+    assert!(!store.is_empty().await.unwrap());
+    assert_eq!(
+        store.org(&acme.org.org_id).await.unwrap(),
+        Some(acme.org.clone())
+    );
+    assert_eq!(store.accounts(&acme.org.org_id).await.unwrap().len(), 2);
+    assert_eq!(store.all_accounts().await.unwrap().len(), 2);
+    let hk = &acme.accounts[0];
+    assert_eq!(
+        store.account(&hk.account_id).await.unwrap().as_ref(),
+        Some(hk)
+    );
+    assert_eq!(store.org(&OrgId::generate()).await.unwrap(), None);
+}
+
+pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn Store, _pg: bool) {
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let owner = store
+        .user_by_email("owner@acme.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.user_id, acme.owner);
+    assert_eq!(
+        store.role(org_id, &acme.owner).await.unwrap(),
+        Some(Role::Owner)
+    );
+
+    // The same person owning a second organization stays one user.
+    let globex = OrgRecord {
+        org_id: OrgId::generate(),
+        name: "Globex".into(),
+        created_at: NOW,
+    };
+    let again = store
+        .create_org(
+            &globex,
+            &[],
+            &user("owner@acme.test"),
+            &event(Some(&globex.org_id), "org.created", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, acme.owner);
+    assert_eq!(store.memberships(&acme.owner).await.unwrap().len(), 2);
+
+    let dev = store
+        .add_member(
+            org_id,
+            &user("dev@acme.test"),
+            Role::Developer,
+            &event(Some(org_id), "member.added", None),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_member(
+                org_id,
+                &user("dev@acme.test"),
+                Role::Admin,
+                &event(Some(org_id), "member.added", None)
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .set_member_role(
+            org_id,
+            &dev.user_id,
+            Role::Viewer,
+            &event(Some(org_id), "member.updated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.role(org_id, &dev.user_id).await.unwrap(),
+        Some(Role::Viewer)
+    );
+    assert!(
+        matches!(
+            store
+                .remove_member(
+                    org_id,
+                    &acme.owner,
+                    &event(Some(org_id), "member.removed", None)
+                )
+                .await,
+            Err(StoreError::NotFound)
+        ),
+        "the owner cannot be removed"
+    );
+    assert_eq!(store.members(org_id).await.unwrap().len(), 2);
+    store
+        .remove_member(
+            org_id,
+            &dev.user_id,
+            &event(Some(org_id), "member.removed", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.role(org_id, &dev.user_id).await.unwrap(), None);
+
+    let session = SessionRecord {
+        session_hash: sha256(b"session token"),
+        user_id: acme.owner.clone(),
+        created_at: NOW,
+        expires_at: NOW + 1000,
+    };
+    store
+        .create_session(&session, &event(Some(org_id), "session.created", None))
+        .await
+        .unwrap();
+    let found = store
+        .session_user(&session.session_hash, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|u| u.user_id), Some(acme.owner.clone()));
+    assert!(
+        store
+            .session_user(&session.session_hash, NOW + 1000)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    store.delete_session(&session.session_hash).await.unwrap();
+    assert!(
+        store
+            .session_user(&session.session_hash, NOW + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
+    store: &dyn Store,
+    _pg: bool,
+) {
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let k = key(
+        org_id,
+        KeyKind::Admin,
+        Some(org_id.as_str()),
+        KeyScope::OrgAdmin,
+        "first",
+    );
+    store
+        .insert_key(
+            &k,
+            &event(Some(org_id), "admin_key.generated", Some(&k.client_id)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key(org_id, &k.client_id).await.unwrap().as_ref(),
+        Some(&k)
+    );
+    assert_eq!(
+        store.key_by_client_id(&k.client_id).await.unwrap().as_ref(),
+        Some(&k)
+    );
+    assert_eq!(
+        store.key(&OrgId::generate(), &k.client_id).await.unwrap(),
+        None,
+        "another org sees nothing"
+    );
+
+    let new_hash = sha256(b"second");
+    let r = store
+        .regenerate_key(
+            org_id,
+            &k.client_id,
+            &new_hash,
+            NOW + 5,
+            &event(Some(org_id), "admin_key.regenerated", Some(&k.client_id)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.generation,
+            r.secret_hash,
+            r.updated_at,
+            r.client_id.clone()
+        ),
+        (2, new_hash, NOW + 5, k.client_id.clone())
+    );
+    assert_eq!(store.all_keys().await.unwrap(), vec![r]);
+    assert!(matches!(
+        store
+            .regenerate_key(
+                org_id,
+                &ClientId::generate(),
+                &new_hash,
+                NOW,
+                &event(Some(org_id), "x", None)
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn an_owner_has_at_most_one_admin_key(store: &dyn Store, _pg: bool) {
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let hk = &acme.accounts[0].account_id;
+    let scope = KeyScope::AccountAdmin {
+        account_id: hk.clone(),
+    };
+    let first = key(
+        org_id,
+        KeyKind::Admin,
+        Some(hk.as_str()),
+        scope.clone(),
+        "a",
+    );
+    store
+        .insert_key(&first, &event(Some(org_id), "admin_key.generated", None))
+        .await
+        .unwrap();
+    let second = key(org_id, KeyKind::Admin, Some(hk.as_str()), scope, "b");
+    assert!(matches!(
+        store
+            .insert_key(&second, &event(Some(org_id), "admin_key.generated", None))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.keys(org_id).await.unwrap().len(), 1);
+    // Nothing half-written: the refused insert left no audit event either.
+    let events = store
+        .audit_events(&AuditQuery {
+            org_id: org_id.clone(),
+            client_id: None,
+            before: None,
+            limit: 50,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == "admin_key.generated")
+            .count(),
+        1
+    );
+}
+
+pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
+    store: &dyn Store,
+    _pg: bool,
+) {
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let s = key(
+        org_id,
+        KeyKind::Scoped,
+        None,
+        scoped(&acme.accounts[..1], "balances"),
+        "s",
+    );
+    store
+        .insert_key(&s, &event(Some(org_id), "scoped_key.created", None))
+        .await
+        .unwrap();
+    let new_scope = scoped(&acme.accounts, "payment_intents");
+    let edited = store
+        .update_key(
+            org_id,
+            &s.client_id,
+            "renamed",
+            &new_scope,
+            NOW + 1,
+            &event(Some(org_id), "scoped_key.updated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (edited.name.as_str(), &edited.scope, edited.generation),
+        ("renamed", &new_scope, 1)
+    );
+
+    let admin = key(
+        org_id,
+        KeyKind::Admin,
+        Some(org_id.as_str()),
+        KeyScope::OrgAdmin,
+        "a",
+    );
+    store
+        .insert_key(&admin, &event(Some(org_id), "admin_key.generated", None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .update_key(
+                org_id,
+                &admin.client_id,
+                "x",
+                &new_scope,
+                NOW,
+                &event(Some(org_id), "x", None)
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .delete_key(org_id, &admin.client_id, &event(Some(org_id), "x", None))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .delete_key(
+            org_id,
+            &s.client_id,
+            &event(Some(org_id), "scoped_key.deleted", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.key_by_client_id(&s.client_id).await.unwrap(), None);
+    assert_eq!(store.keys(org_id).await.unwrap(), vec![admin]);
+}
+
+pub async fn the_audit_log_pages_newest_first_and_filters_by_key(store: &dyn Store, _pg: bool) {
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let c = ClientId::generate();
+    let batch: Vec<AuditEvent> = (0..5)
+        .map(|i| {
+            event(
+                Some(org_id),
+                &format!("login.failed.{i}"),
+                (i % 2 == 0).then_some(&c),
+            )
+        })
+        .collect();
+    store.record_audit(&batch).await.unwrap();
+    let q = |client_id: Option<ClientId>, before, limit| AuditQuery {
+        org_id: org_id.clone(),
+        client_id,
+        before,
+        limit,
+    };
+    let all = store.audit_events(&q(None, None, 50)).await.unwrap();
+    assert_eq!(all.len(), 6, "org.created and five more");
+    assert!(all.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+    assert_eq!(all[0].action, "login.failed.4");
+    assert_eq!(all[0].details, json!({"n": 1}));
+    assert_eq!(all[0].source_ip.as_deref(), Some("127.0.0.1"));
+    let page1 = store.audit_events(&q(None, None, 2)).await.unwrap();
+    let page2 = store
+        .audit_events(&q(None, Some(page1[1].seq), 2))
+        .await
+        .unwrap();
+    assert_eq!(page2[0].seq, all[2].seq);
+    let mine = store
+        .audit_events(&q(Some(c.clone()), None, 50))
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 3);
+    assert!(mine.iter().all(|e| e.client_id.as_ref() == Some(&c)));
+}
+
+pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
+    store: &dyn Store,
+    _pg: bool,
+) {
+    let acme = acme(store).await;
+    let org_id = acme.org.org_id.clone();
+    let k = key(
+        &org_id,
+        KeyKind::Admin,
+        Some(org_id.as_str()),
+        KeyScope::OrgAdmin,
+        "0",
+    );
+    store
+        .insert_key(
+            &k,
+            &event(Some(&org_id), "admin_key.generated", Some(&k.client_id)),
+        )
+        .await
+        .unwrap();
+    // The store is borrowed; run the regenerates concurrently on this task.
+    let results = futures_join_all((1..=40).map(|i| {
+        let (org_id, client_id) = (org_id.clone(), k.client_id.clone());
+        async move {
+            let hash = sha256(format!("secret {i}").as_bytes());
+            let ev = event(Some(&org_id), "admin_key.regenerated", Some(&client_id));
+            store
+                .regenerate_key(&org_id, &client_id, &hash, NOW + i, &ev)
+                .await
+                .map(|r| (r.generation, hash))
+        }
+    }))
+    .await;
+    let mut generations: Vec<u64> = results.iter().map(|r| r.as_ref().unwrap().0).collect();
+    generations.sort();
+    assert_eq!(
+        generations,
+        (2..=41).collect::<Vec<u64>>(),
+        "each regenerate saw its own generation"
+    );
+    let last = results
+        .iter()
+        .map(|r| r.as_ref().unwrap())
+        .max_by_key(|(g, _)| *g)
+        .unwrap();
+    assert_eq!(
+        store
+            .key_by_client_id(&k.client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash,
+        last.1,
+        "the last committed secret is the one kept"
+    );
+    let events = store
+        .audit_events(&AuditQuery {
+            org_id,
+            client_id: Some(k.client_id.clone()),
+            before: None,
+            limit: 200,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == "admin_key.regenerated")
+            .count(),
+        40
+    );
+}
+
+/// Polls a set of futures together on the current task (no extra dependency).
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+pub async fn changes_are_announced_only_where_other_instances_may_write(
+    store: &dyn Store,
+    pg: bool,
+) {
+    let Some(mut feed) = store.subscribe_changes().await.unwrap() else {
+        assert!(!pg, "PostgreSQL must announce changes to other instances");
+        return;
+    };
+    assert!(pg, "SQLite has a single writer and needs no feed");
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let k = key(
+        org_id,
+        KeyKind::Admin,
+        Some(org_id.as_str()),
+        KeyScope::OrgAdmin,
+        "0",
+    );
+    store
+        .insert_key(&k, &event(Some(org_id), "admin_key.generated", None))
+        .await
+        .unwrap();
+    // A refused change announces nothing.
+    let dup = key(
+        org_id,
+        KeyKind::Admin,
+        Some(org_id.as_str()),
+        KeyScope::OrgAdmin,
+        "1",
+    );
+    assert!(
+        store
+            .insert_key(&dup, &event(Some(org_id), "admin_key.generated", None))
+            .await
+            .is_err()
+    );
+    store
+        .regenerate_key(
+            org_id,
+            &k.client_id,
+            &sha256(b"2"),
+            NOW,
+            &event(Some(org_id), "admin_key.regenerated", None),
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let next = tokio::time::timeout(Duration::from_secs(5), feed.recv()).await;
+        seen.push(
+            next.expect("a change notice within 5 s")
+                .expect("feed open"),
+        );
+    }
+    let accounts: Vec<Change> = acme
+        .accounts
+        .iter()
+        .map(|a| Change::Account(a.account_id.clone()))
+        .collect();
+    assert_eq!(
+        seen[..2],
+        accounts[..],
+        "accounts of the new organization, in commit order"
+    );
+    assert_eq!(
+        seen[2..],
+        [
+            Change::Key(k.client_id.clone()),
+            Change::Key(k.client_id.clone())
+        ]
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), feed.recv())
+            .await
+            .is_err(),
+        "nothing for the refused insert"
+    );
+}
