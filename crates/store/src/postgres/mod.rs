@@ -258,7 +258,7 @@ impl Store for PgStore {
         role.map(|r| parse_role(&r)).transpose()
     }
 
-    async fn create_session(&self, s: &SessionRecord, audit: &AuditEvent) -> Result<()> {
+    async fn create_session(&self, s: &SessionRecord, audit: &[AuditEvent]) -> Result<()> {
         let mut tx = self.tx().await?;
         // Expired sessions are swept here, on a path that writes anyway.
         sqlx::query("delete from sessions where expires_at <= $1")
@@ -278,7 +278,9 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        insert_audit(&mut tx, audit).await?;
+        for e in audit {
+            insert_audit(&mut tx, e).await?;
+        }
         tx.commit().await.map_err(db)
     }
 

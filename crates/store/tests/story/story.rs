@@ -229,7 +229,7 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
         expires_at: NOW + 1000,
     };
     store
-        .create_session(&session, &event(Some(org_id), "session.created", None))
+        .create_session(&session, &[event(Some(org_id), "session.created", None)])
         .await
         .unwrap();
     let found = store
