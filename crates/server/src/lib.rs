@@ -13,3 +13,4 @@ pub mod ratelimit;
 pub mod secrets;
 pub mod serve;
 pub mod service;
+pub mod ui;
