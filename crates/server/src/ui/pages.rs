@@ -37,10 +37,35 @@ pub fn render_status<T: Template>(status: StatusCode, t: &T) -> Response {
     r
 }
 
-/// `2026-11-26 20:51 UTC`.
+/// `26 Nov 2026, 20:51 UTC`.
 pub fn when(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let s = format_rfc3339(ms);
-    format!("{} {} UTC", &s[..10], &s[11..16])
+    let month = s[5..7].parse::<usize>().unwrap_or(1).clamp(1, 12);
+    let day = s[8..10].trim_start_matches('0');
+    format!(
+        "{day} {} {}, {} UTC",
+        MONTHS[month - 1],
+        &s[..4],
+        &s[11..16]
+    )
+}
+
+/// A time for a table cell: the date, and the time below it.
+pub struct Stamp {
+    pub date: String,
+    pub time: String,
+}
+
+pub fn stamp(ms: i64) -> Stamp {
+    let full = when(ms);
+    let (date, time) = full.split_once(", ").unwrap_or((&full, ""));
+    Stamp {
+        date: date.to_owned(),
+        time: time.to_owned(),
+    }
 }
 
 pub fn role_label(r: Role) -> &'static str {
@@ -150,8 +175,8 @@ pub struct SettingsPage {
 
 pub struct KeyInfo {
     pub client_id: String,
-    pub created: String,
-    pub updated: String,
+    pub created: Stamp,
+    pub updated: Stamp,
 }
 
 pub struct AdminRow {
@@ -166,8 +191,8 @@ pub struct ScopedRow {
     pub client_id: String,
     pub org_scope: String,
     pub account_scope: String,
-    pub created: String,
-    pub updated: String,
+    pub created: Stamp,
+    pub updated: Stamp,
 }
 
 #[derive(Template)]
@@ -329,3 +354,20 @@ pub const ASSIGNABLE: [(&str, &str); 4] = [
     ("analyst", "Analyst"),
     ("viewer", "Viewer"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_like_a_person_writes_them() {
+        // 2026-05-02T07:05:00Z
+        assert_eq!(when(1_777_705_500_000), "2 May 2026, 07:05 UTC");
+    }
+
+    #[test]
+    fn resource_names_become_labels() {
+        assert_eq!(humanize("payment_intents"), "Payment intents");
+        assert_eq!(humanize(""), "");
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app};
 
 /// One browser at a time: the machine has two cores.
-static BROWSER_LOCK: Mutex<()> = Mutex::new(());
+static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
@@ -38,7 +38,7 @@ struct Browser {
     driver: Child,
     profile: PathBuf,
     base: String,
-    _one_at_a_time: MutexGuard<'static, ()>,
+    _one_at_a_time: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// A fresh headless Chromium, or `None` (test skipped) when it is not installed.
@@ -56,7 +56,7 @@ async fn browser(app: &TestApp, test: &str) -> Option<Browser> {
         );
         return None;
     };
-    let guard = BROWSER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let guard = BROWSER_LOCK.lock().await;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -212,6 +212,35 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// A screenshot of the whole page (up to `max_height` pixels), from the top.
+    async fn shot_full(&self, name: &str, max_height: u32) {
+        let h = self
+            .c
+            .execute(
+                "window.scrollTo(0, 0); return document.documentElement.scrollHeight;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let h = (h.as_u64().unwrap_or(900) as u32).min(max_height);
+        let (w, old_h) = self.c.get_window_size().await.unwrap();
+        let chrome = old_h as u32
+            - self
+                .c
+                .execute("return window.innerHeight;", vec![])
+                .await
+                .unwrap()
+                .as_u64()
+                .unwrap_or(0) as u32;
+        self.c.set_window_size(w as u32, h + chrome).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.shot(name).await;
+        self.c
+            .set_window_size(w as u32, old_h as u32)
+            .await
+            .unwrap();
     }
 
     async fn shot(&self, name: &str) {
@@ -404,6 +433,14 @@ async fn regenerating_an_admin_key_keeps_the_client_id_and_kills_the_old_secret(
 async fn a_scoped_key_with_org_and_account_permissions_for_two_accounts() {
     let app = spawn_app().await;
     let org = org_with_two_accounts(&app).await;
+    app.admin_key(&org, &org.org_id).await;
+    app.admin_key(&org, &org.accounts[0]).await;
+    app.scoped_key(
+        &org,
+        json!({"name": "Checkout plugin", "org_permissions": [],
+               "account_permissions": {"accounts": "all", "resources": perms(&[("payment_intents", "write"), ("payment_methods", "read")])}}),
+    )
+    .await;
     let Some(b) = browser(&app, "create_scoped").await else {
         return;
     };
@@ -426,14 +463,15 @@ async fn a_scoped_key_with_org_and_account_permissions_for_two_accounts() {
     for a in &org.accounts {
         b.click(&format!("input[name=account][value='{a}']")).await;
     }
-    assert_eq!(b.text().await.contains("Acme HK, Acme UK"), true);
+    b.wait_for_text("Acme HK, Acme UK").await;
     b.click("#account-payment_intents-write").await;
     b.click("#account-balances-read").await;
     b.fill("#password", PASSWORD).await;
-    b.shot("new-scoped-key").await;
+    b.shot_full("new-scoped-key", 1250).await;
     b.click_text("button", "Create").await;
     let (client_id, key) = b.revealed(&app).await;
-    b.shot("reveal-scoped-key").await;
+    b.click("details.howto > summary").await;
+    b.shot_full("reveal-scoped-key", 900).await;
 
     let got = app
         .req(
@@ -466,7 +504,7 @@ async fn a_scoped_key_with_org_and_account_permissions_for_two_accounts() {
             && text.contains("Acme HK, Acme UK: Balances (Read), Payment intents (Write)"),
         "{text}"
     );
-    b.shot("api-keys").await;
+    b.shot_full("api-keys", 1400).await;
     b.close().await;
 }
 

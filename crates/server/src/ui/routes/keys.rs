@@ -16,7 +16,7 @@ use crate::service::keys::{self, Revealed, confirm_password};
 use crate::ui::extract::{FormBody, PageError, Ui, see_other};
 use crate::ui::pages::{
     AdminRow, ApiKeysPage, ConfirmPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
-    render_status, when,
+    render_status, stamp,
 };
 use crate::ui::routes::check_form;
 
@@ -46,15 +46,16 @@ pub async fn list(
     };
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "keys").await?;
     let org_name = shell.org_name.clone();
-    let accounts = app.store.accounts(&m.org_id).await?;
+    let mut accounts = app.store.accounts(&m.org_id).await?;
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
     let all = app.store.keys(&m.org_id).await?;
     let info = |owner: &str| {
         all.iter()
             .find(|k| k.kind == KeyKind::Admin && k.owner_id.as_deref() == Some(owner))
             .map(|k| KeyInfo {
                 client_id: k.client_id.to_string(),
-                created: when(k.created_at),
-                updated: when(k.updated_at),
+                created: stamp(k.created_at),
+                updated: stamp(k.updated_at),
             })
     };
     let mut admin = vec![AdminRow {
@@ -79,8 +80,8 @@ pub async fn list(
                 client_id: k.client_id.to_string(),
                 org_scope,
                 account_scope,
-                created: when(k.created_at),
-                updated: when(k.updated_at),
+                created: stamp(k.created_at),
+                updated: stamp(k.updated_at),
             }
         })
         .collect();

@@ -34,13 +34,22 @@ fn details_line(v: &Value) -> String {
     let Some(obj) = v.as_object() else {
         return String::new();
     };
+    let plain = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
     obj.iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => format!("{k}: {s}"),
-            Value::Number(n) => format!("{k}: {n}"),
-            Value::Bool(b) => format!("{k}: {b}"),
-            Value::Null => format!("{k}: —"),
-            _ => format!("{k}: (changed)"),
+        .filter_map(|(k, v)| match (plain(v), v.get("before"), v.get("after")) {
+            (Some(s), _, _) => Some(format!("{k}: {s}")),
+            (None, Some(b), Some(a)) => match (plain(b), plain(a)) {
+                (Some(b), Some(a)) if a == b => None,
+                (Some(b), Some(a)) => Some(format!("{k}: {b} → {a}")),
+                _ if a != b => Some(format!("{k}: changed")),
+                _ => None,
+            },
+            _ => None,
         })
         .collect::<Vec<_>>()
         .join(" · ")

@@ -159,7 +159,8 @@ pub async fn form_page(
     error: Option<ApiError>,
 ) -> Result<KeyFormPage, PageError> {
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?;
-    let accounts = app.store.accounts(&m.org_id).await?;
+    let mut accounts = app.store.accounts(&m.org_id).await?;
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
     let (heading, action, submit) = match key {
         Some(k) => (
             format!("Edit API key “{}”", k.name),
@@ -252,7 +253,7 @@ pub fn scope_summary(_app: &App, scope: &KeyScope, accounts: &[AccountRecord]) -
         let who = match &account_permissions.accounts {
             AccountSelection::All(_) => "All accounts".to_owned(),
             AccountSelection::Some(ids) => {
-                let names: Vec<String> = ids
+                let mut names: Vec<String> = ids
                     .iter()
                     .map(|id| {
                         accounts
@@ -261,6 +262,7 @@ pub fn scope_summary(_app: &App, scope: &KeyScope, accounts: &[AccountRecord]) -
                             .map_or_else(|| id.to_string(), |a| a.name.clone())
                     })
                     .collect();
+                names.sort();
                 names.join(", ")
             }
         };
