@@ -98,7 +98,12 @@ pub fn router() -> Router<AppState> {
             &format!("{org}/accounts"),
             get(org::accounts).post(org::create_account),
         )
+        .route("/app/{*rest}", get(not_found))
         .layer(middleware::from_fn(html_headers))
+}
+
+async fn not_found() -> extract::PageError {
+    extract::PageError(crate::http::error::ApiError::NotFound)
 }
 
 async fn css() -> Response {

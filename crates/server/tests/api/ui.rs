@@ -414,6 +414,18 @@ async fn regenerating_an_admin_key_keeps_the_client_id_and_kills_the_old_secret(
     b.sign_in(&org.owner.email, PASSWORD).await;
     b.open_api_keys().await;
     b.menu(cid(&old), "Regenerate").await;
+    let focused =
+        b.c.active_element()
+            .await
+            .unwrap()
+            .attr("id")
+            .await
+            .unwrap();
+    assert_eq!(
+        focused.as_deref(),
+        Some("confirm-password"),
+        "the dialog takes the focus"
+    );
     b.shot("regenerate-dialog").await;
     b.confirm(PASSWORD, "Regenerate").await;
     let (client_id, key) = b.revealed(&app).await;
@@ -1050,4 +1062,23 @@ async fn wrong_sign_in_passwords_are_refused_and_then_rate_limited() {
         }
     }
     assert_eq!(last, 429);
+}
+
+#[tokio::test]
+async fn unknown_app_pages_are_an_html_not_found_page() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(format!("{}/app/no-such-page", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.text().await.unwrap().contains("Page not found"));
 }
