@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::SESSION_COOKIE;
+use crate::http::extract::{KeyManager, OrgManager, RoleRule, SESSION_COOKIE};
 use crate::ui::pages::{ErrorPage, render};
 
 /// An API extractor (`CurrentUser`, `OrgMember<R>`) whose failures become pages.
@@ -52,14 +52,15 @@ impl IntoResponse for PageError {
             ApiError::Unauthorized | ApiError::BadToken => {
                 return Redirect::to("/app/sign-in").into_response();
             }
-            ApiError::Forbidden(m) if m.contains("Developer role") => (
+            ApiError::Forbidden(m) if *m == KeyManager::DENIED => (
                 "You need the Owner, Admin or Developer role",
                 "Developer app access requires the Owner, Admin or Developer role. Ask an owner or admin of this organization to change your role.",
             ),
-            ApiError::Forbidden(_) => (
+            ApiError::Forbidden(m) if *m == OrgManager::DENIED => (
                 "You need the Owner or Admin role",
                 "Only owners and admins of this organization can open this page.",
             ),
+            ApiError::Forbidden(_) => ("Not allowed", ""),
             ApiError::NotFound => (
                 "Page not found",
                 "There is nothing here, or it belongs to an organization you are not a member of.",

@@ -253,6 +253,7 @@ impl Browser {
     async fn sign_in(&self, email: &str, password: &str) {
         self.go("/").await;
         assert_eq!(self.path().await, "/app/sign-in");
+        self.shot("sign-in").await;
         self.fill("#email", email).await;
         self.fill("#password", password).await;
         self.click("form button[type=submit]").await;

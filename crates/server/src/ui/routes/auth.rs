@@ -35,7 +35,7 @@ pub async fn home(
     match memberships.first() {
         Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
         None => Err(PageError(ApiError::Forbidden(
-            "you are not a member of any organization yet",
+            "You are not a member of any organization yet. Ask an owner or admin to add you.",
         ))),
     }
 }
