@@ -348,13 +348,6 @@ pub struct AccountsPage {
     pub name: String,
 }
 
-pub const ASSIGNABLE: [(&str, &str); 4] = [
-    ("admin", "Admin"),
-    ("developer", "Developer"),
-    ("analyst", "Analyst"),
-    ("viewer", "Viewer"),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
