@@ -25,6 +25,8 @@ pub struct App {
     pub limits: Limits,
     pub audit: AuditSink,
     pub upstream: Option<Upstream>,
+    /// The Developer app's form tokens.
+    pub ui: crate::ui::UiState,
 }
 
 impl App {
@@ -44,6 +46,7 @@ impl App {
             catalog: settings.catalog.clone(),
             store,
             cache,
+            ui: crate::ui::UiState::new(&pepper),
             pepper,
             tokens: RwLock::new(Arc::new(tokens)),
             settings,

@@ -14,3 +14,4 @@ pub mod secrets;
 pub mod serve;
 pub mod service;
 pub mod sync;
+pub mod ui;

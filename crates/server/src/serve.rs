@@ -42,6 +42,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // Printed for people and for tests that start Keygate on port 0.
     println!("keygate listening on http://{addr}");
+    println!("Developer app: http://{addr}/app");
     tracing::info!(%addr, "keygate started");
     axum::serve(
         listener,

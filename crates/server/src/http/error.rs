@@ -86,7 +86,7 @@ impl ApiError {
         }
     }
 
-    fn parts(self) -> (StatusCode, ErrorBody) {
+    pub(crate) fn parts(self) -> (StatusCode, ErrorBody) {
         let body = |code, message: &str| ErrorBody {
             code,
             message: message.to_owned(),

@@ -75,6 +75,7 @@ pub fn router(app: AppState) -> Router {
             post(keys::duplicate_scoped),
         )
         .route(&format!("{org}/audit-events"), get(audit::list))
+        .merge(crate::ui::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

@@ -309,12 +309,18 @@ impl TestApp {
         r.body
     }
 
+    /// Remembers a secret seen outside `req` (a page, a cookie) for the log check.
+    pub fn remember(&self, secret: &str) {
+        self.secrets.lock().unwrap().push(secret.to_owned());
+    }
+
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// Waits until the log contains `needle`.
+    #[allow(dead_code)] // for tests of background work; none uses it yet
     pub async fn wait_for_log(&self, needle: &str, secs: u64) -> bool {
         let end = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < end {

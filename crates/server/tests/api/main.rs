@@ -13,3 +13,4 @@ mod keys;
 mod login;
 mod management;
 mod multi;
+mod ui;

@@ -1,0 +1,366 @@
+//! The pages: askama templates (checked at compile time, HTML-escaped) and the
+//! small view models they show.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use keygate_core::time::format_rfc3339;
+use keygate_core::{OrgId, Role};
+
+use crate::app::App;
+use crate::http::error::ApiError;
+use crate::http::extract::CurrentUser;
+
+/// Renders a template; a template error is an internal error (logged, trace id shown).
+pub fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            let (status, body) = ApiError::Internal(format!("template: {e}")).parts();
+            (
+                status,
+                Html(format!(
+                    "<!doctype html><title>Error</title><p>Internal error. Trace id: {}</p>",
+                    body.trace_id.unwrap_or_default()
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub fn render_status<T: Template>(status: StatusCode, t: &T) -> Response {
+    let mut r = render(t);
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = status;
+    }
+    r
+}
+
+/// `26 Nov 2026, 20:51 UTC`.
+pub fn when(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let s = format_rfc3339(ms);
+    let month = s[5..7].parse::<usize>().unwrap_or(1).clamp(1, 12);
+    let day = s[8..10].trim_start_matches('0');
+    format!(
+        "{day} {} {}, {} UTC",
+        MONTHS[month - 1],
+        &s[..4],
+        &s[11..16]
+    )
+}
+
+/// A time for a table cell: the date, and the time below it.
+pub struct Stamp {
+    pub date: String,
+    pub time: String,
+}
+
+pub fn stamp(ms: i64) -> Stamp {
+    let full = when(ms);
+    let (date, time) = full.split_once(", ").unwrap_or((&full, ""));
+    Stamp {
+        date: date.to_owned(),
+        time: time.to_owned(),
+    }
+}
+
+pub fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Owner => "Owner",
+        Role::Admin => "Admin",
+        Role::Developer => "Developer",
+        Role::Analyst => "Analyst",
+        Role::Viewer => "Viewer",
+    }
+}
+
+/// `payment_intents` → `Payment intents`.
+pub fn humanize(name: &str) -> String {
+    let spaced = name.replace('_', " ");
+    let mut c = spaced.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+pub struct OrgLink {
+    pub org_id: String,
+    pub name: String,
+    pub current: bool,
+}
+
+/// What every signed-in page shows around its content.
+pub struct Shell {
+    pub email: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub role: &'static str,
+    pub orgs: Vec<OrgLink>,
+    pub csrf: String,
+    pub nav: &'static str,
+    pub keys: bool,
+    pub manage: bool,
+}
+
+impl Shell {
+    pub async fn load(
+        app: &App,
+        me: &CurrentUser,
+        org_id: &OrgId,
+        role: Role,
+        nav: &'static str,
+    ) -> Result<Shell, ApiError> {
+        let memberships = app.store.memberships(&me.user.user_id).await?;
+        let org_name = memberships
+            .iter()
+            .find(|m| &m.org_id == org_id)
+            .map(|m| m.org_name.clone())
+            .unwrap_or_default();
+        Ok(Shell {
+            email: me.user.email.clone(),
+            org_id: org_id.to_string(),
+            org_name,
+            role: role_label(role),
+            orgs: memberships
+                .iter()
+                .map(|m| OrgLink {
+                    org_id: m.org_id.to_string(),
+                    name: m.org_name.clone(),
+                    current: &m.org_id == org_id,
+                })
+                .collect(),
+            csrf: app.ui.tokens.issue(&me.session_hash.to_hex()),
+            nav,
+            keys: role.can_manage_keys(),
+            manage: role.can_manage_org(),
+        })
+    }
+
+    pub fn base(&self) -> String {
+        format!("/app/orgs/{}/settings", self.org_id)
+    }
+
+    pub fn keys_url(&self) -> String {
+        format!("/app/orgs/{}/settings/developer/api-keys", self.org_id)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    pub trace_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    pub csrf: String,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub shell: Shell,
+    pub accounts: usize,
+}
+
+pub struct KeyInfo {
+    pub client_id: String,
+    pub created: Stamp,
+    pub updated: Stamp,
+}
+
+pub struct AdminRow {
+    pub level: &'static str,
+    pub name: String,
+    pub owner_id: String,
+    pub key: Option<KeyInfo>,
+}
+
+pub struct ScopedRow {
+    pub name: String,
+    pub client_id: String,
+    pub org_scope: String,
+    pub account_scope: String,
+    pub created: Stamp,
+    pub updated: Stamp,
+}
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+pub struct ApiKeysPage {
+    pub shell: Shell,
+    pub notice: Option<&'static str>,
+    pub admin: Vec<AdminRow>,
+    pub scoped: Vec<ScopedRow>,
+}
+
+/// The password prompt before an action (a page; JavaScript shows the same
+/// form in a dialog on the list).
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub shell: Shell,
+    pub title: String,
+    pub body: String,
+    pub action: String,
+    pub button: &'static str,
+    pub danger: bool,
+    pub owner_id: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reveal.html")]
+pub struct RevealPage {
+    pub shell: Shell,
+    pub title: &'static str,
+    pub name: String,
+    pub client_id: String,
+    pub api_key: String,
+}
+
+pub struct PermRow {
+    pub name: String,
+    pub label: String,
+    pub description: String,
+    pub read: bool,
+    pub write: bool,
+}
+
+pub struct AccountOption {
+    pub account_id: String,
+    pub name: String,
+    pub checked: bool,
+}
+
+/// The new / edit scoped key form, with its values and errors.
+pub struct KeyForm {
+    pub heading: String,
+    pub action: String,
+    pub submit: &'static str,
+    pub name: String,
+    pub org: Vec<PermRow>,
+    pub account: Vec<PermRow>,
+    pub accounts: Vec<AccountOption>,
+    pub all_accounts: bool,
+    pub error: Option<String>,
+    pub name_error: Option<String>,
+    pub org_error: Option<String>,
+    pub account_error: Option<String>,
+    pub password_error: Option<String>,
+}
+
+impl KeyForm {
+    pub fn accounts_summary(&self) -> String {
+        if self.all_accounts {
+            return "All accounts".into();
+        }
+        let names: Vec<&str> = self
+            .accounts
+            .iter()
+            .filter(|a| a.checked)
+            .map(|a| a.name.as_str())
+            .collect();
+        if names.is_empty() {
+            "Select accounts".into()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "key_form.html")]
+pub struct KeyFormPage {
+    pub shell: Shell,
+    pub form: KeyForm,
+}
+
+pub struct AuditRow {
+    pub when: String,
+    pub action: String,
+    pub actor: String,
+    pub client_id: String,
+    pub key_name: String,
+    pub ip: String,
+    pub details: String,
+}
+
+pub struct KeyChoice {
+    pub client_id: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub shell: Shell,
+    pub keys: Vec<KeyChoice>,
+    pub filter: String,
+    pub rows: Vec<AuditRow>,
+    pub next: Option<String>,
+}
+
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub role: &'static str,
+    pub role_value: &'static str,
+    pub owner: bool,
+    pub me: bool,
+    pub joined: String,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct MembersPage {
+    pub shell: Shell,
+    pub notice: Option<&'static str>,
+    pub rows: Vec<MemberRow>,
+    pub error: Option<String>,
+    pub email: String,
+}
+
+pub struct AccountRow {
+    pub account_id: String,
+    pub name: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+pub struct AccountsPage {
+    pub shell: Shell,
+    pub notice: Option<&'static str>,
+    pub rows: Vec<AccountRow>,
+    pub error: Option<String>,
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_like_a_person_writes_them() {
+        // 2026-05-02T07:05:00Z
+        assert_eq!(when(1_777_705_500_000), "2 May 2026, 07:05 UTC");
+    }
+
+    #[test]
+    fn resource_names_become_labels() {
+        assert_eq!(humanize("payment_intents"), "Payment intents");
+        assert_eq!(humanize(""), "");
+    }
+}

@@ -1,0 +1,173 @@
+//! Sign in, sign out, and where `/` and `/app` lead.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keygate_core::crypto::random_base62;
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{AnyMember, ClientInfo, CurrentUser, OrgMember};
+use crate::service::audit::Actor;
+use crate::service::sessions;
+use crate::ui::extract::{
+    FormBody, PRESESSION_COOKIE, PageError, Ui, clear_session_cookies, cookie, is_tls, see_other,
+    session_cookie, set_cookie,
+};
+use crate::ui::pages::{SignInPage, render_status};
+
+use super::check_form;
+
+/// `/`: the app for a signed-in browser, the sign-in page otherwise.
+pub async fn root(me: Result<CurrentUser, ApiError>) -> Response {
+    match me {
+        Ok(_) => see_other("/app"),
+        Err(_) => see_other("/app/sign-in"),
+    }
+}
+
+/// `/app`: the first organization of the user.
+pub async fn home(
+    State(app): State<AppState>,
+    Ui(me): Ui<CurrentUser>,
+) -> Result<Response, PageError> {
+    let memberships = app.store.memberships(&me.user.user_id).await?;
+    match memberships.first() {
+        Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
+        None => Err(PageError(ApiError::Forbidden(
+            "You are not a member of any organization yet. Ask an owner or admin to add you.",
+        ))),
+    }
+}
+
+/// `/app/orgs/{org_id}`: API keys for those who may use them, Settings for the others.
+pub async fn landing(Ui(m): Ui<OrgMember<AnyMember>>) -> Response {
+    if m.role.can_manage_keys() {
+        see_other(&format!(
+            "/app/orgs/{}/settings/developer/api-keys",
+            m.org_id
+        ))
+    } else {
+        see_other(&format!("/app/orgs/{}/settings", m.org_id))
+    }
+}
+
+/// The sign-in form. Its token is bound to a random pre-session cookie so
+/// another site cannot sign a browser in to an account of its choosing.
+fn sign_in_form(
+    app: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+) -> Response {
+    let tls = is_tls(headers, false);
+    let pre = cookie(headers, PRESESSION_COOKIE).filter(|c| c.len() == 32);
+    let (pre, new_cookie) = match pre {
+        Some(p) => (p, None),
+        None => {
+            let p = random_base62(32);
+            let c = set_cookie(PRESESSION_COOKIE, &p, 3600, tls);
+            (p, Some(c))
+        }
+    };
+    let page = SignInPage {
+        csrf: app.ui.tokens.issue(&format!("pre:{pre}")),
+        email,
+        error,
+    };
+    let mut resp = render_status(status, &page);
+    if let Some(c) = new_cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+pub async fn sign_in_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    me: Result<CurrentUser, ApiError>,
+) -> Response {
+    if me.is_ok() {
+        return see_other("/app");
+    }
+    sign_in_form(&app, &headers, StatusCode::OK, String::new(), None)
+}
+
+pub async fn sign_in(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    form: FormBody,
+) -> Response {
+    let email = form.get("email").unwrap_or("").trim().to_owned();
+    let pre = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    if app
+        .ui
+        .tokens
+        .consume(&format!("pre:{pre}"), form.get("csrf"))
+        .is_err()
+    {
+        let msg =
+            "The sign-in form expired. Please sign in again (your browser must accept cookies).";
+        return sign_in_form(
+            &app,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            email,
+            Some(msg.into()),
+        );
+    }
+    let actor = Actor {
+        ip: Some(client.ip),
+        user_agent: client.user_agent,
+        ..Actor::default()
+    };
+    let password = form.get("password").unwrap_or("");
+    match sessions::sign_in(&app, &actor, &email, password).await {
+        Ok(s) => {
+            let max_age = (s.expires_at - crate::service::now_ms()) / 1000;
+            let mut resp = see_other("/app");
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                session_cookie(&s.token, max_age, is_tls(&headers, false)),
+            );
+            resp
+        }
+        Err(ApiError::TooManyRequests { retry_after_secs }) => {
+            let msg = format!(
+                "Too many failed sign-in attempts. Try again in {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            );
+            sign_in_form(
+                &app,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                email,
+                Some(msg),
+            )
+        }
+        Err(ApiError::Unauthorized) => sign_in_form(
+            &app,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            email,
+            Some("The email or password is not correct.".into()),
+        ),
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+pub async fn sign_out(
+    State(app): State<AppState>,
+    Ui(me): Ui<CurrentUser>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &me, &form)?;
+    app.store.delete_session(&me.session_hash).await?;
+    let mut resp = see_other("/app/sign-in");
+    for (k, v) in clear_session_cookies() {
+        resp.headers_mut().append(k, v);
+    }
+    Ok(resp)
+}

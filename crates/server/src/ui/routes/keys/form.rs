@@ -1,0 +1,272 @@
+//! The scoped key form: what was posted or stored, back into the form with
+//! errors next to their fields, and the one-line scope summaries of the list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use keygate_core::permission::{AllAccounts, Permission};
+use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
+use keygate_store::{AccountRecord, KeyRecord};
+
+use crate::app::App;
+use crate::http::error::ApiError;
+use crate::http::extract::{KeyManager, OrgMember};
+use crate::service::keys::{AccountPermissionsInput, ScopeInput};
+use crate::ui::extract::{FormBody, PageError};
+use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
+
+/// The form's values, whether posted or read from a key.
+#[derive(Clone, Default)]
+pub struct FormValues {
+    pub name: String,
+    pub org: BTreeMap<String, Access>,
+    pub account: BTreeMap<String, Access>,
+    pub accounts: BTreeSet<String>,
+    pub all_accounts: bool,
+}
+
+/// Write, read or nothing from a resource's two checkboxes (write implies read).
+fn access(form: &FormBody, field: &str) -> Option<Access> {
+    if form.has(field, "write") {
+        Some(Access::Write)
+    } else if form.has(field, "read") {
+        Some(Access::Read)
+    } else {
+        None
+    }
+}
+
+fn perms_map(set: &PermSet) -> BTreeMap<String, Access> {
+    set.iter().map(|(r, a)| (r.to_owned(), a)).collect()
+}
+
+fn perms_vec(map: &BTreeMap<String, Access>) -> Vec<Permission> {
+    map.iter()
+        .map(|(resource, access)| Permission {
+            resource: resource.clone(),
+            access: *access,
+        })
+        .collect()
+}
+
+impl FormValues {
+    pub fn from_form(app: &App, form: &FormBody) -> FormValues {
+        let level = |level: Level, prefix: &str| {
+            app.catalog
+                .of_level(level)
+                .filter_map(|r| {
+                    access(form, &format!("{prefix}.{}", r.name)).map(|a| (r.name.clone(), a))
+                })
+                .collect()
+        };
+        FormValues {
+            name: form.get("name").unwrap_or("").to_owned(),
+            org: level(Level::Org, "org"),
+            account: level(Level::Account, "account"),
+            accounts: form.all("account").map(str::to_owned).collect(),
+            all_accounts: form.has("accounts_all", "on"),
+        }
+    }
+
+    pub fn from_key(k: &KeyRecord) -> FormValues {
+        let mut v = FormValues {
+            name: k.name.clone(),
+            ..FormValues::default()
+        };
+        if let KeyScope::Scoped {
+            org_permissions,
+            account_permissions,
+        } = &k.scope
+        {
+            v.org = perms_map(org_permissions);
+            v.account = perms_map(&account_permissions.resources);
+            match &account_permissions.accounts {
+                AccountSelection::All(_) => v.all_accounts = true,
+                AccountSelection::Some(ids) => {
+                    v.accounts = ids.iter().map(ToString::to_string).collect();
+                }
+            }
+        }
+        v
+    }
+
+    pub fn scope_input(&self) -> Result<ScopeInput, ApiError> {
+        let accounts = if self.all_accounts {
+            AccountSelection::All(AllAccounts::All)
+        } else {
+            let ids = self
+                .accounts
+                .iter()
+                .map(|a| AccountId::parse(a))
+                .collect::<Result<BTreeSet<_>, _>>()
+                .map_err(|_| {
+                    ApiError::validation(
+                        "account_permissions.accounts",
+                        "choose accounts of this organization",
+                    )
+                })?;
+            AccountSelection::Some(ids)
+        };
+        let account_permissions =
+            (!accounts.is_empty() || !self.account.is_empty()).then(|| AccountPermissionsInput {
+                accounts,
+                resources: perms_vec(&self.account),
+            });
+        Ok(ScopeInput {
+            org_permissions: perms_vec(&self.org),
+            account_permissions,
+        })
+    }
+}
+
+/// Account-level permissions removed (an edit that keeps only org-level ones).
+pub fn no_accounts() -> AccountPermissionsInput {
+    AccountPermissionsInput {
+        accounts: AccountSelection::none(),
+        resources: Vec::new(),
+    }
+}
+
+fn rows(app: &App, level: Level, chosen: &BTreeMap<String, Access>) -> Vec<PermRow> {
+    app.catalog
+        .of_level(level)
+        .map(|r| {
+            let a = chosen.get(&r.name).copied();
+            PermRow {
+                name: r.name.clone(),
+                label: humanize(&r.name),
+                description: r.description.clone(),
+                read: a.is_some(),
+                write: a == Some(Access::Write),
+            }
+        })
+        .collect()
+}
+
+fn sentence(message: &str) -> String {
+    let mut c = message.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// The new (no key) or edit form, with `error` placed next to its field.
+pub async fn form_page(
+    app: &App,
+    m: &OrgMember<KeyManager>,
+    key: Option<&KeyRecord>,
+    values: FormValues,
+    error: Option<ApiError>,
+) -> Result<KeyFormPage, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?;
+    let mut accounts = app.store.accounts(&m.org_id).await?;
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    let (heading, action, submit) = match key {
+        Some(k) => (
+            format!("Edit API key “{}”", k.name),
+            format!("{}/{}/edit", shell.keys_url(), k.client_id),
+            "Save changes",
+        ),
+        None => (
+            "New scoped API key".to_owned(),
+            format!("{}/new", shell.keys_url()),
+            "Create",
+        ),
+    };
+    let mut form = KeyForm {
+        heading,
+        action,
+        submit,
+        name: values.name.clone(),
+        org: rows(app, Level::Org, &values.org),
+        account: rows(app, Level::Account, &values.account),
+        accounts: accounts
+            .iter()
+            .map(|a| AccountOption {
+                account_id: a.account_id.to_string(),
+                name: a.name.clone(),
+                checked: values.accounts.contains(a.account_id.as_str()),
+            })
+            .collect(),
+        all_accounts: values.all_accounts,
+        error: None,
+        name_error: None,
+        org_error: None,
+        account_error: None,
+        password_error: None,
+    };
+    match error {
+        None => {}
+        Some(ApiError::PasswordConfirmationFailed) => {
+            form.password_error = Some("That password is not correct. Nothing was changed.".into());
+        }
+        Some(ApiError::TooManyRequests { retry_after_secs }) => {
+            form.password_error = Some(format!(
+                "Too many wrong passwords. Try again in {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            ));
+        }
+        Some(ApiError::Validation { source, message }) => {
+            let msg = sentence(&message);
+            if source == "name" {
+                form.name_error = Some(format!("API key name: {}", msg.to_lowercase()));
+            } else if source.starts_with("org_permissions") {
+                form.org_error = Some(msg);
+            } else if source.starts_with("account_permissions") {
+                form.account_error = Some(msg);
+            } else {
+                form.error = Some(msg);
+            }
+        }
+        Some(e) => return Err(PageError(e)),
+    }
+    Ok(KeyFormPage { shell, form })
+}
+
+fn perm_words(set: &PermSet) -> String {
+    let words: Vec<String> = set
+        .iter()
+        .map(|(r, a)| {
+            let a = if a == Access::Write { "Write" } else { "Read" };
+            format!("{} ({a})", humanize(r))
+        })
+        .collect();
+    match words.len() {
+        0 => "—".into(),
+        1..=3 => words.join(", "),
+        n => format!("{} +{} more", words[..2].join(", "), n - 2),
+    }
+}
+
+/// One-line summaries of a scoped key's organization- and account-level scope.
+pub fn scope_summary(_app: &App, scope: &KeyScope, accounts: &[AccountRecord]) -> (String, String) {
+    let KeyScope::Scoped {
+        org_permissions,
+        account_permissions,
+    } = scope
+    else {
+        return ("—".into(), "—".into());
+    };
+    let acct = if account_permissions.resources.is_empty() {
+        "—".to_owned()
+    } else {
+        let who = match &account_permissions.accounts {
+            AccountSelection::All(_) => "All accounts".to_owned(),
+            AccountSelection::Some(ids) => {
+                let mut names: Vec<String> = ids
+                    .iter()
+                    .map(|id| {
+                        accounts
+                            .iter()
+                            .find(|a| &a.account_id == id)
+                            .map_or_else(|| id.to_string(), |a| a.name.clone())
+                    })
+                    .collect();
+                names.sort();
+                names.join(", ")
+            }
+        };
+        format!("{who}: {}", perm_words(&account_permissions.resources))
+    };
+    (perm_words(org_permissions), acct)
+}

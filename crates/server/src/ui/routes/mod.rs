@@ -1,0 +1,21 @@
+//! Page handlers: extract (the role check is in the extractor), check the
+//! form token, call one service function, render or redirect.
+
+pub mod auth;
+pub mod keys;
+pub mod org;
+
+use crate::http::extract::CurrentUser;
+use crate::ui::extract::{FormBody, PageError, stale_form};
+
+/// Consumes the form's token, bound to the signed-in session.
+pub fn check_form(
+    app: &crate::app::App,
+    me: &CurrentUser,
+    form: &FormBody,
+) -> Result<(), PageError> {
+    app.ui
+        .tokens
+        .consume(&me.session_hash.to_hex(), form.get("csrf"))
+        .map_err(|_| stale_form())
+}

@@ -1,0 +1,129 @@
+// Keygate Developer app: small enhancements over plain forms. Every flow works
+// without this file; it adds the copy buttons, the password dialog, and keeps
+// the permission checkboxes consistent (Write includes Read).
+"use strict";
+
+(function () {
+  // Copy buttons on the one-time reveal page.
+  document.querySelectorAll("button.copy[data-copy]").forEach(function (btn) {
+    var input = document.getElementById(btn.getAttribute("data-copy"));
+    if (!input) return;
+    btn.hidden = false;
+    var label = btn.textContent;
+    btn.addEventListener("click", function () {
+      var done = function () {
+        btn.textContent = "Copied";
+        btn.classList.add("copied");
+        setTimeout(function () { btn.textContent = label; btn.classList.remove("copied"); }, 2500);
+      };
+      var fallback = function () {
+        input.focus();
+        input.select();
+        try { document.execCommand("copy"); } catch (e) { /* selection stays for manual copy */ }
+        done();
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(done, fallback);
+      } else {
+        fallback();
+      }
+    });
+  });
+
+  // The … menus: one open at a time; Escape or a click elsewhere closes them.
+  var menus = Array.prototype.slice.call(document.querySelectorAll("details.menu, details.switcher"));
+  var closeMenus = function (except) {
+    menus.forEach(function (d) { if (d !== except) d.open = false; });
+  };
+  menus.forEach(function (d) {
+    d.addEventListener("toggle", function () { if (d.open) closeMenus(d); });
+  });
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest("details.menu, details.switcher")) closeMenus(null);
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    var open = document.querySelector("details.menu[open], details.switcher[open], details.multiselect[open]");
+    if (open) {
+      open.open = false;
+      var s = open.querySelector("summary");
+      if (s) s.focus();
+    }
+  });
+
+  // The password prompt as a dialog instead of a separate page.
+  var dialog = document.getElementById("confirm-dialog");
+  if (dialog && typeof dialog.showModal === "function") {
+    var form = document.getElementById("confirm-form");
+    var owner = document.getElementById("confirm-owner");
+    var password = document.getElementById("confirm-password");
+    var submit = document.getElementById("confirm-submit");
+    document.addEventListener("click", function (e) {
+      var link = e.target.closest("a[data-dialog]");
+      if (!link) return;
+      e.preventDefault();
+      closeMenus(null);
+      form.action = link.pathname;
+      document.getElementById("confirm-title").textContent = link.getAttribute("data-title");
+      document.getElementById("confirm-body").textContent = link.getAttribute("data-body");
+      submit.textContent = link.getAttribute("data-button");
+      submit.className = "btn " + (link.hasAttribute("data-danger") ? "btn-danger" : "btn-primary");
+      var ownerId = link.getAttribute("data-owner");
+      owner.disabled = !ownerId;
+      owner.value = ownerId || "";
+      password.value = "";
+      dialog.returnFocusTo = link.closest("details") ? link.closest("details").querySelector("summary") : link;
+      dialog.showModal();
+      password.focus();
+    });
+    dialog.querySelector("[data-close]").addEventListener("click", function () { dialog.close(); });
+    dialog.addEventListener("close", function () {
+      if (dialog.returnFocusTo) dialog.returnFocusTo.focus();
+    });
+  }
+
+  // Write includes Read.
+  document.addEventListener("change", function (e) {
+    var box = e.target;
+    var row = box.closest && box.closest("tr");
+    if (!row) return;
+    if (box.hasAttribute("data-write") && box.checked) {
+      var read = row.querySelector("[data-read]");
+      if (read) read.checked = true;
+    }
+    if (box.hasAttribute("data-read") && !box.checked) {
+      var write = row.querySelector("[data-write]");
+      if (write) write.checked = false;
+    }
+  });
+
+  // Account(s): Select all, and a summary of the choice.
+  var all = document.getElementById("accounts-all");
+  if (all) {
+    var boxes = Array.prototype.slice.call(document.querySelectorAll("input[name=account]"));
+    var summary = document.getElementById("accounts-summary");
+    var update = function () {
+      if (all.checked) { summary.textContent = "All accounts"; return; }
+      var names = boxes.filter(function (b) { return b.checked; })
+        .map(function (b) { return b.getAttribute("data-account-name"); });
+      summary.textContent = names.length ? names.join(", ") : "Select accounts";
+    };
+    all.addEventListener("change", function () {
+      boxes.forEach(function (b) { b.checked = all.checked; });
+      update();
+    });
+    boxes.forEach(function (b) {
+      b.addEventListener("change", function () {
+        if (!b.checked) all.checked = false;
+        update();
+      });
+    });
+  }
+
+  // Ask before removing a member.
+  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+    f.addEventListener("submit", function (e) {
+      if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+    });
+  });
+})();
