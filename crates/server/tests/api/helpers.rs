@@ -43,6 +43,7 @@ pub struct Org {
 #[derive(Clone)]
 pub struct Session {
     pub token: String,
+    pub email: String,
 }
 
 pub struct Resp {
@@ -213,6 +214,7 @@ impl TestApp {
         assert_eq!(r.status, 201, "sign in {email}: {}", r.body);
         Session {
             token: r.body["session_token"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
         }
     }
 

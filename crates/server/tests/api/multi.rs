@@ -216,6 +216,7 @@ async fn a_token_from_one_instance_passes_another_gateway_until_the_key_is_delet
     // A session opened on A is good on B too: sessions live in the database.
     let owner_on_b = Session {
         token: org.owner.token.clone(),
+        email: org.owner.email.clone(),
     };
     assert_eq!(
         b.req(Method::GET, "/dev/v1/me", Some(&owner_on_b), None)
