@@ -9,3 +9,5 @@ mod gateway;
 mod keys;
 mod login;
 mod management;
+mod notify;
+mod receivers;
