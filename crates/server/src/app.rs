@@ -10,6 +10,7 @@ use keygate_store::Store;
 use crate::cache::CredentialCache;
 use crate::config::Settings;
 use crate::gateway::Upstream;
+use crate::notify::Notifier;
 use crate::ratelimit::Limits;
 use crate::service::audit::AuditSink;
 
@@ -25,6 +26,8 @@ pub struct App {
     pub limits: Limits,
     pub audit: AuditSink,
     pub upstream: Option<Upstream>,
+    /// Wakes the notification dispatcher after a change queued deliveries.
+    pub notifier: Notifier,
 }
 
 impl App {
@@ -49,6 +52,7 @@ impl App {
             settings,
             limits: Limits::default(),
             upstream,
+            notifier: Notifier::default(),
         }))
     }
 

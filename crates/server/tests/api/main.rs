@@ -13,3 +13,5 @@ mod keys;
 mod login;
 mod management;
 mod multi;
+mod notify;
+mod receivers;
