@@ -34,6 +34,40 @@ pub fn subscribed(events: &[String], name: &str) -> bool {
     events.iter().any(|e| e == name)
 }
 
+/// One outbox row to write: a webhook's id, or a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Webhook(String),
+    Email(String),
+}
+
+impl Target {
+    /// `(channel, webhook_id, recipient)` as the `deliveries` table stores them.
+    pub fn columns(&self) -> (&'static str, Option<&str>, Option<&str>) {
+        match self {
+            Target::Webhook(id) => ("webhook", Some(id), None),
+            Target::Email(to) => ("email", None, Some(to)),
+        }
+    }
+}
+
+/// Who gets a key event named `action`, the same for every backend: every
+/// enabled webhook of the organization subscribed to it (`webhooks` holds
+/// `(webhook_id, events)` of the enabled ones), then every member address with
+/// an [`EMAIL_ROLES`] role.
+pub fn targets(
+    action: &str,
+    webhooks: Vec<(String, Vec<String>)>,
+    emails: Vec<String>,
+) -> Vec<Target> {
+    webhooks
+        .into_iter()
+        .filter(|(_, events)| subscribed(events, action))
+        .map(|(id, _)| Target::Webhook(id))
+        .chain(emails.into_iter().map(Target::Email))
+        .collect()
+}
+
 /// The notification payload for an audit event, as the JSON text every channel
 /// sends, or `None` when the event is not a key event (or names no organization).
 ///

@@ -340,21 +340,29 @@ mod tests {
             }
         };
         let token = login(r.api_key.expose().to_owned()).await.unwrap();
-        assert!(check(&app, &token, "GET", "/api/v1/balances/current").is_ok());
+        assert!(
+            check(&app, &token, "GET", "/api/v1/balances/current")
+                .await
+                .is_ok()
+        );
         assert_eq!(
-            check(&app, &token, "POST", "/api/v1/balances/current").err(),
+            check(&app, &token, "POST", "/api/v1/balances/current")
+                .await
+                .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/nothing").err(),
+            check(&app, &token, "GET", "/api/v1/nothing").await.err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/../x").err(),
+            check(&app, &token, "GET", "/api/v1/balances/../x")
+                .await
+                .err(),
             Some(Denied::AmbiguousPath)
         );
         assert_eq!(
-            check(&app, "x.y.z", "GET", "/api/v1/balances").err(),
+            check(&app, "x.y.z", "GET", "/api/v1/balances").await.err(),
             Some(Denied::Unauthenticated)
         );
 
@@ -367,29 +375,43 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/current").err(),
+            check(&app, &token, "GET", "/api/v1/balances/current")
+                .await
+                .err(),
             Some(Denied::Forbidden)
         );
-        assert!(check(&app, &token, "GET", "/api/v1/pa/payment_intents/1").is_ok());
+        assert!(
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1")
+                .await
+                .is_ok()
+        );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
         let regen = keys::regenerate(&app, &actor, &org, &r.key.client_id, KeyKind::Scoped)
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1").err(),
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1")
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
         assert!(login(r.api_key.expose().to_owned()).await.is_err());
         let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
-        assert!(check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1").is_ok());
+        assert!(
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1")
+                .await
+                .is_ok()
+        );
 
         // Deleted: dead.
         keys::delete(&app, &actor, &org, &r.key.client_id)
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1").err(),
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1")
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
         let _ = std::fs::remove_dir_all(dir);

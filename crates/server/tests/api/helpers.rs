@@ -45,6 +45,7 @@ pub struct Org {
 #[derive(Clone)]
 pub struct Session {
     pub token: String,
+    pub email: String,
 }
 
 pub struct Resp {
@@ -197,7 +198,10 @@ impl TestApp {
         let (child, base) = launch(
             &self.data_dir,
             self.database_url.as_deref(),
-            &self.args, &self.env, &self.log);
+            &self.args,
+            &self.env,
+            &self.log,
+        );
         *self.child.lock().unwrap() = child;
         self.base = base;
     }
@@ -307,6 +311,7 @@ impl TestApp {
         assert_eq!(r.status, 201, "sign in {email}: {}", r.body);
         Session {
             token: r.body["session_token"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
         }
     }
 

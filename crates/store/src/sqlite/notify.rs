@@ -53,14 +53,15 @@ pub(super) async fn insert_outbox(
             .bind(org_id.as_str())
             .fetch_all(&mut **tx)
             .await
-            .map_err(db)?;
-    for h in &hooks {
-        let events: Vec<String> = events_of(&h.try_get::<String, _>("events").map_err(db)?)?;
-        if outbox::subscribed(&events, &e.action) {
-            let id: String = h.try_get("webhook_id").map_err(db)?;
-            insert_delivery(tx, e, "webhook", Some(&id), None).await?;
-        }
-    }
+            .map_err(db)?
+            .iter()
+            .map(|h| {
+                Ok((
+                    h.try_get::<String, _>("webhook_id").map_err(db)?,
+                    events_of(&h.try_get::<String, _>("events").map_err(db)?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
     let emails: Vec<String> = sqlx::query_scalar(
         "select u.email from memberships m join users u on u.user_id = m.user_id \
          where m.org_id = ? and m.role in (?, ?, ?) order by u.email",
@@ -72,8 +73,9 @@ pub(super) async fn insert_outbox(
     .fetch_all(&mut **tx)
     .await
     .map_err(db)?;
-    for email in &emails {
-        insert_delivery(tx, e, "email", None, Some(email)).await?;
+    for target in outbox::targets(&e.action, hooks, emails) {
+        let (channel, webhook_id, recipient) = target.columns();
+        insert_delivery(tx, e, channel, webhook_id, recipient).await?;
     }
     Ok(())
 }
