@@ -116,6 +116,11 @@ id_type!(
     WebhookId,
     "whk_"
 );
+id_type!(
+    /// One notification to one webhook or one mailbox.
+    DeliveryId,
+    "dlv_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ use keygate_store::Store;
 use crate::cache::CredentialCache;
 use crate::config::Settings;
 use crate::gateway::Upstream;
+use crate::notify::Notifier;
 use crate::ratelimit::Limits;
 use crate::service::audit::AuditSink;
 
@@ -27,6 +28,8 @@ pub struct App {
     pub upstream: Option<Upstream>,
     /// The Developer app's form tokens.
     pub ui: crate::ui::UiState,
+    /// Wakes the notification dispatcher after a change queued deliveries.
+    pub notifier: Notifier,
 }
 
 impl App {
@@ -52,6 +55,7 @@ impl App {
             settings,
             limits: Limits::default(),
             upstream,
+            notifier: Notifier::default(),
         }))
     }
 

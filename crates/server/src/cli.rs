@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -86,7 +86,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => crate::serve::serve(args).await,
+        Command::Serve(args) => crate::serve::serve(*args).await,
         Command::Org(OrgCommand::Create {
             data,
             name,

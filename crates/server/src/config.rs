@@ -79,6 +79,23 @@ pub struct ServeArgs {
     /// (seconds), logins and token checks answer 503 instead of trusting it.
     #[arg(long, env = "KEYGATE_CACHE_MAX_STALE")]
     pub cache_max_stale: Option<u64>,
+    /// SMTP server for notification mail: `smtp://host:port` (plain),
+    /// `smtp://user:pass@host:port?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:port` (TLS). Without it, each mail is written as
+    /// an .eml file under `<data dir>/mail/`.
+    #[arg(long, env = "KEYGATE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of notification mail.
+    #[arg(long, env = "KEYGATE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Allow http:// webhooks and loopback or private targets (local
+    /// development and tests only).
+    #[arg(long, env = "KEYGATE_ALLOW_INSECURE_WEBHOOKS")]
+    pub allow_insecure_webhooks: bool,
+    /// First retry delay of a failed notification in milliseconds; each retry
+    /// waits about twice as long as the one before. Lower it for tests.
+    #[arg(long, env = "KEYGATE_RETRY_BASE_MS")]
+    pub retry_base_ms: Option<u64>,
 }
 
 /// The `--config` file.
@@ -95,6 +112,9 @@ struct FileConfig {
     cache_reload_interval: Option<u64>,
     cache_max_stale: Option<u64>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    allow_insecure_webhooks: Option<bool>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -113,6 +133,19 @@ pub struct Settings {
     pub cache_reload_interval: Duration,
     pub cache_max_stale: Duration,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub notify: NotifySettings,
+}
+
+/// How notifications go out.
+#[derive(Clone)]
+pub struct NotifySettings {
+    /// Contains credentials: never log it.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// Where mails go without an SMTP server.
+    pub mail_dir: PathBuf,
+    pub allow_insecure_webhooks: bool,
+    pub retry_base_ms: u64,
 }
 
 impl ServeArgs {
@@ -181,6 +214,18 @@ impl ServeArgs {
                 file.trusted_proxies.unwrap_or_default()
             } else {
                 self.trusted_proxies.clone()
+            },
+            notify: NotifySettings {
+                smtp_url: self.smtp_url.clone().or(file.smtp_url),
+                mail_from: self
+                    .mail_from
+                    .clone()
+                    .or(file.mail_from)
+                    .unwrap_or_else(|| "Keygate <keygate@localhost>".into()),
+                mail_dir: self.data.data_dir.join("mail"),
+                allow_insecure_webhooks: self.allow_insecure_webhooks
+                    || file.allow_insecure_webhooks.unwrap_or(false),
+                retry_base_ms: self.retry_base_ms.unwrap_or(4000).clamp(10, 60_000),
             },
         })
     }

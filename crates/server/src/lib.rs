@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod gateway;
 pub mod http;
+pub mod notify;
 pub mod openapi;
 pub mod ratelimit;
 pub mod secrets;

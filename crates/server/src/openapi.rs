@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::gateway;
-use crate::http::routes::{audit, keys, login, orgs, sessions};
+use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,13 @@ use crate::http::routes::{audit, keys, login, orgs, sessions};
         keys::duplicate_scoped,
         keys::delete_scoped,
         audit::list,
+        webhooks::list,
+        webhooks::create,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::webhook_deliveries,
+        webhooks::deliveries,
+        webhooks::redeliver,
         gateway::forward_auth,
         gateway::introspect,
     )

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::ServeArgs;
-use crate::{cli, demo, http, secrets, sync};
+use crate::{cli, demo, http, notify, secrets, sync};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
@@ -19,6 +19,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let signing_env = std::env::var("KEYGATE_SIGNING_KEYS").ok();
     let tokens = secrets::load_signing_keys(&data_dir, signing_env.as_deref())?;
     if args.demo {
+        settings.notify.allow_insecure_webhooks = true;
+        println!(
+            "demo: insecure webhooks allowed (http:// and loopback/private targets); never use --demo in production"
+        );
         demo::seed(store.as_ref()).await?;
         if settings.upstream.is_none() {
             let addr = demo::start_upstream().await?;
@@ -27,12 +31,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let listen = settings.listen;
+    if settings.notify.allow_insecure_webhooks {
+        tracing::warn!(
+            "insecure webhooks allowed: http:// and loopback/private targets are accepted"
+        );
+    }
+    if settings.notify.smtp_url.is_none() {
+        tracing::info!(dir = %settings.notify.mail_dir.display(), "no --smtp-url: notification mail is written as .eml files");
+    }
     // Listen before the cache loads, so no change slips between the two.
     let changes = store.subscribe_changes().await?;
     let app = App::new(store, settings, pepper, tokens).await?;
     if let Some(feed) = changes {
         sync::follow(app.clone(), feed);
     }
+    notify::start(app.clone())?;
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);
     }

@@ -5,6 +5,7 @@
 //! Every method that changes something takes the audit event that describes the
 //! change and writes both in one transaction.
 
+pub mod outbox;
 pub mod postgres;
 mod records;
 pub mod sqlite;
@@ -12,7 +13,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, OrgId, Role, UserId};
+use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
 
 pub use records::*;
 
@@ -148,6 +149,52 @@ pub trait Store: Send + Sync + 'static {
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;
     /// Newest first; `before` is the `seq` of the last event of the previous page.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+
+    // Notifications. Every method above that writes an audit event whose action
+    // is a key event (`outbox::KEY_EVENTS`) also writes, in the same transaction,
+    // the event's payload (`outbox::event_payload`) and one pending delivery per
+    // enabled webhook subscribed to it and per member with an `outbox::EMAIL_ROLES`
+    // role.
+
+    async fn create_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()>;
+    /// The organization's webhooks, oldest first.
+    async fn webhooks(&self, org_id: &OrgId) -> Result<Vec<WebhookRecord>>;
+    /// Saves url, events, enabled and secret_salt. NotFound when the webhook is
+    /// not in `webhook.org_id`.
+    async fn update_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()>;
+    /// Deletes the webhook and its deliveries.
+    async fn delete_webhook(
+        &self,
+        org_id: &OrgId,
+        webhook_id: &WebhookId,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+
+    /// Leases up to `limit` pending deliveries that are due at `now` and not
+    /// leased (or whose lease ran out), until `lease_until`, and returns them.
+    /// Deliveries of disabled webhooks wait. Written so that several instances
+    /// can claim at once without taking the same row (PostgreSQL: `for update
+    /// skip locked`).
+    async fn claim_due(&self, now: i64, limit: u32, lease_until: i64) -> Result<Vec<DueDelivery>>;
+    /// Records one attempt of a claimed delivery, releases its lease and sets
+    /// what happens next. A delivery deleted meanwhile is ignored.
+    async fn record_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<()>;
+    /// Newest first, each with its attempts.
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>>;
+    /// Makes a delivery pending again, due now, with a fresh retry window.
+    /// Conflict while an attempt is in flight.
+    async fn redeliver(
+        &self,
+        org_id: &OrgId,
+        delivery_id: &DeliveryId,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<()>;
 }
 
 /// Whether an account exists in one organization.

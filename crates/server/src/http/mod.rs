@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, extractors, errors and response headers.
 
 pub mod dto;
+pub mod dto_webhooks;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -18,7 +19,7 @@ use crate::app::AppState;
 use crate::gateway;
 use crate::openapi;
 use error::ApiError;
-use routes::{audit, keys, login, orgs, sessions};
+use routes::{audit, keys, login, orgs, sessions, webhooks};
 
 pub fn router(app: AppState) -> Router {
     let org = "/dev/v1/orgs/{org_id}";
@@ -76,6 +77,23 @@ pub fn router(app: AppState) -> Router {
         )
         .route(&format!("{org}/audit-events"), get(audit::list))
         .merge(crate::ui::router())
+        .route(
+            &format!("{org}/webhooks"),
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            &format!("{org}/webhooks/{{webhook_id}}"),
+            axum::routing::patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route(
+            &format!("{org}/webhooks/{{webhook_id}}/deliveries"),
+            get(webhooks::webhook_deliveries),
+        )
+        .route(&format!("{org}/deliveries"), get(webhooks::deliveries))
+        .route(
+            &format!("{org}/deliveries/{{delivery_id}}/redeliver"),
+            post(webhooks::redeliver),
+        )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

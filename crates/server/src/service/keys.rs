@@ -55,6 +55,8 @@ fn new_secret(app: &App) -> (ApiKey, keygate_core::crypto::Digest) {
 /// be read right after a change, the key is dropped from the cache instead
 /// (fail closed): a stale entry could keep an old secret working.
 pub(crate) async fn refresh(app: &App, client_id: &ClientId) {
+    // Every key change queued notifications in its transaction.
+    app.notifier.wake();
     if let Err(e) = app.cache.refresh(app.store.as_ref(), client_id).await {
         tracing::error!(error = %e, %client_id, "cache refresh failed; key dropped from cache");
         app.cache.forget(client_id);
@@ -127,7 +129,7 @@ pub async fn regenerate(
         Some(org_id),
         &format!("{}_key.regenerated", kind.as_str()),
         Some(client_id),
-        json!({"name": existing.name}),
+        json!({"name": existing.name, "owner_id": existing.owner_id}),
     );
     let key = app
         .store

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;
+pub mod webhooks;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

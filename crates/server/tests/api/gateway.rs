@@ -212,6 +212,14 @@ async fn org_and_account_resources_follow_the_token_target() {
 async fn missing_malformed_forged_expired_and_foreign_tokens_get_401_with_www_authenticate() {
     let g = gateway(&["--token-ttl", "2"]).await;
     let (app, org) = (&g.app, &g.org);
+    // Before this app's token: starting another app (on PostgreSQL with a
+    // fresh database) can take longer than the one-second token lifetime.
+    let foreign = {
+        let other = spawn_app().await;
+        let o = other.create_org("Other", "o@other.test", &["O"]).await;
+        let k = other.admin_key(&o, &o.accounts[0]).await;
+        other.token(&k, None).await
+    };
     let key = app.admin_key(org, &org.accounts[0]).await;
     let token = app.token(&key, None).await;
     let parts: Vec<&str> = token.split('.').collect();
@@ -227,12 +235,6 @@ async fn missing_malformed_forged_expired_and_foreign_tokens_get_401_with_www_au
             "AAAA"
         },
     );
-    let foreign = {
-        let other = spawn_app().await;
-        let o = other.create_org("Other", "o@other.test", &["O"]).await;
-        let k = other.admin_key(&o, &o.accounts[0]).await;
-        other.token(&k, None).await
-    };
     let bad = [
         None,
         Some("not-a-token".to_owned()),

@@ -29,9 +29,11 @@ pub struct TestApp {
     /// Dropped after the process is stopped.
     _db: Option<Arc<PgDb>>,
     owns_dir: bool,
-    child: Child,
+    child: Mutex<Child>,
     log: Arc<Mutex<String>>,
     secrets: Mutex<Vec<String>>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 pub struct Org {
@@ -95,25 +97,59 @@ pub fn spawn_process(
 ) -> TestApp {
     let data_dir = dir.join("data");
     let database_url = db.as_ref().map(|d| d.url.clone());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (child, base) = launch(&data_dir, database_url.as_deref(), &args, &env, &log);
+    TestApp {
+        base,
+        http: reqwest::Client::builder().build().unwrap(),
+        data_dir,
+        dir: dir.to_owned(),
+        database_url,
+        _db: db,
+        owns_dir: false,
+        child: Mutex::new(child),
+        log,
+        secrets: Mutex::new(vec![PASSWORD.to_owned()]),
+        args,
+        env,
+    }
+}
+
+/// Starts `keygate serve` on the data dir (and database) and waits for its
+/// address.
+fn launch(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    args: &[String],
+    env: &[(String, String)],
+    log: &Arc<Mutex<String>>,
+) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
     cmd.arg("serve")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
+        .arg(data_dir)
         .args(args)
-        .env("RUST_LOG", "debug,sqlx=warn,hyper=info,hyper_util=info")
+        .env(
+            "RUST_LOG",
+            "debug,sqlx=warn,hyper=info,hyper_util=info,rustls=info,lettre=info",
+        )
         .env_remove("KEYGATE_PEPPER")
         .env_remove("KEYGATE_SIGNING_KEYS")
         .env_remove("KEYGATE_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if let Some(url) = &database_url {
+    if let Some(url) = database_url {
         cmd.env("KEYGATE_DATABASE_URL", url);
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start keygate");
-    let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     for stream in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -135,21 +171,82 @@ pub fn spawn_process(
     let base = rx
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|_| panic!("keygate did not start: {}", log.lock().unwrap()));
-    TestApp {
-        base,
-        http: reqwest::Client::builder().build().unwrap(),
-        data_dir,
-        dir: dir.to_owned(),
-        database_url,
-        _db: db,
-        owns_dir: false,
-        child,
-        log,
-        secrets: Mutex::new(vec![PASSWORD.to_owned()]),
-    }
+    (child, base)
 }
 
 impl TestApp {
+    /// `kill -9`: no shutdown, no flushing, whatever was in flight is cut off.
+    pub fn kill(&self) {
+        let mut c = self.child.lock().unwrap();
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    /// Starts the server again on the same data dir (after `kill`), with other
+    /// flags and variables if given.
+    pub fn restart_with(&mut self, args: Option<&[&str]>, env: Option<&[(&str, &str)]>) {
+        self.kill();
+        if let Some(a) = args {
+            self.args = a.iter().map(|x| x.to_string()).collect();
+        }
+        if let Some(e) = env {
+            self.env = e
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        }
+        let (child, base) = launch(
+            &self.data_dir,
+            self.database_url.as_deref(),
+            &self.args,
+            &self.env,
+            &self.log,
+        );
+        *self.child.lock().unwrap() = child;
+        self.base = base;
+    }
+
+    /// Like `req`, but a connection error (server gone) is `None`.
+    pub async fn try_req(
+        &self,
+        method: Method,
+        path: &str,
+        session: Option<&Session>,
+        body: Option<Value>,
+    ) -> Option<Resp> {
+        let mut rb = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(s) = session {
+            rb = rb.bearer_auth(&s.token);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.ok()?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.ok()?;
+        let body: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        self.remember_fields(&body);
+        Some(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn remember_fields(&self, body: &Value) {
+        let mut secrets = self.secrets.lock().unwrap();
+        for field in ["api_key", "token", "session_token", "secret"] {
+            if let Some(s) = body.get(field).and_then(Value::as_str) {
+                secrets.push(s.to_owned());
+            }
+        }
+    }
+
     /// Runs `keygate <args> --data-dir <this app's>` and returns stdout.
     pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
         use std::io::Write;
@@ -337,8 +434,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         std::thread::sleep(Duration::from_millis(20));
         let log = self.log();
         let leaked: Vec<String> = self

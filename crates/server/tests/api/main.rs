@@ -14,3 +14,5 @@ mod login;
 mod management;
 mod multi;
 mod ui;
+mod notify;
+mod receivers;

@@ -4,12 +4,13 @@
 //! `pg_notify` on [`CHANNEL`] in the same transaction, so other instances hear
 //! of it exactly when it commits, and never of a change that rolled back.
 //!
-//! Work shared by instances (the notification outbox) is to be claimed with
+//! Work shared by instances (the notification outbox) is claimed with
 //! `select … for update skip locked` inside one short transaction that marks
-//! the rows taken, so each row goes to exactly one instance's dispatcher and
-//! a crashed dispatcher's claim lapses.
+//! the rows taken (a lease), so each row goes to exactly one instance's
+//! dispatcher and a crashed dispatcher's claim lapses.
 
 mod changes;
+mod notifications;
 mod rows;
 
 use std::str::FromStr;
@@ -18,13 +19,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, OrgId, Role, UserId};
+use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use crate::{
-    AccountRecord, AuditEvent, AuditQuery, Change, ChangeFeed, KeyRecord, MemberRecord, Membership,
-    OrgRecord, Result, SessionRecord, Store, StoreError, UserRecord,
+    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, Change, ChangeFeed,
+    DeliveryQuery, DeliveryRecord, DueDelivery, KeyRecord, MemberRecord, Membership, OrgRecord,
+    Result, SessionRecord, Store, StoreError, UserRecord, WebhookRecord,
 };
 use rows::*;
 
@@ -122,7 +124,8 @@ async fn insert_audit(tx: &mut Transaction<'static, Postgres>, e: &AuditEvent) -
     .execute(&mut **tx)
     .await
     .map_err(db)?;
-    Ok(())
+    // A key event queues its notifications in the same transaction.
+    notifications::insert_outbox(tx, e).await
 }
 
 async fn insert_user_if_new(
@@ -644,6 +647,55 @@ impl Store for PgStore {
         .iter()
         .map(audit_row)
         .collect()
+    }
+
+    async fn create_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
+        self.create_webhook_impl(webhook, audit).await
+    }
+
+    async fn webhooks(&self, org_id: &OrgId) -> Result<Vec<WebhookRecord>> {
+        self.webhooks_impl(org_id).await
+    }
+
+    async fn update_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
+        self.update_webhook_impl(webhook, audit).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        org_id: &OrgId,
+        webhook_id: &WebhookId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        self.delete_webhook_impl(org_id, webhook_id, audit).await
+    }
+
+    async fn claim_due(&self, now: i64, limit: u32, lease_until: i64) -> Result<Vec<DueDelivery>> {
+        self.claim_due_impl(now, limit, lease_until).await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<()> {
+        self.record_attempt_impl(delivery_id, attempt, outcome)
+            .await
+    }
+
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>> {
+        self.deliveries_impl(query).await
+    }
+
+    async fn redeliver(
+        &self,
+        org_id: &OrgId,
+        delivery_id: &DeliveryId,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        self.redeliver_impl(org_id, delivery_id, now, audit).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! Writes go through a pool of one connection, so SQLite's single writer never
 //! answers "database is locked" under concurrent changes; reads use several.
 
+mod notify;
 mod rows;
 
 use std::str::FromStr;
@@ -11,15 +12,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, OrgId, Role, UserId};
+use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
 use crate::{
-    AccountRecord, AuditEvent, AuditQuery, KeyRecord, MemberRecord, Membership, OrgRecord, Result,
-    SessionRecord, Store, StoreError, UserRecord,
+    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, DeliveryQuery,
+    DeliveryRecord, DueDelivery, KeyRecord, MemberRecord, Membership, OrgRecord, Result,
+    SessionRecord, Store, StoreError, UserRecord, WebhookRecord,
 };
 use rows::*;
 
@@ -103,7 +105,7 @@ async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, e: &AuditEvent) -> 
     .execute(&mut **tx)
     .await
     .map_err(db)?;
-    Ok(())
+    notify::insert_outbox(tx, e).await
 }
 
 async fn insert_user_if_new(
@@ -613,6 +615,55 @@ impl Store for SqliteStore {
         .iter()
         .map(audit_row)
         .collect()
+    }
+
+    async fn create_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
+        self.create_webhook_impl(webhook, audit).await
+    }
+
+    async fn webhooks(&self, org_id: &OrgId) -> Result<Vec<WebhookRecord>> {
+        self.webhooks_impl(org_id).await
+    }
+
+    async fn update_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
+        self.update_webhook_impl(webhook, audit).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        org_id: &OrgId,
+        webhook_id: &WebhookId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        self.delete_webhook_impl(org_id, webhook_id, audit).await
+    }
+
+    async fn claim_due(&self, now: i64, limit: u32, lease_until: i64) -> Result<Vec<DueDelivery>> {
+        self.claim_due_impl(now, limit, lease_until).await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<()> {
+        self.record_attempt_impl(delivery_id, attempt, outcome)
+            .await
+    }
+
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>> {
+        self.deliveries_impl(query).await
+    }
+
+    async fn redeliver(
+        &self,
+        org_id: &OrgId,
+        delivery_id: &DeliveryId,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        self.redeliver_impl(org_id, delivery_id, now, audit).await
     }
 }
 

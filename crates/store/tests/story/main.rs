@@ -90,6 +90,8 @@ on_both_backends!(
     the_audit_log_pages_newest_first_and_filters_by_key,
     concurrent_regenerates_each_commit_once_with_one_audit_entry,
     changes_are_announced_only_where_other_instances_may_write,
+    key_events_queue_deliveries_that_one_claimer_at_a_time_leases,
+    concurrent_claimers_never_take_the_same_delivery,
 );
 
 #[test]

@@ -1,0 +1,231 @@
+//! Notification mail: rendered from the event payload, sent through SMTP, or
+//! written as an .eml file when no SMTP server is configured.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::Value;
+
+use super::{Failure, Sent};
+use crate::config::NotifySettings;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+/// One mail, ready to send.
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Stable per delivery, so a retried mail has the same Message-ID.
+    pub message_id: String,
+    /// File name stem for the .eml fallback.
+    pub file_stem: String,
+}
+
+impl Mailer {
+    pub fn new(s: &NotifySettings) -> anyhow::Result<Mailer> {
+        match &s.smtp_url {
+            // The URL may hold a password: errors never repeat it.
+            Some(url) => Ok(Mailer::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "--smtp-url is not valid: use smtp://host:port or smtps://user:pass@host:port"
+                        )
+                    })?
+                    .timeout(Some(TIMEOUT))
+                    .build(),
+            )),
+            None => Ok(Mailer::Files(s.mail_dir.clone())),
+        }
+    }
+
+    pub async fn send(&self, from: &str, mail: &Mail) -> Result<Sent, Failure> {
+        let message = build(from, mail)?;
+        match self {
+            Mailer::Smtp(t) => match tokio::time::timeout(TIMEOUT * 2, t.send(message)).await {
+                Ok(Ok(resp)) => Ok(Sent {
+                    status_code: resp.code().to_string().parse().ok(),
+                }),
+                Ok(Err(e)) => Err(Failure::new(
+                    e.status().and_then(|c| c.to_string().parse().ok()),
+                    format!("SMTP: {e}"),
+                )),
+                Err(_) => Err(Failure::new(None, "SMTP: timed out")),
+            },
+            Mailer::Files(dir) => {
+                let path = dir.join(format!("{}.eml", mail.file_stem));
+                let bytes = message.formatted();
+                let write = async {
+                    tokio::fs::create_dir_all(dir).await?;
+                    tokio::fs::write(&path, bytes).await
+                };
+                write.await.map_err(|e| {
+                    Failure::new(None, format!("could not write the mail file: {}", e.kind()))
+                })?;
+                tracing::info!(to = %mail.to, file = %path.display(), subject = %mail.subject, "mail written (no --smtp-url)");
+                Ok(Sent { status_code: None })
+            }
+        }
+    }
+}
+
+fn build(from: &str, mail: &Mail) -> Result<Message, Failure> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|_| Failure::new(None, "--mail-from is not a valid address"))?;
+    let to: Mailbox = mail
+        .to
+        .parse()
+        .map_err(|_| Failure::new(None, "the recipient address is not valid"))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(mail.subject.clone())
+        .message_id(Some(mail.message_id.clone()))
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|e| Failure::new(None, format!("could not build the mail: {e}")))
+}
+
+/// The mail for one event to one recipient. Built from the payload only, which
+/// never holds a secret.
+pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> Mail {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let name = s(&payload["name"]);
+    let data = &payload["data"];
+    let kind = if data["key_kind"] == "admin" {
+        "Admin"
+    } else {
+        "Scoped"
+    };
+    let key_name = s(&data["key_name"]);
+    let verb = match name.rsplit('.').next().unwrap_or("") {
+        "duplicated" => "created as a duplicate",
+        v => v,
+    };
+    let subject = format!("{kind} API key '{key_name}' was {verb}");
+    let who = match (
+        data["actor"]["email"].as_str(),
+        data["actor"]["user_id"].as_str(),
+    ) {
+        (Some(e), Some(id)) => format!("{e} ({id})"),
+        (Some(e), None) => e.to_owned(),
+        _ => "an operator using the keygate command".to_owned(),
+    };
+    let when = s(&payload["created_at"])
+        .replace('T', " ")
+        .replace(".000Z", " UTC")
+        .replace('Z', " UTC");
+    let from_where = data["source_ip"].as_str().unwrap_or("unknown").to_owned();
+    let event_id = s(&payload["id"]);
+    let client_id = s(&data["client_id"]);
+    let facts = [
+        ("Key", format!("{key_name} (client ID {client_id})")),
+        (
+            "Organization",
+            format!("{org_name} ({})", s(&payload["org_id"])),
+        ),
+        ("Who", who),
+        ("When", when),
+        ("From IP", from_where),
+        ("Event", format!("{event_id} ({name})")),
+    ];
+    let advice = "If this was not you or someone you trust: sign in to Keygate, open \
+                  Settings > Developer > API keys, regenerate or delete this key, change \
+                  your password, and check the audit log for other changes. Tell your \
+                  organization's owner.";
+    let mut text = format!("{subject}.\n\n");
+    for (k, v) in &facts {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    text.push_str(&format!(
+        "\nIf this was you, there is nothing to do.\n\n{}\n",
+        wrap(advice, 72)
+    ));
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><table>",
+        esc(&subject)
+    );
+    for (k, v) in &facts {
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(v)
+        ));
+    }
+    html.push_str(&format!(
+        "</table><p>If this was you, there is nothing to do.</p><p><strong>{}</strong></p></body></html>",
+        esc(advice)
+    ));
+    Mail {
+        to: to.to_owned(),
+        subject,
+        text,
+        html,
+        message_id: format!("<{event_id}.{delivery_id}@keygate>"),
+        file_stem: format!(
+            "{}-{event_id}-{delivery_id}",
+            payload["created_at"]
+                .as_str()
+                .unwrap_or("")
+                .replace([':', '.'], "")
+        ),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Short lines keep the text part readable and free of soft line breaks.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn subject_names_the_key_and_what_happened_and_html_is_escaped() {
+        let p = json!({"id": "evt_1", "name": "scoped_key.regenerated", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "data": {"key_name": "billing-sync", "key_kind": "scoped", "client_id": "cid_1",
+            "actor": {"email": "dev@acme.test", "user_id": "usr_1"}, "source_ip": "203.0.113.9"}});
+        let m = render(&p, "Acme <&>", "owner@acme.test", "dlv_1");
+        assert_eq!(m.subject, "Scoped API key 'billing-sync' was regenerated");
+        assert!(m.text.contains("Who: dev@acme.test (usr_1)"));
+        assert!(m.text.contains("When: 2026-05-12 00:00:00 UTC"));
+        assert!(m.text.contains("From IP: 203.0.113.9"));
+        assert!(m.html.contains("Acme &lt;&amp;&gt;"));
+        assert!(m.text.lines().all(|l| l.len() <= 78));
+    }
+}

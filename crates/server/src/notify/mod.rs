@@ -1,0 +1,252 @@
+//! The dispatcher: a background task that takes due deliveries from the outbox
+//! (written by the store in the same transaction as each key change), sends
+//! them by mail or webhook, records every attempt and schedules retries. Key
+//! actions never wait for it; they only wake it.
+
+pub mod email;
+pub mod ssrf;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keygate_core::crypto::{Pepper, random_bytes};
+use keygate_store::{AttemptOutcome, AttemptRecord, DeliveryTarget, DueDelivery, WebhookRecord};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::app::AppState;
+use crate::service::now_ms;
+use email::Mailer;
+use webhook::{Post, WebhookClient};
+
+/// Deliveries in flight at once.
+const CONCURRENCY: usize = 32;
+/// How long a claimed delivery is reserved: longer than any one attempt takes
+/// (10 s webhook timeout, 20 s for SMTP), so it is not sent twice while in
+/// flight; after a crash it is taken up again once the lease has run out.
+const LEASE_MS: i64 = 30_000;
+/// How often the outbox is looked at without a wake-up (other instances'
+/// events, retries coming due).
+const POLL: Duration = Duration::from_millis(500);
+/// Retry delays double up to this many times, then stay (about 2.3 h with the
+/// default 4 s base).
+const MAX_DOUBLINGS: u32 = 11;
+
+/// Wakes the dispatcher when something was queued.
+#[derive(Clone, Default)]
+pub struct Notifier(Arc<Notify>);
+
+impl Notifier {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// An answer that counts as delivered.
+#[derive(Debug)]
+pub struct Sent {
+    pub status_code: Option<u16>,
+}
+
+/// Why an attempt failed, for the delivery log. Never holds a secret.
+#[derive(Debug)]
+pub struct Failure {
+    pub status_code: Option<u16>,
+    pub error: String,
+}
+
+impl Failure {
+    pub fn new(status_code: Option<u16>, error: impl Into<String>) -> Failure {
+        let mut error: String = error.into();
+        error.truncate(300);
+        Failure { status_code, error }
+    }
+}
+
+/// The signing secret of a webhook: derived from the pepper, so the database
+/// alone does not hold it.
+pub fn signing_secret(pepper: &Pepper, w: &WebhookRecord) -> String {
+    let d = pepper
+        .digest(format!("webhook-signing-secret:{}:{}", w.webhook_id, w.secret_salt).as_bytes());
+    format!("whsec_{}", d.to_hex())
+}
+
+/// Delay before retry number `attempt` (1 after the first failure):
+/// exponential from `base_ms`, with jitter of ±50 % so that receivers coming
+/// back up are not hit by every retry at once.
+pub fn retry_delay_ms(base_ms: u64, attempt: u32) -> i64 {
+    let exp = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(MAX_DOUBLINGS));
+    let [a, b] = random_bytes::<2>();
+    let jitter = 0.5 + f64::from(u16::from_le_bytes([a, b])) / 65_536.0;
+    (exp as f64 * jitter) as i64
+}
+
+struct Ctx {
+    app: AppState,
+    mailer: Mailer,
+    webhooks: WebhookClient,
+}
+
+/// Starts the dispatcher. Fails only when the SMTP URL is unusable.
+pub fn start(app: AppState) -> anyhow::Result<()> {
+    let s = &app.settings.notify;
+    let ctx = Arc::new(Ctx {
+        mailer: Mailer::new(s)?,
+        webhooks: WebhookClient::new(s.allow_insecure_webhooks),
+        app: app.clone(),
+    });
+    tokio::spawn(run(ctx));
+    Ok(())
+}
+
+async fn run(ctx: Arc<Ctx>) {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    loop {
+        let free = permits.available_permits();
+        let mut claimed = 0;
+        if free > 0 {
+            let now = now_ms();
+            match ctx
+                .app
+                .store
+                .claim_due(now, free as u32, now + LEASE_MS)
+                .await
+            {
+                Ok(batch) => {
+                    claimed = batch.len();
+                    for due in batch {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let ctx = ctx.clone();
+                        tokio::spawn(async move {
+                            deliver(&ctx, due).await;
+                            drop(permit);
+                            // A slot is free: look for more.
+                            ctx.app.notifier.wake();
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the notification outbox"),
+            }
+        }
+        if claimed > 0 && claimed == free {
+            continue;
+        }
+        tokio::select! {
+            _ = ctx.app.notifier.0.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn deliver(ctx: &Ctx, due: DueDelivery) {
+    let d = &due.delivery;
+    let started_at = now_ms();
+    let clock = Instant::now();
+    let result = match &d.target {
+        DeliveryTarget::Webhook(_) => match &due.webhook {
+            Some(w) => {
+                let secret = signing_secret(&ctx.app.pepper, w);
+                ctx.webhooks
+                    .post(&Post {
+                        url: &w.url,
+                        secret: &secret,
+                        event_id: d.event_id.as_str(),
+                        event_name: &d.event_name,
+                        delivery_id: d.delivery_id.as_str(),
+                        body: &due.payload,
+                        timestamp_ms: now_ms(),
+                    })
+                    .await
+            }
+            None => Err(Failure::new(None, "the webhook was deleted")),
+        },
+        DeliveryTarget::Email(to) => {
+            let payload: serde_json::Value = serde_json::from_str(&due.payload).unwrap_or_default();
+            let org_name = match ctx.app.store.org(&d.org_id).await {
+                Ok(Some(o)) => o.name,
+                _ => d.org_id.to_string(),
+            };
+            let mail = email::render(&payload, &org_name, to, d.delivery_id.as_str());
+            ctx.mailer
+                .send(&ctx.app.settings.notify.mail_from, &mail)
+                .await
+        }
+    };
+    let latency_ms = clock.elapsed().as_millis() as i64;
+    let attempt = d.attempts + 1;
+    let (record, outcome) = match result {
+        Ok(sent) => (
+            AttemptRecord {
+                attempt,
+                started_at,
+                ok: true,
+                status_code: sent.status_code,
+                latency_ms,
+                error: None,
+            },
+            AttemptOutcome::Delivered,
+        ),
+        Err(f) => {
+            let next = now_ms() + retry_delay_ms(ctx.app.settings.notify.retry_base_ms, attempt);
+            let outcome = if next > d.give_up_at
+                || due.webhook.is_none() && matches!(d.target, DeliveryTarget::Webhook(_))
+            {
+                AttemptOutcome::GiveUp
+            } else {
+                AttemptOutcome::RetryAt(next)
+            };
+            (
+                AttemptRecord {
+                    attempt,
+                    started_at,
+                    ok: false,
+                    status_code: f.status_code,
+                    latency_ms,
+                    error: Some(f.error),
+                },
+                outcome,
+            )
+        }
+    };
+    let channel = match &d.target {
+        DeliveryTarget::Webhook(w) => format!("webhook {w}"),
+        DeliveryTarget::Email(_) => "email".to_owned(),
+    };
+    match (&outcome, &record.error) {
+        (AttemptOutcome::Delivered, _) => {
+            tracing::info!(delivery_id = %d.delivery_id, event = %d.event_name, %channel, attempt, latency_ms, "notification delivered")
+        }
+        (_, err) => tracing::warn!(
+            delivery_id = %d.delivery_id, event = %d.event_name, %channel, attempt, latency_ms,
+            error = err.as_deref().unwrap_or(""), gave_up = matches!(outcome, AttemptOutcome::GiveUp),
+            "notification attempt failed"
+        ),
+    }
+    if let Err(e) = ctx
+        .app
+        .store
+        .record_attempt(&d.delivery_id, &record, outcome)
+        .await
+    {
+        // The lease runs out and the delivery is tried again: at least once.
+        tracing::error!(error = %e, delivery_id = %d.delivery_id, "could not record a delivery attempt");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_retry_comes_within_ten_seconds_and_later_ones_grow() {
+        for _ in 0..100 {
+            let first = retry_delay_ms(4000, 1);
+            assert!((2000..=6000).contains(&first), "{first}");
+            let fifth = retry_delay_ms(4000, 5);
+            assert!((32_000..=96_000).contains(&fifth), "{fifth}");
+        }
+        assert!(retry_delay_ms(4000, 60) <= 4000 * 2048 * 3 / 2);
+    }
+}

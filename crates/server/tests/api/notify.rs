@@ -1,0 +1,693 @@
+//! Notifications: every key event reaches the organization's mailboxes and its
+//! webhooks, signed, retried, and never lost, not even to `kill -9`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
+
+use hmac::{KeyInit, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::receivers::*;
+
+const ALL_EVENTS: [&str; 7] = [
+    "admin_key.generated",
+    "admin_key.regenerated",
+    "scoped_key.created",
+    "scoped_key.regenerated",
+    "scoped_key.duplicated",
+    "scoped_key.updated",
+    "scoped_key.deleted",
+];
+
+fn hex_hmac(secret: &str, ts: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(ts.as_bytes());
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn fast_app(smtp: Option<u16>) -> TestApp {
+    let smtp_url = smtp.map(|p| format!("smtp://127.0.0.1:{p}"));
+    let mut args = vec!["--allow-insecure-webhooks"];
+    if let Some(u) = &smtp_url {
+        args.extend(["--smtp-url", u.as_str()]);
+    }
+    spawn_app_with(&args, &[("KEYGATE_RETRY_BASE_MS", "200")]).await
+}
+
+async fn add_webhook(app: &TestApp, org: &Org, url: &str, events: &[&str]) -> Value {
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/webhooks", org.org_id),
+            Some(&org.owner),
+            Some(json!({"url": url, "events": events, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "register webhook: {}", r.body);
+    r.body
+}
+
+async fn add_member(app: &TestApp, org: &Org, email: &str, role: &str) {
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/members", org.org_id),
+            Some(&org.owner),
+            Some(json!({"email": email, "role": role, "initial_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "add member: {}", r.body);
+}
+
+/// A key action with the owner's password; returns the answer's body.
+async fn act(app: &TestApp, org: &Org, method: Method, path: &str, body: Value) -> Value {
+    let mut body = body;
+    body["password"] = PASSWORD.into();
+    let r = app
+        .req(
+            method,
+            &format!("/dev/v1/orgs/{}{path}", org.org_id),
+            Some(&org.owner),
+            Some(body),
+        )
+        .await;
+    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.body);
+    r.body
+}
+
+/// All seven key events, on one org admin key and one scoped key. Returns the secrets shown.
+async fn every_key_event(app: &TestApp, org: &Org) -> Vec<String> {
+    let admin = app.admin_key(org, &org.org_id).await;
+    let regen = act(
+        app,
+        org,
+        Method::POST,
+        &format!("/admin-keys/{}/regenerate", cid(&admin)),
+        json!({}),
+    )
+    .await;
+    let scoped = app
+        .scoped_key(org, json!({"name": "billing-sync", "account_permissions": {"accounts": [org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let s = cid(&scoped).to_owned();
+    let regen2 = act(
+        app,
+        org,
+        Method::POST,
+        &format!("/scoped-keys/{s}/regenerate"),
+        json!({}),
+    )
+    .await;
+    let dup = act(
+        app,
+        org,
+        Method::POST,
+        &format!("/scoped-keys/{s}/duplicate"),
+        json!({}),
+    )
+    .await;
+    act(app, org, Method::PATCH, &format!("/scoped-keys/{s}"), json!({"account_permissions": {"accounts": "all", "resources": perms(&[("balances", "write")])}})).await;
+    act(
+        app,
+        org,
+        Method::DELETE,
+        &format!("/scoped-keys/{s}"),
+        json!({}),
+    )
+    .await;
+    [&admin, &regen, &scoped, &regen2, &dup]
+        .iter()
+        .map(|k| secret(k).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_key_event_is_mailed_to_owners_admins_and_developers_without_any_secret() {
+    let smtp = SmtpServer::start().await;
+    let app = fast_app(Some(smtp.port)).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    for (email, role) in [
+        ("admin@acme.test", "admin"),
+        ("dev@acme.test", "developer"),
+        ("analyst@acme.test", "analyst"),
+        ("viewer@acme.test", "viewer"),
+    ] {
+        add_member(&app, &org, email, role).await;
+    }
+    let secrets = every_key_event(&app, &org).await;
+
+    let mails = smtp.wait_for(7 * 3, 30).await;
+    assert_eq!(
+        mails.len(),
+        7 * 3,
+        "one mail per event per owner/admin/developer"
+    );
+    let mut per_event: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for m in &mails {
+        per_event
+            .entry(m.event_id().unwrap())
+            .or_default()
+            .extend(m.to.iter().cloned());
+        for s in &secrets {
+            assert!(!m.data.contains(s.as_str()), "a key secret is in a mail");
+        }
+        assert!(m.data.contains("text/plain") && m.data.contains("text/html"));
+        assert!(m.data.contains("If this was not you"));
+    }
+    let want: BTreeSet<String> = ["admin@acme.test", "dev@acme.test", org.owner.email.as_str()]
+        .map(String::from)
+        .into();
+    assert_eq!(per_event.len(), 7);
+    assert!(per_event.values().all(|to| *to == want), "{per_event:?}");
+    let all = mails.iter().map(|m| m.data.as_str()).collect::<String>();
+    assert!(all.contains("Subject: Scoped API key 'billing-sync' was regenerated"));
+    assert!(all.contains("Subject: Admin API key 'Organization admin key' was generated"));
+    assert!(all.contains("owner@acme.test (usr_"), "who did it");
+    assert!(all.contains("127.0.0.1"), "from where");
+}
+
+#[tokio::test]
+async fn webhooks_get_each_subscribed_event_signed_with_the_secret_shown_once() {
+    let hook = WebhookReceiver::start().await;
+    let only_deletes = WebhookReceiver::start().await;
+    let app = fast_app(None).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    let all = add_webhook(&app, &org, &hook.url(), &ALL_EVENTS).await;
+    add_webhook(&app, &org, &only_deletes.url(), &["scoped_key.deleted"]).await;
+    let secret = all["secret"].as_str().unwrap().to_owned();
+    let list = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/webhooks", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(list.body.as_array().unwrap().len(), 2);
+    assert!(
+        !list.body.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+
+    let secrets = every_key_event(&app, &org).await;
+
+    let posts = hook.wait_until(30, |p| p.len() >= 7).await;
+    let names: BTreeSet<String> = posts
+        .iter()
+        .map(|p| p.json()["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ALL_EVENTS.map(String::from).into());
+    for p in &posts {
+        let ts = &p.headers["x-timestamp"];
+        assert_eq!(
+            p.headers["x-signature"],
+            hex_hmac(&secret, ts, &p.body),
+            "signature"
+        );
+        let ms: i64 = ts.parse().unwrap();
+        assert!((ms - now_ms()).abs() < 60_000);
+        let body = p.json();
+        assert_eq!(p.headers["idempotency-key"], body["id"].as_str().unwrap());
+        assert_eq!(body["org_id"], org.org_id.as_str());
+        assert_eq!(body["data"]["actor"]["email"], "owner@acme.test");
+        assert_eq!(body["data"]["source_ip"], "127.0.0.1");
+        for s in &secrets {
+            assert!(
+                !String::from_utf8_lossy(&p.body).contains(s.as_str()),
+                "a key secret is in a webhook"
+            );
+        }
+    }
+    let updated = posts
+        .iter()
+        .map(Post::json)
+        .find(|b| b["name"] == "scoped_key.updated")
+        .unwrap();
+    assert_eq!(updated["data"]["key_name"], "billing-sync");
+    assert_eq!(
+        updated["data"]["scope"]["before"]["account_permissions"]["accounts"][0],
+        org.accounts[0].as_str()
+    );
+    assert_eq!(
+        updated["data"]["scope"]["after"]["account_permissions"]["accounts"],
+        "all"
+    );
+    assert_eq!(updated["account_id"], Value::Null);
+    let created = posts
+        .iter()
+        .map(Post::json)
+        .find(|b| b["name"] == "scoped_key.created")
+        .unwrap();
+    assert_eq!(created["account_id"], org.accounts[0].as_str());
+
+    let deletes = only_deletes.wait_until(10, |p| !p.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(only_deletes.posts().len(), 1, "only the subscribed event");
+    assert_eq!(deletes[0].json()["name"], "scoped_key.deleted");
+}
+
+/// A scoped-key body with one org-level permission.
+fn named(name: &str) -> Value {
+    json!({"name": name, "org_permissions": perms(&[("billing_invoices", "read")])})
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+async fn deliveries(app: &TestApp, org: &Org, webhook_id: &str) -> Vec<Value> {
+    let r = app
+        .req(
+            Method::GET,
+            &format!(
+                "/dev/v1/orgs/{}/webhooks/{webhook_id}/deliveries",
+                org.org_id
+            ),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["deliveries"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn failed_webhook_deliveries_are_retried_after_500s_and_while_the_receiver_is_down() {
+    let mut hook = WebhookReceiver::start().await;
+    hook.fail_next(2);
+    let app = fast_app(None).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    let wh = add_webhook(&app, &org, &hook.url(), &ALL_EVENTS).await;
+    let wid = wh["webhook_id"].as_str().unwrap();
+
+    let key = app.scoped_key(&org, named("retried")).await;
+    let posts = hook
+        .wait_until(20, |p| p.iter().any(|p| p.answered == 200))
+        .await;
+    assert_eq!(
+        posts.iter().map(|p| p.answered).collect::<Vec<_>>(),
+        [500, 500, 200]
+    );
+    assert!(
+        posts.windows(2).all(|w| w[0].body == w[1].body),
+        "a retry sends the same event"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = deliveries(&app, &org, wid).await;
+    assert_eq!(log[0]["status"], "delivered");
+    let attempts = log[0]["attempt_log"].as_array().unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| a["status_code"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [500, 500, 200]
+    );
+    assert_eq!(attempts[0]["error"], "HTTP 500");
+    assert!(attempts.iter().all(|a| a["latency_ms"].is_i64()));
+
+    // Down: nothing listens; the key action still succeeds at once.
+    hook.stop();
+    let started = Instant::now();
+    act(
+        &app,
+        &org,
+        Method::POST,
+        &format!("/scoped-keys/{}/regenerate", cid(&key)),
+        json!({}),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = deliveries(&app, &org, wid).await;
+    assert_eq!(log[0]["event_name"], "scoped_key.regenerated");
+    assert_eq!(log[0]["status"], "pending");
+    assert!(log[0]["attempts"].as_u64().unwrap() >= 2, "{}", log[0]);
+    assert!(
+        log[0]["attempt_log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("connect"),
+        "{}",
+        log[0]
+    );
+    hook.restart().await;
+    hook.wait_until(30, |p| {
+        p.iter()
+            .any(|p| p.answered == 200 && p.json()["name"] == "scoped_key.regenerated")
+    })
+    .await;
+
+    // Manual redelivery sends the same event again.
+    let first = log
+        .iter()
+        .find(|d| d["event_name"] == "scoped_key.created")
+        .unwrap();
+    let r = app
+        .req(
+            Method::POST,
+            &format!(
+                "/dev/v1/orgs/{}/deliveries/{}/redeliver",
+                org.org_id,
+                first["delivery_id"].as_str().unwrap()
+            ),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let posts = hook
+        .wait_until(10, |p| {
+            p.iter()
+                .filter(|p| p.json()["name"] == "scoped_key.created")
+                .count()
+                == 4
+        })
+        .await;
+    let created: BTreeSet<String> = posts
+        .iter()
+        .map(Post::json)
+        .filter(|b| b["name"] == "scoped_key.created")
+        .map(|b| b["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(created.len(), 1, "redelivery keeps the event id");
+}
+
+#[tokio::test]
+async fn webhook_urls_must_be_public_https_unless_insecure_webhooks_are_allowed() {
+    let app = spawn_app().await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    let path = format!("/dev/v1/orgs/{}/webhooks", org.org_id);
+    for url in [
+        "http://hooks.example.com/in",
+        "https://127.0.0.1/in",
+        "https://10.0.0.8/in",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/in",
+        "https://[fd00:ec2::254]/in",
+        "https://localhost/in",
+        "https://user:pw@hooks.example.com/in",
+    ] {
+        let r = app
+            .req(
+                Method::POST,
+                &path,
+                Some(&org.owner),
+                Some(json!({"url": url, "events": ["scoped_key.created"], "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code(), r.body["source"].as_str()),
+            (400, "validation_error", Some("url")),
+            "{url}: {}",
+            r.body
+        );
+    }
+    let r = app.req(Method::POST, &path, Some(&org.owner), Some(json!({"url": "https://127.0.0.1/in", "events": ["no.such_event"], "password": PASSWORD}))).await;
+    assert_eq!(r.status, 400);
+    let r = app.req(Method::POST, &path, Some(&org.owner), Some(json!({"url": "https://127.0.0.1/in", "events": ["scoped_key.created"], "password": "wrong-password-123"}))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (401, "password_confirmation_failed")
+    );
+    add_member(&app, &org, "dev@acme.test", "developer").await;
+    let dev = app.sign_in("dev@acme.test", PASSWORD).await;
+    let r = app.req(Method::GET, &path, Some(&dev), None).await;
+    assert_eq!(r.status, 403, "developers do not manage webhooks");
+    let other = app.create_org("Other", "other@acme.test", &[]).await;
+    let r = app.req(Method::GET, &path, Some(&other.owner), None).await;
+    assert_eq!(
+        r.status, 404,
+        "another organization's webhooks do not exist"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_that_now_points_inside_is_refused_at_delivery_time() {
+    let hook = WebhookReceiver::start().await;
+    let mut app = fast_app(None).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    let wh = add_webhook(&app, &org, &hook.url(), &ALL_EVENTS).await;
+    // Same data, started again without --allow-insecure-webhooks: the stored
+    // loopback target is checked again before every delivery.
+    app.restart_with(Some(&[]), Some(&[("KEYGATE_RETRY_BASE_MS", "200")]));
+    app.scoped_key(&org, named("inside")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        hook.posts().is_empty(),
+        "nothing reached the loopback receiver"
+    );
+    let log = deliveries(&app, &org, wh["webhook_id"].as_str().unwrap()).await;
+    let err = log[0]["attempt_log"][0]["error"].as_str().unwrap();
+    assert!(err.starts_with("refused"), "{err}");
+}
+
+#[tokio::test]
+async fn mail_is_not_lost_while_the_smtp_server_is_down() {
+    let port = free_port();
+    let app = fast_app(Some(port)).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    app.scoped_key(&org, named("while-down")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/deliveries", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    let d = &r.body["deliveries"][0];
+    assert_eq!(
+        (d["channel"].as_str(), d["status"].as_str()),
+        (Some("email"), Some("pending")),
+        "{d}"
+    );
+    assert!(d["attempts"].as_u64().unwrap() >= 2);
+
+    let smtp = SmtpServer::start_on(port).await;
+    let mails = smtp.wait_for(1, 30).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["owner@acme.test"]);
+    assert!(mails[0].data.contains("while-down"));
+}
+
+#[tokio::test]
+async fn without_an_smtp_server_mails_are_written_as_eml_files_in_the_data_dir() {
+    let app = spawn_app().await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    app.scoped_key(&org, named("to-a-file")).await;
+    assert!(app.wait_for_log("mail written", 10).await);
+    let dir = app.data_dir.join("mail");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].extension().unwrap() == "eml");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        text.contains("Subject: Scoped API key 'to-a-file' was created"),
+        "{text}"
+    );
+    assert!(text.contains("To: owner@acme.test"));
+}
+
+#[tokio::test]
+async fn demo_mode_allows_insecure_webhooks_and_says_so() {
+    let app = spawn_app_with(&["--demo"], &[]).await;
+    assert!(app.wait_for_log("insecure webhooks allowed", 10).await);
+}
+
+#[tokio::test]
+async fn notifications_of_every_committed_change_survive_kill_dash_nine() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let mut app = fast_app(Some(smtp.port)).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    add_webhook(&app, &org, &hook.url(), &ALL_EVENTS).await;
+
+    const TOTAL: usize = 200;
+    const WORKERS: usize = 4;
+    let seed = now_ms() as u64;
+    let kill_at = 20 + (seed % 160) as usize;
+    eprintln!("crash test: kill -9 after about {kill_at} of {TOTAL} changes");
+    let attempted = AtomicUsize::new(0);
+    tokio::select! {
+        _ = churn(&app, &org, &attempted, TOTAL) => panic!("the changes finished before the kill"),
+        _ = async {
+            while attempted.load(SeqCst) < kill_at {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(seed % 50)).await;
+        } => app.kill(),
+    }
+    let before_kill = attempted.load(SeqCst).min(TOTAL);
+    app.restart_with(None, None);
+    attempted.store(before_kill, SeqCst);
+    churn(&app, &org, &attempted, TOTAL).await;
+
+    // Committed = in the audit log.
+    let mut committed: BTreeSet<String> = BTreeSet::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let q = before.map(|b| format!("&before={b}")).unwrap_or_default();
+        let r = app
+            .req(
+                Method::GET,
+                &format!("/dev/v1/orgs/{}/audit-events?limit=200{q}", org.org_id),
+                Some(&org.owner),
+                None,
+            )
+            .await;
+        for e in r.body["events"].as_array().unwrap() {
+            if ALL_EVENTS.contains(&e["action"].as_str().unwrap()) {
+                committed.insert(e["event_id"].as_str().unwrap().to_owned());
+            }
+        }
+        match r.body["next_before"].as_i64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    assert!(
+        committed.len() >= TOTAL - 2 * WORKERS,
+        "{} committed",
+        committed.len()
+    );
+
+    // Leases of deliveries cut off by the kill run out after 30 s.
+    let posts = hook
+        .wait_until(90, |p| {
+            let got: BTreeSet<String> = p
+                .iter()
+                .filter(|p| p.answered == 200)
+                .map(|p| p.json()["id"].as_str().unwrap().to_owned())
+                .collect();
+            committed.is_subset(&got)
+        })
+        .await;
+    let mut bodies: HashMap<String, bytes::Bytes> = HashMap::new();
+    for p in &posts {
+        let id = p.json()["id"].as_str().unwrap().to_owned();
+        assert!(
+            committed.contains(&id),
+            "a webhook for a change that was never committed: {id}"
+        );
+        if let Some(b) = bodies.insert(id.clone(), p.body.clone()) {
+            assert_eq!(b, p.body, "a duplicate delivery differs from the first");
+        }
+    }
+    let mails = smtp.wait_for(committed.len(), 60).await;
+    let mailed: BTreeSet<String> = mails.iter().map(|m| m.event_id().unwrap()).collect();
+    assert_eq!(
+        mailed, committed,
+        "one mail (at least) per committed change, none for others"
+    );
+    eprintln!(
+        "crash test: {} committed changes, {} webhook posts, {} mails",
+        committed.len(),
+        posts.len(),
+        mails.len()
+    );
+}
+
+/// Four workers making scoped-key changes (create, regenerate, rename, delete)
+/// until `budget` have been attempted in all, or the server is gone.
+async fn churn(app: &TestApp, org: &Org, attempted: &AtomicUsize, budget: usize) {
+    let worker = |w: usize| async move {
+        let mut key: Option<String> = None;
+        let mut step = 0;
+        while attempted.fetch_add(1, SeqCst) < budget {
+            let base = format!("/dev/v1/orgs/{}", org.org_id);
+            let pw = json!({"password": PASSWORD});
+            let (method, path, body) = match (&key, step % 4) {
+                (None, _) | (Some(_), 0) => (
+                    Method::POST,
+                    format!("{base}/scoped-keys"),
+                    json!({"name": format!("k{w}-{step}"), "org_permissions": perms(&[("billing_invoices", "read")]), "password": PASSWORD}),
+                ),
+                (Some(k), 1) => (
+                    Method::POST,
+                    format!("{base}/scoped-keys/{k}/regenerate"),
+                    pw,
+                ),
+                (Some(k), 2) => (
+                    Method::PATCH,
+                    format!("{base}/scoped-keys/{k}"),
+                    json!({"name": format!("k{w}-{step}-renamed"), "password": PASSWORD}),
+                ),
+                (Some(k), _) => (Method::DELETE, format!("{base}/scoped-keys/{k}"), pw),
+            };
+            let Some(r) = app
+                .try_req(method, &path, Some(&org.owner), Some(body))
+                .await
+            else {
+                return; // the server is gone
+            };
+            // 404: the key's creation was cut off by the kill.
+            assert!(
+                r.status.is_success() || r.status.as_u16() == 404,
+                "{path}: {} {}",
+                r.status,
+                r.body
+            );
+            if let Some(c) = r.body["client_id"].as_str() {
+                key = Some(c.to_owned());
+            }
+            step += 1;
+            if step % 4 == 0 || r.status.as_u16() == 404 {
+                key = None;
+                step = 0;
+            }
+        }
+    };
+    tokio::join!(worker(0), worker(1), worker(2), worker(3));
+}
+
+#[tokio::test]
+async fn key_actions_do_not_wait_for_a_slow_webhook() {
+    let hook = WebhookReceiver::start().await;
+    hook.set_delay(Duration::from_secs(4));
+    let app = fast_app(None).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    add_webhook(&app, &org, &hook.url(), &ALL_EVENTS).await;
+    let started = Instant::now();
+    app.scoped_key(&org, named("slow-receiver")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    hook.wait_until(15, |p| !p.is_empty()).await;
+}

@@ -1,0 +1,222 @@
+//! What a key event puts in the outbox, the same for every backend: which audit
+//! actions notify, the JSON payload they send, and who receives it.
+
+use keygate_core::Role;
+use keygate_core::time::format_rfc3339;
+use serde_json::{Map, Value, json};
+
+use crate::AuditEvent;
+
+/// The audit actions that notify: every key event of the reference page.
+pub const KEY_EVENTS: [&str; 7] = [
+    "admin_key.generated",
+    "admin_key.regenerated",
+    "scoped_key.created",
+    "scoped_key.regenerated",
+    "scoped_key.duplicated",
+    "scoped_key.updated",
+    "scoped_key.deleted",
+];
+
+/// Members with these roles get an email for every key event: the roles that
+/// may use the Developer app.
+pub const EMAIL_ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Developer];
+
+/// How long a delivery is retried before it is given up.
+pub const RETRY_WINDOW_MS: i64 = 3 * 24 * 60 * 60 * 1000;
+
+pub fn is_key_event(name: &str) -> bool {
+    KEY_EVENTS.contains(&name)
+}
+
+/// Whether a webhook subscribed to `events` wants `name`.
+pub fn subscribed(events: &[String], name: &str) -> bool {
+    events.iter().any(|e| e == name)
+}
+
+/// One outbox row to write: a webhook's id, or a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Webhook(String),
+    Email(String),
+}
+
+impl Target {
+    /// `(channel, webhook_id, recipient)` as the `deliveries` table stores them.
+    pub fn columns(&self) -> (&'static str, Option<&str>, Option<&str>) {
+        match self {
+            Target::Webhook(id) => ("webhook", Some(id), None),
+            Target::Email(to) => ("email", None, Some(to)),
+        }
+    }
+}
+
+/// Who gets a key event named `action`, the same for every backend: every
+/// enabled webhook of the organization subscribed to it (`webhooks` holds
+/// `(webhook_id, events)` of the enabled ones), then every member address with
+/// an [`EMAIL_ROLES`] role.
+pub fn targets(
+    action: &str,
+    webhooks: Vec<(String, Vec<String>)>,
+    emails: Vec<String>,
+) -> Vec<Target> {
+    webhooks
+        .into_iter()
+        .filter(|(_, events)| subscribed(events, action))
+        .map(|(id, _)| Target::Webhook(id))
+        .chain(emails.into_iter().map(Target::Email))
+        .collect()
+}
+
+/// The notification payload for an audit event, as the JSON text every channel
+/// sends, or `None` when the event is not a key event (or names no organization).
+///
+/// `{"id","name","created_at","org_id","account_id","data"}`; `data` has the
+/// client id, key name and kind, the acting user, the source IP and, where the
+/// action has one, the scope (`before` and/or `after`). The audit details never
+/// hold a secret or its digest, and only named fields are copied from them.
+pub fn event_payload(e: &AuditEvent) -> Option<String> {
+    if !is_key_event(&e.action) {
+        return None;
+    }
+    let org_id = e.org_id.as_ref()?;
+    let kind = e.action.split('_').next().unwrap_or_default();
+    let d = &e.details;
+    let name_after = d["name"]["after"].as_str().or(d["name"].as_str());
+    let mut data = Map::new();
+    data.insert("client_id".into(), json!(e.client_id));
+    data.insert("key_name".into(), json!(name_after));
+    data.insert("key_kind".into(), json!(kind));
+    if let Some(before) = d["name"]["before"]
+        .as_str()
+        .filter(|b| Some(*b) != name_after)
+    {
+        data.insert("previous_key_name".into(), json!(before));
+    }
+    if let Some(owner) = d["owner_id"].as_str() {
+        data.insert("owner_id".into(), json!(owner));
+    }
+    if let Some(from) = d["duplicated_from"].as_str() {
+        data.insert("duplicated_from".into(), json!(from));
+    }
+    let scope = match e.action.as_str() {
+        "scoped_key.updated" => Some(json!({
+            "before": scope_view(&d["scope"]["before"]),
+            "after": scope_view(&d["scope"]["after"]),
+        })),
+        "scoped_key.created" | "scoped_key.duplicated" => {
+            Some(json!({"after": scope_view(&d["scope"])}))
+        }
+        "scoped_key.deleted" => Some(json!({"before": scope_view(&d["scope"])})),
+        _ => None,
+    };
+    if let Some(s) = scope {
+        data.insert("scope".into(), s);
+    }
+    data.insert(
+        "actor".into(),
+        json!({"user_id": e.actor_user_id, "email": e.actor_email}),
+    );
+    data.insert("source_ip".into(), json!(e.source_ip));
+    let account_id = account_of(e);
+    let payload = json!({
+        "id": e.event_id,
+        "name": e.action,
+        "created_at": format_rfc3339(e.occurred_at),
+        "org_id": org_id,
+        "account_id": account_id,
+        "data": Value::Object(data),
+    });
+    Some(payload.to_string())
+}
+
+/// A scope as the management API shows it (without the internal `type` tag).
+fn scope_view(scope: &Value) -> Value {
+    let mut s = scope.clone();
+    if let Some(m) = s.as_object_mut() {
+        m.remove("type");
+    }
+    s
+}
+
+/// The one account the event is about: an account admin key's account, or the
+/// single account a scoped key covers.
+fn account_of(e: &AuditEvent) -> Option<String> {
+    let d = &e.details;
+    if let Some(owner) = d["owner_id"].as_str().filter(|o| o.starts_with("acct_")) {
+        return Some(owner.to_owned());
+    }
+    let scope = if d["scope"]["after"].is_object() {
+        &d["scope"]["after"]
+    } else {
+        &d["scope"]
+    };
+    match scope["account_permissions"]["accounts"].as_array() {
+        Some(a) if a.len() == 1 => a[0].as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keygate_core::{ClientId, EventId, OrgId, UserId};
+
+    fn event(action: &str, details: Value) -> AuditEvent {
+        AuditEvent {
+            seq: 0,
+            event_id: EventId::generate(),
+            org_id: Some(OrgId::generate()),
+            occurred_at: 1_778_544_000_000,
+            actor_user_id: Some(UserId::generate()),
+            actor_email: Some("dev@acme.test".into()),
+            client_id: Some(ClientId::generate()),
+            action: action.into(),
+            source_ip: Some("203.0.113.9".into()),
+            user_agent: None,
+            details,
+        }
+    }
+
+    #[test]
+    fn only_key_events_have_a_payload() {
+        assert!(event_payload(&event("session.created", json!({}))).is_none());
+        assert!(event_payload(&event("scoped_key.regenerated", json!({"name": "x"}))).is_some());
+    }
+
+    #[test]
+    fn an_update_carries_the_scope_before_and_after_and_the_actor() {
+        let e = event(
+            "scoped_key.updated",
+            json!({"name": {"before": "old", "after": "new"},
+                   "scope": {"before": {"type": "scoped", "account_permissions": {"accounts": "all"}},
+                             "after": {"type": "scoped", "account_permissions": {"accounts": ["acct_1"]}}}}),
+        );
+        let p: Value = serde_json::from_str(&event_payload(&e).unwrap()).unwrap();
+        assert_eq!(p["name"], "scoped_key.updated");
+        assert_eq!(p["created_at"], "2026-05-12T00:00:00.000Z");
+        assert_eq!(p["account_id"], "acct_1");
+        assert_eq!(p["data"]["key_name"], "new");
+        assert_eq!(p["data"]["previous_key_name"], "old");
+        assert_eq!(p["data"]["key_kind"], "scoped");
+        assert_eq!(
+            p["data"]["scope"]["before"]["account_permissions"]["accounts"],
+            "all"
+        );
+        assert!(p["data"]["scope"]["after"].get("type").is_none());
+        assert_eq!(p["data"]["actor"]["email"], "dev@acme.test");
+        assert_eq!(p["data"]["source_ip"], "203.0.113.9");
+    }
+
+    #[test]
+    fn an_account_admin_key_names_its_account() {
+        let e = event(
+            "admin_key.generated",
+            json!({"owner_id": "acct_x", "name": "Admin key for HK"}),
+        );
+        let p: Value = serde_json::from_str(&event_payload(&e).unwrap()).unwrap();
+        assert_eq!(p["account_id"], "acct_x");
+        assert_eq!(p["data"]["key_kind"], "admin");
+        assert!(p["data"].get("scope").is_none());
+    }
+}
