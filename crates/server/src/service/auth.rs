@@ -6,7 +6,7 @@ use std::sync::Arc;
 use keygate_core::catalog::AmbiguousPath;
 use keygate_core::crypto::{random_base62, sha256};
 use keygate_core::token::{Claims, ISSUER};
-use keygate_core::{Access, AccountId, ApiKey, LoginTarget, OrgId, login_target};
+use keygate_core::{Access, AccountId, ApiKey, ClientId, LoginTarget, OrgId, login_target};
 
 use crate::app::App;
 use crate::http::error::ApiError;
@@ -43,9 +43,10 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         let key = ApiKey::parse(req.api_key?).ok()?;
         let cred = app.cache.key(client_id)?;
         let digest = app.pepper.digest(key.expose().as_bytes());
-        digest.ct_eq(&cred.secret_hash).then_some(cred)
+        let client_id = ClientId::parse(client_id).ok()?;
+        digest.ct_eq(&cred.secret_hash).then_some((client_id, cred))
     })();
-    let Some(cred) = credential else {
+    let Some((client_id, cred)) = credential else {
         limits.login_ip.fail(req.ip);
         limits.login_client.fail(&client_key);
         record_failed_login(app, req);
@@ -55,7 +56,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         learn_account(app, &a).await?;
     }
     let target = login_target(&cred.scope, req.login_as, |a| {
-        app.cache.account_org(a).as_ref() == Some(&cred.org_id)
+        app.cache.account_in_org(a, &cred.org_id)
     })
     .map_err(|_| ApiError::LoginAsNotAllowed)?;
     let now = now_ms();
@@ -63,8 +64,8 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
     let exp = iat + app.settings.token_ttl_secs;
     let claims = Claims {
         iss: ISSUER.to_owned(),
-        sub: cred.client_id.clone(),
-        org_id: cred.org_id.clone(),
+        sub: client_id,
+        org_id: (*cred.org_id).clone(),
         account_id: target.account().cloned(),
         r#gen: cred.generation,
         scope: cred.scope.scope_string(&app.catalog, &target),
@@ -93,7 +94,10 @@ async fn learn_account(app: &App, account: &AccountId) -> Result<(), ApiError> {
 fn record_failed_login(app: &App, req: &LoginRequest<'_>) {
     // Only a client id that exists is recorded: an attacker's arbitrary
     // strings do not belong in anyone's audit log.
-    let Some(cred) = req.client_id.and_then(|c| app.cache.key(c)) else {
+    let Some((client_id, cred)) = req
+        .client_id
+        .and_then(|c| Some((ClientId::parse(c).ok()?, app.cache.key(c)?)))
+    else {
         return;
     };
     let actor = Actor {
@@ -102,9 +106,9 @@ fn record_failed_login(app: &App, req: &LoginRequest<'_>) {
         ..Actor::default()
     };
     app.audit.send(actor.event(
-        Some(&cred.org_id),
+        Some(&*cred.org_id),
         "login.failed",
-        Some(&cred.client_id),
+        Some(&client_id),
         serde_json::json!({}),
     ));
 }
@@ -163,7 +167,7 @@ pub fn authenticate(
     let cred = app
         .cache
         .key(claims.sub.as_str())
-        .filter(|k| k.generation == claims.r#gen && k.org_id == claims.org_id)
+        .filter(|k| k.generation == claims.r#gen && *k.org_id == claims.org_id)
         .ok_or(Denied::Unauthenticated)?;
     Ok((Identity { claims }, cred))
 }
@@ -198,6 +202,6 @@ impl crate::cache::Credential {
     /// The token's account must still belong to the key's organization (keys
     /// scoped to all accounts name no account list to check against).
     fn scope_reaches_account(&self, app: &App, account: &AccountId) -> bool {
-        app.cache.account_org(account).as_ref() == Some(&self.org_id)
+        app.cache.account_in_org(account, &self.org_id)
     }
 }

@@ -124,7 +124,12 @@ impl TestApp {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -135,7 +140,11 @@ impl TestApp {
             args.extend(["--account", a]);
         }
         let out = self.cli(&args, &format!("{PASSWORD}\n"));
-        assert!(out.status.success(), "org create: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "org create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         Org {
             org_id: v["org_id"].as_str().unwrap().to_owned(),
@@ -151,7 +160,12 @@ impl TestApp {
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Session {
         let r = self
-            .req(Method::POST, "/dev/v1/sessions", None, Some(json!({"email": email, "password": password})))
+            .req(
+                Method::POST,
+                "/dev/v1/sessions",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
             .await;
         assert_eq!(r.status, 201, "sign in {email}: {}", r.body);
         Session {
@@ -162,7 +176,13 @@ impl TestApp {
 
     /// A request with an optional session and JSON body; remembers any secret
     /// or token in the answer.
-    pub async fn req(&self, method: Method, path: &str, session: Option<&Session>, body: Option<Value>) -> Resp {
+    pub async fn req(
+        &self,
+        method: Method,
+        path: &str,
+        session: Option<&Session>,
+        body: Option<Value>,
+    ) -> Resp {
         let mut rb = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(s) = session {
             rb = rb.bearer_auth(&s.token);
@@ -189,7 +209,11 @@ impl TestApp {
                 secrets.push(s.to_owned());
             }
         }
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn login(&self, client_id: &str, api_key: &str, login_as: Option<&str>) -> Resp {
@@ -215,7 +239,12 @@ impl TestApp {
         let mut body = body;
         body["password"] = PASSWORD.into();
         let r = self
-            .req(Method::POST, &format!("/dev/v1/orgs/{}/scoped-keys", org.org_id), Some(&org.owner), Some(body))
+            .req(
+                Method::POST,
+                &format!("/dev/v1/orgs/{}/scoped-keys", org.org_id),
+                Some(&org.owner),
+                Some(body),
+            )
             .await;
         assert_eq!(r.status, 201, "create scoped key: {}", r.body);
         r.body
@@ -268,7 +297,10 @@ impl Drop for TestApp {
             .collect();
         let _ = std::fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {
-            assert!(leaked.is_empty(), "secrets found in the server log: {leaked:?}…");
+            assert!(
+                leaked.is_empty(),
+                "secrets found in the server log: {leaked:?}…"
+            );
         }
     }
 }
@@ -282,5 +314,9 @@ pub fn secret(key: &Value) -> &str {
 }
 
 pub fn perms(list: &[(&str, &str)]) -> Value {
-    Value::Array(list.iter().map(|(r, a)| json!({"resource": r, "access": a})).collect())
+    Value::Array(
+        list.iter()
+            .map(|(r, a)| json!({"resource": r, "access": a}))
+            .collect(),
+    )
 }

@@ -8,39 +8,59 @@ use crate::helpers::*;
 #[tokio::test]
 async fn org_admin_key_logs_in_for_the_org_with_an_airwallex_shaped_answer() {
     let app = spawn_app().await;
-    let org = app.create_org("Acme", "owner@acme.test", &["Acme HK"]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
     let key = app.admin_key(&org, &org.org_id).await;
     let r = app.login(cid(&key), secret(&key), None).await;
     assert_eq!(r.status, 201);
     let expires = r.body["expires_at"].as_str().unwrap();
-    assert!(expires.ends_with("+0000") && expires.len() == 24, "{expires}");
+    assert!(
+        expires.ends_with("+0000") && expires.len() == 24,
+        "{expires}"
+    );
     assert_eq!(r.body["token"].as_str().unwrap().split('.').count(), 3);
 }
 
 #[tokio::test]
 async fn org_admin_key_cannot_log_in_as_an_account() {
     let app = spawn_app().await;
-    let org = app.create_org("Acme", "owner@acme.test", &["Acme HK"]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
     let key = app.admin_key(&org, &org.org_id).await;
-    let r = app.login(cid(&key), secret(&key), Some(&org.accounts[0])).await;
+    let r = app
+        .login(cid(&key), secret(&key), Some(&org.accounts[0]))
+        .await;
     assert_eq!((r.status.as_u16(), r.code()), (403, "login_as_not_allowed"));
 }
 
 #[tokio::test]
 async fn account_admin_key_logs_in_without_or_with_its_own_account_only() {
     let app = spawn_app().await;
-    let org = app.create_org("Acme", "owner@acme.test", &["HK", "UK"]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["HK", "UK"])
+        .await;
     let key = app.admin_key(&org, &org.accounts[0]).await;
     assert_eq!(app.login(cid(&key), secret(&key), None).await.status, 201);
-    assert_eq!(app.login(cid(&key), secret(&key), Some(&org.accounts[0])).await.status, 201);
-    let other = app.login(cid(&key), secret(&key), Some(&org.accounts[1])).await;
+    assert_eq!(
+        app.login(cid(&key), secret(&key), Some(&org.accounts[0]))
+            .await
+            .status,
+        201
+    );
+    let other = app
+        .login(cid(&key), secret(&key), Some(&org.accounts[1]))
+        .await;
     assert_eq!(other.status, 403);
 }
 
 #[tokio::test]
 async fn scoped_key_login_follows_the_x_login_as_rules() {
     let app = spawn_app().await;
-    let org = app.create_org("Acme", "owner@acme.test", &["HK", "UK", "SG"]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["HK", "UK", "SG"])
+        .await;
     let (a, b, c) = (&org.accounts[0], &org.accounts[1], &org.accounts[2]);
     let one = app
         .scoped_key(&org, json!({"name": "one", "account_permissions": {"accounts": [a], "resources": perms(&[("balances", "read")])}}))
@@ -49,8 +69,11 @@ async fn scoped_key_login_follows_the_x_login_as_rules() {
         .scoped_key(&org, json!({"name": "several", "account_permissions": {"accounts": [a, b], "resources": perms(&[("balances", "read")])}}))
         .await;
     let both = app
-        .scoped_key(&org, json!({"name": "both", "org_permissions": perms(&[("billing_invoices", "read")]),
-            "account_permissions": {"accounts": [a], "resources": perms(&[("balances", "read")])}}))
+        .scoped_key(
+            &org,
+            json!({"name": "both", "org_permissions": perms(&[("billing_invoices", "read")]),
+            "account_permissions": {"accounts": [a], "resources": perms(&[("balances", "read")])}}),
+        )
         .await;
 
     // One account, no org permissions: x-login-as may be omitted.
@@ -65,13 +88,28 @@ async fn scoped_key_login_follows_the_x_login_as_rules() {
     assert!(claims(&t.body["token"]).get("account_id").is_none());
     // Accounts plus org permissions: x-login-as gives both parts, omitted only the org part.
     let t = app.login(cid(&both), secret(&both), Some(a)).await;
-    assert_eq!(claims(&t.body["token"])["scope"], "billing_invoices:read balances:read");
+    assert_eq!(
+        claims(&t.body["token"])["scope"],
+        "billing_invoices:read balances:read"
+    );
     let t = app.login(cid(&both), secret(&both), None).await;
     assert_eq!(claims(&t.body["token"])["scope"], "billing_invoices:read");
     // An account outside the key, or of another organization: refused.
-    assert_eq!(app.login(cid(&several), secret(&several), Some(c)).await.status, 403);
-    let other = app.create_org("Other", "owner@other.test", &["Other A"]).await;
-    assert_eq!(app.login(cid(&several), secret(&several), Some(&other.accounts[0])).await.status, 403);
+    assert_eq!(
+        app.login(cid(&several), secret(&several), Some(c))
+            .await
+            .status,
+        403
+    );
+    let other = app
+        .create_org("Other", "owner@other.test", &["Other A"])
+        .await;
+    assert_eq!(
+        app.login(cid(&several), secret(&several), Some(&other.accounts[0]))
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test]
@@ -80,14 +118,22 @@ async fn every_bad_credential_gets_the_same_401_body() {
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let key = app.admin_key(&org, &org.org_id).await;
     let sk = secret(&key);
-    let typo = format!("{}{}", &sk[..sk.len() - 1], if sk.ends_with('A') { 'B' } else { 'A' });
+    let typo = format!(
+        "{}{}",
+        &sk[..sk.len() - 1],
+        if sk.ends_with('A') { 'B' } else { 'A' }
+    );
     let other_valid_key = app.admin_key(&org, &org.accounts[0]).await;
     let cases = [
         app.login(cid(&key), &typo, None).await,
         app.login("cid_doesnotexist00000000000", sk, None).await,
         app.login("garbage", "garbage", None).await,
         app.login(cid(&key), secret(&other_valid_key), None).await,
-        app.send(app.http.post(format!("{}/api/v1/authentication/login", app.base))).await,
+        app.send(
+            app.http
+                .post(format!("{}/api/v1/authentication/login", app.base)),
+        )
+        .await,
     ];
     for r in &cases {
         assert_eq!(r.status, 401);
@@ -134,9 +180,19 @@ async fn repeated_failed_logins_are_rate_limited_with_retry_after() {
     assert!(r.headers.get("retry-after").is_some());
     // Failed logins are recorded in the audit log of the key's organization.
     let audit = app
-        .req(Method::GET, &format!("/dev/v1/orgs/{}/audit-events?limit=5", org.org_id), Some(&org.owner), None)
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/audit-events?limit=5", org.org_id),
+            Some(&org.owner),
+            None,
+        )
         .await;
-    let actions: Vec<&str> = audit.body["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = audit.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert!(actions.contains(&"login.failed"), "{actions:?}");
 }
 
@@ -147,16 +203,23 @@ async fn jwks_publishes_the_ed25519_key_that_signs_tokens() {
     let key = app.admin_key(&org, &org.org_id).await;
     let token = app.token(&key, None).await;
     let header = decode_part(&token, 0);
-    let jwks = app.req(Method::GET, "/.well-known/jwks.json", None, None).await;
+    let jwks = app
+        .req(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
     let keys = jwks.body["keys"].as_array().unwrap();
     assert_eq!(header["alg"], "EdDSA");
-    assert!(keys.iter().any(|k| k["kid"] == header["kid"] && k["crv"] == "Ed25519"));
+    assert!(
+        keys.iter()
+            .any(|k| k["kid"] == header["kid"] && k["crv"] == "Ed25519")
+    );
 }
 
 fn decode_part(token: &str, i: usize) -> serde_json::Value {
     use base64::Engine;
     let part = token.split('.').nth(i).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
