@@ -59,6 +59,11 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         app.cache.account_in_org(a, &cred.org_id)
     })
     .map_err(|_| ApiError::LoginAsNotAllowed)?;
+    // The token check needs the target account in the cache (it may have been
+    // created by `keygate org create` after this server started).
+    if let LoginTarget::Account(a) = &target {
+        learn_account(app, a).await?;
+    }
     let now = now_ms();
     let iat = now / 1000;
     let exp = iat + app.settings.token_ttl_secs;
