@@ -9,3 +9,4 @@ mod gateway;
 mod keys;
 mod login;
 mod management;
+mod speed;

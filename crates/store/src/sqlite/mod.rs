@@ -520,7 +520,7 @@ impl Store for SqliteStore {
             let recs: &str = row.try_get("recs").map_err(db)?;
             for rec in recs.split('\u{1e}') {
                 let mut fields = rec.splitn(5, '\u{1f}');
-                let mut next = || fields.next().ok_or_else(|| corrupt_key());
+                let mut next = || fields.next().ok_or_else(corrupt_key);
                 let (client_id, org_id, hash, generation, text) =
                     (next()?, next()?, next()?, next()?, next()?);
                 let scope = match scopes.get(text) {
