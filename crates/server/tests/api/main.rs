@@ -13,4 +13,5 @@ mod keys;
 mod login;
 mod management;
 mod multi;
+mod speed;
 mod ui;
