@@ -35,6 +35,46 @@ enum Command {
     /// Manage the token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Tools for developing and benchmarking Keygate.
+    #[command(subcommand, hide = true)]
+    Dev(DevCommand),
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Create many scoped keys fast, straight through the store (benchmarks).
+    /// Each may read `balances` of the organization's first account. Writes
+    /// `client_id api_key` lines for the first `--reveal` keys to `--keys-out`.
+    SeedKeys {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        org_id: String,
+        #[arg(long)]
+        count: u64,
+        /// How many of the new keys to write to `--keys-out` (with their secrets).
+        #[arg(long, default_value_t = 0)]
+        reveal: u64,
+        #[arg(long)]
+        keys_out: Option<std::path::PathBuf>,
+    },
+    /// Serve the bare-HTTP ceiling, the login and verify floors, and a trivial upstream.
+    Hello {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Where `/floor/proxy` forwards to.
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+    /// Print `--count` fresh tokens for the keys in `--keys` (never-seen-token runs).
+    MintTokens {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        keys: std::path::PathBuf,
+        #[arg(long)]
+        count: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,7 +160,104 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({"kid": kid}));
             Ok(())
         }
+        Command::Dev(DevCommand::SeedKeys {
+            data,
+            org_id,
+            count,
+            reveal,
+            keys_out,
+        }) => seed_keys(&data, &org_id, count, reveal, keys_out.as_deref()).await,
+        Command::Dev(DevCommand::Hello { listen, upstream }) => {
+            crate::dev::hello(listen, upstream).await
+        }
+        Command::Dev(DevCommand::MintTokens { data, keys, count }) => {
+            crate::dev::mint_tokens(&data, &keys, count).await
+        }
     }
+}
+
+async fn seed_keys(
+    data: &DataArgs,
+    org_id: &str,
+    count: u64,
+    reveal: u64,
+    keys_out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use keygate_core::permission::{AccountPermissions, AccountSelection, KeyScope, PermSet};
+    use keygate_core::{Access, ApiKey, ClientId, OrgId};
+    use keygate_store::{KeyKind, KeyRecord};
+    use std::io::Write as _;
+
+    let org_id = OrgId::parse(org_id).map_err(|_| anyhow::anyhow!("--org-id is not an org id"))?;
+    let store = open_store(data).await?;
+    let pepper = secrets::load_pepper(
+        &data.data_dir,
+        std::env::var("KEYGATE_PEPPER").ok().as_deref(),
+    )?;
+    let account = store
+        .accounts(&org_id)
+        .await?
+        .into_iter()
+        .next()
+        .context("the organization has no account")?;
+    let scope = KeyScope::Scoped {
+        org_permissions: PermSet::default(),
+        account_permissions: AccountPermissions {
+            accounts: AccountSelection::Some([account.account_id].into_iter().collect()),
+            resources: PermSet::from(vec![keygate_core::permission::Permission {
+                resource: "balances".into(),
+                access: Access::Read,
+            }]),
+        },
+    };
+    let mut out = match keys_out {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let now = crate::service::now_ms();
+    let mut done = 0u64;
+    while done < count {
+        let n = (count - done).min(20_000);
+        let mut batch = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let key = ApiKey::generate("live");
+            let client_id = ClientId::generate();
+            if let Some(out) = out.as_mut()
+                && done + i < reveal
+            {
+                writeln!(out, "{client_id} {}", key.expose())?;
+            }
+            batch.push(KeyRecord {
+                client_id,
+                org_id: org_id.clone(),
+                kind: KeyKind::Scoped,
+                owner_id: None,
+                name: format!("seed-{}", done + i),
+                secret_hash: pepper.digest(key.expose().as_bytes()),
+                generation: 1,
+                scope: scope.clone(),
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let event = crate::service::audit::Actor::default().event(
+            Some(&org_id),
+            "scoped_key.seeded",
+            None,
+            serde_json::json!({"count": n}),
+        );
+        store.insert_keys(&batch, &event).await?;
+        done += n;
+    }
+    if let Some(mut out) = out {
+        out.flush()?;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"created": count, "seconds": started.elapsed().as_secs_f64()})
+    );
+    Ok(())
 }
 
 /// Opens the database named by the data args, creating the data dir first.

@@ -110,15 +110,21 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let listed: Vec<String> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
-    for name in HOP_BY_HOP.iter().copied().map(str::to_owned).chain(listed) {
-        h.remove(name.as_str());
+    // Names listed in `Connection` go too; nothing is copied when there is none.
+    if h.contains_key(header::CONNECTION) {
+        let listed: Vec<String> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
+        for name in listed {
+            h.remove(name.as_str());
+        }
+    }
+    for name in HOP_BY_HOP {
+        h.remove(name);
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod dev;
 pub mod gateway;
 pub mod http;
 pub mod notify;

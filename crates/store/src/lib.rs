@@ -116,8 +116,29 @@ pub trait Store: Send + Sync + 'static {
     /// A key by client id alone, for the credential cache.
     async fn key_by_client_id(&self, client_id: &ClientId) -> Result<Option<KeyRecord>>;
     async fn all_keys(&self) -> Result<Vec<KeyRecord>>;
+    /// Every key's hot-path fields, handed to `f` one at a time without holding
+    /// them all (the credential cache loads a million keys at start this way).
+    /// Keys with the same scope may share one `Arc<KeyScope>`.
+    async fn each_key_credential(&self, f: &mut (dyn FnMut(KeyCredential) + Send)) -> Result<()> {
+        for k in self.all_keys().await? {
+            f(KeyCredential::from(&k));
+        }
+        Ok(())
+    }
     /// Conflict when the owner already has an admin key.
     async fn insert_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()>;
+    /// Inserts many keys in few transactions (seeding, imports), with `audit`
+    /// written once for the whole batch.
+    async fn insert_keys(&self, keys: &[KeyRecord], audit: &AuditEvent) -> Result<()> {
+        for (i, k) in keys.iter().enumerate() {
+            let mut event = audit.clone();
+            if i > 0 {
+                event.event_id = keygate_core::EventId::generate();
+            }
+            self.insert_key(k, &event).await?;
+        }
+        Ok(())
+    }
     /// Replaces the secret and bumps the generation, so every token issued
     /// before stops working.
     async fn regenerate_key(

@@ -1,5 +1,7 @@
 //! The values the store reads and writes.
 
+use std::sync::Arc;
+
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::{AccountId, ClientId, DeliveryId, EventId, OrgId, Role, UserId, WebhookId};
@@ -92,6 +94,28 @@ pub struct KeyRecord {
     pub scope: KeyScope,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// What the credential cache keeps of a key: no name, no owner, no times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCredential {
+    pub client_id: ClientId,
+    pub org_id: OrgId,
+    pub secret_hash: Digest,
+    pub generation: u64,
+    pub scope: Arc<KeyScope>,
+}
+
+impl From<&KeyRecord> for KeyCredential {
+    fn from(k: &KeyRecord) -> KeyCredential {
+        KeyCredential {
+            client_id: k.client_id.clone(),
+            org_id: k.org_id.clone(),
+            secret_hash: k.secret_hash,
+            generation: k.generation,
+            scope: Arc::new(k.scope.clone()),
+        }
+    }
 }
 
 /// Something that happened, for the audit log.

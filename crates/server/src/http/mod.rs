@@ -105,8 +105,14 @@ pub fn router(app: AppState) -> Router {
 /// path only: query strings, headers and bodies are never logged.
 async fn headers_and_log(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = req.uri().path();
+    // Token checks and proxied calls log at debug level; when that is off (the
+    // default) nothing about them is copied or formatted.
+    let hot = path.starts_with("/api/") || path.starts_with("/auth/verify");
+    // Proxied answers are the upstream's own; only sniffing is switched off.
+    let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
+    let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))
+        .then(|| (req.method().clone(), path.to_owned()));
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let defaults = [
@@ -119,19 +125,19 @@ async fn headers_and_log(req: Request, next: Next) -> Response {
             "default-src 'none'; frame-ancestors 'none'",
         ),
     ];
-    // Proxied answers are the upstream's own; only sniffing is switched off.
-    let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
     for (name, value) in defaults {
-        if !h.contains_key(&name) && (!proxied || name == header::X_CONTENT_TYPE_OPTIONS) {
+        if (!proxied || name == header::X_CONTENT_TYPE_OPTIONS) && !h.contains_key(&name) {
             h.insert(name, HeaderValue::from_static(value));
         }
     }
-    let status = resp.status().as_u16();
-    let micros = started.elapsed().as_micros() as u64;
-    if path.starts_with("/api/") || path.starts_with("/auth/verify") {
-        tracing::debug!(%method, %path, status, micros, "request");
-    } else {
-        tracing::info!(%method, %path, status, micros, "request");
+    if let Some((method, path)) = log {
+        let status = resp.status().as_u16();
+        let micros = started.elapsed().as_micros() as u64;
+        if hot {
+            tracing::debug!(%method, %path, status, micros, "request");
+        } else {
+            tracing::info!(%method, %path, status, micros, "request");
+        }
     }
     resp
 }

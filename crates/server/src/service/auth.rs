@@ -6,7 +6,7 @@ use std::sync::Arc;
 use keygate_core::catalog::AmbiguousPath;
 use keygate_core::crypto::{random_base62, sha256};
 use keygate_core::token::{Claims, ISSUER};
-use keygate_core::{Access, AccountId, ApiKey, OrgId, login_target};
+use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 
 use crate::app::App;
 use crate::http::error::ApiError;
@@ -49,9 +49,10 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         let key = ApiKey::parse(req.api_key?).ok()?;
         let cred = app.cache.key(client_id)?;
         let digest = app.pepper.digest(key.expose().as_bytes());
-        digest.ct_eq(&cred.secret_hash).then_some(cred)
+        let client_id = ClientId::parse(client_id).ok()?;
+        digest.ct_eq(&cred.secret_hash).then_some((client_id, cred))
     })();
-    let Some(cred) = credential else {
+    let Some((client_id, cred)) = credential else {
         limits.login_ip.fail(req.ip);
         limits.login_client.fail(&client_key);
         record_failed_login(app, req);
@@ -61,7 +62,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         learn_account(app, &a).await?;
     }
     let target = login_target(&cred.scope, req.login_as, |a| {
-        app.cache.account_org(a).as_ref() == Some(&cred.org_id)
+        app.cache.account_in_org(a, &cred.org_id)
     })
     .map_err(|_| ApiError::LoginAsNotAllowed)?;
     let now = now_ms();
@@ -69,8 +70,8 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
     let exp = iat + app.settings.token_ttl_secs;
     let claims = Claims {
         iss: ISSUER.to_owned(),
-        sub: cred.client_id.clone(),
-        org_id: cred.org_id.clone(),
+        sub: client_id,
+        org_id: (*cred.org_id).clone(),
         account_id: target.account().cloned(),
         r#gen: cred.generation,
         scope: cred.scope.scope_string(&app.catalog, &target),
@@ -126,7 +127,10 @@ async fn learn_account(app: &App, account: &AccountId) -> Result<(), ApiError> {
 fn record_failed_login(app: &App, req: &LoginRequest<'_>) {
     // Only a client id that exists is recorded: an attacker's arbitrary
     // strings do not belong in anyone's audit log.
-    let Some(cred) = req.client_id.and_then(|c| app.cache.key(c)) else {
+    let Some((client_id, cred)) = req
+        .client_id
+        .and_then(|c| Some((ClientId::parse(c).ok()?, app.cache.key(c)?)))
+    else {
         return;
     };
     let actor = Actor {
@@ -135,9 +139,9 @@ fn record_failed_login(app: &App, req: &LoginRequest<'_>) {
         ..Actor::default()
     };
     app.audit.send(actor.event(
-        Some(&cred.org_id),
+        Some(&*cred.org_id),
         "login.failed",
-        Some(&cred.client_id),
+        Some(&client_id),
         serde_json::json!({}),
     ));
 }
@@ -230,7 +234,7 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
 fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credential>> {
     app.cache
         .key(claims.sub.as_str())
-        .filter(|k| k.generation == claims.r#gen && k.org_id == claims.org_id)
+        .filter(|k| k.generation == claims.r#gen && *k.org_id == claims.org_id)
 }
 
 /// The token check: may this bearer token make `method` on `path` now?

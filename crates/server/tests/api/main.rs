@@ -13,6 +13,7 @@ mod keys;
 mod login;
 mod management;
 mod multi;
-mod ui;
 mod notify;
 mod receivers;
+mod speed;
+mod ui;

@@ -6,7 +6,9 @@
 mod notify;
 mod rows;
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,12 +18,12 @@ use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, Webhook
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Row as _, Sqlite, Transaction};
 
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, DeliveryQuery,
-    DeliveryRecord, DueDelivery, KeyRecord, MemberRecord, Membership, OrgRecord, Result,
-    SessionRecord, Store, StoreError, UserRecord, WebhookRecord,
+    DeliveryRecord, DueDelivery, KeyCredential, KeyRecord, MemberRecord, Membership, OrgRecord,
+    Result, SessionRecord, Store, StoreError, UserRecord, WebhookRecord,
 };
 use rows::*;
 
@@ -82,6 +84,10 @@ impl SqliteStore {
     async fn tx(&self) -> Result<Transaction<'static, Sqlite>> {
         self.write.begin().await.map_err(db)
     }
+}
+
+fn corrupt_key() -> StoreError {
+    StoreError::Internal("corrupt key row in the database".into())
 }
 
 async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, e: &AuditEvent) -> Result<()> {
@@ -477,6 +483,100 @@ impl Store for SqliteStore {
             .iter()
             .map(key_row)
             .collect()
+    }
+
+    async fn each_key_credential(&self, f: &mut (dyn FnMut(KeyCredential) + Send)) -> Result<()> {
+        // Pages in rowid order (the table's own order, so the file is read
+        // front to back), so memory stays at one page however many keys there
+        // are. SQLite packs each page into one string (fields split by 0x1f,
+        // records by 0x1e; neither can occur in ids, hex or JSON text), which
+        // saves the driver's per-row cost, the bulk of loading a million keys.
+        // Scopes are parsed once per distinct JSON text: a million keys
+        // usually share a handful of scopes.
+        const PAGE: i64 = 10_000;
+        const MAX_INTERNED: usize = 100_000;
+        let mut scopes: HashMap<String, Arc<KeyScope>> = HashMap::new();
+        let page = |pool: SqlitePool, after: i64| async move {
+            sqlx::query(
+                "select count(*) as n, max(rowid) as last, group_concat(client_id || char(31) || \
+                 org_id || char(31) || secret_hash || char(31) || generation || char(31) || scope, \
+                 char(30)) as recs from (select rowid, client_id, org_id, secret_hash, generation, \
+                 scope from api_keys where rowid > ? order by rowid limit ?)",
+            )
+            .bind(after)
+            .bind(PAGE)
+            .fetch_one(&pool)
+            .await
+            .map_err(db)
+        };
+        let mut next_page = tokio::spawn(page(self.read.clone(), i64::MIN));
+        loop {
+            let row = next_page
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))??;
+            // SQLite reads the next page while this one is parsed.
+            let last: Option<i64> = row.try_get("last").map_err(db)?;
+            next_page = tokio::spawn(page(self.read.clone(), last.unwrap_or(i64::MAX)));
+            let n: i64 = row.try_get("n").map_err(db)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let recs: &str = row.try_get("recs").map_err(db)?;
+            for rec in recs.split('\u{1e}') {
+                let mut fields = rec.splitn(5, '\u{1f}');
+                let mut next = || fields.next().ok_or_else(corrupt_key);
+                let (client_id, org_id, hash, generation, text) =
+                    (next()?, next()?, next()?, next()?, next()?);
+                let scope = match scopes.get(text) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = Arc::new(parse_scope(text)?);
+                        if scopes.len() < MAX_INTERNED {
+                            scopes.insert(text.to_owned(), s.clone());
+                        }
+                        s
+                    }
+                };
+                f(KeyCredential {
+                    client_id: parse_id(client_id)?,
+                    org_id: parse_id(org_id)?,
+                    secret_hash: Digest::from_hex(hash).ok_or_else(corrupt_key)?,
+                    generation: generation.parse().map_err(|_| corrupt_key())?,
+                    scope,
+                });
+            }
+            if n < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn insert_keys(&self, keys: &[KeyRecord], audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.tx().await?;
+        for key in keys {
+            sqlx::query(concat!(
+                "insert into api_keys (",
+                key_columns!(),
+                ") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(key.client_id.as_str())
+            .bind(key.org_id.as_str())
+            .bind(key.kind.as_str())
+            .bind(key.owner_id.as_deref())
+            .bind(&key.name)
+            .bind(key.secret_hash.to_hex())
+            .bind(key.generation as i64)
+            .bind(scope_json(&key.scope)?)
+            .bind(key.created_at)
+            .bind(key.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict(
+                "an admin key already exists for this owner: regenerate it instead",
+            ))?;
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn insert_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()> {

@@ -124,10 +124,14 @@ pub(super) fn key_row(r: &SqliteRow) -> Result<KeyRecord> {
             .ok_or_else(|| corrupt("key digest"))?,
         generation: u64::try_from(get::<i64>(r, "generation")?)
             .map_err(|_| corrupt("generation"))?,
-        scope: serde_json::from_str(&get::<String>(r, "scope")?).map_err(|_| corrupt("scope"))?,
+        scope: parse_scope(&get::<String>(r, "scope")?)?,
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,
     })
+}
+
+pub(super) fn parse_scope(text: &str) -> Result<KeyScope> {
+    serde_json::from_str(text).map_err(|_| corrupt("scope"))
 }
 
 pub(super) fn audit_row(r: &SqliteRow) -> Result<AuditEvent> {

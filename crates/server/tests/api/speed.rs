@@ -1,0 +1,88 @@
+//! The hot path (login, token checks) answers from memory: no database query.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn verify(app: &TestApp, token: &str, uri: &str) -> Resp {
+    app.send(
+        app.http
+            .get(format!("{}/auth/verify", app.base))
+            .bearer_auth(token)
+            .header("x-original-method", "GET")
+            .header("x-original-uri", uri),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn logins_and_token_checks_run_no_database_query() {
+    let app = spawn_app_with(&[], &[("RUST_LOG", "info,sqlx::query=debug")]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    assert_eq!(org.owner.email, "owner@acme.test");
+    let acct = &org.accounts[0];
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        keys.push(
+            app.scoped_key(
+                &org,
+                json!({"name": format!("k{i}"), "org_permissions": [],
+                       "account_permissions": {"accounts": [acct], "resources": perms(&[("balances", "read")])}}),
+            )
+            .await,
+        );
+    }
+    // Warm up: the first login and check.
+    let _ = app.token(&keys[0], None).await;
+    assert!(
+        app.wait_for_log("sqlx::query", 5).await,
+        "queries are logged at this level, so their absence below means something"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mark = app.log().len();
+    for _ in 0..10 {
+        for k in &keys {
+            let token = app.token(k, None).await;
+            let r = verify(&app, &token, "/api/v1/balances/current").await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let r = verify(&app, &token, "/api/v1/transfers").await;
+            assert_eq!(r.status, 403);
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = app.log()[mark..].to_owned();
+    let queries: Vec<&str> = after
+        .lines()
+        .filter(|l| l.contains("sqlx::query"))
+        .collect();
+    assert!(
+        queries.is_empty(),
+        "the hot path queried the database: {queries:?}"
+    );
+}
+
+#[tokio::test]
+async fn forward_auth_allows_a_key_scoped_to_an_account_created_after_start() {
+    let app = spawn_app().await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK", "Acme UK"])
+        .await;
+    let key = app
+        .scoped_key(
+            &org,
+            json!({"name": "reader", "org_permissions": [],
+                   "account_permissions": {"accounts": [&org.accounts[1]], "resources": perms(&[("balances", "read")])}}),
+        )
+        .await;
+    let token = app.token(&key, None).await;
+    let r = verify(&app, &token, "/api/v1/balances/current").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["x-keygate-account-id"], org.accounts[1].as_str());
+    let me = app
+        .req(Method::GET, "/dev/v1/me", Some(&org.owner), None)
+        .await;
+    assert_eq!(me.status, 200);
+}
