@@ -57,6 +57,9 @@ async fn logins_and_token_checks_run_no_database_query() {
     let queries: Vec<&str> = after
         .lines()
         .filter(|l| l.contains("sqlx::query"))
+        // The notification dispatcher polls the outbox in the background on its
+        // own schedule; that is not the hot path.
+        .filter(|l| !l.contains("update deliveries set lease_until"))
         .collect();
     assert!(
         queries.is_empty(),
