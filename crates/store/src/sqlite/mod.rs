@@ -580,29 +580,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.tx().await?;
-        sqlx::query(concat!(
-            "insert into api_keys (",
-            key_columns!(),
-            ") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(key.client_id.as_str())
-        .bind(key.org_id.as_str())
-        .bind(key.kind.as_str())
-        .bind(key.owner_id.as_deref())
-        .bind(&key.name)
-        .bind(key.secret_hash.to_hex())
-        .bind(key.generation as i64)
-        .bind(scope_json(&key.scope)?)
-        .bind(key.created_at)
-        .bind(key.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict(
-            "an admin key already exists for this owner: regenerate it instead",
-        ))?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        self.insert_keys(std::slice::from_ref(key), audit).await
     }
 
     async fn regenerate_key(
