@@ -122,6 +122,22 @@ id_type!(
     "dlv_"
 );
 
+/// What an access token is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LoginTarget {
+    Org,
+    Account(AccountId),
+}
+
+impl LoginTarget {
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            LoginTarget::Org => None,
+            LoginTarget::Account(a) => Some(a),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

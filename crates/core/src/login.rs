@@ -11,24 +11,8 @@
 //! | scoped | one of its accounts | that account, plus its org-level permissions |
 //! | any | an account outside the key | refused |
 
-use crate::ids::AccountId;
+use crate::ids::{AccountId, LoginTarget};
 use crate::permission::{AccountSelection, KeyScope};
-
-/// What an access token is for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum LoginTarget {
-    Org,
-    Account(AccountId),
-}
-
-impl LoginTarget {
-    pub fn account(&self) -> Option<&AccountId> {
-        match self {
-            LoginTarget::Org => None,
-            LoginTarget::Account(a) => Some(a),
-        }
-    }
-}
 
 /// The key is valid but may not log in as the account asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Level};
-use crate::ids::AccountId;
-use crate::login::LoginTarget;
+use crate::ids::{AccountId, LoginTarget};
 use crate::text::Invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]

@@ -10,8 +10,8 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{hex, sha256};
+use crate::ids::LoginTarget;
 use crate::ids::{AccountId, ClientId, OrgId};
-use crate::login::LoginTarget;
 
 pub const ISSUER: &str = "keygate";
 
