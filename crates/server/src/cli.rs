@@ -12,7 +12,7 @@ use keygate_store::sqlite::SqliteStore;
 
 use crate::config::{DataArgs, ServeArgs};
 use crate::secrets;
-use crate::service::orgs;
+use crate::service::{self, orgs};
 
 #[derive(Parser)]
 #[command(
@@ -276,11 +276,15 @@ pub async fn open_store(data: &DataArgs) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// A service error as one line for the terminal.
-fn describe(e: crate::http::error::ApiError) -> String {
-    use crate::http::error::ApiError;
+fn describe(e: service::Error) -> String {
+    use service::Error as E;
     match e {
-        ApiError::Validation { source, message } => format!("{source}: {message}"),
-        ApiError::Conflict(m) => m,
+        E::Invalid { field, message } => format!("{field}: {message}"),
+        E::Conflict(m) => m,
+        E::NotFound => "no such object".to_owned(),
+        E::NotAllowed(m) => m.to_owned(),
+        E::Unavailable(m) => format!("database unavailable: {m}"),
+        E::Internal(m) => format!("internal error: {m}"),
         other => format!("{other:?}"),
     }
 }

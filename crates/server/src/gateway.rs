@@ -65,7 +65,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 fn denied(d: Denied) -> ApiError {
     match d {
         Denied::Unauthenticated => ApiError::BadToken,
-        Denied::Unavailable => auth::stale_cache(),
+        Denied::Unavailable => auth::stale_cache().into(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
         Denied::AmbiguousPath => ApiError::BadRequest(
             "invalid_path",
@@ -252,7 +252,7 @@ pub async fn introspect(
     let inactive = Json(serde_json::json!({"active": false}));
     let (identity, cred) = match auth::authenticate(&app, &form.token).await {
         Ok(found) => found,
-        Err(Denied::Unavailable) => return Err(auth::stale_cache()),
+        Err(Denied::Unavailable) => return Err(auth::stale_cache().into()),
         Err(_) => return Ok(inactive),
     };
     let c = &identity.claims;

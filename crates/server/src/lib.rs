@@ -1,6 +1,7 @@
 //! Keygate's server: the HTTP surfaces, the services behind them and the
 //! `keygate` command.
 
+pub mod access;
 pub mod app;
 pub mod cache;
 pub mod cli;

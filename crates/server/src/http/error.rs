@@ -11,6 +11,8 @@ use keygate_core::text::Invalid;
 use keygate_store::StoreError;
 use serde::Serialize;
 
+use crate::service;
+
 #[derive(Debug)]
 pub enum ApiError {
     Validation {
@@ -68,6 +70,29 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::Conflict(m.to_owned()),
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
             StoreError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// The one conversion from the domain's error to the API's status and code.
+impl From<service::Error> for ApiError {
+    fn from(e: service::Error) -> ApiError {
+        use service::Error as E;
+        match e {
+            E::Invalid { field, message } => ApiError::Validation {
+                source: field,
+                message,
+            },
+            E::NotFound => ApiError::NotFound,
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Unauthorized => ApiError::Unauthorized,
+            E::PasswordRejected => ApiError::PasswordConfirmationFailed,
+            E::RateLimited { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+            E::Forbidden(need) => ApiError::Forbidden(need.sentence()),
+            E::NotAllowed(m) => ApiError::Forbidden(m),
+            E::LoginAsNotAllowed => ApiError::LoginAsNotAllowed,
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Internal(m) => ApiError::Internal(m),
         }
     }
 }

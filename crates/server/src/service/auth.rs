@@ -9,7 +9,7 @@ use keygate_core::token::{Claims, ISSUER};
 use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 
 use crate::app::App;
-use crate::http::error::ApiError;
+use crate::service::Error;
 use crate::service::audit::Actor;
 use crate::service::now_ms;
 
@@ -28,7 +28,7 @@ pub struct Issued {
 
 /// `POST /api/v1/authentication/login`. Every way of failing the credential
 /// check ends in the same `Unauthorized`.
-pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError> {
+pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     let limits = &app.limits;
     let client_key = format!("{}|{}", req.client_id.unwrap_or(""), req.ip);
     if let Err(retry_after_secs) = limits
@@ -36,7 +36,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         .check(req.ip)
         .and(limits.login_client.check(&client_key))
     {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
+        return Err(Error::RateLimited { retry_after_secs });
     }
     if !app.cache.is_valid(now_ms()) {
         return Err(stale_cache());
@@ -56,7 +56,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
         limits.login_ip.fail(req.ip);
         limits.login_client.fail(&client_key);
         record_failed_login(app, req);
-        return Err(ApiError::Unauthorized);
+        return Err(Error::Unauthorized);
     };
     if let Some(a) = req.login_as.and_then(|s| AccountId::parse(s).ok()) {
         learn_account(app, &a).await?;
@@ -64,7 +64,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
     let target = login_target(&cred.scope, req.login_as, |a| {
         app.cache.account_in_org(a, &cred.org_id)
     })
-    .map_err(|_| ApiError::LoginAsNotAllowed)?;
+    .map_err(|_| Error::LoginAsNotAllowed)?;
     let now = now_ms();
     let iat = now / 1000;
     let exp = iat + app.settings.token_ttl_secs;
@@ -87,8 +87,8 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, ApiError
 
 /// The credential cache could not be confirmed against the database for too
 /// long (see `--cache-max-stale`): refuse rather than trust what may be revoked.
-pub fn stale_cache() -> ApiError {
-    ApiError::Unavailable("the credential cache is stale and the database cannot be read".into())
+pub fn stale_cache() -> Error {
+    Error::Unavailable("the credential cache is stale and the database cannot be read".into())
 }
 
 /// With several instances, a key created through another instance may reach
@@ -97,7 +97,7 @@ pub fn stale_cache() -> ApiError {
 /// most once a second per client id, and every miss still counts against the
 /// failed-login limits checked before, so anonymous guessing costs the
 /// database at most one read per allowed failure.
-async fn learn_key(app: &App, client_id: &str, api_key: &str) -> Result<(), ApiError> {
+async fn learn_key(app: &App, client_id: &str, api_key: &str) -> Result<(), Error> {
     if !app.cache.is_shared()
         || app.cache.key(client_id).is_some()
         || ApiKey::parse(api_key).is_err()
@@ -115,7 +115,7 @@ async fn learn_key(app: &App, client_id: &str, api_key: &str) -> Result<(), ApiE
 /// Accounts created by another process (`keygate org create`, another
 /// instance) reach the cache on first use. Only asked after a valid key, so
 /// this database read is not open to anonymous callers.
-async fn learn_account(app: &App, account: &AccountId) -> Result<(), ApiError> {
+async fn learn_account(app: &App, account: &AccountId) -> Result<(), Error> {
     if app.cache.account_org(account).is_none()
         && let Some(a) = app.store.account(account).await?
     {
@@ -270,10 +270,12 @@ mod tests {
     use keygate_store::{KeyKind, Store, sqlite::SqliteStore};
 
     use super::*;
-    use crate::service::keys::{self, AccountPermissionsInput, ScopeInput};
-    use crate::service::orgs;
+    use crate::service::keys::{self, AccountPermissionsInput, KeyChanges, ScopeInput};
+    use crate::service::{Acting, orgs};
 
-    async fn app() -> (Arc<App>, OrgId, Vec<AccountId>, std::path::PathBuf) {
+    const PASSWORD: &str = "correct-horse-battery-staple";
+
+    async fn app() -> (Arc<App>, Acting, Vec<AccountId>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("kg-unit-{}", random_base62(8)));
         std::fs::create_dir_all(&dir).unwrap();
         let store: Arc<dyn Store> = Arc::new(
@@ -285,7 +287,7 @@ mod tests {
             store.as_ref(),
             "Acme",
             "o@acme.test",
-            "correct-horse-battery-staple",
+            PASSWORD,
             &["HK".into(), "UK".into()],
         )
         .await
@@ -304,8 +306,20 @@ mod tests {
         )
         .await
         .unwrap();
+        let owner = app
+            .store
+            .user(&created.owner_user_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let who = Acting {
+            user: owner,
+            org_id: created.org_id,
+            role: keygate_core::Role::Owner,
+            actor: crate::service::audit::Actor::default(),
+        };
         let accounts = created.accounts.into_iter().map(|a| a.account_id).collect();
-        (app, created.org_id, accounts, dir)
+        (app, who, accounts, dir)
     }
 
     fn read(resource: &str) -> Permission {
@@ -317,8 +331,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_token_check_allows_refuses_and_follows_key_changes_at_once() {
-        let (app, org, accounts, dir) = app().await;
-        let actor = crate::service::audit::Actor::default();
+        let (app, who, accounts, dir) = app().await;
+        let password = Some(PASSWORD);
         let input = ScopeInput {
             org_permissions: vec![],
             account_permissions: Some(AccountPermissionsInput {
@@ -326,7 +340,7 @@ mod tests {
                 resources: vec![read("balances")],
             }),
         };
-        let r = keys::create_scoped(&app, &actor, &org, "k", &input)
+        let r = keys::create_scoped(&app, &who, "k", &input, password)
             .await
             .unwrap();
         let login = |key: String| {
@@ -371,11 +385,14 @@ mod tests {
         );
 
         // Edited to less: refused on the next check.
-        let edited = Some(AccountPermissionsInput {
-            accounts: AccountSelection::Some([accounts[0].clone()].into()),
-            resources: vec![read("payment_intents")],
-        });
-        keys::update(&app, &actor, &org, &r.key.client_id, None, None, edited)
+        let edited = KeyChanges {
+            account_permissions: Some(AccountPermissionsInput {
+                accounts: AccountSelection::Some([accounts[0].clone()].into()),
+                resources: vec![read("payment_intents")],
+            }),
+            ..KeyChanges::default()
+        };
+        keys::update(&app, &who, &r.key.client_id, edited, password)
             .await
             .unwrap();
         assert_eq!(
@@ -391,7 +408,7 @@ mod tests {
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
-        let regen = keys::regenerate(&app, &actor, &org, &r.key.client_id, KeyKind::Scoped)
+        let regen = keys::regenerate(&app, &who, &r.key.client_id, KeyKind::Scoped, password)
             .await
             .unwrap();
         assert_eq!(
@@ -409,7 +426,7 @@ mod tests {
         );
 
         // Deleted: dead.
-        keys::delete(&app, &actor, &org, &r.key.client_id)
+        keys::delete(&app, &who, &r.key.client_id, password)
             .await
             .unwrap();
         assert_eq!(

@@ -8,41 +8,16 @@
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::{AccountId, ApiKey, ClientId, OrgId};
-use keygate_store::{KeyKind, KeyRecord, StoreError, UserRecord, account_in};
+use keygate_store::{KeyKind, KeyRecord, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::error::ApiError;
-use crate::service::audit::Actor;
-use crate::service::{now_ms, passwords};
+use crate::service::{Acting, Error, now_ms, passwords};
 
 /// A key with its secret, for the one response that shows it.
 pub struct Revealed {
     pub key: KeyRecord,
     pub api_key: ApiKey,
-}
-
-/// Checks the user's current password before a key action. Failures are rate
-/// limited per user.
-pub async fn confirm_password(
-    app: &App,
-    user: &UserRecord,
-    password: Option<String>,
-) -> Result<(), ApiError> {
-    let limiter = &app.limits.confirm_user;
-    limiter
-        .check(user.user_id.as_str())
-        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
-    let ok = match password {
-        Some(p) if !p.is_empty() => passwords::verify(user.password_hash.clone(), p).await,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        limiter.fail(user.user_id.as_str());
-        Err(ApiError::PasswordConfirmationFailed)
-    }
 }
 
 fn new_secret(app: &App) -> (ApiKey, keygate_core::crypto::Digest) {
@@ -63,12 +38,16 @@ pub(crate) async fn refresh(app: &App, client_id: &ClientId) {
     }
 }
 
+/// Generates the admin key of the organization (`owner_id` is its id) or of
+/// one of its accounts.
 pub async fn generate_admin(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     owner_id: &str,
-) -> Result<Revealed, ApiError> {
+    password: Option<&str>,
+) -> Result<Revealed, Error> {
+    passwords::confirm(app, &who.user, password).await?;
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let (scope, name) = if owner_id == org_id.as_str() {
         (KeyScope::OrgAdmin, "Organization admin key".to_owned())
     } else {
@@ -77,7 +56,7 @@ pub async fn generate_admin(
             .ok()
             .and_then(|id| accounts.into_iter().find(|a| a.account_id == id))
             .ok_or_else(|| {
-                ApiError::validation(
+                Error::invalid(
                     "owner_id",
                     "must be this organization's id or one of its account ids",
                 )
@@ -118,12 +97,14 @@ pub async fn generate_admin(
 /// same client id, and every token issued before stops working.
 pub async fn regenerate(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     client_id: &ClientId,
     kind: KeyKind,
-) -> Result<Revealed, ApiError> {
-    let existing = existing(app, org_id, client_id, kind).await?;
+    password: Option<&str>,
+) -> Result<Revealed, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
+    let existing = get(app, org_id, client_id, kind).await?;
+    passwords::confirm(app, &who.user, password).await?;
     let (api_key, secret_hash) = new_secret(app);
     let event = actor.event(
         Some(org_id),
@@ -150,7 +131,7 @@ pub struct AccountPermissionsInput {
     pub resources: Vec<Permission>,
 }
 
-async fn build_scope(app: &App, org_id: &OrgId, input: &ScopeInput) -> Result<KeyScope, ApiError> {
+async fn build_scope(app: &App, org_id: &OrgId, input: &ScopeInput) -> Result<KeyScope, Error> {
     let accounts = app.store.accounts(org_id).await?;
     let (selection, resources) = match &input.account_permissions {
         Some(a) => (a.accounts.clone(), a.resources.as_slice()),
@@ -167,25 +148,26 @@ async fn build_scope(app: &App, org_id: &OrgId, input: &ScopeInput) -> Result<Ke
 
 pub async fn create_scoped(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     name: &str,
     input: &ScopeInput,
-) -> Result<Revealed, ApiError> {
+    password: Option<&str>,
+) -> Result<Revealed, Error> {
+    passwords::confirm(app, &who.user, password).await?;
     let name = KeyName::parse(name, "name")?;
-    let scope = build_scope(app, org_id, input).await?;
-    insert_scoped(app, actor, org_id, name, scope, "scoped_key.created", None).await
+    let scope = build_scope(app, &who.org_id, input).await?;
+    insert_scoped(app, who, name, scope, "scoped_key.created", None).await
 }
 
 async fn insert_scoped(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     name: KeyName,
     scope: KeyScope,
     action: &str,
     duplicated_from: Option<&ClientId>,
-) -> Result<Revealed, ApiError> {
+) -> Result<Revealed, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let (api_key, secret_hash) = new_secret(app);
     let now = now_ms();
     let key = KeyRecord {
@@ -212,12 +194,13 @@ async fn insert_scoped(
 
 pub async fn duplicate(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     client_id: &ClientId,
     name: Option<&str>,
-) -> Result<Revealed, ApiError> {
-    let original = existing(app, org_id, client_id, KeyKind::Scoped).await?;
+    password: Option<&str>,
+) -> Result<Revealed, Error> {
+    let original = get(app, &who.org_id, client_id, KeyKind::Scoped).await?;
+    passwords::confirm(app, &who.user, password).await?;
     let name = match name {
         Some(n) => KeyName::parse(n, "name")?,
         None => {
@@ -227,8 +210,7 @@ pub async fn duplicate(
     };
     insert_scoped(
         app,
-        actor,
-        org_id,
+        who,
         name,
         original.scope,
         "scoped_key.duplicated",
@@ -237,26 +219,39 @@ pub async fn duplicate(
     .await
 }
 
+/// What an edit changes; `None` keeps what the key has.
+#[derive(Default)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub org_permissions: Option<Vec<Permission>>,
+    pub account_permissions: Option<AccountPermissionsInput>,
+}
+
 /// Changes a scoped key's name and/or scope; the secret stays the same.
 pub async fn update(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     client_id: &ClientId,
-    name: Option<&str>,
-    org_permissions: Option<Vec<Permission>>,
-    account_permissions: Option<AccountPermissionsInput>,
-) -> Result<KeyRecord, ApiError> {
-    let before = existing(app, org_id, client_id, KeyKind::Scoped).await?;
+    changes: KeyChanges,
+    password: Option<&str>,
+) -> Result<KeyRecord, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
+    let before = get(app, org_id, client_id, KeyKind::Scoped).await?;
+    passwords::confirm(app, &who.user, password).await?;
+    let KeyChanges {
+        name,
+        org_permissions,
+        account_permissions,
+    } = changes;
     let KeyScope::Scoped {
         org_permissions: old_org,
         account_permissions: old_acct,
     } = &before.scope
     else {
-        return Err(ApiError::NotFound);
+        return Err(Error::NotFound);
     };
     let name = match name {
-        Some(n) => KeyName::parse(n, "name")?.into_string(),
+        Some(n) => KeyName::parse(&n, "name")?.into_string(),
         None => before.name.clone(),
     };
     let input = ScopeInput {
@@ -290,11 +285,13 @@ pub async fn update(
 
 pub async fn delete(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     client_id: &ClientId,
-) -> Result<(), ApiError> {
-    let key = existing(app, org_id, client_id, KeyKind::Scoped).await?;
+    password: Option<&str>,
+) -> Result<(), Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
+    let key = get(app, org_id, client_id, KeyKind::Scoped).await?;
+    passwords::confirm(app, &who.user, password).await?;
     let event = actor.event(
         Some(org_id),
         "scoped_key.deleted",
@@ -306,16 +303,31 @@ pub async fn delete(
     Ok(())
 }
 
-/// A key of this organization and kind, or 404 (also for other organizations').
-pub async fn existing(
+/// The organization's admin and scoped keys.
+pub async fn list(app: &App, org_id: &OrgId) -> Result<Vec<KeyRecord>, Error> {
+    Ok(app.store.keys(org_id).await?)
+}
+
+/// A key of this organization of either kind, or not found (also for other
+/// organizations' keys).
+pub async fn find(app: &App, org_id: &OrgId, client_id: &ClientId) -> Result<KeyRecord, Error> {
+    app.store
+        .key(org_id, client_id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// A key of this organization and kind, or not found (also for other
+/// organizations' keys).
+pub async fn get(
     app: &App,
     org_id: &OrgId,
     client_id: &ClientId,
     kind: KeyKind,
-) -> Result<KeyRecord, ApiError> {
+) -> Result<KeyRecord, Error> {
     match app.store.key(org_id, client_id).await {
         Ok(Some(k)) if k.kind == kind => Ok(k),
-        Ok(_) | Err(StoreError::NotFound) => Err(ApiError::NotFound),
+        Ok(_) | Err(StoreError::NotFound) => Err(Error::NotFound),
         Err(e) => Err(e.into()),
     }
 }

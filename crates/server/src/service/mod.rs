@@ -2,11 +2,24 @@
 
 pub mod audit;
 pub mod auth;
+pub mod error;
 pub mod keys;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;
 pub mod webhooks;
+
+pub use error::{Error, Need, Result};
+
+/// A signed-in member acting in one organization. The surface that built it
+/// has checked the member's role for the action.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    pub user: keygate_store::UserRecord,
+    pub org_id: keygate_core::OrgId,
+    pub role: keygate_core::Role,
+    pub actor: audit::Actor,
+}
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -2,13 +2,12 @@
 
 use keygate_core::text::{DisplayName, Email, NewPassword};
 use keygate_core::{AccountId, OrgId, Role, UserId};
-use keygate_store::{AccountRecord, MemberRecord, OrgRecord, UserRecord};
+use keygate_store::{AccountRecord, MemberRecord, Membership, OrgRecord, UserRecord};
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::error::ApiError;
 use crate::service::audit::Actor;
-use crate::service::{now_ms, passwords};
+use crate::service::{Acting, Error, now_ms, passwords};
 
 pub struct CreatedOrg {
     pub org_id: OrgId,
@@ -24,7 +23,7 @@ pub async fn create_org(
     owner_email: &str,
     owner_password: &str,
     account_names: &[String],
-) -> Result<CreatedOrg, ApiError> {
+) -> Result<CreatedOrg, Error> {
     let name = DisplayName::parse(name, "name")?;
     let email = Email::parse(owner_email, "owner_email")?;
     let password = NewPassword::parse(owner_password, "owner_password")?;
@@ -68,12 +67,28 @@ pub async fn create_org(
     })
 }
 
-pub async fn create_account(
-    app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
-    name: &str,
-) -> Result<AccountRecord, ApiError> {
+/// One organization.
+pub async fn org(app: &App, org_id: &OrgId) -> Result<OrgRecord, Error> {
+    app.store.org(org_id).await?.ok_or(Error::NotFound)
+}
+
+/// The organization's accounts.
+pub async fn accounts(app: &App, org_id: &OrgId) -> Result<Vec<AccountRecord>, Error> {
+    Ok(app.store.accounts(org_id).await?)
+}
+
+/// The organizations a user belongs to, with the role in each.
+pub async fn memberships(app: &App, user_id: &UserId) -> Result<Vec<Membership>, Error> {
+    Ok(app.store.memberships(user_id).await?)
+}
+
+/// The organization's members and their roles.
+pub async fn members(app: &App, org_id: &OrgId) -> Result<Vec<MemberRecord>, Error> {
+    Ok(app.store.members(org_id).await?)
+}
+
+pub async fn create_account(app: &App, who: &Acting, name: &str) -> Result<AccountRecord, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let name = DisplayName::parse(name, "name")?;
     let account = AccountRecord {
         account_id: AccountId::generate(),
@@ -93,14 +108,14 @@ pub async fn create_account(
     Ok(account)
 }
 
-fn assignable(role: &str) -> Result<Role, ApiError> {
+fn assignable(role: &str) -> Result<Role, Error> {
     match Role::parse(role) {
-        Some(Role::Owner) => Err(ApiError::validation(
+        Some(Role::Owner) => Err(Error::invalid(
             "role",
             "an organization has one owner; choose admin, developer, analyst or viewer",
         )),
         Some(r) => Ok(r),
-        None => Err(ApiError::validation(
+        None => Err(Error::invalid(
             "role",
             "must be one of admin, developer, analyst, viewer",
         )),
@@ -111,19 +126,19 @@ fn assignable(role: &str) -> Result<Role, ApiError> {
 /// `initial_password` is required).
 pub async fn add_member(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     email: &str,
     role: &str,
     initial_password: Option<&str>,
-) -> Result<MemberRecord, ApiError> {
+) -> Result<MemberRecord, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let email = Email::parse(email, "email")?;
     let role = assignable(role)?;
     let user = match app.store.user_by_email(email.as_str()).await? {
         Some(u) => u,
         None => {
             let password = initial_password.ok_or_else(|| {
-                ApiError::validation(
+                Error::invalid(
                     "initial_password",
                     "a new user needs an initial password (15 to 256 characters)",
                 )
@@ -146,13 +161,8 @@ pub async fn add_member(
     Ok(app.store.add_member(org_id, &user, role, &event).await?)
 }
 
-pub async fn set_role(
-    app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
-    user_id: &UserId,
-    role: &str,
-) -> Result<(), ApiError> {
+pub async fn set_role(app: &App, who: &Acting, user_id: &UserId, role: &str) -> Result<(), Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let role = assignable(role)?;
     guard_owner(app, org_id, user_id, "the owner's role cannot be changed").await?;
     let event = actor.event(
@@ -167,12 +177,8 @@ pub async fn set_role(
         .await?)
 }
 
-pub async fn remove(
-    app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
-    user_id: &UserId,
-) -> Result<(), ApiError> {
+pub async fn remove(app: &App, who: &Acting, user_id: &UserId) -> Result<(), Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     guard_owner(app, org_id, user_id, "the owner cannot be removed").await?;
     let event = actor.event(
         Some(org_id),
@@ -188,10 +194,10 @@ async fn guard_owner(
     org_id: &OrgId,
     user_id: &UserId,
     message: &'static str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     match app.store.role(org_id, user_id).await? {
-        None => Err(ApiError::NotFound),
-        Some(Role::Owner) => Err(ApiError::Forbidden(message)),
+        None => Err(Error::NotFound),
+        Some(Role::Owner) => Err(Error::NotAllowed(message)),
         Some(_) => Ok(()),
     }
 }

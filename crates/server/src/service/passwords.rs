@@ -4,17 +4,20 @@
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
 
-use crate::http::error::ApiError;
+use keygate_store::UserRecord;
 
-pub async fn hash(password: String) -> Result<String, ApiError> {
+use crate::app::App;
+use crate::service::Error;
+
+pub async fn hash(password: String) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("argon2 hash failed: {e}")))
+            .map_err(|e| Error::Internal(format!("argon2 hash failed: {e}")))
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("hashing task failed: {e}")))?
+    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?
 }
 
 /// True when `password` matches the PHC string `hash`. A hash that does not
@@ -38,4 +41,24 @@ pub async fn verify(hash: String, password: String) -> bool {
 pub async fn verify_dummy(password: String) {
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3b0bqMkCV8vXSKC0Bj0LkCuhGfwITKwU6OyD/Z32mBk";
     let _ = verify(DUMMY.to_owned(), password).await;
+}
+
+/// Checks the acting user's current password before a change (keys, members,
+/// accounts, webhooks): a stolen session alone cannot make one. Failures are
+/// rate limited per user.
+pub async fn confirm(app: &App, user: &UserRecord, password: Option<&str>) -> Result<(), Error> {
+    let limiter = &app.limits.confirm_user;
+    limiter
+        .check(user.user_id.as_str())
+        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+    let ok = match password {
+        Some(p) if !p.is_empty() => verify(user.password_hash.clone(), p.to_owned()).await,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        limiter.fail(user.user_id.as_str());
+        Err(Error::PasswordRejected)
+    }
 }

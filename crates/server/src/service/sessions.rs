@@ -1,11 +1,11 @@
 //! Sign-in with email and password, for the management API and the Developer app.
 
-use keygate_core::crypto::{random_base62, sha256};
+use keygate_core::crypto::{Digest, random_base62, sha256};
 use keygate_store::{SessionRecord, UserRecord};
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::error::ApiError;
+use crate::service::Error;
 use crate::service::audit::Actor;
 use crate::service::{now_ms, passwords};
 
@@ -21,7 +21,7 @@ pub async fn sign_in(
     actor: &Actor,
     email: &str,
     password: &str,
-) -> Result<NewSession, ApiError> {
+) -> Result<NewSession, Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
     let limits = &app.limits;
@@ -29,7 +29,7 @@ pub async fn sign_in(
         .signin_ip
         .check(&ip)
         .and(limits.signin_email.check(&email))
-        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
     let user = app.store.user_by_email(&email).await?;
     let ok = match &user {
         Some(u) if password.chars().count() <= 256 => {
@@ -43,7 +43,7 @@ pub async fn sign_in(
     let Some(user) = user.filter(|_| ok) else {
         limits.signin_ip.fail(&ip);
         limits.signin_email.fail(&email);
-        return Err(ApiError::Unauthorized);
+        return Err(Error::Unauthorized);
     };
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
@@ -69,4 +69,9 @@ pub async fn sign_in(
         expires_at: session.expires_at,
         user,
     })
+}
+
+/// Ends one session: its token stops working at once.
+pub async fn sign_out(app: &App, session_hash: &Digest) -> Result<(), Error> {
+    Ok(app.store.delete_session(session_hash).await?)
 }

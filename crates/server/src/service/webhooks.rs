@@ -3,14 +3,12 @@
 use keygate_core::crypto::random_base62;
 use keygate_core::{DeliveryId, OrgId, WebhookId};
 use keygate_store::outbox::KEY_EVENTS;
-use keygate_store::{StoreError, WebhookRecord};
+use keygate_store::{DeliveryQuery, DeliveryRecord, StoreError, WebhookRecord};
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::error::ApiError;
 use crate::notify::{signing_secret, ssrf};
-use crate::service::audit::Actor;
-use crate::service::now_ms;
+use crate::service::{Acting, Error, now_ms, passwords};
 
 /// Endpoints one organization may register.
 const MAX_WEBHOOKS: usize = 20;
@@ -28,26 +26,23 @@ pub struct WebhookInput {
     pub enabled: Option<bool>,
 }
 
-async fn check_url(app: &App, url: &str) -> Result<String, ApiError> {
+async fn check_url(app: &App, url: &str) -> Result<String, Error> {
     let insecure = app.settings.notify.allow_insecure_webhooks;
-    let target = ssrf::parse(url.trim(), insecure).map_err(|m| ApiError::validation("url", m))?;
+    let target = ssrf::parse(url.trim(), insecure).map_err(|m| Error::invalid("url", m))?;
     ssrf::resolve(&target, insecure)
         .await
-        .map_err(|m| ApiError::validation("url", m))?;
+        .map_err(|m| Error::invalid("url", m))?;
     Ok(url.trim().to_owned())
 }
 
-fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
+fn check_events(events: Vec<String>) -> Result<Vec<String>, Error> {
     if events.is_empty() {
-        return Err(ApiError::validation(
-            "events",
-            "subscribe to at least one event",
-        ));
+        return Err(Error::invalid("events", "subscribe to at least one event"));
     }
     let mut out: Vec<String> = Vec::new();
     for e in events {
         if !KEY_EVENTS.contains(&e.as_str()) {
-            return Err(ApiError::validation(
+            return Err(Error::invalid(
                 "events",
                 format!("unknown event; the events are {}", KEY_EVENTS.join(", ")),
             ));
@@ -64,27 +59,34 @@ fn host_of(url: &str) -> String {
     ssrf::parse(url, true).map(|t| t.host).unwrap_or_default()
 }
 
+/// The organization's webhooks.
+pub async fn list(app: &App, org_id: &OrgId) -> Result<Vec<WebhookRecord>, Error> {
+    Ok(app.store.webhooks(org_id).await?)
+}
+
 pub async fn create(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     input: WebhookInput,
-) -> Result<Created, ApiError> {
+    password: Option<&str>,
+) -> Result<Created, Error> {
+    passwords::confirm(app, &who.user, password).await?;
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let url = check_url(
         app,
         input
             .url
             .as_deref()
-            .ok_or_else(|| ApiError::validation("url", "missing field `url`"))?,
+            .ok_or_else(|| Error::invalid("url", "missing field `url`"))?,
     )
     .await?;
     let events = check_events(
         input
             .events
-            .ok_or_else(|| ApiError::validation("events", "missing field `events`"))?,
+            .ok_or_else(|| Error::invalid("events", "missing field `events`"))?,
     )?;
     if app.store.webhooks(org_id).await?.len() >= MAX_WEBHOOKS {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "an organization can have at most {MAX_WEBHOOKS} webhooks"
         )));
     }
@@ -116,23 +118,25 @@ pub async fn find(
     app: &App,
     org_id: &OrgId,
     webhook_id: &WebhookId,
-) -> Result<WebhookRecord, ApiError> {
+) -> Result<WebhookRecord, Error> {
     app.store
         .webhooks(org_id)
         .await?
         .into_iter()
         .find(|w| w.webhook_id == *webhook_id)
-        .ok_or(ApiError::NotFound)
+        .ok_or(Error::NotFound)
 }
 
 pub async fn update(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     webhook_id: &WebhookId,
     input: WebhookInput,
-) -> Result<WebhookRecord, ApiError> {
+    password: Option<&str>,
+) -> Result<WebhookRecord, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let mut w = find(app, org_id, webhook_id).await?;
+    passwords::confirm(app, &who.user, password).await?;
     if let Some(url) = input.url {
         w.url = check_url(app, &url).await?;
     }
@@ -155,11 +159,13 @@ pub async fn update(
 
 pub async fn delete(
     app: &App,
-    actor: &Actor,
-    org_id: &OrgId,
+    who: &Acting,
     webhook_id: &WebhookId,
-) -> Result<(), ApiError> {
+    password: Option<&str>,
+) -> Result<(), Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let w = find(app, org_id, webhook_id).await?;
+    passwords::confirm(app, &who.user, password).await?;
     let event = actor.event(
         Some(org_id),
         "webhook.deleted",
@@ -170,13 +176,38 @@ pub async fn delete(
     Ok(())
 }
 
-/// Queues a delivery again, due now, with a fresh three-day retry window.
-pub async fn redeliver(
+/// Deliveries of the organization (or of one of its webhooks), newest first:
+/// at most `limit` (1 to 200) older than `before`.
+pub async fn deliveries(
     app: &App,
-    actor: &Actor,
     org_id: &OrgId,
-    delivery_id: &DeliveryId,
-) -> Result<(), ApiError> {
+    webhook_id: Option<&WebhookId>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<DeliveryRecord>, Error> {
+    if !(1..=200).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            "must be a whole number from 1 to 200",
+        ));
+    }
+    if let Some(id) = webhook_id {
+        find(app, org_id, id).await?;
+    }
+    Ok(app
+        .store
+        .deliveries(&DeliveryQuery {
+            org_id: org_id.clone(),
+            webhook_id: webhook_id.cloned(),
+            before,
+            limit,
+        })
+        .await?)
+}
+
+/// Queues a delivery again, due now, with a fresh three-day retry window.
+pub async fn redeliver(app: &App, who: &Acting, delivery_id: &DeliveryId) -> Result<(), Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
     let event = actor.event(
         Some(org_id),
         "delivery.redelivered",
@@ -192,7 +223,7 @@ pub async fn redeliver(
             app.notifier.wake();
             Ok(())
         }
-        Err(StoreError::NotFound) => Err(ApiError::NotFound),
+        Err(StoreError::NotFound) => Err(Error::NotFound),
         Err(e) => Err(e.into()),
     }
 }

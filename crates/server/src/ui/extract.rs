@@ -1,97 +1,150 @@
-//! The Developer app's side of the HTTP edge: the API's extractors with HTML
-//! answers instead of JSON ones (no session → the sign-in page, wrong role →
-//! a page that says which role is needed), form bodies, and session cookies.
+//! The Developer app's side of the edge: who is signed in (the shared
+//! extractors of `access`, with the session token taken only from the app's
+//! cookie and refusals shown as pages: no session → the sign-in page, wrong
+//! role → a page that says which role is needed), form bodies, and cookies.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
-use crate::http::extract::{KeyManager, OrgManager, RoleRule, SESSION_COOKIE};
+use crate::access;
+use crate::app::App;
+use crate::service::{Error, Need};
 use crate::ui::pages::{ErrorPage, render};
 
-/// An API extractor (`CurrentUser`, `OrgMember<R>`) whose failures become pages.
-pub struct Ui<T>(pub T);
+pub use crate::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
 
-impl<T> FromRequestParts<AppState> for Ui<T>
-where
-    T: FromRequestParts<AppState, Rejection = ApiError>,
-{
+pub const SESSION_COOKIE: &str = "keygate_session";
+
+/// The Developer app: sessions come as its cookie, never as a bearer token.
+pub struct AppPages;
+
+impl access::Surface for AppPages {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, PageError> {
-        T::from_request_parts(parts, app)
-            .await
-            .map(Ui)
-            .map_err(PageError)
+    fn session_token(parts: &Parts, _: &App) -> Option<String> {
+        cookie(&parts.headers, SESSION_COOKIE)
     }
 }
 
-/// An error shown as a page.
-#[derive(Debug)]
-pub struct PageError(pub ApiError);
+pub type CurrentUser = access::CurrentUser<AppPages>;
+pub type OrgMember<R> = access::OrgMember<R, AppPages>;
 
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> PageError {
-        PageError(e)
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// A service refused or failed.
+    Service(Error),
+    /// The form's single-use token was missing, forged, expired or used.
+    StaleForm,
+    /// The form body could not be read.
+    BadForm { too_large: bool },
+}
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> PageError {
+        PageError::Service(e)
     }
 }
 
 impl From<keygate_store::StoreError> for PageError {
     fn from(e: keygate_store::StoreError) -> PageError {
-        PageError(e.into())
+        PageError::Service(e.into())
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (title, hint) = match &self.0 {
-            ApiError::Unauthorized | ApiError::BadToken => {
+        let e = match self {
+            PageError::Service(Error::Unauthorized) => {
                 return Redirect::to("/app/sign-in").into_response();
             }
-            ApiError::Forbidden(m) if *m == KeyManager::DENIED => (
+            PageError::Service(e) => e,
+            PageError::StaleForm => {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "This form has expired",
+                    "This form was already submitted or has expired. Nothing was changed. Go back to the list and try again; an API key is only ever shown once.".into(),
+                    None,
+                );
+            }
+            PageError::BadForm { too_large } => {
+                let status = if too_large {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return page(status, "The form could not be read", String::new(), None);
+            }
+        };
+        let trace_id = e.trace();
+        let (status, title, message) = match e {
+            Error::Forbidden(Need::KeyManager) => (
+                StatusCode::FORBIDDEN,
                 "You need the Owner, Admin or Developer role",
-                "Developer app access requires the Owner, Admin or Developer role. Ask an owner or admin of this organization to change your role.",
+                "Developer app access requires the Owner, Admin or Developer role. Ask an owner or admin of this organization to change your role.".into(),
             ),
-            ApiError::Forbidden(m) if *m == OrgManager::DENIED => (
+            Error::Forbidden(Need::OrgManager) => (
+                StatusCode::FORBIDDEN,
                 "You need the Owner or Admin role",
-                "Only owners and admins of this organization can open this page.",
+                "Only owners and admins of this organization can open this page.".into(),
             ),
-            ApiError::Forbidden(_) => ("Not allowed", ""),
-            ApiError::NotFound => (
+            Error::Forbidden(Need::Owner) => (
+                StatusCode::FORBIDDEN,
+                "You need the Owner role",
+                "Only the owner of this organization can do this.".into(),
+            ),
+            Error::NotAllowed(m) => (StatusCode::FORBIDDEN, "Not allowed", m.to_owned()),
+            Error::NotFound => (
+                StatusCode::NOT_FOUND,
                 "Page not found",
-                "There is nothing here, or it belongs to an organization you are not a member of.",
+                "There is nothing here, or it belongs to an organization you are not a member of.".into(),
             ),
-            ApiError::TooManyRequests { .. } => (
+            Error::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                "Too many failed attempts. Wait a few minutes, then try again.",
+                "Too many failed attempts. Wait a few minutes, then try again.".into(),
             ),
-            _ => ("Something went wrong", ""),
+            Error::PasswordRejected => (
+                StatusCode::UNAUTHORIZED,
+                "Wrong password",
+                "That password is not correct. Nothing was changed.".into(),
+            ),
+            Error::Invalid { message, .. } => {
+                (StatusCode::BAD_REQUEST, "That did not work", message)
+            }
+            Error::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m),
+            Error::LoginAsNotAllowed => (StatusCode::FORBIDDEN, "Not allowed", String::new()),
+            Error::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Something went wrong",
+                "The service is unavailable; retry shortly.".into(),
+            ),
+            Error::Internal(_) | Error::Unauthorized => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                String::new(),
+            ),
         };
-        let (status, body) = self.0.parts();
-        let page = ErrorPage {
-            title: title.to_owned(),
-            message: if hint.is_empty() {
-                body.message
-            } else {
-                hint.to_owned()
-            },
-            trace_id: body.trace_id,
-        };
-        (status, render(&page)).into_response()
+        page(status, title, message, trace_id)
     }
+}
+
+fn page(status: StatusCode, title: &str, message: String, trace_id: Option<String>) -> Response {
+    let page = ErrorPage {
+        title: title.to_owned(),
+        message,
+        trace_id,
+    };
+    (status, render(&page)).into_response()
 }
 
 /// A page whose form was rejected: the form token was missing, forged,
 /// expired or already used.
 pub fn stale_form() -> PageError {
-    PageError(ApiError::BadRequest(
-        "form_expired",
-        "This form was already submitted or has expired. Nothing was changed. Go back to the list and try again; an API key is only ever shown once.".into(),
-    ))
+    PageError::StaleForm
 }
 
 /// An `application/x-www-form-urlencoded` body, as pairs (repeated names kept).
@@ -123,15 +176,10 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|_| PageError(ApiError::PayloadTooLarge))?;
+            .map_err(|_| PageError::BadForm { too_large: true })?;
         serde_urlencoded::from_bytes(&bytes)
             .map(FormBody)
-            .map_err(|_| {
-                PageError(ApiError::BadRequest(
-                    "invalid_form",
-                    "The form could not be read.".into(),
-                ))
-            })
+            .map_err(|_| PageError::BadForm { too_large: false })
     }
 }
 

@@ -103,7 +103,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn not_found() -> extract::PageError {
-    extract::PageError(crate::http::error::ApiError::NotFound)
+    extract::PageError::Service(crate::service::Error::NotFound)
 }
 
 async fn css() -> Response {

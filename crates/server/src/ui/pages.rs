@@ -8,20 +8,20 @@ use keygate_core::time::format_rfc3339;
 use keygate_core::{OrgId, Role};
 
 use crate::app::App;
-use crate::http::error::ApiError;
-use crate::http::extract::CurrentUser;
+use crate::service::{Error, orgs};
+use crate::ui::extract::CurrentUser;
 
 /// Renders a template; a template error is an internal error (logged, trace id shown).
 pub fn render<T: Template>(t: &T) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
-            let (status, body) = ApiError::Internal(format!("template: {e}")).parts();
+            let trace_id = Error::Internal(format!("template: {e}")).trace();
             (
-                status,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 Html(format!(
                     "<!doctype html><title>Error</title><p>Internal error. Trace id: {}</p>",
-                    body.trace_id.unwrap_or_default()
+                    trace_id.unwrap_or_default()
                 )),
             )
                 .into_response()
@@ -114,8 +114,8 @@ impl Shell {
         org_id: &OrgId,
         role: Role,
         nav: &'static str,
-    ) -> Result<Shell, ApiError> {
-        let memberships = app.store.memberships(&me.user.user_id).await?;
+    ) -> Result<Shell, Error> {
+        let memberships = orgs::memberships(app, &me.user.user_id).await?;
         let org_name = memberships
             .iter()
             .find(|m| &m.org_id == org_id)

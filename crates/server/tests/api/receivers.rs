@@ -82,6 +82,17 @@ impl SmtpServer {
         .await
         .unwrap_or_else(|| self.mails())
     }
+
+    /// Waits (at most `secs`) until the mails received satisfy `pred`, and
+    /// returns them either way.
+    pub async fn wait_until(&self, secs: u64, pred: impl Fn(&[Mail]) -> bool) -> Vec<Mail> {
+        wait(secs, || {
+            let m = self.mails();
+            pred(&m).then_some(m)
+        })
+        .await
+        .unwrap_or_else(|| self.mails())
+    }
 }
 
 impl Drop for SmtpServer {

@@ -694,7 +694,7 @@ async fn a_viewer_cannot_reach_the_api_keys_page() {
             "{}/app/orgs/{}/settings/developer/api-keys",
             app.base, org.org_id
         ))
-        .bearer_auth(&viewer.token)
+        .header("cookie", format!("keygate_session={}", viewer.token))
         .send()
         .await
         .unwrap();

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use keygate_store::AuditQuery;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -10,6 +9,7 @@ use crate::http::dto::{AuditEventView, AuditPage};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{KeyManager, OrgMember};
 use crate::http::routes::{client_id, query};
+use crate::service::audit;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -33,24 +33,13 @@ pub async fn list(
 ) -> Result<Json<AuditPage>, ApiError> {
     let p: AuditParams = query(raw.as_deref())?;
     let limit = p.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit", "must be between 1 and 200"));
-    }
     let client_id = match p.client_id.as_deref() {
         Some(c) => {
             Some(client_id(c).map_err(|_| ApiError::validation("client_id", "not a client id"))?)
         }
         None => None,
     };
-    let events = app
-        .store
-        .audit_events(&AuditQuery {
-            org_id: m.org_id.clone(),
-            client_id,
-            before: p.before,
-            limit,
-        })
-        .await?;
+    let events = audit::events(&app, &m.org_id, client_id, p.before, limit).await?;
     let next_before = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten();

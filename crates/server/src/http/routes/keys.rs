@@ -14,7 +14,7 @@ use crate::http::dto::{
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
 use crate::http::routes::client_id;
-use crate::service::keys::{self, ScopeInput, confirm_password};
+use crate::service::keys::{self, KeyChanges, ScopeInput};
 
 type Member = OrgMember<KeyManager>;
 type Created = (StatusCode, Json<KeyWithSecret>);
@@ -24,7 +24,7 @@ type Created = (StatusCode, Json<KeyWithSecret>);
     params(("org_id" = String, Path)),
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, m: Member) -> Result<Json<KeyList>, ApiError> {
-    let all = app.store.keys(&m.org_id).await?;
+    let all = keys::list(&app, &m.org_id).await?;
     let (admin, scoped): (Vec<_>, Vec<_>) = all.iter().partition(|k| k.kind == KeyKind::Admin);
     Ok(Json(KeyList {
         admin_keys: admin
@@ -47,8 +47,8 @@ pub async fn generate_admin(
     m: Member,
     JsonBody(body): JsonBody<AdminKeyCreate>,
 ) -> Result<Created, ApiError> {
-    confirm_password(&app, &m.current.user, body.password).await?;
-    let r = keys::generate_admin(&app, &m.actor(), &m.org_id, &body.owner_id).await?;
+    let r =
+        keys::generate_admin(&app, &m.acting(), &body.owner_id, body.password.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -76,9 +76,7 @@ async fn regenerate(
     kind: KeyKind,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     let id = client_id(id)?;
-    keys::existing(app, &m.org_id, &id, kind).await?;
-    confirm_password(app, &m.current.user, body.password).await?;
-    let r = keys::regenerate(app, &m.actor(), &m.org_id, &id, kind).await?;
+    let r = keys::regenerate(app, &m.acting(), &id, kind, body.password.as_deref()).await?;
     Ok(Json(KeyWithSecret::new(&r, &app.catalog)))
 }
 
@@ -95,8 +93,14 @@ pub async fn create_scoped(
         org_permissions: body.org_permissions.into_iter().map(Into::into).collect(),
         account_permissions: body.account_permissions.map(Into::into),
     };
-    confirm_password(&app, &m.current.user, body.password).await?;
-    let r = keys::create_scoped(&app, &m.actor(), &m.org_id, &body.name, &input).await?;
+    let r = keys::create_scoped(
+        &app,
+        &m.acting(),
+        &body.name,
+        &input,
+        body.password.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -112,7 +116,7 @@ pub async fn get_scoped(
     m: Member,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<KeyView>, ApiError> {
-    let key = keys::existing(&app, &m.org_id, &client_id(&id)?, KeyKind::Scoped).await?;
+    let key = keys::get(&app, &m.org_id, &client_id(&id)?, KeyKind::Scoped).await?;
     Ok(Json(KeyView::new(&key, &app.catalog)))
 }
 
@@ -126,20 +130,15 @@ pub async fn update_scoped(
     Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<ScopedKeyPatch>,
 ) -> Result<Json<KeyView>, ApiError> {
-    let id = client_id(&id)?;
-    keys::existing(&app, &m.org_id, &id, KeyKind::Scoped).await?;
-    confirm_password(&app, &m.current.user, body.password).await?;
-    let key = keys::update(
-        &app,
-        &m.actor(),
-        &m.org_id,
-        &id,
-        body.name.as_deref(),
-        body.org_permissions
+    let changes = KeyChanges {
+        name: body.name,
+        org_permissions: body
+            .org_permissions
             .map(|v| v.into_iter().map(Into::into).collect()),
-        body.account_permissions.map(Into::into),
-    )
-    .await?;
+        account_permissions: body.account_permissions.map(Into::into),
+    };
+    let id = client_id(&id)?;
+    let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
     Ok(Json(KeyView::new(&key, &app.catalog)))
 }
 
@@ -167,9 +166,8 @@ pub async fn duplicate_scoped(
     JsonBody(body): JsonBody<ScopedKeyDuplicate>,
 ) -> Result<Created, ApiError> {
     let id = client_id(&id)?;
-    keys::existing(&app, &m.org_id, &id, KeyKind::Scoped).await?;
-    confirm_password(&app, &m.current.user, body.password).await?;
-    let r = keys::duplicate(&app, &m.actor(), &m.org_id, &id, body.name.as_deref()).await?;
+    let name = body.name.as_deref();
+    let r = keys::duplicate(&app, &m.acting(), &id, name, body.password.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -186,9 +184,12 @@ pub async fn delete_scoped(
     Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
-    let id = client_id(&id)?;
-    keys::existing(&app, &m.org_id, &id, KeyKind::Scoped).await?;
-    confirm_password(&app, &m.current.user, body.password).await?;
-    keys::delete(&app, &m.actor(), &m.org_id, &id).await?;
+    keys::delete(
+        &app,
+        &m.acting(),
+        &client_id(&id)?,
+        body.password.as_deref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

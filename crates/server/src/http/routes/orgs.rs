@@ -25,7 +25,7 @@ pub async fn list_accounts(
     State(app): State<AppState>,
     m: OrgMember<AnyMember>,
 ) -> Result<Json<Vec<AccountView>>, ApiError> {
-    let accounts = app.store.accounts(&m.org_id).await?;
+    let accounts = orgs::accounts(&app, &m.org_id).await?;
     Ok(Json(accounts.iter().map(AccountView::from).collect()))
 }
 
@@ -38,7 +38,7 @@ pub async fn create_account(
     m: OrgMember<OrgManager>,
     JsonBody(body): JsonBody<AccountCreate>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
-    let a = orgs::create_account(&app, &m.actor(), &m.org_id, &body.name).await?;
+    let a = orgs::create_account(&app, &m.acting(), &body.name).await?;
     Ok((StatusCode::CREATED, Json(AccountView::from(&a))))
 }
 
@@ -50,7 +50,7 @@ pub async fn list_members(
     State(app): State<AppState>,
     m: OrgMember<OrgManager>,
 ) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let members = app.store.members(&m.org_id).await?;
+    let members = orgs::members(&app, &m.org_id).await?;
     Ok(Json(members.iter().map(MemberView::from).collect()))
 }
 
@@ -65,8 +65,7 @@ pub async fn add_member(
 ) -> Result<(StatusCode, Json<MemberView>), ApiError> {
     let member = orgs::add_member(
         &app,
-        &m.actor(),
-        &m.org_id,
+        &m.acting(),
         &body.email,
         &body.role,
         body.initial_password.as_deref(),
@@ -85,7 +84,7 @@ pub async fn update_member(
     Path((_, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<MemberPatch>,
 ) -> Result<StatusCode, ApiError> {
-    orgs::set_role(&app, &m.actor(), &m.org_id, &user_id(&user)?, &body.role).await?;
+    orgs::set_role(&app, &m.acting(), &user_id(&user)?, &body.role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,7 +97,7 @@ pub async fn remove_member(
     m: OrgMember<OrgManager>,
     Path((_, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    orgs::remove(&app, &m.actor(), &m.org_id, &user_id(&user)?).await?;
+    orgs::remove(&app, &m.acting(), &user_id(&user)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

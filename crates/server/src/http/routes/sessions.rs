@@ -9,8 +9,7 @@ use crate::app::AppState;
 use crate::http::dto::{MeView, MembershipView, SessionCreate, SessionCreated, UserView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody};
-use crate::service::audit::Actor;
-use crate::service::sessions;
+use crate::service::{orgs, sessions};
 
 /// Sign in with email and password; returns a session token for `/dev/v1`.
 #[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", request_body = SessionCreate,
@@ -20,12 +19,7 @@ pub async fn create(
     client: ClientInfo,
     JsonBody(body): JsonBody<SessionCreate>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    let actor = Actor {
-        ip: Some(client.ip),
-        user_agent: client.user_agent,
-        ..Actor::default()
-    };
-    let s = sessions::sign_in(&app, &actor, &body.email, &body.password).await?;
+    let s = sessions::sign_in(&app, &client.anonymous(), &body.email, &body.password).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionCreated {
@@ -40,7 +34,7 @@ pub async fn create(
 #[utoipa::path(delete, path = "/dev/v1/sessions/current", tag = "sessions",
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, me: CurrentUser) -> Result<StatusCode, ApiError> {
-    app.store.delete_session(&me.session_hash).await?;
+    sessions::sign_out(&app, &me.session_hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -48,7 +42,7 @@ pub async fn delete(State(app): State<AppState>, me: CurrentUser) -> Result<Stat
 #[utoipa::path(get, path = "/dev/v1/me", tag = "sessions",
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn me(State(app): State<AppState>, me: CurrentUser) -> Result<Json<MeView>, ApiError> {
-    let memberships = app.store.memberships(&me.user.user_id).await?;
+    let memberships = orgs::memberships(&app, &me.user.user_id).await?;
     Ok(Json(MeView {
         user: UserView::from(&me.user),
         memberships: memberships.iter().map(MembershipView::from).collect(),

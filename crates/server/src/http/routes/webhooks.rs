@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use keygate_core::{DeliveryId, WebhookId};
-use keygate_store::DeliveryQuery;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -16,7 +15,6 @@ use crate::http::dto_webhooks::{
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OrgManager, OrgMember};
 use crate::http::routes::query;
-use crate::service::keys::confirm_password;
 use crate::service::webhooks::{self, WebhookInput};
 
 type Manager = OrgMember<OrgManager>;
@@ -33,7 +31,7 @@ pub async fn list(
     State(app): State<AppState>,
     m: Manager,
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
-    let hooks = app.store.webhooks(&m.org_id).await?;
+    let hooks = webhooks::list(&app, &m.org_id).await?;
     Ok(Json(hooks.iter().map(WebhookView::from).collect()))
 }
 
@@ -46,13 +44,12 @@ pub async fn create(
     m: Manager,
     JsonBody(body): JsonBody<WebhookCreate>,
 ) -> Result<(StatusCode, Json<WebhookCreated>), ApiError> {
-    confirm_password(&app, &m.current.user, body.password).await?;
     let input = WebhookInput {
         url: Some(body.url),
         events: Some(body.events),
         enabled: body.enabled,
     };
-    let c = webhooks::create(&app, &m.actor(), &m.org_id, input).await?;
+    let c = webhooks::create(&app, &m.acting(), input, body.password.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(WebhookCreated::new(&c.webhook, c.secret)),
@@ -69,15 +66,13 @@ pub async fn update(
     Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<WebhookPatch>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let id = webhook_id(&id)?;
-    webhooks::find(&app, &m.org_id, &id).await?;
-    confirm_password(&app, &m.current.user, body.password).await?;
     let input = WebhookInput {
         url: body.url,
         events: body.events,
         enabled: body.enabled,
     };
-    let w = webhooks::update(&app, &m.actor(), &m.org_id, &id, input).await?;
+    let id = webhook_id(&id)?;
+    let w = webhooks::update(&app, &m.acting(), &id, input, body.password.as_deref()).await?;
     Ok(Json(WebhookView::from(&w)))
 }
 
@@ -92,9 +87,7 @@ pub async fn delete(
     JsonBody(body): JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
     let id = webhook_id(&id)?;
-    webhooks::find(&app, &m.org_id, &id).await?;
-    confirm_password(&app, &m.current.user, body.password).await?;
-    webhooks::delete(&app, &m.actor(), &m.org_id, &id).await?;
+    webhooks::delete(&app, &m.acting(), &id, body.password.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,18 +108,7 @@ async fn page(
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let p: DeliveryParams = query(raw.as_deref())?;
     let limit = p.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit", "must be between 1 and 200"));
-    }
-    let list = app
-        .store
-        .deliveries(&DeliveryQuery {
-            org_id: m.org_id.clone(),
-            webhook_id,
-            before: p.before,
-            limit,
-        })
-        .await?;
+    let list = webhooks::deliveries(app, &m.org_id, webhook_id.as_ref(), p.before, limit).await?;
     let next_before = (list.len() == limit as usize)
         .then(|| list.last().map(|d| d.seq))
         .flatten();
@@ -146,9 +128,7 @@ pub async fn webhook_deliveries(
     Path((_, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let id = webhook_id(&id)?;
-    webhooks::find(&app, &m.org_id, &id).await?;
-    page(&app, &m, Some(id), raw).await
+    page(&app, &m, Some(webhook_id(&id)?), raw).await
 }
 
 /// Every notification of the organization (webhooks and mail), newest first.
@@ -173,6 +153,6 @@ pub async fn redeliver(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    webhooks::redeliver(&app, &m.actor(), &m.org_id, &id).await?;
+    webhooks::redeliver(&app, &m.acting(), &id).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -6,20 +6,17 @@ use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
 
 use crate::app::AppState;
-use crate::http::error::ApiError;
-use crate::http::extract::{AnyMember, ClientInfo, CurrentUser, OrgMember};
-use crate::service::audit::Actor;
-use crate::service::sessions;
+use crate::service::{Error, orgs, sessions};
 use crate::ui::extract::{
-    FormBody, PRESESSION_COOKIE, PageError, Ui, clear_session_cookies, cookie, is_tls, see_other,
-    session_cookie, set_cookie,
+    AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError,
+    clear_session_cookies, cookie, is_tls, see_other, session_cookie, set_cookie,
 };
 use crate::ui::pages::{SignInPage, render_status};
 
 use super::check_form;
 
 /// `/`: the app for a signed-in browser, the sign-in page otherwise.
-pub async fn root(me: Result<CurrentUser, ApiError>) -> Response {
+pub async fn root(me: Result<CurrentUser, PageError>) -> Response {
     match me {
         Ok(_) => see_other("/app"),
         Err(_) => see_other("/app/sign-in"),
@@ -27,21 +24,19 @@ pub async fn root(me: Result<CurrentUser, ApiError>) -> Response {
 }
 
 /// `/app`: the first organization of the user.
-pub async fn home(
-    State(app): State<AppState>,
-    Ui(me): Ui<CurrentUser>,
-) -> Result<Response, PageError> {
-    let memberships = app.store.memberships(&me.user.user_id).await?;
+pub async fn home(State(app): State<AppState>, me: CurrentUser) -> Result<Response, PageError> {
+    let memberships = orgs::memberships(&app, &me.user.user_id).await?;
     match memberships.first() {
         Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
-        None => Err(PageError(ApiError::Forbidden(
+        None => Err(Error::NotAllowed(
             "You are not a member of any organization yet. Ask an owner or admin to add you.",
-        ))),
+        )
+        .into()),
     }
 }
 
 /// `/app/orgs/{org_id}`: API keys for those who may use them, Settings for the others.
-pub async fn landing(Ui(m): Ui<OrgMember<AnyMember>>) -> Response {
+pub async fn landing(m: OrgMember<AnyMember>) -> Response {
     if m.role.can_manage_keys() {
         see_other(&format!(
             "/app/orgs/{}/settings/developer/api-keys",
@@ -86,7 +81,7 @@ fn sign_in_form(
 pub async fn sign_in_page(
     State(app): State<AppState>,
     headers: HeaderMap,
-    me: Result<CurrentUser, ApiError>,
+    me: Result<CurrentUser, PageError>,
 ) -> Response {
     if me.is_ok() {
         return see_other("/app");
@@ -118,11 +113,7 @@ pub async fn sign_in(
             Some(msg.into()),
         );
     }
-    let actor = Actor {
-        ip: Some(client.ip),
-        user_agent: client.user_agent,
-        ..Actor::default()
-    };
+    let actor = client.anonymous();
     let password = form.get("password").unwrap_or("");
     match sessions::sign_in(&app, &actor, &email, password).await {
         Ok(s) => {
@@ -134,7 +125,7 @@ pub async fn sign_in(
             );
             resp
         }
-        Err(ApiError::TooManyRequests { retry_after_secs }) => {
+        Err(Error::RateLimited { retry_after_secs }) => {
             let msg = format!(
                 "Too many failed sign-in attempts. Try again in {} minute(s).",
                 retry_after_secs.div_ceil(60)
@@ -147,24 +138,24 @@ pub async fn sign_in(
                 Some(msg),
             )
         }
-        Err(ApiError::Unauthorized) => sign_in_form(
+        Err(Error::Unauthorized) => sign_in_form(
             &app,
             &headers,
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email or password is not correct.".into()),
         ),
-        Err(e) => PageError(e).into_response(),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
 pub async fn sign_out(
     State(app): State<AppState>,
-    Ui(me): Ui<CurrentUser>,
+    me: CurrentUser,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &me, &form)?;
-    app.store.delete_session(&me.session_hash).await?;
+    sessions::sign_out(&app, &me.session_hash).await?;
     let mut resp = see_other("/app/sign-in");
     for (k, v) in clear_session_cookies() {
         resp.headers_mut().append(k, v);

@@ -5,15 +5,14 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
 use crate::app::{App, AppState};
-use crate::http::error::ApiError;
-use crate::http::extract::{KeyManager, OrgMember};
-use crate::service::keys::{self, Revealed, confirm_password};
-use crate::ui::extract::{FormBody, PageError, Ui, see_other};
+use crate::service::keys::{self, KeyChanges, Revealed};
+use crate::service::{Error, orgs};
+use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
     AdminRow, ApiKeysPage, ConfirmPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
     render_status, stamp,
@@ -23,20 +22,19 @@ use crate::ui::routes::check_form;
 mod form;
 use form::{FormValues, form_page, scope_summary};
 
-type Member = Ui<OrgMember<KeyManager>>;
 type M = OrgMember<KeyManager>;
 
 fn keys_url(m: &M) -> String {
     format!("/app/orgs/{}/settings/developer/api-keys", m.org_id)
 }
 
-pub async fn developer(Ui(m): Member) -> Response {
+pub async fn developer(m: M) -> Response {
     see_other(&keys_url(&m))
 }
 
 pub async fn list(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = match q.as_deref() {
@@ -46,9 +44,9 @@ pub async fn list(
     };
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "keys").await?;
     let org_name = shell.org_name.clone();
-    let mut accounts = app.store.accounts(&m.org_id).await?;
+    let mut accounts = orgs::accounts(&app, &m.org_id).await?;
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
-    let all = app.store.keys(&m.org_id).await?;
+    let all = keys::list(&app, &m.org_id).await?;
     let info = |owner: &str| {
         all.iter()
             .find(|k| k.kind == KeyKind::Admin && k.owner_id.as_deref() == Some(owner))
@@ -121,39 +119,45 @@ async fn prompt_page(
     })
 }
 
-/// Checks the form token and the password. `Err(page)` is the prompt again
-/// with the error; nothing was changed.
-async fn confirmed(app: &App, m: &M, form: &FormBody, p: Prompt) -> Result<(), Response> {
-    check_form(app, &m.current, form).map_err(axum::response::IntoResponse::into_response)?;
-    let password = form.get("password").map(str::to_owned);
-    match confirm_password(app, &m.current.user, password).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let (status, msg) =
-                password_error(e).map_err(axum::response::IntoResponse::into_response)?;
-            match prompt_page(app, m, p, Some(msg)).await {
-                Ok(page) => Err(render_status(status, &page)),
-                Err(e) => Err(axum::response::IntoResponse::into_response(e)),
-            }
-        }
-    }
+/// Runs an action confirmed with the password in the form: checks the form
+/// token, then runs `action` (whose service checks the password). A wrong
+/// password shows the prompt again with the error; nothing was changed.
+async fn confirmed<T>(
+    app: &App,
+    m: &M,
+    form: &FormBody,
+    p: Prompt,
+    action: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Response> {
+    check_form(app, &m.current, form).map_err(IntoResponse::into_response)?;
+    let e = match action.await {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let Some((status, msg)) = password_error(&e) else {
+        return Err(PageError::from(e).into_response());
+    };
+    Err(match prompt_page(app, m, p, Some(msg)).await {
+        Ok(page) => render_status(status, &page),
+        Err(e) => e.into_response(),
+    })
 }
 
 /// A failed password confirmation as a message next to the password field.
-fn password_error(e: ApiError) -> Result<(StatusCode, String), PageError> {
+pub(super) fn password_error(e: &Error) -> Option<(StatusCode, String)> {
     match e {
-        ApiError::PasswordConfirmationFailed => Ok((
+        Error::PasswordRejected => Some((
             StatusCode::UNAUTHORIZED,
             "That password is not correct. Nothing was changed.".into(),
         )),
-        ApiError::TooManyRequests { retry_after_secs } => Ok((
+        Error::RateLimited { retry_after_secs } => Some((
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "Too many wrong passwords. Try again in {} minute(s).",
                 retry_after_secs.div_ceil(60)
             ),
         )),
-        e => Err(PageError(e)),
+        _ => None,
     }
 }
 
@@ -173,15 +177,15 @@ async fn reveal(app: &App, m: &M, title: &'static str, r: Revealed) -> Result<Re
 
 async fn owner_name(app: &App, m: &M, owner_id: &str) -> Result<String, PageError> {
     if owner_id == m.org_id.as_str() {
-        let org = app.store.org(&m.org_id).await?.ok_or(ApiError::NotFound)?;
+        let org = orgs::org(app, &m.org_id).await?;
         return Ok(format!("the organization {}", org.name));
     }
-    let accounts = app.store.accounts(&m.org_id).await?;
+    let accounts = orgs::accounts(app, &m.org_id).await?;
     accounts
         .iter()
         .find(|a| a.account_id.as_str() == owner_id)
         .map(|a| format!("the account {}", a.name))
-        .ok_or(PageError(ApiError::NotFound))
+        .ok_or(Error::NotFound.into())
 }
 
 fn generate_prompt(m: &M, owner_id: &str, owner: &str) -> Prompt {
@@ -199,16 +203,16 @@ fn generate_prompt(m: &M, owner_id: &str, owner: &str) -> Prompt {
 
 pub async fn generate_page(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
-    let q: Vec<(String, String)> = serde_urlencoded::from_str(q.as_deref().unwrap_or(""))
-        .map_err(|_| PageError(ApiError::NotFound))?;
+    let q: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).map_err(|_| Error::NotFound)?;
     let owner_id = q
         .into_iter()
         .find(|(k, _)| k == "owner_id")
         .map(|(_, v)| v)
-        .ok_or(PageError(ApiError::NotFound))?;
+        .ok_or(Error::NotFound)?;
     let owner = owner_name(&app, &m, &owner_id).await?;
     let page = prompt_page(&app, &m, generate_prompt(&m, &owner_id, &owner), None).await?;
     Ok(render(&page))
@@ -216,38 +220,36 @@ pub async fn generate_page(
 
 pub async fn generate(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     form: FormBody,
 ) -> Result<Response, PageError> {
     let owner_id = form.get("owner_id").unwrap_or("").to_owned();
     let owner = owner_name(&app, &m, &owner_id).await?;
-    if let Err(page) = confirmed(&app, &m, &form, generate_prompt(&m, &owner_id, &owner)).await {
-        return Ok(page);
+    let prompt = generate_prompt(&m, &owner_id, &owner);
+    let action = async {
+        keys::generate_admin(&app, &m.acting(), &owner_id, form.get("password"))
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(
+                    "This admin key already exists. Use Regenerate in its … menu to get a new secret."
+                        .into(),
+                ),
+                e => e,
+            })
+    };
+    match confirmed(&app, &m, &form, prompt, action).await {
+        Ok(r) => reveal(&app, &m, "Admin API key generated", r).await,
+        Err(page) => Ok(page),
     }
-    let r = keys::generate_admin(&app, &m.actor(), &m.org_id, &owner_id)
-        .await
-        .map_err(|e| match e {
-            ApiError::Conflict(_) => PageError(ApiError::Conflict(
-                "This admin key already exists. Use Regenerate in its … menu to get a new secret."
-                    .into(),
-            )),
-            e => PageError(e),
-        })?;
-    reveal(&app, &m, "Admin API key generated", r).await
 }
 
 /// The key of the path, of this organization (any other: not found).
 async fn key_of(app: &App, m: &M, id: &str, kind: Option<KeyKind>) -> Result<KeyRecord, PageError> {
-    let id = ClientId::parse(id).map_err(|_| PageError(ApiError::NotFound))?;
-    let key = app
-        .store
-        .key(&m.org_id, &id)
-        .await?
-        .ok_or(PageError(ApiError::NotFound))?;
-    match kind {
-        Some(k) if k != key.kind => Err(PageError(ApiError::NotFound)),
-        _ => Ok(key),
-    }
+    let id = ClientId::parse(id).map_err(|_| Error::NotFound)?;
+    Ok(match kind {
+        Some(kind) => keys::get(app, &m.org_id, &id, kind).await?,
+        None => keys::find(app, &m.org_id, &id).await?,
+    })
 }
 
 fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
@@ -266,7 +268,7 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
 
 pub async fn regenerate_page(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, None).await?;
@@ -277,16 +279,18 @@ pub async fn regenerate_page(
 
 pub async fn regenerate(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, None).await?;
-    if let Err(page) = confirmed(&app, &m, &form, regenerate_prompt(&m, &k)).await {
-        return Ok(page);
+    let password = form.get("password");
+    let who = m.acting();
+    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, password);
+    match confirmed(&app, &m, &form, regenerate_prompt(&m, &k), action).await {
+        Ok(r) => reveal(&app, &m, "API key regenerated", r).await,
+        Err(page) => Ok(page),
     }
-    let r = keys::regenerate(&app, &m.actor(), &m.org_id, &k.client_id, k.kind).await?;
-    reveal(&app, &m, "API key regenerated", r).await
 }
 
 fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
@@ -305,7 +309,7 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
 
 pub async fn duplicate_page(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
@@ -316,16 +320,18 @@ pub async fn duplicate_page(
 
 pub async fn duplicate(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
-    if let Err(page) = confirmed(&app, &m, &form, duplicate_prompt(&m, &k)).await {
-        return Ok(page);
+    let password = form.get("password");
+    let who = m.acting();
+    let action = keys::duplicate(&app, &who, &k.client_id, None, password);
+    match confirmed(&app, &m, &form, duplicate_prompt(&m, &k), action).await {
+        Ok(r) => reveal(&app, &m, "API key duplicated", r).await,
+        Err(page) => Ok(page),
     }
-    let r = keys::duplicate(&app, &m.actor(), &m.org_id, &k.client_id, None).await?;
-    reveal(&app, &m, "API key duplicated", r).await
 }
 
 fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
@@ -344,7 +350,7 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
 
 pub async fn delete_page(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
@@ -355,19 +361,20 @@ pub async fn delete_page(
 
 pub async fn delete(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
-    if let Err(page) = confirmed(&app, &m, &form, delete_prompt(&m, &k)).await {
-        return Ok(page);
+    let who = m.acting();
+    let action = keys::delete(&app, &who, &k.client_id, form.get("password"));
+    match confirmed(&app, &m, &form, delete_prompt(&m, &k), action).await {
+        Ok(()) => Ok(see_other(&format!("{}?done=deleted", keys_url(&m)))),
+        Err(page) => Ok(page),
     }
-    keys::delete(&app, &m.actor(), &m.org_id, &k.client_id).await?;
-    Ok(see_other(&format!("{}?done=deleted", keys_url(&m))))
 }
 
-pub async fn new_page(State(app): State<AppState>, Ui(m): Member) -> Result<Response, PageError> {
+pub async fn new_page(State(app): State<AppState>, m: M) -> Result<Response, PageError> {
     let values = FormValues::default();
     let page = form_page(&app, &m, None, values, None).await?;
     Ok(render(&page))
@@ -375,42 +382,42 @@ pub async fn new_page(State(app): State<AppState>, Ui(m): Member) -> Result<Resp
 
 pub async fn create(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
-    let again = |e: ApiError| async {
-        let status = error_status(&e);
-        let page: KeyFormPage = form_page(&app, &m, None, values.clone(), Some(e)).await?;
-        Ok::<_, PageError>(render_status(status, &page))
+    let password = form.get("password");
+    let result = match values.scope_input() {
+        Ok(input) => keys::create_scoped(&app, &m.acting(), &values.name, &input, password).await,
+        Err(e) => Err(e),
     };
-    let password = form.get("password").map(str::to_owned);
-    if let Err(e) = confirm_password(&app, &m.current.user, password).await {
-        return again(e).await;
-    }
-    let input = match values.scope_input() {
-        Ok(i) => i,
-        Err(e) => return again(e).await,
-    };
-    match keys::create_scoped(&app, &m.actor(), &m.org_id, &values.name, &input).await {
+    match result {
         Ok(r) => reveal(&app, &m, "Scoped API key created", r).await,
-        Err(e @ ApiError::Validation { .. }) => again(e).await,
-        Err(e) => Err(PageError(e)),
+        Err(e) => form_again(&app, &m, None, values, e).await,
     }
 }
 
-fn error_status(e: &ApiError) -> StatusCode {
-    match e {
-        ApiError::PasswordConfirmationFailed => StatusCode::UNAUTHORIZED,
-        ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::BAD_REQUEST,
-    }
+/// The form again with the error next to its field; nothing was changed.
+async fn form_again(
+    app: &App,
+    m: &M,
+    key: Option<&KeyRecord>,
+    values: FormValues,
+    e: Error,
+) -> Result<Response, PageError> {
+    let status = match (&e, password_error(&e)) {
+        (Error::Invalid { .. }, _) => StatusCode::BAD_REQUEST,
+        (_, Some((status, _))) => status,
+        (_, None) => return Err(e.into()),
+    };
+    let page: KeyFormPage = form_page(app, m, key, values, Some(e)).await?;
+    Ok(render_status(status, &page))
 }
 
 pub async fn edit_page(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
@@ -420,41 +427,29 @@ pub async fn edit_page(
 
 pub async fn edit(
     State(app): State<AppState>,
-    Ui(m): Member,
+    m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
-    let again = |e: ApiError| async {
-        let status = error_status(&e);
-        let page = form_page(&app, &m, Some(&k), values.clone(), Some(e)).await?;
-        Ok::<_, PageError>(render_status(status, &page))
+    let password = form.get("password");
+    let result = match values.scope_input() {
+        Ok(input) => {
+            let changes = KeyChanges {
+                name: Some(values.name.clone()),
+                org_permissions: Some(input.org_permissions),
+                account_permissions: input
+                    .account_permissions
+                    .or_else(|| Some(form::no_accounts())),
+            };
+            keys::update(&app, &m.acting(), &k.client_id, changes, password).await
+        }
+        Err(e) => Err(e),
     };
-    let password = form.get("password").map(str::to_owned);
-    if let Err(e) = confirm_password(&app, &m.current.user, password).await {
-        return again(e).await;
-    }
-    let input = match values.scope_input() {
-        Ok(i) => i,
-        Err(e) => return again(e).await,
-    };
-    let result = keys::update(
-        &app,
-        &m.actor(),
-        &m.org_id,
-        &k.client_id,
-        Some(&values.name),
-        Some(input.org_permissions),
-        input
-            .account_permissions
-            .or_else(|| Some(form::no_accounts())),
-    )
-    .await;
     match result {
         Ok(_) => Ok(see_other(&format!("{}?done=updated", keys_url(&m)))),
-        Err(e @ ApiError::Validation { .. }) => again(e).await,
-        Err(e) => Err(PageError(e)),
+        Err(e) => form_again(&app, &m, Some(&k), values, e).await,
     }
 }

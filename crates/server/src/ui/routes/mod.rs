@@ -5,8 +5,7 @@ pub mod auth;
 pub mod keys;
 pub mod org;
 
-use crate::http::extract::CurrentUser;
-use crate::ui::extract::{FormBody, PageError, stale_form};
+use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};
 
 /// Consumes the form's token, bound to the signed-in session.
 pub fn check_form(

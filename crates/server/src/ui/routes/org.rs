@@ -4,14 +4,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use keygate_core::{ClientId, OrgId, UserId};
-use keygate_store::{AuditEvent, AuditQuery};
+use keygate_store::AuditEvent;
 use serde_json::Value;
 
 use crate::app::{App, AppState};
-use crate::http::error::ApiError;
-use crate::http::extract::{AnyMember, KeyManager, OrgManager, OrgMember};
-use crate::service::orgs;
-use crate::ui::extract::{FormBody, PageError, Ui, see_other};
+use crate::service::{Error, audit as audit_log, keys as key_service, orgs};
+use crate::ui::extract::{
+    AnyMember, FormBody, KeyManager, OrgManager, OrgMember, PageError, see_other,
+};
 use crate::ui::pages::{
     AccountRow, AccountsPage, AuditPage, AuditRow, KeyChoice, MemberRow, MembersPage, SettingsPage,
     Shell, render, render_status, role_label, when,
@@ -20,10 +20,10 @@ use crate::ui::routes::check_form;
 
 pub async fn settings(
     State(app): State<AppState>,
-    Ui(m): Ui<OrgMember<AnyMember>>,
+    m: OrgMember<AnyMember>,
 ) -> Result<Response, PageError> {
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "settings").await?;
-    let accounts = app.store.accounts(&m.org_id).await?.len();
+    let accounts = orgs::accounts(&app, &m.org_id).await?.len();
     Ok(render(&SettingsPage { shell, accounts }))
 }
 
@@ -63,7 +63,7 @@ fn param(q: &[(String, String)], name: &str) -> Option<String> {
 
 pub async fn audit(
     State(app): State<AppState>,
-    Ui(m): Ui<OrgMember<KeyManager>>,
+    m: OrgMember<KeyManager>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let q: Vec<(String, String)> =
@@ -71,16 +71,8 @@ pub async fn audit(
     let filter = param(&q, "client_id").and_then(|c| ClientId::parse(&c).ok());
     let before = param(&q, "before").and_then(|b| b.parse::<i64>().ok());
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "audit").await?;
-    let keys = app.store.keys(&m.org_id).await?;
-    let events = app
-        .store
-        .audit_events(&AuditQuery {
-            org_id: m.org_id.clone(),
-            client_id: filter.clone(),
-            before,
-            limit: AUDIT_PAGE,
-        })
-        .await?;
+    let keys = key_service::list(&app, &m.org_id).await?;
+    let events = audit_log::events(&app, &m.org_id, filter.clone(), before, AUDIT_PAGE).await?;
     let key_name = |e: &AuditEvent| {
         let id = e.client_id.as_ref()?;
         keys.iter()
@@ -131,7 +123,7 @@ pub async fn audit(
     }))
 }
 
-type Manager = Ui<OrgMember<OrgManager>>;
+type Manager = OrgMember<OrgManager>;
 
 async fn members_page(
     app: &App,
@@ -141,9 +133,7 @@ async fn members_page(
     email: String,
 ) -> Result<MembersPage, PageError> {
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "members").await?;
-    let rows = app
-        .store
-        .members(&m.org_id)
+    let rows = orgs::members(app, &m.org_id)
         .await?
         .iter()
         .map(|r| MemberRow {
@@ -165,11 +155,11 @@ async fn members_page(
     })
 }
 
-fn message(e: &ApiError) -> Option<String> {
+fn message(e: &Error) -> Option<String> {
     match e {
-        ApiError::Validation { message, .. } => Some(message.clone()),
-        ApiError::Conflict(m) => Some(m.clone()),
-        ApiError::Forbidden(m) => Some((*m).to_owned()),
+        Error::Invalid { message, .. } => Some(message.clone()),
+        Error::Conflict(m) => Some(m.clone()),
+        Error::NotAllowed(m) => Some((*m).to_owned()),
         _ => None,
     }
 }
@@ -178,11 +168,11 @@ fn message(e: &ApiError) -> Option<String> {
 async fn members_error(
     app: &App,
     m: &OrgMember<OrgManager>,
-    e: ApiError,
+    e: Error,
     email: String,
 ) -> Result<Response, PageError> {
     let Some(msg) = message(&e) else {
-        return Err(PageError(e));
+        return Err(e.into());
     };
     let mut msg = msg;
     if let Some(f) = msg.get(..1) {
@@ -194,7 +184,7 @@ async fn members_error(
 
 pub async fn members(
     State(app): State<AppState>,
-    Ui(m): Manager,
+    m: Manager,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = match q.as_deref() {
@@ -214,32 +204,32 @@ fn members_url(org: &OrgId) -> String {
 
 pub async fn add_member(
     State(app): State<AppState>,
-    Ui(m): Manager,
+    m: Manager,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let email = form.get("email").unwrap_or("");
     let role = form.get("role").unwrap_or("");
     let initial = form.get("initial_password").filter(|p| !p.is_empty());
-    match orgs::add_member(&app, &m.actor(), &m.org_id, email, role, initial).await {
+    match orgs::add_member(&app, &m.acting(), email, role, initial).await {
         Ok(_) => Ok(see_other(&format!("{}?done=added", members_url(&m.org_id)))),
         Err(e) => members_error(&app, &m, e, email.to_owned()).await,
     }
 }
 
 fn user_id(s: &str) -> Result<UserId, PageError> {
-    UserId::parse(s).map_err(|_| PageError(ApiError::NotFound))
+    UserId::parse(s).map_err(|_| Error::NotFound.into())
 }
 
 pub async fn change_role(
     State(app): State<AppState>,
-    Ui(m): Manager,
+    m: Manager,
     Path((_, user)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let role = form.get("role").unwrap_or("");
-    match orgs::set_role(&app, &m.actor(), &m.org_id, &user_id(&user)?, role).await {
+    match orgs::set_role(&app, &m.acting(), &user_id(&user)?, role).await {
         Ok(()) => Ok(see_other(&format!("{}?done=role", members_url(&m.org_id)))),
         Err(e) => members_error(&app, &m, e, String::new()).await,
     }
@@ -247,12 +237,12 @@ pub async fn change_role(
 
 pub async fn remove_member(
     State(app): State<AppState>,
-    Ui(m): Manager,
+    m: Manager,
     Path((_, user)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
-    match orgs::remove(&app, &m.actor(), &m.org_id, &user_id(&user)?).await {
+    match orgs::remove(&app, &m.acting(), &user_id(&user)?).await {
         Ok(()) => Ok(see_other(&format!(
             "{}?done=removed",
             members_url(&m.org_id)
@@ -269,9 +259,7 @@ async fn accounts_page(
     name: String,
 ) -> Result<AccountsPage, PageError> {
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "accounts").await?;
-    let rows = app
-        .store
-        .accounts(&m.org_id)
+    let rows = orgs::accounts(app, &m.org_id)
         .await?
         .iter()
         .map(|a| AccountRow {
@@ -291,7 +279,7 @@ async fn accounts_page(
 
 pub async fn accounts(
     State(app): State<AppState>,
-    Ui(m): Manager,
+    m: Manager,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = (q.as_deref() == Some("done=created")).then_some("Account created.");
@@ -302,21 +290,21 @@ pub async fn accounts(
 
 pub async fn create_account(
     State(app): State<AppState>,
-    Ui(m): Manager,
+    m: Manager,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let name = form.get("name").unwrap_or("");
-    match orgs::create_account(&app, &m.actor(), &m.org_id, name).await {
+    match orgs::create_account(&app, &m.acting(), name).await {
         Ok(_) => Ok(see_other(&format!(
             "/app/orgs/{}/settings/accounts?done=created",
             m.org_id
         ))),
-        Err(ApiError::Validation { message, .. }) => {
+        Err(Error::Invalid { message, .. }) => {
             let msg = format!("Account name {message}.");
             let page = accounts_page(&app, &m, None, Some(msg), name.to_owned()).await?;
             Ok(render_status(StatusCode::BAD_REQUEST, &page))
         }
-        Err(e) => Err(PageError(e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -8,10 +8,10 @@ use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet
 use keygate_store::{AccountRecord, KeyRecord};
 
 use crate::app::App;
-use crate::http::error::ApiError;
-use crate::http::extract::{KeyManager, OrgMember};
 use crate::service::keys::{AccountPermissionsInput, ScopeInput};
+use crate::service::{Error, orgs};
 use crate::ui::extract::{FormBody, PageError};
+use crate::ui::extract::{KeyManager, OrgMember};
 use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
 
 /// The form's values, whether posted or read from a key.
@@ -89,7 +89,7 @@ impl FormValues {
         v
     }
 
-    pub fn scope_input(&self) -> Result<ScopeInput, ApiError> {
+    pub fn scope_input(&self) -> Result<ScopeInput, Error> {
         let accounts = if self.all_accounts {
             AccountSelection::All(AllAccounts::All)
         } else {
@@ -99,7 +99,7 @@ impl FormValues {
                 .map(|a| AccountId::parse(a))
                 .collect::<Result<BTreeSet<_>, _>>()
                 .map_err(|_| {
-                    ApiError::validation(
+                    Error::invalid(
                         "account_permissions.accounts",
                         "choose accounts of this organization",
                     )
@@ -156,10 +156,10 @@ pub async fn form_page(
     m: &OrgMember<KeyManager>,
     key: Option<&KeyRecord>,
     values: FormValues,
-    error: Option<ApiError>,
+    error: Option<Error>,
 ) -> Result<KeyFormPage, PageError> {
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?;
-    let mut accounts = app.store.accounts(&m.org_id).await?;
+    let mut accounts = orgs::accounts(app, &m.org_id).await?;
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
     let (heading, action, submit) = match key {
         Some(k) => (
@@ -197,16 +197,13 @@ pub async fn form_page(
     };
     match error {
         None => {}
-        Some(ApiError::PasswordConfirmationFailed) => {
-            form.password_error = Some("That password is not correct. Nothing was changed.".into());
+        Some(e @ (Error::PasswordRejected | Error::RateLimited { .. })) => {
+            form.password_error = super::password_error(&e).map(|(_, msg)| msg);
         }
-        Some(ApiError::TooManyRequests { retry_after_secs }) => {
-            form.password_error = Some(format!(
-                "Too many wrong passwords. Try again in {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ));
-        }
-        Some(ApiError::Validation { source, message }) => {
+        Some(Error::Invalid {
+            field: source,
+            message,
+        }) => {
             let msg = sentence(&message);
             if source == "name" {
                 form.name_error = Some(format!("API key name: {}", msg.to_lowercase()));
@@ -218,7 +215,7 @@ pub async fn form_page(
                 form.error = Some(msg);
             }
         }
-        Some(e) => return Err(PageError(e)),
+        Some(e) => return Err(e.into()),
     }
     Ok(KeyFormPage { shell, form })
 }

@@ -1,0 +1,276 @@
+//! Who is calling: the client's address, the signed-in user, and their role in
+//! the organization named by the path.
+//!
+//! The JSON API and the Developer app both use these extractors; each surface
+//! says where its session token comes from and how a refusal is shown
+//! ([`Surface`]): the API reads `Authorization: Bearer` and answers JSON, the
+//! app reads its cookie and answers with pages. Types such as
+//! `OrgMember<KeyManager, S>` make it impossible to reach a handler without
+//! the check.
+
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, RawPathParams};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use keygate_core::crypto::{Digest, sha256};
+use keygate_core::{OrgId, Role};
+use keygate_store::UserRecord;
+
+use crate::app::{App, AppState};
+use crate::service::audit::Actor;
+use crate::service::{Acting, Error, Need, now_ms};
+
+/// A surface that signs people in: where its session token is, and how it
+/// shows a refusal.
+pub trait Surface: Send + Sync + 'static {
+    type Rejection: From<Error> + IntoResponse;
+    fn session_token(parts: &Parts, app: &App) -> Option<String>;
+}
+
+/// Source address and user agent of the request.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn of(parts: &Parts, app: &App) -> ClientInfo {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = &app.settings.trusted_proxies;
+        let ip = match peer {
+            Some(p) if trusted.contains(&p) => forwarded_client(&parts.headers, trusted)
+                .unwrap_or(p)
+                .to_string(),
+            Some(p) => p.to_string(),
+            None => String::new(),
+        };
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        ClientInfo { ip, user_agent }
+    }
+
+    /// The actor of an action taken before anyone is signed in.
+    pub fn anonymous(&self) -> Actor {
+        Actor {
+            ip: Some(self.ip.clone()),
+            user_agent: self.user_agent.clone(),
+            ..Actor::default()
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for ClientInfo
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientInfo::of(parts, &AppState::from_ref(state)))
+    }
+}
+
+/// The client behind trusted proxies: the rightmost `X-Forwarded-For` entry
+/// that is not itself a trusted proxy. Entries further left are whatever the
+/// client claimed and are not believed. A malformed header is ignored whole.
+fn forwarded_client(headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let mut chain = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        for part in value.to_str().ok()?.split(',') {
+            chain.push(part.trim().parse::<IpAddr>().ok()?);
+        }
+    }
+    chain
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .or(chain.first())
+        .copied()
+}
+
+/// The signed-in user of surface `S`.
+#[derive(Debug)]
+pub struct CurrentUser<S> {
+    pub user: UserRecord,
+    pub session_hash: Digest,
+    pub client: ClientInfo,
+    surface: PhantomData<S>,
+}
+
+impl<S> Clone for CurrentUser<S> {
+    fn clone(&self) -> Self {
+        CurrentUser {
+            user: self.user.clone(),
+            session_hash: self.session_hash,
+            client: self.client.clone(),
+            surface: PhantomData,
+        }
+    }
+}
+
+impl<S> CurrentUser<S> {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user.user_id.clone()),
+            email: Some(self.user.email.clone()),
+            ip: Some(self.client.ip.clone()),
+            user_agent: self.client.user_agent.clone(),
+        }
+    }
+}
+
+/// Session tokens are 47 characters; anything much longer is not one and is
+/// not worth hashing.
+const MAX_TOKEN_LEN: usize = 200;
+
+impl<St, S> FromRequestParts<St> for CurrentUser<S>
+where
+    St: Send + Sync,
+    AppState: FromRef<St>,
+    S: Surface,
+{
+    type Rejection = S::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, S::Rejection> {
+        let app = AppState::from_ref(state);
+        let token = S::session_token(parts, &app)
+            .filter(|t| t.len() <= MAX_TOKEN_LEN)
+            .ok_or(Error::Unauthorized)?;
+        let session_hash = sha256(token.as_bytes());
+        let user = app
+            .store
+            .session_user(&session_hash, now_ms())
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::Unauthorized)?;
+        Ok(CurrentUser {
+            user,
+            session_hash,
+            client: ClientInfo::of(parts, &app),
+            surface: PhantomData,
+        })
+    }
+}
+
+/// A role requirement, checked by `OrgMember<R, S>`.
+pub trait RoleRule: Send + Sync + 'static {
+    /// `None`: every member may.
+    const NEED: Option<Need>;
+}
+
+/// Owner, admin or developer: the Developer app's roles.
+pub struct KeyManager;
+impl RoleRule for KeyManager {
+    const NEED: Option<Need> = Some(Need::KeyManager);
+}
+
+/// Owner or admin.
+pub struct OrgManager;
+impl RoleRule for OrgManager {
+    const NEED: Option<Need> = Some(Need::OrgManager);
+}
+
+/// Any member.
+pub struct AnyMember;
+impl RoleRule for AnyMember {
+    const NEED: Option<Need> = None;
+}
+
+/// A member of the organization named by the `{org_id}` path segment, with a
+/// role `R` allows. Not a member (or no such org) → not found, like any object
+/// of another organization; a member without the role → forbidden.
+pub struct OrgMember<R, S> {
+    pub current: CurrentUser<S>,
+    pub org_id: OrgId,
+    pub role: Role,
+    rule: PhantomData<R>,
+}
+
+impl<R, S> OrgMember<R, S> {
+    pub fn actor(&self) -> Actor {
+        self.current.actor()
+    }
+
+    /// The member as the services take it.
+    pub fn acting(&self) -> Acting {
+        Acting {
+            user: self.current.user.clone(),
+            org_id: self.org_id.clone(),
+            role: self.role,
+            actor: self.actor(),
+        }
+    }
+}
+
+impl<St, R, S> FromRequestParts<St> for OrgMember<R, S>
+where
+    St: Send + Sync,
+    AppState: FromRef<St>,
+    R: RoleRule,
+    S: Surface,
+{
+    type Rejection = S::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, S::Rejection> {
+        let current = CurrentUser::<S>::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::NotFound)?;
+        let org_id = params
+            .iter()
+            .find(|(k, _)| *k == "org_id")
+            .and_then(|(_, v)| OrgId::parse(v).ok())
+            .ok_or(Error::NotFound)?;
+        let app = AppState::from_ref(state);
+        let role = app
+            .store
+            .role(&org_id, &current.user.user_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or(Error::NotFound)?;
+        if let Some(need) = R::NEED
+            && !need.allows(role)
+        {
+            return Err(Error::Forbidden(need).into());
+        }
+        Ok(OrgMember {
+            current,
+            org_id,
+            role,
+            rule: PhantomData,
+        })
+    }
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_address_no_trusted_proxy_added() {
+        let lb: IpAddr = "10.0.0.2".parse().unwrap();
+        let h = headers(&["203.0.113.9, 198.51.100.7", "10.0.0.2"]);
+        assert_eq!(forwarded_client(&h, &[lb]), "198.51.100.7".parse().ok());
+        assert_eq!(forwarded_client(&headers(&["not an ip"]), &[lb]), None);
+        assert_eq!(forwarded_client(&headers(&[]), &[lb]), None);
+    }
+}
