@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use keygate_core::crypto::{Pepper, random_base62, sha256};
 use keygate_core::token::{Claims, ISSUER, TokenKey, TokenKeys};
 use keygate_core::{ApiKey, Catalog, ClientId, LoginTarget, OrgId};
-use keygate_server::cache::{CredentialCache, TokenCache};
+use keygate_server::cache::{CredentialCache, VerifiedTokens};
 use keygate_store::KeyCredential;
 
 fn claims() -> Claims {
@@ -38,7 +38,7 @@ fn hot_path(c: &mut Criterion) {
     for _ in 0..10_000 {
         let k = ApiKey::generate("live");
         let id = ClientId::generate();
-        cache.insert_for_bench(KeyCredential {
+        cache.put(KeyCredential {
             client_id: id.clone(),
             org_id: OrgId::generate(),
             secret_hash: pepper.digest(k.expose().as_bytes()),
@@ -71,7 +71,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| keys.verify(black_box(&token), 2).unwrap())
     });
 
-    let tokens = TokenCache::default();
+    let tokens = VerifiedTokens::default();
     let cl = Arc::new(cl);
     for _ in 0..1000 {
         let t = keys.sign(&claims());

@@ -20,8 +20,9 @@ use keygate_core::{OrgId, Role};
 use keygate_store::UserRecord;
 
 use crate::app::{App, AppState};
-use crate::service::audit::Actor;
-use crate::service::{Acting, Error, Need, now_ms};
+use crate::audit::Actor;
+use crate::clock::now_ms;
+use crate::service::{Acting, Error, Need};
 
 /// A surface that signs people in: where its session token is, and how it
 /// shows a refusal.

@@ -1,4 +1,8 @@
-//! The shared state every handler sees.
+//! The shared state every surface sees: what sits below the surfaces (store,
+//! credential cache, catalog, pepper, signing keys, settings, failure limits,
+//! the audit queue and the notification dispatcher's wake-up). A surface's own
+//! state (the gateway's upstream client, the app's form tokens) lives in that
+//! surface's router state, not here.
 
 use std::sync::{Arc, RwLock};
 
@@ -6,13 +10,12 @@ use keygate_core::Catalog;
 use keygate_core::crypto::Pepper;
 use keygate_core::token::TokenKeys;
 use keygate_store::Store;
+use tokio::sync::Notify;
 
+use crate::audit::AuditSink;
 use crate::cache::CredentialCache;
 use crate::config::Settings;
-use crate::gateway::Upstream;
-use crate::notify::Notifier;
 use crate::ratelimit::Limits;
-use crate::service::audit::AuditSink;
 
 pub type AppState = Arc<App>;
 
@@ -21,15 +24,12 @@ pub struct App {
     pub cache: CredentialCache,
     pub catalog: Catalog,
     pub pepper: Pepper,
-    tokens: RwLock<Arc<TokenKeys>>,
+    signing_keys: RwLock<Arc<TokenKeys>>,
     pub settings: Settings,
     pub limits: Limits,
     pub audit: AuditSink,
-    pub upstream: Option<Upstream>,
-    /// The Developer app's form tokens.
-    pub ui: crate::ui::UiState,
     /// Wakes the notification dispatcher after a change queued deliveries.
-    pub notifier: Notifier,
+    pub dispatcher: Wake,
 }
 
 impl App {
@@ -37,37 +37,47 @@ impl App {
         store: Arc<dyn Store>,
         settings: Settings,
         pepper: Pepper,
-        tokens: TokenKeys,
+        signing_keys: TokenKeys,
     ) -> anyhow::Result<AppState> {
         let cache = CredentialCache::load(store.as_ref()).await?;
-        let upstream = match &settings.upstream {
-            Some(url) => Some(Upstream::new(url, settings.upstream_timeout)?),
-            None => None,
-        };
         Ok(Arc::new(App {
             audit: AuditSink::start(store.clone()),
             catalog: settings.catalog.clone(),
             store,
             cache,
-            ui: crate::ui::UiState::new(&pepper),
             pepper,
-            tokens: RwLock::new(Arc::new(tokens)),
+            signing_keys: RwLock::new(Arc::new(signing_keys)),
             settings,
             limits: Limits::default(),
-            upstream,
-            notifier: Notifier::default(),
+            dispatcher: Wake::default(),
         }))
     }
 
-    pub fn tokens(&self) -> Arc<TokenKeys> {
-        self.tokens
+    /// The keys that sign access tokens (the newest signs, all verify).
+    pub fn signing_keys(&self) -> Arc<TokenKeys> {
+        self.signing_keys
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
     /// Swaps in signing keys read again from the data dir (after a rotation).
-    pub fn set_tokens(&self, keys: TokenKeys) {
-        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+    pub fn set_signing_keys(&self, keys: TokenKeys) {
+        *self.signing_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+    }
+}
+
+/// Wakes a background task that otherwise polls.
+#[derive(Clone, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    /// Returns once woken (or at once if woken since the last call).
+    pub async fn woken(&self) {
+        self.0.notified().await;
     }
 }

@@ -148,7 +148,7 @@ pub struct CredentialCache {
     keys: Sharded<ClientId, Arc<Credential>>,
     accounts: Sharded<AccountId, OrgId>,
     refresh: tokio::sync::Mutex<()>,
-    tokens: TokenCache,
+    verified: VerifiedTokens,
     valid_until: ValidUntil,
     shared: std::sync::atomic::AtomicBool,
     rereads: std::sync::Mutex<HashMap<String, std::time::Instant>>,
@@ -274,8 +274,8 @@ impl CredentialCache {
         now_ms < self.valid_until.0.load(Ordering::Relaxed)
     }
 
-    /// Puts one key in place (micro-benchmarks and tests build a cache this way).
-    pub fn insert_for_bench(&self, k: KeyCredential) {
+    /// Puts one key's current credential in place, replacing what was there.
+    pub fn put(&self, k: KeyCredential) {
         let client_id = k.client_id.clone();
         self.keys
             .write(client_id.as_str())
@@ -312,15 +312,10 @@ impl CredentialCache {
     /// Re-reads one key after a change and puts the database's version in place.
     pub async fn refresh(&self, store: &dyn Store, client_id: &ClientId) -> Result<(), StoreError> {
         let _one_at_a_time = self.refresh.lock().await;
-        let fresh = store.key_by_client_id(client_id).await?;
-        let mut map = self.keys.write(client_id.as_str());
-        match fresh {
-            Some(k) => map.insert(
-                client_id.clone(),
-                Arc::new(Credential::from(KeyCredential::from(&k))),
-            ),
-            None => map.remove(client_id.as_str()),
-        };
+        match store.key_by_client_id(client_id).await? {
+            Some(k) => self.put(KeyCredential::from(&k)),
+            None => self.forget(client_id),
+        }
         Ok(())
     }
 
@@ -331,8 +326,9 @@ impl CredentialCache {
             .remove(client_id.as_str());
     }
 
-    pub fn tokens(&self) -> &TokenCache {
-        &self.tokens
+    /// Tokens whose signature was already verified.
+    pub fn verified_tokens(&self) -> &VerifiedTokens {
+        &self.verified
     }
 }
 
@@ -341,13 +337,13 @@ impl CredentialCache {
 /// Bounded: when a shard is full it starts over. Expiry and revocation are
 /// still checked on every use; the cache only saves the signature verification.
 #[derive(Default)]
-pub struct TokenCache {
+pub struct VerifiedTokens {
     map: Sharded<Digest, Arc<Claims>>,
 }
 
 const TOKEN_CACHE_CAPACITY: usize = 100_000;
 
-impl TokenCache {
+impl VerifiedTokens {
     pub fn get(&self, digest: &Digest) -> Option<Arc<Claims>> {
         self.map.get(digest)
     }

@@ -2,13 +2,9 @@
 
 use std::io::Read as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use keygate_store::Store;
-use keygate_store::postgres::PgStore;
-use keygate_store::sqlite::SqliteStore;
 
 use crate::config::{DataArgs, ServeArgs};
 use crate::secrets;
@@ -139,7 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .read_to_string(&mut password)
                 .context("reading the owner's password from standard input")?;
             let password = password.lines().next().unwrap_or("").to_owned();
-            let store = open_store(&data).await?;
+            let store = data.open_store().await?;
             let created =
                 orgs::create_org(store.as_ref(), &name, &owner_email, &password, &accounts)
                     .await
@@ -189,7 +185,7 @@ async fn seed_keys(
     use std::io::Write as _;
 
     let org_id = OrgId::parse(org_id).map_err(|_| anyhow::anyhow!("--org-id is not an org id"))?;
-    let store = open_store(data).await?;
+    let store = data.open_store().await?;
     let pepper = secrets::load_pepper(
         &data.data_dir,
         std::env::var("KEYGATE_PEPPER").ok().as_deref(),
@@ -215,7 +211,7 @@ async fn seed_keys(
         None => None,
     };
     let started = std::time::Instant::now();
-    let now = crate::service::now_ms();
+    let now = crate::clock::now_ms();
     let mut done = 0u64;
     while done < count {
         let n = (count - done).min(20_000);
@@ -241,7 +237,7 @@ async fn seed_keys(
                 updated_at: now,
             });
         }
-        let event = crate::service::audit::Actor::default().event(
+        let event = crate::audit::Actor::default().event(
             Some(&org_id),
             "scoped_key.seeded",
             None,
@@ -261,20 +257,6 @@ async fn seed_keys(
 }
 
 /// Opens the database named by the data args, creating the data dir first.
-pub async fn open_store(data: &DataArgs) -> anyhow::Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&data.data_dir)
-        .with_context(|| format!("creating {}", data.data_dir.display()))?;
-    let url = data.database_url();
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(&url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::open(&url).await?))
-    } else {
-        // Not echoed: a database URL may carry a password.
-        anyhow::bail!("unsupported --database-url: use sqlite://<file> or postgres://…")
-    }
-}
-
 /// A service error as one line for the terminal.
 fn describe(e: service::Error) -> String {
     use service::Error as E;

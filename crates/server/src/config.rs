@@ -4,12 +4,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use keygate_core::Catalog;
 use keygate_core::catalog::Resource;
+use keygate_store::Store;
+use keygate_store::postgres::PgStore;
+use keygate_store::sqlite::SqliteStore;
 use serde::Deserialize;
 
 /// Where the data lives; every subcommand takes these.
@@ -25,6 +29,22 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// Opens the database `--database-url` names (SQLite in the data dir by
+    /// default), creating the data dir if it is missing.
+    pub async fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let url = self.database_url();
+        if url.starts_with("sqlite:") {
+            Ok(Arc::new(SqliteStore::open(&url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Arc::new(PgStore::open(&url).await?))
+        } else {
+            // Not echoed: a database URL may carry a password.
+            anyhow::bail!("unsupported --database-url: use sqlite://<file> or postgres://…")
+        }
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()

@@ -9,7 +9,6 @@ use keygate_core::crypto::{Pepper, random_base62};
 use keygate_core::token::{Claims, ISSUER, TokenKey, TokenKeys};
 use keygate_core::{Catalog, ClientId, login_target};
 
-use crate::cli::open_store;
 use crate::config::DataArgs;
 use crate::secrets;
 
@@ -121,7 +120,7 @@ pub async fn mint_tokens(
     count: usize,
 ) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let store = open_store(data).await?;
+    let store = data.open_store().await?;
     let tokens = secrets::load_signing_keys(
         &data.data_dir,
         std::env::var("KEYGATE_SIGNING_KEYS").ok().as_deref(),
@@ -139,7 +138,7 @@ pub async fn mint_tokens(
             .context("unknown client id")?;
         let target = login_target(&k.scope, None, |_| true)
             .map_err(|_| anyhow::anyhow!("key cannot log in"))?;
-        let now = crate::service::now_ms() / 1000;
+        let now = crate::clock::now_ms() / 1000;
         claims.push(Claims {
             iss: ISSUER.into(),
             sub: k.client_id.clone(),

@@ -4,11 +4,14 @@
 
 use std::time::Duration;
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::{Json, Router};
 use base64::Engine as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -16,14 +19,42 @@ use hyper_util::rt::TokioExecutor;
 use keygate_core::crypto::sha256;
 use serde::Deserialize;
 
+use crate::access::ClientInfo;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ClientInfo;
 use crate::service::auth::{self, Denied, Identity};
 
 pub const CLIENT_ID_HEADER: &str = "x-keygate-client-id";
 pub const ORG_ID_HEADER: &str = "x-keygate-org-id";
 pub const ACCOUNT_ID_HEADER: &str = "x-keygate-account-id";
+
+/// The gateway's router state: the shared `App` and the upstream client,
+/// which only the gateway uses.
+#[derive(Clone)]
+pub struct Gateway {
+    app: AppState,
+    upstream: Option<Arc<Upstream>>,
+}
+
+impl FromRef<Gateway> for AppState {
+    fn from_ref(g: &Gateway) -> AppState {
+        g.app.clone()
+    }
+}
+
+/// The gateway's routes: the reverse proxy, forward-auth and introspection.
+pub fn router(app: AppState) -> anyhow::Result<Router> {
+    let upstream = match &app.settings.upstream {
+        Some(url) => Some(Arc::new(Upstream::new(url, app.settings.upstream_timeout)?)),
+        None => None,
+    };
+    Ok(Router::new()
+        .route("/api/{*rest}", any(proxy))
+        .route("/auth/verify", any(forward_auth))
+        .route("/auth/verify/{*rest}", any(forward_auth))
+        .route("/oauth/introspect", post(introspect))
+        .with_state(Gateway { app, upstream }))
+}
 
 /// The server behind the built-in gateway, with a pooled HTTP/1 client.
 pub struct Upstream {
@@ -130,16 +161,17 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 
 /// The built-in gateway: checks the token against the request, then streams the
 /// request to the upstream with the caller's identity in `x-keygate-*` headers.
-pub async fn proxy(State(app): State<AppState>, client: ClientInfo, req: Request) -> Response {
-    match proxy_inner(&app, client, req).await {
+pub async fn proxy(State(gw): State<Gateway>, client: ClientInfo, req: Request) -> Response {
+    match proxy_inner(&gw, client, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn proxy_inner(app: &App, client: ClientInfo, req: Request) -> Result<Response, ApiError> {
+async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<Response, ApiError> {
+    let app = &gw.app;
     let identity = check(app, req.headers(), req.method().as_str(), req.uri().path()).await?;
-    let upstream = app.upstream.as_ref().ok_or(ApiError::BadGateway(
+    let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
     let (mut parts, body) = req.into_parts();

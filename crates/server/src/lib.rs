@@ -3,8 +3,10 @@
 
 pub mod access;
 pub mod app;
+pub mod audit;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod dev;

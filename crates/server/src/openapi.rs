@@ -48,6 +48,11 @@ use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
 )]
 pub struct ApiDoc;
 
-pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
+/// `GET /openapi.json`: the document of every surface, so it sits above them.
+pub fn router() -> axum::Router {
+    axum::Router::new().route("/openapi.json", axum::routing::get(document))
+}
+
+async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
 }

@@ -8,12 +8,12 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::ServeArgs;
-use crate::{cli, demo, http, notify, secrets, sync};
+use crate::{demo, gateway, http, notify, openapi, secrets, sync, ui};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
     let mut settings = args.settings()?;
-    let store = cli::open_store(&args.data).await?;
+    let store = args.data.open_store().await?;
     let data_dir = args.data.data_dir.clone();
     let pepper = secrets::load_pepper(&data_dir, std::env::var("KEYGATE_PEPPER").ok().as_deref())?;
     let signing_env = std::env::var("KEYGATE_SIGNING_KEYS").ok();
@@ -57,9 +57,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("keygate listening on http://{addr}");
     println!("Developer app: http://{addr}/app");
     tracing::info!(%addr, "keygate started");
+    let router = http::common_layers(
+        http::router(app.clone())
+            .merge(ui::router(app.clone()))
+            .merge(gateway::router(app)?)
+            .merge(openapi::router()),
+    );
     axum::serve(
         listener,
-        http::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown())
     .await?;
@@ -90,7 +96,7 @@ fn watch_signing_keys(app: AppState, data_dir: std::path::PathBuf) {
                 match secrets::parse_signing_keys(&now) {
                     Ok(keys) => {
                         tracing::info!(kid = keys.current_kid(), "signing keys reloaded");
-                        app.set_tokens(keys);
+                        app.set_signing_keys(keys);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "signing-keys file is invalid; keeping the old keys")

@@ -17,7 +17,8 @@ use std::time::Duration;
 use keygate_store::{Change, ChangeFeed};
 
 use crate::app::{App, AppState};
-use crate::service::{keys, now_ms};
+use crate::clock::now_ms;
+use crate::service::keys;
 
 /// Notices handled in one go: a burst of changes to one key costs one re-read.
 const BATCH: usize = 256;

@@ -1,7 +1,6 @@
 //! The HTTP surface: routes, extractors, errors and response headers.
 
 pub mod dto;
-pub mod dto_webhooks;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -12,25 +11,20 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::app::AppState;
-use crate::gateway;
-use crate::openapi;
 use error::ApiError;
 use routes::{audit, keys, login, orgs, sessions, webhooks};
 
+/// The JSON API's routes: login, JWKS, the management API and the health
+/// check.
 pub fn router(app: AppState) -> Router {
     let org = "/dev/v1/orgs/{org_id}";
     Router::new()
         .route("/api/v1/authentication/login", post(login::login))
-        .route("/api/{*rest}", any(gateway::proxy))
-        .route("/auth/verify", any(gateway::forward_auth))
-        .route("/auth/verify/{*rest}", any(gateway::forward_auth))
-        .route("/oauth/introspect", post(gateway::introspect))
         .route("/.well-known/jwks.json", get(login::jwks))
-        .route("/openapi.json", get(openapi::document))
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -76,7 +70,6 @@ pub fn router(app: AppState) -> Router {
             post(keys::duplicate_scoped),
         )
         .route(&format!("{org}/audit-events"), get(audit::list))
-        .merge(crate::ui::router())
         .route(
             &format!("{org}/webhooks"),
             get(webhooks::list).post(webhooks::create),
@@ -95,10 +88,17 @@ pub fn router(app: AppState) -> Router {
             post(webhooks::redeliver),
         )
         .fallback(|| async { ApiError::NotFound })
+        .with_state(app)
+}
+
+/// What every surface's answers get, put around the composed router by
+/// `serve`: the body limit, the JSON answer to a wrong method, the security
+/// headers and the request log.
+pub fn common_layers(router: Router) -> Router {
+    router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(headers_and_log))
-        .with_state(app)
 }
 
 /// Security headers on every response, and one log line per request with the

@@ -8,7 +8,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 
-use super::{Failure, Sent};
+use super::attempt::{Failure, Sent};
 use crate::config::NotifySettings;
 
 const TIMEOUT: Duration = Duration::from_secs(10);

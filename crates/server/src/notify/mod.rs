@@ -3,6 +3,7 @@
 //! them by mail or webhook, records every attempt and schedules retries. Key
 //! actions never wait for it; they only wake it.
 
+pub mod attempt;
 pub mod email;
 pub mod ssrf;
 pub mod webhook;
@@ -12,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use keygate_core::crypto::{Pepper, random_bytes};
 use keygate_store::{AttemptOutcome, AttemptRecord, DeliveryTarget, DueDelivery, WebhookRecord};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::app::AppState;
-use crate::service::now_ms;
+use crate::clock::now_ms;
+pub use attempt::{Failure, Sent};
 use email::Mailer;
 use webhook::{Post, WebhookClient};
 
@@ -31,37 +33,6 @@ const POLL: Duration = Duration::from_millis(500);
 /// Retry delays double up to this many times, then stay (about 2.3 h with the
 /// default 4 s base).
 const MAX_DOUBLINGS: u32 = 11;
-
-/// Wakes the dispatcher when something was queued.
-#[derive(Clone, Default)]
-pub struct Notifier(Arc<Notify>);
-
-impl Notifier {
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-}
-
-/// An answer that counts as delivered.
-#[derive(Debug)]
-pub struct Sent {
-    pub status_code: Option<u16>,
-}
-
-/// Why an attempt failed, for the delivery log. Never holds a secret.
-#[derive(Debug)]
-pub struct Failure {
-    pub status_code: Option<u16>,
-    pub error: String,
-}
-
-impl Failure {
-    pub fn new(status_code: Option<u16>, error: impl Into<String>) -> Failure {
-        let mut error: String = error.into();
-        error.truncate(300);
-        Failure { status_code, error }
-    }
-}
 
 /// The signing secret of a webhook: derived from the pepper, so the database
 /// alone does not hold it.
@@ -123,7 +94,7 @@ async fn run(ctx: Arc<Ctx>) {
                             deliver(&ctx, due).await;
                             drop(permit);
                             // A slot is free: look for more.
-                            ctx.app.notifier.wake();
+                            ctx.app.dispatcher.wake();
                         });
                     }
                 }
@@ -134,7 +105,7 @@ async fn run(ctx: Arc<Ctx>) {
             continue;
         }
         tokio::select! {
-            _ = ctx.app.notifier.0.notified() => {}
+            () = ctx.app.dispatcher.woken() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
     }

@@ -19,8 +19,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
 
+use super::attempt::{Failure, Sent};
 use super::ssrf;
-use super::{Failure, Sent};
 
 /// The whole exchange, connect to response head.
 const TIMEOUT: Duration = Duration::from_secs(10);

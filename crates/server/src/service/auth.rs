@@ -9,9 +9,9 @@ use keygate_core::token::{Claims, ISSUER};
 use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 
 use crate::app::App;
+use crate::audit::Actor;
+use crate::clock::now_ms;
 use crate::service::Error;
-use crate::service::audit::Actor;
-use crate::service::now_ms;
 
 pub struct LoginRequest<'a> {
     pub client_id: Option<&'a str>,
@@ -80,7 +80,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         jti: random_base62(16),
     };
     Ok(Issued {
-        token: app.tokens().sign(&claims),
+        token: app.signing_keys().sign(&claims),
         expires_at_ms: exp * 1000,
     })
 }
@@ -213,15 +213,15 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
     }
     let now = now_ms / 1000;
     let digest = sha256(token.as_bytes());
-    let claims = match app.cache.tokens().get(&digest) {
+    let claims = match app.cache.verified_tokens().get(&digest) {
         Some(c) => c,
         None => {
             let c = Arc::new(
-                app.tokens()
+                app.signing_keys()
                     .verify(token, now)
                     .map_err(|_| Denied::Unauthenticated)?,
             );
-            app.cache.tokens().insert(digest, c.clone());
+            app.cache.verified_tokens().insert(digest, c.clone());
             c
         }
     };
@@ -316,7 +316,7 @@ mod tests {
             user: owner,
             org_id: created.org_id,
             role: keygate_core::Role::Owner,
-            actor: crate::service::audit::Actor::default(),
+            actor: crate::audit::Actor::default(),
         };
         let accounts = created.accounts.into_iter().map(|a| a.account_id).collect();
         (app, who, accounts, dir)

@@ -12,7 +12,8 @@ use keygate_store::{KeyKind, KeyRecord, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
-use crate::service::{Acting, Error, now_ms, passwords};
+use crate::clock::now_ms;
+use crate::service::{Acting, Error, passwords};
 
 /// A key with its secret, for the one response that shows it.
 pub struct Revealed {
@@ -31,7 +32,7 @@ fn new_secret(app: &App) -> (ApiKey, keygate_core::crypto::Digest) {
 /// (fail closed): a stale entry could keep an old secret working.
 pub(crate) async fn refresh(app: &App, client_id: &ClientId) {
     // Every key change queued notifications in its transaction.
-    app.notifier.wake();
+    app.dispatcher.wake();
     if let Err(e) = app.cache.refresh(app.store.as_ref(), client_id).await {
         tracing::error!(error = %e, %client_id, "cache refresh failed; key dropped from cache");
         app.cache.forget(client_id);

@@ -18,12 +18,5 @@ pub struct Acting {
     pub user: keygate_store::UserRecord,
     pub org_id: keygate_core::OrgId,
     pub role: keygate_core::Role,
-    pub actor: audit::Actor,
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    pub actor: crate::audit::Actor,
 }

@@ -6,8 +6,9 @@ use keygate_store::{AccountRecord, MemberRecord, Membership, OrgRecord, UserReco
 use serde_json::json;
 
 use crate::app::App;
-use crate::service::audit::Actor;
-use crate::service::{Acting, Error, now_ms, passwords};
+use crate::audit::Actor;
+use crate::clock::now_ms;
+use crate::service::{Acting, Error, passwords};
 
 pub struct CreatedOrg {
     pub org_id: OrgId,

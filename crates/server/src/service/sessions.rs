@@ -5,9 +5,10 @@ use keygate_store::{SessionRecord, UserRecord};
 use serde_json::json;
 
 use crate::app::App;
+use crate::audit::Actor;
+use crate::clock::now_ms;
 use crate::service::Error;
-use crate::service::audit::Actor;
-use crate::service::{now_ms, passwords};
+use crate::service::passwords;
 
 pub struct NewSession {
     /// Shown once to the client; only its SHA-256 is stored.

@@ -7,8 +7,9 @@ use keygate_store::{DeliveryQuery, DeliveryRecord, StoreError, WebhookRecord};
 use serde_json::json;
 
 use crate::app::App;
+use crate::clock::now_ms;
 use crate::notify::{signing_secret, ssrf};
-use crate::service::{Acting, Error, now_ms, passwords};
+use crate::service::{Acting, Error, passwords};
 
 /// Endpoints one organization may register.
 const MAX_WEBHOOKS: usize = 20;
@@ -220,7 +221,7 @@ pub async fn redeliver(app: &App, who: &Acting, delivery_id: &DeliveryId) -> Res
         .await
     {
         Ok(()) => {
-            app.notifier.wake();
+            app.dispatcher.wake();
             Ok(())
         }
         Err(StoreError::NotFound) => Err(Error::NotFound),

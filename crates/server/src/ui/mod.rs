@@ -11,27 +11,44 @@ pub mod extract;
 pub mod pages;
 mod routes;
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{FromRef, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use keygate_core::crypto::Pepper;
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use routes::{auth, keys, org};
 
-/// State of the Developer app that lives beside `App`.
-pub struct UiState {
-    pub tokens: csrf::FormTokens,
+/// The Developer app's router state: the shared `App`, plus the form tokens
+/// that only the app uses. Derefs to `App`, so services take it as one.
+#[derive(Clone)]
+pub struct Pages {
+    app: AppState,
+    pub forms: Arc<csrf::FormTokens>,
 }
 
-impl UiState {
-    pub fn new(pepper: &Pepper) -> UiState {
-        UiState {
-            tokens: csrf::FormTokens::new(pepper),
-        }
+impl Pages {
+    pub fn new(app: AppState) -> Pages {
+        let forms = Arc::new(csrf::FormTokens::new(&app.pepper));
+        Pages { app, forms }
+    }
+}
+
+impl Deref for Pages {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl FromRef<Pages> for AppState {
+    fn from_ref(p: &Pages) -> AppState {
+        p.app.clone()
     }
 }
 
@@ -42,7 +59,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
 
-pub fn router() -> Router<AppState> {
+/// The Developer app's routes, with their own state.
+pub fn router(app: AppState) -> Router {
     let org = "/app/orgs/{org_id}/settings";
     let keys_at = format!("{org}/developer/api-keys");
     Router::new()
@@ -100,6 +118,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app/{*rest}", get(not_found))
         .layer(middleware::from_fn(html_headers))
+        .with_state(Pages::new(app))
 }
 
 async fn not_found() -> extract::PageError {

@@ -7,9 +7,9 @@ use axum::response::{Html, IntoResponse, Response};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{OrgId, Role};
 
-use crate::app::App;
+use crate::access::CurrentUser;
 use crate::service::{Error, orgs};
-use crate::ui::extract::CurrentUser;
+use crate::ui::Pages;
 
 /// Renders a template; a template error is an internal error (logged, trace id shown).
 pub fn render<T: Template>(t: &T) -> Response {
@@ -108,9 +108,9 @@ pub struct Shell {
 }
 
 impl Shell {
-    pub async fn load(
-        app: &App,
-        me: &CurrentUser,
+    pub async fn load<S>(
+        app: &Pages,
+        me: &CurrentUser<S>,
         org_id: &OrgId,
         role: Role,
         nav: &'static str,
@@ -134,7 +134,7 @@ impl Shell {
                     current: &m.org_id == org_id,
                 })
                 .collect(),
-            csrf: app.ui.tokens.issue(&me.session_hash.to_hex()),
+            csrf: app.forms.issue(&me.session_hash.to_hex()),
             nav,
             keys: role.can_manage_keys(),
             manage: role.can_manage_org(),

@@ -62,5 +62,5 @@ pub async fn login(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "authentication",
     responses((status = 200, description = "JWK set", body = Object)))]
 pub async fn jwks(State(app): State<AppState>) -> Json<serde_json::Value> {
-    Json(app.tokens().jwks())
+    Json(app.signing_keys().jwks())
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::http::dto::PasswordConfirmation;
-use crate::http::dto_webhooks::{
+use crate::http::dto::webhooks::{
     DeliveryPage, DeliveryView, WebhookCreate, WebhookCreated, WebhookPatch, WebhookView,
 };
 use crate::http::error::{ApiError, ErrorBody};

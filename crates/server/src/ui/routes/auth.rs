@@ -5,8 +5,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
 
-use crate::app::AppState;
 use crate::service::{Error, orgs, sessions};
+use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError,
     clear_session_cookies, cookie, is_tls, see_other, session_cookie, set_cookie,
@@ -24,7 +24,7 @@ pub async fn root(me: Result<CurrentUser, PageError>) -> Response {
 }
 
 /// `/app`: the first organization of the user.
-pub async fn home(State(app): State<AppState>, me: CurrentUser) -> Result<Response, PageError> {
+pub async fn home(State(app): State<Pages>, me: CurrentUser) -> Result<Response, PageError> {
     let memberships = orgs::memberships(&app, &me.user.user_id).await?;
     match memberships.first() {
         Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
@@ -50,7 +50,7 @@ pub async fn landing(m: OrgMember<AnyMember>) -> Response {
 /// The sign-in form. Its token is bound to a random pre-session cookie so
 /// another site cannot sign a browser in to an account of its choosing.
 fn sign_in_form(
-    app: &AppState,
+    app: &Pages,
     headers: &HeaderMap,
     status: StatusCode,
     email: String,
@@ -67,7 +67,7 @@ fn sign_in_form(
         }
     };
     let page = SignInPage {
-        csrf: app.ui.tokens.issue(&format!("pre:{pre}")),
+        csrf: app.forms.issue(&format!("pre:{pre}")),
         email,
         error,
     };
@@ -79,7 +79,7 @@ fn sign_in_form(
 }
 
 pub async fn sign_in_page(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     headers: HeaderMap,
     me: Result<CurrentUser, PageError>,
 ) -> Response {
@@ -90,7 +90,7 @@ pub async fn sign_in_page(
 }
 
 pub async fn sign_in(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     headers: HeaderMap,
     client: ClientInfo,
     form: FormBody,
@@ -98,8 +98,7 @@ pub async fn sign_in(
     let email = form.get("email").unwrap_or("").trim().to_owned();
     let pre = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
     if app
-        .ui
-        .tokens
+        .forms
         .consume(&format!("pre:{pre}"), form.get("csrf"))
         .is_err()
     {
@@ -117,7 +116,7 @@ pub async fn sign_in(
     let password = form.get("password").unwrap_or("");
     match sessions::sign_in(&app, &actor, &email, password).await {
         Ok(s) => {
-            let max_age = (s.expires_at - crate::service::now_ms()) / 1000;
+            let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
             let mut resp = see_other("/app");
             resp.headers_mut().append(
                 header::SET_COOKIE,
@@ -150,7 +149,7 @@ pub async fn sign_in(
 }
 
 pub async fn sign_out(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     me: CurrentUser,
     form: FormBody,
 ) -> Result<Response, PageError> {

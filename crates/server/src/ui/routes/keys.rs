@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
-use crate::app::{App, AppState};
 use crate::service::keys::{self, KeyChanges, Revealed};
 use crate::service::{Error, orgs};
+use crate::ui::Pages;
 use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
     AdminRow, ApiKeysPage, ConfirmPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
@@ -20,7 +20,7 @@ use crate::ui::pages::{
 use crate::ui::routes::check_form;
 
 mod form;
-use form::{FormValues, form_page, scope_summary};
+use form::{FormValues, form_page, password_error, scope_summary};
 
 type M = OrgMember<KeyManager>;
 
@@ -33,7 +33,7 @@ pub async fn developer(m: M) -> Response {
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
@@ -72,7 +72,7 @@ pub async fn list(
         .iter()
         .filter(|k| k.kind == KeyKind::Scoped)
         .map(|k| {
-            let (org_scope, account_scope) = scope_summary(&app, &k.scope, &accounts);
+            let (org_scope, account_scope) = scope_summary(&k.scope, &accounts);
             ScopedRow {
                 name: k.name.clone(),
                 client_id: k.client_id.to_string(),
@@ -102,7 +102,7 @@ struct Prompt {
 }
 
 async fn prompt_page(
-    app: &App,
+    app: &Pages,
     m: &M,
     p: Prompt,
     error: Option<String>,
@@ -123,7 +123,7 @@ async fn prompt_page(
 /// token, then runs `action` (whose service checks the password). A wrong
 /// password shows the prompt again with the error; nothing was changed.
 async fn confirmed<T>(
-    app: &App,
+    app: &Pages,
     m: &M,
     form: &FormBody,
     p: Prompt,
@@ -143,25 +143,12 @@ async fn confirmed<T>(
     })
 }
 
-/// A failed password confirmation as a message next to the password field.
-pub(super) fn password_error(e: &Error) -> Option<(StatusCode, String)> {
-    match e {
-        Error::PasswordRejected => Some((
-            StatusCode::UNAUTHORIZED,
-            "That password is not correct. Nothing was changed.".into(),
-        )),
-        Error::RateLimited { retry_after_secs } => Some((
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords. Try again in {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ),
-        )),
-        _ => None,
-    }
-}
-
-async fn reveal(app: &App, m: &M, title: &'static str, r: Revealed) -> Result<Response, PageError> {
+async fn reveal(
+    app: &Pages,
+    m: &M,
+    title: &'static str,
+    r: Revealed,
+) -> Result<Response, PageError> {
     let page = RevealPage {
         shell: Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?,
         title,
@@ -175,7 +162,7 @@ async fn reveal(app: &App, m: &M, title: &'static str, r: Revealed) -> Result<Re
     Ok(resp)
 }
 
-async fn owner_name(app: &App, m: &M, owner_id: &str) -> Result<String, PageError> {
+async fn owner_name(app: &Pages, m: &M, owner_id: &str) -> Result<String, PageError> {
     if owner_id == m.org_id.as_str() {
         let org = orgs::org(app, &m.org_id).await?;
         return Ok(format!("the organization {}", org.name));
@@ -202,7 +189,7 @@ fn generate_prompt(m: &M, owner_id: &str, owner: &str) -> Prompt {
 }
 
 pub async fn generate_page(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
@@ -219,7 +206,7 @@ pub async fn generate_page(
 }
 
 pub async fn generate(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     form: FormBody,
 ) -> Result<Response, PageError> {
@@ -244,7 +231,12 @@ pub async fn generate(
 }
 
 /// The key of the path, of this organization (any other: not found).
-async fn key_of(app: &App, m: &M, id: &str, kind: Option<KeyKind>) -> Result<KeyRecord, PageError> {
+async fn key_of(
+    app: &Pages,
+    m: &M,
+    id: &str,
+    kind: Option<KeyKind>,
+) -> Result<KeyRecord, PageError> {
     let id = ClientId::parse(id).map_err(|_| Error::NotFound)?;
     Ok(match kind {
         Some(kind) => keys::get(app, &m.org_id, &id, kind).await?,
@@ -267,7 +259,7 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
 }
 
 pub async fn regenerate_page(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
@@ -278,7 +270,7 @@ pub async fn regenerate_page(
 }
 
 pub async fn regenerate(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
@@ -308,7 +300,7 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
 }
 
 pub async fn duplicate_page(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
@@ -319,7 +311,7 @@ pub async fn duplicate_page(
 }
 
 pub async fn duplicate(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
@@ -349,7 +341,7 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
 }
 
 pub async fn delete_page(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
@@ -360,7 +352,7 @@ pub async fn delete_page(
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
@@ -374,17 +366,13 @@ pub async fn delete(
     }
 }
 
-pub async fn new_page(State(app): State<AppState>, m: M) -> Result<Response, PageError> {
+pub async fn new_page(State(app): State<Pages>, m: M) -> Result<Response, PageError> {
     let values = FormValues::default();
     let page = form_page(&app, &m, None, values, None).await?;
     Ok(render(&page))
 }
 
-pub async fn create(
-    State(app): State<AppState>,
-    m: M,
-    form: FormBody,
-) -> Result<Response, PageError> {
+pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
@@ -400,7 +388,7 @@ pub async fn create(
 
 /// The form again with the error next to its field; nothing was changed.
 async fn form_again(
-    app: &App,
+    app: &Pages,
     m: &M,
     key: Option<&KeyRecord>,
     values: FormValues,
@@ -416,7 +404,7 @@ async fn form_again(
 }
 
 pub async fn edit_page(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
@@ -426,7 +414,7 @@ pub async fn edit_page(
 }
 
 pub async fn edit(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,

@@ -5,16 +5,12 @@ pub mod auth;
 pub mod keys;
 pub mod org;
 
+use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};
 
 /// Consumes the form's token, bound to the signed-in session.
-pub fn check_form(
-    app: &crate::app::App,
-    me: &CurrentUser,
-    form: &FormBody,
-) -> Result<(), PageError> {
-    app.ui
-        .tokens
+pub fn check_form(app: &Pages, me: &CurrentUser, form: &FormBody) -> Result<(), PageError> {
+    app.forms
         .consume(&me.session_hash.to_hex(), form.get("csrf"))
         .map_err(|_| stale_form())
 }

@@ -7,8 +7,8 @@ use keygate_core::{ClientId, OrgId, UserId};
 use keygate_store::AuditEvent;
 use serde_json::Value;
 
-use crate::app::{App, AppState};
 use crate::service::{Error, audit as audit_log, keys as key_service, orgs};
+use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, FormBody, KeyManager, OrgManager, OrgMember, PageError, see_other,
 };
@@ -19,7 +19,7 @@ use crate::ui::pages::{
 use crate::ui::routes::check_form;
 
 pub async fn settings(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: OrgMember<AnyMember>,
 ) -> Result<Response, PageError> {
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "settings").await?;
@@ -62,7 +62,7 @@ fn param(q: &[(String, String)], name: &str) -> Option<String> {
 }
 
 pub async fn audit(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: OrgMember<KeyManager>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
@@ -126,7 +126,7 @@ pub async fn audit(
 type Manager = OrgMember<OrgManager>;
 
 async fn members_page(
-    app: &App,
+    app: &Pages,
     m: &OrgMember<OrgManager>,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -166,7 +166,7 @@ fn message(e: &Error) -> Option<String> {
 
 /// A member action that failed on its input: the page again with the message.
 async fn members_error(
-    app: &App,
+    app: &Pages,
     m: &OrgMember<OrgManager>,
     e: Error,
     email: String,
@@ -183,7 +183,7 @@ async fn members_error(
 }
 
 pub async fn members(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: Manager,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
@@ -203,7 +203,7 @@ fn members_url(org: &OrgId) -> String {
 }
 
 pub async fn add_member(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: Manager,
     form: FormBody,
 ) -> Result<Response, PageError> {
@@ -222,7 +222,7 @@ fn user_id(s: &str) -> Result<UserId, PageError> {
 }
 
 pub async fn change_role(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: Manager,
     Path((_, user)): Path<(String, String)>,
     form: FormBody,
@@ -236,7 +236,7 @@ pub async fn change_role(
 }
 
 pub async fn remove_member(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: Manager,
     Path((_, user)): Path<(String, String)>,
     form: FormBody,
@@ -252,7 +252,7 @@ pub async fn remove_member(
 }
 
 async fn accounts_page(
-    app: &App,
+    app: &Pages,
     m: &OrgMember<OrgManager>,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -278,7 +278,7 @@ async fn accounts_page(
 }
 
 pub async fn accounts(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: Manager,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
@@ -289,7 +289,7 @@ pub async fn accounts(
 }
 
 pub async fn create_account(
-    State(app): State<AppState>,
+    State(app): State<Pages>,
     m: Manager,
     form: FormBody,
 ) -> Result<Response, PageError> {

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use axum::http::StatusCode;
 use keygate_core::permission::{AllAccounts, Permission};
 use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
 use keygate_store::{AccountRecord, KeyRecord};
 
-use crate::app::App;
 use crate::service::keys::{AccountPermissionsInput, ScopeInput};
 use crate::service::{Error, orgs};
+use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
 use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
@@ -49,7 +50,7 @@ fn perms_vec(map: &BTreeMap<String, Access>) -> Vec<Permission> {
 }
 
 impl FormValues {
-    pub fn from_form(app: &App, form: &FormBody) -> FormValues {
+    pub fn from_form(app: &Pages, form: &FormBody) -> FormValues {
         let level = |level: Level, prefix: &str| {
             app.catalog
                 .of_level(level)
@@ -126,7 +127,7 @@ pub fn no_accounts() -> AccountPermissionsInput {
     }
 }
 
-fn rows(app: &App, level: Level, chosen: &BTreeMap<String, Access>) -> Vec<PermRow> {
+fn rows(app: &Pages, level: Level, chosen: &BTreeMap<String, Access>) -> Vec<PermRow> {
     app.catalog
         .of_level(level)
         .map(|r| {
@@ -152,7 +153,7 @@ fn sentence(message: &str) -> String {
 
 /// The new (no key) or edit form, with `error` placed next to its field.
 pub async fn form_page(
-    app: &App,
+    app: &Pages,
     m: &OrgMember<KeyManager>,
     key: Option<&KeyRecord>,
     values: FormValues,
@@ -198,7 +199,7 @@ pub async fn form_page(
     match error {
         None => {}
         Some(e @ (Error::PasswordRejected | Error::RateLimited { .. })) => {
-            form.password_error = super::password_error(&e).map(|(_, msg)| msg);
+            form.password_error = password_error(&e).map(|(_, msg)| msg);
         }
         Some(Error::Invalid {
             field: source,
@@ -236,7 +237,7 @@ fn perm_words(set: &PermSet) -> String {
 }
 
 /// One-line summaries of a scoped key's organization- and account-level scope.
-pub fn scope_summary(_app: &App, scope: &KeyScope, accounts: &[AccountRecord]) -> (String, String) {
+pub fn scope_summary(scope: &KeyScope, accounts: &[AccountRecord]) -> (String, String) {
     let KeyScope::Scoped {
         org_permissions,
         account_permissions,
@@ -266,4 +267,22 @@ pub fn scope_summary(_app: &App, scope: &KeyScope, accounts: &[AccountRecord]) -
         format!("{who}: {}", perm_words(&account_permissions.resources))
     };
     (perm_words(org_permissions), acct)
+}
+
+/// A failed password confirmation as a message next to the password field.
+pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
+    match e {
+        Error::PasswordRejected => Some((
+            StatusCode::UNAUTHORIZED,
+            "That password is not correct. Nothing was changed.".into(),
+        )),
+        Error::RateLimited { retry_after_secs } => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many wrong passwords. Try again in {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            ),
+        )),
+        _ => None,
+    }
 }

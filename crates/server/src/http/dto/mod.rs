@@ -1,5 +1,7 @@
 //! What the management API reads and writes, as JSON. Times are RFC 3339 UTC.
 
+pub mod webhooks;
+
 use keygate_core::permission::{AccountSelection, KeyScope, PermSet, Permission};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{Catalog, Level};
