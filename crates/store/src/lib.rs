@@ -8,6 +8,7 @@
 pub mod outbox;
 pub mod postgres;
 mod records;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
