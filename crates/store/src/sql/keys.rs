@@ -1,13 +1,13 @@
-//! API keys and the audit log.
+//! API keys.
 
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::{ClientId, EventId, OrgId};
 use sqlx::Transaction;
 
-use super::rows::{audit_row, key_row, scope_json};
+use super::rows::{key_row, scope_json};
 use super::{Sql, SqlStore, conflict, db};
-use crate::{AuditEvent, AuditQuery, Change, KeyRecord, Result, StoreError};
+use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
@@ -216,29 +216,5 @@ where
         }
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
-    }
-
-    pub(crate) async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {
-        let tx = self.begin().await?;
-        Self::audit_and_commit(tx, events).await
-    }
-
-    pub(crate) async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
-        sqlx::query(
-            "select audit_seq, audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
-             client_id, action, source_ip, user_agent, details from audit_events \
-             where org_id = $1 and ($2 is null or client_id = $2) and audit_seq < $3 \
-             order by audit_seq desc limit $4",
-        )
-        .bind(q.org_id.as_str())
-        .bind(q.client_id.as_ref().map(|c| c.as_str()))
-        .bind(q.before.unwrap_or(i64::MAX))
-        .bind(i64::from(q.limit))
-        .fetch_all(&self.read)
-        .await
-        .map_err(db::<DB>)?
-        .iter()
-        .map(audit_row)
-        .collect()
     }
 }

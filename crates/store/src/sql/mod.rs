@@ -10,9 +10,11 @@
 //! needs from the driver; Rust does not let a trait carry bounds on other types
 //! for its users, so it is repeated per block.
 
+mod audit;
 mod keys;
+mod members;
 mod notifications;
-mod people;
+mod orgs;
 mod rows;
 mod store;
 
@@ -29,6 +31,13 @@ pub(crate) use rows::{corrupt, parse_id};
 pub struct SqlStore<DB: Database> {
     pub(crate) read: Pool<DB>,
     pub(crate) write: Pool<DB>,
+}
+
+impl<DB: Sql> SqlStore<DB> {
+    /// A transaction on the writer.
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, DB>> {
+        self.write.begin().await.map_err(db::<DB>)
+    }
 }
 
 /// What each database does its own way. Implemented for `sqlx::Sqlite` (in
