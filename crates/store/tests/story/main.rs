@@ -3,7 +3,6 @@
 //! not reachable, except with `CI=true`, where that fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pg;
 mod story;
 
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use std::sync::Arc;
 use keygate_store::Store;
 use keygate_store::postgres::PgStore;
 use keygate_store::sqlite::SqliteStore;
+use keygate_testpg::PgDb;
 
 /// A store on a fresh database, and what keeps that database alive.
 pub struct Fresh {
@@ -21,7 +21,7 @@ pub struct Fresh {
 #[allow(dead_code)]
 enum Keep {
     Dir(TempDir),
-    Db(Arc<pg::PgDb>),
+    Db(Arc<PgDb>),
 }
 
 pub struct TempDir(std::path::PathBuf);
@@ -47,7 +47,7 @@ pub async fn sqlite() -> Fresh {
 }
 
 pub async fn postgres(test: &str) -> Option<Fresh> {
-    let db = pg::PgDb::create(test).await?;
+    let db = PgDb::create(test).await?;
     let store = PgStore::open(&db.url).await.unwrap();
     Some(Fresh {
         store: Arc::new(store),
