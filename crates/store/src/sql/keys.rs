@@ -6,7 +6,7 @@ use keygate_core::{ClientId, EventId, OrgId};
 use sqlx::Transaction;
 
 use super::rows::{key_row, scope_json};
-use super::{Sql, SqlStore, conflict, db};
+use super::{Sql, SqlStore, conflict, db, found};
 use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
@@ -211,9 +211,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found::<DB>(&done)?;
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }

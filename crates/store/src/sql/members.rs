@@ -4,8 +4,8 @@ use keygate_core::{AccountId, OrgId, Role, UserId};
 use sqlx::Transaction;
 
 use super::rows::{account_row, member_row};
-use super::{Sql, SqlStore, conflict, db};
-use crate::{AccountRecord, AuditEvent, Change, MemberRecord, Result, StoreError, UserRecord};
+use super::{Sql, SqlStore, conflict, db, found};
+use crate::{AccountRecord, AuditEvent, Change, MemberRecord, Result, UserRecord};
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -144,9 +144,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found::<DB>(&done)?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
@@ -166,9 +164,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found::<DB>(&done)?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 }

@@ -86,6 +86,15 @@ pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// `NotFound` when a change touched no row.
+pub(crate) fn found<DB: Sql>(done: &DB::QueryResult) -> Result<()> {
+    if DB::rows_affected(done) == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// Maps a uniqueness violation to `Conflict(message)`, anything else as `db`.
 pub(crate) fn conflict<DB: Sql>(message: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {

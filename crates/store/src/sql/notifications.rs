@@ -4,7 +4,7 @@
 use keygate_core::{DeliveryId, OrgId, WebhookId};
 
 use super::rows::{Get, attempt_row, delivery_row, events_json, webhook_row};
-use super::{Sql, SqlStore, db};
+use super::{Sql, SqlStore, db, found};
 use crate::outbox::RETRY_WINDOW_MS;
 use crate::{
     AttemptOutcome, AttemptRecord, AuditEvent, DeliveryQuery, DeliveryRecord, DeliveryStatus,
@@ -94,9 +94,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found::<DB>(&done)?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
@@ -113,9 +111,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found::<DB>(&done)?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
