@@ -1,6 +1,8 @@
-//! The `Store` trait: everything Keygate keeps, behind one interface with one
-//! implementation per database. Service code sees only these types; no SQL
-//! driver type crosses the trait.
+//! The `Store` trait: everything Keygate keeps, behind one interface. One SQL
+//! implementation (`sql/`: the queries, row decoding and transactions) serves
+//! SQLite ([`sqlite::SqliteStore`]) and PostgreSQL ([`postgres::PgStore`]);
+//! each backend folder holds only what its database does differently. Service
+//! code sees only these types; no SQL driver type crosses the trait.
 //!
 //! Every method that changes something takes the audit event that describes the
 //! change and writes both in one transaction.
@@ -8,6 +10,7 @@
 pub mod outbox;
 pub mod postgres;
 mod records;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -3,7 +3,7 @@
 //! log can be checked for them when the test ends.
 //!
 //! The database is a fresh SQLite file, or with `KEYGATE_TEST_DATABASE=postgres`
-//! a fresh PostgreSQL database per test (see `pg.rs`), so one suite tells the
+//! a fresh PostgreSQL database per test (`keygate_testpg`), so one suite tells the
 //! same story on both backends.
 
 use std::io::{BufRead, BufReader};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-pub use crate::pg::PgDb;
+pub use keygate_testpg::PgDb;
 
 pub const PASSWORD: &str = "correct-horse-battery-staple-42";
 

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
-mod pg;
 
 mod cli;
 mod gateway;

@@ -1,5 +1,8 @@
 //! PostgreSQL, for several Keygate instances behind a load balancer.
 //!
+//! The queries are the shared ones of `crate::sql`; this file keeps what is
+//! PostgreSQL's own:
+//!
 //! Every change that the credential cache holds (keys, accounts) also sends a
 //! `pg_notify` on [`CHANNEL`] in the same transaction, so other instances hear
 //! of it exactly when it commits, and never of a change that rolled back.
@@ -10,25 +13,26 @@
 //! dispatcher and a crashed dispatcher's claim lapses.
 
 mod changes;
-mod notifications;
-mod rows;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 use sqlx::{Postgres, Transaction};
 
-use crate::{
-    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, Change, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, KeyRecord, MemberRecord, Membership, OrgRecord,
-    Result, SessionRecord, Store, StoreError, UserRecord, WebhookRecord,
-};
-use rows::*;
+use crate::sql::{Sql, SqlStore, unavailable};
+use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
+
+/// Driver errors to `StoreError`, under the name `changes.rs` imports.
+// TODO(lead): once the change-feed branch has landed, import `crate::sql::db`
+// in changes.rs and drop this module.
+mod rows {
+    pub(super) fn db(e: sqlx::Error) -> crate::StoreError {
+        crate::sql::db::<sqlx::Postgres>(e)
+    }
+}
+use rows::db;
 
 /// The `LISTEN`/`NOTIFY` channel; payloads are `key:<client id>` or
 /// `account:<account id>`.
@@ -38,25 +42,10 @@ pub const CHANNEL: &str = "keygate_changes";
 /// a stopped database shows up as `unavailable` rather than as a hung request.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub struct PgStore {
-    pool: PgPool,
-    options: PgConnectOptions,
-}
+/// The store on PostgreSQL.
+pub type PgStore = SqlStore<Postgres>;
 
-// Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
-macro_rules! key_columns {
-    () => {
-        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at"
-    };
-}
-macro_rules! audit_columns {
-    () => {
-        "audit_seq, audit_event_id, org_id, occurred_at, actor_user_id, actor_email, client_id, \
-         action, source_ip, user_agent, details"
-    };
-}
-
-impl PgStore {
+impl SqlStore<Postgres> {
     /// Connects to `url` (`postgres://user@host:port/db`) and brings the schema
     /// up to date. Several instances may start at once: sqlx serialises their
     /// migrations with an advisory lock.
@@ -68,14 +57,17 @@ impl PgStore {
             .max_connections(16)
             .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await
             .map_err(unavailable)?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        Ok(PgStore { pool, options })
+        Ok(SqlStore {
+            read: pool.clone(),
+            write: pool,
+        })
     }
 
     /// The migration versions this backend knows, for comparing backends.
@@ -85,632 +77,96 @@ impl PgStore {
             .map(|m| m.version)
             .collect()
     }
-
-    async fn tx(&self) -> Result<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(db)
-    }
-}
-
-/// Tells every instance (this one too) that a cached row changed. Delivered by
-/// PostgreSQL on commit, in commit order.
-async fn notify(tx: &mut Transaction<'static, Postgres>, change: &Change) -> Result<()> {
-    sqlx::query("select pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(changes::payload(change))
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-async fn insert_audit(tx: &mut Transaction<'static, Postgres>, e: &AuditEvent) -> Result<()> {
-    sqlx::query(
-        "insert into audit_events (audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
-         client_id, action, source_ip, user_agent, details, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(e.event_id.as_str())
-    .bind(e.org_id.as_ref().map(|o| o.as_str()))
-    .bind(e.occurred_at)
-    .bind(e.actor_user_id.as_ref().map(|u| u.as_str()))
-    .bind(e.actor_email.as_deref())
-    .bind(e.client_id.as_ref().map(|c| c.as_str()))
-    .bind(&e.action)
-    .bind(e.source_ip.as_deref())
-    .bind(e.user_agent.as_deref())
-    .bind(e.details.to_string())
-    .bind(e.occurred_at)
-    .bind(e.occurred_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    // A key event queues its notifications in the same transaction.
-    notifications::insert_outbox(tx, e).await
-}
-
-async fn insert_user_if_new(
-    tx: &mut Transaction<'static, Postgres>,
-    user: &UserRecord,
-) -> Result<UserId> {
-    sqlx::query(
-        "insert into users (user_id, email, password_hash, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5) on conflict (email) do nothing",
-    )
-    .bind(user.user_id.as_str())
-    .bind(&user.email)
-    .bind(&user.password_hash)
-    .bind(user.created_at)
-    .bind(user.created_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    let id: String = sqlx::query_scalar("select user_id from users where email = $1")
-        .bind(&user.email)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db)?;
-    parse_id(&id)
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>> {
-        changes::subscribe(self.options.clone()).await.map(Some)
-    }
-
-    async fn is_empty(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("select count(*) from orgs")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(n == 0)
-    }
-
-    async fn create_org(
-        &self,
-        org: &OrgRecord,
-        accounts: &[AccountRecord],
-        owner: &UserRecord,
-        audit: &AuditEvent,
-    ) -> Result<UserId> {
-        let mut tx = self.tx().await?;
-        sqlx::query(
-            "insert into orgs (org_id, name, created_at, updated_at) values ($1, $2, $3, $4)",
-        )
-        .bind(org.org_id.as_str())
-        .bind(&org.name)
-        .bind(org.created_at)
-        .bind(org.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        for a in accounts {
-            insert_account(&mut tx, a).await?;
+impl Sql for Postgres {
+    /// Errors that mean "PostgreSQL cannot be reached or is going away".
+    fn is_unavailable(e: &sqlx::Error) -> bool {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+                // 08: connection exception; 57P01-57P03: admin/crash shutdown,
+                // cannot connect now; 53300: too many connections; 40001/40P01:
+                // serialization failure/deadlock, which a retry resolves.
+                c.starts_with("08")
+                    || matches!(
+                        &*c,
+                        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                    )
+            }),
+            _ => false,
         }
-        let owner_id = insert_user_if_new(&mut tx, owner).await?;
-        sqlx::query(
-            "insert into memberships (org_id, user_id, role, created_at, updated_at) \
-             values ($1, $2, 'owner', $3, $4)",
-        )
-        .bind(org.org_id.as_str())
-        .bind(owner_id.as_str())
-        .bind(org.created_at)
-        .bind(org.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(owner_id)
     }
 
-    async fn org(&self, org_id: &OrgId) -> Result<Option<OrgRecord>> {
-        sqlx::query("select org_id, name, created_at from orgs where org_id = $1")
-            .bind(org_id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| org_row(&r))
-            .transpose()
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        sqlx::query("select user_id, email, password_hash, created_at from users where email = $1")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| user_row(&r))
-            .transpose()
-    }
+    // `for update`: a dispatcher claiming the row at the same moment waits for
+    // the redeliver's transaction, then sees the fresh state.
+    const LEASE_OF_DELIVERY: &'static str =
+        "select lease_until from deliveries where org_id = $1 and delivery_id = $2 for update";
+    // One transaction (and `pg_notify`) per key, as the trait's default.
+    const ONE_TRANSACTION_PER_BATCH: bool = false;
 
-    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>> {
-        sqlx::query(
-            "select user_id, email, password_hash, created_at from users where user_id = $1",
-        )
-        .bind(user_id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .map(|r| user_row(&r))
-        .transpose()
-    }
-
-    async fn memberships(&self, user_id: &UserId) -> Result<Vec<Membership>> {
-        sqlx::query(
-            "select m.org_id, o.name, m.role from memberships m join orgs o on o.org_id = m.org_id \
-             where m.user_id = $1 order by o.name, m.org_id",
-        )
-        .bind(user_id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(membership_row)
-        .collect()
-    }
-
-    async fn role(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Role>> {
-        let role: Option<String> =
-            sqlx::query_scalar("select role from memberships where org_id = $1 and user_id = $2")
-                .bind(org_id.as_str())
-                .bind(user_id.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        role.map(|r| parse_role(&r)).transpose()
-    }
-
-    async fn create_session(&self, s: &SessionRecord, audit: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.tx().await?;
-        // Expired sessions are swept here, on a path that writes anyway.
-        sqlx::query("delete from sessions where expires_at <= $1")
-            .bind(s.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query(
-            "insert into sessions (session_id, user_id, expires_at, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5)",
-        )
-        .bind(s.session_hash.to_hex())
-        .bind(s.user_id.as_str())
-        .bind(s.expires_at)
-        .bind(s.created_at)
-        .bind(s.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        for e in audit {
-            insert_audit(&mut tx, e).await?;
-        }
-        tx.commit().await.map_err(db)
-    }
-
-    async fn session_user(&self, session_hash: &Digest, now: i64) -> Result<Option<UserRecord>> {
-        sqlx::query(
-            "select u.user_id, u.email, u.password_hash, u.created_at from sessions s \
-             join users u on u.user_id = s.user_id where s.session_id = $1 and s.expires_at > $2",
-        )
-        .bind(session_hash.to_hex())
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .map(|r| user_row(&r))
-        .transpose()
-    }
-
-    async fn delete_session(&self, session_hash: &Digest) -> Result<()> {
-        sqlx::query("delete from sessions where session_id = $1")
-            .bind(session_hash.to_hex())
-            .execute(&self.pool)
+    /// Tells every instance (this one too) that a cached row changed. Delivered
+    /// by PostgreSQL on commit, in commit order.
+    async fn changed(tx: &mut Transaction<'static, Postgres>, change: &Change) -> Result<()> {
+        sqlx::query("select pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(changes::payload(change))
+            .execute(&mut **tx)
             .await
             .map_err(db)?;
         Ok(())
     }
 
-    async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>> {
-        sqlx::query(
-            "select account_id, org_id, name, created_at from accounts where org_id = $1 \
-             order by created_at, account_id",
-        )
-        .bind(org_id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(account_row)
-        .collect()
+    async fn subscribe_changes(store: &PgStore) -> Result<Option<ChangeFeed>> {
+        let options = (*store.write.connect_options()).clone();
+        changes::subscribe(options).await.map(Some)
     }
 
-    async fn all_accounts(&self) -> Result<Vec<AccountRecord>> {
-        sqlx::query("select account_id, org_id, name, created_at from accounts")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(account_row)
-            .collect()
-    }
-
-    async fn account(&self, account_id: &AccountId) -> Result<Option<AccountRecord>> {
-        sqlx::query(
-            "select account_id, org_id, name, created_at from accounts where account_id = $1",
-        )
-        .bind(account_id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .map(|r| account_row(&r))
-        .transpose()
-    }
-
-    async fn create_account(&self, account: &AccountRecord, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.tx().await?;
-        insert_account(&mut tx, account).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
-    }
-
-    async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>> {
-        sqlx::query(
-            "select u.user_id, u.email, m.role, m.created_at from memberships m \
-             join users u on u.user_id = m.user_id where m.org_id = $1 order by m.created_at, u.email",
-        )
-        .bind(org_id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(member_row)
-        .collect()
-    }
-
-    async fn add_member(
-        &self,
-        org_id: &OrgId,
-        user: &UserRecord,
-        role: Role,
-        audit: &AuditEvent,
-    ) -> Result<MemberRecord> {
-        let mut tx = self.tx().await?;
-        let user_id = insert_user_if_new(&mut tx, user).await?;
-        sqlx::query(
-            "insert into memberships (org_id, user_id, role, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5)",
-        )
-        .bind(org_id.as_str())
-        .bind(user_id.as_str())
-        .bind(role.as_str())
-        .bind(audit.occurred_at)
-        .bind(audit.occurred_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict(
-            "that user is already a member of this organization",
-        ))?;
-        let mut audit = audit.clone();
-        audit.details["user_id"] = user_id.as_str().into();
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(MemberRecord {
-            user_id,
-            email: user.email.clone(),
-            role,
-            created_at: audit.occurred_at,
-        })
-    }
-
-    async fn set_member_role(
-        &self,
-        org_id: &OrgId,
-        user_id: &UserId,
-        role: Role,
-        audit: &AuditEvent,
-    ) -> Result<()> {
-        let mut tx = self.tx().await?;
-        let n = sqlx::query(
-            "update memberships set role = $1, updated_at = $2 \
-             where org_id = $3 and user_id = $4 and role <> 'owner'",
-        )
-        .bind(role.as_str())
-        .bind(audit.occurred_at)
-        .bind(org_id.as_str())
-        .bind(user_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
-    }
-
-    async fn remove_member(
-        &self,
-        org_id: &OrgId,
-        user_id: &UserId,
-        audit: &AuditEvent,
-    ) -> Result<()> {
-        let mut tx = self.tx().await?;
-        let n = sqlx::query(
-            "delete from memberships where org_id = $1 and user_id = $2 and role <> 'owner'",
-        )
-        .bind(org_id.as_str())
-        .bind(user_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
-    }
-
-    async fn keys(&self, org_id: &OrgId) -> Result<Vec<KeyRecord>> {
-        sqlx::query(concat!(
-            "select ",
-            key_columns!(),
-            " from api_keys where org_id = $1 order by created_at, client_id"
-        ))
-        .bind(org_id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(key_row)
-        .collect()
-    }
-
-    async fn key(&self, org_id: &OrgId, client_id: &ClientId) -> Result<Option<KeyRecord>> {
-        sqlx::query(concat!(
-            "select ",
-            key_columns!(),
-            " from api_keys where org_id = $1 and client_id = $2"
-        ))
-        .bind(org_id.as_str())
-        .bind(client_id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .map(|r| key_row(&r))
-        .transpose()
-    }
-
-    async fn key_by_client_id(&self, client_id: &ClientId) -> Result<Option<KeyRecord>> {
-        sqlx::query(concat!(
-            "select ",
-            key_columns!(),
-            " from api_keys where client_id = $1"
-        ))
-        .bind(client_id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .map(|r| key_row(&r))
-        .transpose()
-    }
-
-    async fn all_keys(&self) -> Result<Vec<KeyRecord>> {
-        sqlx::query(concat!("select ", key_columns!(), " from api_keys"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(key_row)
-            .collect()
-    }
-
-    async fn insert_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.tx().await?;
-        sqlx::query(concat!(
-            "insert into api_keys (",
-            key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(key.client_id.as_str())
-        .bind(key.org_id.as_str())
-        .bind(key.kind.as_str())
-        .bind(key.owner_id.as_deref())
-        .bind(&key.name)
-        .bind(key.secret_hash.to_hex())
-        .bind(key.generation as i64)
-        .bind(scope_json(&key.scope)?)
-        .bind(key.created_at)
-        .bind(key.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict(
-            "an admin key already exists for this owner: regenerate it instead",
-        ))?;
-        notify(&mut tx, &Change::Key(key.client_id.clone())).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
-    }
-
-    async fn regenerate_key(
-        &self,
-        org_id: &OrgId,
-        client_id: &ClientId,
-        secret_hash: &Digest,
+    async fn claim(
+        tx: &mut Transaction<'static, Postgres>,
         now: i64,
-        audit: &AuditEvent,
-    ) -> Result<KeyRecord> {
-        // The row lock is taken last, so concurrent regenerates of one key
-        // wait on each other for two round trips (update, commit), not four.
-        let mut tx = self.tx().await?;
-        insert_audit(&mut tx, audit).await?;
-        notify(&mut tx, &Change::Key(client_id.clone())).await?;
-        let row = sqlx::query(concat!(
-            "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2 \
-             where org_id = $3 and client_id = $4 returning ",
-            key_columns!(),
-            ""
-        ))
-        .bind(secret_hash.to_hex())
+        limit: u32,
+        lease_until: i64,
+    ) -> Result<Vec<String>> {
+        // `skip locked`: a row another instance is claiming right now is left
+        // to it, and once that claim commits its lease excludes the row here
+        // (PostgreSQL re-checks the condition on the locked row's newest
+        // version). `of d`: the webhook row is only read.
+        sqlx::query_scalar(
+            "update deliveries set lease_until = $1, updated_at = $2 where delivery_seq in ( \
+               select d.delivery_seq from deliveries d \
+               left join webhooks w on w.webhook_id = d.webhook_id \
+               where d.status = 'pending' and d.next_attempt_at <= $2 \
+                 and (d.lease_until is null or d.lease_until <= $2) \
+                 and (d.channel = 'email' or w.enabled) \
+               order by d.next_attempt_at, d.delivery_seq limit $3 \
+               for update of d skip locked) \
+             returning delivery_id",
+        )
+        .bind(lease_until)
         .bind(now)
-        .bind(org_id.as_str())
-        .bind(client_id.as_str())
-        .fetch_optional(&mut *tx)
+        .bind(i64::from(limit))
+        .fetch_all(&mut **tx)
         .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound)?;
-        let key = key_row(&row)?;
-        tx.commit().await.map_err(db)?;
-        Ok(key)
+        .map_err(db)
     }
 
-    async fn update_key(
-        &self,
-        org_id: &OrgId,
-        client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        now: i64,
-        audit: &AuditEvent,
-    ) -> Result<KeyRecord> {
-        let mut tx = self.tx().await?;
-        let row = sqlx::query(concat!(
-            "update api_keys set name = $1, scope = $2, updated_at = $3 \
-             where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
-            key_columns!(),
-            ""
-        ))
-        .bind(name)
-        .bind(scope_json(scope)?)
-        .bind(now)
-        .bind(org_id.as_str())
-        .bind(client_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound)?;
-        let key = key_row(&row)?;
-        notify(&mut tx, &Change::Key(client_id.clone())).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(key)
-    }
-
-    async fn delete_key(
-        &self,
-        org_id: &OrgId,
-        client_id: &ClientId,
-        audit: &AuditEvent,
+    async fn each_key_credential(
+        store: &PgStore,
+        f: &mut (dyn FnMut(KeyCredential) + Send),
     ) -> Result<()> {
-        let mut tx = self.tx().await?;
-        let n = sqlx::query(
-            "delete from api_keys where org_id = $1 and client_id = $2 and kind = 'scoped'",
-        )
-        .bind(org_id.as_str())
-        .bind(client_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound);
+        for k in store.all_keys().await? {
+            f(KeyCredential::from(&k));
         }
-        notify(&mut tx, &Change::Key(client_id.clone())).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db)
+        Ok(())
     }
-
-    async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.tx().await?;
-        for e in events {
-            insert_audit(&mut tx, e).await?;
-        }
-        tx.commit().await.map_err(db)
-    }
-
-    async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
-        sqlx::query(concat!(
-            "select ",
-            audit_columns!(),
-            " from audit_events where org_id = $1 \
-             and ($2::text is null or client_id = $2) and audit_seq < $3 \
-             order by audit_seq desc limit $4"
-        ))
-        .bind(q.org_id.as_str())
-        .bind(q.client_id.as_ref().map(|c| c.as_str()))
-        .bind(q.before.unwrap_or(i64::MAX))
-        .bind(i64::from(q.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(audit_row)
-        .collect()
-    }
-
-    async fn create_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
-        self.create_webhook_impl(webhook, audit).await
-    }
-
-    async fn webhooks(&self, org_id: &OrgId) -> Result<Vec<WebhookRecord>> {
-        self.webhooks_impl(org_id).await
-    }
-
-    async fn update_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
-        self.update_webhook_impl(webhook, audit).await
-    }
-
-    async fn delete_webhook(
-        &self,
-        org_id: &OrgId,
-        webhook_id: &WebhookId,
-        audit: &AuditEvent,
-    ) -> Result<()> {
-        self.delete_webhook_impl(org_id, webhook_id, audit).await
-    }
-
-    async fn claim_due(&self, now: i64, limit: u32, lease_until: i64) -> Result<Vec<DueDelivery>> {
-        self.claim_due_impl(now, limit, lease_until).await
-    }
-
-    async fn record_attempt(
-        &self,
-        delivery_id: &DeliveryId,
-        attempt: &AttemptRecord,
-        outcome: AttemptOutcome,
-    ) -> Result<()> {
-        self.record_attempt_impl(delivery_id, attempt, outcome)
-            .await
-    }
-
-    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>> {
-        self.deliveries_impl(query).await
-    }
-
-    async fn redeliver(
-        &self,
-        org_id: &OrgId,
-        delivery_id: &DeliveryId,
-        now: i64,
-        audit: &AuditEvent,
-    ) -> Result<()> {
-        self.redeliver_impl(org_id, delivery_id, now, audit).await
-    }
-}
-
-async fn insert_account(tx: &mut Transaction<'static, Postgres>, a: &AccountRecord) -> Result<()> {
-    sqlx::query(
-        "insert into accounts (account_id, org_id, name, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5)",
-    )
-    .bind(a.account_id.as_str())
-    .bind(a.org_id.as_str())
-    .bind(&a.name)
-    .bind(a.created_at)
-    .bind(a.created_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    notify(tx, &Change::Account(a.account_id.clone())).await
 }

@@ -3,7 +3,6 @@
 //! not reachable, except with `CI=true`, where that fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pg;
 mod story;
 
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use std::sync::Arc;
 use keygate_store::Store;
 use keygate_store::postgres::PgStore;
 use keygate_store::sqlite::SqliteStore;
+use keygate_testpg::PgDb;
 
 /// A store on a fresh database, and what keeps that database alive.
 pub struct Fresh {
@@ -21,7 +21,7 @@ pub struct Fresh {
 #[allow(dead_code)]
 enum Keep {
     Dir(TempDir),
-    Db(Arc<pg::PgDb>),
+    Db(Arc<PgDb>),
 }
 
 pub struct TempDir(std::path::PathBuf);
@@ -47,7 +47,7 @@ pub async fn sqlite() -> Fresh {
 }
 
 pub async fn postgres(test: &str) -> Option<Fresh> {
-    let db = pg::PgDb::create(test).await?;
+    let db = PgDb::create(test).await?;
     let store = PgStore::open(&db.url).await.unwrap();
     Some(Fresh {
         store: Arc::new(store),
@@ -92,6 +92,7 @@ on_both_backends!(
     changes_are_announced_only_where_other_instances_may_write,
     key_events_queue_deliveries_that_one_claimer_at_a_time_leases,
     concurrent_claimers_never_take_the_same_delivery,
+    a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
 );
 
 #[test]

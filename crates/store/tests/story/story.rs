@@ -923,3 +923,59 @@ pub async fn concurrent_claimers_never_take_the_same_delivery(store: &dyn Store,
     assert_eq!(ids.len(), n, "no delivery claimed twice");
     assert_eq!(n, 60, "every due delivery claimed once");
 }
+
+pub async fn a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed(
+    store: &dyn Store,
+    _pg: bool,
+) {
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    // Each webhook is created later but dated earlier than the one before, so
+    // the listed order (oldest first) is the reverse of the insertion order.
+    for i in 0..4 {
+        let mut w = webhook(org_id, &["scoped_key.created"], true);
+        w.created_at = NOW - i;
+        w.updated_at = w.created_at;
+        store
+            .create_webhook(&w, &event(Some(org_id), "webhook.created", None))
+            .await
+            .unwrap();
+    }
+    let listed: Vec<_> = store
+        .webhooks(org_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.webhook_id)
+        .collect();
+    assert_eq!(listed.len(), 4);
+
+    let k = key(
+        org_id,
+        KeyKind::Scoped,
+        None,
+        scoped(&acme.accounts, "balances"),
+        "s",
+    );
+    let created = event(Some(org_id), "scoped_key.created", Some(&k.client_id));
+    store.insert_key(&k, &created).await.unwrap();
+    let q = DeliveryQuery {
+        org_id: org_id.clone(),
+        webhook_id: None,
+        before: None,
+        limit: 50,
+    };
+    // Newest first: reversed, the deliveries are in the order they were queued.
+    let queued: Vec<_> = store
+        .deliveries(&q)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .filter_map(|d| match d.target {
+            DeliveryTarget::Webhook(w) => Some(w),
+            DeliveryTarget::Email(_) => None,
+        })
+        .collect();
+    assert_eq!(queued, listed, "one delivery per webhook, in listed order");
+}

@@ -1,6 +1,12 @@
 //! A fresh PostgreSQL database per test, created through the admin URL
 //! `KEYGATE_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
 //! and dropped when the last holder lets go, so tests run in parallel.
+//!
+//! Shared by the store's story tests and the server's HTTP suite. When
+//! PostgreSQL cannot be reached, [`PgDb::create`] skips the test loudly, except
+//! with `CI=true`, where that fails; [`PgDb::create_required`] always fails.
+// A test helper: a panic is how it reports a broken test setup.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,170 @@
+//! Accounts and the members of an organization.
+
+use keygate_core::{AccountId, OrgId, Role, UserId};
+use sqlx::Transaction;
+
+use super::rows::{account_row, member_row};
+use super::{Sql, SqlStore, conflict, db, found};
+use crate::{AccountRecord, AuditEvent, Change, MemberRecord, Result, UserRecord};
+
+impl<DB: Sql> SqlStore<DB>
+where
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::ColumnIndex<DB::Row>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB>,
+    for<'q, 'r> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q, 'r> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    pub(crate) async fn insert_account(
+        tx: &mut Transaction<'static, DB>,
+        a: &AccountRecord,
+    ) -> Result<()> {
+        sqlx::query(
+            "insert into accounts (account_id, org_id, name, created_at, updated_at) \
+             values ($1, $2, $3, $4, $4)",
+        )
+        .bind(a.account_id.as_str())
+        .bind(a.org_id.as_str())
+        .bind(a.name.as_str())
+        .bind(a.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db::<DB>)?;
+        DB::changed(tx, &Change::Account(a.account_id.clone())).await
+    }
+
+    pub(crate) async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>> {
+        sqlx::query(
+            "select account_id, org_id, name, created_at from accounts where org_id = $1 \
+             order by created_at, account_id",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .iter()
+        .map(account_row)
+        .collect()
+    }
+
+    pub(crate) async fn all_accounts(&self) -> Result<Vec<AccountRecord>> {
+        sqlx::query("select account_id, org_id, name, created_at from accounts")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db::<DB>)?
+            .iter()
+            .map(account_row)
+            .collect()
+    }
+
+    pub(crate) async fn account(&self, account_id: &AccountId) -> Result<Option<AccountRecord>> {
+        sqlx::query(
+            "select account_id, org_id, name, created_at from accounts where account_id = $1",
+        )
+        .bind(account_id.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .map(|r| account_row(&r))
+        .transpose()
+    }
+
+    pub(crate) async fn create_account(&self, a: &AccountRecord, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin().await?;
+        Self::insert_account(&mut tx, a).await?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+
+    pub(crate) async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>> {
+        sqlx::query(
+            "select u.user_id, u.email, m.role, m.created_at from memberships m \
+             join users u on u.user_id = m.user_id where m.org_id = $1 order by m.created_at, u.email",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .iter()
+        .map(member_row)
+        .collect()
+    }
+
+    pub(crate) async fn add_member(
+        &self,
+        org_id: &OrgId,
+        user: &UserRecord,
+        role: Role,
+        audit: &AuditEvent,
+    ) -> Result<MemberRecord> {
+        let mut tx = self.begin().await?;
+        let user_id = Self::insert_user_if_new(&mut tx, user).await?;
+        sqlx::query(
+            "insert into memberships (org_id, user_id, role, created_at, updated_at) \
+             values ($1, $2, $3, $4, $4)",
+        )
+        .bind(org_id.as_str())
+        .bind(user_id.as_str())
+        .bind(role.as_str())
+        .bind(audit.occurred_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict::<DB>(
+            "that user is already a member of this organization",
+        ))?;
+        let mut audit = audit.clone();
+        audit.details["user_id"] = user_id.as_str().into();
+        Self::audit_and_commit(tx, std::slice::from_ref(&audit)).await?;
+        Ok(MemberRecord {
+            user_id,
+            email: user.email.clone(),
+            role,
+            created_at: audit.occurred_at,
+        })
+    }
+
+    /// Changes the role of a member who is not the owner.
+    pub(crate) async fn set_member_role(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        role: Role,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update memberships set role = $1, updated_at = $2 \
+             where org_id = $3 and user_id = $4 and role <> 'owner'",
+        )
+        .bind(role.as_str())
+        .bind(audit.occurred_at)
+        .bind(org_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+
+    /// Removes a member who is not the owner.
+    pub(crate) async fn remove_member(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "delete from memberships where org_id = $1 and user_id = $2 and role <> 'owner'",
+        )
+        .bind(org_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+}

@@ -1,0 +1,104 @@
+//! The SQL layer both backends share: one query text, one row decoding and one
+//! "write, audit, queue notifications, commit" path, generic over the sqlx
+//! database. The SQL is written so that SQLite and PostgreSQL both run it
+//! (`$n` placeholders, which SQLite also binds by number; no casts; booleans
+//! tested bare). What truly differs per database (opening, the change feed,
+//! claiming, streaming reads, batch inserts) is the [`Sql`] trait, implemented
+//! in `sqlite/` and `postgres/`.
+//!
+//! The `where` clause on each `impl` block below lists what the shared code
+//! needs from the driver; Rust does not let a trait carry bounds on other types
+//! for its users, so it is repeated per block.
+
+mod audit;
+mod keys;
+mod members;
+mod notifications;
+mod orgs;
+mod rows;
+mod store;
+
+use async_trait::async_trait;
+use sqlx::{Database, IntoArguments, Pool, Transaction};
+
+use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
+
+pub(crate) use rows::parse_scope;
+pub(crate) use rows::{corrupt, parse_id};
+
+/// A store on one SQL database. Reads go to `read`, writes to `write`: two
+/// pools on SQLite (one writer connection), the same pool twice on PostgreSQL.
+pub struct SqlStore<DB: Database> {
+    pub(crate) read: Pool<DB>,
+    pub(crate) write: Pool<DB>,
+}
+
+impl<DB: Sql> SqlStore<DB> {
+    /// A transaction on the writer.
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, DB>> {
+        self.write.begin().await.map_err(db::<DB>)
+    }
+}
+
+/// What each database does its own way. Implemented for `sqlx::Sqlite` (in
+/// `sqlite/`) and `sqlx::Postgres` (in `postgres/`).
+#[async_trait]
+pub trait Sql: Database<Arguments: IntoArguments<Self>> {
+    /// Driver errors that mean "the database cannot be reached right now": the
+    /// request gets 503 and a retry may work.
+    fn is_unavailable(e: &sqlx::Error) -> bool;
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+    /// The redeliver check's query; PostgreSQL locks the row (`for update`) so a
+    /// dispatcher claiming it at the same moment waits, then sees the fresh state.
+    const LEASE_OF_DELIVERY: &'static str;
+    /// Whether `insert_keys` writes a whole batch in one transaction with one
+    /// audit event (SQLite, one writer), or one transaction and event per key.
+    const ONE_TRANSACTION_PER_BATCH: bool;
+
+    /// Run inside the transaction of every change to a row the credential
+    /// cache holds (keys, accounts). PostgreSQL tells the other instances.
+    async fn changed(tx: &mut Transaction<'static, Self>, change: &Change) -> Result<()>;
+    async fn subscribe_changes(store: &SqlStore<Self>) -> Result<Option<ChangeFeed>>;
+    /// Leases due deliveries until `lease_until` and returns their ids.
+    async fn claim(
+        tx: &mut Transaction<'static, Self>,
+        now: i64,
+        limit: u32,
+        lease_until: i64,
+    ) -> Result<Vec<String>>;
+    /// Every key's hot-path fields, one at a time (see `Store::each_key_credential`).
+    async fn each_key_credential(
+        store: &SqlStore<Self>,
+        f: &mut (dyn FnMut(KeyCredential) + Send),
+    ) -> Result<()>;
+}
+
+/// A driver error as a `StoreError`.
+pub(crate) fn db<DB: Sql>(e: sqlx::Error) -> StoreError {
+    if DB::is_unavailable(&e) {
+        unavailable(e)
+    } else {
+        StoreError::Internal(e.to_string())
+    }
+}
+
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// `NotFound` when a change touched no row.
+pub(crate) fn found<DB: Sql>(done: &DB::QueryResult) -> Result<()> {
+    if DB::rows_affected(done) == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Maps a uniqueness violation to `Conflict(message)`, anything else as `db`.
+pub(crate) fn conflict<DB: Sql>(message: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(message),
+        _ => db::<DB>(e),
+    }
+}

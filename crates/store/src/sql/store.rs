@@ -1,0 +1,242 @@
+//! The `Store` trait on the shared SQL layer: each method is the inherent one of
+//! the same name in `orgs.rs`, `members.rs`, `keys.rs`, `audit.rs` or `notifications.rs`, or the
+//! database's own (`Sql`).
+
+use async_trait::async_trait;
+use keygate_core::crypto::Digest;
+use keygate_core::permission::KeyScope;
+use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
+
+use super::{Sql, SqlStore};
+use crate::{
+    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
+    DeliveryQuery, DeliveryRecord, DueDelivery, KeyCredential, KeyRecord, MemberRecord, Membership,
+    OrgRecord, Result, SessionRecord, Store, UserRecord, WebhookRecord,
+};
+
+#[async_trait]
+impl<DB: Sql> Store for SqlStore<DB>
+where
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::ColumnIndex<DB::Row>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB>,
+    for<'q, 'r> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q, 'r> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>> {
+        DB::subscribe_changes(self).await
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        SqlStore::is_empty(self).await
+    }
+
+    async fn create_org(
+        &self,
+        org: &OrgRecord,
+        accounts: &[AccountRecord],
+        owner: &UserRecord,
+        audit: &AuditEvent,
+    ) -> Result<UserId> {
+        SqlStore::create_org(self, org, accounts, owner, audit).await
+    }
+
+    async fn org(&self, org_id: &OrgId) -> Result<Option<OrgRecord>> {
+        SqlStore::org(self, org_id).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        SqlStore::user_by_email(self, email).await
+    }
+
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>> {
+        SqlStore::user(self, user_id).await
+    }
+
+    async fn memberships(&self, user_id: &UserId) -> Result<Vec<Membership>> {
+        SqlStore::memberships(self, user_id).await
+    }
+
+    async fn role(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Role>> {
+        SqlStore::role(self, org_id, user_id).await
+    }
+
+    async fn create_session(&self, session: &SessionRecord, audit: &[AuditEvent]) -> Result<()> {
+        SqlStore::create_session(self, session, audit).await
+    }
+
+    async fn session_user(&self, session_hash: &Digest, now: i64) -> Result<Option<UserRecord>> {
+        SqlStore::session_user(self, session_hash, now).await
+    }
+
+    async fn delete_session(&self, session_hash: &Digest) -> Result<()> {
+        SqlStore::delete_session(self, session_hash).await
+    }
+
+    async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>> {
+        SqlStore::accounts(self, org_id).await
+    }
+
+    async fn all_accounts(&self) -> Result<Vec<AccountRecord>> {
+        SqlStore::all_accounts(self).await
+    }
+
+    async fn account(&self, account_id: &AccountId) -> Result<Option<AccountRecord>> {
+        SqlStore::account(self, account_id).await
+    }
+
+    async fn create_account(&self, account: &AccountRecord, audit: &AuditEvent) -> Result<()> {
+        SqlStore::create_account(self, account, audit).await
+    }
+
+    async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>> {
+        SqlStore::members(self, org_id).await
+    }
+
+    async fn add_member(
+        &self,
+        org_id: &OrgId,
+        user: &UserRecord,
+        role: Role,
+        audit: &AuditEvent,
+    ) -> Result<MemberRecord> {
+        SqlStore::add_member(self, org_id, user, role, audit).await
+    }
+
+    async fn set_member_role(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        role: Role,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::set_member_role(self, org_id, user_id, role, audit).await
+    }
+
+    async fn remove_member(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::remove_member(self, org_id, user_id, audit).await
+    }
+
+    async fn keys(&self, org_id: &OrgId) -> Result<Vec<KeyRecord>> {
+        SqlStore::keys(self, org_id).await
+    }
+
+    async fn key(&self, org_id: &OrgId, client_id: &ClientId) -> Result<Option<KeyRecord>> {
+        SqlStore::key(self, org_id, client_id).await
+    }
+
+    async fn key_by_client_id(&self, client_id: &ClientId) -> Result<Option<KeyRecord>> {
+        SqlStore::key_by_client_id(self, client_id).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>> {
+        SqlStore::all_keys(self).await
+    }
+
+    async fn each_key_credential(&self, f: &mut (dyn FnMut(KeyCredential) + Send)) -> Result<()> {
+        DB::each_key_credential(self, f).await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord, audit: &AuditEvent) -> Result<()> {
+        SqlStore::insert_key(self, key, audit).await
+    }
+
+    async fn insert_keys(&self, keys: &[KeyRecord], audit: &AuditEvent) -> Result<()> {
+        SqlStore::insert_keys(self, keys, audit).await
+    }
+
+    async fn regenerate_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord> {
+        SqlStore::regenerate_key(self, org_id, client_id, secret_hash, now, audit).await
+    }
+
+    async fn update_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        name: &str,
+        scope: &KeyScope,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord> {
+        SqlStore::update_key(self, org_id, client_id, name, scope, now, audit).await
+    }
+
+    async fn delete_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::delete_key(self, org_id, client_id, audit).await
+    }
+
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {
+        SqlStore::record_audit(self, events).await
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        SqlStore::audit_events(self, query).await
+    }
+
+    async fn create_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
+        SqlStore::create_webhook(self, webhook, audit).await
+    }
+
+    async fn webhooks(&self, org_id: &OrgId) -> Result<Vec<WebhookRecord>> {
+        SqlStore::webhooks(self, org_id).await
+    }
+
+    async fn update_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
+        SqlStore::update_webhook(self, webhook, audit).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        org_id: &OrgId,
+        webhook_id: &WebhookId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::delete_webhook(self, org_id, webhook_id, audit).await
+    }
+
+    async fn claim_due(&self, now: i64, limit: u32, lease_until: i64) -> Result<Vec<DueDelivery>> {
+        SqlStore::claim_due(self, now, limit, lease_until).await
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &DeliveryId,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<()> {
+        SqlStore::record_attempt(self, delivery_id, attempt, outcome).await
+    }
+
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>> {
+        SqlStore::deliveries(self, query).await
+    }
+
+    async fn redeliver(
+        &self,
+        org_id: &OrgId,
+        delivery_id: &DeliveryId,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::redeliver(self, org_id, delivery_id, now, audit).await
+    }
+}
