@@ -15,16 +15,13 @@ mod keys;
 mod members;
 mod notifications;
 mod orgs;
-mod rows;
+pub(crate) mod rows;
 mod store;
 
 use async_trait::async_trait;
 use sqlx::{Database, IntoArguments, Pool, Transaction};
 
 use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
-
-pub(crate) use rows::parse_scope;
-pub(crate) use rows::{corrupt, parse_id};
 
 /// A store on one SQL database. Reads go to `read`, writes to `write`: two
 /// pools on SQLite (one writer connection), the same pool twice on PostgreSQL.

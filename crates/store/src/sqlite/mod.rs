@@ -19,7 +19,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row as _, Sqlite, Transaction};
 
-use crate::sql::{Sql, SqlStore, corrupt, db, parse_id, parse_scope, unavailable};
+use crate::sql::rows::{corrupt, parse_id, parse_scope};
+use crate::sql::{Sql, SqlStore, db, unavailable};
 use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
 
 /// The store on SQLite.
