@@ -155,7 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
-            std::fs::create_dir_all(&data.data_dir)?;
+            crate::data_dir::prepare(&data.data_dir, "")?;
             let kid = secrets::rotate_signing_key(&data.data_dir)?;
             println!("{}", serde_json::json!({"kid": kid}));
             Ok(())
@@ -260,11 +260,13 @@ async fn seed_keys(
     Ok(())
 }
 
-/// Opens the database named by the data args, creating the data dir first.
+/// Opens the database named by the data args, creating the data dir (0700)
+/// and the SQLite file (0600) first.
 pub async fn open_store(data: &DataArgs) -> anyhow::Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&data.data_dir)
-        .with_context(|| format!("creating {}", data.data_dir.display()))?;
     let url = data.database_url();
+    for warning in crate::data_dir::prepare(&data.data_dir, &url)? {
+        tracing::warn!("{warning}");
+    }
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(&url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

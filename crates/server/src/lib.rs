@@ -5,6 +5,7 @@ pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod dev;
 pub mod gateway;

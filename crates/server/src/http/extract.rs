@@ -7,8 +7,8 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use keygate_core::crypto::{Digest, sha256};
 use keygate_core::{OrgId, Role};
@@ -72,8 +72,17 @@ fn forwarded_client(headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Opti
 
 pub const SESSION_COOKIE: &str = "keygate_session";
 
-/// The signed-in user, from `Authorization: Bearer <session token>` or the
-/// Developer app's cookie.
+/// Put on every request to the Developer app by its router: only there does
+/// the session come from the cookie. Everywhere else (the JSON API under
+/// `/dev/v1`) it comes only from `Authorization: Bearer`, so a page of a
+/// sibling subdomain (same site, so `SameSite=Strict` lets the cookie go)
+/// cannot call the API with the browser's session; the app's forms carry
+/// single-use tokens instead.
+#[derive(Debug, Clone, Copy)]
+pub struct AppCookieAuth;
+
+/// The signed-in user, from `Authorization: Bearer <session token>` on the
+/// API, or from the session cookie on the Developer app's pages.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: UserRecord,
@@ -92,22 +101,52 @@ impl CurrentUser {
     }
 }
 
-pub fn session_token(parts: &Parts) -> Option<String> {
-    if let Some(auth) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        return auth.strip_prefix("Bearer ").map(|t| t.trim().to_owned());
+/// The session token of the request: the cookie on the app's pages, the
+/// bearer token everywhere else, never the other one.
+pub fn session_token(parts: &Parts, trusted: &[IpAddr]) -> Option<String> {
+    if parts.extensions.get::<AppCookieAuth>().is_some() {
+        return cookie(&parts.headers, SESSION_COOKIE, is_tls(parts, trusted));
     }
     parts
         .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+}
+
+/// Whether the browser reached us over TLS: the request itself, or a trusted
+/// proxy's `X-Forwarded-Proto: https` (anyone else's is not believed).
+pub fn is_tls(parts: &Parts, trusted: &[IpAddr]) -> bool {
+    if parts.uri.scheme_str() == Some("https") {
+        return true;
+    }
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    peer.is_some_and(|p| trusted.contains(&p))
+        && parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// A cookie's value. Over TLS only its `__Host-` form counts: that one can
+/// only have been set by this host over TLS, whereas a plain cookie can be
+/// planted by a sibling subdomain or a plain-HTTP response (session fixation).
+/// Over plain HTTP either name is read.
+pub fn cookie(headers: &HeaderMap, base: &str, tls: bool) -> Option<String> {
+    let host = format!("__Host-{base}");
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE || *k == format!("__Host-{SESSION_COOKIE}"))
+        .find(|(k, _)| *k == host || (!tls && *k == base))
         .map(|(_, v)| v.to_owned())
 }
 
@@ -115,7 +154,8 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = session_token(parts).ok_or(ApiError::Unauthorized)?;
+        let token =
+            session_token(parts, &app.settings.trusted_proxies).ok_or(ApiError::Unauthorized)?;
         if token.len() > 200 {
             return Err(ApiError::Unauthorized);
         }
@@ -216,14 +256,35 @@ impl<R: RoleRule> FromRequestParts<AppState> for OrgMember<R> {
 /// Largest request body the management API reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// A JSON body: at most 64 KiB (413), syntactically JSON (400 `invalid_json`),
-/// and of the expected shape with no unknown fields (400 `validation_error`).
+/// A JSON body: declared `application/json` (415), at most 64 KiB (413),
+/// syntactically JSON (400 `invalid_json`), and of the expected shape with no
+/// unknown fields (400 `validation_error`). No body and no `Content-Type` at
+/// all reads as `{}`.
+///
+/// The media type matters: a page of another origin can send `text/plain`
+/// (or a form type) without a CORS preflight, never `application/json`.
 pub struct JsonBody<T>(pub T);
+
+/// `Some(true)` for `application/json` (parameters such as `charset` allowed),
+/// `Some(false)` for any other type, `None` when the header is absent.
+fn declares_json(headers: &HeaderMap) -> Option<bool> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    Some(essence.is_some_and(|e| e.eq_ignore_ascii_case("application/json")))
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = declares_json(req.headers());
+        if declared == Some(false) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -231,6 +292,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::InvalidJson("the request body could not be read".into())
             }
         })?;
+        if declared.is_none() && !bytes.is_empty() {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         parse_json(bytes).map(JsonBody)
     }

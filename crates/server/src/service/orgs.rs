@@ -146,25 +146,37 @@ pub async fn add_member(
     Ok(app.store.add_member(org_id, &user, role, &event).await?)
 }
 
+/// A member of this organization, or 404 (also for other organizations').
+pub async fn member(app: &App, org_id: &OrgId, user_id: &UserId) -> Result<MemberRecord, ApiError> {
+    app.store
+        .members(org_id)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == *user_id)
+        .ok_or(ApiError::NotFound)
+}
+
+/// Changes a member's role; returns the member as it now is.
 pub async fn set_role(
     app: &App,
     actor: &Actor,
     org_id: &OrgId,
     user_id: &UserId,
     role: &str,
-) -> Result<(), ApiError> {
+) -> Result<MemberRecord, ApiError> {
     let role = assignable(role)?;
     guard_owner(app, org_id, user_id, "the owner's role cannot be changed").await?;
+    let before = member(app, org_id, user_id).await?;
     let event = actor.event(
         Some(org_id),
         "member.role_changed",
         None,
         json!({"user_id": user_id.as_str(), "role": role}),
     );
-    Ok(app
-        .store
+    app.store
         .set_member_role(org_id, user_id, role, &event)
-        .await?)
+        .await?;
+    Ok(MemberRecord { role, ..before })
 }
 
 pub async fn remove(

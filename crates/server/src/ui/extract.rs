@@ -4,13 +4,14 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{KeyManager, OrgManager, RoleRule, SESSION_COOKIE};
+pub use crate::http::extract::cookie;
+use crate::http::extract::{KeyManager, OrgManager, RoleRule, SESSION_COOKIE, is_tls};
 use crate::ui::pages::{ErrorPage, render};
 
 /// An API extractor (`CurrentUser`, `OrgMember<R>`) whose failures become pages.
@@ -137,14 +138,17 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
 
 pub const PRESESSION_COOKIE: &str = "keygate_presession";
 
-/// Whether the browser reached us over TLS (directly or through a proxy that
-/// says so). Only then can cookies be `Secure` with the `__Host-` prefix.
-pub fn is_tls(parts_headers: &HeaderMap, scheme_https: bool) -> bool {
-    scheme_https
-        || parts_headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+/// Whether the browser reached us over TLS (directly or through a trusted
+/// proxy that says so). Only then are cookies `Secure` with the `__Host-`
+/// prefix, and only those are read back.
+pub struct Tls(pub bool);
+
+impl FromRequestParts<AppState> for Tls {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, PageError> {
+        Ok(Tls(is_tls(parts, &app.settings.trusted_proxies)))
+    }
 }
 
 fn cookie_name(base: &str, tls: bool) -> String {
@@ -185,19 +189,6 @@ pub fn clear_session_cookies() -> [(header::HeaderName, HeaderValue); 2] {
 
 pub fn session_cookie(token: &str, max_age_secs: i64, tls: bool) -> HeaderValue {
     set_cookie(SESSION_COOKIE, token, max_age_secs, tls)
-}
-
-/// A cookie's value from the request, under its plain or `__Host-` name.
-pub fn cookie(headers: &HeaderMap, base: &str) -> Option<String> {
-    let host = format!("__Host-{base}");
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == base || *k == host)
-        .map(|(_, v)| v.to_owned())
 }
 
 /// 303 See Other: the answer to a successful form POST (post/redirect/get).

@@ -125,9 +125,12 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         .into_response()
 }
 
-/// The app's own CSP (the API's `default-src 'none'` would block our CSS and
-/// JS), and no caching of any page: they show keys and tokens.
-async fn html_headers(req: Request, next: Next) -> Response {
+/// Marks the request as the app's (its session is the cookie, see
+/// `AppCookieAuth`); the app's own CSP (the API's `default-src 'none'` would
+/// block our CSS and JS), and no caching of any page: they show keys and tokens.
+async fn html_headers(mut req: Request, next: Next) -> Response {
+    req.extensions_mut()
+        .insert(crate::http::extract::AppCookieAuth);
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(

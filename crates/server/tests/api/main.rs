@@ -16,4 +16,5 @@ mod multi;
 mod notify;
 mod receivers;
 mod speed;
+mod surface;
 mod ui;

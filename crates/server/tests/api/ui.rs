@@ -13,7 +13,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app};
+use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
 /// One browser at a time: the machine has two cores.
 static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -683,7 +683,7 @@ async fn a_viewer_cannot_reach_the_api_keys_page() {
             Method::POST,
             &format!("/dev/v1/orgs/{}/members", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": "viewer@acme.test", "role": "viewer", "initial_password": PASSWORD})),
+            Some(json!({"email": "viewer@acme.test", "role": "viewer", "initial_password": PASSWORD, "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201);
@@ -694,7 +694,7 @@ async fn a_viewer_cannot_reach_the_api_keys_page() {
             "{}/app/orgs/{}/settings/developer/api-keys",
             app.base, org.org_id
         ))
-        .bearer_auth(&viewer.token)
+        .header("cookie", format!("keygate_session={}", viewer.token))
         .send()
         .await
         .unwrap();
@@ -751,6 +751,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     b.go(&format!("/app/orgs/{}/settings/accounts", org.org_id))
         .await;
     b.fill("#name", "Acme SG").await;
+    b.fill("#password", PASSWORD).await;
     b.click_text("button", "Create account").await;
     b.wait_for_text("Account created.").await;
     assert!(b.text().await.contains("Acme SG"));
@@ -765,11 +766,24 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
         .unwrap();
     b.fill("#initial_password", "a-long-initial-password-1")
         .await;
+    b.fill("#password", PASSWORD).await;
     b.click_text("button", "Add member").await;
     b.wait_for_text("Member added.").await;
+    // Row actions ask for the password in the same dialog as key actions.
+    b.css("select[id^='role-']")
+        .await
+        .select_by_value("analyst")
+        .await
+        .unwrap();
     b.click_text("tr[contains(., 'dev@acme.test')]//button", "Change role")
         .await;
+    b.confirm("not-my-password-at-all", "Change role").await;
+    b.wait_for_text("That password is not correct. Nothing was changed.")
+        .await;
+    b.fill("#password", PASSWORD).await;
+    b.click_text("button", "Change role").await;
     b.wait_for_text("Role changed.").await;
+    assert_eq!(b.value("select[id^='role-']").await, "analyst");
     b.shot("members").await;
 
     // Audit log, filtered by key.
@@ -988,8 +1002,8 @@ async fn the_app_works_without_javascript_and_a_replayed_form_shows_no_key() {
 
 #[tokio::test]
 async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
-    let app = spawn_app().await;
-    app.create_org("Acme", "owner@acme.test", &[]).await;
+    let app = spawn_app_with(&["--trusted-proxy", "127.0.0.1"], &[]).await;
+    let org = app.create_org("Acme", "owner@acme.test", &[]).await;
     let c = NoJs::new(&app);
     let page = c
         .http
@@ -1036,6 +1050,59 @@ async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
     );
     let token = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
     app.remember(token);
+
+    // Over TLS only the `__Host-` cookie counts: a plain one (which a sibling
+    // subdomain or a plain-HTTP answer could have planted) is ignored.
+    let settings = format!("{}/app/orgs/{}/settings", app.base, org.org_id);
+    let page = |cookie: String, https: bool| {
+        let mut rb = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(&settings)
+            .header("cookie", cookie);
+        if https {
+            rb = rb.header("x-forwarded-proto", "https");
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            let to = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (r.status().as_u16(), to)
+        }
+    };
+    assert_eq!(
+        page(format!("__Host-keygate_session={token}"), true).await,
+        (200, None)
+    );
+    assert_eq!(
+        page(format!("keygate_session={token}"), true).await,
+        (303, Some("/app/sign-in".to_owned()))
+    );
+    assert_eq!(
+        page(format!("keygate_session={token}"), false).await,
+        (200, None),
+        "plain HTTP still reads the plain cookie"
+    );
+}
+
+#[tokio::test]
+async fn x_forwarded_proto_counts_only_from_a_trusted_proxy() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(format!("{}/app/sign-in", app.base))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let pre = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        pre.starts_with("keygate_presession=") && !pre.contains("Secure"),
+        "{pre}"
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use crate::http::extract::{AnyMember, ClientInfo, CurrentUser, OrgMember};
 use crate::service::audit::Actor;
 use crate::service::sessions;
 use crate::ui::extract::{
-    FormBody, PRESESSION_COOKIE, PageError, Ui, clear_session_cookies, cookie, is_tls, see_other,
+    FormBody, PRESESSION_COOKIE, PageError, Tls, Ui, clear_session_cookies, cookie, see_other,
     session_cookie, set_cookie,
 };
 use crate::ui::pages::{SignInPage, render_status};
@@ -57,12 +57,12 @@ pub async fn landing(Ui(m): Ui<OrgMember<AnyMember>>) -> Response {
 fn sign_in_form(
     app: &AppState,
     headers: &HeaderMap,
+    tls: bool,
     status: StatusCode,
     email: String,
     error: Option<String>,
 ) -> Response {
-    let tls = is_tls(headers, false);
-    let pre = cookie(headers, PRESESSION_COOKIE).filter(|c| c.len() == 32);
+    let pre = cookie(headers, PRESESSION_COOKIE, tls).filter(|c| c.len() == 32);
     let (pre, new_cookie) = match pre {
         Some(p) => (p, None),
         None => {
@@ -86,22 +86,24 @@ fn sign_in_form(
 pub async fn sign_in_page(
     State(app): State<AppState>,
     headers: HeaderMap,
+    Tls(tls): Tls,
     me: Result<CurrentUser, ApiError>,
 ) -> Response {
     if me.is_ok() {
         return see_other("/app");
     }
-    sign_in_form(&app, &headers, StatusCode::OK, String::new(), None)
+    sign_in_form(&app, &headers, tls, StatusCode::OK, String::new(), None)
 }
 
 pub async fn sign_in(
     State(app): State<AppState>,
     headers: HeaderMap,
+    Tls(tls): Tls,
     client: ClientInfo,
     form: FormBody,
 ) -> Response {
     let email = form.get("email").unwrap_or("").trim().to_owned();
-    let pre = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    let pre = cookie(&headers, PRESESSION_COOKIE, tls).unwrap_or_default();
     if app
         .ui
         .tokens
@@ -113,6 +115,7 @@ pub async fn sign_in(
         return sign_in_form(
             &app,
             &headers,
+            tls,
             StatusCode::BAD_REQUEST,
             email,
             Some(msg.into()),
@@ -128,10 +131,8 @@ pub async fn sign_in(
         Ok(s) => {
             let max_age = (s.expires_at - crate::service::now_ms()) / 1000;
             let mut resp = see_other("/app");
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                session_cookie(&s.token, max_age, is_tls(&headers, false)),
-            );
+            resp.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
             resp
         }
         Err(ApiError::TooManyRequests { retry_after_secs }) => {
@@ -142,6 +143,7 @@ pub async fn sign_in(
             sign_in_form(
                 &app,
                 &headers,
+                tls,
                 StatusCode::TOO_MANY_REQUESTS,
                 email,
                 Some(msg),
@@ -150,6 +152,7 @@ pub async fn sign_in(
         Err(ApiError::Unauthorized) => sign_in_form(
             &app,
             &headers,
+            tls,
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email or password is not correct.".into()),

@@ -15,10 +15,11 @@ use crate::http::extract::{KeyManager, OrgMember};
 use crate::service::keys::{self, Revealed, confirm_password};
 use crate::ui::extract::{FormBody, PageError, Ui, see_other};
 use crate::ui::pages::{
-    AdminRow, ApiKeysPage, ConfirmPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
+    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
     render_status, stamp,
 };
 use crate::ui::routes::check_form;
+use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
 mod form;
 use form::{FormValues, form_page, scope_summary};
@@ -93,67 +94,16 @@ pub async fn list(
     }))
 }
 
-/// The password prompt for one action.
-struct Prompt {
-    title: String,
-    body: String,
-    action: String,
-    button: &'static str,
-    danger: bool,
-    owner_id: Option<String>,
-}
-
-async fn prompt_page(
-    app: &App,
-    m: &M,
-    p: Prompt,
-    error: Option<String>,
-) -> Result<ConfirmPage, PageError> {
-    Ok(ConfirmPage {
-        shell: Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?,
-        title: p.title,
-        body: p.body,
-        action: p.action,
-        button: p.button,
-        danger: p.danger,
-        owner_id: p.owner_id,
-        error,
-    })
-}
-
-/// Checks the form token and the password. `Err(page)` is the prompt again
-/// with the error; nothing was changed.
-async fn confirmed(app: &App, m: &M, form: &FormBody, p: Prompt) -> Result<(), Response> {
-    check_form(app, &m.current, form).map_err(axum::response::IntoResponse::into_response)?;
-    let password = form.get("password").map(str::to_owned);
-    match confirm_password(app, &m.current.user, password).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let (status, msg) =
-                password_error(e).map_err(axum::response::IntoResponse::into_response)?;
-            match prompt_page(app, m, p, Some(msg)).await {
-                Ok(page) => Err(render_status(status, &page)),
-                Err(e) => Err(axum::response::IntoResponse::into_response(e)),
-            }
-        }
-    }
-}
-
-/// A failed password confirmation as a message next to the password field.
-fn password_error(e: ApiError) -> Result<(StatusCode, String), PageError> {
-    match e {
-        ApiError::PasswordConfirmationFailed => Ok((
-            StatusCode::UNAUTHORIZED,
-            "That password is not correct. Nothing was changed.".into(),
-        )),
-        ApiError::TooManyRequests { retry_after_secs } => Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords. Try again in {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ),
-        )),
-        e => Err(PageError(e)),
+fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
+    Prompt {
+        title,
+        body,
+        action,
+        button: "Confirm",
+        danger: false,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
     }
 }
 
@@ -186,14 +136,16 @@ async fn owner_name(app: &App, m: &M, owner_id: &str) -> Result<String, PageErro
 
 fn generate_prompt(m: &M, owner_id: &str, owner: &str) -> Prompt {
     Prompt {
-        title: "Generate admin API key".into(),
-        body: format!(
-            "Generate the admin API key of {owner}. It reaches every API at that level; you will see it once."
-        ),
-        action: format!("{}/generate", keys_url(m)),
         button: "Generate",
-        danger: false,
-        owner_id: Some(owner_id.to_owned()),
+        hidden: vec![("owner_id".into(), owner_id.to_owned())],
+        ..prompt(
+            m,
+            "Generate admin API key".into(),
+            format!(
+                "Generate the admin API key of {owner}. It reaches every API at that level; you will see it once."
+            ),
+            format!("{}/generate", keys_url(m)),
+        )
     }
 }
 
@@ -260,7 +212,9 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         action: format!("{}/{}/regenerate", keys_url(m), k.client_id),
         button: "Regenerate",
         danger: true,
-        owner_id: None,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
     }
 }
 
@@ -299,7 +253,9 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         action: format!("{}/{}/duplicate", keys_url(m), k.client_id),
         button: "Duplicate",
         danger: false,
-        owner_id: None,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
     }
 }
 
@@ -338,7 +294,9 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
         action: format!("{}/{}/delete", keys_url(m), k.client_id),
         button: "Delete",
         danger: true,
-        owner_id: None,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
     }
 }
 

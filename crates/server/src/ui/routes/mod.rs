@@ -2,6 +2,7 @@
 //! form token, call one service function, render or redirect.
 
 pub mod auth;
+pub mod confirm;
 pub mod keys;
 pub mod org;
 
