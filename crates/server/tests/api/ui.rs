@@ -1150,3 +1150,162 @@ async fn unknown_app_pages_are_an_html_not_found_page() {
     );
     assert!(r.text().await.unwrap().contains("Page not found"));
 }
+
+/// A NoJs client signed in as `email`.
+async fn signed_in<'a>(app: &'a TestApp, email: &str) -> NoJs<'a> {
+    let c = NoJs::new(app);
+    let (_, _, page) = c.get("/app/sign-in").await;
+    let (st, _, _) = c
+        .post(
+            "/app/sign-in",
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    c
+}
+
+async fn role_of(app: &TestApp, org: &Org, email: &str) -> Option<String> {
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/members", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .map(|m| m["role"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn member_and_account_changes_in_the_app_ask_for_the_password_without_javascript_too() {
+    let app = spawn_app().await;
+    let org = org_with_two_accounts(&app).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/members", org.org_id),
+            Some(&org.owner),
+            Some(json!({"email": "dev@acme.test", "role": "developer",
+                        "initial_password": PASSWORD, "password": PASSWORD})),
+        )
+        .await;
+    let dev = r.body["user_id"].as_str().unwrap().to_owned();
+    let c = signed_in(&app, "owner@acme.test").await;
+    let members = format!("/app/orgs/{}/settings/members", org.org_id);
+    let wrong = "not-my-password-at-all";
+
+    // The row's button alone leads to the password prompt, counting nothing.
+    let (_, _, page) = c.get(&members).await;
+    let (st, _, prompt) = c
+        .post(
+            &format!("{members}/{dev}/role"),
+            &[("csrf", csrf(&page).as_str()), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(prompt.contains("Change role") && prompt.contains("type=\"password\""));
+    assert!(prompt.contains("name=\"role\" value=\"admin\""));
+    let (st, _, prompt) = c
+        .post(
+            &format!("{members}/{dev}/role"),
+            &[
+                ("csrf", csrf(&prompt).as_str()),
+                ("role", "admin"),
+                ("password", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(prompt.contains("That password is not correct. Nothing was changed."));
+    assert_eq!(
+        role_of(&app, &org, "dev@acme.test").await.as_deref(),
+        Some("developer")
+    );
+    let (st, _, page) = c
+        .post(
+            &format!("{members}/{dev}/role"),
+            &[
+                ("csrf", csrf(&prompt).as_str()),
+                ("role", "admin"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(page.contains("Role changed."));
+    assert_eq!(
+        role_of(&app, &org, "dev@acme.test").await.as_deref(),
+        Some("admin")
+    );
+
+    // Removing: a wrong password changes nothing, the right one removes.
+    let (st, _, prompt) = c
+        .post(
+            &format!("{members}/{dev}/remove"),
+            &[("csrf", csrf(&page).as_str()), ("password", wrong)],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(role_of(&app, &org, "dev@acme.test").await.is_some());
+    let (_, _, page) = c
+        .post(
+            &format!("{members}/{dev}/remove"),
+            &[("csrf", csrf(&prompt).as_str()), ("password", PASSWORD)],
+        )
+        .await;
+    assert!(page.contains("Member removed."));
+    assert!(role_of(&app, &org, "dev@acme.test").await.is_none());
+
+    // Adding a member and creating an account: the form's password field.
+    let (st, _, page) = c
+        .post(
+            &members,
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("email", "new@acme.test"),
+                ("role", "viewer"),
+                ("initial_password", PASSWORD),
+                ("password", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(page.contains("That password is not correct. Nothing was changed."));
+    assert!(role_of(&app, &org, "new@acme.test").await.is_none());
+    let accounts = format!("/app/orgs/{}/settings/accounts", org.org_id);
+    let (_, _, page) = c.get(&accounts).await;
+    let (st, _, page) = c
+        .post(
+            &accounts,
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("name", "Acme SG"),
+                ("password", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(page.contains("That password is not correct. Nothing was changed."));
+    let (st, _, page) = c
+        .post(
+            &accounts,
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("name", "Acme SG"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(page.contains("Account created.") && page.contains("Acme SG"));
+}
