@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use keygate_core::crypto::Pepper;
 
 use crate::app::AppState;
-use routes::{auth, keys, org};
+use routes::{auth, keys, org, people};
 
 /// State of the Developer app that lives beside `App`.
 pub struct UiState {
@@ -84,19 +84,19 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
         .route(
             &format!("{org}/members"),
-            get(org::members).post(org::add_member),
+            get(people::members).post(people::add_member),
         )
         .route(
             &format!("{org}/members/{{user_id}}/role"),
-            post(org::change_role),
+            post(people::change_role),
         )
         .route(
             &format!("{org}/members/{{user_id}}/remove"),
-            post(org::remove_member),
+            post(people::remove_member),
         )
         .route(
             &format!("{org}/accounts"),
-            get(org::accounts).post(org::create_account),
+            get(people::accounts).post(people::create_account),
         )
         .route("/app/{*rest}", get(not_found))
         .layer(middleware::from_fn(html_headers))

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod confirm;
 pub mod keys;
 pub mod org;
+pub mod people;
 
 use crate::http::extract::CurrentUser;
 use crate::ui::extract::{FormBody, PageError, stale_form};
