@@ -310,3 +310,37 @@ async fn a_stolen_session_token_cannot_add_a_member_and_take_the_admin_key() {
     assert_eq!(r.code(), "password_confirmation_failed");
     assert_eq!(app.login(cid(&key), secret(&key), None).await.status, 201);
 }
+
+#[tokio::test]
+async fn the_openapi_document_says_bearer_only_and_password_on_changes() {
+    let app = spawn_app().await;
+    let doc = app.req(Method::GET, "/openapi.json", None, None).await.body;
+    let scheme = &doc["components"]["securitySchemes"]["session"];
+    assert_eq!(
+        (scheme["type"].as_str(), scheme["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    let member = &doc["paths"]["/dev/v1/orgs/{org_id}/members/{user_id}"];
+    for op in ["patch", "delete"] {
+        assert_eq!(member[op]["security"][0]["session"], json!([]), "{op}");
+    }
+    assert!(
+        doc["paths"]["/dev/v1/sessions"]["post"]
+            .get("security")
+            .is_none()
+    );
+    for schema in [
+        "MemberCreate",
+        "MemberPatch",
+        "AccountCreate",
+        "WebhookCreate",
+        "PasswordConfirmation",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema]["properties"]
+                .get("password")
+                .is_some(),
+            "{schema}"
+        );
+    }
+}
