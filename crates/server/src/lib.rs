@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod dev;
 pub mod gateway;

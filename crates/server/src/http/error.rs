@@ -32,6 +32,8 @@ pub enum ApiError {
     MethodNotAllowed,
     Conflict(String),
     PayloadTooLarge,
+    /// A body that is not declared `application/json`.
+    UnsupportedMediaType,
     TooManyRequests {
         retry_after_secs: u64,
     },
@@ -168,6 +170,16 @@ impl ApiError {
                     "payload_too_large",
                     "the request body is larger than 64 KiB",
                 ),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorBody {
+                    source: Some("content-type".into()),
+                    ..body(
+                        "unsupported_media_type",
+                        "send the body as JSON with `Content-Type: application/json`",
+                    )
+                },
             ),
             ApiError::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -144,15 +144,17 @@ pub async fn deliveries(
 }
 
 /// Send a delivery again now (e.g. after fixing the receiver); 202, then see its log.
+/// Needs the password like every other webhook change.
 #[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/deliveries/{delivery_id}/redeliver", tag = "webhooks",
-    params(("org_id" = String, Path), ("delivery_id" = String, Path)),
-    responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("org_id" = String, Path), ("delivery_id" = String, Path)), request_body = PasswordConfirmation,
+    responses((status = 202), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn redeliver(
     State(app): State<AppState>,
     m: Manager,
     Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    webhooks::redeliver(&app, &m.acting(), &id).await?;
+    webhooks::redeliver(&app, &m.acting(), &id, body.password.as_deref()).await?;
     Ok(StatusCode::ACCEPTED)
 }
