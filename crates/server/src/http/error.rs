@@ -7,7 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
-use keygate_core::text::Invalid;
+use keygate_core::text::{Invalid, clip};
 use keygate_store::StoreError;
 use serde::Serialize;
 
@@ -28,8 +28,15 @@ pub enum ApiError {
     LoginAsNotAllowed,
     NotFound,
     MethodNotAllowed,
+    /// A method outside GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS at the
+    /// gateway or forward-auth; `source` names the header that carried it.
+    UnsupportedMethod {
+        source: Option<&'static str>,
+    },
     Conflict(String),
     PayloadTooLarge,
+    /// More than `http::HEADER_LIMIT` bytes of request headers.
+    HeadersTooLarge,
     TooManyRequests {
         retry_after_secs: u64,
     },
@@ -97,7 +104,9 @@ impl ApiError {
             ApiError::Validation { source, message } => (
                 StatusCode::BAD_REQUEST,
                 ErrorBody {
-                    source: Some(source),
+                    // A name taken from the request (a JSON key, a query
+                    // parameter) is never echoed at any length.
+                    source: Some(clip(&source).to_owned()),
                     ..body("validation_error", &message)
                 },
             ),
@@ -134,6 +143,23 @@ impl ApiError {
                 body(
                     "method_not_allowed",
                     "this path does not accept that method",
+                ),
+            ),
+            ApiError::UnsupportedMethod { source } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorBody {
+                    source: source.map(str::to_owned),
+                    ..body(
+                        "method_not_allowed",
+                        "only GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are accepted",
+                    )
+                },
+            ),
+            ApiError::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                body(
+                    "headers_too_large",
+                    "the request headers are larger than 32 KiB in total",
                 ),
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, body("conflict", &m)),
@@ -182,6 +208,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let bearer = matches!(self, ApiError::BadToken);
+        let allow = matches!(self, ApiError::UnsupportedMethod { .. });
         let retry = match self {
             ApiError::TooManyRequests { retry_after_secs } => Some(retry_after_secs.max(1)),
             _ => None,
@@ -191,6 +218,12 @@ impl IntoResponse for ApiError {
         let h = resp.headers_mut();
         if bearer {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if allow {
+            h.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
         }
         if let Some(secs) = retry {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));

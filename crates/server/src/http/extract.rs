@@ -11,6 +11,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use bytes::Bytes;
 use keygate_core::crypto::{Digest, sha256};
+use keygate_core::text::{clip, quote};
 use keygate_core::{OrgId, Role};
 use keygate_store::UserRecord;
 use serde::de::DeserializeOwned;
@@ -253,7 +254,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     .map(str::to_owned);
                 match field {
                     Some(f) if text.starts_with("unknown field") => {
-                        ApiError::validation(&f, format!("unknown field `{f}`"))
+                        ApiError::validation(clip(&f), format!("unknown field {}", quote(&f)))
                     }
                     Some(f) => ApiError::validation(&f, format!("missing field `{f}`")),
                     None => ApiError::validation(

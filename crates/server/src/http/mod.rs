@@ -11,12 +11,13 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 
 use crate::app::AppState;
 use crate::gateway;
+use crate::gateway::forward_auth;
 use crate::openapi;
 use error::ApiError;
 use routes::{audit, keys, login, orgs, sessions, webhooks};
@@ -26,9 +27,13 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/api/v1/authentication/login", post(login::login))
         .route("/api/{*rest}", any(gateway::proxy))
-        .route("/auth/verify", any(gateway::forward_auth))
-        .route("/auth/verify/{*rest}", any(gateway::forward_auth))
-        .route("/oauth/introspect", post(gateway::introspect))
+        // One forward-auth endpoint per proxy, each reading only its own
+        // headers; `/auth/verify/…` is no longer an Envoy prefix (404).
+        .route("/auth/verify", any(forward_auth::verify))
+        .route("/auth/nginx", any(forward_auth::nginx))
+        .route("/auth/traefik", any(forward_auth::traefik))
+        .route("/auth/envoy/{*rest}", any(forward_auth::envoy))
+        .route("/oauth/introspect", post(gateway::introspect::introspect))
         .route("/.well-known/jwks.json", get(login::jwks))
         .route("/openapi.json", get(openapi::document))
         .route(
@@ -97,8 +102,27 @@ pub fn router(app: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(middleware::from_fn(header_limit))
         .layer(middleware::from_fn(headers_and_log))
         .with_state(app)
+}
+
+/// Request headers larger than this in total (names, values and the `: ` and
+/// CRLF around them) are refused with 431 `headers_too_large`. hyper's own
+/// limit (about 400 KiB of head, 100 headers) sits above it and answers
+/// without a body; everything between reaches this check and gets JSON.
+pub const HEADER_LIMIT: usize = 32 * 1024;
+
+async fn header_limit(req: Request, next: Next) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > HEADER_LIMIT {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    next.run(req).await
 }
 
 /// Security headers on every response, and one log line per request with the
@@ -108,7 +132,7 @@ async fn headers_and_log(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     // Token checks and proxied calls log at debug level; when that is off (the
     // default) nothing about them is copied or formatted.
-    let hot = path.starts_with("/api/") || path.starts_with("/auth/verify");
+    let hot = path.starts_with("/api/") || path.starts_with("/auth/");
     // Proxied answers are the upstream's own; only sniffing is switched off.
     let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
     let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))

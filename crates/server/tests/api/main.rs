@@ -8,6 +8,8 @@ mod helpers;
 mod pg;
 
 mod cli;
+mod examples;
+mod forward_auth;
 mod gateway;
 mod keys;
 mod login;
@@ -15,5 +17,6 @@ mod management;
 mod multi;
 mod notify;
 mod receivers;
+mod rejections;
 mod speed;
 mod ui;

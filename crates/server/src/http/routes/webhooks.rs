@@ -15,7 +15,7 @@ use crate::http::dto_webhooks::{
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OrgManager, OrgMember};
-use crate::http::routes::query;
+use crate::http::routes::{bad_value, query_described};
 use crate::service::keys::confirm_password;
 use crate::service::webhooks::{self, WebhookInput};
 
@@ -113,10 +113,17 @@ async fn page(
     webhook_id: Option<WebhookId>,
     raw: Option<String>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let p: DeliveryParams = query(raw.as_deref())?;
+    const PARAMS: &[(&str, &str)] = &[
+        ("limit", "a whole number from 1 to 200"),
+        (
+            "before",
+            "a whole number (the seq of the last delivery of the previous page)",
+        ),
+    ];
+    let p: DeliveryParams = query_described(raw.as_deref(), PARAMS)?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit", "must be between 1 and 200"));
+        return Err(bad_value("limit", PARAMS));
     }
     let list = app
         .store

@@ -1,23 +1,24 @@
 //! Enforcing scopes on API calls, three ways: the built-in reverse proxy
-//! (`/api/**`), forward-auth for a proxy in front (`/auth/verify`), and RFC 7662
-//! introspection. All three ask the same token check.
+//! (`/api/**`, here), forward-auth for a proxy in front (`forward_auth`: one
+//! endpoint per proxy), and RFC 7662 introspection (`introspect`). All three
+//! ask the same token check, after the same request rules (`request`).
+
+pub mod forward_auth;
+pub mod introspect;
+pub mod request;
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use keygate_core::crypto::sha256;
-use serde::Deserialize;
 
 use crate::app::{App, AppState};
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::service::auth::{self, Denied, Identity};
 
@@ -67,10 +68,7 @@ fn denied(d: Denied) -> ApiError {
         Denied::Unauthenticated => ApiError::BadToken,
         Denied::Unavailable => auth::stale_cache(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
-        Denied::AmbiguousPath => ApiError::BadRequest(
-            "invalid_path",
-            "the path has dot segments, empty segments or encoded separators".into(),
-        ),
+        Denied::AmbiguousPath => request::invalid_path(),
     }
 }
 
@@ -138,7 +136,10 @@ pub async fn proxy(State(app): State<AppState>, client: ClientInfo, req: Request
 }
 
 async fn proxy_inner(app: &App, client: ClientInfo, req: Request) -> Result<Response, ApiError> {
-    let identity = check(app, req.headers(), req.method().as_str(), req.uri().path()).await?;
+    // The request's shape first: a bad method or path is refused whoever asks.
+    request::method(req.method().as_str(), None)?;
+    let path = request::path(req.uri().path())?;
+    let identity = check(app, req.headers(), req.method().as_str(), path).await?;
     let upstream = app.upstream.as_ref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
@@ -155,9 +156,7 @@ async fn proxy_inner(app: &App, client: ClientInfo, req: Request) -> Result<Resp
         })?;
     let h = &mut parts.headers;
     strip_hop_by_hop(h);
-    for name in [CLIENT_ID_HEADER, ORG_ID_HEADER, ACCOUNT_ID_HEADER] {
-        h.remove(name);
-    }
+    request::strip_spoofable(h);
     if !app.settings.forward_authorization {
         h.remove(header::AUTHORIZATION);
     }
@@ -183,110 +182,4 @@ async fn proxy_inner(app: &App, client: ClientInfo, req: Request) -> Result<Resp
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, Body::new(body)))
-}
-
-/// Forward-auth for nginx `auth_request`, Traefik ForwardAuth and Envoy
-/// ext_authz (HTTP). The original request is read from `X-Original-Method` /
-/// `X-Original-URI` (nginx), `X-Forwarded-Method` / `X-Forwarded-Uri`
-/// (Traefik), or the request itself (Envoy, with `/auth/verify` as path prefix).
-#[utoipa::path(get, path = "/auth/verify", tag = "gateway",
-    params(
-        ("authorization" = String, Header, description = "Bearer <access token>"),
-        ("x-original-method" = Option<String>, Header), ("x-original-uri" = Option<String>, Header),
-        ("x-forwarded-method" = Option<String>, Header), ("x-forwarded-uri" = Option<String>, Header),
-    ),
-    responses(
-        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-    ))]
-pub async fn forward_auth(State(app): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let h = req.headers();
-    let get = |n: &str| {
-        h.get(n)
-            .and_then(|v| v.to_str().ok())
-            .filter(|s| !s.is_empty())
-    };
-    let method = get("x-original-method")
-        .or_else(|| get("x-forwarded-method"))
-        .unwrap_or(req.method().as_str());
-    let envoy_path = req
-        .uri()
-        .path()
-        .strip_prefix("/auth/verify")
-        .filter(|p| p.starts_with('/'));
-    let uri = get("x-original-uri")
-        .or_else(|| get("x-forwarded-uri"))
-        .or(envoy_path)
-        .unwrap_or("/");
-    let path = uri.split(['?', '#']).next().unwrap_or("/");
-    let identity = check(&app, h, method, path).await?;
-    let mut resp = StatusCode::OK.into_response();
-    identity_headers(&identity, resp.headers_mut());
-    Ok(resp)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct IntrospectForm {
-    token: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
-}
-
-/// RFC 7662 token introspection. Callers authenticate with HTTP Basic, the
-/// password being the configured introspection secret.
-#[utoipa::path(post, path = "/oauth/introspect", tag = "gateway",
-    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat}", body = Object),
-              (status = 401, body = ErrorBody)))]
-pub async fn introspect(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    if !introspection_caller_ok(&app, &headers) {
-        return Err(ApiError::Unauthorized);
-    }
-    let form: IntrospectForm = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))?;
-    let inactive = Json(serde_json::json!({"active": false}));
-    let (identity, cred) = match auth::authenticate(&app, &form.token).await {
-        Ok(found) => found,
-        Err(Denied::Unavailable) => return Err(auth::stale_cache()),
-        Err(_) => return Ok(inactive),
-    };
-    let c = &identity.claims;
-    Ok(Json(serde_json::json!({
-        "active": true,
-        "token_type": "Bearer",
-        "client_id": c.sub,
-        "sub": c.sub,
-        "org_id": c.org_id,
-        "account_id": c.account_id,
-        "scope": cred.scope.scope_string(&app.catalog, &c.target()),
-        "exp": c.exp,
-        "iat": c.iat,
-        "iss": c.iss,
-    })))
-}
-
-fn introspection_caller_ok(app: &App, headers: &HeaderMap) -> bool {
-    let Some(secret) = &app.settings.introspection_secret else {
-        return false;
-    };
-    let password = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(_, p)| p.to_owned()));
-    match password {
-        Some(p) => sha256(p.as_bytes()).ct_eq(&sha256(secret.as_bytes())),
-        None => false,
-    }
 }
