@@ -37,6 +37,8 @@ pub enum ApiError {
     PayloadTooLarge,
     /// More than `http::HEADER_LIMIT` bytes of request headers.
     HeadersTooLarge,
+    /// A request target longer than `http::URI_LIMIT`.
+    UriTooLong,
     TooManyRequests {
         retry_after_secs: u64,
     },
@@ -161,6 +163,10 @@ impl ApiError {
                     "headers_too_large",
                     "the request headers are larger than 32 KiB in total",
                 ),
+            ),
+            ApiError::UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                body("uri_too_long", "the request URI is longer than 8 KiB"),
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, body("conflict", &m)),
             ApiError::PayloadTooLarge => (

@@ -113,7 +113,13 @@ pub fn router(app: AppState) -> Router {
 /// without a body; everything between reaches this check and gets JSON.
 pub const HEADER_LIMIT: usize = 32 * 1024;
 
+/// Longest request target (path and query) accepted: 414 `uri_too_long`.
+pub const URI_LIMIT: usize = 8 * 1024;
+
 async fn header_limit(req: Request, next: Next) -> Response {
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
+        return ApiError::UriTooLong.into_response();
+    }
     let size: usize = req
         .headers()
         .iter()

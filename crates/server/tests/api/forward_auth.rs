@@ -353,3 +353,28 @@ async fn methods_other_than_the_seven_are_405_at_the_gateway_and_every_forward_a
         assert_eq!(raw(&g.app, &head).await.0, 200, "{m} at the gateway");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_forward_auth_endpoint() {
+    let app = spawn_app().await;
+    let r = app.req(Method::GET, "/openapi.json", None, None).await;
+    let paths = r.body["paths"].as_object().unwrap();
+    for p in [
+        "/auth/verify",
+        "/auth/nginx",
+        "/auth/traefik",
+        "/auth/envoy/{path}",
+    ] {
+        let responses = &paths[p]["get"]["responses"];
+        for status in ["200", "400", "401", "403", "405"] {
+            assert!(responses.get(status).is_some(), "{p} {status}");
+        }
+    }
+    let traefik: Vec<&str> = paths["/auth/traefik"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(traefik.contains(&"x-forwarded-uri") && !traefik.contains(&"x-original-uri"));
+}

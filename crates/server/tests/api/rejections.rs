@@ -43,6 +43,15 @@ async fn request_headers_over_32_kib_are_431_with_a_json_body() {
 }
 
 #[tokio::test]
+async fn request_uris_over_8_kib_are_414_with_a_json_body() {
+    let app = spawn_app().await;
+    let get = |q: String| app.send(app.http.get(format!("{}/healthz?{q}", app.base)));
+    let r = get("q=".to_owned() + &"a".repeat(9_000)).await;
+    assert_eq!((r.status.as_u16(), r.code()), (414, "uri_too_long"));
+    assert_eq!(get("q=".to_owned() + &"a".repeat(8_000)).await.status, 200);
+}
+
+#[tokio::test]
 async fn error_messages_quote_at_most_about_100_characters_of_input() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
