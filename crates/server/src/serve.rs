@@ -1,6 +1,5 @@
 //! `keygate serve`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::ServeArgs;
-use crate::{cli, demo, http, notify, secrets, sync};
+use crate::{cli, demo, http, listen, notify, secrets, sync};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
@@ -57,12 +56,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("keygate listening on http://{addr}");
     println!("Developer app: http://{addr}/app");
     tracing::info!(%addr, "keygate started");
-    axum::serve(
-        listener,
-        http::router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    listen::serve(listener, http::router(app), shutdown()).await?;
     Ok(())
 }
 

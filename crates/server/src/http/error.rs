@@ -161,7 +161,7 @@ impl ApiError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 body(
                     "headers_too_large",
-                    "the request headers are larger than 32 KiB in total",
+                    "the request headers are larger than 32 KiB in total, or more than 100",
                 ),
             ),
             ApiError::UriTooLong => (

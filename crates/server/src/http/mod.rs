@@ -109,9 +109,12 @@ pub fn router(app: AppState) -> Router {
 
 /// Request headers larger than this in total (names, values and the `: ` and
 /// CRLF around them) are refused with 431 `headers_too_large`. hyper's own
-/// limit (about 400 KiB of head, 100 headers) sits above it and answers
-/// without a body; everything between reaches this check and gets JSON.
+/// limits (`listen.rs`: 256 KiB of head, 1000 headers) sit above these and
+/// answer without a body; everything between reaches this check and gets JSON.
 pub const HEADER_LIMIT: usize = 32 * 1024;
+
+/// More request header fields than this are refused the same way.
+pub const MAX_HEADERS: usize = 100;
 
 /// Longest request target (path and query) accepted: 414 `uri_too_long`.
 pub const URI_LIMIT: usize = 8 * 1024;
@@ -125,7 +128,7 @@ async fn header_limit(req: Request, next: Next) -> Response {
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    if size > HEADER_LIMIT {
+    if size > HEADER_LIMIT || req.headers().len() > MAX_HEADERS {
         return ApiError::HeadersTooLarge.into_response();
     }
     next.run(req).await
