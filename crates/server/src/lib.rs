@@ -13,6 +13,7 @@ pub mod demo;
 pub mod dev;
 pub mod gateway;
 pub mod http;
+pub mod listen;
 pub mod notify;
 pub mod openapi;
 pub mod ratelimit;

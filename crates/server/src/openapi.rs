@@ -3,6 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::gateway;
+use crate::gateway::forward_auth;
 use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
 
 #[derive(OpenApi)]
@@ -42,8 +43,11 @@ use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
         webhooks::webhook_deliveries,
         webhooks::deliveries,
         webhooks::redeliver,
-        gateway::forward_auth,
-        gateway::introspect,
+        forward_auth::verify,
+        forward_auth::nginx,
+        forward_auth::traefik,
+        forward_auth::envoy,
+        gateway::introspect::introspect,
     ),
     modifiers(&SessionBearer)
 )]

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
+use keygate_core::text::{clip, quote};
 use serde::de::DeserializeOwned;
 
 use crate::access;
@@ -98,7 +99,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     .map(str::to_owned);
                 match field {
                     Some(f) if text.starts_with("unknown field") => {
-                        ApiError::validation(&f, format!("unknown field `{f}`"))
+                        ApiError::validation(clip(&f), format!("unknown field {}", quote(&f)))
                     }
                     Some(f) => ApiError::validation(&f, format!("missing field `{f}`")),
                     None => ApiError::validation(

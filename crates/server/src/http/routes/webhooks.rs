@@ -14,7 +14,7 @@ use crate::http::dto::webhooks::{
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OrgManager, OrgMember};
-use crate::http::routes::query;
+use crate::http::routes::{bad_value, query_described};
 use crate::service::webhooks::{self, WebhookInput};
 
 type Manager = OrgMember<OrgManager>;
@@ -106,8 +106,18 @@ async fn page(
     webhook_id: Option<WebhookId>,
     raw: Option<String>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let p: DeliveryParams = query(raw.as_deref())?;
+    const PARAMS: &[(&str, &str)] = &[
+        ("limit", "a whole number from 1 to 200"),
+        (
+            "before",
+            "a whole number (the seq of the last delivery of the previous page)",
+        ),
+    ];
+    let p: DeliveryParams = query_described(raw.as_deref(), PARAMS)?;
     let limit = p.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad_value("limit", PARAMS));
+    }
     let list = webhooks::deliveries(app, &m.org_id, webhook_id.as_ref(), p.before, limit).await?;
     let next_before = (list.len() == limit as usize)
         .then(|| list.last().map(|d| d.seq))
