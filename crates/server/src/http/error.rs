@@ -36,6 +36,9 @@ pub enum ApiError {
     BadGateway(&'static str),
     GatewayTimeout,
     Unavailable(String),
+    /// 503 from the hot path when the credential cache cannot be trusted;
+    /// logged once in a while by the cache, not per request.
+    StaleCache,
     Internal(String),
 }
 
@@ -164,6 +167,13 @@ impl ApiError {
                     },
                 )
             }
+            ApiError::StaleCache => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody {
+                    trace_id: Some(random_base62(16)),
+                    ..body("unavailable", "the service is unavailable; retry shortly")
+                },
+            ),
             ApiError::Internal(detail) => {
                 let trace_id = random_base62(16);
                 tracing::error!(%trace_id, %detail, "internal error");
