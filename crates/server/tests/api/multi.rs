@@ -548,6 +548,18 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
         "{}",
         stale.body
     );
+    for _ in 0..20 {
+        assert_eq!(x.login(&client_id, &old_secret, None).await.status, 503);
+    }
+    let stale_lines = x
+        .log()
+        .lines()
+        .filter(|l| l.contains("cannot be confirmed current"))
+        .count();
+    assert_eq!(
+        stale_lines, 1,
+        "a stale cache is logged once, not per request"
+    );
 
     cable.reconnect();
     let back = Instant::now();

@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -93,10 +94,11 @@ pub(super) async fn subscribe(options: PgConnectOptions) -> Result<ChangeFeed> {
 /// on the listening one (whose reads are not cancel-safe). A tick missed
 /// during a pause fires at once when the process resumes.
 async fn beat(options: PgConnectOptions, nonce: String, tx: mpsc::Sender<Change>) {
+    // Four statements a second are not worth a log line each.
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(BEAT_TIMEOUT)
-        .connect_lazy_with(options);
+        .connect_lazy_with(options.disable_statement_logging());
     let mut every = tokio::time::interval(HEARTBEAT);
     every.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
