@@ -532,10 +532,23 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
     );
     assert!(listed.body.get("trace_id").is_some() && !listed.body.to_string().contains("postgres"));
 
-    // Meanwhile another instance changes the key; the cut-off one cannot hear it,
-    // so past --cache-max-stale it stops trusting its cache.
+    // Meanwhile another instance changes the key; the cut-off one cannot hear
+    // it: without its heartbeat (about 1 s) it stops trusting its cache, well
+    // before --cache-max-stale.
     let regenerated = regenerate(&a, &org, &client_id).await;
     assert_eq!(regenerated.status, 200);
+    tokio::time::sleep(Duration::from_millis(1300).saturating_sub(cut_at.elapsed())).await;
+    let unheard = x.login(&client_id, &old_secret, None).await;
+    assert_eq!(
+        (unheard.status.as_u16(), unheard.code()),
+        (503, "unavailable"),
+        "{}",
+        unheard.body
+    );
+    assert!(
+        cut_at.elapsed() < Duration::from_secs(4),
+        "refused by the heartbeat rule, not --cache-max-stale"
+    );
     let new_secret = regenerated.body["api_key"].as_str().unwrap().to_owned();
     tokio::time::sleep(
         Duration::from_secs(4).saturating_sub(cut_at.elapsed()) + Duration::from_millis(300),
