@@ -302,7 +302,7 @@ async fn an_instance_resumed_after_a_pause_refuses_a_secret_regenerated_and_a_to
             async move { tokio::time::timeout(bounded, apps[0].login(&c, &s, None)).await },
         )
     };
-    let tokens: Vec<_> = [old_token.clone(), doomed_token.clone()]
+    let mut tokens: Vec<_> = [old_token.clone(), doomed_token.clone()]
         .into_iter()
         .map(|t| {
             let apps = apps.clone();
@@ -311,6 +311,20 @@ async fn an_instance_resumed_after_a_pause_refuses_a_secret_regenerated_and_a_to
             )
         })
         .collect();
+    // And the same check through forward-auth (nginx's auth_request).
+    tokens.push({
+        let (apps, t) = (apps.clone(), doomed_token.clone());
+        tokio::spawn(async move {
+            let a = &apps[0];
+            let rb = a
+                .http
+                .get(format!("{}/auth/verify", a.base))
+                .bearer_auth(&t)
+                .header("x-original-method", "GET")
+                .header("x-original-uri", "/api/v1/balances/current");
+            tokio::time::timeout(bounded, a.send(rb)).await
+        })
+    });
     tokio::time::sleep(Duration::from_secs(4).saturating_sub(paused_at.elapsed())).await;
     assert!(!login.is_finished(), "A answers nothing while paused");
     a.resume();
@@ -322,14 +336,19 @@ async fn an_instance_resumed_after_a_pause_refuses_a_secret_regenerated_and_a_to
         "the old secret is refused after the pause: {}",
         login.body
     );
-    for (t, what) in tokens.into_iter().zip(["regenerated", "deleted"]) {
+    let checks = [
+        "gateway, regenerated key",
+        "gateway, deleted key",
+        "forward-auth, deleted key",
+    ];
+    for (t, what) in tokens.into_iter().zip(checks) {
         let r = t
             .await
             .unwrap()
             .expect("the queued token check is answered");
         assert_eq!(
             r.status, 401,
-            "a token of the {what} key is refused after the pause: {}",
+            "an old token is refused after the pause ({what}): {}",
             r.body
         );
     }
