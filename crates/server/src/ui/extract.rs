@@ -120,7 +120,7 @@ impl IntoResponse for PageError {
             }
             Error::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m),
             Error::LoginAsNotAllowed => (StatusCode::FORBIDDEN, "Not allowed", String::new()),
-            Error::Unavailable(_) => (
+            Error::Unavailable(_) | Error::StaleCache => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Something went wrong",
                 "The service is unavailable; retry shortly.".into(),
