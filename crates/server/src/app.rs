@@ -24,6 +24,8 @@ pub struct App {
     tokens: RwLock<Arc<TokenKeys>>,
     pub settings: Settings,
     pub limits: Limits,
+    /// Browsers and addresses users signed in from (failure limits).
+    pub known: crate::service::known::KnownSignIns,
     pub audit: AuditSink,
     pub upstream: Option<Upstream>,
     /// The Developer app's form tokens.
@@ -50,6 +52,7 @@ impl App {
             store,
             cache,
             ui: crate::ui::UiState::new(&pepper),
+            known: crate::service::known::KnownSignIns::new(&pepper),
             pepper,
             tokens: RwLock::new(Arc::new(tokens)),
             settings,

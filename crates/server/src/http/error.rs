@@ -36,6 +36,10 @@ pub enum ApiError {
     BadGateway(&'static str),
     GatewayTimeout,
     Unavailable(String),
+    /// Too much work at once (password checks): 503 with `Retry-After`.
+    Busy {
+        retry_after_secs: u64,
+    },
     Internal(String),
 }
 
@@ -153,6 +157,10 @@ impl ApiError {
                 StatusCode::GATEWAY_TIMEOUT,
                 body("gateway_timeout", "the upstream did not answer in time"),
             ),
+            ApiError::Busy { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                body("unavailable", "the server is busy; retry shortly"),
+            ),
             ApiError::Unavailable(detail) => {
                 let trace_id = random_base62(16);
                 tracing::warn!(%trace_id, %detail, "service unavailable");
@@ -183,7 +191,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let bearer = matches!(self, ApiError::BadToken);
         let retry = match self {
-            ApiError::TooManyRequests { retry_after_secs } => Some(retry_after_secs.max(1)),
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::Busy { retry_after_secs } => Some(retry_after_secs.max(1)),
             _ => None,
         };
         let (status, body) = self.parts();

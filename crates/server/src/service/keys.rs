@@ -22,25 +22,35 @@ pub struct Revealed {
     pub api_key: ApiKey,
 }
 
-/// Checks the user's current password before a key action. Failures are rate
-/// limited per user.
+/// Checks the user's current password before a key action (and every other
+/// action confirmed with it). Failures are rate limited per user; the attempt
+/// is counted before the slow check and given back only on success, so
+/// concurrent guesses cannot get more than the limit checked.
 pub async fn confirm_password(
     app: &App,
     user: &UserRecord,
     password: Option<String>,
 ) -> Result<(), ApiError> {
-    let limiter = &app.limits.confirm_user;
-    limiter
-        .check(user.user_id.as_str())
+    let slot = app
+        .limits
+        .confirm_user
+        .reserve(user.user_id.as_str())
         .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
     let ok = match password {
-        Some(p) if !p.is_empty() => passwords::verify(user.password_hash.clone(), p).await,
+        Some(p) if !p.is_empty() => match passwords::verify(user.password_hash.clone(), p).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                slot.release();
+                return Err(e);
+            }
+        },
         _ => false,
     };
     if ok {
+        slot.release();
         Ok(())
     } else {
-        limiter.fail(user.user_id.as_str());
+        drop(slot);
         Err(ApiError::PasswordConfirmationFailed)
     }
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod keys;
+pub mod known;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;

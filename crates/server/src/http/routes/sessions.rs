@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use keygate_core::time::format_rfc3339;
 
 use crate::app::AppState;
@@ -10,24 +10,45 @@ use crate::http::dto::{MeView, MembershipView, SessionCreate, SessionCreated, Us
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody};
 use crate::service::audit::Actor;
+use crate::service::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 use crate::service::sessions;
+use crate::ui::extract::{cookie, is_tls, set_cookie};
 
 /// Sign in with email and password; returns a session token for `/dev/v1`.
+///
+/// Also sets the `keygate_device` cookie: a client that keeps cookies and sends
+/// it back on later sign-ins is a known device, which keeps signing in while a
+/// stranger exhausts the email's failure limit (README, "Rate limits").
 #[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", request_body = SessionCreate,
-    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
+    headers: HeaderMap,
     client: ClientInfo,
     JsonBody(body): JsonBody<SessionCreate>,
-) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<SessionCreated>), ApiError> {
     let actor = Actor {
         ip: Some(client.ip),
         user_agent: client.user_agent,
         ..Actor::default()
     };
-    let s = sessions::sign_in(&app, &actor, &body.email, &body.password).await?;
+    let device = cookie(&headers, DEVICE_COOKIE);
+    let s = sessions::sign_in_from(&app, &actor, &body.email, &body.password, device.as_deref())
+        .await?;
+    let mut set = HeaderMap::new();
+    set.insert(
+        header::SET_COOKIE,
+        set_cookie(
+            DEVICE_COOKIE,
+            &s.device_cookie,
+            DEVICE_MAX_AGE_SECS,
+            is_tls(&headers, false),
+        ),
+    );
     Ok((
         StatusCode::CREATED,
+        set,
         Json(SessionCreated {
             session_token: s.token,
             expires_at: format_rfc3339(s.expires_at),

@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{AnyMember, ClientInfo, CurrentUser, OrgMember};
 use crate::service::audit::Actor;
+use crate::service::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 use crate::service::sessions;
 use crate::ui::extract::{
     FormBody, PRESESSION_COOKIE, PageError, Ui, clear_session_cookies, cookie, is_tls, see_other,
@@ -124,13 +125,17 @@ pub async fn sign_in(
         ..Actor::default()
     };
     let password = form.get("password").unwrap_or("");
-    match sessions::sign_in(&app, &actor, &email, password).await {
+    let device = cookie(&headers, DEVICE_COOKIE);
+    match sessions::sign_in_from(&app, &actor, &email, password, device.as_deref()).await {
         Ok(s) => {
             let max_age = (s.expires_at - crate::service::now_ms()) / 1000;
+            let tls = is_tls(&headers, false);
             let mut resp = see_other("/app");
+            resp.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
             resp.headers_mut().append(
                 header::SET_COOKIE,
-                session_cookie(&s.token, max_age, is_tls(&headers, false)),
+                set_cookie(DEVICE_COOKIE, &s.device_cookie, DEVICE_MAX_AGE_SECS, tls),
             );
             resp
         }
@@ -147,6 +152,13 @@ pub async fn sign_in(
                 Some(msg),
             )
         }
+        Err(ApiError::Busy { .. }) => sign_in_form(
+            &app,
+            &headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            email,
+            Some("The server is busy. Try again in a few seconds.".into()),
+        ),
         Err(ApiError::Unauthorized) => sign_in_form(
             &app,
             &headers,
