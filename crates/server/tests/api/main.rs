@@ -10,6 +10,7 @@ mod pg;
 mod cli;
 mod gateway;
 mod keys;
+mod limits;
 mod login;
 mod management;
 mod multi;
