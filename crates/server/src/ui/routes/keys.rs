@@ -153,6 +153,10 @@ fn password_error(e: ApiError) -> Result<(StatusCode, String), PageError> {
                 retry_after_secs.div_ceil(60)
             ),
         )),
+        ApiError::Busy { .. } => Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is busy. Nothing was changed; try again in a few seconds.".into(),
+        )),
         e => Err(PageError(e)),
     }
 }
@@ -404,6 +408,7 @@ fn error_status(e: &ApiError) -> StatusCode {
     match e {
         ApiError::PasswordConfirmationFailed => StatusCode::UNAUTHORIZED,
         ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
 }

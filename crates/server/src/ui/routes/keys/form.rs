@@ -206,6 +206,10 @@ pub async fn form_page(
                 retry_after_secs.div_ceil(60)
             ));
         }
+        Some(ApiError::Busy { .. }) => {
+            form.password_error =
+                Some("The server is busy. Nothing was changed; try again in a few seconds.".into());
+        }
         Some(ApiError::Validation { source, message }) => {
             let msg = sentence(&message);
             if source == "name" {
