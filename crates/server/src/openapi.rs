@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::gateway;
-use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
+use crate::http::routes::{audit, keys, login, orgs, people, sessions, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,15 @@ use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
         orgs::list_accounts,
         orgs::create_account,
         orgs::list_members,
-        orgs::add_member,
+        people::invite,
+        people::list_invitations,
+        people::withdraw,
+        people::accept,
+        people::request_reset,
+        people::complete_reset,
+        people::change_password,
+        people::sessions,
+        people::end_session,
         orgs::update_member,
         orgs::remove_member,
         orgs::resources,

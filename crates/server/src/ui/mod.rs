@@ -100,9 +100,11 @@ pub fn router(app: AppState) -> Router {
             get(keys::delete_page).post(keys::delete),
         )
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
+        .route(&format!("{org}/members"), get(org::members))
+        .route(&format!("{org}/invitations"), post(org::invite))
         .route(
-            &format!("{org}/members"),
-            get(org::members).post(org::add_member),
+            &format!("{org}/invitations/{{invitation_id}}/withdraw"),
+            post(org::withdraw),
         )
         .route(
             &format!("{org}/members/{{user_id}}/role"),

@@ -322,12 +322,20 @@ pub struct MemberRow {
     pub joined: String,
 }
 
+pub struct InvitationRow {
+    pub invitation_id: String,
+    pub email: String,
+    pub role: &'static str,
+    pub expires: String,
+}
+
 #[derive(Template)]
 #[template(path = "members.html")]
 pub struct MembersPage {
     pub shell: Shell,
     pub notice: Option<&'static str>,
     pub rows: Vec<MemberRow>,
+    pub invitations: Vec<InvitationRow>,
     pub error: Option<String>,
     pub email: String,
 }

@@ -13,6 +13,7 @@ mod login;
 mod management;
 mod multi;
 mod notify;
+mod people;
 mod receivers;
 mod speed;
 mod ui;

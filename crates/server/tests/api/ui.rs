@@ -678,16 +678,7 @@ async fn a_wrong_password_shows_an_error_and_changes_nothing() {
 async fn a_viewer_cannot_reach_the_api_keys_page() {
     let app = spawn_app().await;
     let org = org_with_two_accounts(&app).await;
-    let r = app
-        .req(
-            Method::POST,
-            &format!("/dev/v1/orgs/{}/members", org.org_id),
-            Some(&org.owner),
-            Some(json!({"email": "viewer@acme.test", "role": "viewer", "initial_password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let viewer = app.sign_in("viewer@acme.test", PASSWORD).await;
+    let viewer = app.invite_member(&org, "viewer@acme.test", "viewer").await;
     let page = app
         .http
         .get(format!(
@@ -730,7 +721,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     let app = spawn_app().await;
     let org = org_with_two_accounts(&app).await;
     let other = app
-        .create_org("Beta Labs", "owner@acme.test", &["Beta EU"])
+        .create_org_existing_owner("Beta Labs", "owner@acme.test", &["Beta EU"])
         .await;
     let key = api_scoped_key(&app, &org, "Reporting").await;
     app.admin_key(&org, &org.org_id).await;

@@ -7,14 +7,14 @@ use keygate_core::{ClientId, OrgId, UserId};
 use keygate_store::AuditEvent;
 use serde_json::Value;
 
-use crate::service::{Error, audit as audit_log, keys as key_service, orgs};
+use crate::service::{Error, audit as audit_log, invitations, keys as key_service, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, FormBody, KeyManager, OrgManager, OrgMember, PageError, see_other,
 };
 use crate::ui::pages::{
-    AccountRow, AccountsPage, AuditPage, AuditRow, KeyChoice, MemberRow, MembersPage, SettingsPage,
-    Shell, render, render_status, role_label, when,
+    AccountRow, AccountsPage, AuditPage, AuditRow, InvitationRow, KeyChoice, MemberRow,
+    MembersPage, SettingsPage, Shell, render, render_status, role_label, when,
 };
 use crate::ui::routes::check_form;
 
@@ -146,10 +146,21 @@ async fn members_page(
             joined: when(r.created_at),
         })
         .collect();
+    let invitations = invitations::pending(app, &m.org_id)
+        .await?
+        .iter()
+        .map(|i| InvitationRow {
+            invitation_id: i.invitation_id.to_string(),
+            email: i.email.clone(),
+            role: role_label(i.role),
+            expires: when(i.expires_at),
+        })
+        .collect();
     Ok(MembersPage {
         shell,
         notice,
         rows,
+        invitations,
         error,
         email,
     })
@@ -160,6 +171,10 @@ fn message(e: &Error) -> Option<String> {
         Error::Invalid { message, .. } => Some(message.clone()),
         Error::Conflict(m) => Some(m.clone()),
         Error::NotAllowed(m) => Some((*m).to_owned()),
+        Error::PasswordRejected => {
+            Some("Your login password was not correct; nothing was changed.".to_owned())
+        }
+        Error::NotFound => Some("That invitation or member no longer exists.".to_owned()),
         _ => None,
     }
 }
@@ -188,7 +203,8 @@ pub async fn members(
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = match q.as_deref() {
-        Some("done=added") => Some("Member added."),
+        Some("done=invited") => Some("Invitation sent. The link works once, for 7 days."),
+        Some("done=withdrawn") => Some("Invitation withdrawn."),
         Some("done=role") => Some("Role changed."),
         Some("done=removed") => Some("Member removed."),
         _ => None,
@@ -202,7 +218,8 @@ fn members_url(org: &OrgId) -> String {
     format!("/app/orgs/{org}/settings/members")
 }
 
-pub async fn add_member(
+/// Invites someone; the link goes by mail.
+pub async fn invite(
     State(app): State<Pages>,
     m: Manager,
     form: FormBody,
@@ -210,10 +227,28 @@ pub async fn add_member(
     check_form(&app, &m.current, &form)?;
     let email = form.get("email").unwrap_or("");
     let role = form.get("role").unwrap_or("");
-    let initial = form.get("initial_password").filter(|p| !p.is_empty());
-    match orgs::add_member(&app, &m.acting(), email, role, initial).await {
-        Ok(_) => Ok(see_other(&format!("{}?done=added", members_url(&m.org_id)))),
+    match invitations::invite(&app, &m.acting(), email, role, form.get("password")).await {
+        Ok(_) => Ok(see_other(&format!(
+            "{}?done=invited",
+            members_url(&m.org_id)
+        ))),
         Err(e) => members_error(&app, &m, e, email.to_owned()).await,
+    }
+}
+
+pub async fn withdraw(
+    State(app): State<Pages>,
+    m: Manager,
+    Path((_, id)): Path<(String, String)>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    match invitations::withdraw(&app, &m.acting(), &id, form.get("password")).await {
+        Ok(()) => Ok(see_other(&format!(
+            "{}?done=withdrawn",
+            members_url(&m.org_id)
+        ))),
+        Err(e) => members_error(&app, &m, e, String::new()).await,
     }
 }
 
@@ -229,8 +264,16 @@ pub async fn change_role(
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let role = form.get("role").unwrap_or("");
-    match orgs::set_role(&app, &m.acting(), &user_id(&user)?, role).await {
-        Ok(()) => Ok(see_other(&format!("{}?done=role", members_url(&m.org_id)))),
+    match orgs::set_role(
+        &app,
+        &m.acting(),
+        &user_id(&user)?,
+        role,
+        form.get("password"),
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!("{}?done=role", members_url(&m.org_id)))),
         Err(e) => members_error(&app, &m, e, String::new()).await,
     }
 }
@@ -242,7 +285,7 @@ pub async fn remove_member(
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
-    match orgs::remove(&app, &m.acting(), &user_id(&user)?).await {
+    match orgs::remove(&app, &m.acting(), &user_id(&user)?, form.get("password")).await {
         Ok(()) => Ok(see_other(&format!(
             "{}?done=removed",
             members_url(&m.org_id)
