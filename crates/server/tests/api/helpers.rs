@@ -563,8 +563,7 @@ pub fn link_in(raw: &str, path_part: &str) -> Option<String> {
         .replace("=\n", "")
         .replace("=3D", "=");
     text.split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
-        .filter(|w| w.starts_with("http") && w.contains(path_part))
-        .last()
+        .rfind(|w| w.starts_with("http") && w.contains(path_part))
         .map(str::to_owned)
 }
 
