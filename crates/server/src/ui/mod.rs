@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org};
+use routes::{auth, keys, org, people};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -69,6 +69,24 @@ pub fn router(app: AppState) -> Router {
         .route("/app/", get(auth::home))
         .route("/app/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/app/sign-out", post(auth::sign_out))
+        .route(
+            "/app/invitations/{token}",
+            get(people::invitation).post(people::accept),
+        )
+        .route(
+            "/app/password-reset",
+            get(people::reset_request_form).post(people::reset_request),
+        )
+        .route(
+            "/app/password-reset/{token}",
+            get(people::reset_form).post(people::reset),
+        )
+        .route("/app/security", get(people::security))
+        .route("/app/security/password", post(people::change_password))
+        .route(
+            "/app/security/sessions/{session_id}/end",
+            post(people::end_session),
+        )
         .route("/app/static/app.css", get(css))
         .route("/app/static/app.js", get(js))
         .route("/app/orgs/{org_id}", get(auth::landing))

@@ -746,7 +746,8 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     b.wait_for_text("Account created.").await;
     assert!(b.text().await.contains("Acme SG"));
 
-    // Members: add, change role.
+    // Members: invite (the link goes by mail), then change the role of the
+    // person who accepted.
     b.click_text("nav[@class='sidebar']//a", "Members").await;
     b.fill("#email", "dev@acme.test").await;
     b.css("#role")
@@ -754,10 +755,23 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
         .select_by_value("developer")
         .await
         .unwrap();
-    b.fill("#initial_password", "a-long-initial-password-1")
+    b.fill("#invite-password", PASSWORD).await;
+    b.click_text("button", "Send invitation").await;
+    b.wait_for_text("Invitation sent.").await;
+    assert!(b.text().await.contains("Pending invitations"));
+    let link = app.mailed_link("dev@acme.test", "/app/invitations/").await;
+    let r = app
+        .req(
+            Method::POST,
+            "/dev/v1/invitations/accept",
+            None,
+            Some(json!({"token": link.rsplit('/').next().unwrap(), "password": PASSWORD})),
+        )
         .await;
-    b.click_text("button", "Add member").await;
-    b.wait_for_text("Member added.").await;
+    assert_eq!(r.status, 201);
+    b.click_text("nav[@class='sidebar']//a", "Members").await;
+    b.wait_for_text("No pending invitations.").await;
+    b.fill("input[id^='role-pw-']", PASSWORD).await;
     b.click_text("tr[contains(., 'dev@acme.test')]//button", "Change role")
         .await;
     b.wait_for_text("Role changed.").await;
@@ -765,7 +779,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
 
     // Audit log, filtered by key.
     b.click_text("nav[@class='sidebar']//a", "Audit log").await;
-    b.wait_for_text("member.added").await;
+    b.wait_for_text("member.joined").await;
     b.css("#client_id")
         .await
         .select_by_value(cid(&key))
@@ -775,7 +789,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     b.wait_for_text("scoped_key.created").await;
     let text = b.text().await;
     assert!(
-        !text.contains("admin_key.generated") && !text.contains("member.added"),
+        !text.contains("admin_key.generated") && !text.contains("member.joined"),
         "{text}"
     );
     b.shot("audit-log").await;
@@ -1073,4 +1087,116 @@ async fn unknown_app_pages_are_an_html_not_found_page() {
             .starts_with("text/html")
     );
     assert!(r.text().await.unwrap().contains("Page not found"));
+}
+
+// ---- People: invitations, forgot password, Security ----
+
+#[tokio::test]
+async fn an_invitation_is_sent_from_members_and_accepted_in_another_browser() {
+    let app = spawn_app().await;
+    let org = org_with_two_accounts(&app).await;
+    {
+        let Some(b) = browser(&app, "invite").await else {
+            return;
+        };
+        b.sign_in(&org.owner.email, PASSWORD).await;
+        b.go(&format!("/app/orgs/{}/settings/members", org.org_id))
+            .await;
+        b.fill("#email", "new@acme.test").await;
+        b.css("#role").await.select_by_value("admin").await.unwrap();
+        b.fill("#invite-password", PASSWORD).await;
+        b.click_text("button", "Send invitation").await;
+        b.wait_for_text("Invitation sent.").await;
+        let text = b.text().await;
+        assert!(
+            text.contains("new@acme.test") && text.contains("Withdraw"),
+            "{text}"
+        );
+        b.shot("members-pending-invitation").await;
+        b.close().await;
+    }
+    // A second browser: nobody signed in, only the mailed link.
+    let link = app.mailed_link("new@acme.test", "/app/invitations/").await;
+    let path = link
+        .split_once("/app/")
+        .map(|(_, p)| format!("/app/{p}"))
+        .unwrap();
+    let Some(b) = browser(&app, "accept").await else {
+        return;
+    };
+    b.go(&path).await;
+    b.wait_for_text("Join Acme").await;
+    assert!(b.text().await.contains("as Admin"), "{}", b.text().await);
+    b.shot("accept-invitation").await;
+    b.fill("#password", "short").await;
+    b.click_text("button", "Accept and sign in").await;
+    b.wait_for_text("15").await;
+    b.fill("#password", "a-long-password-for-the-newcomer")
+        .await;
+    app.remember("a-long-password-for-the-newcomer");
+    b.click_text("button", "Accept and sign in").await;
+    b.wait_for_text("Sign out").await;
+    assert!(b.path().await.contains(&org.org_id), "{}", b.path().await);
+    assert!(b.text().await.contains("new@acme.test"));
+    // The link worked once.
+    b.go(&path).await;
+    b.wait_for_text("not found").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn forgot_password_mails_a_link_and_the_new_password_signs_in() {
+    let app = spawn_app().await;
+    let org = org_with_two_accounts(&app).await;
+    let Some(b) = browser(&app, "forgot").await else {
+        return;
+    };
+    b.go("/app/sign-in").await;
+    b.click_text("a", "Forgot password?").await;
+    b.fill("#email", &org.owner.email).await;
+    b.click_text("button", "Send reset link").await;
+    b.wait_for_text("a link to choose a new password is on its way")
+        .await;
+    let link = app
+        .mailed_link(&org.owner.email, "/app/password-reset/")
+        .await;
+    let path = link
+        .split_once("/app/")
+        .map(|(_, p)| format!("/app/{p}"))
+        .unwrap();
+    b.go(&path).await;
+    b.wait_for_text("Choose a new password").await;
+    let new_pw = "a-brand-new-passphrase-2027";
+    app.remember(new_pw);
+    b.fill("#new_password", new_pw).await;
+    b.fill("#confirm_password", new_pw).await;
+    b.click_text("button", "Set new password").await;
+    b.wait_for_text("Sign in with your new password").await;
+    assert_eq!(
+        app.req(Method::GET, "/dev/v1/me", Some(&org.owner), None)
+            .await
+            .status,
+        401,
+        "the sessions from before the reset ended"
+    );
+    b.fill("#email", &org.owner.email).await;
+    b.fill("#password", new_pw).await;
+    b.click("form button[type=submit]").await;
+    b.wait_for_text("Sign out").await;
+
+    // Security: this session and the other one; sign the other one out.
+    let other = app.sign_in(&org.owner.email, new_pw).await;
+    b.click_text("a", "Security").await;
+    b.wait_for_text("This session").await;
+    b.shot("security").await;
+    b.click_text("tr[not(contains(., 'This session'))]//button", "Sign out")
+        .await;
+    b.wait_for_text("Session signed out.").await;
+    assert_eq!(
+        app.req(Method::GET, "/dev/v1/me", Some(&other), None)
+            .await
+            .status,
+        401
+    );
+    b.close().await;
 }

@@ -1,6 +1,6 @@
 //! Sign in, sign out, and where `/` and `/app` lead.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
@@ -29,7 +29,7 @@ pub async fn home(State(app): State<Pages>, me: CurrentUser) -> Result<Response,
     match memberships.first() {
         Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
         None => Err(Error::NotAllowed(
-            "You are not a member of any organization yet. Ask an owner or admin to add you.",
+            "You are not a member of any organization yet. Ask an owner or admin to invite you.",
         )
         .into()),
     }
@@ -55,6 +55,7 @@ fn sign_in_form(
     status: StatusCode,
     email: String,
     error: Option<String>,
+    notice: Option<&'static str>,
 ) -> Response {
     let tls = is_tls(headers, false);
     let pre = cookie(headers, PRESESSION_COOKIE).filter(|c| c.len() == 32);
@@ -70,6 +71,7 @@ fn sign_in_form(
         csrf: app.forms.issue(&format!("pre:{pre}")),
         email,
         error,
+        notice,
     };
     let mut resp = render_status(status, &page);
     if let Some(c) = new_cookie {
@@ -81,12 +83,15 @@ fn sign_in_form(
 pub async fn sign_in_page(
     State(app): State<Pages>,
     headers: HeaderMap,
+    RawQuery(q): RawQuery,
     me: Result<CurrentUser, PageError>,
 ) -> Response {
     if me.is_ok() {
         return see_other("/app");
     }
-    sign_in_form(&app, &headers, StatusCode::OK, String::new(), None)
+    let notice = (q.as_deref() == Some("done=reset"))
+        .then_some("Password changed. Sign in with your new password.");
+    sign_in_form(&app, &headers, StatusCode::OK, String::new(), None, notice)
 }
 
 pub async fn sign_in(
@@ -110,6 +115,7 @@ pub async fn sign_in(
             StatusCode::BAD_REQUEST,
             email,
             Some(msg.into()),
+            None,
         );
     }
     let actor = client.anonymous();
@@ -135,6 +141,7 @@ pub async fn sign_in(
                 StatusCode::TOO_MANY_REQUESTS,
                 email,
                 Some(msg),
+                None,
             )
         }
         Err(Error::Unauthorized) => sign_in_form(
@@ -143,6 +150,7 @@ pub async fn sign_in(
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email or password is not correct.".into()),
+            None,
         ),
         Err(e) => PageError::from(e).into_response(),
     }

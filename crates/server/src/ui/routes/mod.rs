@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod keys;
 pub mod org;
+pub mod people;
 
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};
