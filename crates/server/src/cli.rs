@@ -225,7 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
-            std::fs::create_dir_all(&data.data_dir)?;
+            crate::data_dir::prepare(&data.data_dir, "")?;
             let kid = secrets::rotate_signing_key(&data.data_dir)?;
             println!("{}", serde_json::json!({"kid": kid}));
             Ok(())

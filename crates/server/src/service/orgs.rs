@@ -123,7 +123,13 @@ pub async fn members(app: &App, org_id: &OrgId) -> Result<Vec<MemberRecord>, Err
     Ok(app.store.members(org_id).await?)
 }
 
-pub async fn create_account(app: &App, who: &Acting, name: &str) -> Result<AccountRecord, Error> {
+pub async fn create_account(
+    app: &App,
+    who: &Acting,
+    name: &str,
+    password: Option<&str>,
+) -> Result<AccountRecord, Error> {
+    passwords::confirm(app, &who.user, password).await?;
     let (actor, org_id) = (&who.actor, &who.org_id);
     let name = DisplayName::parse(name, "name")?;
     let account = AccountRecord {
@@ -144,7 +150,17 @@ pub async fn create_account(app: &App, who: &Acting, name: &str) -> Result<Accou
     Ok(account)
 }
 
-/// Changes a member's role (not the owner's); returns the member as now.
+/// A member of this organization, or not found (also for other organizations').
+pub async fn member(app: &App, org_id: &OrgId, user_id: &UserId) -> Result<MemberRecord, Error> {
+    app.store
+        .members(org_id)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == *user_id)
+        .ok_or(Error::NotFound)
+}
+
+/// Changes a member's role (not the owner's); returns the member as it now is.
 pub async fn set_role(
     app: &App,
     who: &Acting,
@@ -153,9 +169,10 @@ pub async fn set_role(
     password: Option<&str>,
 ) -> Result<MemberRecord, Error> {
     let (actor, org_id) = (&who.actor, &who.org_id);
+    let before = member(app, org_id, user_id).await?;
+    passwords::confirm(app, &who.user, password).await?;
     let role = invitations::role(role)?;
     guard_owner(app, org_id, user_id, "the owner's role cannot be changed").await?;
-    passwords::confirm(app, &who.user, password).await?;
     let event = actor.event(
         Some(org_id),
         "member.role_changed",
@@ -165,12 +182,7 @@ pub async fn set_role(
     app.store
         .set_member_role(org_id, user_id, role, &event)
         .await?;
-    app.store
-        .members(org_id)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == *user_id)
-        .ok_or(Error::NotFound)
+    Ok(MemberRecord { role, ..before })
 }
 
 pub async fn remove(
@@ -180,8 +192,9 @@ pub async fn remove(
     password: Option<&str>,
 ) -> Result<(), Error> {
     let (actor, org_id) = (&who.actor, &who.org_id);
-    guard_owner(app, org_id, user_id, "the owner cannot be removed").await?;
+    member(app, org_id, user_id).await?;
     passwords::confirm(app, &who.user, password).await?;
+    guard_owner(app, org_id, user_id, "the owner cannot be removed").await?;
     let event = actor.event(
         Some(org_id),
         "member.removed",

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org, people};
+use routes::{auth, keys, org, people, personal};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -71,21 +71,21 @@ pub fn router(app: AppState) -> Router {
         .route("/app/sign-out", post(auth::sign_out))
         .route(
             "/app/invitations/{token}",
-            get(people::invitation).post(people::accept),
+            get(personal::invitation).post(personal::accept),
         )
         .route(
             "/app/password-reset",
-            get(people::reset_request_form).post(people::reset_request),
+            get(personal::reset_request_form).post(personal::reset_request),
         )
         .route(
             "/app/password-reset/{token}",
-            get(people::reset_form).post(people::reset),
+            get(personal::reset_form).post(personal::reset),
         )
-        .route("/app/security", get(people::security))
-        .route("/app/security/password", post(people::change_password))
+        .route("/app/security", get(personal::security))
+        .route("/app/security/password", post(personal::change_password))
         .route(
             "/app/security/sessions/{session_id}/end",
-            post(people::end_session),
+            post(personal::end_session),
         )
         .route("/app/static/app.css", get(css))
         .route("/app/static/app.js", get(js))
@@ -118,23 +118,23 @@ pub fn router(app: AppState) -> Router {
             get(keys::delete_page).post(keys::delete),
         )
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
-        .route(&format!("{org}/members"), get(org::members))
-        .route(&format!("{org}/invitations"), post(org::invite))
+        .route(&format!("{org}/members"), get(people::members))
+        .route(&format!("{org}/invitations"), post(people::invite))
         .route(
             &format!("{org}/invitations/{{invitation_id}}/withdraw"),
-            post(org::withdraw),
+            post(people::withdraw),
         )
         .route(
             &format!("{org}/members/{{user_id}}/role"),
-            post(org::change_role),
+            post(people::change_role),
         )
         .route(
             &format!("{org}/members/{{user_id}}/remove"),
-            post(org::remove_member),
+            post(people::remove_member),
         )
         .route(
             &format!("{org}/accounts"),
-            get(org::accounts).post(org::create_account),
+            get(people::accounts).post(people::create_account),
         )
         .route("/app/{*rest}", get(not_found))
         .layer(middleware::from_fn(html_headers))

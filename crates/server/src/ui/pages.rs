@@ -216,7 +216,9 @@ pub struct ConfirmPage {
     pub action: String,
     pub button: &'static str,
     pub danger: bool,
-    pub owner_id: Option<String>,
+    pub hidden: Vec<(String, String)>,
+    pub back: String,
+    pub back_label: &'static str,
     pub error: Option<String>,
 }
 
@@ -338,6 +340,7 @@ pub struct MembersPage {
     pub rows: Vec<MemberRow>,
     pub invitations: Vec<InvitationRow>,
     pub error: Option<String>,
+    pub password_error: Option<String>,
     pub email: String,
 }
 
@@ -354,6 +357,7 @@ pub struct AccountsPage {
     pub notice: Option<&'static str>,
     pub rows: Vec<AccountRow>,
     pub error: Option<String>,
+    pub password_error: Option<String>,
     pub name: String,
 }
 

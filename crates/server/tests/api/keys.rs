@@ -531,7 +531,7 @@ async fn keys_scoped_to_all_accounts_include_accounts_created_later() {
             Method::POST,
             &format!("/dev/v1/orgs/{}/accounts", org.org_id),
             Some(&org.owner),
-            Some(json!({"name": "New"})),
+            Some(json!({"name": "New", "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201);

@@ -7,6 +7,8 @@
 mod helpers;
 
 mod cli;
+mod examples;
+mod forward_auth;
 mod gateway;
 mod keys;
 mod login;
@@ -15,5 +17,7 @@ mod multi;
 mod notify;
 mod people;
 mod receivers;
+mod rejections;
 mod speed;
+mod surface;
 mod ui;

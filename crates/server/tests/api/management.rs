@@ -93,7 +93,7 @@ async fn owners_invite_members_change_roles_and_remove_them_but_not_the_owner() 
             Method::PATCH,
             &format!("{base}/{dev_id}"),
             Some(&org.owner),
-            Some(json!({"role": "admin"})),
+            Some(json!({"role": "admin", "password": PASSWORD})),
         )
         .await;
     assert_eq!(
@@ -289,7 +289,7 @@ async fn accounts_are_created_and_listed_by_owners() {
             Method::POST,
             &path,
             Some(&org.owner),
-            Some(json!({"name": "Acme SG"})),
+            Some(json!({"name": "Acme SG", "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201);
@@ -308,7 +308,7 @@ async fn accounts_are_created_and_listed_by_owners() {
             Method::POST,
             &path,
             Some(&org.owner),
-            Some(json!({"name": ""})),
+            Some(json!({"name": "", "password": PASSWORD})),
         )
         .await;
     assert_eq!(

@@ -90,6 +90,9 @@ impl From<&AccountRecord> for AccountView {
 #[serde(deny_unknown_fields)]
 pub struct AccountCreate {
     pub name: String,
+    /// Your current login password, to confirm the change.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,4 +1,6 @@
-//! Accounts, members and the resource catalog.
+//! Accounts, members and the resource catalog. Every change needs the user's
+//! current password in the body, like key actions: a session token alone must
+//! not be able to add a member it then signs in as.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -38,7 +40,8 @@ pub async fn create_account(
     m: OrgMember<OrgManager>,
     JsonBody(body): JsonBody<AccountCreate>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
-    let a = orgs::create_account(&app, &m.acting(), &body.name).await?;
+    let password = body.password.as_deref();
+    let a = orgs::create_account(&app, &m.acting(), &body.name, password).await?;
     Ok((StatusCode::CREATED, Json(AccountView::from(&a))))
 }
 

@@ -8,8 +8,8 @@ use keygate_core::crypto::random_base62;
 use crate::service::{Error, orgs, sessions};
 use crate::ui::Pages;
 use crate::ui::extract::{
-    AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError,
-    clear_session_cookies, cookie, is_tls, see_other, session_cookie, set_cookie,
+    AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
+    clear_session_cookies, cookie, see_other, session_cookie, set_cookie,
 };
 use crate::ui::pages::{SignInPage, render_status};
 
@@ -52,13 +52,13 @@ pub async fn landing(m: OrgMember<AnyMember>) -> Response {
 fn sign_in_form(
     app: &Pages,
     headers: &HeaderMap,
+    tls: bool,
     status: StatusCode,
     email: String,
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Response {
-    let tls = is_tls(headers, false);
-    let pre = cookie(headers, PRESESSION_COOKIE).filter(|c| c.len() == 32);
+    let pre = cookie(headers, PRESESSION_COOKIE, tls).filter(|c| c.len() == 32);
     let (pre, new_cookie) = match pre {
         Some(p) => (p, None),
         None => {
@@ -83,6 +83,7 @@ fn sign_in_form(
 pub async fn sign_in_page(
     State(app): State<Pages>,
     headers: HeaderMap,
+    Tls(tls): Tls,
     RawQuery(q): RawQuery,
     me: Result<CurrentUser, PageError>,
 ) -> Response {
@@ -91,17 +92,26 @@ pub async fn sign_in_page(
     }
     let notice = (q.as_deref() == Some("done=reset"))
         .then_some("Password changed. Sign in with your new password.");
-    sign_in_form(&app, &headers, StatusCode::OK, String::new(), None, notice)
+    sign_in_form(
+        &app,
+        &headers,
+        tls,
+        StatusCode::OK,
+        String::new(),
+        None,
+        notice,
+    )
 }
 
 pub async fn sign_in(
     State(app): State<Pages>,
     headers: HeaderMap,
+    Tls(tls): Tls,
     client: ClientInfo,
     form: FormBody,
 ) -> Response {
     let email = form.get("email").unwrap_or("").trim().to_owned();
-    let pre = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    let pre = cookie(&headers, PRESESSION_COOKIE, tls).unwrap_or_default();
     if app
         .forms
         .consume(&format!("pre:{pre}"), form.get("csrf"))
@@ -112,6 +122,7 @@ pub async fn sign_in(
         return sign_in_form(
             &app,
             &headers,
+            tls,
             StatusCode::BAD_REQUEST,
             email,
             Some(msg.into()),
@@ -124,10 +135,8 @@ pub async fn sign_in(
         Ok(s) => {
             let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
             let mut resp = see_other("/app");
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                session_cookie(&s.token, max_age, is_tls(&headers, false)),
-            );
+            resp.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
             resp
         }
         Err(Error::RateLimited { retry_after_secs }) => {
@@ -138,6 +147,7 @@ pub async fn sign_in(
             sign_in_form(
                 &app,
                 &headers,
+                tls,
                 StatusCode::TOO_MANY_REQUESTS,
                 email,
                 Some(msg),
@@ -147,6 +157,7 @@ pub async fn sign_in(
         Err(Error::Unauthorized) => sign_in_form(
             &app,
             &headers,
+            tls,
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email or password is not correct.".into()),

@@ -2,9 +2,11 @@
 //! form token, call one service function, render or redirect.
 
 pub mod auth;
+pub mod confirm;
 pub mod keys;
 pub mod org;
 pub mod people;
+pub mod personal;
 
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};

@@ -1,310 +1,324 @@
-//! People's own pages: accepting an invitation, resetting a forgotten
-//! password, and Security (change password, see and end sessions). The
-//! invitation and reset pages are for visitors who are not signed in: their
-//! form tokens are bound to the pre-session cookie, as on the sign-in page.
+//! Members, invitations and accounts (owner, admin). Every change asks for the
+//! login password: a field of the invite/create forms, the key actions' dialog
+//! (or a prompt page without JavaScript) for a member's or invitation's row.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use keygate_core::crypto::random_base62;
+use axum::http::StatusCode;
+use axum::response::Response;
+use keygate_core::{OrgId, UserId};
+use keygate_store::MemberRecord;
 
-use crate::service::{Error, account, invitations};
+use crate::service::{Error, invitations, orgs};
 use crate::ui::Pages;
-use crate::ui::extract::{
-    ClientInfo, CurrentUser, FormBody, PRESESSION_COOKIE, PageError, cookie, is_tls, see_other,
-    session_cookie, set_cookie,
-};
+use crate::ui::extract::{FormBody, OrgManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
-    InvitationPage, ResetPage, ResetRequestPage, SecurityPage, SessionRow, render_status,
+    AccountRow, AccountsPage, InvitationRow, MemberRow, MembersPage, Shell, render, render_status,
     role_label, when,
 };
+use crate::ui::routes::check_form;
+use crate::ui::routes::confirm::{Prompt, confirmed, password_error};
 
-use super::check_form;
-
-/// The pre-session id of this browser, and the cookie to set when it is new.
-fn presession(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    match cookie(headers, PRESESSION_COOKIE).filter(|c| c.len() == 32) {
-        Some(p) => (p, None),
-        None => {
-            let p = random_base62(32);
-            let c = set_cookie(PRESESSION_COOKIE, &p, 3600, is_tls(headers, false));
-            (p, Some(c))
-        }
+/// An action whose failures other than the password's (a bad role, the
+/// owner's row) are shown on the list page rather than in the prompt.
+async fn failed_input<T>(
+    action: impl Future<Output = Result<T, Error>>,
+) -> Result<Result<T, Error>, Error> {
+    match action.await {
+        Err(e) if password_error(&e).is_some() => Err(e),
+        other => Ok(other),
     }
 }
 
-fn with_cookie(mut resp: Response, c: Option<HeaderValue>) -> Response {
-    if let Some(c) = c {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    resp
-}
+type M = OrgMember<OrgManager>;
 
-fn form_ok(app: &Pages, headers: &HeaderMap, form: &FormBody) -> bool {
-    let pre = cookie(headers, PRESESSION_COOKIE).unwrap_or_default();
-    app.forms
-        .consume(&format!("pre:{pre}"), form.get("csrf"))
-        .is_ok()
-}
-
-fn sentence(e: &Error) -> Option<String> {
-    match e {
-        Error::Invalid { message, .. } => Some(format!("The password {message}.")),
-        Error::Unauthorized => Some("That password is not correct for this account.".into()),
-        Error::PasswordRejected => Some("Your current password is not correct.".into()),
-        Error::RateLimited { retry_after_secs } => Some(format!(
-            "Too many attempts. Try again in {} minute(s).",
-            retry_after_secs.div_ceil(60)
-        )),
-        Error::Conflict(m) => Some(m.clone()),
-        _ => None,
-    }
-}
-
-async fn invitation_page(
-    app: &Pages,
-    headers: &HeaderMap,
-    token: &str,
-    status: StatusCode,
+/// What a members or accounts page shows after a failed action.
+#[derive(Default)]
+struct Failed {
     error: Option<String>,
-) -> Result<Response, PageError> {
-    let inv = invitations::by_token(app, token).await?;
-    let (pre, c) = presession(headers);
-    let page = InvitationPage {
-        csrf: app.forms.issue(&format!("pre:{pre}")),
-        action: format!("{}{token}", invitations::PATH),
-        org_name: inv.org_name,
-        role: role_label(inv.role),
-        email: inv.email,
-        error,
-    };
-    Ok(with_cookie(render_status(status, &page), c))
+    password_error: Option<String>,
+    /// What the user typed, shown again.
+    value: String,
 }
 
-/// `GET /app/invitations/{token}`: who invites whom to what, and the password form.
-pub async fn invitation(
-    State(app): State<Pages>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Result<Response, PageError> {
-    invitation_page(&app, &headers, &token, StatusCode::OK, None).await
-}
-
-/// Accepts, signs this browser in, and opens the organization.
-pub async fn accept(
-    State(app): State<Pages>,
-    headers: HeaderMap,
-    client: ClientInfo,
-    Path(token): Path<String>,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    if !form_ok(&app, &headers, &form) {
-        let msg = "The form expired. Please enter your password again.".to_owned();
-        return invitation_page(&app, &headers, &token, StatusCode::BAD_REQUEST, Some(msg)).await;
-    }
-    let org_id = invitations::by_token(&app, &token).await?.org_id;
-    let password = form.get("password").unwrap_or("");
-    match invitations::accept(&app, &client.anonymous(), &token, password).await {
-        Ok(s) => {
-            let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
-            let mut resp = see_other(&format!("/app/orgs/{org_id}"));
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                session_cookie(&s.token, max_age, is_tls(&headers, false)),
-            );
-            Ok(resp)
-        }
-        Err(e) => match sentence(&e) {
-            Some(msg) => {
-                let status = match e {
-                    Error::Unauthorized => StatusCode::UNAUTHORIZED,
-                    Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                invitation_page(&app, &headers, &token, status, Some(msg)).await
-            }
-            None => Err(e.into()),
-        },
-    }
-}
-
-fn reset_request_page(
-    headers: &HeaderMap,
+async fn members_page(
     app: &Pages,
-    sent: bool,
-    status: StatusCode,
-) -> Response {
-    let (pre, c) = presession(headers);
-    let page = ResetRequestPage {
-        csrf: app.forms.issue(&format!("pre:{pre}")),
-        sent,
-    };
-    with_cookie(render_status(status, &page), c)
-}
-
-/// `GET /app/password-reset`: "Forgot password?".
-pub async fn reset_request_form(State(app): State<Pages>, headers: HeaderMap) -> Response {
-    reset_request_page(&headers, &app, false, StatusCode::OK)
-}
-
-/// Sends the link if the email has an account; says the same either way.
-pub async fn reset_request(
-    State(app): State<Pages>,
-    headers: HeaderMap,
-    client: ClientInfo,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    if !form_ok(&app, &headers, &form) {
-        return Ok(reset_request_page(
-            &headers,
-            &app,
-            false,
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    let email = form.get("email").unwrap_or("");
-    account::request_reset(&app, &client.anonymous(), email).await?;
-    Ok(reset_request_page(&headers, &app, true, StatusCode::OK))
-}
-
-async fn reset_page(
-    app: &Pages,
-    headers: &HeaderMap,
-    token: &str,
-    status: StatusCode,
-    error: Option<String>,
-) -> Result<Response, PageError> {
-    let user = account::reset_user(app, token).await?;
-    let (pre, c) = presession(headers);
-    let page = ResetPage {
-        csrf: app.forms.issue(&format!("pre:{pre}")),
-        action: format!("{}{token}", account::RESET_PATH),
-        email: user.email,
-        error,
-    };
-    Ok(with_cookie(render_status(status, &page), c))
-}
-
-/// `GET /app/password-reset/{token}`: the new-password form.
-pub async fn reset_form(
-    State(app): State<Pages>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Result<Response, PageError> {
-    reset_page(&app, &headers, &token, StatusCode::OK, None).await
-}
-
-/// Sets the new password; every session ends, so the person signs in again.
-pub async fn reset(
-    State(app): State<Pages>,
-    headers: HeaderMap,
-    client: ClientInfo,
-    Path(token): Path<String>,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    if !form_ok(&app, &headers, &form) {
-        let msg = "The form expired. Please enter the new password again.".to_owned();
-        return reset_page(&app, &headers, &token, StatusCode::BAD_REQUEST, Some(msg)).await;
-    }
-    let new_password = form.get("new_password").unwrap_or("");
-    if Some(new_password) != form.get("confirm_password") {
-        let msg = "The two passwords are not the same.".to_owned();
-        return reset_page(&app, &headers, &token, StatusCode::BAD_REQUEST, Some(msg)).await;
-    }
-    let code = form.get("code").filter(|c| !c.is_empty());
-    match account::complete_reset(&app, &client.anonymous(), &token, new_password, code).await {
-        Ok(_) => Ok(see_other("/app/sign-in?done=reset")),
-        Err(e) => match sentence(&e) {
-            Some(msg) => {
-                reset_page(&app, &headers, &token, StatusCode::BAD_REQUEST, Some(msg)).await
-            }
-            None => Err(e.into()),
-        },
-    }
-}
-
-async fn security_page(
-    app: &Pages,
-    me: &CurrentUser,
+    m: &M,
     notice: Option<&'static str>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Result<Response, PageError> {
-    let sessions = account::sessions(app, &me.user.user_id)
+    failed: Failed,
+) -> Result<MembersPage, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "members").await?;
+    let rows = orgs::members(app, &m.org_id)
         .await?
         .iter()
-        .map(|s| SessionRow {
-            session_id: s.session_id.to_string(),
-            created: when(s.created_at),
-            last_seen: when(s.last_seen_at),
-            ip: s.ip.clone().unwrap_or_default(),
-            user_agent: s.user_agent.clone().unwrap_or_default(),
-            current: s.session_id == me.session_id,
+        .map(|r| MemberRow {
+            user_id: r.user_id.to_string(),
+            email: r.email.clone(),
+            role: role_label(r.role),
+            role_value: r.role.as_str(),
+            owner: r.role == keygate_core::Role::Owner,
+            me: r.user_id == m.current.user.user_id,
+            joined: when(r.created_at),
         })
         .collect();
-    let page = SecurityPage {
-        email: me.user.email.clone(),
-        csrf: app.forms.issue(&me.session_hash.to_hex()),
-        sessions,
+    let invitations = invitations::pending(app, &m.org_id)
+        .await?
+        .iter()
+        .map(|i| InvitationRow {
+            invitation_id: i.invitation_id.to_string(),
+            email: i.email.clone(),
+            role: role_label(i.role),
+            expires: when(i.expires_at),
+        })
+        .collect();
+    Ok(MembersPage {
+        shell,
         notice,
-        error,
+        rows,
+        invitations,
+        error: failed.error,
+        password_error: failed.password_error,
+        email: failed.value,
+    })
+}
+
+/// A failed action as a message for the page (a wrong password beside the
+/// password field), with its status; other errors become an error page.
+fn failure(e: Error, value: &str) -> Result<(StatusCode, Failed), PageError> {
+    let value = value.to_owned();
+    if let Some((status, msg)) = password_error(&e) {
+        let failed = Failed {
+            password_error: Some(msg),
+            value,
+            ..Failed::default()
+        };
+        return Ok((status, failed));
+    }
+    let msg = match e {
+        Error::Invalid { message, .. } => message,
+        Error::Conflict(m) => m,
+        Error::NotAllowed(m) => m.to_owned(),
+        e => return Err(e.into()),
     };
+    let mut chars = msg.chars();
+    let msg = chars
+        .next()
+        .map(|f| f.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    let failed = Failed {
+        error: Some(msg),
+        value,
+        ..Failed::default()
+    };
+    Ok((StatusCode::BAD_REQUEST, failed))
+}
+
+/// A member action that failed: the page again with the message.
+async fn members_error(app: &Pages, m: &M, e: Error, email: &str) -> Result<Response, PageError> {
+    let (status, failed) = failure(e, email)?;
+    let page = members_page(app, m, None, failed).await?;
     Ok(render_status(status, &page))
 }
 
-/// `GET /app/security`: change password, sessions.
-pub async fn security(
+pub async fn members(
     State(app): State<Pages>,
-    me: CurrentUser,
+    m: M,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = match q.as_deref() {
-        Some("done=password") => Some("Password changed. Your other sessions were signed out."),
-        Some("done=ended") => Some("Session signed out."),
+        Some("done=invited") => Some("Invitation sent. The link works once, for 7 days."),
+        Some("done=withdrawn") => Some("Invitation withdrawn."),
+        Some("done=role") => Some("Role changed."),
+        Some("done=removed") => Some("Member removed."),
         _ => None,
     };
-    security_page(&app, &me, notice, None, StatusCode::OK).await
+    let page = members_page(&app, &m, notice, Failed::default()).await?;
+    Ok(render(&page))
 }
 
-pub async fn change_password(
+fn members_url(org: &OrgId) -> String {
+    format!("/app/orgs/{org}/settings/members")
+}
+
+/// Invites someone; the link goes by mail.
+pub async fn invite(State(app): State<Pages>, m: M, form: FormBody) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let email = form.get("email").unwrap_or("");
+    let role = form.get("role").unwrap_or("");
+    let password = form.get("password");
+    match invitations::invite(&app, &m.acting(), email, role, password).await {
+        Ok(_) => Ok(see_other(&format!(
+            "{}?done=invited",
+            members_url(&m.org_id)
+        ))),
+        Err(e) => members_error(&app, &m, e, email).await,
+    }
+}
+
+/// Withdraws a pending invitation (its link stops working).
+pub async fn withdraw(
     State(app): State<Pages>,
-    me: CurrentUser,
+    m: M,
+    Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
-    check_form(&app, &me, &form)?;
-    let new_password = form.get("new_password").unwrap_or("");
-    if Some(new_password) != form.get("confirm_password") {
-        let msg = "The two new passwords are not the same.".to_owned();
-        return security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await;
+    let prompt = Prompt {
+        title: "Withdraw invitation".to_owned(),
+        body: "The invitation link stops working at once.".to_owned(),
+        action: format!("/app/orgs/{}/settings/invitations/{id}/withdraw", m.org_id),
+        button: "Withdraw",
+        danger: true,
+        hidden: Vec::new(),
+        back: (members_url(&m.org_id), "Members"),
+        nav: "members",
+    };
+    let acting = m.acting();
+    let action = invitations::withdraw(&app, &acting, &id, form.get("password"));
+    match confirmed(&app, &m, &form, prompt, failed_input(action)).await {
+        Ok(Ok(())) => Ok(see_other(&format!(
+            "{}?done=withdrawn",
+            members_url(&m.org_id)
+        ))),
+        Ok(Err(e)) => members_error(&app, &m, e, "").await,
+        Err(page) => Ok(page),
     }
-    let r = account::change_password(
-        &app,
-        &me.user,
-        &me.actor(),
-        &me.session_hash,
-        form.get("password"),
-        new_password,
-    )
-    .await;
-    match r {
-        Ok(()) => Ok(see_other("/app/security?done=password")),
-        Err(e) => match sentence(&e) {
-            Some(msg) => security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await,
-            None => Err(e.into()),
+}
+
+fn user_id(s: &str) -> Result<UserId, PageError> {
+    UserId::parse(s).map_err(|_| Error::NotFound.into())
+}
+
+/// The password prompt for a change to one member (a dialog on the list).
+fn member_prompt(m: &M, who: &MemberRecord, change: &str, button: &'static str) -> Prompt {
+    let (action, title, body, danger) = match change {
+        "remove" => (
+            "remove",
+            "Remove member".to_owned(),
+            format!("{} loses access to this organization at once.", who.email),
+            true,
+        ),
+        role => (
+            "role",
+            "Change role".to_owned(),
+            format!("{} becomes {}.", who.email, role_name(role)),
+            false,
+        ),
+    };
+    Prompt {
+        title,
+        body,
+        action: format!("{}/{}/{action}", members_url(&m.org_id), who.user_id),
+        button,
+        danger,
+        hidden: match change {
+            "remove" => Vec::new(),
+            role => vec![("role".into(), role.to_owned())],
         },
+        back: (members_url(&m.org_id), "Members"),
+        nav: "members",
     }
 }
 
-pub async fn end_session(
+fn role_name(role: &str) -> String {
+    keygate_core::Role::parse(role)
+        .map(|r| role_label(r).to_owned())
+        .unwrap_or_else(|| role.to_owned())
+}
+
+pub async fn change_role(
     State(app): State<Pages>,
-    me: CurrentUser,
-    Path(id): Path<String>,
+    m: M,
+    Path((_, user)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
-    check_form(&app, &me, &form)?;
-    account::end_session(&app, &me.user, &me.actor(), &id).await?;
-    if id == me.session_id.as_str() {
-        return Ok(see_other("/app/sign-in").into_response());
+    let who = orgs::member(&app, &m.org_id, &user_id(&user)?).await?;
+    let role = form.get("role").unwrap_or("");
+    let prompt = member_prompt(&m, &who, role, "Change role");
+    let acting = m.acting();
+    let action = orgs::set_role(&app, &acting, &who.user_id, role, form.get("password"));
+    match confirmed(&app, &m, &form, prompt, failed_input(action)).await {
+        Ok(Ok(_)) => Ok(see_other(&format!("{}?done=role", members_url(&m.org_id)))),
+        Ok(Err(e)) => members_error(&app, &m, e, "").await,
+        Err(page) => Ok(page),
     }
-    Ok(see_other("/app/security?done=ended"))
+}
+
+pub async fn remove_member(
+    State(app): State<Pages>,
+    m: M,
+    Path((_, user)): Path<(String, String)>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    let who = orgs::member(&app, &m.org_id, &user_id(&user)?).await?;
+    let prompt = member_prompt(&m, &who, "remove", "Remove");
+    let acting = m.acting();
+    let action = orgs::remove(&app, &acting, &who.user_id, form.get("password"));
+    match confirmed(&app, &m, &form, prompt, failed_input(action)).await {
+        Ok(Ok(())) => Ok(see_other(&format!(
+            "{}?done=removed",
+            members_url(&m.org_id)
+        ))),
+        Ok(Err(e)) => members_error(&app, &m, e, "").await,
+        Err(page) => Ok(page),
+    }
+}
+
+async fn accounts_page(
+    app: &Pages,
+    m: &M,
+    notice: Option<&'static str>,
+    failed: Failed,
+) -> Result<AccountsPage, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "accounts").await?;
+    let rows = orgs::accounts(app, &m.org_id)
+        .await?
+        .iter()
+        .map(|a| AccountRow {
+            account_id: a.account_id.to_string(),
+            name: a.name.clone(),
+            created: when(a.created_at),
+        })
+        .collect();
+    Ok(AccountsPage {
+        shell,
+        notice,
+        rows,
+        error: failed.error,
+        password_error: failed.password_error,
+        name: failed.value,
+    })
+}
+
+pub async fn accounts(
+    State(app): State<Pages>,
+    m: M,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let notice = (q.as_deref() == Some("done=created")).then_some("Account created.");
+    let page = accounts_page(&app, &m, notice, Failed::default()).await?;
+    Ok(render(&page))
+}
+
+pub async fn create_account(
+    State(app): State<Pages>,
+    m: M,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let name = form.get("name").unwrap_or("");
+    let result = orgs::create_account(&app, &m.acting(), name, form.get("password")).await;
+    let e = match result {
+        Ok(_) => {
+            return Ok(see_other(&format!(
+                "/app/orgs/{}/settings/accounts?done=created",
+                m.org_id
+            )));
+        }
+        Err(Error::Invalid { message, .. }) => {
+            Error::invalid("name", format!("Account name {message}."))
+        }
+        Err(e) => e,
+    };
+    let (status, failed) = failure(e, name)?;
+    let page = accounts_page(&app, &m, None, failed).await?;
+    Ok(render_status(status, &page))
 }
