@@ -14,9 +14,11 @@ use keygate_store::{
 };
 use serde_json::json;
 
-const NOW: i64 = 1_700_000_000_000;
+pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 
-fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> AuditEvent {
+pub(crate) const NOW: i64 = 1_700_000_000_000;
+
+pub(crate) fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> AuditEvent {
     AuditEvent {
         seq: 0,
         event_id: EventId::generate(),
@@ -32,7 +34,7 @@ fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> Aud
     }
 }
 
-fn user(email: &str) -> UserRecord {
+pub(crate) fn user(email: &str) -> UserRecord {
     UserRecord {
         user_id: UserId::generate(),
         email: email.into(),
@@ -41,13 +43,13 @@ fn user(email: &str) -> UserRecord {
     }
 }
 
-struct Acme {
-    org: OrgRecord,
-    accounts: Vec<AccountRecord>,
-    owner: UserId,
+pub(crate) struct Acme {
+    pub(crate) org: OrgRecord,
+    pub(crate) accounts: Vec<AccountRecord>,
+    pub(crate) owner: UserId,
 }
 
-async fn acme(store: &dyn Store) -> Acme {
+pub(crate) async fn acme(store: &dyn Store) -> Acme {
     let org = OrgRecord {
         org_id: OrgId::generate(),
         name: "Acme".into(),
