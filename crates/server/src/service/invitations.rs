@@ -208,6 +208,9 @@ pub async fn accept(
                 limits.signin_email.fail(&u.email);
                 return Err(Error::Unauthorized);
             }
+            // Accepting signs in: an account with two-factor on must also
+            // pass its second factor here (two-factor is not part of this
+            // module), or this would be a way around it.
             (u, false)
         }
         None => {
