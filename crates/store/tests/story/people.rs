@@ -35,6 +35,39 @@ fn session(user_id: &keygate_core::UserId, token: &[u8]) -> SessionRecord {
     }
 }
 
+/// Invites `email` with `role` and accepts as a new user: how people join.
+pub(crate) async fn join(
+    store: &dyn Store,
+    org_id: &keygate_core::OrgId,
+    email: &str,
+    role: Role,
+) -> keygate_store::UserRecord {
+    let inv = InvitationRecord {
+        invitation_id: InvitationId::generate(),
+        org_id: org_id.clone(),
+        org_name: String::new(),
+        email: email.into(),
+        role,
+        token_hash: sha256(email.as_bytes()),
+        invited_by: None,
+        expires_at: NOW + 1000,
+        created_at: NOW,
+    };
+    let created = event(Some(org_id), "invitation.created", None);
+    store
+        .create_invitation(&inv, &created, &mail(email))
+        .await
+        .unwrap();
+    let u = user(email);
+    let s = session(&u.user_id, email.as_bytes());
+    let joined = [event(Some(org_id), "member.joined", None)];
+    store
+        .accept_invitation(&inv, &u, true, &s, &joined)
+        .await
+        .unwrap();
+    u
+}
+
 pub async fn invitations_resets_and_sessions_are_single_use_and_mail_one_person(
     store: &dyn Store,
     _pg: bool,
