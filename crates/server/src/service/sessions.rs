@@ -16,52 +16,96 @@ pub struct NewSession {
     pub token: String,
     pub expires_at: i64,
     pub user: UserRecord,
+    /// The value of the known-device cookie to set (see `known`).
+    pub device_cookie: String,
 }
 
+/// Sign-in from a client that sent no known-device cookie.
 pub async fn sign_in(
     app: &App,
     actor: &Actor,
     email: &str,
     password: &str,
 ) -> Result<NewSession, Error> {
+    sign_in_from(app, actor, email, password, None).await
+}
+
+/// Sign-in; `device` is the browser's known-device cookie, if it sent one.
+///
+/// Failed attempts are limited per source IP and per email, or, from a
+/// browser or address the user signed in from before, per (user, device or
+/// address) instead of per email. Each attempt reserves its place in those
+/// limits *before* the password is checked and gives it back on success, so
+/// no more than the limit are ever checked per window, however many arrive at
+/// once.
+pub async fn sign_in_from(
+    app: &App,
+    actor: &Actor,
+    email: &str,
+    password: &str,
+    device: Option<&str>,
+) -> Result<NewSession, Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
     let limits = &app.limits;
-    limits
-        .signin_ip
-        .check(&ip)
-        .and(limits.signin_email.check(&email))
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+    let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
+    // Fail fast, before the database, for an address already refused.
+    limits.signin_ip.check(&ip).map_err(too_many)?;
     let user = app.store.user_by_email(&email).await?;
-    let ok = match &user {
+    let (bucket, key) = match &user {
+        Some(u) => match device.and_then(|c| app.known.device(c, u.user_id.as_str())) {
+            Some(d) => (&limits.signin_known, format!("{}|device:{d}", u.user_id)),
+            None if app.known.is_usual(u.user_id.as_str(), &ip) => {
+                (&limits.signin_known, format!("{}|ip:{ip}", u.user_id))
+            }
+            None => (&limits.signin_email, email.clone()),
+        },
+        None => (&limits.signin_email, email.clone()),
+    };
+    let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
+    let slot = match bucket.reserve(&key) {
+        Ok(s) => s,
+        Err(secs) => {
+            ip_slot.release();
+            return Err(too_many(secs));
+        }
+    };
+    let checked = match &user {
         Some(u) if password.chars().count() <= 256 => {
             passwords::verify(u.password_hash.clone(), password.to_owned()).await
         }
-        _ => {
-            passwords::verify_dummy(password.chars().take(256).collect()).await;
-            false
+        _ => passwords::verify_dummy(password.chars().take(256).collect())
+            .await
+            .map(|()| false),
+    };
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked at all (the server is busy): not a failure.
+            slot.release();
+            ip_slot.release();
+            return Err(e);
         }
     };
+    // A failure keeps both reservations (they count); a success returns them.
     let Some(user) = user.filter(|_| ok) else {
-        limits.signin_ip.fail(&ip);
-        limits.signin_email.fail(&email);
+        drop((slot, ip_slot));
         return Err(Error::Unauthorized);
     };
-    let (new, session) = new_session(app, actor, user);
-    let events = user_events(
-        app,
-        &as_user(actor, &new.user),
-        &new.user,
-        "session.created",
-        json!({}),
-    )
-    .await?;
+    slot.release();
+    ip_slot.release();
+    app.known.remember(user.user_id.as_str(), &ip);
+    let device_cookie = app.known.cookie_for(user.user_id.as_str(), device);
+    let (mut new, session) = new_session(app, actor, user);
+    new.device_cookie = device_cookie;
+    let actor = as_user(actor, &new.user);
+    let events = user_events(app, &actor, &new.user, "session.created", json!({})).await?;
     app.store.create_session(&session, &events).await?;
     Ok(new)
 }
 
 /// A fresh session of `user` (not stored yet): the token for the client and
-/// the record to store.
+/// the record to store. `device_cookie` is left empty for the caller.
 pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, SessionRecord) {
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
@@ -79,6 +123,7 @@ pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, S
         token,
         expires_at: session.expires_at,
         user,
+        device_cookie: String::new(),
     };
     (new, session)
 }

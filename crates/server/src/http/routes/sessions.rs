@@ -2,26 +2,44 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use keygate_core::time::format_rfc3339;
 
 use crate::app::AppState;
+use crate::cookies::{Tls, cookie, set_cookie};
 use crate::http::dto::{MeView, MembershipView, SessionCreate, SessionCreated, UserView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody};
+use crate::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 use crate::service::{orgs, sessions};
 
 /// Sign in with email and password; returns a session token for `/dev/v1`.
+///
+/// Also sets the `keygate_device` cookie: a client that keeps cookies and sends
+/// it back on later sign-ins is a known device, which keeps signing in while a
+/// stranger exhausts the email's failure limit (README, "Rate limits").
 #[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", request_body = SessionCreate,
-    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
     client: ClientInfo,
     JsonBody(body): JsonBody<SessionCreate>,
-) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    let s = sessions::sign_in(&app, &client.anonymous(), &body.email, &body.password).await?;
+) -> Result<(StatusCode, HeaderMap, Json<SessionCreated>), ApiError> {
+    let device = cookie(&headers, DEVICE_COOKIE, tls);
+    let actor = client.anonymous();
+    let s = sessions::sign_in_from(&app, &actor, &body.email, &body.password, device.as_deref())
+        .await?;
+    let mut set = HeaderMap::new();
+    set.insert(
+        header::SET_COOKIE,
+        set_cookie(DEVICE_COOKIE, &s.device_cookie, DEVICE_MAX_AGE_SECS, tls),
+    );
     Ok((
         StatusCode::CREATED,
+        set,
         Json(SessionCreated {
             session_token: s.token,
             expires_at: format_rfc3339(s.expires_at),

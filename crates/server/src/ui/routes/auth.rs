@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
 
+use crate::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 use crate::service::{Error, orgs, sessions};
 use crate::ui::Pages;
 use crate::ui::extract::{
@@ -131,12 +132,17 @@ pub async fn sign_in(
     }
     let actor = client.anonymous();
     let password = form.get("password").unwrap_or("");
-    match sessions::sign_in(&app, &actor, &email, password).await {
+    let device = cookie(&headers, DEVICE_COOKIE, tls);
+    match sessions::sign_in_from(&app, &actor, &email, password, device.as_deref()).await {
         Ok(s) => {
             let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
             let mut resp = see_other("/app");
             resp.headers_mut()
                 .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(DEVICE_COOKIE, &s.device_cookie, DEVICE_MAX_AGE_SECS, tls),
+            );
             resp
         }
         Err(Error::RateLimited { retry_after_secs }) => {
@@ -154,6 +160,15 @@ pub async fn sign_in(
                 None,
             )
         }
+        Err(Error::Busy { .. }) => sign_in_form(
+            &app,
+            &headers,
+            tls,
+            StatusCode::SERVICE_UNAVAILABLE,
+            email,
+            Some("The server is busy. Try again in a few seconds.".into()),
+            None,
+        ),
         Err(Error::Unauthorized) => sign_in_form(
             &app,
             &headers,
