@@ -16,7 +16,10 @@ pub mod time;
 pub mod token;
 
 pub use catalog::{Catalog, Level, Resource};
-pub use ids::{AccountId, ClientId, DeliveryId, EventId, LoginTarget, OrgId, UserId, WebhookId};
+pub use ids::{
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId, SessionId, UserId,
+    WebhookId,
+};
 pub use key::{ApiKey, KeyFormatError};
 pub use login::{LoginError, login_target};
 pub use permission::{Access, AccountSelection, KeyScope, PermSet};

@@ -117,6 +117,15 @@ pub struct ServeArgs {
     /// waits about twice as long as the one before. Lower it for tests.
     #[arg(long, env = "KEYGATE_RETRY_BASE_MS")]
     pub retry_base_ms: Option<u64>,
+    /// The base of every link Keygate mails (invitations, password resets),
+    /// e.g. `https://keygate.example.com`. Default `http://<listen address>`
+    /// (the address actually bound).
+    #[arg(long, env = "KEYGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A session unused for this many seconds ends (default 7200); every
+    /// session ends 12 hours after sign-in regardless.
+    #[arg(long, env = "KEYGATE_SESSION_IDLE_TIMEOUT")]
+    pub session_idle_timeout: Option<u64>,
 }
 
 /// The `--config` file.
@@ -136,6 +145,8 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     allow_insecure_webhooks: Option<bool>,
+    public_url: Option<String>,
+    session_idle_timeout: Option<u64>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -151,6 +162,7 @@ pub struct Settings {
     pub key_env: String,
     pub catalog: Catalog,
     pub session_ttl_ms: i64,
+    pub session_idle_ms: i64,
     pub cache_reload_interval: Duration,
     pub cache_max_stale: Duration,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -167,6 +179,9 @@ pub struct NotifySettings {
     pub mail_dir: PathBuf,
     pub allow_insecure_webhooks: bool,
     pub retry_base_ms: u64,
+    /// The base of mailed links, without a trailing `/`. Empty until `serve`
+    /// has bound its address, when it is not given.
+    pub public_url: String,
 }
 
 impl ServeArgs {
@@ -229,6 +244,9 @@ impl ServeArgs {
             key_env,
             catalog,
             session_ttl_ms: 12 * 60 * 60 * 1000,
+            session_idle_ms: session_idle_ms(
+                self.session_idle_timeout.or(file.session_idle_timeout),
+            )?,
             cache_reload_interval: Duration::from_secs(cache_reload_interval),
             cache_max_stale: Duration::from_secs(cache_max_stale),
             trusted_proxies: if self.trusted_proxies.is_empty() {
@@ -247,7 +265,34 @@ impl ServeArgs {
                 allow_insecure_webhooks: self.allow_insecure_webhooks
                     || file.allow_insecure_webhooks.unwrap_or(false),
                 retry_base_ms: self.retry_base_ms.unwrap_or(4000).clamp(10, 60_000),
+                public_url: public_url(self.public_url.clone().or(file.public_url))?,
             },
         })
     }
+}
+
+/// `--public-url`, checked: an http(s) URL, kept without a trailing `/`.
+fn public_url(given: Option<String>) -> anyhow::Result<String> {
+    let Some(u) = given else {
+        return Ok(String::new());
+    };
+    let u = u.trim().trim_end_matches('/').to_owned();
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.contains(char::is_whitespace) => Ok(u),
+        _ => anyhow::bail!(
+            "--public-url must be an http:// or https:// URL, e.g. https://keygate.example.com"
+        ),
+    }
+}
+
+/// `--session-idle-timeout` in milliseconds: 1 s to 12 h, default 2 h.
+fn session_idle_ms(secs: Option<u64>) -> anyhow::Result<i64> {
+    let secs = secs.unwrap_or(7200);
+    if !(1..=43_200).contains(&secs) {
+        anyhow::bail!("session_idle_timeout must be between 1 and 43200 seconds");
+    }
+    Ok(secs as i64 * 1000)
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, DeliveryId, EventId, OrgId, Role, UserId, WebhookId};
+use keygate_core::{
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, Role, SessionId, UserId,
+    WebhookId,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgRecord {
@@ -59,9 +62,40 @@ pub struct Membership {
 pub struct SessionRecord {
     /// SHA-256 of the session token; the token itself is never stored.
     pub session_hash: Digest,
+    /// What the sessions list shows and ends a session by.
+    pub session_id: SessionId,
     pub user_id: UserId,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Updated at most once a minute (see `Store::touch_session`).
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An invitation to join an organization. The token of its link is stored
+/// only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub invitation_id: InvitationId,
+    pub org_id: OrgId,
+    /// Filled on reads; ignored when written.
+    pub org_name: String,
+    pub email: String,
+    pub role: Role,
+    pub token_hash: Digest,
+    pub invited_by: Option<UserId>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+/// A password reset link's token, as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordResetRecord {
+    pub token_hash: Digest,
+    pub user_id: UserId,
+    pub expires_at: i64,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,4 +290,51 @@ pub struct DeliveryQuery {
     /// `seq` of the last delivery of the previous page.
     pub before: Option<i64>,
     pub limit: u32,
+}
+
+/// A mail to one person (an invitation, a reset link, "your password was
+/// changed"), queued in the outbox in the same transaction as the change that
+/// sends it and delivered by the dispatcher with its retries. `text` is the
+/// plain-text body; where it holds `{link}`, the dispatcher puts the link
+/// (`<public url><path><token>`) derived from `link` and the pepper, so the
+/// database never holds the token (see `MailLink`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub link: Option<MailLink>,
+}
+
+impl UserMail {
+    /// A mail without a link.
+    pub fn notice(to: &str, subject: impl Into<String>, text: impl Into<String>) -> UserMail {
+        UserMail {
+            to: to.to_owned(),
+            subject: subject.into(),
+            text: text.into(),
+            link: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for UserMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserMail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A link with a single-use token in a [`UserMail`]: the token is
+/// HMAC(pepper, nonce), so the outbox row (which holds only the nonce) does not
+/// reveal it without the pepper, and the table of the thing it opens keeps only
+/// the token's SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailLink {
+    /// The path before the token, e.g. `/app/invitations/`.
+    pub path: String,
+    /// 32 random bytes as hex.
+    pub nonce: String,
 }

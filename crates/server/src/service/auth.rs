@@ -312,7 +312,7 @@ mod tests {
             store.as_ref(),
             "Acme",
             "o@acme.test",
-            PASSWORD,
+            orgs::Owner::New { password: PASSWORD },
             &["HK".into(), "UK".into()],
         )
         .await

@@ -1,7 +1,8 @@
 //! Sign-in with email and password, for the management API and the Developer app.
 
+use keygate_core::SessionId;
 use keygate_core::crypto::{Digest, random_base62, sha256};
-use keygate_store::{SessionRecord, UserRecord};
+use keygate_store::{AuditEvent, SessionRecord, UserRecord};
 use serde_json::json;
 
 use crate::app::App;
@@ -95,31 +96,63 @@ pub async fn sign_in_from(
     ip_slot.release();
     app.known.remember(user.user_id.as_str(), &ip);
     let device_cookie = app.known.cookie_for(user.user_id.as_str(), device);
+    let (mut new, session) = new_session(app, actor, user);
+    new.device_cookie = device_cookie;
+    let actor = as_user(actor, &new.user);
+    let events = user_events(app, &actor, &new.user, "session.created", json!({})).await?;
+    app.store.create_session(&session, &events).await?;
+    Ok(new)
+}
+
+/// A fresh session of `user` (not stored yet): the token for the client and
+/// the record to store. `device_cookie` is left empty for the caller.
+pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, SessionRecord) {
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
     let session = SessionRecord {
         session_hash: sha256(token.as_bytes()),
+        session_id: SessionId::generate(),
         user_id: user.user_id.clone(),
         created_at: now,
         expires_at: now + app.settings.session_ttl_ms,
+        last_seen_at: now,
+        ip: actor.ip.clone().filter(|ip| !ip.is_empty()),
+        user_agent: actor.user_agent.clone(),
     };
+    let new = NewSession {
+        token,
+        expires_at: session.expires_at,
+        user,
+        device_cookie: String::new(),
+    };
+    (new, session)
+}
+
+/// `actor` acting as `user` (an action taken while signing in).
+pub fn as_user(actor: &Actor, user: &UserRecord) -> Actor {
     let mut actor = actor.clone();
     actor.user_id = Some(user.user_id.clone());
     actor.email = Some(user.email.clone());
-    let events: Vec<_> = app
+    actor
+}
+
+/// One audit event per organization of the user, for what happens to a
+/// person rather than to one organization (sign-in, password change), so each
+/// organization's audit log shows it.
+pub async fn user_events(
+    app: &App,
+    actor: &Actor,
+    user: &UserRecord,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<Vec<AuditEvent>, Error> {
+    Ok(app
         .store
         .memberships(&user.user_id)
         .await?
         .iter()
-        .map(|m| actor.event(Some(&m.org_id), "session.created", None, json!({})))
-        .collect();
-    app.store.create_session(&session, &events).await?;
-    Ok(NewSession {
-        token,
-        expires_at: session.expires_at,
-        user,
-        device_cookie,
-    })
+        .map(|m| actor.event(Some(&m.org_id), action, None, details.clone()))
+        .collect())
 }
 
 /// Ends one session: its token stops working at once.

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org, people};
+use routes::{auth, keys, org, people, personal, security};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -69,6 +69,24 @@ pub fn router(app: AppState) -> Router {
         .route("/app/", get(auth::home))
         .route("/app/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/app/sign-out", post(auth::sign_out))
+        .route(
+            "/app/invitations/{token}",
+            get(personal::invitation).post(personal::accept),
+        )
+        .route(
+            "/app/password-reset",
+            get(personal::reset_request_form).post(personal::reset_request),
+        )
+        .route(
+            "/app/password-reset/{token}",
+            get(personal::reset_form).post(personal::reset),
+        )
+        .route("/app/security", get(security::security))
+        .route("/app/security/password", post(security::change_password))
+        .route(
+            "/app/security/sessions/{session_id}/end",
+            post(security::end_session),
+        )
         .route("/app/static/app.css", get(css))
         .route("/app/static/app.js", get(js))
         .route("/app/orgs/{org_id}", get(auth::landing))
@@ -100,9 +118,11 @@ pub fn router(app: AppState) -> Router {
             get(keys::delete_page).post(keys::delete),
         )
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
+        .route(&format!("{org}/members"), get(people::members))
+        .route(&format!("{org}/invitations"), post(people::invite))
         .route(
-            &format!("{org}/members"),
-            get(people::members).post(people::add_member),
+            &format!("{org}/invitations/{{invitation_id}}/withdraw"),
+            post(people::withdraw),
         )
         .route(
             &format!("{org}/members/{{user_id}}/role"),

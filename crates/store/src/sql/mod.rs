@@ -15,7 +15,10 @@ mod keys;
 mod members;
 mod notifications;
 mod orgs;
+mod passwords;
+mod people;
 pub(crate) mod rows;
+mod sessions;
 mod store;
 
 use async_trait::async_trait;

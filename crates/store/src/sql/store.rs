@@ -1,17 +1,20 @@
 //! The `Store` trait on the shared SQL layer: each method is the inherent one of
-//! the same name in `orgs.rs`, `members.rs`, `keys.rs`, `audit.rs` or `notifications.rs`, or the
+//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `audit.rs` or `notifications.rs`, or the
 //! database's own (`Sql`).
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
+use keygate_core::{
+    AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
+};
 
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, KeyCredential, KeyRecord, MemberRecord, Membership,
-    OrgRecord, Result, SessionRecord, Store, UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
+    MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
+    UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -75,6 +78,122 @@ where
         SqlStore::delete_session(self, session_hash).await
     }
 
+    async fn session(
+        &self,
+        session_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<(UserRecord, SessionRecord)>> {
+        SqlStore::session(self, session_hash, now).await
+    }
+
+    async fn touch_session(&self, session_hash: &Digest, now: i64) -> Result<()> {
+        SqlStore::touch_session(self, session_hash, now).await
+    }
+
+    async fn sessions(
+        &self,
+        user_id: &UserId,
+        now: i64,
+        seen_since: i64,
+    ) -> Result<Vec<SessionRecord>> {
+        SqlStore::sessions(self, user_id, now, seen_since).await
+    }
+
+    async fn end_session(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        SqlStore::end_session(self, user_id, session_id, audit).await
+    }
+
+    async fn create_invitation(
+        &self,
+        invitation: &InvitationRecord,
+        audit: &AuditEvent,
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::create_invitation(self, invitation, audit, mail).await
+    }
+
+    async fn invitations(&self, org_id: &OrgId, now: i64) -> Result<Vec<InvitationRecord>> {
+        SqlStore::invitations(self, org_id, now).await
+    }
+
+    async fn invitation_by_token(
+        &self,
+        token_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<InvitationRecord>> {
+        SqlStore::invitation_by_token(self, token_hash, now).await
+    }
+
+    async fn withdraw_invitation(
+        &self,
+        org_id: &OrgId,
+        invitation_id: &InvitationId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::withdraw_invitation(self, org_id, invitation_id, audit).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        invitation: &InvitationRecord,
+        user: &UserRecord,
+        new_user: bool,
+        session: &SessionRecord,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        SqlStore::accept_invitation(self, invitation, user, new_user, session, audit).await
+    }
+
+    async fn create_password_reset(
+        &self,
+        reset: &PasswordResetRecord,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::create_password_reset(self, reset, audit, mail).await
+    }
+
+    async fn password_reset_user(&self, token_hash: &Digest, now: i64) -> Result<Option<UserId>> {
+        SqlStore::password_reset_user(self, token_hash, now).await
+    }
+
+    async fn complete_password_reset(
+        &self,
+        token_hash: &Digest,
+        user_id: &UserId,
+        password_hash: &str,
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::complete_password_reset(
+            self,
+            token_hash,
+            user_id,
+            password_hash,
+            now,
+            audit,
+            mail,
+        )
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &UserId,
+        password_hash: &str,
+        keep: &Digest,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::change_password(self, user_id, password_hash, keep, audit, mail).await
+    }
+
     async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>> {
         SqlStore::accounts(self, org_id).await
     }
@@ -93,16 +212,6 @@ where
 
     async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>> {
         SqlStore::members(self, org_id).await
-    }
-
-    async fn add_member(
-        &self,
-        org_id: &OrgId,
-        user: &UserRecord,
-        role: Role,
-        audit: &AuditEvent,
-    ) -> Result<MemberRecord> {
-        SqlStore::add_member(self, org_id, user, role, audit).await
     }
 
     async fn set_member_role(
@@ -186,6 +295,14 @@ where
 
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {
         SqlStore::record_audit(self, events).await
+    }
+
+    async fn record_audit_with_mail(
+        &self,
+        events: &[AuditEvent],
+        mails: &[UserMail],
+    ) -> Result<()> {
+        SqlStore::record_audit_with_mail(self, events, mails).await
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {

@@ -14,9 +14,11 @@ use keygate_store::{
 };
 use serde_json::json;
 
-const NOW: i64 = 1_700_000_000_000;
+pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 
-fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> AuditEvent {
+pub(crate) const NOW: i64 = 1_700_000_000_000;
+
+pub(crate) fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> AuditEvent {
     AuditEvent {
         seq: 0,
         event_id: EventId::generate(),
@@ -32,7 +34,7 @@ fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> Aud
     }
 }
 
-fn user(email: &str) -> UserRecord {
+pub(crate) fn user(email: &str) -> UserRecord {
     UserRecord {
         user_id: UserId::generate(),
         email: email.into(),
@@ -41,13 +43,13 @@ fn user(email: &str) -> UserRecord {
     }
 }
 
-struct Acme {
-    org: OrgRecord,
-    accounts: Vec<AccountRecord>,
-    owner: UserId,
+pub(crate) struct Acme {
+    pub(crate) org: OrgRecord,
+    pub(crate) accounts: Vec<AccountRecord>,
+    pub(crate) owner: UserId,
 }
 
-async fn acme(store: &dyn Store) -> Acme {
+pub(crate) async fn acme(store: &dyn Store) -> Acme {
     let org = OrgRecord {
         org_id: OrgId::generate(),
         name: "Acme".into(),
@@ -148,17 +150,30 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
         Some(Role::Owner)
     );
 
-    // The same person owning a second organization stays one user.
+    // The same person owning a second organization stays one user, only when
+    // asked for (an empty password hash names the existing account); a new
+    // owner with a taken email is a conflict, never a silent reuse.
     let globex = OrgRecord {
         org_id: OrgId::generate(),
         name: "Globex".into(),
         created_at: NOW,
     };
-    let again = store
+    let taken = store
         .create_org(
             &globex,
             &[],
             &user("owner@acme.test"),
+            &event(Some(&globex.org_id), "org.created", None),
+        )
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let mut existing = user("owner@acme.test");
+    existing.password_hash = String::new();
+    let again = store
+        .create_org(
+            &globex,
+            &[],
+            &existing,
             &event(Some(&globex.org_id), "org.created", None),
         )
         .await
@@ -166,26 +181,8 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
     assert_eq!(again, acme.owner);
     assert_eq!(store.memberships(&acme.owner).await.unwrap().len(), 2);
 
-    let dev = store
-        .add_member(
-            org_id,
-            &user("dev@acme.test"),
-            Role::Developer,
-            &event(Some(org_id), "member.added", None),
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        store
-            .add_member(
-                org_id,
-                &user("dev@acme.test"),
-                Role::Admin,
-                &event(Some(org_id), "member.added", None)
-            )
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
+    // People join only by invitation (there is no other way to add a member).
+    let dev = crate::people::join(store, org_id, "dev@acme.test", Role::Developer).await;
     store
         .set_member_role(
             org_id,
@@ -225,9 +222,13 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
 
     let session = SessionRecord {
         session_hash: sha256(b"session token"),
+        session_id: keygate_core::SessionId::generate(),
         user_id: acme.owner.clone(),
         created_at: NOW,
         expires_at: NOW + 1000,
+        last_seen_at: NOW,
+        ip: Some("203.0.113.9".into()),
+        user_agent: None,
     };
     store
         .create_session(&session, &[event(Some(org_id), "session.created", None)])

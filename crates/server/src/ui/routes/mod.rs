@@ -6,6 +6,8 @@ pub mod confirm;
 pub mod keys;
 pub mod org;
 pub mod people;
+pub mod personal;
+pub mod security;
 
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};
