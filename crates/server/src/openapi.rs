@@ -57,7 +57,7 @@ use crate::http::routes::{audit, keys, login, orgs, people, sessions, webhooks};
         forward_auth::envoy,
         gateway::introspect::introspect,
     ),
-    modifiers(&SessionBearer)
+    modifiers(&SessionBearer, &CallerSchemes, &ResponseDescriptions)
 )]
 pub struct ApiDoc;
 
@@ -112,6 +112,106 @@ impl utoipa::Modify for SessionBearer {
                 }
             }
         }
+    }
+}
+
+/// The login's key (`x-client-id` and `x-api-key` together) and introspection's HTTP Basic
+/// secret, as security schemes, so generated clients know how to authenticate.
+struct CallerSchemes;
+
+impl utoipa::Modify for CallerSchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "client_id",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-client-id",
+                "The key's client id; sent together with `x-api-key`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "The API key (`kg_<env>_…`); sent together with `x-client-id`.",
+            ))),
+        );
+        let basic = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Basic)
+            .description(Some(
+                "Any user name; the password is the secret given to `keygate serve \
+                 --introspection-secret`. Without that flag introspection is off (401).",
+            ))
+            .build();
+        components.add_security_scheme("introspection", SecurityScheme::Http(basic));
+        let key = SecurityRequirement::new("client_id", Vec::<String>::new())
+            .add("api_key", Vec::<String>::new());
+        let wanted = [
+            ("/api/v1/authentication/login", key),
+            (
+                "/oauth/introspect",
+                SecurityRequirement::new("introspection", Vec::<String>::new()),
+            ),
+        ];
+        for (path, requirement) in wanted {
+            if let Some(op) = doc.paths.paths.get_mut(path).and_then(|i| i.post.as_mut()) {
+                op.security = Some(vec![requirement]);
+            }
+        }
+    }
+}
+
+/// OpenAPI requires a `description` on every response; an annotation that gives none gets
+/// the meaning of its status from the error table of the API (code in the body).
+struct ResponseDescriptions;
+
+impl utoipa::Modify for ResponseDescriptions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.head,
+                &mut item.options,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let RefOr::T(r) = response
+                        && r.description.trim().is_empty()
+                    {
+                        r.description = status_meaning(status).to_string();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn status_meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted: the work happens in the background",
+        "204" => "Done; no body",
+        "400" => "`validation_error` (`source` names the field or header) or `invalid_json`",
+        "401" => {
+            "`unauthorized` (bad key, client id, token or session: one body for all) or \
+             `password_confirmation_failed`"
+        }
+        "403" => "`forbidden`: the role or scope does not allow it",
+        "404" => "`not_found` (also for objects of another organization)",
+        "405" => "`method_not_allowed`",
+        "409" => "`conflict`",
+        "429" => "`too_many_requests`; wait for `Retry-After` seconds",
+        "503" => "`unavailable`, with a `trace_id`",
+        _ => "See the error body's `code` and `message`",
     }
 }
 

@@ -16,6 +16,7 @@ mod login;
 mod management;
 mod multi;
 mod notify;
+mod openapi;
 mod people;
 mod receivers;
 mod rejections;

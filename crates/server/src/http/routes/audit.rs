@@ -21,6 +21,7 @@ const PARAMS: &[(&str, &str)] = &[
 ];
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only events of this key.
@@ -28,11 +29,12 @@ pub struct AuditParams {
     /// `seq` of the last event of the previous page.
     before: Option<i64>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
 /// Events newest first, paged with `before`.
-#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/audit-events", tag = "audit",
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/audit-events", tag = "audit", operation_id = "list_audit_events",
     params(("org_id" = String, Path), AuditParams),
     responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody)))]
 pub async fn list(

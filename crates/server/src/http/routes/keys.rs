@@ -20,7 +20,7 @@ type Member = OrgMember<KeyManager>;
 type Created = (StatusCode, Json<KeyWithSecret>);
 
 /// Admin and scoped keys of the organization, never a secret.
-#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/api-keys", tag = "keys",
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/api-keys", tag = "keys", operation_id = "list_keys",
     params(("org_id" = String, Path)),
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, m: Member) -> Result<Json<KeyList>, ApiError> {

@@ -18,7 +18,7 @@ use crate::service::{orgs, sessions};
 /// Also sets the `keygate_device` cookie: a client that keeps cookies and sends
 /// it back on later sign-ins is a known device, which keeps signing in while a
 /// stranger exhausts the email's failure limit (README, "Rate limits").
-#[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", request_body = SessionCreate,
+#[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", operation_id = "create_session", request_body = SessionCreate,
     responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
@@ -49,7 +49,7 @@ pub async fn create(
 }
 
 /// Sign out: the session token stops working.
-#[utoipa::path(delete, path = "/dev/v1/sessions/current", tag = "sessions",
+#[utoipa::path(delete, path = "/dev/v1/sessions/current", tag = "sessions", operation_id = "delete_session",
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, me: CurrentUser) -> Result<StatusCode, ApiError> {
     sessions::sign_out(&app, &me.session_hash).await?;

@@ -24,7 +24,7 @@ fn webhook_id(s: &str) -> Result<WebhookId, ApiError> {
 }
 
 /// The organization's webhooks (no secrets).
-#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/webhooks", tag = "webhooks",
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/webhooks", tag = "webhooks", operation_id = "list_webhooks",
     params(("org_id" = String, Path)),
     responses((status = 200, body = Vec<WebhookView>), (status = 403, body = ErrorBody)))]
 pub async fn list(
@@ -36,7 +36,7 @@ pub async fn list(
 }
 
 /// Register a webhook endpoint; the answer holds its signing secret, shown once.
-#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/webhooks", tag = "webhooks",
+#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/webhooks", tag = "webhooks", operation_id = "create_webhook",
     params(("org_id" = String, Path)), request_body = WebhookCreate,
     responses((status = 201, body = WebhookCreated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
@@ -57,7 +57,7 @@ pub async fn create(
 }
 
 /// Change a webhook's URL, events or enabled flag; the secret stays.
-#[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks",
+#[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks", operation_id = "update_webhook",
     params(("org_id" = String, Path), ("webhook_id" = String, Path)), request_body = WebhookPatch,
     responses((status = 200, body = WebhookView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
@@ -77,7 +77,7 @@ pub async fn update(
 }
 
 /// Delete a webhook and its delivery log.
-#[utoipa::path(delete, path = "/dev/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/dev/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks", operation_id = "delete_webhook",
     params(("org_id" = String, Path), ("webhook_id" = String, Path)), request_body = PasswordConfirmation,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -92,11 +92,13 @@ pub async fn delete(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryParams {
     /// `seq` of the last delivery of the previous page.
     before: Option<i64>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
