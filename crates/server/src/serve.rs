@@ -35,6 +35,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "insecure webhooks allowed: http:// and loopback/private targets are accepted"
         );
     }
+    if settings.introspection_secret.is_none() {
+        tracing::info!("no --introspection-secret: POST /oauth/introspect is off and answers 401");
+    }
     if settings.notify.smtp_url.is_none() {
         tracing::info!(dir = %settings.notify.mail_dir.display(), "no --smtp-url: notification mail is written as .eml files");
     }

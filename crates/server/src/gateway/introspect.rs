@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use keygate_core::crypto::sha256;
 use serde::Deserialize;
@@ -24,21 +25,41 @@ pub struct IntrospectForm {
 #[utoipa::path(post, path = "/oauth/introspect", tag = "gateway",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat}", body = Object),
-              (status = 401, body = ErrorBody)))]
+              (status = 401, body = ErrorBody, description = "Bad Basic credentials, or introspection is off \
+                (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: bytes::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, Response> {
+    if app.settings.introspection_secret.is_none() {
+        return Err(challenge(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(ErrorBody {
+                    code: "unauthorized",
+                    message: "introspection is off: start Keygate with \
+                              `keygate serve --introspection-secret <secret>` \
+                              (or KEYGATE_INTROSPECTION_SECRET) and send that secret as the \
+                              HTTP Basic password"
+                        .into(),
+                    source: None,
+                    trace_id: None,
+                }),
+            )
+                .into_response(),
+        ));
+    }
     if !introspection_caller_ok(&app, &headers) {
-        return Err(ApiError::Unauthorized);
+        return Err(challenge(ApiError::Unauthorized.into_response()));
     }
     let form: IntrospectForm = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))?;
+        .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))
+        .map_err(IntoResponse::into_response)?;
     let inactive = Json(serde_json::json!({"active": false}));
     let (identity, cred) = match auth::authenticate(&app, &form.token).await {
         Ok(found) => found,
-        Err(Denied::Unavailable) => return Err(auth::stale_cache().into()),
+        Err(Denied::Unavailable) => return Err(ApiError::from(auth::stale_cache()).into_response()),
         Err(_) => return Ok(inactive),
     };
     let c = &identity.claims;
@@ -54,6 +75,15 @@ pub async fn introspect(
         "iat": c.iat,
         "iss": c.iss,
     })))
+}
+
+/// A 401 of introspection says which scheme it wants (RFC 7235).
+fn challenge(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"keygate-introspection\""),
+    );
+    resp
 }
 
 fn introspection_caller_ok(app: &App, headers: &HeaderMap) -> bool {

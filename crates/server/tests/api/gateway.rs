@@ -459,6 +459,53 @@ async fn introspection_needs_its_secret_and_reports_revocation_at_once() {
     assert_eq!(r.body, json!({"active": false}));
 }
 
+#[tokio::test]
+async fn introspection_without_its_secret_says_it_is_off_and_how_to_turn_it_on() {
+    let app = spawn_app().await;
+    assert!(
+        app.wait_for_log("POST /oauth/introspect is off", 10).await,
+        "start-up says introspection is off:\n{}",
+        app.log()
+    );
+    let rb = app
+        .http
+        .post(format!("{}/oauth/introspect", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .basic_auth("gateway", Some("anything"))
+        .body("token=whatever");
+    let r = app.send(rb).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.headers["www-authenticate"],
+        "Basic realm=\"keygate-introspection\""
+    );
+    assert_eq!(r.code(), "unauthorized");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(message.contains("introspection is off"), "{message}");
+    assert!(message.contains("--introspection-secret"), "{message}");
+
+    // With a secret, a wrong one gets the common body and the same challenge.
+    let app = spawn_app_with(
+        &["--introspection-secret", "introspection-secret-for-tests"],
+        &[],
+    )
+    .await;
+    let rb = app
+        .http
+        .post(format!("{}/oauth/introspect", app.base))
+        .basic_auth("gateway", Some("wrong"))
+        .body("token=whatever");
+    let r = app.send(rb).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert!(!r.body["message"].as_str().unwrap().contains("off"));
+}
+
 /// A real nginx in front of the upstream, with Keygate answering auth_request,
 /// configured by the shipped example.
 #[tokio::test]
