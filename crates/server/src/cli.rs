@@ -79,8 +79,10 @@ enum OrgCommand {
     Create {
         #[command(flatten)]
         data: DataArgs,
+        /// The organization's name, as shown in the Developer app.
         #[arg(long)]
         name: String,
+        /// Email address of the owner, who signs in with it.
         #[arg(long)]
         owner_email: String,
         /// Read the new owner's password from standard input (first line).

@@ -57,9 +57,13 @@ impl DataArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Address to listen on; port 0 picks a free one (the log says which).
+    // The defaults of these flags are written into their help, not given to clap
+    // as `default_value`: an unset flag must stay unset so the `--config` file
+    // can set it (flag > variable > file > default). `serve --help` is tested.
+    /// Address to listen on, `host:port` (a host name binds its first address);
+    /// port 0 picks a free one (the log says which) [default: 127.0.0.1:8080]
     #[arg(long, env = "KEYGATE_LISTEN")]
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<String>,
     /// TOML file with settings and `[[resource]]` tables replacing the catalog.
     #[arg(long, env = "KEYGATE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -69,13 +73,13 @@ pub struct ServeArgs {
     /// Fill an empty database with a demo organization and print its owner's password.
     #[arg(long, env = "KEYGATE_DEMO")]
     pub demo: bool,
-    /// Access-token lifetime in seconds.
+    /// Access-token lifetime in seconds, 1 to 86400 [default: 1800]
     #[arg(long, env = "KEYGATE_TOKEN_TTL")]
     pub token_ttl: Option<u64>,
     /// Secret that callers of `POST /oauth/introspect` send as the HTTP Basic password.
     #[arg(long, env = "KEYGATE_INTROSPECTION_SECRET", hide_env_values = true)]
     pub introspection_secret: Option<String>,
-    /// Upstream timeout in seconds.
+    /// Upstream timeout in seconds [default: 30]
     #[arg(long, env = "KEYGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<u64>,
     /// Forward the client's `Authorization` header to the upstream.
@@ -93,11 +97,12 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// PostgreSQL only: re-read the whole credential cache this often (seconds),
-    /// a backstop for change notices that never arrived.
+    /// a backstop for change notices that never arrived [default: 60]
     #[arg(long, env = "KEYGATE_CACHE_RELOAD_INTERVAL")]
     pub cache_reload_interval: Option<u64>,
     /// PostgreSQL only: when the cache could not be re-read for this long
-    /// (seconds), logins and token checks answer 503 instead of trusting it.
+    /// (seconds), logins and token checks answer 503 instead of trusting it
+    /// [default: 300]
     #[arg(long, env = "KEYGATE_CACHE_MAX_STALE")]
     pub cache_max_stale: Option<u64>,
     /// SMTP server for notification mail: `smtp://host:port` (plain),
@@ -114,7 +119,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYGATE_ALLOW_INSECURE_WEBHOOKS")]
     pub allow_insecure_webhooks: bool,
     /// First retry delay of a failed notification in milliseconds; each retry
-    /// waits about twice as long as the one before. Lower it for tests.
+    /// waits about twice as long as the one before. Lower it for tests
+    /// [default: 4000]
     #[arg(long, env = "KEYGATE_RETRY_BASE_MS")]
     pub retry_base_ms: Option<u64>,
     /// The base of every link Keygate mails (invitations, password resets),
@@ -132,7 +138,7 @@ pub struct ServeArgs {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
     upstream: Option<String>,
     upstream_timeout: Option<u64>,
     token_ttl: Option<u64>,
@@ -224,10 +230,10 @@ impl ServeArgs {
             );
         }
         Ok(Settings {
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: match self.listen.clone().or(file.listen) {
+                Some(given) => listen_addr(&given)?,
+                None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            },
             upstream: self.upstream.clone().or(file.upstream),
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout
@@ -269,6 +275,18 @@ impl ServeArgs {
             },
         })
     }
+}
+
+/// `--listen`: an address, or a host name and port (`localhost:8080`), resolved
+/// once at start-up; the first address is bound.
+fn listen_addr(given: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let first = given
+        .trim()
+        .to_socket_addrs()
+        .with_context(|| format!("--listen {given}: use host:port, e.g. 127.0.0.1:8080"))?
+        .next();
+    first.with_context(|| format!("--listen {given}: the host name has no address"))
 }
 
 /// `--public-url`, checked: an http(s) URL, kept without a trailing `/`.

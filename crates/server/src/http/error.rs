@@ -29,6 +29,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     LoginAsNotAllowed,
     NotFound,
+    /// No route has this path: `no route GET /foo` (path clipped, no query).
+    NoRoute(String),
     MethodNotAllowed,
     /// A method outside GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS at the
     /// gateway or forward-auth; `source` names the header that carried it.
@@ -176,6 +178,7 @@ impl ApiError {
                 },
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, body("not_found", "no such object")),
+            ApiError::NoRoute(m) => (StatusCode::NOT_FOUND, body("not_found", &m)),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 body(

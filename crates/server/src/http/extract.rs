@@ -83,7 +83,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    // serde_path_to_error says where in the body a value was refused, so the
+    // answer can name the field without quoting its value.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| (e.path().to_string(), e.into_inner()))
+        .and_then(|v| de.end().map(|()| v).map_err(|e| (String::new(), e)));
+    parsed.map_err(|(path, e)| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => {
@@ -102,10 +108,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                         ApiError::validation(clip(&f), format!("unknown field {}", quote(&f)))
                     }
                     Some(f) => ApiError::validation(&f, format!("missing field `{f}`")),
-                    None => ApiError::validation(
+                    None if path.is_empty() || path == "." => ApiError::validation(
                         "body",
                         format!(
                             "a field has the wrong type or value (line {}, column {})",
+                            e.line(),
+                            e.column()
+                        ),
+                    ),
+                    None => ApiError::validation(
+                        clip(&path),
+                        format!(
+                            "field {} has the wrong type or value (line {}, column {})",
+                            quote(&path),
                             e.line(),
                             e.column()
                         ),

@@ -104,8 +104,20 @@ pub fn router(app: AppState) -> Router {
             &format!("{org}/deliveries/{{delivery_id}}/redeliver"),
             post(webhooks::redeliver),
         )
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(no_route)
         .with_state(app)
+}
+
+/// No surface has this path. Only the method and up to 100 characters of the
+/// path are said back; the query string never is.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let path = keygate_core::text::clip(uri.path());
+    let more = if path.len() < uri.path().len() {
+        "…"
+    } else {
+        ""
+    };
+    ApiError::NoRoute(format!("no route {method} {path}{more}"))
 }
 
 /// What every surface's answers get, put around the composed router by

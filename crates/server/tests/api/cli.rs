@@ -236,3 +236,78 @@ async fn an_existing_data_dir_open_to_others_is_reported_at_start_and_left_alone
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn help_shows_the_defaults_and_explains_every_flag() {
+    let app = spawn_app().await;
+    let out = app.cli(&["serve", "--help"], "");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, default) in [
+        ("--listen", "[default: 127.0.0.1:8080]"),
+        ("--token-ttl", "[default: 1800]"),
+        ("--upstream-timeout", "[default: 30]"),
+        ("--retry-base-ms", "[default: 4000]"),
+        ("--cache-reload-interval", "[default: 60]"),
+        ("--cache-max-stale", "[default: 300]"),
+    ] {
+        let at = help
+            .find(&format!("{flag} <"))
+            .unwrap_or_else(|| panic!("{flag}:\n{help}"));
+        let text = help[at..].split("\n      --").next().unwrap();
+        assert!(text.contains(default), "{flag} says no {default}:\n{text}");
+    }
+    let out = app.cli(&["org", "create", "--help"], "");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--name <NAME>", "--owner-email <OWNER_EMAIL>"] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(flag))
+            .unwrap_or_else(|| panic!("{flag}:\n{help}"));
+        let text = line.split(flag).nth(1).unwrap().trim();
+        assert!(text.len() > 10, "{flag} has no help text: {line:?}");
+    }
+}
+
+/// `--listen localhost:<port>` binds the host name's first address.
+#[tokio::test]
+async fn listen_accepts_a_host_name() {
+    let dir = temp_dir();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--listen", "localhost:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env_remove("KEYGATE_DATABASE_URL")
+        .env_remove("KEYGATE_LISTEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.strip_prefix("keygate listening on ") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    let base = rx.recv_timeout(std::time::Duration::from_secs(60));
+    let health = match &base {
+        Ok(b) => reqwest::get(format!("{b}/healthz"))
+            .await
+            .map(|r| r.status()),
+        Err(_) => Ok(reqwest::StatusCode::IM_A_TEAPOT),
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = base.expect("keygate started with --listen localhost:0");
+    assert!(
+        base.starts_with("http://127.0.0.1:") || base.starts_with("http://[::1]:"),
+        "{base}"
+    );
+    assert_eq!(health.unwrap(), 200);
+}

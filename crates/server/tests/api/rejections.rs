@@ -188,3 +188,78 @@ async fn query_string_errors_name_the_parameter_in_the_api_s_terms() {
         .await;
     assert_eq!(r.body["message"], limit);
 }
+
+#[tokio::test]
+async fn a_wrong_typed_json_field_is_named_without_its_value() {
+    let app = spawn_app().await;
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let r = app
+        .req(
+            Method::POST,
+            "/dev/v1/sessions",
+            None,
+            Some(json!({"email": "owner@acme.test", "password": 424242})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "validation_error");
+    assert_eq!(r.body["source"], "password");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"password\"") && message.contains("wrong type"),
+        "{message}"
+    );
+    assert!(!message.contains("424242"), "{message}");
+    // Nested: the path to the value.
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/scoped-keys", org.org_id),
+            Some(&org.owner),
+            Some(
+                json!({"name": "k", "org_permissions": [{"resource": 7, "access": "read"}],
+                        "password": PASSWORD}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["source"], "org_permissions[0].resource",
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_route_says_no_route_and_a_missing_object_says_no_such_object() {
+    let app = spawn_app().await;
+    let r = app
+        .req(Method::GET, "/foo?api_key=kg_live_secret", None, None)
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.code(), "not_found");
+    assert_eq!(r.body["message"], "no route GET /foo");
+    let long = format!("/{}", "p".repeat(5000));
+    let r = app.req(Method::DELETE, &long, None, None).await;
+    assert_eq!(r.status, 404);
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("no route DELETE /ppp") && message.len() < 130,
+        "{message}"
+    );
+
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let r = app
+        .req(
+            Method::GET,
+            &format!(
+                "/dev/v1/orgs/{}/scoped-keys/cli_doesnotexist0000000",
+                org.org_id
+            ),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["message"], "no such object");
+}
