@@ -128,6 +128,30 @@ impl Catalog {
             .map(|(_, i)| &self.resources[*i]))
     }
 
+    /// The catalog as a Markdown table (resource, level, route patterns,
+    /// description): `keygate dev catalog-table` prints the default catalog's for
+    /// the README, and a test keeps the README's copy equal to it.
+    pub fn markdown_table(&self) -> String {
+        let cell = |s: &str| s.replace('|', "\\|");
+        let mut out = String::from(
+            "| resource | level | routes | description |\n| --- | --- | --- | --- |\n",
+        );
+        for r in &self.resources {
+            let level = match r.level {
+                Level::Org => "org",
+                Level::Account => "account",
+            };
+            let routes: Vec<String> = r.routes.iter().map(|p| format!("`{}`", cell(p))).collect();
+            out.push_str(&format!(
+                "| `{}` | {level} | {} | {} |\n",
+                cell(&r.name),
+                routes.join(", "),
+                cell(&r.description)
+            ));
+        }
+        out
+    }
+
     /// The catalog Keygate ships: resources named after Airwallex's API areas.
     pub fn default_catalog() -> Catalog {
         #[allow(clippy::expect_used)]
@@ -210,6 +234,28 @@ fn matches(pat: &[Seg], segs: &[&str]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// The README lists the default catalog's routes between two markers; the
+    /// table is written by `keygate dev catalog-table`, so it stays true.
+    #[test]
+    fn the_readme_lists_the_default_catalog() {
+        let readme = include_str!("../../../README.md");
+        let start = "<!-- catalog-table: written by `keygate dev catalog-table` -->\n";
+        let end = "<!-- /catalog-table -->";
+        let from = readme
+            .find(start)
+            .expect("the README has the catalog table's start marker");
+        let body = &readme[from + start.len()..];
+        let to = body
+            .find(end)
+            .expect("the README has the catalog table's end marker");
+        assert_eq!(
+            &body[..to],
+            Catalog::default_catalog().markdown_table(),
+            "the README's catalog table is out of date: run `cargo run -q -- dev catalog-table` \
+             and paste its output between the markers"
+        );
+    }
+
     use super::*;
 
     fn name(c: &Catalog, path: &str) -> Option<String> {

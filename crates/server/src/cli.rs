@@ -62,6 +62,8 @@ enum DevCommand {
         #[arg(long)]
         upstream: Option<String>,
     },
+    /// Print the default resource catalog as the README's Markdown table.
+    CatalogTable,
     /// Print `--count` fresh tokens for the keys in `--keys` (never-seen-token runs).
     MintTokens {
         #[command(flatten)]
@@ -241,6 +243,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => seed_keys(&data, &org_id, count, reveal, keys_out.as_deref()).await,
         Command::Dev(DevCommand::Hello { listen, upstream }) => {
             crate::dev::hello(listen, upstream).await
+        }
+        Command::Dev(DevCommand::CatalogTable) => {
+            print!(
+                "{}",
+                keygate_core::Catalog::default_catalog().markdown_table()
+            );
+            Ok(())
         }
         Command::Dev(DevCommand::MintTokens { data, keys, count }) => {
             crate::dev::mint_tokens(&data, &keys, count).await
