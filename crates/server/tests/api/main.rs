@@ -18,6 +18,7 @@ mod multi;
 mod notify;
 mod openapi;
 mod people;
+mod quickstart;
 mod receivers;
 mod rejections;
 mod speed;
