@@ -17,6 +17,7 @@ mod notifications;
 mod orgs;
 pub(crate) mod rows;
 mod store;
+mod two_factor;
 
 use async_trait::async_trait;
 use sqlx::{Database, IntoArguments, Pool, Transaction};
