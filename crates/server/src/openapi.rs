@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::gateway;
-use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
+use crate::http::routes::{audit, keys, login, orgs, sessions, two_factor, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,12 @@ use crate::http::routes::{audit, keys, login, orgs, sessions, webhooks};
         sessions::create,
         sessions::delete,
         sessions::me,
+        two_factor::enrol,
+        two_factor::confirm,
+        two_factor::disable,
+        two_factor::sign_in,
+        two_factor::get_org,
+        two_factor::update_org,
         orgs::list_accounts,
         orgs::create_account,
         orgs::list_members,

@@ -99,6 +99,7 @@ pub trait Store: Send + Sync + 'static {
         user_id: &UserId,
         step: i64,
         recovery_codes: &[Digest],
+        now: i64,
         audit: &[AuditEvent],
     ) -> Result<()>;
     /// Turns it off and drops the recovery codes. NotFound when it is not on.
@@ -111,6 +112,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: &UserId,
         code_hash: &Digest,
+        now: i64,
         audit: &[AuditEvent],
     ) -> Result<bool>;
     async fn create_two_factor_challenge(

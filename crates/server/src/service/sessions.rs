@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
 use crate::service::Error;
-use crate::service::passwords;
+use crate::service::{passwords, two_factor};
 
 pub struct NewSession {
     /// Shown once to the client; only its SHA-256 is stored.
@@ -17,12 +17,19 @@ pub struct NewSession {
     pub user: UserRecord,
 }
 
+/// What a right email and password lead to.
+pub enum SignIn {
+    Session(NewSession),
+    /// The user has two-factor on: the code comes next, with this challenge.
+    TwoFactor(two_factor::Challenge),
+}
+
 pub async fn sign_in(
     app: &App,
     actor: &Actor,
     email: &str,
     password: &str,
-) -> Result<NewSession, Error> {
+) -> Result<SignIn, Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
     let limits = &app.limits;
@@ -46,6 +53,14 @@ pub async fn sign_in(
         limits.signin_email.fail(&email);
         return Err(Error::Unauthorized);
     };
+    if two_factor::is_on(app, &user.user_id).await? {
+        return Ok(SignIn::TwoFactor(two_factor::challenge(app, &user).await?));
+    }
+    open(app, actor, user).await.map(SignIn::Session)
+}
+
+/// A new session for a user whose credentials were checked.
+pub(crate) async fn open(app: &App, actor: &Actor, user: UserRecord) -> Result<NewSession, Error> {
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
     let session = SessionRecord {

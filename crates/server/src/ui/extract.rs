@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::access;
 use crate::app::App;
 use crate::service::{Error, Need};
-use crate::ui::pages::{ErrorPage, render};
+use crate::ui::pages::{ErrorPage, TwoFactorRequiredPage, render};
 
 pub use crate::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
 
@@ -117,6 +117,9 @@ impl IntoResponse for PageError {
             }
             Error::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m),
             Error::LoginAsNotAllowed => (StatusCode::FORBIDDEN, "Not allowed", String::new()),
+            Error::TwoFactorRequired => {
+                return two_factor_required_page();
+            }
             Error::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Something went wrong",
@@ -130,6 +133,13 @@ impl IntoResponse for PageError {
         };
         page(status, title, message, trace_id)
     }
+}
+
+/// The organization requires two-factor sign-in: a page that leads to
+/// turning it on.
+fn two_factor_required_page() -> Response {
+    let page = TwoFactorRequiredPage;
+    (StatusCode::FORBIDDEN, render(&page)).into_response()
 }
 
 fn page(status: StatusCode, title: &str, message: String, trace_id: Option<String>) -> Response {

@@ -166,6 +166,20 @@ pub struct SignInPage {
     pub error: Option<String>,
 }
 
+/// The second page of sign-in, for users with two-factor on.
+#[derive(Template)]
+#[template(path = "sign_in_code.html")]
+pub struct SignInCodePage {
+    pub csrf: String,
+    pub challenge: String,
+    pub error: Option<String>,
+}
+
+/// An organization that requires two-factor, to a member without it.
+#[derive(Template)]
+#[template(path = "two_factor_required.html")]
+pub struct TwoFactorRequiredPage;
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 pub struct SettingsPage {

@@ -88,9 +88,10 @@ where
         user_id: &UserId,
         step: i64,
         recovery_codes: &[Digest],
+        now: i64,
         audit: &[AuditEvent],
     ) -> Result<()> {
-        SqlStore::enable_two_factor(self, user_id, step, recovery_codes, audit).await
+        SqlStore::enable_two_factor(self, user_id, step, recovery_codes, now, audit).await
     }
 
     async fn disable_two_factor(&self, user_id: &UserId, audit: &[AuditEvent]) -> Result<()> {
@@ -105,9 +106,10 @@ where
         &self,
         user_id: &UserId,
         code_hash: &Digest,
+        now: i64,
         audit: &[AuditEvent],
     ) -> Result<bool> {
-        SqlStore::use_recovery_code(self, user_id, code_hash, audit).await
+        SqlStore::use_recovery_code(self, user_id, code_hash, now, audit).await
     }
 
     async fn create_two_factor_challenge(

@@ -64,9 +64,9 @@ where
         user_id: &UserId,
         step: i64,
         recovery: &[Digest],
+        now: i64,
         audit: &[AuditEvent],
     ) -> Result<()> {
-        let now = audit.first().map_or(0, |e| e.occurred_at);
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "update two_factor set enabled_at = $1, last_step = $2, updated_at = $1 \
@@ -149,9 +149,9 @@ where
         &self,
         user_id: &UserId,
         code_hash: &Digest,
+        now: i64,
         audit: &[AuditEvent],
     ) -> Result<bool> {
-        let now = audit.first().map_or(0, |e| e.occurred_at);
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "update recovery_codes set used_at = $1, updated_at = $1 \

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod login;
 pub mod orgs;
 pub mod sessions;
+pub mod two_factor;
 pub mod webhooks;
 
 use keygate_core::ClientId;

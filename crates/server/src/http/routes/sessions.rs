@@ -6,28 +6,36 @@ use axum::http::StatusCode;
 use keygate_core::time::format_rfc3339;
 
 use crate::app::AppState;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::dto::two_factor::TwoFactorChallenge;
 use crate::http::dto::{MeView, MembershipView, SessionCreate, SessionCreated, UserView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody};
+use crate::service::sessions::SignIn;
 use crate::service::{orgs, sessions};
 
-/// Sign in with email and password; returns a session token for `/dev/v1`.
+/// Sign in with email and password; returns a session token for `/dev/v1`
+/// (201), or, when the user has two-factor on, a challenge to send with a
+/// code to `POST /dev/v1/sessions/two-factor` (200).
 #[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", request_body = SessionCreate,
-    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = SessionCreated), (status = 200, body = TwoFactorChallenge),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     client: ClientInfo,
     JsonBody(body): JsonBody<SessionCreate>,
-) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    let s = sessions::sign_in(&app, &client.anonymous(), &body.email, &body.password).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SessionCreated {
-            session_token: s.token,
-            expires_at: format_rfc3339(s.expires_at),
-            user: UserView::from(&s.user),
-        }),
-    ))
+) -> Result<Response, ApiError> {
+    let signed = sessions::sign_in(&app, &client.anonymous(), &body.email, &body.password).await?;
+    Ok(match signed {
+        SignIn::Session(s) => (StatusCode::CREATED, Json(SessionCreated::from(s))).into_response(),
+        SignIn::TwoFactor(c) => Json(TwoFactorChallenge {
+            two_factor_required: true,
+            challenge: c.token,
+            expires_at: format_rfc3339(c.expires_at),
+        })
+        .into_response(),
+    })
 }
 
 /// Sign out: the session token stops working.

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod keys;
 pub mod org;
+pub mod two_factor;
 
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};
