@@ -36,6 +36,26 @@ impl TotpSecret {
         TotpSecret(bytes)
     }
 
+    /// The secret from its base32 text (as [`TotpSecret::to_base32`] writes it;
+    /// case, spaces and padding ignored).
+    pub fn from_base32(text: &str) -> Option<TotpSecret> {
+        let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::with_capacity(20));
+        for c in text.chars().filter(|c| !matches!(c, ' ' | '=')) {
+            let v = match c.to_ascii_uppercase() {
+                u @ 'A'..='Z' => u as u32 - 'A' as u32,
+                d @ '2'..='7' => d as u32 - '2' as u32 + 26,
+                _ => return None,
+            };
+            buf = (buf << 5) | v;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+            }
+        }
+        Some(TotpSecret(out.try_into().ok()?))
+    }
+
     /// RFC 4648 base32 without padding, as authenticator apps take it.
     pub fn to_base32(&self) -> String {
         base32(&self.0)
@@ -259,6 +279,12 @@ mod tests {
             TotpSecret::from_bytes(*RFC_SECRET).to_base32(),
             "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
         );
+        let s = TotpSecret::generate();
+        assert_eq!(
+            TotpSecret::from_base32(&s.to_base32().to_lowercase()),
+            Some(s)
+        );
+        assert_eq!(TotpSecret::from_base32("MZXW6YTBOI"), None, "not 20 bytes");
     }
 
     #[test]

@@ -15,4 +15,5 @@ mod multi;
 mod notify;
 mod receivers;
 mod speed;
+mod two_factor;
 mod ui;
