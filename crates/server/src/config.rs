@@ -116,6 +116,11 @@ pub struct ServeArgs {
     /// waits about twice as long as the one before. Lower it for tests.
     #[arg(long, env = "KEYGATE_RETRY_BASE_MS")]
     pub retry_base_ms: Option<u64>,
+    /// The base of every link Keygate mails (invitations, password resets),
+    /// e.g. `https://keygate.example.com`. Default `http://<listen address>`
+    /// (the address actually bound).
+    #[arg(long, env = "KEYGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The `--config` file.
@@ -135,6 +140,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     allow_insecure_webhooks: Option<bool>,
+    public_url: Option<String>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -166,6 +172,9 @@ pub struct NotifySettings {
     pub mail_dir: PathBuf,
     pub allow_insecure_webhooks: bool,
     pub retry_base_ms: u64,
+    /// The base of mailed links, without a trailing `/`. Empty until `serve`
+    /// has bound its address, when it is not given.
+    pub public_url: String,
 }
 
 impl ServeArgs {
@@ -246,7 +255,25 @@ impl ServeArgs {
                 allow_insecure_webhooks: self.allow_insecure_webhooks
                     || file.allow_insecure_webhooks.unwrap_or(false),
                 retry_base_ms: self.retry_base_ms.unwrap_or(4000).clamp(10, 60_000),
+                public_url: public_url(self.public_url.clone().or(file.public_url))?,
             },
         })
+    }
+}
+
+/// `--public-url`, checked: an http(s) URL, kept without a trailing `/`.
+fn public_url(given: Option<String>) -> anyhow::Result<String> {
+    let Some(u) = given else {
+        return Ok(String::new());
+    };
+    let u = u.trim().trim_end_matches('/').to_owned();
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.contains(char::is_whitespace) => Ok(u),
+        _ => anyhow::bail!(
+            "--public-url must be an http:// or https:// URL, e.g. https://keygate.example.com"
+        ),
     }
 }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod dev;
 pub mod gateway;
 pub mod http;
+pub mod links;
 pub mod notify;
 pub mod openapi;
 pub mod ratelimit;

@@ -39,6 +39,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.notify.smtp_url.is_none() {
         tracing::info!(dir = %settings.notify.mail_dir.display(), "no --smtp-url: notification mail is written as .eml files");
     }
+    // Bound first: the default base of mailed links is the address actually bound.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    if settings.notify.public_url.is_empty() {
+        settings.notify.public_url = format!("http://{addr}");
+    }
     // Listen before the cache loads, so no change slips between the two.
     let changes = store.subscribe_changes().await?;
     let app = App::new(store, settings, pepper, tokens).await?;
@@ -49,10 +57,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    let addr = listener.local_addr()?;
     // Printed for people and for tests that start Keygate on port 0.
     println!("keygate listening on http://{addr}");
     println!("Developer app: http://{addr}/app");

@@ -227,6 +227,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events that change nothing else (failed logins), written in one batch.
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;
+    /// Events and mails to single people (`UserMail`) that change nothing else
+    /// (a notice that a recovery code was used), in one transaction. A change
+    /// that mails writes its mails in its own store call instead
+    /// (`SqlStore::commit_with_mail`).
+    async fn record_audit_with_mail(&self, events: &[AuditEvent], mails: &[UserMail])
+    -> Result<()>;
     /// Newest first; `before` is the `seq` of the last event of the previous page.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
 

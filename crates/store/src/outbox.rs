@@ -22,6 +22,27 @@ pub const KEY_EVENTS: [&str; 7] = [
 /// may use the Developer app.
 pub const EMAIL_ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Developer];
 
+/// The `org_id` of outbox rows of a [`crate::UserMail`] that belongs to no
+/// organization (a password reset): a well-formed id no organization has, so
+/// no organization's delivery list shows them.
+pub const NO_ORG: &str = "org_0000000000000000000000";
+
+/// The notification name of every [`crate::UserMail`].
+pub const USER_MAIL: &str = "user_mail";
+
+/// The payload of a [`crate::UserMail`] as the outbox stores it (no token: the
+/// link's nonce only).
+pub fn user_mail_payload(m: &crate::UserMail) -> String {
+    json!({
+        "type": USER_MAIL,
+        "to": m.to,
+        "subject": m.subject,
+        "text": m.text,
+        "link": m.link.as_ref().map(|l| json!({"path": l.path, "nonce": l.nonce})),
+    })
+    .to_string()
+}
+
 /// How long a delivery is retried before it is given up.
 pub const RETRY_WINDOW_MS: i64 = 3 * 24 * 60 * 60 * 1000;
 

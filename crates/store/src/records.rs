@@ -280,3 +280,50 @@ impl std::fmt::Debug for TwoFactorRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// A mail to one person (an invitation, a reset link, "your password was
+/// changed"), queued in the outbox in the same transaction as the change that
+/// sends it and delivered by the dispatcher with its retries. `text` is the
+/// plain-text body; where it holds `{link}`, the dispatcher puts the link
+/// (`<public url><path><token>`) derived from `link` and the pepper, so the
+/// database never holds the token (see `MailLink`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub link: Option<MailLink>,
+}
+
+impl UserMail {
+    /// A mail without a link.
+    pub fn notice(to: &str, subject: impl Into<String>, text: impl Into<String>) -> UserMail {
+        UserMail {
+            to: to.to_owned(),
+            subject: subject.into(),
+            text: text.into(),
+            link: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for UserMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserMail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A link with a single-use token in a [`UserMail`]: the token is
+/// HMAC(pepper, nonce), so the outbox row (which holds only the nonce) does not
+/// reveal it without the pepper, and the table of the thing it opens keeps only
+/// the token's SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailLink {
+    /// The path before the token, e.g. `/app/invitations/`.
+    pub path: String,
+    /// 32 random bytes as hex.
+    pub nonce: String,
+}

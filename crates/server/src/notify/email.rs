@@ -184,7 +184,7 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     }
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

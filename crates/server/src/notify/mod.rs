@@ -6,6 +6,7 @@
 pub mod attempt;
 pub mod email;
 pub mod ssrf;
+pub mod user_mail;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -135,6 +136,22 @@ async fn deliver(ctx: &Ctx, due: DueDelivery) {
         },
         DeliveryTarget::Email(to) => {
             let payload: serde_json::Value = serde_json::from_str(&due.payload).unwrap_or_default();
+            let s = &ctx.app.settings.notify;
+            if let Some(mail) = user_mail::render(
+                &payload,
+                &s.public_url,
+                &ctx.app.pepper,
+                d.delivery_id.as_str(),
+            ) {
+                return finish(
+                    ctx,
+                    &due,
+                    started_at,
+                    clock,
+                    ctx.mailer.send(&s.mail_from, &mail).await,
+                )
+                .await;
+            }
             let org_name = match ctx.app.store.org(&d.org_id).await {
                 Ok(Some(o)) => o.name,
                 _ => d.org_id.to_string(),
@@ -145,6 +162,18 @@ async fn deliver(ctx: &Ctx, due: DueDelivery) {
                 .await
         }
     };
+    finish(ctx, &due, started_at, clock, result).await;
+}
+
+/// Records the attempt and schedules what comes next.
+async fn finish(
+    ctx: &Ctx,
+    due: &DueDelivery,
+    started_at: i64,
+    clock: Instant,
+    result: Result<Sent, Failure>,
+) {
+    let d = &due.delivery;
     let latency_ms = clock.elapsed().as_millis() as i64;
     let attempt = d.attempts + 1;
     let (record, outcome) = match result {

@@ -1,13 +1,13 @@
 //! The audit log, and with each of its writes the notification outbox rows a
 //! key event queues (`crate::outbox` decides what goes in).
 
-use keygate_core::DeliveryId;
+use keygate_core::{DeliveryId, EventId, OrgId};
 use sqlx::Transaction;
 
 use super::rows::{Get, audit_row, events_of};
 use super::{Sql, SqlStore, db};
 use crate::outbox::{self, EMAIL_ROLES, RETRY_WINDOW_MS};
-use crate::{AuditEvent, AuditQuery, Result};
+use crate::{AuditEvent, AuditQuery, Result, UserMail};
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -29,6 +29,64 @@ where
             Self::insert_audit(&mut tx, e).await?;
         }
         tx.commit().await.map_err(db::<DB>)
+    }
+
+    /// Ends a change that also mails one person or a few (see [`UserMail`]):
+    /// the audit events, then one outbox event and one email delivery per mail,
+    /// shown under `org` (or no organization), then the commit. A store method
+    /// of a change that mails ends with this instead of `audit_and_commit`.
+    pub(crate) async fn commit_with_mail(
+        mut tx: Transaction<'static, DB>,
+        audit: &[AuditEvent],
+        mails: &[UserMail],
+        org: Option<&OrgId>,
+    ) -> Result<()> {
+        for e in audit {
+            Self::insert_audit(&mut tx, e).await?;
+        }
+        let now = audit.first().map_or(0, |e| e.occurred_at);
+        for m in mails {
+            Self::insert_user_mail(&mut tx, m, org, now).await?;
+        }
+        tx.commit().await.map_err(db::<DB>)
+    }
+
+    async fn insert_user_mail(
+        tx: &mut Transaction<'static, DB>,
+        m: &UserMail,
+        org: Option<&OrgId>,
+        now: i64,
+    ) -> Result<()> {
+        let org_id = org.map_or(outbox::NO_ORG, |o| o.as_str());
+        let event_id = EventId::generate();
+        sqlx::query(
+            "insert into notification_events (event_id, org_id, name, payload, created_at, \
+             updated_at) values ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(event_id.as_str())
+        .bind(org_id)
+        .bind(outbox::USER_MAIL)
+        .bind(outbox::user_mail_payload(m).as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db::<DB>)?;
+        sqlx::query(
+            "insert into deliveries (delivery_id, event_id, org_id, channel, webhook_id, \
+             recipient, status, attempts, next_attempt_at, lease_until, give_up_at, \
+             created_at, updated_at) \
+             values ($1, $2, $3, 'email', null, $4, 'pending', 0, $5, null, $6, $5, $5)",
+        )
+        .bind(DeliveryId::generate().as_str())
+        .bind(event_id.as_str())
+        .bind(org_id)
+        .bind(m.to.as_str())
+        .bind(now)
+        .bind(now + RETRY_WINDOW_MS)
+        .execute(&mut **tx)
+        .await
+        .map_err(db::<DB>)?;
+        Ok(())
     }
 
     pub(crate) async fn insert_audit(
@@ -126,6 +184,15 @@ where
     pub(crate) async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {
         let tx = self.begin().await?;
         Self::audit_and_commit(tx, events).await
+    }
+
+    pub(crate) async fn record_audit_with_mail(
+        &self,
+        events: &[AuditEvent],
+        mails: &[UserMail],
+    ) -> Result<()> {
+        let tx = self.begin().await?;
+        Self::commit_with_mail(tx, events, mails, None).await
     }
 
     pub(crate) async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {

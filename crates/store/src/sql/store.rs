@@ -11,7 +11,7 @@ use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, KeyCredential, KeyRecord, MemberRecord, Membership,
-    OrgRecord, Result, SessionRecord, Store, TwoFactorRecord, UserRecord, WebhookRecord,
+    OrgRecord, Result, SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -263,6 +263,14 @@ where
 
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {
         SqlStore::record_audit(self, events).await
+    }
+
+    async fn record_audit_with_mail(
+        &self,
+        events: &[AuditEvent],
+        mails: &[UserMail],
+    ) -> Result<()> {
+        SqlStore::record_audit_with_mail(self, events, mails).await
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
