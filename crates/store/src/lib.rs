@@ -93,7 +93,8 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_two_factor(&self, user_id: &UserId, sealed_secret: &str, now: i64)
     -> Result<()>;
     /// Turns a pending enrolment on with its first code's time step, and
-    /// replaces the recovery codes. NotFound when there is no pending one.
+    /// replaces the recovery codes; `mail` tells the user. NotFound when there
+    /// is no pending one.
     async fn enable_two_factor(
         &self,
         user_id: &UserId,
@@ -101,9 +102,15 @@ pub trait Store: Send + Sync + 'static {
         recovery_codes: &[Digest],
         now: i64,
         audit: &[AuditEvent],
+        mail: &[UserMail],
     ) -> Result<()>;
     /// Turns it off and drops the recovery codes. NotFound when it is not on.
-    async fn disable_two_factor(&self, user_id: &UserId, audit: &[AuditEvent]) -> Result<()>;
+    async fn disable_two_factor(
+        &self,
+        user_id: &UserId,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()>;
     /// Records `step` as used if it is later than the last used one; false
     /// when it is not (a replayed code).
     async fn use_totp_step(&self, user_id: &UserId, step: i64, now: i64) -> Result<bool>;
@@ -114,6 +121,7 @@ pub trait Store: Send + Sync + 'static {
         code_hash: &Digest,
         now: i64,
         audit: &[AuditEvent],
+        mail: &[UserMail],
     ) -> Result<bool>;
     async fn create_two_factor_challenge(
         &self,

@@ -10,7 +10,7 @@
 use keygate_core::crypto::{Digest, random_base62, sha256};
 use keygate_core::totp::{self, TotpSecret};
 use keygate_core::{OrgId, UserId};
-use keygate_store::{AuditEvent, OrgRecord, UserRecord};
+use keygate_store::{AuditEvent, OrgRecord, UserMail, UserRecord};
 use serde_json::json;
 
 use crate::app::App;
@@ -88,7 +88,14 @@ pub async fn confirm(
         .collect();
     let events = user_events(app, actor, user, "two_factor.enabled").await?;
     app.store
-        .enable_two_factor(&user.user_id, step, &digests, now_ms(), &events)
+        .enable_two_factor(
+            &user.user_id,
+            step,
+            &digests,
+            now_ms(),
+            &events,
+            &[mail(user, ON)],
+        )
         .await?;
     Ok(codes)
 }
@@ -112,7 +119,9 @@ pub async fn disable(
         return Err(Error::invalid("code", "that code is not right"));
     }
     let events = user_events(app, actor, user, "two_factor.disabled").await?;
-    app.store.disable_two_factor(&user.user_id, &events).await?;
+    app.store
+        .disable_two_factor(&user.user_id, &events, &[mail(user, OFF)])
+        .await?;
     Ok(())
 }
 
@@ -214,7 +223,13 @@ async fn second_factor(
     let events = user_events(app, &actor, user, "two_factor.recovery_code_used").await?;
     Ok(app
         .store
-        .use_recovery_code(&user.user_id, &digest, now, &events)
+        .use_recovery_code(
+            &user.user_id,
+            &digest,
+            now,
+            &events,
+            &[mail(user, RECOVERY)],
+        )
         .await?)
 }
 
@@ -286,26 +301,44 @@ fn recovery_digest(app: &App, code: &str) -> Option<Digest> {
     Some(app.pepper.digest(format!("recovery:{normal}").as_bytes()))
 }
 
-/// One audit event per organization of the user: a change to how someone
-/// signs in matters to every organization they can reach.
+/// One audit event per organization of the user (a change to how someone
+/// signs in matters to every organization they can reach), or one of no
+/// organization for a user without any.
 async fn user_events(
     app: &App,
     actor: &Actor,
     user: &UserRecord,
     action: &str,
 ) -> Result<Vec<AuditEvent>, Error> {
-    Ok(app
+    let details = json!({"user_id": user.user_id.as_str()});
+    let mut events: Vec<AuditEvent> = app
         .store
         .memberships(&user.user_id)
         .await?
         .iter()
-        .map(|m| {
-            actor.event(
-                Some(&m.org_id),
-                action,
-                None,
-                json!({"user_id": user.user_id.as_str()}),
-            )
-        })
-        .collect())
+        .map(|m| actor.event(Some(&m.org_id), action, None, details.clone()))
+        .collect();
+    if events.is_empty() {
+        events.push(actor.event(None, action, None, details));
+    }
+    Ok(events)
+}
+
+/// The notices mailed to the user (subject, text): a change they did not
+/// make themselves is then noticed.
+const ON: (&str, &str) = (
+    "Two-factor authentication was turned on",
+    "Two-factor authentication was turned on for your Keygate account. Signing in now asks for a code from your authenticator app.\n\nIf this was not you, reset your password and contact your organization's owner.",
+);
+const OFF: (&str, &str) = (
+    "Two-factor authentication was turned off",
+    "Two-factor authentication was turned off for your Keygate account. Signing in now needs only your password.\n\nIf this was not you, reset your password, turn two-factor authentication on again and contact your organization's owner.",
+);
+const RECOVERY: (&str, &str) = (
+    "A recovery code was used to sign in",
+    "One of your two-factor recovery codes was just used to sign in to your Keygate account. Each code works once.\n\nIf this was not you, reset your password and turn two-factor authentication off and on again for new codes.",
+);
+
+fn mail(user: &UserRecord, (subject, text): (&str, &str)) -> UserMail {
+    UserMail::notice(&user.email, subject, text)
 }

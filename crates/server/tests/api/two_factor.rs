@@ -255,6 +255,36 @@ async fn two_factor_sign_in_takes_each_code_once_and_each_recovery_code_once() {
     );
     let log = app.log();
     assert!(!log.contains(&secret) && !codes.iter().any(|c| log.contains(c.as_str())));
+
+    // The user is told of each change by mail (.eml files without SMTP).
+    for subject in [
+        "Two-factor authentication was turned on",
+        "A recovery code was used to sign in",
+        "Two-factor authentication was turned off",
+    ] {
+        assert!(
+            mail_to(&app, "owner@acme.test", subject).await,
+            "no mail: {subject}"
+        );
+    }
+}
+
+/// Waits up to 10 s for a mail to `to` with `subject` in the data dir.
+async fn mail_to(app: &TestApp, to: &str, subject: &str) -> bool {
+    for _ in 0..100 {
+        let found = std::fs::read_dir(app.data_dir.join("mail"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .any(|t| {
+                t.contains(&format!("To: {to}")) && t.contains(&format!("Subject: {subject}"))
+            });
+        if found {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }
 
 async fn require(

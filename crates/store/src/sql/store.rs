@@ -90,12 +90,18 @@ where
         recovery_codes: &[Digest],
         now: i64,
         audit: &[AuditEvent],
+        mail: &[UserMail],
     ) -> Result<()> {
-        SqlStore::enable_two_factor(self, user_id, step, recovery_codes, now, audit).await
+        SqlStore::enable_two_factor(self, user_id, step, recovery_codes, now, audit, mail).await
     }
 
-    async fn disable_two_factor(&self, user_id: &UserId, audit: &[AuditEvent]) -> Result<()> {
-        SqlStore::disable_two_factor(self, user_id, audit).await
+    async fn disable_two_factor(
+        &self,
+        user_id: &UserId,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()> {
+        SqlStore::disable_two_factor(self, user_id, audit, mail).await
     }
 
     async fn use_totp_step(&self, user_id: &UserId, step: i64, now: i64) -> Result<bool> {
@@ -108,8 +114,9 @@ where
         code_hash: &Digest,
         now: i64,
         audit: &[AuditEvent],
+        mail: &[UserMail],
     ) -> Result<bool> {
-        SqlStore::use_recovery_code(self, user_id, code_hash, now, audit).await
+        SqlStore::use_recovery_code(self, user_id, code_hash, now, audit, mail).await
     }
 
     async fn create_two_factor_challenge(

@@ -6,7 +6,7 @@ use keygate_core::{OrgId, UserId};
 
 use super::rows::{Get, parse_id};
 use super::{Sql, SqlStore, db, found};
-use crate::{AuditEvent, Result, StoreError, TwoFactorRecord};
+use crate::{AuditEvent, Result, StoreError, TwoFactorRecord, UserMail};
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -66,6 +66,7 @@ where
         recovery: &[Digest],
         now: i64,
         audit: &[AuditEvent],
+        mail: &[UserMail],
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
@@ -80,7 +81,7 @@ where
         .map_err(db::<DB>)?;
         found::<DB>(&done)?;
         Self::replace_recovery(&mut tx, user_id, recovery, now).await?;
-        Self::audit_and_commit(tx, audit).await
+        Self::commit_with_mail(tx, audit, mail, None).await
     }
 
     async fn replace_recovery(
@@ -113,6 +114,7 @@ where
         &self,
         user_id: &UserId,
         audit: &[AuditEvent],
+        mail: &[UserMail],
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let done =
@@ -123,7 +125,7 @@ where
                 .map_err(db::<DB>)?;
         found::<DB>(&done)?;
         Self::replace_recovery(&mut tx, user_id, &[], 0).await?;
-        Self::audit_and_commit(tx, audit).await
+        Self::commit_with_mail(tx, audit, mail, None).await
     }
 
     pub(crate) async fn use_totp_step(
@@ -151,6 +153,7 @@ where
         code_hash: &Digest,
         now: i64,
         audit: &[AuditEvent],
+        mail: &[UserMail],
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
@@ -166,7 +169,7 @@ where
         if DB::rows_affected(&done) != 1 {
             return Ok(false);
         }
-        Self::audit_and_commit(tx, audit).await?;
+        Self::commit_with_mail(tx, audit, mail, None).await?;
         Ok(true)
     }
 

@@ -1006,7 +1006,7 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     let codes = [sha256(b"one"), sha256(b"two")];
     let on = event(Some(org_id), "two_factor.enabled", None);
     store
-        .enable_two_factor(owner, 10, &codes, NOW, &[on])
+        .enable_two_factor(owner, 10, &codes, NOW, &[on], &[])
         .await
         .unwrap();
     assert!(matches!(
@@ -1027,13 +1027,13 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     let used = event(Some(org_id), "two_factor.recovery_code_used", None);
     assert!(
         store
-            .use_recovery_code(owner, &codes[0], NOW, std::slice::from_ref(&used))
+            .use_recovery_code(owner, &codes[0], NOW, std::slice::from_ref(&used), &[])
             .await
             .unwrap()
     );
     assert!(
         !store
-            .use_recovery_code(owner, &codes[0], NOW, &[used])
+            .use_recovery_code(owner, &codes[0], NOW, &[used], &[])
             .await
             .unwrap()
     );
@@ -1113,7 +1113,15 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     );
 
     store
-        .disable_two_factor(owner, &[event(Some(org_id), "two_factor.disabled", None)])
+        .disable_two_factor(
+            owner,
+            &[event(Some(org_id), "two_factor.disabled", None)],
+            &[keygate_store::UserMail::notice(
+                "owner@acme.test",
+                "off",
+                "off",
+            )],
+        )
         .await
         .unwrap();
     assert!(store.two_factor(owner).await.unwrap().is_none());
@@ -1125,7 +1133,7 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     );
     assert!(
         !store
-            .use_recovery_code(owner, &codes[1], NOW, &[])
+            .use_recovery_code(owner, &codes[1], NOW, &[], &[])
             .await
             .unwrap()
     );
