@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Level};
 use crate::ids::{AccountId, LoginTarget};
-use crate::text::Invalid;
+use crate::text::{Invalid, quote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -94,7 +94,7 @@ impl PermSet {
                 None => {
                     return Err(Invalid::new(
                         at,
-                        format!("unknown resource {:?}", p.resource),
+                        format!("unknown resource {}", quote(&p.resource)),
                     ));
                 }
                 Some(r) if r.level != level => {
@@ -104,7 +104,7 @@ impl PermSet {
                     };
                     return Err(Invalid::new(
                         at,
-                        format!("{:?} is an {lvl}-level resource", p.resource),
+                        format!("{} is an {lvl}-level resource", quote(&p.resource)),
                     ));
                 }
                 Some(_) => {}

@@ -18,6 +18,29 @@ impl Invalid {
     }
 }
 
+/// How much of a client's input an error message may quote.
+pub const QUOTE_CHARS: usize = 100;
+
+/// Client input as an error message quotes it: in double quotes with Rust's
+/// escapes (so control characters stay visible), at most `QUOTE_CHARS`
+/// characters, and `…` after the quote when it was cut. A 60,000-character
+/// name must not come back whole in a 400.
+pub fn quote(input: &str) -> String {
+    match input.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &input[..cut]),
+        None => format!("{input:?}"),
+    }
+}
+
+/// A name (a field, a header, a query parameter) taken from the request and
+/// used as an error's `source`: cut to `QUOTE_CHARS` characters, unquoted.
+pub fn clip(input: &str) -> &str {
+    match input.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => &input[..cut],
+        None => input,
+    }
+}
+
 fn clean_name(raw: &str, source: &str, max: usize) -> Result<String, Invalid> {
     let s = raw.trim();
     if s.is_empty() {
@@ -159,6 +182,10 @@ mod tests {
         assert_eq!(KeyName::parse("   ", "name").unwrap_err().source, "name");
         assert!(KeyName::parse(&"x".repeat(101), "name").is_err());
         assert!(KeyName::parse("a\u{0}b", "name").is_err());
+        let long = "é".repeat(60_000);
+        assert_eq!(quote(&long).chars().count(), QUOTE_CHARS + 3);
+        assert_eq!(quote("a\nb"), "\"a\\nb\"");
+        assert_eq!(clip(&long).chars().count(), QUOTE_CHARS);
     }
 
     #[test]

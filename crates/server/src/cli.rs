@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
-            std::fs::create_dir_all(&data.data_dir)?;
+            crate::data_dir::prepare(&data.data_dir, "")?;
             let kid = secrets::rotate_signing_key(&data.data_dir)?;
             println!("{}", serde_json::json!({"kid": kid}));
             Ok(())
@@ -256,7 +256,6 @@ async fn seed_keys(
     Ok(())
 }
 
-/// Opens the database named by the data args, creating the data dir first.
 /// A service error as one line for the terminal.
 fn describe(e: service::Error) -> String {
     use service::Error as E;

@@ -30,11 +30,12 @@ pub struct DataArgs {
 
 impl DataArgs {
     /// Opens the database `--database-url` names (SQLite in the data dir by
-    /// default), creating the data dir if it is missing.
+    /// default), creating the data dir (0700) and the SQLite file (0600) first.
     pub async fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating {}", self.data_dir.display()))?;
         let url = self.database_url();
+        for warning in crate::data_dir::prepare(&self.data_dir, &url)? {
+            tracing::warn!("{warning}");
+        }
         if url.starts_with("sqlite:") {
             Ok(Arc::new(SqliteStore::open(&url).await?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

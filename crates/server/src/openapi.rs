@@ -3,6 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::gateway;
+use crate::gateway::forward_auth;
 use crate::http::routes::{audit, keys, login, orgs, sessions, two_factor, webhooks};
 
 #[derive(OpenApi)]
@@ -48,11 +49,61 @@ use crate::http::routes::{audit, keys, login, orgs, sessions, two_factor, webhoo
         webhooks::webhook_deliveries,
         webhooks::deliveries,
         webhooks::redeliver,
-        gateway::forward_auth,
-        gateway::introspect,
-    )
+        forward_auth::verify,
+        forward_auth::nginx,
+        forward_auth::traefik,
+        forward_auth::envoy,
+        gateway::introspect::introspect,
+    ),
+    modifiers(&SessionBearer)
 )]
 pub struct ApiDoc;
+
+/// `/dev/v1/**` (but signing in) takes the session token as
+/// `Authorization: Bearer` only; the Developer app's cookie is not accepted.
+struct SessionBearer;
+
+impl utoipa::Modify for SessionBearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The `session_token` of `POST /dev/v1/sessions`. Only this header: the \
+                 Developer app's `keygate_session` cookie is never accepted here. Every \
+                 change also needs the user's current password in the JSON body (`password`), \
+                 and bodies need `Content-Type: application/json` (else 415).",
+            ))
+            .build();
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "session",
+                utoipa::openapi::security::SecurityScheme::Http(scheme),
+            );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !path.starts_with("/dev/v1/") {
+                continue;
+            }
+            let signing_in = path == "/dev/v1/sessions";
+            let ops = [
+                (&mut item.get, false),
+                (&mut item.post, signing_in),
+                (&mut item.put, false),
+                (&mut item.patch, false),
+                (&mut item.delete, false),
+            ];
+            for (op, public) in ops {
+                if let Some(op) = op.as_mut().filter(|_| !public) {
+                    op.security = Some(vec![SecurityRequirement::new(
+                        "session",
+                        Vec::<String>::new(),
+                    )]);
+                }
+            }
+        }
+    }
+}
 
 /// `GET /openapi.json`: the document of every surface, so it sits above them.
 pub fn router() -> axum::Router {

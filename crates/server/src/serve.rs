@@ -1,6 +1,5 @@
 //! `keygate serve`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::ServeArgs;
-use crate::{demo, gateway, http, notify, openapi, secrets, sync, ui};
+use crate::{demo, gateway, http, listen, notify, openapi, secrets, sync, ui};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
@@ -67,12 +66,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .merge(gateway::router(app)?)
             .merge(openapi::router()),
     );
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    listen::serve(listener, router, shutdown()).await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
-use keygate_core::text::Invalid;
+use keygate_core::text::{Invalid, clip};
 use keygate_store::StoreError;
 use serde::Serialize;
 
@@ -31,8 +31,19 @@ pub enum ApiError {
     LoginAsNotAllowed,
     NotFound,
     MethodNotAllowed,
+    /// A method outside GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS at the
+    /// gateway or forward-auth; `source` names the header that carried it.
+    UnsupportedMethod {
+        source: Option<&'static str>,
+    },
     Conflict(String),
     PayloadTooLarge,
+    /// A body that is not declared `application/json`.
+    UnsupportedMediaType,
+    /// More than `http::HEADER_LIMIT` bytes of request headers.
+    HeadersTooLarge,
+    /// A request target longer than `http::URI_LIMIT`.
+    UriTooLong,
     TooManyRequests {
         retry_after_secs: u64,
     },
@@ -124,7 +135,9 @@ impl ApiError {
             ApiError::Validation { source, message } => (
                 StatusCode::BAD_REQUEST,
                 ErrorBody {
-                    source: Some(source),
+                    // A name taken from the request (a JSON key, a query
+                    // parameter) is never echoed at any length.
+                    source: Some(clip(&source).to_owned()),
                     ..body("validation_error", &message)
                 },
             ),
@@ -170,6 +183,27 @@ impl ApiError {
                     "this path does not accept that method",
                 ),
             ),
+            ApiError::UnsupportedMethod { source } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorBody {
+                    source: source.map(str::to_owned),
+                    ..body(
+                        "method_not_allowed",
+                        "only GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are accepted",
+                    )
+                },
+            ),
+            ApiError::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                body(
+                    "headers_too_large",
+                    "the request headers are larger than 32 KiB in total, or more than 100",
+                ),
+            ),
+            ApiError::UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                body("uri_too_long", "the request URI is longer than 8 KiB"),
+            ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, body("conflict", &m)),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -177,6 +211,16 @@ impl ApiError {
                     "payload_too_large",
                     "the request body is larger than 64 KiB",
                 ),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorBody {
+                    source: Some("content-type".into()),
+                    ..body(
+                        "unsupported_media_type",
+                        "send the body as JSON with `Content-Type: application/json`",
+                    )
+                },
             ),
             ApiError::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -216,6 +260,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let bearer = matches!(self, ApiError::BadToken);
+        let allow = matches!(self, ApiError::UnsupportedMethod { .. });
         let retry = match self {
             ApiError::TooManyRequests { retry_after_secs } => Some(retry_after_secs.max(1)),
             _ => None,
@@ -225,6 +270,12 @@ impl IntoResponse for ApiError {
         let h = resp.headers_mut();
         if bearer {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if allow {
+            h.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
         }
         if let Some(secs) = retry {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -1,11 +1,12 @@
 //! The JSON API's extractors: who is calling (the shared ones of `access`,
 //! with the session token taken only from `Authorization: Bearer` and
-//! refusals answered as JSON) and `JsonBody<T>` (64 KiB, strict JSON).
+//! refusals answered as JSON) and `JsonBody<T>` (declared JSON, 64 KiB, strict).
 
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use bytes::Bytes;
+use keygate_core::text::{clip, quote};
 use serde::de::DeserializeOwned;
 
 use crate::access;
@@ -37,14 +38,35 @@ pub type OrgMember<R> = access::OrgMember<R, Api>;
 /// Largest request body the management API reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// A JSON body: at most 64 KiB (413), syntactically JSON (400 `invalid_json`),
-/// and of the expected shape with no unknown fields (400 `validation_error`).
+/// A JSON body: declared `application/json` (415), at most 64 KiB (413),
+/// syntactically JSON (400 `invalid_json`), and of the expected shape with no
+/// unknown fields (400 `validation_error`). No body and no `Content-Type` at
+/// all reads as `{}`.
+///
+/// The media type matters: a page of another origin can send `text/plain`
+/// (or a form type) without a CORS preflight, never `application/json`.
 pub struct JsonBody<T>(pub T);
+
+/// `Some(true)` for `application/json` (parameters such as `charset` allowed),
+/// `Some(false)` for any other type, `None` when the header is absent.
+fn declares_json(headers: &HeaderMap) -> Option<bool> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    Some(essence.is_some_and(|e| e.eq_ignore_ascii_case("application/json")))
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = declares_json(req.headers());
+        if declared == Some(false) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -52,6 +74,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::InvalidJson("the request body could not be read".into())
             }
         })?;
+        if declared.is_none() && !bytes.is_empty() {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         parse_json(bytes).map(JsonBody)
     }
@@ -74,7 +99,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     .map(str::to_owned);
                 match field {
                     Some(f) if text.starts_with("unknown field") => {
-                        ApiError::validation(&f, format!("unknown field `{f}`"))
+                        ApiError::validation(clip(&f), format!("unknown field {}", quote(&f)))
                     }
                     Some(f) => ApiError::validation(&f, format!("missing field `{f}`")),
                     None => ApiError::validation(

@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -105,7 +105,35 @@ pub fn common_layers(router: Router) -> Router {
     router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(middleware::from_fn(header_limit))
         .layer(middleware::from_fn(headers_and_log))
+}
+
+/// Request headers larger than this in total (names, values and the `: ` and
+/// CRLF around them) are refused with 431 `headers_too_large`. hyper's own
+/// limits (`listen.rs`: 256 KiB of head, 1000 headers) sit above these and
+/// answer without a body; everything between reaches this check and gets JSON.
+pub const HEADER_LIMIT: usize = 32 * 1024;
+
+/// More request header fields than this are refused the same way.
+pub const MAX_HEADERS: usize = 100;
+
+/// Longest request target (path and query) accepted: 414 `uri_too_long`.
+pub const URI_LIMIT: usize = 8 * 1024;
+
+async fn header_limit(req: Request, next: Next) -> Response {
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
+        return ApiError::UriTooLong.into_response();
+    }
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > HEADER_LIMIT || req.headers().len() > MAX_HEADERS {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    next.run(req).await
 }
 
 /// Security headers on every response, and one log line per request with the
@@ -115,7 +143,7 @@ async fn headers_and_log(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     // Token checks and proxied calls log at debug level; when that is off (the
     // default) nothing about them is copied or formatted.
-    let hot = path.starts_with("/api/") || path.starts_with("/auth/verify");
+    let hot = path.starts_with("/api/") || path.starts_with("/auth/");
     // Proxied answers are the upstream's own; only sniffing is switched off.
     let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
     let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))

@@ -107,6 +107,7 @@ fn public_v4(ip: Ipv4Addr) -> bool {
         || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10, carrier-grade NAT
         || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0/24, protocol assignments
         || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18/15, benchmarking
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99) // 192.88.99/24, 6to4 relay anycast (deprecated)
         || o[0] >= 240)
 }
 
@@ -123,6 +124,17 @@ fn public_v6(ip: Ipv6Addr) -> bool {
     }
     if s[0] == 0x2002 {
         return public_v4(embedded(s[1], s[2]));
+    }
+    // Local-use NAT64 (64:ff9b:1::/48, RFC 8215) translates to whatever the
+    // operator's translator reaches, internal networks included: never public.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return false;
+    }
+    // IPv4-translated (::ffff:0:0:0/96, RFC 2765): `::ffff:0:a.b.c.d`, not the
+    // IPv4-mapped `::ffff:a.b.c.d` handled above. Stacks that honour it reach
+    // the IPv4 address; refused whole, as the deprecated IPv4-compatible form.
+    if s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0 {
+        return false;
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
@@ -162,6 +174,14 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
             "2002:c0a8:101::1",
+            "192.88.99.1",
+            "192.88.99.255",
+            "2002:c058:6301::1",
+            "64:ff9b:1::1",
+            "64:ff9b:1:ffff::5db8:d822",
+            "::ffff:0:8.8.8.8",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:0",
         ] {
             assert!(!is_public(ip(a)), "{a} counted as public");
         }
@@ -174,6 +194,9 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "192.88.98.1",
+            "192.88.100.1",
+            "64:ff9b::808:808",
         ] {
             assert!(is_public(ip(a)), "{a} counted as internal");
         }

@@ -88,7 +88,13 @@ pub async fn members(app: &App, org_id: &OrgId) -> Result<Vec<MemberRecord>, Err
     Ok(app.store.members(org_id).await?)
 }
 
-pub async fn create_account(app: &App, who: &Acting, name: &str) -> Result<AccountRecord, Error> {
+pub async fn create_account(
+    app: &App,
+    who: &Acting,
+    name: &str,
+    password: Option<&str>,
+) -> Result<AccountRecord, Error> {
+    passwords::confirm(app, &who.user, password).await?;
     let (actor, org_id) = (&who.actor, &who.org_id);
     let name = DisplayName::parse(name, "name")?;
     let account = AccountRecord {
@@ -131,7 +137,9 @@ pub async fn add_member(
     email: &str,
     role: &str,
     initial_password: Option<&str>,
+    password: Option<&str>,
 ) -> Result<MemberRecord, Error> {
+    passwords::confirm(app, &who.user, password).await?;
     let (actor, org_id) = (&who.actor, &who.org_id);
     let email = Email::parse(email, "email")?;
     let role = assignable(role)?;
@@ -162,8 +170,27 @@ pub async fn add_member(
     Ok(app.store.add_member(org_id, &user, role, &event).await?)
 }
 
-pub async fn set_role(app: &App, who: &Acting, user_id: &UserId, role: &str) -> Result<(), Error> {
+/// A member of this organization, or not found (also for other organizations').
+pub async fn member(app: &App, org_id: &OrgId, user_id: &UserId) -> Result<MemberRecord, Error> {
+    app.store
+        .members(org_id)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == *user_id)
+        .ok_or(Error::NotFound)
+}
+
+/// Changes a member's role; returns the member as it now is.
+pub async fn set_role(
+    app: &App,
+    who: &Acting,
+    user_id: &UserId,
+    role: &str,
+    password: Option<&str>,
+) -> Result<MemberRecord, Error> {
     let (actor, org_id) = (&who.actor, &who.org_id);
+    let before = member(app, org_id, user_id).await?;
+    passwords::confirm(app, &who.user, password).await?;
     let role = assignable(role)?;
     guard_owner(app, org_id, user_id, "the owner's role cannot be changed").await?;
     let event = actor.event(
@@ -172,14 +199,21 @@ pub async fn set_role(app: &App, who: &Acting, user_id: &UserId, role: &str) -> 
         None,
         json!({"user_id": user_id.as_str(), "role": role}),
     );
-    Ok(app
-        .store
+    app.store
         .set_member_role(org_id, user_id, role, &event)
-        .await?)
+        .await?;
+    Ok(MemberRecord { role, ..before })
 }
 
-pub async fn remove(app: &App, who: &Acting, user_id: &UserId) -> Result<(), Error> {
+pub async fn remove(
+    app: &App,
+    who: &Acting,
+    user_id: &UserId,
+    password: Option<&str>,
+) -> Result<(), Error> {
     let (actor, org_id) = (&who.actor, &who.org_id);
+    member(app, org_id, user_id).await?;
+    passwords::confirm(app, &who.user, password).await?;
     guard_owner(app, org_id, user_id, "the owner cannot be removed").await?;
     let event = actor.event(
         Some(org_id),

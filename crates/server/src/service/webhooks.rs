@@ -207,7 +207,13 @@ pub async fn deliveries(
 }
 
 /// Queues a delivery again, due now, with a fresh three-day retry window.
-pub async fn redeliver(app: &App, who: &Acting, delivery_id: &DeliveryId) -> Result<(), Error> {
+pub async fn redeliver(
+    app: &App,
+    who: &Acting,
+    delivery_id: &DeliveryId,
+    password: Option<&str>,
+) -> Result<(), Error> {
+    passwords::confirm(app, &who.user, password).await?;
     let (actor, org_id) = (&who.actor, &who.org_id);
     let event = actor.event(
         Some(org_id),

@@ -3,14 +3,16 @@
 //! cookie and refusals shown as pages: no session → the sign-in page, wrong
 //! role → a page that says which role is needed), form bodies, and cookies.
 
-use axum::extract::{FromRequest, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 
 use crate::access;
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::service::{Error, Need};
 use crate::ui::pages::{ErrorPage, TwoFactorRequiredPage, render};
 
@@ -24,8 +26,9 @@ pub struct AppPages;
 impl access::Surface for AppPages {
     type Rejection = PageError;
 
-    fn session_token(parts: &Parts, _: &App) -> Option<String> {
-        cookie(&parts.headers, SESSION_COOKIE)
+    fn session_token(parts: &Parts, app: &App) -> Option<String> {
+        let tls = is_tls(parts, &app.settings.trusted_proxies);
+        cookie(&parts.headers, SESSION_COOKIE, tls)
     }
 }
 
@@ -195,14 +198,57 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
 
 pub const PRESESSION_COOKIE: &str = "keygate_presession";
 
-/// Whether the browser reached us over TLS (directly or through a proxy that
-/// says so). Only then can cookies be `Secure` with the `__Host-` prefix.
-pub fn is_tls(parts_headers: &HeaderMap, scheme_https: bool) -> bool {
-    scheme_https
-        || parts_headers
+/// Whether the browser reached us over TLS (directly or through a trusted
+/// proxy that says so). Only then are cookies `Secure` with the `__Host-`
+/// prefix, and only those are read back.
+pub struct Tls(pub bool);
+
+impl<S> FromRequestParts<S> for Tls
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let app = AppState::from_ref(state);
+        Ok(Tls(is_tls(parts, &app.settings.trusted_proxies)))
+    }
+}
+
+/// Whether the browser reached us over TLS: the request itself, or a trusted
+/// proxy's `X-Forwarded-Proto: https` (anyone else's is not believed).
+pub fn is_tls(parts: &Parts, trusted: &[IpAddr]) -> bool {
+    if parts.uri.scheme_str() == Some("https") {
+        return true;
+    }
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    peer.is_some_and(|p| trusted.contains(&p))
+        && parts
+            .headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// A cookie's value. Over TLS only its `__Host-` form counts: that one can
+/// only have been set by this host over TLS, whereas a plain cookie can be
+/// planted by a sibling subdomain or a plain-HTTP response (session fixation).
+/// Over plain HTTP either name is read.
+pub fn cookie(headers: &HeaderMap, base: &str, tls: bool) -> Option<String> {
+    let host = format!("__Host-{base}");
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == host || (!tls && *k == base))
+        .map(|(_, v)| v.to_owned())
 }
 
 fn cookie_name(base: &str, tls: bool) -> String {
@@ -243,19 +289,6 @@ pub fn clear_session_cookies() -> [(header::HeaderName, HeaderValue); 2] {
 
 pub fn session_cookie(token: &str, max_age_secs: i64, tls: bool) -> HeaderValue {
     set_cookie(SESSION_COOKIE, token, max_age_secs, tls)
-}
-
-/// A cookie's value from the request, under its plain or `__Host-` name.
-pub fn cookie(headers: &HeaderMap, base: &str) -> Option<String> {
-    let host = format!("__Host-{base}");
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == base || *k == host)
-        .map(|(_, v)| v.to_owned())
 }
 
 /// 303 See Other: the answer to a successful form POST (post/redirect/get).

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org, two_factor};
+use routes::{auth, keys, org, people, two_factor};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -113,19 +113,19 @@ pub fn router(app: AppState) -> Router {
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
         .route(
             &format!("{org}/members"),
-            get(org::members).post(org::add_member),
+            get(people::members).post(people::add_member),
         )
         .route(
             &format!("{org}/members/{{user_id}}/role"),
-            post(org::change_role),
+            post(people::change_role),
         )
         .route(
             &format!("{org}/members/{{user_id}}/remove"),
-            post(org::remove_member),
+            post(people::remove_member),
         )
         .route(
             &format!("{org}/accounts"),
-            get(org::accounts).post(org::create_account),
+            get(people::accounts).post(people::create_account),
         )
         .route("/app/{*rest}", get(not_found))
         .layer(middleware::from_fn(html_headers))

@@ -229,7 +229,9 @@ pub struct ConfirmPage {
     pub action: String,
     pub button: &'static str,
     pub danger: bool,
-    pub owner_id: Option<String>,
+    pub hidden: Vec<(String, String)>,
+    pub back: String,
+    pub back_label: &'static str,
     pub error: Option<String>,
 }
 
@@ -343,6 +345,7 @@ pub struct MembersPage {
     pub notice: Option<&'static str>,
     pub rows: Vec<MemberRow>,
     pub error: Option<String>,
+    pub password_error: Option<String>,
     pub email: String,
 }
 
@@ -359,6 +362,7 @@ pub struct AccountsPage {
     pub notice: Option<&'static str>,
     pub rows: Vec<AccountRow>,
     pub error: Option<String>,
+    pub password_error: Option<String>,
     pub name: String,
 }
 

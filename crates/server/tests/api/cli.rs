@@ -191,3 +191,48 @@ async fn rotating_the_signing_key_keeps_old_tokens_valid_and_lists_both_keys() {
         200
     );
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn the_data_dir_and_the_database_files_are_private_to_their_owner() {
+    let app = spawn_app().await;
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    app.admin_key(&org, &org.org_id).await;
+    assert_eq!(mode(&app.data_dir), 0o700, "data dir");
+    assert_eq!(mode(&app.data_dir.join("pepper")), 0o600);
+    if app.database_url.is_none() {
+        for file in ["keygate.db", "keygate.db-wal", "keygate.db-shm"] {
+            assert_eq!(mode(&app.data_dir.join(file)), 0o600, "{file}");
+        }
+    }
+    assert!(
+        !app.log()
+            .contains("other users of this machine can read it")
+    );
+}
+
+#[tokio::test]
+async fn an_existing_data_dir_open_to_others_is_reported_at_start_and_left_alone() {
+    let dir = temp_dir();
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app = spawn_process(&dir, None, &[], &[]);
+    assert!(
+        app.wait_for_log("has mode 755: other users of this machine can read it", 5)
+            .await,
+        "{}",
+        app.log()
+    );
+    assert!(app.log().contains(&data.display().to_string()));
+    assert_eq!(mode(&data), 0o755, "not changed behind the operator's back");
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -455,7 +455,7 @@ async fn analysts_and_viewers_get_403_on_every_key_route_and_developers_manage_k
                 Method::POST,
                 &format!("/dev/v1/orgs/{}/members", org.org_id),
                 Some(&org.owner),
-                Some(json!({"email": email, "role": role, "initial_password": PASSWORD})),
+                Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
             )
             .await;
         assert_eq!(r.status, 201);
@@ -539,7 +539,7 @@ async fn keys_scoped_to_all_accounts_include_accounts_created_later() {
             Method::POST,
             &format!("/dev/v1/orgs/{}/accounts", org.org_id),
             Some(&org.owner),
-            Some(json!({"name": "New"})),
+            Some(json!({"name": "New", "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201);

@@ -7,6 +7,8 @@
 mod helpers;
 
 mod cli;
+mod examples;
+mod forward_auth;
 mod gateway;
 mod keys;
 mod login;
@@ -14,6 +16,8 @@ mod management;
 mod multi;
 mod notify;
 mod receivers;
+mod rejections;
 mod speed;
+mod surface;
 mod two_factor;
 mod ui;

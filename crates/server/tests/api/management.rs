@@ -74,7 +74,7 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let base = format!("/dev/v1/orgs/{}/members", org.org_id);
-    let r = app.req(Method::POST, &base, Some(&org.owner), Some(json!({"email": "Dev@Acme.test", "role": "developer", "initial_password": PASSWORD}))).await;
+    let r = app.req(Method::POST, &base, Some(&org.owner), Some(json!({"email": "Dev@Acme.test", "role": "developer", "initial_password": PASSWORD, "password": PASSWORD}))).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["email"], "dev@acme.test");
     let dev_id = r.body["user_id"].as_str().unwrap().to_owned();
@@ -83,7 +83,7 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
             Method::POST,
             &base,
             Some(&org.owner),
-            Some(json!({"email": "dev@acme.test", "role": "viewer"})),
+            Some(json!({"email": "dev@acme.test", "role": "viewer", "password": PASSWORD})),
         )
         .await;
     assert_eq!(again.status, 409);
@@ -92,10 +92,14 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
             Method::PATCH,
             &format!("{base}/{dev_id}"),
             Some(&org.owner),
-            Some(json!({"role": "admin"})),
+            Some(json!({"role": "admin", "password": PASSWORD})),
         )
         .await;
-    assert_eq!(r.status, 204);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.body["user_id"].as_str(), r.body["role"].as_str()),
+        (Some(dev_id.as_str()), Some("admin"))
+    );
     let admin = app.sign_in("dev@acme.test", PASSWORD).await;
     let members = app.req(Method::GET, &base, Some(&admin), None).await;
     let roles: Vec<(String, String)> = members
@@ -123,7 +127,7 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
             Method::DELETE,
             &format!("{base}/{owner_id}"),
             Some(&admin),
-            None,
+            Some(json!({"password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 403);
@@ -132,7 +136,7 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
             Method::PATCH,
             &format!("{base}/{owner_id}"),
             Some(&admin),
-            Some(json!({"role": "viewer"})),
+            Some(json!({"role": "viewer", "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 403);
@@ -141,7 +145,7 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
             Method::PATCH,
             &format!("{base}/{dev_id}"),
             Some(&org.owner),
-            Some(json!({"role": "owner"})),
+            Some(json!({"role": "owner", "password": PASSWORD})),
         )
         .await;
     assert_eq!(
@@ -153,7 +157,7 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
             Method::DELETE,
             &format!("{base}/{dev_id}"),
             Some(&org.owner),
-            None,
+            Some(json!({"password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 204);
@@ -182,7 +186,7 @@ async fn new_users_need_a_password_of_15_to_256_characters() {
         (Some("b".repeat(257)), 400),
         (Some("c".repeat(256)), 201),
     ] {
-        let mut body = json!({"email": "new@acme.test", "role": "viewer"});
+        let mut body = json!({"email": "new@acme.test", "role": "viewer", "password": PASSWORD});
         if let Some(p) = &pw {
             body["initial_password"] = p.clone().into();
         }
@@ -216,7 +220,7 @@ async fn developers_and_viewers_cannot_manage_members_or_accounts() {
             Method::POST,
             &format!("/dev/v1/orgs/{}/members", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": email, "role": role, "initial_password": PASSWORD})),
+            Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
         )
         .await;
         let s = app.sign_in(&email, PASSWORD).await;
@@ -260,7 +264,7 @@ async fn accounts_are_created_and_listed_by_owners() {
             Method::POST,
             &path,
             Some(&org.owner),
-            Some(json!({"name": "Acme SG"})),
+            Some(json!({"name": "Acme SG", "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201);
@@ -279,7 +283,7 @@ async fn accounts_are_created_and_listed_by_owners() {
             Method::POST,
             &path,
             Some(&org.owner),
-            Some(json!({"name": ""})),
+            Some(json!({"name": "", "password": PASSWORD})),
         )
         .await;
     assert_eq!(

@@ -62,7 +62,7 @@ async fn add_member(app: &TestApp, org: &Org, email: &str, role: &str) {
             Method::POST,
             &format!("/dev/v1/orgs/{}/members", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": email, "role": role, "initial_password": PASSWORD})),
+            Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201, "add member: {}", r.body);
@@ -370,7 +370,7 @@ async fn failed_webhook_deliveries_are_retried_after_500s_and_while_the_receiver
                 first["delivery_id"].as_str().unwrap()
             ),
             Some(&org.owner),
-            None,
+            Some(json!({"password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
@@ -405,6 +405,10 @@ async fn webhook_urls_must_be_public_https_unless_insecure_webhooks_are_allowed(
         "https://169.254.169.254/latest/meta-data",
         "https://[::1]/in",
         "https://[fd00:ec2::254]/in",
+        "https://[64:ff9b:1::a00:1]/in",
+        "https://[::ffff:0:a00:1]/in",
+        "https://[::ffff:0:808:808]/in",
+        "https://192.88.99.1/in",
         "https://localhost/in",
         "https://user:pw@hooks.example.com/in",
     ] {

@@ -92,7 +92,7 @@ async fn add_member(app: &TestApp, org: &Org, email: &str, role: &str) -> Sessio
             Method::POST,
             &format!("/dev/v1/orgs/{}/members", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": email, "role": role, "initial_password": PASSWORD})),
+            Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

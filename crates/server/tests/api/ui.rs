@@ -13,7 +13,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app};
+use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
 mod two_factor;
 
@@ -685,7 +685,7 @@ async fn a_viewer_cannot_reach_the_api_keys_page() {
             Method::POST,
             &format!("/dev/v1/orgs/{}/members", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": "viewer@acme.test", "role": "viewer", "initial_password": PASSWORD})),
+            Some(json!({"email": "viewer@acme.test", "role": "viewer", "initial_password": PASSWORD, "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201);
@@ -753,6 +753,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     b.go(&format!("/app/orgs/{}/settings/accounts", org.org_id))
         .await;
     b.fill("#name", "Acme SG").await;
+    b.fill("#password", PASSWORD).await;
     b.click_text("button", "Create account").await;
     b.wait_for_text("Account created.").await;
     assert!(b.text().await.contains("Acme SG"));
@@ -767,11 +768,24 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
         .unwrap();
     b.fill("#initial_password", "a-long-initial-password-1")
         .await;
+    b.fill("#password", PASSWORD).await;
     b.click_text("button", "Add member").await;
     b.wait_for_text("Member added.").await;
+    // Row actions ask for the password in the same dialog as key actions.
+    b.css("select[id^='role-']")
+        .await
+        .select_by_value("analyst")
+        .await
+        .unwrap();
     b.click_text("tr[contains(., 'dev@acme.test')]//button", "Change role")
         .await;
+    b.confirm("not-my-password-at-all", "Change role").await;
+    b.wait_for_text("That password is not correct. Nothing was changed.")
+        .await;
+    b.fill("#password", PASSWORD).await;
+    b.click_text("button", "Change role").await;
     b.wait_for_text("Role changed.").await;
+    assert_eq!(b.value("select[id^='role-']").await, "analyst");
     b.shot("members").await;
 
     // Audit log, filtered by key.
@@ -990,8 +1004,8 @@ async fn the_app_works_without_javascript_and_a_replayed_form_shows_no_key() {
 
 #[tokio::test]
 async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
-    let app = spawn_app().await;
-    app.create_org("Acme", "owner@acme.test", &[]).await;
+    let app = spawn_app_with(&["--trusted-proxy", "127.0.0.1"], &[]).await;
+    let org = app.create_org("Acme", "owner@acme.test", &[]).await;
     let c = NoJs::new(&app);
     let page = c
         .http
@@ -1038,6 +1052,59 @@ async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
     );
     let token = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
     app.remember(token);
+
+    // Over TLS only the `__Host-` cookie counts: a plain one (which a sibling
+    // subdomain or a plain-HTTP answer could have planted) is ignored.
+    let settings = format!("{}/app/orgs/{}/settings", app.base, org.org_id);
+    let page = |cookie: String, https: bool| {
+        let mut rb = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(&settings)
+            .header("cookie", cookie);
+        if https {
+            rb = rb.header("x-forwarded-proto", "https");
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            let to = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (r.status().as_u16(), to)
+        }
+    };
+    assert_eq!(
+        page(format!("__Host-keygate_session={token}"), true).await,
+        (200, None)
+    );
+    assert_eq!(
+        page(format!("keygate_session={token}"), true).await,
+        (303, Some("/app/sign-in".to_owned()))
+    );
+    assert_eq!(
+        page(format!("keygate_session={token}"), false).await,
+        (200, None),
+        "plain HTTP still reads the plain cookie"
+    );
+}
+
+#[tokio::test]
+async fn x_forwarded_proto_counts_only_from_a_trusted_proxy() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(format!("{}/app/sign-in", app.base))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let pre = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        pre.starts_with("keygate_presession=") && !pre.contains("Secure"),
+        "{pre}"
+    );
 }
 
 #[tokio::test]
@@ -1084,4 +1151,163 @@ async fn unknown_app_pages_are_an_html_not_found_page() {
             .starts_with("text/html")
     );
     assert!(r.text().await.unwrap().contains("Page not found"));
+}
+
+/// A NoJs client signed in as `email`.
+async fn signed_in<'a>(app: &'a TestApp, email: &str) -> NoJs<'a> {
+    let c = NoJs::new(app);
+    let (_, _, page) = c.get("/app/sign-in").await;
+    let (st, _, _) = c
+        .post(
+            "/app/sign-in",
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    c
+}
+
+async fn role_of(app: &TestApp, org: &Org, email: &str) -> Option<String> {
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/members", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .map(|m| m["role"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn member_and_account_changes_in_the_app_ask_for_the_password_without_javascript_too() {
+    let app = spawn_app().await;
+    let org = org_with_two_accounts(&app).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/members", org.org_id),
+            Some(&org.owner),
+            Some(json!({"email": "dev@acme.test", "role": "developer",
+                        "initial_password": PASSWORD, "password": PASSWORD})),
+        )
+        .await;
+    let dev = r.body["user_id"].as_str().unwrap().to_owned();
+    let c = signed_in(&app, "owner@acme.test").await;
+    let members = format!("/app/orgs/{}/settings/members", org.org_id);
+    let wrong = "not-my-password-at-all";
+
+    // The row's button alone leads to the password prompt, counting nothing.
+    let (_, _, page) = c.get(&members).await;
+    let (st, _, prompt) = c
+        .post(
+            &format!("{members}/{dev}/role"),
+            &[("csrf", csrf(&page).as_str()), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(prompt.contains("Change role") && prompt.contains("type=\"password\""));
+    assert!(prompt.contains("name=\"role\" value=\"admin\""));
+    let (st, _, prompt) = c
+        .post(
+            &format!("{members}/{dev}/role"),
+            &[
+                ("csrf", csrf(&prompt).as_str()),
+                ("role", "admin"),
+                ("password", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(prompt.contains("That password is not correct. Nothing was changed."));
+    assert_eq!(
+        role_of(&app, &org, "dev@acme.test").await.as_deref(),
+        Some("developer")
+    );
+    let (st, _, page) = c
+        .post(
+            &format!("{members}/{dev}/role"),
+            &[
+                ("csrf", csrf(&prompt).as_str()),
+                ("role", "admin"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(page.contains("Role changed."));
+    assert_eq!(
+        role_of(&app, &org, "dev@acme.test").await.as_deref(),
+        Some("admin")
+    );
+
+    // Removing: a wrong password changes nothing, the right one removes.
+    let (st, _, prompt) = c
+        .post(
+            &format!("{members}/{dev}/remove"),
+            &[("csrf", csrf(&page).as_str()), ("password", wrong)],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(role_of(&app, &org, "dev@acme.test").await.is_some());
+    let (_, _, page) = c
+        .post(
+            &format!("{members}/{dev}/remove"),
+            &[("csrf", csrf(&prompt).as_str()), ("password", PASSWORD)],
+        )
+        .await;
+    assert!(page.contains("Member removed."));
+    assert!(role_of(&app, &org, "dev@acme.test").await.is_none());
+
+    // Adding a member and creating an account: the form's password field.
+    let (st, _, page) = c
+        .post(
+            &members,
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("email", "new@acme.test"),
+                ("role", "viewer"),
+                ("initial_password", PASSWORD),
+                ("password", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(page.contains("That password is not correct. Nothing was changed."));
+    assert!(role_of(&app, &org, "new@acme.test").await.is_none());
+    let accounts = format!("/app/orgs/{}/settings/accounts", org.org_id);
+    let (_, _, page) = c.get(&accounts).await;
+    let (st, _, page) = c
+        .post(
+            &accounts,
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("name", "Acme SG"),
+                ("password", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(page.contains("That password is not correct. Nothing was changed."));
+    let (st, _, page) = c
+        .post(
+            &accounts,
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("name", "Acme SG"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(page.contains("Account created.") && page.contains("Acme SG"));
 }

@@ -90,6 +90,9 @@ impl From<&AccountRecord> for AccountView {
 #[serde(deny_unknown_fields)]
 pub struct AccountCreate {
     pub name: String,
+    /// Your current login password, to confirm the change.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -123,12 +126,18 @@ pub struct MemberCreate {
     /// Required when no user with this email exists yet; 15 to 256 characters.
     #[serde(default)]
     pub initial_password: Option<String>,
+    /// Your current login password, to confirm the change.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberPatch {
     pub role: String,
+    /// Your current login password, to confirm the change.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

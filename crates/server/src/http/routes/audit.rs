@@ -8,8 +8,17 @@ use crate::app::AppState;
 use crate::http::dto::{AuditEventView, AuditPage};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{KeyManager, OrgMember};
-use crate::http::routes::{client_id, query};
+use crate::http::routes::{bad_value, client_id, query_described};
 use crate::service::audit;
+
+const PARAMS: &[(&str, &str)] = &[
+    ("limit", "a whole number from 1 to 200"),
+    (
+        "before",
+        "a whole number (the seq of the last event of the previous page)",
+    ),
+    ("client_id", "a client id"),
+];
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -31,12 +40,13 @@ pub async fn list(
     m: OrgMember<KeyManager>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let p: AuditParams = query(raw.as_deref())?;
+    let p: AuditParams = query_described(raw.as_deref(), PARAMS)?;
     let limit = p.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad_value("limit", PARAMS));
+    }
     let client_id = match p.client_id.as_deref() {
-        Some(c) => {
-            Some(client_id(c).map_err(|_| ApiError::validation("client_id", "not a client id"))?)
-        }
+        Some(c) => Some(client_id(c).map_err(|_| bad_value("client_id", PARAMS))?),
         None => None,
     };
     let events = audit::events(&app, &m.org_id, client_id, p.before, limit).await?;

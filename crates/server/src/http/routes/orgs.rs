@@ -1,4 +1,6 @@
-//! Accounts, members and the resource catalog.
+//! Accounts, members and the resource catalog. Every change needs the user's
+//! current password in the body, like key actions: a session token alone must
+//! not be able to add a member it then signs in as.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,7 +9,8 @@ use keygate_core::{Level, UserId};
 
 use crate::app::AppState;
 use crate::http::dto::{
-    AccountCreate, AccountView, MemberCreate, MemberPatch, MemberView, ResourceView,
+    AccountCreate, AccountView, MemberCreate, MemberPatch, MemberView, PasswordConfirmation,
+    ResourceView,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AnyMember, CurrentUser, JsonBody, OrgManager, OrgMember};
@@ -38,7 +41,8 @@ pub async fn create_account(
     m: OrgMember<OrgManager>,
     JsonBody(body): JsonBody<AccountCreate>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
-    let a = orgs::create_account(&app, &m.acting(), &body.name).await?;
+    let password = body.password.as_deref();
+    let a = orgs::create_account(&app, &m.acting(), &body.name, password).await?;
     Ok((StatusCode::CREATED, Json(AccountView::from(&a))))
 }
 
@@ -69,35 +73,39 @@ pub async fn add_member(
         &body.email,
         &body.role,
         body.initial_password.as_deref(),
+        body.password.as_deref(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(MemberView::from(&member))))
 }
 
-/// Change a member's role (owner, admin; not the owner's).
+/// Change a member's role (owner, admin; not the owner's); answers the member.
 #[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/members/{user_id}", tag = "organizations",
     params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = MemberPatch,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = MemberView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_member(
     State(app): State<AppState>,
     m: OrgMember<OrgManager>,
     Path((_, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<MemberPatch>,
-) -> Result<StatusCode, ApiError> {
-    orgs::set_role(&app, &m.acting(), &user_id(&user)?, &body.role).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Json<MemberView>, ApiError> {
+    let password = body.password.as_deref();
+    let member = orgs::set_role(&app, &m.acting(), &user_id(&user)?, &body.role, password).await?;
+    Ok(Json(MemberView::from(&member)))
 }
 
 /// Remove a member (owner, admin; the owner cannot be removed).
 #[utoipa::path(delete, path = "/dev/v1/orgs/{org_id}/members/{user_id}", tag = "organizations",
-    params(("org_id" = String, Path), ("user_id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = PasswordConfirmation,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove_member(
     State(app): State<AppState>,
     m: OrgMember<OrgManager>,
     Path((_, user)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
-    orgs::remove(&app, &m.acting(), &user_id(&user)?).await?;
+    let password = body.password.as_deref();
+    orgs::remove(&app, &m.acting(), &user_id(&user)?, password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

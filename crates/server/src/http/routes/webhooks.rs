@@ -14,7 +14,7 @@ use crate::http::dto::webhooks::{
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OrgManager, OrgMember};
-use crate::http::routes::query;
+use crate::http::routes::{bad_value, query_described};
 use crate::service::webhooks::{self, WebhookInput};
 
 type Manager = OrgMember<OrgManager>;
@@ -106,8 +106,18 @@ async fn page(
     webhook_id: Option<WebhookId>,
     raw: Option<String>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let p: DeliveryParams = query(raw.as_deref())?;
+    const PARAMS: &[(&str, &str)] = &[
+        ("limit", "a whole number from 1 to 200"),
+        (
+            "before",
+            "a whole number (the seq of the last delivery of the previous page)",
+        ),
+    ];
+    let p: DeliveryParams = query_described(raw.as_deref(), PARAMS)?;
     let limit = p.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad_value("limit", PARAMS));
+    }
     let list = webhooks::deliveries(app, &m.org_id, webhook_id.as_ref(), p.before, limit).await?;
     let next_before = (list.len() == limit as usize)
         .then(|| list.last().map(|d| d.seq))
@@ -144,15 +154,17 @@ pub async fn deliveries(
 }
 
 /// Send a delivery again now (e.g. after fixing the receiver); 202, then see its log.
+/// Needs the password like every other webhook change.
 #[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/deliveries/{delivery_id}/redeliver", tag = "webhooks",
-    params(("org_id" = String, Path), ("delivery_id" = String, Path)),
-    responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("org_id" = String, Path), ("delivery_id" = String, Path)), request_body = PasswordConfirmation,
+    responses((status = 202), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn redeliver(
     State(app): State<AppState>,
     m: Manager,
     Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
     let id = DeliveryId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    webhooks::redeliver(&app, &m.acting(), &id).await?;
+    webhooks::redeliver(&app, &m.acting(), &id, body.password.as_deref()).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -9,8 +9,8 @@ use crate::service::sessions::{NewSession, SignIn};
 use crate::service::{Error, orgs, sessions, two_factor};
 use crate::ui::Pages;
 use crate::ui::extract::{
-    AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError,
-    clear_session_cookies, cookie, is_tls, see_other, session_cookie, set_cookie,
+    AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
+    clear_session_cookies, cookie, see_other, session_cookie, set_cookie,
 };
 use crate::ui::pages::{SignInCodePage, SignInPage, render_status};
 
@@ -53,12 +53,12 @@ pub async fn landing(m: OrgMember<AnyMember>) -> Response {
 fn sign_in_form(
     app: &Pages,
     headers: &HeaderMap,
+    tls: bool,
     status: StatusCode,
     email: String,
     error: Option<String>,
 ) -> Response {
-    let tls = is_tls(headers, false);
-    let pre = cookie(headers, PRESESSION_COOKIE).filter(|c| c.len() == 32);
+    let pre = cookie(headers, PRESESSION_COOKIE, tls).filter(|c| c.len() == 32);
     let (pre, new_cookie) = match pre {
         Some(p) => (p, None),
         None => {
@@ -82,22 +82,24 @@ fn sign_in_form(
 pub async fn sign_in_page(
     State(app): State<Pages>,
     headers: HeaderMap,
+    Tls(tls): Tls,
     me: Result<CurrentUser, PageError>,
 ) -> Response {
     if me.is_ok() {
         return see_other("/app");
     }
-    sign_in_form(&app, &headers, StatusCode::OK, String::new(), None)
+    sign_in_form(&app, &headers, tls, StatusCode::OK, String::new(), None)
 }
 
 pub async fn sign_in(
     State(app): State<Pages>,
     headers: HeaderMap,
+    Tls(tls): Tls,
     client: ClientInfo,
     form: FormBody,
 ) -> Response {
     let email = form.get("email").unwrap_or("").trim().to_owned();
-    let pre = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    let pre = cookie(&headers, PRESESSION_COOKIE, tls).unwrap_or_default();
     if app
         .forms
         .consume(&format!("pre:{pre}"), form.get("csrf"))
@@ -108,6 +110,7 @@ pub async fn sign_in(
         return sign_in_form(
             &app,
             &headers,
+            tls,
             StatusCode::BAD_REQUEST,
             email,
             Some(msg.into()),
@@ -116,7 +119,7 @@ pub async fn sign_in(
     let actor = client.anonymous();
     let password = form.get("password").unwrap_or("");
     match sessions::sign_in(&app, &actor, &email, password).await {
-        Ok(SignIn::Session(s)) => signed_in(&headers, &s),
+        Ok(SignIn::Session(s)) => signed_in(tls, &s),
         Ok(SignIn::TwoFactor(c)) => code_form(&app, &pre, StatusCode::OK, c.token, None),
         Err(Error::RateLimited { retry_after_secs }) => {
             let msg = format!(
@@ -126,6 +129,7 @@ pub async fn sign_in(
             sign_in_form(
                 &app,
                 &headers,
+                tls,
                 StatusCode::TOO_MANY_REQUESTS,
                 email,
                 Some(msg),
@@ -134,6 +138,7 @@ pub async fn sign_in(
         Err(Error::Unauthorized) => sign_in_form(
             &app,
             &headers,
+            tls,
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email or password is not correct.".into()),
@@ -143,13 +148,11 @@ pub async fn sign_in(
 }
 
 /// Signed in: the session cookie, and on to the app.
-fn signed_in(headers: &HeaderMap, s: &NewSession) -> Response {
+fn signed_in(tls: bool, s: &NewSession) -> Response {
     let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
     let mut resp = see_other("/app");
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        session_cookie(&s.token, max_age, is_tls(headers, false)),
-    );
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
     resp
 }
 
@@ -173,10 +176,11 @@ fn code_form(
 pub async fn sign_in_code(
     State(app): State<Pages>,
     headers: HeaderMap,
+    Tls(tls): Tls,
     client: ClientInfo,
     form: FormBody,
 ) -> Response {
-    let pre = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    let pre = cookie(&headers, PRESESSION_COOKIE, tls).unwrap_or_default();
     if app
         .forms
         .consume(&format!("pre:{pre}"), form.get("csrf"))
@@ -186,6 +190,7 @@ pub async fn sign_in_code(
         return sign_in_form(
             &app,
             &headers,
+            tls,
             StatusCode::BAD_REQUEST,
             String::new(),
             Some(msg.into()),
@@ -194,7 +199,7 @@ pub async fn sign_in_code(
     let challenge = form.get("challenge").unwrap_or("").to_owned();
     let code = form.get("code").unwrap_or("");
     match two_factor::complete_sign_in(&app, &client.anonymous(), &challenge, code).await {
-        Ok(s) => signed_in(&headers, &s),
+        Ok(s) => signed_in(tls, &s),
         Err(Error::Unauthorized) => code_form(
             &app,
             &pre,
@@ -210,6 +215,7 @@ pub async fn sign_in_code(
             sign_in_form(
                 &app,
                 &headers,
+                tls,
                 StatusCode::TOO_MANY_REQUESTS,
                 String::new(),
                 Some(msg),

@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
@@ -14,13 +14,15 @@ use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
-    AdminRow, ApiKeysPage, ConfirmPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
+    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
     render_status, stamp,
 };
 use crate::ui::routes::check_form;
+use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
 mod form;
-use form::{FormValues, form_page, password_error, scope_summary};
+use crate::ui::routes::confirm::password_error;
+use form::{FormValues, form_page, scope_summary};
 
 type M = OrgMember<KeyManager>;
 
@@ -91,56 +93,17 @@ pub async fn list(
     }))
 }
 
-/// The password prompt for one action.
-struct Prompt {
-    title: String,
-    body: String,
-    action: String,
-    button: &'static str,
-    danger: bool,
-    owner_id: Option<String>,
-}
-
-async fn prompt_page(
-    app: &Pages,
-    m: &M,
-    p: Prompt,
-    error: Option<String>,
-) -> Result<ConfirmPage, PageError> {
-    Ok(ConfirmPage {
-        shell: Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?,
-        title: p.title,
-        body: p.body,
-        action: p.action,
-        button: p.button,
-        danger: p.danger,
-        owner_id: p.owner_id,
-        error,
-    })
-}
-
-/// Runs an action confirmed with the password in the form: checks the form
-/// token, then runs `action` (whose service checks the password). A wrong
-/// password shows the prompt again with the error; nothing was changed.
-async fn confirmed<T>(
-    app: &Pages,
-    m: &M,
-    form: &FormBody,
-    p: Prompt,
-    action: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Response> {
-    check_form(app, &m.current, form).map_err(IntoResponse::into_response)?;
-    let e = match action.await {
-        Ok(v) => return Ok(v),
-        Err(e) => e,
-    };
-    let Some((status, msg)) = password_error(&e) else {
-        return Err(PageError::from(e).into_response());
-    };
-    Err(match prompt_page(app, m, p, Some(msg)).await {
-        Ok(page) => render_status(status, &page),
-        Err(e) => e.into_response(),
-    })
+fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
+    Prompt {
+        title,
+        body,
+        action,
+        button: "Confirm",
+        danger: false,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
+    }
 }
 
 async fn reveal(
@@ -177,14 +140,16 @@ async fn owner_name(app: &Pages, m: &M, owner_id: &str) -> Result<String, PageEr
 
 fn generate_prompt(m: &M, owner_id: &str, owner: &str) -> Prompt {
     Prompt {
-        title: "Generate admin API key".into(),
-        body: format!(
-            "Generate the admin API key of {owner}. It reaches every API at that level; you will see it once."
-        ),
-        action: format!("{}/generate", keys_url(m)),
         button: "Generate",
-        danger: false,
-        owner_id: Some(owner_id.to_owned()),
+        hidden: vec![("owner_id".into(), owner_id.to_owned())],
+        ..prompt(
+            m,
+            "Generate admin API key".into(),
+            format!(
+                "Generate the admin API key of {owner}. It reaches every API at that level; you will see it once."
+            ),
+            format!("{}/generate", keys_url(m)),
+        )
     }
 }
 
@@ -254,7 +219,9 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         action: format!("{}/{}/regenerate", keys_url(m), k.client_id),
         button: "Regenerate",
         danger: true,
-        owner_id: None,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
     }
 }
 
@@ -295,7 +262,9 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         action: format!("{}/{}/duplicate", keys_url(m), k.client_id),
         button: "Duplicate",
         danger: false,
-        owner_id: None,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
     }
 }
 
@@ -336,7 +305,9 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
         action: format!("{}/{}/delete", keys_url(m), k.client_id),
         button: "Delete",
         danger: true,
-        owner_id: None,
+        hidden: Vec::new(),
+        back: (keys_url(m), "API keys"),
+        nav: "keys",
     }
 }
 

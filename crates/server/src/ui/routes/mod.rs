@@ -2,8 +2,10 @@
 //! form token, call one service function, render or redirect.
 
 pub mod auth;
+pub mod confirm;
 pub mod keys;
 pub mod org;
+pub mod people;
 pub mod two_factor;
 
 use crate::ui::Pages;

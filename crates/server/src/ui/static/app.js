@@ -51,30 +51,57 @@
     }
   });
 
-  // The password prompt as a dialog instead of a separate page.
+  // The password prompt as a dialog instead of a separate page: opened by a
+  // link (key actions) or by submitting a form (member changes) marked
+  // data-dialog; a form's other fields travel along as hidden inputs.
   var dialog = document.getElementById("confirm-dialog");
   if (dialog && typeof dialog.showModal === "function") {
     var form = document.getElementById("confirm-form");
     var owner = document.getElementById("confirm-owner");
+    var fields = document.getElementById("confirm-fields");
     var password = document.getElementById("confirm-password");
     var submit = document.getElementById("confirm-submit");
+    var openDialog = function (el, action, extra) {
+      closeMenus(null);
+      form.action = action;
+      document.getElementById("confirm-title").textContent = el.getAttribute("data-title");
+      document.getElementById("confirm-body").textContent = el.getAttribute("data-body");
+      submit.textContent = el.getAttribute("data-button");
+      submit.className = "btn " + (el.hasAttribute("data-danger") ? "btn-danger" : "btn-primary");
+      var ownerId = el.getAttribute("data-owner");
+      owner.disabled = !ownerId;
+      owner.value = ownerId || "";
+      fields.textContent = "";
+      extra.forEach(function (pair) {
+        var h = document.createElement("input");
+        h.type = "hidden";
+        h.name = pair[0];
+        h.value = pair[1];
+        fields.appendChild(h);
+      });
+      password.value = "";
+      var details = el.closest("details");
+      dialog.returnFocusTo = details ? details.querySelector("summary") : (el.querySelector("button") || el);
+      dialog.showModal();
+      password.focus();
+    };
     document.addEventListener("click", function (e) {
       var link = e.target.closest("a[data-dialog]");
       if (!link) return;
       e.preventDefault();
-      closeMenus(null);
-      form.action = link.pathname;
-      document.getElementById("confirm-title").textContent = link.getAttribute("data-title");
-      document.getElementById("confirm-body").textContent = link.getAttribute("data-body");
-      submit.textContent = link.getAttribute("data-button");
-      submit.className = "btn " + (link.hasAttribute("data-danger") ? "btn-danger" : "btn-primary");
-      var ownerId = link.getAttribute("data-owner");
-      owner.disabled = !ownerId;
-      owner.value = ownerId || "";
-      password.value = "";
-      dialog.returnFocusTo = link.closest("details") ? link.closest("details").querySelector("summary") : link;
-      dialog.showModal();
-      password.focus();
+      openDialog(link, link.pathname, []);
+    });
+    document.addEventListener("submit", function (e) {
+      var f = e.target;
+      if (f === form || !f.hasAttribute("data-dialog")) return;
+      e.preventDefault();
+      var extra = [];
+      Array.prototype.forEach.call(f.elements, function (el) {
+        if (el.name && el.name !== "csrf" && el.name !== "password" && !el.disabled) {
+          extra.push([el.name, el.value]);
+        }
+      });
+      openDialog(f, f.getAttribute("action"), extra);
     });
     dialog.querySelector("[data-close]").addEventListener("click", function () { dialog.close(); });
     dialog.addEventListener("close", function () {
@@ -119,11 +146,4 @@
       });
     });
   }
-
-  // Ask before removing a member.
-  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
-    f.addEventListener("submit", function (e) {
-      if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
-    });
-  });
 })();

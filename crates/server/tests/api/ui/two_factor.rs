@@ -81,7 +81,7 @@ async fn a_member_without_two_factor_is_sent_to_enrol_when_the_org_requires_it()
             Method::POST,
             &format!("/dev/v1/orgs/{}/members", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": "dev@acme.test", "role": "developer", "initial_password": PASSWORD})),
+            Some(json!({"email": "dev@acme.test", "role": "developer", "initial_password": PASSWORD, "password": PASSWORD})),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);

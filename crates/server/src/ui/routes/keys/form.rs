@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::http::StatusCode;
 use keygate_core::permission::{AllAccounts, Permission};
 use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
 use keygate_store::{AccountRecord, KeyRecord};
@@ -14,6 +13,7 @@ use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
 use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
+use crate::ui::routes::confirm::password_error;
 
 /// The form's values, whether posted or read from a key.
 #[derive(Clone, Default)]
@@ -267,22 +267,4 @@ pub fn scope_summary(scope: &KeyScope, accounts: &[AccountRecord]) -> (String, S
         format!("{who}: {}", perm_words(&account_permissions.resources))
     };
     (perm_words(org_permissions), acct)
-}
-
-/// A failed password confirmation as a message next to the password field.
-pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
-    match e {
-        Error::PasswordRejected => Some((
-            StatusCode::UNAUTHORIZED,
-            "That password is not correct. Nothing was changed.".into(),
-        )),
-        Error::RateLimited { retry_after_secs } => Some((
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords. Try again in {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ),
-        )),
-        _ => None,
-    }
 }

@@ -1,0 +1,185 @@
+//! Forward-auth: a proxy in front of the API asks whether a request may pass.
+//!
+//! One endpoint per proxy, each reading only the headers its proxy sets. A
+//! proxy passes the client's other headers through, so an endpoint that read
+//! several families would let a caller name the request to be checked: Traefik
+//! sets `X-Forwarded-*`, and a client's own `X-Original-*` must not count
+//! there. A missing header is a broken proxy config: 400, never a default.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::check::{check, identity_headers};
+use super::request;
+use crate::app::{App, AppState};
+use crate::http::error::{ApiError, ErrorBody};
+
+/// The pair of headers one proxy describes the original request with.
+struct Family {
+    method: &'static str,
+    uri: &'static str,
+    /// As written in messages.
+    method_title: &'static str,
+    uri_title: &'static str,
+    proxy: &'static str,
+}
+
+const NGINX: Family = Family {
+    method: "x-original-method",
+    uri: "x-original-uri",
+    method_title: "X-Original-Method",
+    uri_title: "X-Original-URI",
+    proxy: "nginx auth_request",
+};
+
+const TRAEFIK: Family = Family {
+    method: "x-forwarded-method",
+    uri: "x-forwarded-uri",
+    method_title: "X-Forwarded-Method",
+    uri_title: "X-Forwarded-Uri",
+    proxy: "Traefik ForwardAuth",
+};
+
+/// Forward-auth for nginx `auth_request` (same as `/auth/nginx`): the original
+/// request is `X-Original-Method` + `X-Original-URI`; no other header family
+/// is read.
+#[utoipa::path(get, path = "/auth/verify", tag = "gateway",
+    params(
+        ("authorization" = String, Header, description = "Bearer <access token>"),
+        ("x-original-method" = String, Header, description = "the original request's method, e.g. $request_method"),
+        ("x-original-uri" = String, Header, description = "the original request's path and query, e.g. $request_uri"),
+    ),
+    responses(
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 400, description = "a header is missing (validation_error) or the path is ambiguous (invalid_path)", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 405, description = "a method other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", body = ErrorBody),
+    ))]
+pub async fn verify(
+    State(app): State<AppState>,
+    method: Method,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    by_headers(&app, &method, &h, &NGINX).await
+}
+
+/// Forward-auth for nginx `auth_request`: reads only `X-Original-Method` and
+/// `X-Original-URI`.
+#[utoipa::path(get, path = "/auth/nginx", tag = "gateway",
+    params(
+        ("authorization" = String, Header, description = "Bearer <access token>"),
+        ("x-original-method" = String, Header, description = "$request_method"),
+        ("x-original-uri" = String, Header, description = "$request_uri"),
+    ),
+    responses(
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
+    ))]
+pub async fn nginx(
+    State(app): State<AppState>,
+    method: Method,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    by_headers(&app, &method, &h, &NGINX).await
+}
+
+/// Forward-auth for Traefik ForwardAuth: reads only `X-Forwarded-Method` and
+/// `X-Forwarded-Uri` (a client's `X-Original-*` is ignored).
+#[utoipa::path(get, path = "/auth/traefik", tag = "gateway",
+    params(
+        ("authorization" = String, Header, description = "Bearer <access token>"),
+        ("x-forwarded-method" = String, Header, description = "set by Traefik"),
+        ("x-forwarded-uri" = String, Header, description = "set by Traefik"),
+    ),
+    responses(
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
+    ))]
+pub async fn traefik(
+    State(app): State<AppState>,
+    method: Method,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    by_headers(&app, &method, &h, &TRAEFIK).await
+}
+
+/// Forward-auth for Envoy ext_authz (HTTP service, `path_prefix: /auth/envoy`):
+/// the original request is this request's own method and its path after the
+/// prefix, query kept. No `X-Original-*`/`X-Forwarded-*` header is read.
+#[utoipa::path(get, path = "/auth/envoy/{path}", tag = "gateway",
+    params(
+        ("path" = String, Path, description = "the original request's path, e.g. api/v1/balances/current"),
+        ("authorization" = String, Header, description = "Bearer <access token>"),
+    ),
+    responses(
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
+    ))]
+pub async fn envoy(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    h: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = uri
+        .path_and_query()
+        .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
+        .ok_or(ApiError::NotFound)?;
+    decide(&app, &h, method.as_str(), None, target).await
+}
+
+async fn by_headers(
+    app: &App,
+    own: &Method,
+    h: &HeaderMap,
+    f: &Family,
+) -> Result<Response, ApiError> {
+    request::method(own.as_str(), None)?;
+    let method = header(h, f.method, f.method_title, f.proxy)?;
+    let uri = header(h, f.uri, f.uri_title, f.proxy)?;
+    decide(app, h, method, Some(f.method), uri).await
+}
+
+fn header<'a>(
+    h: &'a HeaderMap,
+    name: &'static str,
+    title: &str,
+    proxy: &str,
+) -> Result<&'a str, ApiError> {
+    let value = h.get(name).ok_or_else(|| {
+        ApiError::validation(
+            name,
+            format!("the {title} header is missing; {proxy} must set it on this endpoint"),
+        )
+    })?;
+    match value.to_str() {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim()),
+        Ok(_) => Err(ApiError::validation(
+            name,
+            format!("the {title} header is empty; {proxy} must set it on this endpoint"),
+        )),
+        Err(_) => Err(ApiError::validation(
+            name,
+            format!("the {title} header is not plain ASCII text"),
+        )),
+    }
+}
+
+async fn decide(
+    app: &App,
+    h: &HeaderMap,
+    method: &str,
+    method_source: Option<&'static str>,
+    uri: &str,
+) -> Result<Response, ApiError> {
+    request::method(method, method_source)?;
+    let path = request::path(uri)?;
+    let identity = check(app, h, method, path).await?;
+    let mut resp = StatusCode::OK.into_response();
+    identity_headers(&identity, resp.headers_mut());
+    Ok(resp)
+}

@@ -1,0 +1,78 @@
+//! RFC 7662 token introspection, for services that ask rather than proxy.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use keygate_core::crypto::sha256;
+use serde::Deserialize;
+
+use crate::app::{App, AppState};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::service::auth::{self, Denied};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct IntrospectForm {
+    token: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+/// RFC 7662 token introspection. Callers authenticate with HTTP Basic, the
+/// password being the configured introspection secret.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "gateway",
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat}", body = Object),
+              (status = 401, body = ErrorBody)))]
+pub async fn introspect(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !introspection_caller_ok(&app, &headers) {
+        return Err(ApiError::Unauthorized);
+    }
+    let form: IntrospectForm = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))?;
+    let inactive = Json(serde_json::json!({"active": false}));
+    let (identity, cred) = match auth::authenticate(&app, &form.token).await {
+        Ok(found) => found,
+        Err(Denied::Unavailable) => return Err(auth::stale_cache().into()),
+        Err(_) => return Ok(inactive),
+    };
+    let c = &identity.claims;
+    Ok(Json(serde_json::json!({
+        "active": true,
+        "token_type": "Bearer",
+        "client_id": c.sub,
+        "sub": c.sub,
+        "org_id": c.org_id,
+        "account_id": c.account_id,
+        "scope": cred.scope.scope_string(&app.catalog, &c.target()),
+        "exp": c.exp,
+        "iat": c.iat,
+        "iss": c.iss,
+    })))
+}
+
+fn introspection_caller_ok(app: &App, headers: &HeaderMap) -> bool {
+    let Some(secret) = &app.settings.introspection_secret else {
+        return false;
+    };
+    let password = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(_, p)| p.to_owned()));
+    match password {
+        Some(p) => sha256(p.as_bytes()).ct_eq(&sha256(secret.as_bytes())),
+        None => false,
+    }
+}

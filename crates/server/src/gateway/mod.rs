@@ -1,0 +1,181 @@
+//! Enforcing scopes on API calls, three ways: the built-in reverse proxy
+//! (`/api/**`, here), forward-auth for a proxy in front (`forward_auth`: one
+//! endpoint per proxy), and RFC 7662 introspection (`introspect`). All three
+//! ask the same token check, after the same request rules (`request`).
+
+pub mod check;
+pub mod forward_auth;
+pub mod introspect;
+pub mod request;
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::access::ClientInfo;
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use check::{check, identity_headers};
+
+/// The gateway's router state: the shared `App` and the upstream client,
+/// which only the gateway uses.
+#[derive(Clone)]
+pub struct Gateway {
+    app: AppState,
+    upstream: Option<Arc<Upstream>>,
+}
+
+impl FromRef<Gateway> for AppState {
+    fn from_ref(g: &Gateway) -> AppState {
+        g.app.clone()
+    }
+}
+
+/// The gateway's routes: the reverse proxy, forward-auth and introspection.
+pub fn router(app: AppState) -> anyhow::Result<Router> {
+    let upstream = match &app.settings.upstream {
+        Some(url) => Some(Arc::new(Upstream::new(url, app.settings.upstream_timeout)?)),
+        None => None,
+    };
+    Ok(Router::new()
+        .route("/api/{*rest}", any(proxy))
+        // One forward-auth endpoint per proxy, each reading only its own
+        // headers; `/auth/verify/…` is no longer an Envoy prefix (404).
+        .route("/auth/verify", any(forward_auth::verify))
+        .route("/auth/nginx", any(forward_auth::nginx))
+        .route("/auth/traefik", any(forward_auth::traefik))
+        .route("/auth/envoy/{*rest}", any(forward_auth::envoy))
+        .route("/oauth/introspect", post(introspect::introspect))
+        .with_state(Gateway { app, upstream }))
+}
+
+/// The server behind the built-in gateway, with a pooled HTTP/1 client.
+pub struct Upstream {
+    /// `http://host:port` plus any base path, without a trailing slash.
+    base: String,
+    client: Client<HttpConnector, Body>,
+    timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Upstream> {
+        let uri: Uri = url.parse()?;
+        let authority = match (uri.scheme_str(), uri.authority()) {
+            (Some("http"), Some(a)) => a.clone(),
+            _ => anyhow::bail!(
+                "--upstream must be an http://host:port URL (put TLS in front of Keygate, not behind it)"
+            ),
+        };
+        let base = format!("http://{authority}{}", uri.path().trim_end_matches('/'));
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Upstream {
+            base,
+            client,
+            timeout,
+        })
+    }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Names listed in `Connection` go too; nothing is copied when there is none.
+    if h.contains_key(header::CONNECTION) {
+        let listed: Vec<String> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
+        for name in listed {
+            h.remove(name.as_str());
+        }
+    }
+    for name in HOP_BY_HOP {
+        h.remove(name);
+    }
+}
+
+/// The built-in gateway: checks the token against the request, then streams the
+/// request to the upstream with the caller's identity in `x-keygate-*` headers.
+pub async fn proxy(State(gw): State<Gateway>, client: ClientInfo, req: Request) -> Response {
+    match proxy_inner(&gw, client, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<Response, ApiError> {
+    let app = &gw.app;
+    // The request's shape first: a bad method or path is refused whoever asks.
+    request::method(req.method().as_str(), None)?;
+    let path = request::path(req.uri().path())?;
+    let identity = check(app, req.headers(), req.method().as_str(), path).await?;
+    let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
+        "no upstream is configured (keygate serve --upstream URL)",
+    ))?;
+    let (mut parts, body) = req.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let uri = format!("{}{}", upstream.base, path_and_query)
+        .parse::<Uri>()
+        .map_err(|_| {
+            ApiError::BadRequest("invalid_path", "the request URI cannot be forwarded".into())
+        })?;
+    let h = &mut parts.headers;
+    strip_hop_by_hop(h);
+    request::strip_spoofable(h);
+    if !app.settings.forward_authorization {
+        h.remove(header::AUTHORIZATION);
+    }
+    h.remove(header::HOST);
+    identity_headers(&identity, h);
+    let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", client.ip),
+        None => client.ip.clone(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+        h.insert("x-forwarded-for", v);
+    }
+    parts.uri = uri;
+    parts.version = axum::http::Version::HTTP_11;
+    let out = Request::from_parts(parts, body);
+    let resp = tokio::time::timeout(upstream.timeout, upstream.client.request(out))
+        .await
+        .map_err(|_| ApiError::GatewayTimeout)?
+        .map_err(|e| {
+            tracing::warn!(error = %e, "upstream request failed");
+            ApiError::BadGateway("the upstream could not be reached")
+        })?;
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, Body::new(body)))
+}

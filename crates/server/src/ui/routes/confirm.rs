@@ -1,0 +1,101 @@
+//! The password prompt that guards every change in the app (key actions,
+//! member changes, accounts): a page of its own without JavaScript, the same
+//! form in a dialog with it. The check itself is the service's (with its
+//! per-user failure limit); this only shows its answer next to the field.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::service::Error;
+use crate::ui::Pages;
+use crate::ui::extract::{FormBody, OrgMember, PageError};
+use crate::ui::pages::{ConfirmPage, Shell, render_status};
+use crate::ui::routes::check_form;
+
+/// The password prompt for one action.
+pub struct Prompt {
+    pub title: String,
+    pub body: String,
+    pub action: String,
+    pub button: &'static str,
+    pub danger: bool,
+    /// Form fields the action needs besides the password (e.g. the new role).
+    pub hidden: Vec<(String, String)>,
+    /// Where Cancel leads, and the page's name in the breadcrumb.
+    pub back: (String, &'static str),
+    /// The app's section, for the navigation.
+    pub nav: &'static str,
+}
+
+pub async fn prompt_page<R>(
+    app: &Pages,
+    m: &OrgMember<R>,
+    p: Prompt,
+    error: Option<String>,
+) -> Result<ConfirmPage, PageError> {
+    Ok(ConfirmPage {
+        shell: Shell::load(app, &m.current, &m.org_id, m.role, p.nav).await?,
+        title: p.title,
+        body: p.body,
+        action: p.action,
+        button: p.button,
+        danger: p.danger,
+        hidden: p.hidden,
+        back: p.back.0,
+        back_label: p.back.1,
+        error,
+    })
+}
+
+/// Runs an action confirmed with the password in the form: checks the form
+/// token, then runs `action`, whose service checks the password. A wrong
+/// password shows the prompt again with the error; nothing was changed. A
+/// form sent without a password field at all (no JavaScript, the row's own
+/// button) gets the prompt without running the action or counting a failure.
+pub async fn confirmed<R, T>(
+    app: &Pages,
+    m: &OrgMember<R>,
+    form: &FormBody,
+    p: Prompt,
+    action: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Response> {
+    check_form(app, &m.current, form).map_err(IntoResponse::into_response)?;
+    let error = if form.get("password").is_none() {
+        None
+    } else {
+        let e = match action.await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match password_error(&e) {
+            Some(shown) => Some(shown),
+            None => return Err(PageError::from(e).into_response()),
+        }
+    };
+    let (status, msg) = match error {
+        Some((status, msg)) => (status, Some(msg)),
+        None => (StatusCode::OK, None),
+    };
+    Err(match prompt_page(app, m, p, msg).await {
+        Ok(page) => render_status(status, &page),
+        Err(e) => e.into_response(),
+    })
+}
+
+/// A failed password confirmation as a message next to the password field.
+pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
+    match e {
+        Error::PasswordRejected => Some((
+            StatusCode::UNAUTHORIZED,
+            "That password is not correct. Nothing was changed.".into(),
+        )),
+        Error::RateLimited { retry_after_secs } => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many wrong passwords. Try again in {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            ),
+        )),
+        _ => None,
+    }
+}

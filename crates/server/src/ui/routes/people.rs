@@ -1,0 +1,284 @@
+//! Members and accounts (owner, admin). Every change asks for the login
+//! password: a field of the add/create forms, the key actions' dialog (or a
+//! prompt page without JavaScript) for a member's row.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use keygate_core::{OrgId, UserId};
+use keygate_store::MemberRecord;
+
+use crate::service::{Error, orgs};
+use crate::ui::Pages;
+use crate::ui::extract::{FormBody, OrgManager, OrgMember, PageError, see_other};
+use crate::ui::pages::{
+    AccountRow, AccountsPage, MemberRow, MembersPage, Shell, render, render_status, role_label,
+    when,
+};
+use crate::ui::routes::check_form;
+use crate::ui::routes::confirm::{Prompt, confirmed, password_error};
+
+/// An action whose failures other than the password's (a bad role, the
+/// owner's row) are shown on the list page rather than in the prompt.
+async fn failed_input<T>(
+    action: impl Future<Output = Result<T, Error>>,
+) -> Result<Result<T, Error>, Error> {
+    match action.await {
+        Err(e) if password_error(&e).is_some() => Err(e),
+        other => Ok(other),
+    }
+}
+
+type M = OrgMember<OrgManager>;
+
+/// What a members or accounts page shows after a failed action.
+#[derive(Default)]
+struct Failed {
+    error: Option<String>,
+    password_error: Option<String>,
+    /// What the user typed, shown again.
+    value: String,
+}
+
+async fn members_page(
+    app: &Pages,
+    m: &M,
+    notice: Option<&'static str>,
+    failed: Failed,
+) -> Result<MembersPage, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "members").await?;
+    let rows = orgs::members(app, &m.org_id)
+        .await?
+        .iter()
+        .map(|r| MemberRow {
+            user_id: r.user_id.to_string(),
+            email: r.email.clone(),
+            role: role_label(r.role),
+            role_value: r.role.as_str(),
+            owner: r.role == keygate_core::Role::Owner,
+            me: r.user_id == m.current.user.user_id,
+            joined: when(r.created_at),
+        })
+        .collect();
+    Ok(MembersPage {
+        shell,
+        notice,
+        rows,
+        error: failed.error,
+        password_error: failed.password_error,
+        email: failed.value,
+    })
+}
+
+/// A failed action as a message for the page (a wrong password beside the
+/// password field), with its status; other errors become an error page.
+fn failure(e: Error, value: &str) -> Result<(StatusCode, Failed), PageError> {
+    let value = value.to_owned();
+    if let Some((status, msg)) = password_error(&e) {
+        let failed = Failed {
+            password_error: Some(msg),
+            value,
+            ..Failed::default()
+        };
+        return Ok((status, failed));
+    }
+    let msg = match e {
+        Error::Invalid { message, .. } => message,
+        Error::Conflict(m) => m,
+        Error::NotAllowed(m) => m.to_owned(),
+        e => return Err(e.into()),
+    };
+    let mut chars = msg.chars();
+    let msg = chars
+        .next()
+        .map(|f| f.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    let failed = Failed {
+        error: Some(msg),
+        value,
+        ..Failed::default()
+    };
+    Ok((StatusCode::BAD_REQUEST, failed))
+}
+
+/// A member action that failed: the page again with the message.
+async fn members_error(app: &Pages, m: &M, e: Error, email: &str) -> Result<Response, PageError> {
+    let (status, failed) = failure(e, email)?;
+    let page = members_page(app, m, None, failed).await?;
+    Ok(render_status(status, &page))
+}
+
+pub async fn members(
+    State(app): State<Pages>,
+    m: M,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let notice = match q.as_deref() {
+        Some("done=added") => Some("Member added."),
+        Some("done=role") => Some("Role changed."),
+        Some("done=removed") => Some("Member removed."),
+        _ => None,
+    };
+    let page = members_page(&app, &m, notice, Failed::default()).await?;
+    Ok(render(&page))
+}
+
+fn members_url(org: &OrgId) -> String {
+    format!("/app/orgs/{org}/settings/members")
+}
+
+pub async fn add_member(
+    State(app): State<Pages>,
+    m: M,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let email = form.get("email").unwrap_or("");
+    let role = form.get("role").unwrap_or("");
+    let initial = form.get("initial_password").filter(|p| !p.is_empty());
+    let password = form.get("password");
+    match orgs::add_member(&app, &m.acting(), email, role, initial, password).await {
+        Ok(_) => Ok(see_other(&format!("{}?done=added", members_url(&m.org_id)))),
+        Err(e) => members_error(&app, &m, e, email).await,
+    }
+}
+
+fn user_id(s: &str) -> Result<UserId, PageError> {
+    UserId::parse(s).map_err(|_| Error::NotFound.into())
+}
+
+/// The password prompt for a change to one member (a dialog on the list).
+fn member_prompt(m: &M, who: &MemberRecord, change: &str, button: &'static str) -> Prompt {
+    let (action, title, body, danger) = match change {
+        "remove" => (
+            "remove",
+            "Remove member".to_owned(),
+            format!("{} loses access to this organization at once.", who.email),
+            true,
+        ),
+        role => (
+            "role",
+            "Change role".to_owned(),
+            format!("{} becomes {}.", who.email, role_name(role)),
+            false,
+        ),
+    };
+    Prompt {
+        title,
+        body,
+        action: format!("{}/{}/{action}", members_url(&m.org_id), who.user_id),
+        button,
+        danger,
+        hidden: match change {
+            "remove" => Vec::new(),
+            role => vec![("role".into(), role.to_owned())],
+        },
+        back: (members_url(&m.org_id), "Members"),
+        nav: "members",
+    }
+}
+
+fn role_name(role: &str) -> String {
+    keygate_core::Role::parse(role)
+        .map(|r| role_label(r).to_owned())
+        .unwrap_or_else(|| role.to_owned())
+}
+
+pub async fn change_role(
+    State(app): State<Pages>,
+    m: M,
+    Path((_, user)): Path<(String, String)>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    let who = orgs::member(&app, &m.org_id, &user_id(&user)?).await?;
+    let role = form.get("role").unwrap_or("");
+    let prompt = member_prompt(&m, &who, role, "Change role");
+    let acting = m.acting();
+    let action = orgs::set_role(&app, &acting, &who.user_id, role, form.get("password"));
+    match confirmed(&app, &m, &form, prompt, failed_input(action)).await {
+        Ok(Ok(_)) => Ok(see_other(&format!("{}?done=role", members_url(&m.org_id)))),
+        Ok(Err(e)) => members_error(&app, &m, e, "").await,
+        Err(page) => Ok(page),
+    }
+}
+
+pub async fn remove_member(
+    State(app): State<Pages>,
+    m: M,
+    Path((_, user)): Path<(String, String)>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    let who = orgs::member(&app, &m.org_id, &user_id(&user)?).await?;
+    let prompt = member_prompt(&m, &who, "remove", "Remove");
+    let acting = m.acting();
+    let action = orgs::remove(&app, &acting, &who.user_id, form.get("password"));
+    match confirmed(&app, &m, &form, prompt, failed_input(action)).await {
+        Ok(Ok(())) => Ok(see_other(&format!(
+            "{}?done=removed",
+            members_url(&m.org_id)
+        ))),
+        Ok(Err(e)) => members_error(&app, &m, e, "").await,
+        Err(page) => Ok(page),
+    }
+}
+
+async fn accounts_page(
+    app: &Pages,
+    m: &M,
+    notice: Option<&'static str>,
+    failed: Failed,
+) -> Result<AccountsPage, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "accounts").await?;
+    let rows = orgs::accounts(app, &m.org_id)
+        .await?
+        .iter()
+        .map(|a| AccountRow {
+            account_id: a.account_id.to_string(),
+            name: a.name.clone(),
+            created: when(a.created_at),
+        })
+        .collect();
+    Ok(AccountsPage {
+        shell,
+        notice,
+        rows,
+        error: failed.error,
+        password_error: failed.password_error,
+        name: failed.value,
+    })
+}
+
+pub async fn accounts(
+    State(app): State<Pages>,
+    m: M,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let notice = (q.as_deref() == Some("done=created")).then_some("Account created.");
+    let page = accounts_page(&app, &m, notice, Failed::default()).await?;
+    Ok(render(&page))
+}
+
+pub async fn create_account(
+    State(app): State<Pages>,
+    m: M,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let name = form.get("name").unwrap_or("");
+    let result = orgs::create_account(&app, &m.acting(), name, form.get("password")).await;
+    let e = match result {
+        Ok(_) => {
+            return Ok(see_other(&format!(
+                "/app/orgs/{}/settings/accounts?done=created",
+                m.org_id
+            )));
+        }
+        Err(Error::Invalid { message, .. }) => {
+            Error::invalid("name", format!("Account name {message}."))
+        }
+        Err(e) => e,
+    };
+    let (status, failed) = failure(e, name)?;
+    let page = accounts_page(&app, &m, None, failed).await?;
+    Ok(render_status(status, &page))
+}
