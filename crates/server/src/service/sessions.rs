@@ -87,6 +87,51 @@ pub(crate) async fn open(app: &App, actor: &Actor, user: UserRecord) -> Result<N
     })
 }
 
+/// The second step of sign-in: a challenge and a code (or recovery code) →
+/// a session. Every failure is the same `Unauthorized` as a wrong password
+/// and counts against the same per-address and per-email limits.
+pub async fn complete_sign_in(
+    app: &App,
+    actor: &Actor,
+    challenge: &str,
+    code: &str,
+) -> Result<NewSession, Error> {
+    let ip = actor.ip.clone().unwrap_or_default();
+    let limits = &app.limits;
+    limits
+        .signin_ip
+        .check(&ip)
+        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+    let hash = sha256(challenge.as_bytes());
+    let user_id = match challenge.len() <= 100 {
+        true => {
+            app.store
+                .attempt_two_factor_challenge(&hash, now_ms(), two_factor::CHALLENGE_ATTEMPTS)
+                .await?
+        }
+        false => None,
+    };
+    let user = match user_id {
+        Some(id) => app.store.user(&id).await?,
+        None => None,
+    };
+    let Some(user) = user else {
+        limits.signin_ip.fail(&ip);
+        return Err(Error::Unauthorized);
+    };
+    limits
+        .signin_email
+        .check(&user.email)
+        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+    if !two_factor::second_factor(app, &user, actor, code).await? {
+        limits.signin_ip.fail(&ip);
+        limits.signin_email.fail(&user.email);
+        return Err(Error::Unauthorized);
+    }
+    app.store.end_two_factor_challenge(&hash).await?;
+    open(app, actor, user).await
+}
+
 /// Ends one session: its token stops working at once.
 pub async fn sign_out(app: &App, session_hash: &Digest) -> Result<(), Error> {
     Ok(app.store.delete_session(session_hash).await?)

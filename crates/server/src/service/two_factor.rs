@@ -16,7 +16,6 @@ use serde_json::json;
 use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
-use crate::service::sessions::{self, NewSession};
 use crate::service::{Acting, Error, passwords};
 
 /// What an authenticator app needs, shown once at enrolment.
@@ -35,7 +34,7 @@ pub struct Challenge {
 
 /// A challenge lives five minutes and takes at most five codes.
 const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
-const CHALLENGE_ATTEMPTS: i64 = 5;
+pub(crate) const CHALLENGE_ATTEMPTS: i64 = 5;
 const ISSUER: &str = "Keygate";
 
 /// Starts enrolment (or restarts a pending one): a fresh secret, stored sealed
@@ -144,54 +143,9 @@ pub async fn challenge(app: &App, user: &UserRecord) -> Result<Challenge, Error>
     Ok(Challenge { token, expires_at })
 }
 
-/// The second step of sign-in: a challenge and a code (or recovery code) →
-/// a session. Every failure is the same `Unauthorized` as a wrong password
-/// and counts against the same per-address and per-email limits.
-pub async fn complete_sign_in(
-    app: &App,
-    actor: &Actor,
-    challenge: &str,
-    code: &str,
-) -> Result<NewSession, Error> {
-    let ip = actor.ip.clone().unwrap_or_default();
-    let limits = &app.limits;
-    limits
-        .signin_ip
-        .check(&ip)
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
-    let hash = sha256(challenge.as_bytes());
-    let user_id = match challenge.len() <= 100 {
-        true => {
-            app.store
-                .attempt_two_factor_challenge(&hash, now_ms(), CHALLENGE_ATTEMPTS)
-                .await?
-        }
-        false => None,
-    };
-    let user = match user_id {
-        Some(id) => app.store.user(&id).await?,
-        None => None,
-    };
-    let Some(user) = user else {
-        limits.signin_ip.fail(&ip);
-        return Err(Error::Unauthorized);
-    };
-    limits
-        .signin_email
-        .check(&user.email)
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
-    if !second_factor(app, &user, actor, code).await? {
-        limits.signin_ip.fail(&ip);
-        limits.signin_email.fail(&user.email);
-        return Err(Error::Unauthorized);
-    }
-    app.store.end_two_factor_challenge(&hash).await?;
-    sessions::open(app, actor, user).await
-}
-
 /// Whether `code` is a current TOTP code not used before, or an unused
 /// recovery code; either is used up by this call.
-async fn second_factor(
+pub(crate) async fn second_factor(
     app: &App,
     user: &UserRecord,
     actor: &Actor,

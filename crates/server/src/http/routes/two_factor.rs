@@ -15,7 +15,7 @@ use crate::http::dto::two_factor::{
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody, OrgMember};
-use crate::service::two_factor;
+use crate::service::{sessions, two_factor};
 
 /// Start turning on two-factor sign-in: a fresh TOTP secret (RFC 6238: SHA-1,
 /// 6 digits, 30 s). It is off until confirmed with a code.
@@ -75,8 +75,8 @@ pub async fn sign_in(
     client: ClientInfo,
     JsonBody(body): JsonBody<TwoFactorSignIn>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    let s = two_factor::complete_sign_in(&app, &client.anonymous(), &body.challenge, &body.code)
-        .await?;
+    let s =
+        sessions::complete_sign_in(&app, &client.anonymous(), &body.challenge, &body.code).await?;
     Ok((StatusCode::CREATED, Json(SessionCreated::from(s))))
 }
 

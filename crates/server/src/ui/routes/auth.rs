@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
 
 use crate::service::sessions::{NewSession, SignIn};
-use crate::service::{Error, orgs, sessions, two_factor};
+use crate::service::{Error, orgs, sessions};
 use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
@@ -198,7 +198,7 @@ pub async fn sign_in_code(
     }
     let challenge = form.get("challenge").unwrap_or("").to_owned();
     let code = form.get("code").unwrap_or("");
-    match two_factor::complete_sign_in(&app, &client.anonymous(), &challenge, code).await {
+    match sessions::complete_sign_in(&app, &client.anonymous(), &challenge, code).await {
         Ok(s) => signed_in(tls, &s),
         Err(Error::Unauthorized) => code_form(
             &app,
