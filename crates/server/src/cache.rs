@@ -10,7 +10,8 @@
 //! arrive as change notices (see `sync.rs`), a lost notice connection leads to
 //! a full [`CredentialCache::reload`], and the cache has a bounded lifetime:
 //! when it could not be re-read for too long, the hot path answers 503 rather
-//! than trust it.
+//! than trust it. The feed's heartbeat also proves, request by request, that
+//! no notice is waiting unread (see `cache/freshness.rs`).
 //!
 //! The maps are split into shards, each behind its own lock, so the two (or
 //! more) worker threads rarely touch the same lock word on the hot path.
@@ -25,6 +26,9 @@ use keygate_core::permission::KeyScope;
 use keygate_core::token::Claims;
 use keygate_core::{AccountId, ClientId, OrgId};
 use keygate_store::{KeyCredential, Store, StoreError};
+
+mod freshness;
+pub use freshness::Freshness;
 
 /// What the hot path needs of a key (its client id is the map's key). Keys of
 /// one organization share its id,
@@ -150,6 +154,7 @@ pub struct CredentialCache {
     refresh: tokio::sync::Mutex<()>,
     verified: VerifiedTokens,
     valid_until: ValidUntil,
+    feed: Freshness,
     shared: std::sync::atomic::AtomicBool,
     rereads: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
@@ -272,6 +277,11 @@ impl CredentialCache {
     /// False once the cache has gone unconfirmed for longer than allowed.
     pub fn is_valid(&self, now_ms: i64) -> bool {
         now_ms < self.valid_until.0.load(Ordering::Relaxed)
+    }
+
+    /// How current the cache is with the change feed (see [`Freshness`]).
+    pub fn feed(&self) -> &Freshness {
+        &self.feed
     }
 
     /// Puts one key's current credential in place, replacing what was there.

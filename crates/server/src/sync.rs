@@ -8,8 +8,13 @@
 //! `--cache-max-stale`; when the database stays out of reach longer than that,
 //! the hot path answers 503 instead of trusting what may have been revoked.
 //!
+//! The feed also carries heartbeats ([`Change::CurrentAsOf`]): once the
+//! changes before a beat are in the cache, the cache's feed clock moves to the
+//! beat's time. The hot path refuses to answer from a cache whose feed clock
+//! is too old (a paused process, a lost listener); see `cache.rs`.
+//!
 //! Nothing here knows which database is behind the store: SQLite has no feed,
-//! so this task never starts there.
+//! so this task never starts there, and its cache counts as always current.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -28,10 +33,14 @@ const RETRY: Duration = Duration::from_secs(1);
 pub fn follow(app: AppState, mut feed: ChangeFeed) {
     let every = app.settings.cache_reload_interval;
     app.cache.set_shared();
+    app.cache.feed().follow_feed();
     confirm(&app);
     tokio::spawn(async move {
         let mut next_reload = tokio::time::Instant::now() + every;
         let mut batch = Vec::with_capacity(BATCH);
+        // Set after a lost feed connection until a full re-read succeeds: no
+        // heartbeat may vouch for a cache that missed notices.
+        let mut behind = false;
         loop {
             tokio::select! {
                 n = feed.recv_many(&mut batch, BATCH) => {
@@ -41,51 +50,74 @@ pub fn follow(app: AppState, mut feed: ChangeFeed) {
                     }
                     let changes: HashSet<Change> = batch.drain(..).collect();
                     if changes.contains(&Change::Resync) {
-                        next_reload = tokio::time::Instant::now();
+                        behind = true;
                     } else {
-                        apply(&app, changes).await;
+                        apply(&app, &changes).await;
+                    }
+                    if behind {
+                        behind = !reload(&app).await;
+                        next_reload = tokio::time::Instant::now() + wait(!behind, every);
+                    }
+                    // The beats came after every change of this batch, which
+                    // are now in the cache: the feed is current as of them.
+                    if !behind && let Some(at) = changes.iter().filter_map(current_as_of).max() {
+                        app.cache.feed().confirm(at);
                     }
                 }
                 () = tokio::time::sleep_until(next_reload) => {
-                    next_reload = tokio::time::Instant::now() + reload(&app, every).await;
+                    let done = reload(&app).await;
+                    behind &= !done;
+                    next_reload = tokio::time::Instant::now() + wait(done, every);
                 }
             }
         }
         loop {
-            let wait = reload(&app, every).await;
-            tokio::time::sleep(wait).await;
+            let done = reload(&app).await;
+            tokio::time::sleep(wait(done, every)).await;
         }
     });
 }
 
-async fn apply(app: &App, changes: HashSet<Change>) {
+fn current_as_of(change: &Change) -> Option<i64> {
+    match change {
+        Change::CurrentAsOf(at) => Some(*at),
+        _ => None,
+    }
+}
+
+async fn apply(app: &App, changes: &HashSet<Change>) {
     for change in changes {
         match change {
-            Change::Key(client_id) => keys::refresh(app, &client_id).await,
-            Change::Account(account_id) => match app.store.account(&account_id).await {
+            Change::Key(client_id) => keys::refresh(app, client_id).await,
+            Change::Account(account_id) => match app.store.account(account_id).await {
                 Ok(Some(a)) => app.cache.add_account(a.account_id, a.org_id),
                 Ok(None) => {}
                 // Logins learn accounts they do not know on first use.
                 Err(e) => tracing::warn!(error = %e, %account_id, "could not read a new account"),
             },
-            Change::Resync => {}
+            Change::Resync | Change::CurrentAsOf(_) => {}
         }
     }
 }
 
-/// Re-reads the whole cache; returns when to do it next.
-async fn reload(app: &App, every: Duration) -> Duration {
+/// Re-reads the whole cache; false if it could not.
+async fn reload(app: &App) -> bool {
     match app.cache.reload(app.store.as_ref()).await {
         Ok(()) => {
             confirm(app);
             tracing::debug!("credential cache reloaded");
-            every
+            true
         }
         Err(e) => {
             tracing::warn!(error = %e, "could not reload the credential cache; retrying");
-            RETRY
+            false
         }
     }
+}
+
+/// When to re-read everything next.
+fn wait(done: bool, every: Duration) -> Duration {
+    if done { every } else { RETRY }
 }
 
 fn confirm(app: &App) {

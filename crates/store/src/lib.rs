@@ -45,6 +45,9 @@ pub enum Change {
     /// Changes may have been missed (the listening connection was lost and is
     /// back): re-read everything.
     Resync,
+    /// A heartbeat: every change committed before this Unix time (ms, this
+    /// process's clock) came through the feed before this item.
+    CurrentAsOf(i64),
 }
 
 /// Changes as they commit, in commit order.

@@ -50,6 +50,9 @@ pub enum ApiError {
     BadGateway(&'static str),
     GatewayTimeout,
     Unavailable(String),
+    /// 503 from the hot path when the credential cache cannot be trusted;
+    /// logged once in a while by the cache, not per request.
+    StaleCache,
     Internal(String),
 }
 
@@ -105,6 +108,7 @@ impl From<service::Error> for ApiError {
             E::TwoFactorRequired => ApiError::TwoFactorRequired,
             E::LoginAsNotAllowed => ApiError::LoginAsNotAllowed,
             E::Unavailable(m) => ApiError::Unavailable(m),
+            E::StaleCache => ApiError::StaleCache,
             E::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -242,6 +246,13 @@ impl ApiError {
                     },
                 )
             }
+            ApiError::StaleCache => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody {
+                    trace_id: Some(random_base62(16)),
+                    ..body("unavailable", "the service is unavailable; retry shortly")
+                },
+            ),
             ApiError::Internal(detail) => {
                 let trace_id = random_base62(16);
                 tracing::error!(%trace_id, %detail, "internal error");

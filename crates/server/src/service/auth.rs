@@ -38,7 +38,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     {
         return Err(Error::RateLimited { retry_after_secs });
     }
-    if !app.cache.is_valid(now_ms()) {
+    if !fresh(app).await {
         return Err(stale_cache());
     }
     if let (Some(c), Some(k)) = (req.client_id, req.api_key) {
@@ -86,9 +86,31 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
 }
 
 /// The credential cache could not be confirmed against the database for too
-/// long (see `--cache-max-stale`): refuse rather than trust what may be revoked.
+/// long (see `--cache-max-stale`), or its change feed is not known to be
+/// current: refuse rather than trust what may be revoked. Logged once in a
+/// while by [`fresh`], not per request.
 pub fn stale_cache() -> Error {
-    Error::Unavailable("the credential cache is stale and the database cannot be read".into())
+    Error::StaleCache
+}
+
+/// Whether the cache may answer a login or token check now: re-read within
+/// `--cache-max-stale`, and with other instances on the database, its change
+/// feed confirmed current by a recent heartbeat. The normal case is two atomic
+/// loads, no lock and no query. After a pause (or while the listener is lost)
+/// the request waits briefly for the feed to catch up with the notices queued
+/// meanwhile; if it does not, the request is refused.
+async fn fresh(app: &App) -> bool {
+    let now = now_ms();
+    let feed = app.cache.feed();
+    if !app.cache.is_valid(now) {
+        feed.refused(now, "not re-read within --cache-max-stale");
+        return false;
+    }
+    if feed.is_current(now) || feed.wait_current(now).await {
+        return true;
+    }
+    feed.refused(now, "the change feed is not confirmed current");
+    false
 }
 
 /// With several instances, a key created through another instance may reach
@@ -172,7 +194,7 @@ pub enum Denied {
     Forbidden,
     /// A path that could be read two ways: 400.
     AmbiguousPath,
-    /// The credential cache may be stale and cannot be re-read: 503.
+    /// The credential cache may be stale and cannot be confirmed current: 503.
     Unavailable,
 }
 
@@ -187,6 +209,9 @@ pub async fn authenticate(
     app: &App,
     token: &str,
 ) -> Result<(Identity, Arc<crate::cache::Credential>), Denied> {
+    if !fresh(app).await {
+        return Err(Denied::Unavailable);
+    }
     let claims = verified_claims(app, token)?;
     if let Some(cred) = current_key(app, &claims) {
         return Ok((Identity { claims }, cred));
@@ -207,11 +232,7 @@ pub async fn authenticate(
 
 /// Signature and expiry; the signature check is cached per token.
 fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
-    let now_ms = now_ms();
-    if !app.cache.is_valid(now_ms) {
-        return Err(Denied::Unavailable);
-    }
-    let now = now_ms / 1000;
+    let now = now_ms() / 1000;
     let digest = sha256(token.as_bytes());
     let claims = match app.cache.verified_tokens().get(&digest) {
         Some(c) => c,

@@ -65,6 +65,10 @@ pub enum Error {
     LoginAsNotAllowed,
     /// The database, or something else the action needs, cannot be reached now.
     Unavailable(String),
+    /// The credential cache cannot be trusted now (not re-read in time, or its
+    /// change feed not confirmed current). Logged in summary by the hot path,
+    /// not per request.
+    StaleCache,
     /// A bug or a broken invariant; the detail is for the log only.
     Internal(String),
 }

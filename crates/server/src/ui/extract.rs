@@ -123,7 +123,7 @@ impl IntoResponse for PageError {
             Error::TwoFactorRequired => {
                 return two_factor_required_page();
             }
-            Error::Unavailable(_) => (
+            Error::Unavailable(_) | Error::StaleCache => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Something went wrong",
                 "The service is unavailable; retry shortly.".into(),

@@ -182,6 +182,23 @@ impl TestApp {
         let _ = c.wait();
     }
 
+    /// `kill -STOP`: the process freezes as in a VM pause or a long GC; the
+    /// kernel still queues connections and requests sent to it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// `kill -CONT`: the paused process carries on.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.lock().unwrap().id().to_string();
+        let status = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
     /// Starts the server again on the same data dir (after `kill`), with other
     /// flags and variables if given.
     pub fn restart_with(&mut self, args: Option<&[&str]>, env: Option<&[(&str, &str)]>) {

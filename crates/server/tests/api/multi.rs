@@ -245,6 +245,122 @@ async fn a_token_from_one_instance_passes_another_gateway_until_the_key_is_delet
     );
 }
 
+/// A paused instance (SIGSTOP: a VM pause, a long GC) must not answer the
+/// requests queued during the pause from its old cache once it resumes.
+#[tokio::test]
+async fn an_instance_resumed_after_a_pause_refuses_a_secret_regenerated_and_a_token_deleted_meanwhile()
+ {
+    let upstream = format!("http://{}", echo_upstream().await);
+    let Some(db) = PgDb::create("multi: revocation after a pause").await else {
+        return;
+    };
+    let dir = Dir(temp_dir());
+    let args = ["--upstream", upstream.as_str()];
+    let apps = Arc::new(
+        (0..2)
+            .map(|_| spawn_process(&dir.0, Some(db.clone()), &args, &[]))
+            .collect::<Vec<_>>(),
+    );
+    let (a, b) = (&apps[0], &apps[1]);
+    let org = b.create_org("Acme", "owner@acme.test", &["Acme HK"]).await;
+    let regenerated_key = balances_key(b, &org).await;
+    let deleted_key = balances_key(b, &org).await;
+    let client_id = cid(&regenerated_key).to_owned();
+    let old_secret = secret(&regenerated_key).to_owned();
+    // Both keys known to A, and a token of each issued by A.
+    let old_token = a.token(&regenerated_key, None).await;
+    let doomed_token = a.token(&deleted_key, None).await;
+    assert_eq!(gateway_get(a, &old_token).await.status, 200);
+    assert_eq!(gateway_get(a, &doomed_token).await.status, 200);
+    // Let A settle: any notice of the creations is handled before the pause.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    a.pause();
+    let paused_at = Instant::now();
+    let regenerated = regenerate(b, &org, &client_id).await;
+    assert_eq!(regenerated.status, 200, "{}", regenerated.body);
+    let new_secret = regenerated.body["api_key"].as_str().unwrap().to_owned();
+    let deleted = b
+        .req(
+            Method::DELETE,
+            &format!(
+                "/dev/v1/orgs/{}/scoped-keys/{}",
+                org.org_id,
+                cid(&deleted_key)
+            ),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+
+    // Requests to the paused A: the kernel queues them until it resumes.
+    let bounded = Duration::from_secs(20);
+    let login = {
+        let (apps, c, s) = (apps.clone(), client_id.clone(), old_secret.clone());
+        tokio::spawn(
+            async move { tokio::time::timeout(bounded, apps[0].login(&c, &s, None)).await },
+        )
+    };
+    let mut tokens: Vec<_> = [old_token.clone(), doomed_token.clone()]
+        .into_iter()
+        .map(|t| {
+            let apps = apps.clone();
+            tokio::spawn(
+                async move { tokio::time::timeout(bounded, gateway_get(&apps[0], &t)).await },
+            )
+        })
+        .collect();
+    // And the same check through forward-auth (nginx's auth_request).
+    tokens.push({
+        let (apps, t) = (apps.clone(), doomed_token.clone());
+        tokio::spawn(async move {
+            let a = &apps[0];
+            let rb = a
+                .http
+                .get(format!("{}/auth/verify", a.base))
+                .bearer_auth(&t)
+                .header("x-original-method", "GET")
+                .header("x-original-uri", "/api/v1/balances/current");
+            tokio::time::timeout(bounded, a.send(rb)).await
+        })
+    });
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(paused_at.elapsed())).await;
+    assert!(!login.is_finished(), "A answers nothing while paused");
+    a.resume();
+    let resumed_at = Instant::now();
+
+    let login = login.await.unwrap().expect("the queued login is answered");
+    assert_eq!(
+        login.status, 401,
+        "the old secret is refused after the pause: {}",
+        login.body
+    );
+    let checks = [
+        "gateway, regenerated key",
+        "gateway, deleted key",
+        "forward-auth, deleted key",
+    ];
+    for (t, what) in tokens.into_iter().zip(checks) {
+        let r = t
+            .await
+            .unwrap()
+            .expect("the queued token check is answered");
+        assert_eq!(
+            r.status, 401,
+            "an old token is refused after the pause ({what}): {}",
+            r.body
+        );
+    }
+    loud!(
+        "FIGURE: queued requests answered {:.0} ms after a 4 s pause ended, all refused",
+        resumed_at.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(a.login(&client_id, &old_secret, None).await.status, 401);
+    assert_eq!(a.login(&client_id, &new_secret, None).await.status, 201);
+    assert_eq!(gateway_get(a, &doomed_token).await.status, 401);
+}
+
 #[tokio::test]
 async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secret_and_one_audit_entry_each()
  {
@@ -435,10 +551,23 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
     );
     assert!(listed.body.get("trace_id").is_some() && !listed.body.to_string().contains("postgres"));
 
-    // Meanwhile another instance changes the key; the cut-off one cannot hear it,
-    // so past --cache-max-stale it stops trusting its cache.
+    // Meanwhile another instance changes the key; the cut-off one cannot hear
+    // it: without its heartbeat (about 1 s) it stops trusting its cache, well
+    // before --cache-max-stale.
     let regenerated = regenerate(&a, &org, &client_id).await;
     assert_eq!(regenerated.status, 200);
+    tokio::time::sleep(Duration::from_millis(1300).saturating_sub(cut_at.elapsed())).await;
+    let unheard = x.login(&client_id, &old_secret, None).await;
+    assert_eq!(
+        (unheard.status.as_u16(), unheard.code()),
+        (503, "unavailable"),
+        "{}",
+        unheard.body
+    );
+    assert!(
+        cut_at.elapsed() < Duration::from_secs(4),
+        "refused by the heartbeat rule, not --cache-max-stale"
+    );
     let new_secret = regenerated.body["api_key"].as_str().unwrap().to_owned();
     tokio::time::sleep(
         Duration::from_secs(4).saturating_sub(cut_at.elapsed()) + Duration::from_millis(300),
@@ -450,6 +579,18 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
         (503, "unavailable"),
         "{}",
         stale.body
+    );
+    for _ in 0..20 {
+        assert_eq!(x.login(&client_id, &old_secret, None).await.status, 503);
+    }
+    let stale_lines = x
+        .log()
+        .lines()
+        .filter(|l| l.contains("cannot be confirmed current"))
+        .count();
+    assert_eq!(
+        stale_lines, 1,
+        "a stale cache is logged once, not per request"
     );
 
     cable.reconnect();

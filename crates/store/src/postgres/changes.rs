@@ -1,49 +1,125 @@
 //! Hearing other instances' changes: one dedicated connection `LISTEN`s on
-//! [`CHANNEL`](super::CHANNEL) and turns each notification into a [`Change`].
+//! [`CHANNEL`] and turns each notification into a [`Change`].
 //!
 //! Notifications sent while the connection is down are lost for good, so after
 //! every reconnect the feed says [`Change::Resync`] and the cache re-reads
 //! everything.
+//!
+//! Heartbeat: every [`HEARTBEAT`] a small task of this feed sends
+//! `pg_notify` on the same channel with a payload only this feed knows
+//! (`beat:<nonce>:<sent at, Unix ms>`). PostgreSQL delivers notifications in
+//! commit order, so when the listener hears its own beat back, every change
+//! committed before the beat was sent has already come through: the feed then
+//! says [`Change::CurrentAsOf`] that time. A process that was paused (SIGSTOP,
+//! a VM pause) hears no beat until it has read the notices queued meanwhile,
+//! so it can tell a current feed from an old one. Beats of other instances on
+//! the channel are ignored.
 
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{ConnectOptions, Postgres};
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 
-use super::CHANNEL;
-use super::rows::db;
+use crate::sql::db;
 use crate::{Change, ChangeFeed, Result};
+
+/// The `LISTEN`/`NOTIFY` channel; payloads are `key:<client id>` or
+/// `account:<account id>` (and this feed's own heartbeats).
+pub const CHANNEL: &str = "keygate_changes";
 
 /// Room for bursts; a full queue makes the listener wait, never drop.
 const FEED_CAPACITY: usize = 4096;
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often the feed proves itself current.
+pub const HEARTBEAT: Duration = Duration::from_millis(250);
+/// A beat that takes longer than this is given up; the next one is sent.
+const BEAT_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(super) fn payload(change: &Change) -> String {
     match change {
         Change::Key(c) => format!("key:{c}"),
         Change::Account(a) => format!("account:{a}"),
         Change::Resync => "resync".to_owned(),
+        Change::CurrentAsOf(ms) => format!("beat::{ms}"),
     }
 }
 
-fn parse(payload: &str) -> Option<Change> {
-    if let Some(c) = payload.strip_prefix("key:") {
+enum Notice {
+    Change(Change),
+    /// Another feed's heartbeat.
+    Ignored,
+    Unknown,
+}
+
+fn parse(payload: &str, nonce: &str) -> Notice {
+    let change = if let Some(c) = payload.strip_prefix("key:") {
         c.parse().ok().map(Change::Key)
     } else if let Some(a) = payload.strip_prefix("account:") {
         a.parse().ok().map(Change::Account)
+    } else if let Some(beat) = payload.strip_prefix("beat:") {
+        return match beat.split_once(':') {
+            Some((n, ms)) if n == nonce => match ms.parse() {
+                Ok(ms) => Notice::Change(Change::CurrentAsOf(ms)),
+                Err(_) => Notice::Unknown,
+            },
+            Some(_) => Notice::Ignored,
+            None => Notice::Unknown,
+        };
     } else {
         None
-    }
+    };
+    change.map_or(Notice::Unknown, Notice::Change)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Starts listening before it returns, so a cache loaded after this call
 /// misses no change committed after the load began.
 pub(super) async fn subscribe(options: PgConnectOptions) -> Result<ChangeFeed> {
-    let listener = connect(&options).await.map_err(db)?;
+    let listener = connect(&options).await.map_err(db::<Postgres>)?;
     let (tx, rx) = mpsc::channel(FEED_CAPACITY);
-    tokio::spawn(run(options, listener, tx));
+    let nonce = keygate_core::crypto::random_base62(16);
+    tokio::spawn(beat(options.clone(), nonce.clone(), tx.clone()));
+    tokio::spawn(run(options, listener, tx, nonce));
     Ok(rx)
+}
+
+/// Sends this feed's heartbeat every [`HEARTBEAT`] until nobody follows the
+/// feed. Its own connection, so beats never wait for a request's, and never
+/// on the listening one (whose reads are not cancel-safe). A tick missed
+/// during a pause fires at once when the process resumes.
+async fn beat(options: PgConnectOptions, nonce: String, tx: mpsc::Sender<Change>) {
+    // Four statements a second are not worth a log line each.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(BEAT_TIMEOUT)
+        .connect_lazy_with(options.disable_statement_logging());
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if tx.is_closed() {
+            return;
+        }
+        let sent = now_ms();
+        let notify = sqlx::query("select pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("beat:{nonce}:{sent}"))
+            .execute(&pool);
+        match tokio::time::timeout(BEAT_TIMEOUT, notify).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not send a change feed heartbeat"),
+            Err(_) => tracing::debug!("a change feed heartbeat timed out"),
+        }
+    }
 }
 
 async fn connect(options: &PgConnectOptions) -> std::result::Result<PgListener, sqlx::Error> {
@@ -62,17 +138,25 @@ async fn connect(options: &PgConnectOptions) -> std::result::Result<PgListener, 
     Ok(listener)
 }
 
-async fn run(options: PgConnectOptions, mut listener: PgListener, tx: mpsc::Sender<Change>) {
+async fn run(
+    options: PgConnectOptions,
+    mut listener: PgListener,
+    tx: mpsc::Sender<Change>,
+    nonce: String,
+) {
     loop {
         let lost = loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => match parse(n.payload()) {
-                    Some(change) => {
+                Ok(Some(n)) => match parse(n.payload(), &nonce) {
+                    Notice::Change(change) => {
                         if tx.send(change).await.is_err() {
                             return; // nobody follows the feed any more
                         }
                     }
-                    None => tracing::warn!(payload = n.payload(), "unknown change notice ignored"),
+                    Notice::Ignored => {}
+                    Notice::Unknown => {
+                        tracing::warn!(payload = n.payload(), "unknown change notice ignored");
+                    }
                 },
                 Ok(None) => break "connection closed".to_owned(),
                 Err(e) => break e.to_string(),
@@ -112,9 +196,19 @@ mod tests {
             Change::Key(ClientId::generate()),
             Change::Account(AccountId::generate()),
         ] {
-            assert_eq!(parse(&payload(&change)), Some(change));
+            assert!(matches!(parse(&payload(&change), "n"), Notice::Change(c) if c == change));
         }
-        assert_eq!(parse("key:not an id"), None);
-        assert_eq!(parse("something else"), None);
+        assert!(matches!(parse("key:not an id", "n"), Notice::Unknown));
+        assert!(matches!(parse("something else", "n"), Notice::Unknown));
+    }
+
+    #[test]
+    fn only_this_feeds_own_heartbeats_count() {
+        assert!(matches!(
+            parse("beat:mine:1700000000123", "mine"),
+            Notice::Change(Change::CurrentAsOf(1_700_000_000_123))
+        ));
+        assert!(matches!(parse("beat:theirs:1", "mine"), Notice::Ignored));
+        assert!(matches!(parse("beat:mine:x", "mine"), Notice::Unknown));
     }
 }

@@ -24,19 +24,11 @@ use sqlx::{Postgres, Transaction};
 use crate::sql::{Sql, SqlStore, unavailable};
 use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
 
-/// Driver errors to `StoreError`, under the name `changes.rs` imports.
-// TODO(lead): once the change-feed branch has landed, import `crate::sql::db`
-// in changes.rs and drop this module.
-mod rows {
-    pub(super) fn db(e: sqlx::Error) -> crate::StoreError {
-        crate::sql::db::<sqlx::Postgres>(e)
-    }
-}
-use rows::db;
+pub use changes::CHANNEL;
 
-/// The `LISTEN`/`NOTIFY` channel; payloads are `key:<client id>` or
-/// `account:<account id>`.
-pub const CHANNEL: &str = "keygate_changes";
+fn db(e: sqlx::Error) -> StoreError {
+    crate::sql::db::<sqlx::Postgres>(e)
+}
 
 /// How long a request waits for a connection before answering 503: short, so
 /// a stopped database shows up as `unavailable` rather than as a hung request.
