@@ -7,10 +7,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 
+use crate::access::Owner;
 use crate::service::{Error, two_factor};
 use crate::ui::Pages;
-use crate::ui::extract::{CurrentUser, FormBody, PageError, see_other};
-use crate::ui::pages::render_status;
+use crate::ui::extract::{CurrentUser, FormBody, OrgMember, PageError, see_other};
+use crate::ui::pages::{Shell, render_status};
 
 use super::check_form;
 
@@ -131,6 +132,62 @@ pub async fn disable(
         }
         Err(Error::Invalid { message, .. }) => {
             status_page(&app, &me, StatusCode::BAD_REQUEST, Some(message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "org_two_factor.html")]
+struct OrgPolicyPage {
+    shell: Shell,
+    required: bool,
+    error: Option<String>,
+}
+
+async fn policy_page(
+    app: &Pages,
+    m: &OrgMember<Owner>,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "settings").await?;
+    let (_, required) = two_factor::org_with_policy(app, &m.org_id).await?;
+    let page = OrgPolicyPage {
+        shell,
+        required,
+        error,
+    };
+    Ok(render_status(status, &page))
+}
+
+/// Settings → Two-factor authentication (owner): require it of every member.
+pub async fn org_policy(
+    State(app): State<Pages>,
+    m: OrgMember<Owner>,
+) -> Result<Response, PageError> {
+    policy_page(&app, &m, StatusCode::OK, None).await
+}
+
+pub async fn set_org_policy(
+    State(app): State<Pages>,
+    m: OrgMember<Owner>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let require = form.get("require") == Some("true");
+    match two_factor::set_org_policy(&app, &m.acting(), Some(require), form.get("password")).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/app/orgs/{}/settings/two-factor",
+            m.org_id
+        ))),
+        Err(Error::PasswordRejected) => {
+            let msg = "That password is not correct. Nothing was changed.".to_owned();
+            policy_page(&app, &m, StatusCode::UNAUTHORIZED, Some(msg)).await
+        }
+        Err(Error::TwoFactorRequired) => {
+            let msg = "Turn on two-factor authentication for your own account first (Security → Two-factor authentication).".to_owned();
+            policy_page(&app, &m, StatusCode::FORBIDDEN, Some(msg)).await
         }
         Err(e) => Err(e.into()),
     }

@@ -59,6 +59,25 @@ async fn enrolling_two_factor_then_signing_in_asks_for_a_code() {
     b.click("form button[type=submit]").await;
     b.wait_for_text("Sign out").await;
     assert!(b.path().await.ends_with("/settings/developer/api-keys"));
+
+    // The owner requires it of every member, from Settings.
+    b.go(&format!("/app/orgs/{}/settings", org.org_id)).await;
+    b.click_text("a", "Two-factor authentication").await;
+    b.wait_for_text("Members may sign in with a password alone")
+        .await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#toggle-policy").await;
+    b.wait_for_text("Every member must sign in with two-factor")
+        .await;
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["require_two_factor"], true, "{}", r.body);
     b.close().await;
 }
 
