@@ -122,6 +122,17 @@ id_type!(
     "dlv_"
 );
 
+id_type!(
+    /// The public id of a signed-in session (never its token or the token's hash).
+    SessionId,
+    "ses_"
+);
+id_type!(
+    /// An invitation to join an organization.
+    InvitationId,
+    "inv_"
+);
+
 /// What an access token is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LoginTarget {

@@ -17,7 +17,10 @@ pub mod token;
 pub mod totp;
 
 pub use catalog::{Catalog, Level, Resource};
-pub use ids::{AccountId, ClientId, DeliveryId, EventId, LoginTarget, OrgId, UserId, WebhookId};
+pub use ids::{
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId, SessionId, UserId,
+    WebhookId,
+};
 pub use key::{ApiKey, KeyFormatError};
 pub use login::{LoginError, login_target};
 pub use permission::{Access, AccountSelection, KeyScope, PermSet};

@@ -16,13 +16,12 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use keygate_core::crypto::{Digest, sha256};
-use keygate_core::{OrgId, Role};
+use keygate_core::{OrgId, Role, SessionId};
 use keygate_store::UserRecord;
 
 use crate::app::{App, AppState};
 use crate::audit::Actor;
-use crate::clock::now_ms;
-use crate::service::{Acting, Error, Need};
+use crate::service::{Acting, Error, Need, account};
 
 /// A surface that signs people in: where its session token is, and how it
 /// shows a refusal.
@@ -105,6 +104,8 @@ fn forwarded_client(headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> Opti
 pub struct CurrentUser<S> {
     pub user: UserRecord,
     pub session_hash: Digest,
+    /// The public id of this session.
+    pub session_id: SessionId,
     pub client: ClientInfo,
     surface: PhantomData<S>,
 }
@@ -114,6 +115,7 @@ impl<S> Clone for CurrentUser<S> {
         CurrentUser {
             user: self.user.clone(),
             session_hash: self.session_hash,
+            session_id: self.session_id.clone(),
             client: self.client.clone(),
             surface: PhantomData,
         }
@@ -149,15 +151,13 @@ where
             .filter(|t| t.len() <= MAX_TOKEN_LEN)
             .ok_or(Error::Unauthorized)?;
         let session_hash = sha256(token.as_bytes());
-        let user = app
-            .store
-            .session_user(&session_hash, now_ms())
-            .await
-            .map_err(Error::from)?
+        let (user, session) = account::session_user(&app, &session_hash)
+            .await?
             .ok_or(Error::Unauthorized)?;
         Ok(CurrentUser {
             user,
             session_hash,
+            session_id: session.session_id,
             client: ClientInfo::of(parts, &app),
             surface: PhantomData,
         })

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{DataArgs, ServeArgs};
 use crate::secrets;
-use crate::service::{self, orgs};
+use crate::service::{self, invitations, orgs};
 
 #[derive(Parser)]
 #[command(
@@ -83,14 +83,49 @@ enum OrgCommand {
         name: String,
         #[arg(long)]
         owner_email: String,
-        /// Read the owner's password from standard input (first line).
-        #[arg(long, required = true)]
+        /// Read the new owner's password from standard input (first line).
+        #[arg(long, required_unless_present = "existing_owner")]
         owner_password_stdin: bool,
+        /// The owner email already has an account: make that account the
+        /// owner; its password stays as it is. Without it, such an email is
+        /// refused (exit 2).
+        #[arg(long, conflicts_with = "owner_password_stdin")]
+        existing_owner: bool,
         /// An account to create; repeat for several.
         #[arg(long = "account")]
         accounts: Vec<String>,
     },
+    /// Invite someone into an organization; prints the invitation link (also
+    /// mailed by a running server), for operators without mail.
+    Invite {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The organization's id (org_…).
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// admin, developer, analyst or viewer.
+        #[arg(long)]
+        role: String,
+        /// The base of the printed link (as `serve --public-url`); default
+        /// http://127.0.0.1:8080.
+        #[arg(long, env = "KEYGATE_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
 }
+
+/// A refusal the caller can fix: exit code 2 and this sentence.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 #[derive(Subcommand)]
 enum KeysCommand {
@@ -113,6 +148,10 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -128,18 +167,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             owner_email,
             owner_password_stdin: _,
+            existing_owner,
             accounts,
         }) => {
             let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("reading the owner's password from standard input")?;
+            if !existing_owner {
+                std::io::stdin()
+                    .read_to_string(&mut password)
+                    .context("reading the owner's password from standard input")?;
+            }
             let password = password.lines().next().unwrap_or("").to_owned();
+            let owner = if existing_owner {
+                orgs::Owner::Existing
+            } else {
+                orgs::Owner::New {
+                    password: &password,
+                }
+            };
             let store = data.open_store().await?;
-            let created =
-                orgs::create_org(store.as_ref(), &name, &owner_email, &password, &accounts)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(describe(e)))?;
+            let created = orgs::create_org(store.as_ref(), &name, &owner_email, owner, &accounts)
+                .await
+                .map_err(refused)?;
             let out = serde_json::json!({
                 "org_id": created.org_id,
                 "owner_user_id": created.owner_user_id,
@@ -148,6 +196,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect::<Vec<_>>(),
             });
             println!("{out}");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Invite {
+            data,
+            org,
+            email,
+            role,
+            public_url,
+        }) => {
+            let store = data.open_store().await?;
+            let pepper = secrets::load_pepper(
+                &data.data_dir,
+                std::env::var("KEYGATE_PEPPER").ok().as_deref(),
+            )?;
+            let public_url = public_url.unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            let ctx = invitations::Ctx {
+                store: store.as_ref(),
+                pepper: &pepper,
+                public_url: public_url.trim_end_matches('/'),
+            };
+            let invited = invitations::invite_as_operator(&ctx, &org, &email, &role)
+                .await
+                .map_err(refused)?;
+            // The link goes to standard output only, on purpose: it is what
+            // the operator asked for. It is never logged.
+            println!("{}", invited.link);
             Ok(())
         }
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
@@ -254,6 +328,18 @@ async fn seed_keys(
         serde_json::json!({"created": count, "seconds": started.elapsed().as_secs_f64()})
     );
     Ok(())
+}
+
+/// A service error for the terminal: bad input, conflicts and missing objects
+/// exit with 2 (the caller can fix them), anything else with 1.
+fn refused(e: service::Error) -> anyhow::Error {
+    use service::Error as E;
+    match e {
+        E::Invalid { .. } | E::Conflict(_) | E::NotFound | E::NotAllowed(_) => {
+            anyhow::Error::new(Refused(describe(e)))
+        }
+        other => anyhow::anyhow!(describe(other)),
+    }
 }
 
 /// A service error as one line for the terminal.

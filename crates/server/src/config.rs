@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// (the address actually bound).
     #[arg(long, env = "KEYGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A session unused for this many seconds ends (default 7200); every
+    /// session ends 12 hours after sign-in regardless.
+    #[arg(long, env = "KEYGATE_SESSION_IDLE_TIMEOUT")]
+    pub session_idle_timeout: Option<u64>,
 }
 
 /// The `--config` file.
@@ -142,6 +146,7 @@ struct FileConfig {
     mail_from: Option<String>,
     allow_insecure_webhooks: Option<bool>,
     public_url: Option<String>,
+    session_idle_timeout: Option<u64>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -157,6 +162,7 @@ pub struct Settings {
     pub key_env: String,
     pub catalog: Catalog,
     pub session_ttl_ms: i64,
+    pub session_idle_ms: i64,
     pub cache_reload_interval: Duration,
     pub cache_max_stale: Duration,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -238,6 +244,9 @@ impl ServeArgs {
             key_env,
             catalog,
             session_ttl_ms: 12 * 60 * 60 * 1000,
+            session_idle_ms: session_idle_ms(
+                self.session_idle_timeout.or(file.session_idle_timeout),
+            )?,
             cache_reload_interval: Duration::from_secs(cache_reload_interval),
             cache_max_stale: Duration::from_secs(cache_max_stale),
             trusted_proxies: if self.trusted_proxies.is_empty() {
@@ -277,4 +286,13 @@ fn public_url(given: Option<String>) -> anyhow::Result<String> {
             "--public-url must be an http:// or https:// URL, e.g. https://keygate.example.com"
         ),
     }
+}
+
+/// `--session-idle-timeout` in milliseconds: 1 s to 12 h, default 2 h.
+fn session_idle_ms(secs: Option<u64>) -> anyhow::Result<i64> {
+    let secs = secs.unwrap_or(7200);
+    if !(1..=43_200).contains(&secs) {
+        anyhow::bail!("session_idle_timeout must be between 1 and 43200 seconds");
+    }
+    Ok(secs as i64 * 1000)
 }

@@ -26,7 +26,9 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
         store,
         "Demo Org",
         DEMO_EMAIL,
-        &password,
+        orgs::Owner::New {
+            password: &password,
+        },
         &["Demo HK".to_owned(), "Demo UK".to_owned()],
     )
     .await

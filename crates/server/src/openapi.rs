@@ -4,7 +4,7 @@ use utoipa::OpenApi;
 
 use crate::gateway;
 use crate::gateway::forward_auth;
-use crate::http::routes::{audit, keys, login, orgs, sessions, two_factor, webhooks};
+use crate::http::routes::{audit, keys, login, orgs, people, sessions, two_factor, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,7 +28,15 @@ use crate::http::routes::{audit, keys, login, orgs, sessions, two_factor, webhoo
         orgs::list_accounts,
         orgs::create_account,
         orgs::list_members,
-        orgs::add_member,
+        people::invite,
+        people::list_invitations,
+        people::withdraw,
+        people::accept,
+        people::request_reset,
+        people::complete_reset,
+        people::change_password,
+        people::sessions,
+        people::end_session,
         orgs::update_member,
         orgs::remove_member,
         orgs::resources,
@@ -59,7 +67,7 @@ use crate::http::routes::{audit, keys, login, orgs, sessions, two_factor, webhoo
 )]
 pub struct ApiDoc;
 
-/// `/dev/v1/**` (but signing in) takes the session token as
+/// `/dev/v1/**` (but signing in and the steps before a session) takes the session token as
 /// `Authorization: Bearer` only; the Developer app's cookie is not accepted.
 struct SessionBearer;
 
@@ -85,7 +93,15 @@ impl utoipa::Modify for SessionBearer {
             if !path.starts_with("/dev/v1/") {
                 continue;
             }
-            let signing_in = path == "/dev/v1/sessions";
+            // Signing in, accepting an invitation and resetting a forgotten
+            // password happen before there is a session.
+            let signing_in = [
+                "/dev/v1/sessions",
+                "/dev/v1/invitations/accept",
+                "/dev/v1/password-resets",
+                "/dev/v1/password-resets/complete",
+            ]
+            .contains(&path.as_str());
             let ops = [
                 (&mut item.get, false),
                 (&mut item.post, signing_in),

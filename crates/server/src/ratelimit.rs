@@ -65,6 +65,10 @@ pub struct Limits {
     pub signin_ip: FailureLimiter,
     /// Failed password confirmations of one user.
     pub confirm_user: FailureLimiter,
+    /// Password reset requests (all of them, not only failures) from one IP.
+    pub reset_ip: FailureLimiter,
+    /// Password reset mails to one email address.
+    pub reset_email: FailureLimiter,
 }
 
 impl Default for Limits {
@@ -76,6 +80,8 @@ impl Default for Limits {
             signin_email: FailureLimiter::new(10, 5 * minute),
             signin_ip: FailureLimiter::new(50, 5 * minute),
             confirm_user: FailureLimiter::new(10, 5 * minute),
+            reset_ip: FailureLimiter::new(20, 15 * minute),
+            reset_email: FailureLimiter::new(3, 15 * minute),
         }
     }
 }

@@ -16,7 +16,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
+use keygate_core::{
+    AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
+};
 
 pub use records::*;
 
@@ -65,8 +67,11 @@ pub trait Store: Send + Sync + 'static {
     /// True when no organization exists yet (`serve --demo` fills such a database).
     async fn is_empty(&self) -> Result<bool>;
 
-    /// Creates an organization, its accounts and its owner (a new user, or the
-    /// existing user with `owner.email`). Returns the owner's user id.
+    /// Creates an organization, its accounts and its owner. `owner` is a new
+    /// user (Conflict when its email already has an account), or, when its
+    /// `password_hash` is empty, names the existing account with `owner.email`
+    /// (NotFound when there is none), whose password stays as it is. Returns
+    /// the owner's user id.
     async fn create_org(
         &self,
         org: &OrgRecord,
@@ -87,6 +92,95 @@ pub trait Store: Send + Sync + 'static {
     /// The user of an unexpired session.
     async fn session_user(&self, session_hash: &Digest, now: i64) -> Result<Option<UserRecord>>;
     async fn delete_session(&self, session_hash: &Digest) -> Result<()>;
+    /// An unexpired session (absolute expiry; the idle limit is the caller's)
+    /// and its user.
+    async fn session(
+        &self,
+        session_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<(UserRecord, SessionRecord)>>;
+    /// Sets `last_seen_at` (callers do so at most once a minute per session).
+    async fn touch_session(&self, session_hash: &Digest, now: i64) -> Result<()>;
+    /// The user's sessions unexpired at `now` and seen since `seen_since`, newest first.
+    async fn sessions(
+        &self,
+        user_id: &UserId,
+        now: i64,
+        seen_since: i64,
+    ) -> Result<Vec<SessionRecord>>;
+    /// Ends one of the user's sessions by its public id; NotFound when it is
+    /// not one of theirs.
+    async fn end_session(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        audit: &[AuditEvent],
+    ) -> Result<()>;
+
+    // People: invitations and passwords. Each change writes its mail (a
+    // `UserMail`) in its own transaction.
+
+    /// Conflict when the email is a member, or has a pending invitation to
+    /// the organization (expired ones do not count).
+    async fn create_invitation(
+        &self,
+        invitation: &InvitationRecord,
+        audit: &AuditEvent,
+        mail: &UserMail,
+    ) -> Result<()>;
+    /// Pending, unexpired invitations, newest first.
+    async fn invitations(&self, org_id: &OrgId, now: i64) -> Result<Vec<InvitationRecord>>;
+    async fn invitation_by_token(
+        &self,
+        token_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<InvitationRecord>>;
+    /// NotFound unless pending in that organization.
+    async fn withdraw_invitation(
+        &self,
+        org_id: &OrgId,
+        invitation_id: &InvitationId,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// Uses the invitation (NotFound unless pending and unexpired), creates
+    /// `user` when `new_user` (Conflict if the email got an account meanwhile),
+    /// the membership and `session`, in one transaction.
+    async fn accept_invitation(
+        &self,
+        invitation: &InvitationRecord,
+        user: &UserRecord,
+        new_user: bool,
+        session: &SessionRecord,
+        audit: &[AuditEvent],
+    ) -> Result<()>;
+    async fn create_password_reset(
+        &self,
+        reset: &PasswordResetRecord,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()>;
+    /// The user of an unused, unexpired reset token.
+    async fn password_reset_user(&self, token_hash: &Digest, now: i64) -> Result<Option<UserId>>;
+    /// Uses the token (NotFound unless unused, unexpired and the user's), sets
+    /// the password, ends all the user's sessions and other reset links.
+    async fn complete_password_reset(
+        &self,
+        token_hash: &Digest,
+        user_id: &UserId,
+        password_hash: &str,
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()>;
+    /// Sets the password and ends the user's sessions other than `keep`.
+    async fn change_password(
+        &self,
+        user_id: &UserId,
+        password_hash: &str,
+        keep: &Digest,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()>;
 
     // Two-factor sign-in (TOTP).
 

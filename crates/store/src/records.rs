@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, DeliveryId, EventId, OrgId, Role, UserId, WebhookId};
+use keygate_core::{
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, Role, SessionId, UserId,
+    WebhookId,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgRecord {
@@ -61,9 +64,40 @@ pub struct Membership {
 pub struct SessionRecord {
     /// SHA-256 of the session token; the token itself is never stored.
     pub session_hash: Digest,
+    /// What the sessions list shows and ends a session by.
+    pub session_id: SessionId,
     pub user_id: UserId,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Updated at most once a minute (see `Store::touch_session`).
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An invitation to join an organization. The token of its link is stored
+/// only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub invitation_id: InvitationId,
+    pub org_id: OrgId,
+    /// Filled on reads; ignored when written.
+    pub org_name: String,
+    pub email: String,
+    pub role: Role,
+    pub token_hash: Digest,
+    pub invited_by: Option<UserId>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+/// A password reset link's token, as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordResetRecord {
+    pub token_hash: Digest,
+    pub user_id: UserId,
+    pub expires_at: i64,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 
 use crate::app::AppState;
 use error::ApiError;
-use routes::{audit, keys, login, orgs, sessions, two_factor, webhooks};
+use routes::{audit, keys, login, orgs, people, sessions, two_factor, webhooks};
 
 /// The JSON API's routes: login, JWKS, the management API and the health
 /// check.
@@ -47,9 +47,26 @@ pub fn router(app: AppState) -> Router {
             &format!("{org}/accounts"),
             get(orgs::list_accounts).post(orgs::create_account),
         )
+        .route(&format!("{org}/members"), get(orgs::list_members))
         .route(
-            &format!("{org}/members"),
-            get(orgs::list_members).post(orgs::add_member),
+            &format!("{org}/invitations"),
+            get(people::list_invitations).post(people::invite),
+        )
+        .route(
+            &format!("{org}/invitations/{{invitation_id}}"),
+            axum::routing::delete(people::withdraw),
+        )
+        .route("/dev/v1/invitations/accept", post(people::accept))
+        .route("/dev/v1/password-resets", post(people::request_reset))
+        .route(
+            "/dev/v1/password-resets/complete",
+            post(people::complete_reset),
+        )
+        .route("/dev/v1/me/password", post(people::change_password))
+        .route("/dev/v1/me/sessions", get(people::sessions))
+        .route(
+            "/dev/v1/me/sessions/{session_id}",
+            axum::routing::delete(people::end_session),
         )
         .route(
             &format!("{org}/members/{{user_id}}"),
@@ -109,6 +126,17 @@ pub fn common_layers(router: Router) -> Router {
         .layer(middleware::from_fn(headers_and_log))
 }
 
+/// The path as logged: the token of a mailed link (the last segment under
+/// `/app/invitations/` or `/app/password-reset/`) is never written to the log.
+fn without_token(path: &str) -> String {
+    for prefix in ["/app/invitations/", "/app/password-reset/"] {
+        if path.starts_with(prefix) && path.len() > prefix.len() {
+            return format!("{prefix}…");
+        }
+    }
+    path.to_owned()
+}
+
 /// Request headers larger than this in total (names, values and the `: ` and
 /// CRLF around them) are refused with 431 `headers_too_large`. hyper's own
 /// limits (`listen.rs`: 256 KiB of head, 1000 headers) sit above these and
@@ -147,7 +175,7 @@ async fn headers_and_log(req: Request, next: Next) -> Response {
     // Proxied answers are the upstream's own; only sniffing is switched off.
     let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
     let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))
-        .then(|| (req.method().clone(), path.to_owned()));
+        .then(|| (req.method().clone(), without_token(path)));
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let defaults = [

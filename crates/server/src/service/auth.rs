@@ -308,7 +308,7 @@ mod tests {
             store.as_ref(),
             "Acme",
             "o@acme.test",
-            PASSWORD,
+            orgs::Owner::New { password: PASSWORD },
             &["HK".into(), "UK".into()],
         )
         .await

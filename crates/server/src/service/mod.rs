@@ -1,8 +1,10 @@
 //! Domain actions, between the HTTP handlers and the store.
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod invitations;
 pub mod keys;
 pub mod orgs;
 pub mod passwords;

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
-use crate::service::{Acting, Error, passwords};
+use crate::service::{Acting, Error, invitations, passwords};
 
 pub struct CreatedOrg {
     pub org_id: OrgId,
@@ -16,18 +16,53 @@ pub struct CreatedOrg {
     pub accounts: Vec<AccountRecord>,
 }
 
-/// `keygate org create` and `serve --demo`. An existing user with the owner's
-/// email becomes the owner and keeps their password.
+/// Who owns a new organization.
+pub enum Owner<'a> {
+    /// A new account with this password; refused when the email already has
+    /// an account (a pending invitation is not one).
+    New { password: &'a str },
+    /// The existing account with the email (`--existing-owner`); its password
+    /// stays as it is.
+    Existing,
+}
+
+/// `keygate org create` and `serve --demo`.
 pub async fn create_org(
     store: &dyn keygate_store::Store,
     name: &str,
     owner_email: &str,
-    owner_password: &str,
+    owner: Owner<'_>,
     account_names: &[String],
 ) -> Result<CreatedOrg, Error> {
     let name = DisplayName::parse(name, "name")?;
     let email = Email::parse(owner_email, "owner_email")?;
-    let password = NewPassword::parse(owner_password, "owner_password")?;
+    let password_hash = match owner {
+        Owner::New { password } => {
+            let password = NewPassword::parse(password, "owner_password")?;
+            if store.user_by_email(email.as_str()).await?.is_some() {
+                return Err(Error::Conflict(format!(
+                    "{} already has an account; to make that account the owner (its password \
+                     stays as it is), add --existing-owner and leave out --owner-password-stdin",
+                    email.as_str()
+                )));
+            }
+            passwords::hash(password.expose().to_owned()).await?
+        }
+        Owner::Existing => {
+            if store.user_by_email(email.as_str()).await?.is_none() {
+                return Err(Error::invalid(
+                    "owner_email",
+                    format!(
+                        "{} has no account; leave out --existing-owner and give a password \
+                         with --owner-password-stdin",
+                        email.as_str()
+                    ),
+                ));
+            }
+            // An empty hash tells the store to use the existing account.
+            String::new()
+        }
+    };
     let account_names = account_names
         .iter()
         .map(|n| DisplayName::parse(n, "account"))
@@ -50,7 +85,7 @@ pub async fn create_org(
     let owner = UserRecord {
         user_id: UserId::generate(),
         email: email.as_str().to_owned(),
-        password_hash: passwords::hash(password.expose().to_owned()).await?,
+        password_hash,
         created_at: now,
     };
     let event = Actor::default().event(
@@ -115,61 +150,6 @@ pub async fn create_account(
     Ok(account)
 }
 
-fn assignable(role: &str) -> Result<Role, Error> {
-    match Role::parse(role) {
-        Some(Role::Owner) => Err(Error::invalid(
-            "role",
-            "an organization has one owner; choose admin, developer, analyst or viewer",
-        )),
-        Some(r) => Ok(r),
-        None => Err(Error::invalid(
-            "role",
-            "must be one of admin, developer, analyst, viewer",
-        )),
-    }
-}
-
-/// Adds a member; creates the user when the email is new (then
-/// `initial_password` is required).
-pub async fn add_member(
-    app: &App,
-    who: &Acting,
-    email: &str,
-    role: &str,
-    initial_password: Option<&str>,
-    password: Option<&str>,
-) -> Result<MemberRecord, Error> {
-    passwords::confirm(app, &who.user, password).await?;
-    let (actor, org_id) = (&who.actor, &who.org_id);
-    let email = Email::parse(email, "email")?;
-    let role = assignable(role)?;
-    let user = match app.store.user_by_email(email.as_str()).await? {
-        Some(u) => u,
-        None => {
-            let password = initial_password.ok_or_else(|| {
-                Error::invalid(
-                    "initial_password",
-                    "a new user needs an initial password (15 to 256 characters)",
-                )
-            })?;
-            let password = NewPassword::parse(password, "initial_password")?;
-            UserRecord {
-                user_id: UserId::generate(),
-                email: email.as_str().to_owned(),
-                password_hash: passwords::hash(password.expose().to_owned()).await?,
-                created_at: now_ms(),
-            }
-        }
-    };
-    let event = actor.event(
-        Some(org_id),
-        "member.added",
-        None,
-        json!({"email": user.email, "role": role}),
-    );
-    Ok(app.store.add_member(org_id, &user, role, &event).await?)
-}
-
 /// A member of this organization, or not found (also for other organizations').
 pub async fn member(app: &App, org_id: &OrgId, user_id: &UserId) -> Result<MemberRecord, Error> {
     app.store
@@ -180,7 +160,7 @@ pub async fn member(app: &App, org_id: &OrgId, user_id: &UserId) -> Result<Membe
         .ok_or(Error::NotFound)
 }
 
-/// Changes a member's role; returns the member as it now is.
+/// Changes a member's role (not the owner's); returns the member as it now is.
 pub async fn set_role(
     app: &App,
     who: &Acting,
@@ -191,7 +171,7 @@ pub async fn set_role(
     let (actor, org_id) = (&who.actor, &who.org_id);
     let before = member(app, org_id, user_id).await?;
     passwords::confirm(app, &who.user, password).await?;
-    let role = assignable(role)?;
+    let role = invitations::role(role)?;
     guard_owner(app, org_id, user_id, "the owner's role cannot be changed").await?;
     let event = actor.event(
         Some(org_id),

@@ -1,7 +1,8 @@
 //! Sign-in with email and password, for the management API and the Developer app.
 
+use keygate_core::SessionId;
 use keygate_core::crypto::{Digest, random_base62, sha256};
-use keygate_store::{SessionRecord, UserRecord};
+use keygate_store::{AuditEvent, SessionRecord, UserRecord};
 use serde_json::json;
 
 use crate::app::App;
@@ -59,32 +60,70 @@ pub async fn sign_in(
     open(app, actor, user).await.map(SignIn::Session)
 }
 
-/// A new session for a user whose credentials were checked.
+/// A new session for a user whose credentials were checked, stored with one
+/// `session.created` event per organization of the user.
 pub(crate) async fn open(app: &App, actor: &Actor, user: UserRecord) -> Result<NewSession, Error> {
+    let (new, session) = new_session(app, actor, user);
+    let events = user_events(
+        app,
+        &as_user(actor, &new.user),
+        &new.user,
+        "session.created",
+        json!({}),
+    )
+    .await?;
+    app.store.create_session(&session, &events).await?;
+    Ok(new)
+}
+
+/// A fresh session of `user` (not stored yet): the token for the client and
+/// the record to store.
+pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, SessionRecord) {
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
     let session = SessionRecord {
         session_hash: sha256(token.as_bytes()),
+        session_id: SessionId::generate(),
         user_id: user.user_id.clone(),
         created_at: now,
         expires_at: now + app.settings.session_ttl_ms,
+        last_seen_at: now,
+        ip: actor.ip.clone().filter(|ip| !ip.is_empty()),
+        user_agent: actor.user_agent.clone(),
     };
+    let new = NewSession {
+        token,
+        expires_at: session.expires_at,
+        user,
+    };
+    (new, session)
+}
+
+/// `actor` acting as `user` (an action taken while signing in).
+pub fn as_user(actor: &Actor, user: &UserRecord) -> Actor {
     let mut actor = actor.clone();
     actor.user_id = Some(user.user_id.clone());
     actor.email = Some(user.email.clone());
-    let events: Vec<_> = app
+    actor
+}
+
+/// One audit event per organization of the user, for what happens to a
+/// person rather than to one organization (sign-in, password change), so each
+/// organization's audit log shows it.
+pub async fn user_events(
+    app: &App,
+    actor: &Actor,
+    user: &UserRecord,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<Vec<AuditEvent>, Error> {
+    Ok(app
         .store
         .memberships(&user.user_id)
         .await?
         .iter()
-        .map(|m| actor.event(Some(&m.org_id), "session.created", None, json!({})))
-        .collect();
-    app.store.create_session(&session, &events).await?;
-    Ok(NewSession {
-        token,
-        expires_at: session.expires_at,
-        user,
-    })
+        .map(|m| actor.event(Some(&m.org_id), action, None, details.clone()))
+        .collect())
 }
 
 /// The second step of sign-in: a challenge and a code (or recovery code) →

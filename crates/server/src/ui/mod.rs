@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org, people, two_factor};
+use routes::{auth, keys, org, people, personal, two_factor};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -80,6 +80,24 @@ pub fn router(app: AppState) -> Router {
             "/app/security/two-factor/disable",
             post(two_factor::disable),
         )
+        .route(
+            "/app/invitations/{token}",
+            get(personal::invitation).post(personal::accept),
+        )
+        .route(
+            "/app/password-reset",
+            get(personal::reset_request_form).post(personal::reset_request),
+        )
+        .route(
+            "/app/password-reset/{token}",
+            get(personal::reset_form).post(personal::reset),
+        )
+        .route("/app/security", get(personal::security))
+        .route("/app/security/password", post(personal::change_password))
+        .route(
+            "/app/security/sessions/{session_id}/end",
+            post(personal::end_session),
+        )
         .route("/app/static/app.css", get(css))
         .route("/app/static/app.js", get(js))
         .route("/app/orgs/{org_id}", get(auth::landing))
@@ -115,9 +133,11 @@ pub fn router(app: AppState) -> Router {
             get(keys::delete_page).post(keys::delete),
         )
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
+        .route(&format!("{org}/members"), get(people::members))
+        .route(&format!("{org}/invitations"), post(people::invite))
         .route(
-            &format!("{org}/members"),
-            get(people::members).post(people::add_member),
+            &format!("{org}/invitations/{{invitation_id}}/withdraw"),
+            post(people::withdraw),
         )
         .route(
             &format!("{org}/members/{{user_id}}/role"),

@@ -164,6 +164,7 @@ pub struct SignInPage {
     pub csrf: String,
     pub email: String,
     pub error: Option<String>,
+    pub notice: Option<&'static str>,
 }
 
 /// The second page of sign-in, for users with two-factor on.
@@ -338,12 +339,20 @@ pub struct MemberRow {
     pub joined: String,
 }
 
+pub struct InvitationRow {
+    pub invitation_id: String,
+    pub email: String,
+    pub role: &'static str,
+    pub expires: String,
+}
+
 #[derive(Template)]
 #[template(path = "members.html")]
 pub struct MembersPage {
     pub shell: Shell,
     pub notice: Option<&'static str>,
     pub rows: Vec<MemberRow>,
+    pub invitations: Vec<InvitationRow>,
     pub error: Option<String>,
     pub password_error: Option<String>,
     pub email: String,
@@ -381,4 +390,50 @@ mod tests {
         assert_eq!(humanize("payment_intents"), "Payment intents");
         assert_eq!(humanize(""), "");
     }
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+pub struct InvitationPage {
+    pub csrf: String,
+    pub action: String,
+    pub org_name: String,
+    pub role: &'static str,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reset_request.html")]
+pub struct ResetRequestPage {
+    pub csrf: String,
+    pub sent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage {
+    pub csrf: String,
+    pub action: String,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+pub struct SessionRow {
+    pub session_id: String,
+    pub created: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    pub email: String,
+    pub csrf: String,
+    pub sessions: Vec<SessionRow>,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
 }

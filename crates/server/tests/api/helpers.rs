@@ -316,6 +316,38 @@ impl TestApp {
         }
     }
 
+    /// `keygate org create --existing-owner`: the account with `email` (which
+    /// must exist) owns the new organization; its password stays.
+    pub async fn create_org_existing_owner(
+        &self,
+        name: &str,
+        email: &str,
+        accounts: &[&str],
+    ) -> Org {
+        let mut args = vec!["org", "create", "--name", name, "--owner-email", email];
+        args.push("--existing-owner");
+        for a in accounts {
+            args.extend(["--account", a]);
+        }
+        let out = self.cli(&args, "");
+        assert!(
+            out.status.success(),
+            "org create --existing-owner: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        Org {
+            org_id: v["org_id"].as_str().unwrap().to_owned(),
+            accounts: v["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["account_id"].as_str().unwrap().to_owned())
+                .collect(),
+            owner: self.sign_in(email, PASSWORD).await,
+        }
+    }
+
     pub async fn sign_in(&self, email: &str, password: &str) -> Session {
         let r = self
             .req(
@@ -425,6 +457,72 @@ impl TestApp {
         r.body
     }
 
+    /// The newest link containing `path_part` (e.g. `/app/invitations/`) in a
+    /// mail to `to` written as an .eml file under `<data dir>/mail/` (no
+    /// `--smtp-url`); waits up to 10 s for the dispatcher. The token is
+    /// remembered for the log check.
+    pub async fn mailed_link(&self, to: &str, path_part: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut files: Vec<_> = std::fs::read_dir(self.data_dir.join("mail"))
+                .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.sort();
+            for f in files.iter().rev() {
+                let raw = std::fs::read_to_string(f).unwrap_or_default();
+                let to_line = raw
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+                    .unwrap_or("");
+                if !to_line.to_lowercase().contains(&to.to_lowercase()) {
+                    continue;
+                }
+                if let Some(link) = link_in(&raw, path_part) {
+                    self.remember(link.rsplit('/').next().unwrap_or(""));
+                    return link;
+                }
+            }
+            assert!(
+                Instant::now() < end,
+                "no mail to {to} with a link containing {path_part}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Invites `email` with `role` as the org's owner, follows the mailed link
+    /// and accepts it with `PASSWORD`: the way people join an organization.
+    pub async fn invite_member(&self, org: &Org, email: &str, role: &str) -> Session {
+        let r = self
+            .req(
+                Method::POST,
+                &format!("/dev/v1/orgs/{}/invitations", org.org_id),
+                Some(&org.owner),
+                Some(json!({"email": email, "role": role, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "invite {email}: {}", r.body);
+        let link = self.mailed_link(email, "/app/invitations/").await;
+        let token = link.rsplit('/').next().unwrap();
+        let r = self
+            .req(
+                Method::POST,
+                "/dev/v1/invitations/accept",
+                None,
+                Some(json!({"token": token, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(
+            r.status, 201,
+            "accept the invitation of {email}: {}",
+            r.body
+        );
+        Session {
+            token: r.body["session_token"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+        }
+    }
+
     /// Remembers a secret seen outside `req` (a page, a cookie) for the log check.
     pub fn remember(&self, secret: &str) {
         self.secrets.lock().unwrap().push(secret.to_owned());
@@ -472,6 +570,18 @@ impl Drop for TestApp {
             );
         }
     }
+}
+
+/// The last link containing `path_part` in a raw mail (quoted-printable soft
+/// line breaks undone).
+pub fn link_in(raw: &str, path_part: &str) -> Option<String> {
+    let text = raw
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    text.split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .rfind(|w| w.starts_with("http") && w.contains(path_part))
+        .map(str::to_owned)
 }
 
 pub fn cid(key: &Value) -> &str {

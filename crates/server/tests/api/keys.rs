@@ -450,15 +450,7 @@ async fn analysts_and_viewers_get_403_on_every_key_route_and_developers_manage_k
     let sk = app.scoped_key(&org, json!({"name": "k", "account_permissions": one_account(&org.accounts[0], "balances", "read")})).await;
     for role in ["analyst", "viewer", "developer"] {
         let email = format!("{role}@acme.test");
-        let r = app
-            .req(
-                Method::POST,
-                &format!("/dev/v1/orgs/{}/members", org.org_id),
-                Some(&org.owner),
-                Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
-            )
-            .await;
-        assert_eq!(r.status, 201);
+        app.invite_member(&org, &email, role).await;
     }
     let pw = json!({"password": PASSWORD});
     let routes = |org_id: &str| {

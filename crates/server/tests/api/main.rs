@@ -15,6 +15,7 @@ mod login;
 mod management;
 mod multi;
 mod notify;
+mod people;
 mod receivers;
 mod rejections;
 mod speed;

@@ -70,23 +70,36 @@ async fn repeated_failed_sign_ins_are_rate_limited() {
 }
 
 #[tokio::test]
-async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
+async fn owners_invite_members_change_roles_and_remove_them_but_not_the_owner() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let base = format!("/dev/v1/orgs/{}/members", org.org_id);
-    let r = app.req(Method::POST, &base, Some(&org.owner), Some(json!({"email": "Dev@Acme.test", "role": "developer", "initial_password": PASSWORD, "password": PASSWORD}))).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["email"], "dev@acme.test");
-    let dev_id = r.body["user_id"].as_str().unwrap().to_owned();
+    let dev = app.invite_member(&org, "Dev@Acme.test", "developer").await;
+    assert_eq!(dev.email, "Dev@Acme.test");
+    let members = app.req(Method::GET, &base, Some(&org.owner), None).await;
+    let dev_id = members.body[1]["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(members.body[1]["email"], "dev@acme.test");
     let again = app
         .req(
             Method::POST,
-            &base,
+            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
             Some(&org.owner),
             Some(json!({"email": "dev@acme.test", "role": "viewer", "password": PASSWORD})),
         )
         .await;
-    assert_eq!(again.status, 409);
+    assert_eq!(again.status, 409, "a member cannot be invited again");
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("{base}/{dev_id}"),
+            Some(&org.owner),
+            Some(json!({"role": "admin", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (401, "password_confirmation_failed")
+    );
     let r = app
         .req(
             Method::PATCH,
@@ -97,8 +110,8 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        (r.body["user_id"].as_str(), r.body["role"].as_str()),
-        (Some(dev_id.as_str()), Some("admin"))
+        (r.body["role"].as_str(), r.body["email"].as_str()),
+        (Some("admin"), Some("dev@acme.test"))
     );
     let admin = app.sign_in("dev@acme.test", PASSWORD).await;
     let members = app.req(Method::GET, &base, Some(&admin), None).await;
@@ -157,6 +170,15 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
             Method::DELETE,
             &format!("{base}/{dev_id}"),
             Some(&org.owner),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "removal needs the password");
+    let r = app
+        .req(
+            Method::DELETE,
+            &format!("{base}/{dev_id}"),
+            Some(&org.owner),
             Some(json!({"password": PASSWORD})),
         )
         .await;
@@ -176,26 +198,36 @@ async fn owners_add_members_change_roles_and_remove_them_but_not_the_owner() {
 }
 
 #[tokio::test]
-async fn new_users_need_a_password_of_15_to_256_characters() {
+async fn new_users_choose_a_password_of_15_to_256_characters_when_accepting() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
-    let base = format!("/dev/v1/orgs/{}/members", org.org_id);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
+            Some(&org.owner),
+            Some(json!({"email": "new@acme.test", "role": "viewer", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let link = app.mailed_link("new@acme.test", "/app/invitations/").await;
+    let token = link.rsplit('/').next().unwrap();
     for (pw, status) in [
-        (None, 400),
-        (Some("a".repeat(14)), 400),
-        (Some("b".repeat(257)), 400),
-        (Some("c".repeat(256)), 201),
+        ("a".repeat(14), 400),
+        ("b".repeat(257), 400),
+        ("c".repeat(256), 201),
     ] {
-        let mut body = json!({"email": "new@acme.test", "role": "viewer", "password": PASSWORD});
-        if let Some(p) = &pw {
-            body["initial_password"] = p.clone().into();
-        }
         let r = app
-            .req(Method::POST, &base, Some(&org.owner), Some(body))
+            .req(
+                Method::POST,
+                "/dev/v1/invitations/accept",
+                None,
+                Some(json!({"token": token, "password": pw})),
+            )
             .await;
-        assert_eq!(r.status, status, "{:?}", pw.map(|p| p.len()));
+        assert_eq!(r.status, status, "{}: {}", pw.len(), r.body);
         if status == 400 {
-            assert_eq!(r.body["source"], "initial_password");
+            assert_eq!(r.body["source"], "password");
         }
     }
     app.sign_in("new@acme.test", &"c".repeat(256)).await;
@@ -216,14 +248,7 @@ async fn developers_and_viewers_cannot_manage_members_or_accounts() {
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     for role in ["developer", "viewer"] {
         let email = format!("{role}@acme.test");
-        app.req(
-            Method::POST,
-            &format!("/dev/v1/orgs/{}/members", org.org_id),
-            Some(&org.owner),
-            Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
-        )
-        .await;
-        let s = app.sign_in(&email, PASSWORD).await;
+        let s = app.invite_member(&org, &email, role).await;
         let r = app
             .req(
                 Method::GET,

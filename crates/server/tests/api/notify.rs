@@ -57,15 +57,39 @@ async fn add_webhook(app: &TestApp, org: &Org, url: &str, events: &[&str]) -> Va
 }
 
 async fn add_member(app: &TestApp, org: &Org, email: &str, role: &str) {
+    app.invite_member(org, email, role).await;
+}
+
+/// Invites and accepts with the link read from the SMTP server.
+async fn add_member_by_smtp(app: &TestApp, smtp: &SmtpServer, org: &Org, email: &str, role: &str) {
     let r = app
         .req(
             Method::POST,
-            &format!("/dev/v1/orgs/{}/members", org.org_id),
+            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
+            Some(json!({"email": email, "role": role, "password": PASSWORD})),
         )
         .await;
-    assert_eq!(r.status, 201, "add member: {}", r.body);
+    assert_eq!(r.status, 201, "invite: {}", r.body);
+    let is_invite =
+        |m: &Mail| m.to.iter().any(|t| t.contains(email)) && m.data.contains("/app/invitations/");
+    let mails = smtp.wait_until(10, |ms| ms.iter().any(is_invite)).await;
+    let mail = mails
+        .iter()
+        .find(|m| is_invite(m))
+        .expect("the invitation mail");
+    let link = link_in(&mail.data, "/app/invitations/").unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    app.remember(token);
+    let r = app
+        .req(
+            Method::POST,
+            "/dev/v1/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "accept: {}", r.body);
 }
 
 /// A key action with the owner's password; returns the answer's body.
@@ -143,11 +167,17 @@ async fn every_key_event_is_mailed_to_owners_admins_and_developers_without_any_s
         ("analyst@acme.test", "analyst"),
         ("viewer@acme.test", "viewer"),
     ] {
-        add_member(&app, &org, email, role).await;
+        add_member_by_smtp(&app, &smtp, &org, email, role).await;
     }
     let secrets = every_key_event(&app, &org).await;
 
-    let mails = smtp.wait_for(7 * 3, 30).await;
+    // The four invitations went by mail too; the key events are the rest.
+    let mails: Vec<Mail> = smtp
+        .wait_for(7 * 3 + 4, 30)
+        .await
+        .into_iter()
+        .filter(|m| !m.data.contains("/app/invitations/"))
+        .collect();
     assert_eq!(
         mails.len(),
         7 * 3,

@@ -32,12 +32,11 @@ async fn the_session_cookie_never_authenticates_the_json_api() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let before = member_emails(&app, &org).await;
-    let path = format!("{}/dev/v1/orgs/{}/members", app.base, org.org_id);
+    let path = format!("{}/dev/v1/orgs/{}/invitations", app.base, org.org_id);
     // What a page on a sibling subdomain can send without a preflight: the
     // browser's cookie, a text/plain body, its own Origin.
-    let body = json!({"email": "mallory@evil.test", "role": "admin",
-                      "initial_password": PASSWORD, "password": PASSWORD})
-    .to_string();
+    let body =
+        json!({"email": "mallory@evil.test", "role": "admin", "password": PASSWORD}).to_string();
     for name in ["keygate_session", "__Host-keygate_session"] {
         for content_type in ["text/plain", "application/json"] {
             let r = app
@@ -87,7 +86,15 @@ async fn every_json_route_refuses_bodies_that_are_not_declared_json() {
     let routes = [
         (Method::POST, "/dev/v1/sessions".to_owned()),
         (Method::POST, format!("/dev/v1/orgs/{o}/accounts")),
-        (Method::POST, format!("/dev/v1/orgs/{o}/members")),
+        (Method::POST, format!("/dev/v1/orgs/{o}/invitations")),
+        (
+            Method::DELETE,
+            format!("/dev/v1/orgs/{o}/invitations/inv_0000000000000000000000"),
+        ),
+        (Method::POST, "/dev/v1/invitations/accept".to_owned()),
+        (Method::POST, "/dev/v1/password-resets".to_owned()),
+        (Method::POST, "/dev/v1/password-resets/complete".to_owned()),
+        (Method::POST, "/dev/v1/me/password".to_owned()),
         (Method::PATCH, format!("/dev/v1/orgs/{o}/members/{usr}")),
         (Method::DELETE, format!("/dev/v1/orgs/{o}/members/{usr}")),
         (Method::POST, format!("/dev/v1/orgs/{o}/admin-keys")),
@@ -206,14 +213,19 @@ async fn member_changes_need_the_current_password_and_change_nothing_without_it(
     let base = format!("/dev/v1/orgs/{}/members", org.org_id);
     let owner_only = member_emails(&app, &org).await;
 
-    let add = json!({"email": "dev@acme.test", "role": "developer", "initial_password": PASSWORD});
-    refused_without_password(&app, &org, Method::POST, &base, add.clone()).await;
-    assert_eq!(member_emails(&app, &org).await, owner_only);
-    let r = with_password(&app, &org, Method::POST, &base, add).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let dev = format!("{base}/{}", r.body["user_id"].as_str().unwrap());
+    let invitations = format!("/dev/v1/orgs/{}/invitations", org.org_id);
+    let add = json!({"email": "dev@acme.test", "role": "developer"});
+    refused_without_password(&app, &org, Method::POST, &invitations, add.clone()).await;
+    let r = app
+        .req(Method::GET, &invitations, Some(&org.owner), None)
+        .await;
+    assert_eq!(r.body, json!([]), "nobody was invited");
+    app.invite_member(&org, "dev@acme.test", "developer").await;
+    let members = app.req(Method::GET, &base, Some(&org.owner), None).await;
+    let dev = format!("{base}/{}", members.body[1]["user_id"].as_str().unwrap());
     let with_dev = member_emails(&app, &org).await;
     assert_eq!(with_dev.len(), 2);
+    assert_ne!(with_dev, owner_only);
 
     refused_without_password(&app, &org, Method::PATCH, &dev, json!({"role": "admin"})).await;
     assert_eq!(member_emails(&app, &org).await, with_dev);
@@ -267,7 +279,8 @@ async fn account_and_webhook_changes_need_the_current_password() {
 
 /// The scenario: a session token alone (no password) used to add a
 /// member with a chosen password, sign in as it and regenerate the org's
-/// admin key.
+/// admin key. (Members now join only by invitation; inviting needs the
+/// password too.)
 #[tokio::test]
 async fn a_stolen_session_token_cannot_add_a_member_and_take_the_admin_key() {
     let app = spawn_app().await;
@@ -280,9 +293,9 @@ async fn a_stolen_session_token_cannot_add_a_member_and_take_the_admin_key() {
     let r = app
         .req(
             Method::POST,
-            &format!("/dev/v1/orgs/{}/members", org.org_id),
+            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
             Some(&stolen),
-            Some(json!({"email": "mallory@evil.test", "role": "admin", "initial_password": "mallory-chose-this-1"})),
+            Some(json!({"email": "mallory@evil.test", "role": "admin"})),
         )
         .await;
     assert_eq!(r.code(), "password_confirmation_failed");
@@ -330,7 +343,7 @@ async fn the_openapi_document_says_bearer_only_and_password_on_changes() {
             .is_none()
     );
     for schema in [
-        "MemberCreate",
+        "InvitationCreate",
         "MemberPatch",
         "AccountCreate",
         "WebhookCreate",

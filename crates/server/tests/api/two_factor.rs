@@ -5,7 +5,7 @@ use keygate_core::totp::{TotpSecret, step_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, PASSWORD, Session, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, Session, TestApp, spawn_app};
 
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -84,19 +84,6 @@ async fn second_step(app: &TestApp, challenge: &str, code: &str) -> crate::helpe
         Some(body),
     )
     .await
-}
-
-async fn add_member(app: &TestApp, org: &Org, email: &str, role: &str) -> Session {
-    let r = app
-        .req(
-            Method::POST,
-            &format!("/dev/v1/orgs/{}/members", org.org_id),
-            Some(&org.owner),
-            Some(json!({"email": email, "role": role, "initial_password": PASSWORD, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    app.sign_in(email, PASSWORD).await
 }
 
 #[tokio::test]
@@ -305,8 +292,8 @@ async fn require(
 async fn an_org_that_requires_two_factor_refuses_members_without_it() {
     let app = spawn_app().await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
-    let admin = add_member(&app, &org, "admin@acme.test", "admin").await;
-    let dev = add_member(&app, &org, "dev@acme.test", "developer").await;
+    let admin = app.invite_member(&org, "admin@acme.test", "admin").await;
+    let dev = app.invite_member(&org, "dev@acme.test", "developer").await;
     let at = format!("/dev/v1/orgs/{}", org.org_id);
 
     let r = require(&app, &at, &admin, true, Some(PASSWORD)).await;

@@ -680,16 +680,7 @@ async fn a_wrong_password_shows_an_error_and_changes_nothing() {
 async fn a_viewer_cannot_reach_the_api_keys_page() {
     let app = spawn_app().await;
     let org = org_with_two_accounts(&app).await;
-    let r = app
-        .req(
-            Method::POST,
-            &format!("/dev/v1/orgs/{}/members", org.org_id),
-            Some(&org.owner),
-            Some(json!({"email": "viewer@acme.test", "role": "viewer", "initial_password": PASSWORD, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let viewer = app.sign_in("viewer@acme.test", PASSWORD).await;
+    let viewer = app.invite_member(&org, "viewer@acme.test", "viewer").await;
     let page = app
         .http
         .get(format!(
@@ -732,7 +723,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     let app = spawn_app().await;
     let org = org_with_two_accounts(&app).await;
     let other = app
-        .create_org("Beta Labs", "owner@acme.test", &["Beta EU"])
+        .create_org_existing_owner("Beta Labs", "owner@acme.test", &["Beta EU"])
         .await;
     let key = api_scoped_key(&app, &org, "Reporting").await;
     app.admin_key(&org, &org.org_id).await;
@@ -758,7 +749,8 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     b.wait_for_text("Account created.").await;
     assert!(b.text().await.contains("Acme SG"));
 
-    // Members: add, change role.
+    // Members: invite (the link goes by mail), then change the role of the
+    // person who accepted.
     b.click_text("nav[@class='sidebar']//a", "Members").await;
     b.fill("#email", "dev@acme.test").await;
     b.css("#role")
@@ -766,11 +758,22 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
         .select_by_value("developer")
         .await
         .unwrap();
-    b.fill("#initial_password", "a-long-initial-password-1")
-        .await;
     b.fill("#password", PASSWORD).await;
-    b.click_text("button", "Add member").await;
-    b.wait_for_text("Member added.").await;
+    b.click_text("button", "Send invitation").await;
+    b.wait_for_text("Invitation sent.").await;
+    assert!(b.text().await.contains("Pending invitations"));
+    let link = app.mailed_link("dev@acme.test", "/app/invitations/").await;
+    let r = app
+        .req(
+            Method::POST,
+            "/dev/v1/invitations/accept",
+            None,
+            Some(json!({"token": link.rsplit('/').next().unwrap(), "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    b.click_text("nav[@class='sidebar']//a", "Members").await;
+    b.wait_for_text("No pending invitations.").await;
     // Row actions ask for the password in the same dialog as key actions.
     b.css("select[id^='role-']")
         .await
@@ -790,7 +793,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
 
     // Audit log, filtered by key.
     b.click_text("nav[@class='sidebar']//a", "Audit log").await;
-    b.wait_for_text("member.added").await;
+    b.wait_for_text("member.joined").await;
     b.css("#client_id")
         .await
         .select_by_value(cid(&key))
@@ -800,7 +803,7 @@ async fn owners_manage_members_and_accounts_switch_orgs_and_filter_the_audit_log
     b.wait_for_text("scoped_key.created").await;
     let text = b.text().await;
     assert!(
-        !text.contains("admin_key.generated") && !text.contains("member.added"),
+        !text.contains("admin_key.generated") && !text.contains("member.joined"),
         "{text}"
     );
     b.shot("audit-log").await;
@@ -1153,6 +1156,118 @@ async fn unknown_app_pages_are_an_html_not_found_page() {
     assert!(r.text().await.unwrap().contains("Page not found"));
 }
 
+// ---- People: invitations, forgot password, Security ----
+
+#[tokio::test]
+async fn an_invitation_is_sent_from_members_and_accepted_in_another_browser() {
+    let app = spawn_app().await;
+    let org = org_with_two_accounts(&app).await;
+    {
+        let Some(b) = browser(&app, "invite").await else {
+            return;
+        };
+        b.sign_in(&org.owner.email, PASSWORD).await;
+        b.go(&format!("/app/orgs/{}/settings/members", org.org_id))
+            .await;
+        b.fill("#email", "new@acme.test").await;
+        b.css("#role").await.select_by_value("admin").await.unwrap();
+        b.fill("#password", PASSWORD).await;
+        b.click_text("button", "Send invitation").await;
+        b.wait_for_text("Invitation sent.").await;
+        let text = b.text().await;
+        assert!(
+            text.contains("new@acme.test") && text.contains("Withdraw"),
+            "{text}"
+        );
+        b.shot("members-pending-invitation").await;
+        b.close().await;
+    }
+    // A second browser: nobody signed in, only the mailed link.
+    let link = app.mailed_link("new@acme.test", "/app/invitations/").await;
+    let path = link
+        .split_once("/app/")
+        .map(|(_, p)| format!("/app/{p}"))
+        .unwrap();
+    let Some(b) = browser(&app, "accept").await else {
+        return;
+    };
+    b.go(&path).await;
+    b.wait_for_text("Join Acme").await;
+    assert!(b.text().await.contains("as Admin"), "{}", b.text().await);
+    b.shot("accept-invitation").await;
+    b.fill("#password", "short").await;
+    b.click_text("button", "Accept and sign in").await;
+    b.wait_for_text("15").await;
+    b.fill("#password", "a-long-password-for-the-newcomer")
+        .await;
+    app.remember("a-long-password-for-the-newcomer");
+    b.click_text("button", "Accept and sign in").await;
+    b.wait_for_text("Sign out").await;
+    assert!(b.path().await.contains(&org.org_id), "{}", b.path().await);
+    assert!(b.text().await.contains("new@acme.test"));
+    // The link worked once.
+    b.go(&path).await;
+    b.wait_for_text("not found").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn forgot_password_mails_a_link_and_the_new_password_signs_in() {
+    let app = spawn_app().await;
+    let org = org_with_two_accounts(&app).await;
+    let Some(b) = browser(&app, "forgot").await else {
+        return;
+    };
+    b.go("/app/sign-in").await;
+    b.click_text("a", "Forgot password?").await;
+    b.fill("#email", &org.owner.email).await;
+    b.click_text("button", "Send reset link").await;
+    b.wait_for_text("a link to choose a new password is on its way")
+        .await;
+    let link = app
+        .mailed_link(&org.owner.email, "/app/password-reset/")
+        .await;
+    let path = link
+        .split_once("/app/")
+        .map(|(_, p)| format!("/app/{p}"))
+        .unwrap();
+    b.go(&path).await;
+    b.wait_for_text("Choose a new password").await;
+    let new_pw = "a-brand-new-passphrase-2027";
+    app.remember(new_pw);
+    b.fill("#new_password", new_pw).await;
+    b.fill("#confirm_password", new_pw).await;
+    b.click_text("button", "Set new password").await;
+    b.wait_for_text("Sign in with your new password").await;
+    assert_eq!(
+        app.req(Method::GET, "/dev/v1/me", Some(&org.owner), None)
+            .await
+            .status,
+        401,
+        "the sessions from before the reset ended"
+    );
+    b.fill("#email", &org.owner.email).await;
+    b.fill("#password", new_pw).await;
+    b.click("form button[type=submit]").await;
+    b.wait_for_text("Sign out").await;
+
+    // Security: this session and the other one; sign the other one out.
+    let other = app.sign_in(&org.owner.email, new_pw).await;
+    b.click_text("a", "Security").await;
+    b.wait_for_text("This session").await;
+    b.shot("security").await;
+    b.click_text("tr[not(contains(., 'This session'))]//button", "Sign out")
+        .await;
+    b.wait_for_text("Session signed out.").await;
+    assert_eq!(
+        app.req(Method::GET, "/dev/v1/me", Some(&other), None)
+            .await
+            .status,
+        401
+    );
+    b.close().await;
+}
+
 /// A NoJs client signed in as `email`.
 async fn signed_in<'a>(app: &'a TestApp, email: &str) -> NoJs<'a> {
     let c = NoJs::new(app);
@@ -1192,16 +1307,16 @@ async fn role_of(app: &TestApp, org: &Org, email: &str) -> Option<String> {
 async fn member_and_account_changes_in_the_app_ask_for_the_password_without_javascript_too() {
     let app = spawn_app().await;
     let org = org_with_two_accounts(&app).await;
+    app.invite_member(&org, "dev@acme.test", "developer").await;
     let r = app
         .req(
-            Method::POST,
+            Method::GET,
             &format!("/dev/v1/orgs/{}/members", org.org_id),
             Some(&org.owner),
-            Some(json!({"email": "dev@acme.test", "role": "developer",
-                        "initial_password": PASSWORD, "password": PASSWORD})),
+            None,
         )
         .await;
-    let dev = r.body["user_id"].as_str().unwrap().to_owned();
+    let dev = r.body[1]["user_id"].as_str().unwrap().to_owned();
     let c = signed_in(&app, "owner@acme.test").await;
     let members = format!("/app/orgs/{}/settings/members", org.org_id);
     let wrong = "not-my-password-at-all";
@@ -1268,22 +1383,30 @@ async fn member_and_account_changes_in_the_app_ask_for_the_password_without_java
     assert!(page.contains("Member removed."));
     assert!(role_of(&app, &org, "dev@acme.test").await.is_none());
 
-    // Adding a member and creating an account: the form's password field.
+    // Inviting and creating an account: the form's password field.
+    let invitations = format!("/app/orgs/{}/settings/invitations", org.org_id);
     let (st, _, page) = c
         .post(
-            &members,
+            &invitations,
             &[
                 ("csrf", csrf(&page).as_str()),
                 ("email", "new@acme.test"),
                 ("role", "viewer"),
-                ("initial_password", PASSWORD),
                 ("password", wrong),
             ],
         )
         .await;
     assert_eq!(st, 401);
     assert!(page.contains("That password is not correct. Nothing was changed."));
-    assert!(role_of(&app, &org, "new@acme.test").await.is_none());
+    let pending = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(pending.body, json!([]), "nobody was invited");
     let accounts = format!("/app/orgs/{}/settings/accounts", org.org_id);
     let (_, _, page) = c.get(&accounts).await;
     let (st, _, page) = c

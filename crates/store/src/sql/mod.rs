@@ -15,7 +15,9 @@ mod keys;
 mod members;
 mod notifications;
 mod orgs;
+mod people;
 pub(crate) mod rows;
+mod sessions;
 mod store;
 mod two_factor;
 

@@ -1,12 +1,11 @@
 //! Organizations, users and sessions.
 
-use keygate_core::crypto::Digest;
 use keygate_core::{OrgId, Role, UserId};
 use sqlx::Transaction;
 
 use super::rows::{Get, membership_row, org_row, parse_id, parse_role, user_row};
-use super::{Sql, SqlStore, db};
-use crate::{AccountRecord, AuditEvent, Membership, OrgRecord, Result, SessionRecord, UserRecord};
+use super::{Sql, SqlStore, conflict, db};
+use crate::{AccountRecord, AuditEvent, Membership, OrgRecord, Result, StoreError, UserRecord};
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -46,7 +45,20 @@ where
         for a in accounts {
             Self::insert_account(&mut tx, a).await?;
         }
-        let owner_id = Self::insert_user_if_new(&mut tx, owner).await?;
+        // A new owner is a new user (never a silent reuse of an account with
+        // that email); an empty password hash names an existing account.
+        let owner_id = if owner.password_hash.is_empty() {
+            let row = sqlx::query("select user_id from users where email = $1")
+                .bind(owner.email.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db::<DB>)?
+                .ok_or(StoreError::NotFound)?;
+            parse_id(&row.text("user_id")?)?
+        } else {
+            Self::insert_user(&mut tx, owner).await?;
+            owner.user_id.clone()
+        };
         sqlx::query(
             "insert into memberships (org_id, user_id, role, created_at, updated_at) \
              values ($1, $2, 'owner', $3, $3)",
@@ -59,6 +71,25 @@ where
         .map_err(db::<DB>)?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
         Ok(owner_id)
+    }
+
+    /// Inserts a new user; Conflict when the email has an account.
+    pub(crate) async fn insert_user(
+        tx: &mut Transaction<'static, DB>,
+        user: &UserRecord,
+    ) -> Result<()> {
+        sqlx::query(
+            "insert into users (user_id, email, password_hash, created_at, updated_at) \
+             values ($1, $2, $3, $4, $4)",
+        )
+        .bind(user.user_id.as_str())
+        .bind(user.email.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(conflict::<DB>("that email already has an account"))?;
+        Ok(())
     }
 
     pub(crate) async fn insert_user_if_new(
@@ -139,54 +170,5 @@ where
             .map_err(db::<DB>)?
             .map(|r| parse_role(&r.text("role")?))
             .transpose()
-    }
-
-    pub(crate) async fn create_session(
-        &self,
-        s: &SessionRecord,
-        audit: &[AuditEvent],
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        // Expired sessions are swept here, on a path that writes anyway.
-        sqlx::query("delete from sessions where expires_at <= $1")
-            .bind(s.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db::<DB>)?;
-        sqlx::query(
-            "insert into sessions (session_id, user_id, expires_at, created_at, updated_at) \
-             values ($1, $2, $3, $4, $4)",
-        )
-        .bind(s.session_hash.to_hex().as_str())
-        .bind(s.user_id.as_str())
-        .bind(s.expires_at)
-        .bind(s.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db::<DB>)?;
-        Self::audit_and_commit(tx, audit).await
-    }
-
-    pub(crate) async fn session_user(&self, hash: &Digest, now: i64) -> Result<Option<UserRecord>> {
-        sqlx::query(
-            "select u.user_id, u.email, u.password_hash, u.created_at from sessions s \
-             join users u on u.user_id = s.user_id where s.session_id = $1 and s.expires_at > $2",
-        )
-        .bind(hash.to_hex().as_str())
-        .bind(now)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db::<DB>)?
-        .map(|r| user_row(&r))
-        .transpose()
-    }
-
-    pub(crate) async fn delete_session(&self, hash: &Digest) -> Result<()> {
-        sqlx::query("delete from sessions where session_id = $1")
-            .bind(hash.to_hex().as_str())
-            .execute(&self.write)
-            .await
-            .map_err(db::<DB>)?;
-        Ok(())
     }
 }

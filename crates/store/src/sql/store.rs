@@ -5,13 +5,16 @@
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{AccountId, ClientId, DeliveryId, OrgId, Role, UserId, WebhookId};
+use keygate_core::{
+    AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
+};
 
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, KeyCredential, KeyRecord, MemberRecord, Membership,
-    OrgRecord, Result, SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
+    MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
+    TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -157,6 +160,122 @@ where
 
     async fn lacks_required_two_factor(&self, org_id: &OrgId, user_id: &UserId) -> Result<bool> {
         SqlStore::lacks_required_two_factor(self, org_id, user_id).await
+    }
+
+    async fn session(
+        &self,
+        session_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<(UserRecord, SessionRecord)>> {
+        SqlStore::session(self, session_hash, now).await
+    }
+
+    async fn touch_session(&self, session_hash: &Digest, now: i64) -> Result<()> {
+        SqlStore::touch_session(self, session_hash, now).await
+    }
+
+    async fn sessions(
+        &self,
+        user_id: &UserId,
+        now: i64,
+        seen_since: i64,
+    ) -> Result<Vec<SessionRecord>> {
+        SqlStore::sessions(self, user_id, now, seen_since).await
+    }
+
+    async fn end_session(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        SqlStore::end_session(self, user_id, session_id, audit).await
+    }
+
+    async fn create_invitation(
+        &self,
+        invitation: &InvitationRecord,
+        audit: &AuditEvent,
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::create_invitation(self, invitation, audit, mail).await
+    }
+
+    async fn invitations(&self, org_id: &OrgId, now: i64) -> Result<Vec<InvitationRecord>> {
+        SqlStore::invitations(self, org_id, now).await
+    }
+
+    async fn invitation_by_token(
+        &self,
+        token_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<InvitationRecord>> {
+        SqlStore::invitation_by_token(self, token_hash, now).await
+    }
+
+    async fn withdraw_invitation(
+        &self,
+        org_id: &OrgId,
+        invitation_id: &InvitationId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::withdraw_invitation(self, org_id, invitation_id, audit).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        invitation: &InvitationRecord,
+        user: &UserRecord,
+        new_user: bool,
+        session: &SessionRecord,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        SqlStore::accept_invitation(self, invitation, user, new_user, session, audit).await
+    }
+
+    async fn create_password_reset(
+        &self,
+        reset: &PasswordResetRecord,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::create_password_reset(self, reset, audit, mail).await
+    }
+
+    async fn password_reset_user(&self, token_hash: &Digest, now: i64) -> Result<Option<UserId>> {
+        SqlStore::password_reset_user(self, token_hash, now).await
+    }
+
+    async fn complete_password_reset(
+        &self,
+        token_hash: &Digest,
+        user_id: &UserId,
+        password_hash: &str,
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::complete_password_reset(
+            self,
+            token_hash,
+            user_id,
+            password_hash,
+            now,
+            audit,
+            mail,
+        )
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &UserId,
+        password_hash: &str,
+        keep: &Digest,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::change_password(self, user_id, password_hash, keep, audit, mail).await
     }
 
     async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>> {

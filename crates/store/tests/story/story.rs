@@ -148,17 +148,30 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
         Some(Role::Owner)
     );
 
-    // The same person owning a second organization stays one user.
+    // The same person owning a second organization stays one user, only when
+    // asked for (an empty password hash names the existing account); a new
+    // owner with a taken email is a conflict, never a silent reuse.
     let globex = OrgRecord {
         org_id: OrgId::generate(),
         name: "Globex".into(),
         created_at: NOW,
     };
-    let again = store
+    let taken = store
         .create_org(
             &globex,
             &[],
             &user("owner@acme.test"),
+            &event(Some(&globex.org_id), "org.created", None),
+        )
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let mut existing = user("owner@acme.test");
+    existing.password_hash = String::new();
+    let again = store
+        .create_org(
+            &globex,
+            &[],
+            &existing,
             &event(Some(&globex.org_id), "org.created", None),
         )
         .await
@@ -225,9 +238,13 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
 
     let session = SessionRecord {
         session_hash: sha256(b"session token"),
+        session_id: keygate_core::SessionId::generate(),
         user_id: acme.owner.clone(),
         created_at: NOW,
         expires_at: NOW + 1000,
+        last_seen_at: NOW,
+        ip: Some("203.0.113.9".into()),
+        user_agent: None,
     };
     store
         .create_session(&session, &[event(Some(org_id), "session.created", None)])

@@ -1,5 +1,6 @@
 //! What the management API reads and writes, as JSON. Times are RFC 3339 UTC.
 
+pub mod people;
 pub mod two_factor;
 pub mod webhooks;
 
@@ -119,23 +120,10 @@ impl From<&MemberRecord> for MemberView {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MemberCreate {
-    pub email: String,
+pub struct MemberPatch {
     /// admin, developer, analyst or viewer.
     pub role: String,
-    /// Required when no user with this email exists yet; 15 to 256 characters.
-    #[serde(default)]
-    pub initial_password: Option<String>,
-    /// Your current login password, to confirm the change.
-    #[serde(default)]
-    pub password: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MemberPatch {
-    pub role: String,
-    /// Your current login password, to confirm the change.
+    /// Your current login password.
     #[serde(default)]
     pub password: Option<String>,
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod keys;
 pub mod login;
 pub mod orgs;
+pub mod people;
 pub mod sessions;
 pub mod two_factor;
 pub mod webhooks;

@@ -9,8 +9,7 @@ use keygate_core::{Level, UserId};
 
 use crate::app::AppState;
 use crate::http::dto::{
-    AccountCreate, AccountView, MemberCreate, MemberPatch, MemberView, PasswordConfirmation,
-    ResourceView,
+    AccountCreate, AccountView, MemberPatch, MemberView, PasswordConfirmation, ResourceView,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AnyMember, CurrentUser, JsonBody, OrgManager, OrgMember};
@@ -58,39 +57,25 @@ pub async fn list_members(
     Ok(Json(members.iter().map(MemberView::from).collect()))
 }
 
-/// Add a member; a new email creates the user with `initial_password` (owner, admin).
-#[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/members", tag = "organizations",
-    params(("org_id" = String, Path)), request_body = MemberCreate,
-    responses((status = 201, body = MemberView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn add_member(
-    State(app): State<AppState>,
-    m: OrgMember<OrgManager>,
-    JsonBody(body): JsonBody<MemberCreate>,
-) -> Result<(StatusCode, Json<MemberView>), ApiError> {
-    let member = orgs::add_member(
-        &app,
-        &m.acting(),
-        &body.email,
-        &body.role,
-        body.initial_password.as_deref(),
-        body.password.as_deref(),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(MemberView::from(&member))))
-}
-
-/// Change a member's role (owner, admin; not the owner's); answers the member.
+/// Change a member's role (owner, admin; not the owner's).
 #[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/members/{user_id}", tag = "organizations",
     params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = MemberPatch,
-    responses((status = 200, body = MemberView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = MemberView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn update_member(
     State(app): State<AppState>,
     m: OrgMember<OrgManager>,
     Path((_, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<MemberPatch>,
 ) -> Result<Json<MemberView>, ApiError> {
-    let password = body.password.as_deref();
-    let member = orgs::set_role(&app, &m.acting(), &user_id(&user)?, &body.role, password).await?;
+    let member = orgs::set_role(
+        &app,
+        &m.acting(),
+        &user_id(&user)?,
+        &body.role,
+        body.password.as_deref(),
+    )
+    .await?;
     Ok(Json(MemberView::from(&member)))
 }
 
@@ -104,8 +89,13 @@ pub async fn remove_member(
     Path((_, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
-    let password = body.password.as_deref();
-    orgs::remove(&app, &m.acting(), &user_id(&user)?, password).await?;
+    orgs::remove(
+        &app,
+        &m.acting(),
+        &user_id(&user)?,
+        body.password.as_deref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

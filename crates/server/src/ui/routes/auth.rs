@@ -1,6 +1,6 @@
 //! Sign in, sign out, and where `/` and `/app` lead.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
@@ -30,7 +30,7 @@ pub async fn home(State(app): State<Pages>, me: CurrentUser) -> Result<Response,
     match memberships.first() {
         Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
         None => Err(Error::NotAllowed(
-            "You are not a member of any organization yet. Ask an owner or admin to add you.",
+            "You are not a member of any organization yet. Ask an owner or admin to invite you.",
         )
         .into()),
     }
@@ -57,6 +57,7 @@ fn sign_in_form(
     status: StatusCode,
     email: String,
     error: Option<String>,
+    notice: Option<&'static str>,
 ) -> Response {
     let pre = cookie(headers, PRESESSION_COOKIE, tls).filter(|c| c.len() == 32);
     let (pre, new_cookie) = match pre {
@@ -71,6 +72,7 @@ fn sign_in_form(
         csrf: app.forms.issue(&format!("pre:{pre}")),
         email,
         error,
+        notice,
     };
     let mut resp = render_status(status, &page);
     if let Some(c) = new_cookie {
@@ -83,12 +85,23 @@ pub async fn sign_in_page(
     State(app): State<Pages>,
     headers: HeaderMap,
     Tls(tls): Tls,
+    RawQuery(q): RawQuery,
     me: Result<CurrentUser, PageError>,
 ) -> Response {
     if me.is_ok() {
         return see_other("/app");
     }
-    sign_in_form(&app, &headers, tls, StatusCode::OK, String::new(), None)
+    let notice = (q.as_deref() == Some("done=reset"))
+        .then_some("Password changed. Sign in with your new password.");
+    sign_in_form(
+        &app,
+        &headers,
+        tls,
+        StatusCode::OK,
+        String::new(),
+        None,
+        notice,
+    )
 }
 
 pub async fn sign_in(
@@ -114,6 +127,7 @@ pub async fn sign_in(
             StatusCode::BAD_REQUEST,
             email,
             Some(msg.into()),
+            None,
         );
     }
     let actor = client.anonymous();
@@ -133,6 +147,7 @@ pub async fn sign_in(
                 StatusCode::TOO_MANY_REQUESTS,
                 email,
                 Some(msg),
+                None,
             )
         }
         Err(Error::Unauthorized) => sign_in_form(
@@ -142,6 +157,7 @@ pub async fn sign_in(
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email or password is not correct.".into()),
+            None,
         ),
         Err(e) => PageError::from(e).into_response(),
     }
@@ -194,6 +210,7 @@ pub async fn sign_in_code(
             StatusCode::BAD_REQUEST,
             String::new(),
             Some(msg.into()),
+            None,
         );
     }
     let challenge = form.get("challenge").unwrap_or("").to_owned();
@@ -219,6 +236,7 @@ pub async fn sign_in_code(
                 StatusCode::TOO_MANY_REQUESTS,
                 String::new(),
                 Some(msg),
+                None,
             )
         }
         Err(e) => PageError::from(e).into_response(),

@@ -6,6 +6,7 @@ pub mod confirm;
 pub mod keys;
 pub mod org;
 pub mod people;
+pub mod personal;
 pub mod two_factor;
 
 use crate::ui::Pages;

@@ -1,6 +1,6 @@
-//! Members and accounts (owner, admin). Every change asks for the login
-//! password: a field of the add/create forms, the key actions' dialog (or a
-//! prompt page without JavaScript) for a member's row.
+//! Members, invitations and accounts (owner, admin). Every change asks for the
+//! login password: a field of the invite/create forms, the key actions' dialog
+//! (or a prompt page without JavaScript) for a member's or invitation's row.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -8,12 +8,12 @@ use axum::response::Response;
 use keygate_core::{OrgId, UserId};
 use keygate_store::MemberRecord;
 
-use crate::service::{Error, orgs};
+use crate::service::{Error, invitations, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, OrgManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
-    AccountRow, AccountsPage, MemberRow, MembersPage, Shell, render, render_status, role_label,
-    when,
+    AccountRow, AccountsPage, InvitationRow, MemberRow, MembersPage, Shell, render, render_status,
+    role_label, when,
 };
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::{Prompt, confirmed, password_error};
@@ -60,10 +60,21 @@ async fn members_page(
             joined: when(r.created_at),
         })
         .collect();
+    let invitations = invitations::pending(app, &m.org_id)
+        .await?
+        .iter()
+        .map(|i| InvitationRow {
+            invitation_id: i.invitation_id.to_string(),
+            email: i.email.clone(),
+            role: role_label(i.role),
+            expires: when(i.expires_at),
+        })
+        .collect();
     Ok(MembersPage {
         shell,
         notice,
         rows,
+        invitations,
         error: failed.error,
         password_error: failed.password_error,
         email: failed.value,
@@ -114,7 +125,8 @@ pub async fn members(
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = match q.as_deref() {
-        Some("done=added") => Some("Member added."),
+        Some("done=invited") => Some("Invitation sent. The link works once, for 7 days."),
+        Some("done=withdrawn") => Some("Invitation withdrawn."),
         Some("done=role") => Some("Role changed."),
         Some("done=removed") => Some("Member removed."),
         _ => None,
@@ -127,19 +139,47 @@ fn members_url(org: &OrgId) -> String {
     format!("/app/orgs/{org}/settings/members")
 }
 
-pub async fn add_member(
-    State(app): State<Pages>,
-    m: M,
-    form: FormBody,
-) -> Result<Response, PageError> {
+/// Invites someone; the link goes by mail.
+pub async fn invite(State(app): State<Pages>, m: M, form: FormBody) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let email = form.get("email").unwrap_or("");
     let role = form.get("role").unwrap_or("");
-    let initial = form.get("initial_password").filter(|p| !p.is_empty());
     let password = form.get("password");
-    match orgs::add_member(&app, &m.acting(), email, role, initial, password).await {
-        Ok(_) => Ok(see_other(&format!("{}?done=added", members_url(&m.org_id)))),
+    match invitations::invite(&app, &m.acting(), email, role, password).await {
+        Ok(_) => Ok(see_other(&format!(
+            "{}?done=invited",
+            members_url(&m.org_id)
+        ))),
         Err(e) => members_error(&app, &m, e, email).await,
+    }
+}
+
+/// Withdraws a pending invitation (its link stops working).
+pub async fn withdraw(
+    State(app): State<Pages>,
+    m: M,
+    Path((_, id)): Path<(String, String)>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    let prompt = Prompt {
+        title: "Withdraw invitation".to_owned(),
+        body: "The invitation link stops working at once.".to_owned(),
+        action: format!("/app/orgs/{}/settings/invitations/{id}/withdraw", m.org_id),
+        button: "Withdraw",
+        danger: true,
+        hidden: Vec::new(),
+        back: (members_url(&m.org_id), "Members"),
+        nav: "members",
+    };
+    let acting = m.acting();
+    let action = invitations::withdraw(&app, &acting, &id, form.get("password"));
+    match confirmed(&app, &m, &form, prompt, failed_input(action)).await {
+        Ok(Ok(())) => Ok(see_other(&format!(
+            "{}?done=withdrawn",
+            members_url(&m.org_id)
+        ))),
+        Ok(Err(e)) => members_error(&app, &m, e, "").await,
+        Err(page) => Ok(page),
     }
 }
 

@@ -95,16 +95,7 @@ async fn a_member_without_two_factor_is_sent_to_enrol_when_the_org_requires_it()
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = app
-        .req(
-            Method::POST,
-            &format!("/dev/v1/orgs/{}/members", org.org_id),
-            Some(&org.owner),
-            Some(json!({"email": "dev@acme.test", "role": "developer", "initial_password": PASSWORD, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let dev = app.sign_in("dev@acme.test", PASSWORD).await;
+    let dev = app.invite_member(&org, "dev@acme.test", "developer").await;
     let page = app
         .http
         .get(format!("{}/app/orgs/{}/settings", app.base, org.org_id))

@@ -1,0 +1,359 @@
+//! People's own pages: accepting an invitation, resetting a forgotten
+//! password, and Security (change password, see and end sessions). The
+//! invitation and reset pages are for visitors who are not signed in: their
+//! form tokens are bound to the pre-session cookie, as on the sign-in page.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keygate_core::crypto::random_base62;
+
+use crate::service::{Error, account, invitations};
+use crate::ui::Pages;
+use crate::ui::extract::{
+    ClientInfo, CurrentUser, FormBody, PRESESSION_COOKIE, PageError, Tls, cookie, see_other,
+    session_cookie, set_cookie,
+};
+use crate::ui::pages::{
+    InvitationPage, ResetPage, ResetRequestPage, SecurityPage, SessionRow, render_status,
+    role_label, when,
+};
+
+use super::check_form;
+
+/// The pre-session id of this browser, and the cookie to set when it is new.
+fn presession(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {
+    match cookie(headers, PRESESSION_COOKIE, tls).filter(|c| c.len() == 32) {
+        Some(p) => (p, None),
+        None => {
+            let p = random_base62(32);
+            let c = set_cookie(PRESESSION_COOKIE, &p, 3600, tls);
+            (p, Some(c))
+        }
+    }
+}
+
+fn with_cookie(mut resp: Response, c: Option<HeaderValue>) -> Response {
+    if let Some(c) = c {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn form_ok(app: &Pages, headers: &HeaderMap, tls: bool, form: &FormBody) -> bool {
+    let pre = cookie(headers, PRESESSION_COOKIE, tls).unwrap_or_default();
+    app.forms
+        .consume(&format!("pre:{pre}"), form.get("csrf"))
+        .is_ok()
+}
+
+fn sentence(e: &Error) -> Option<String> {
+    match e {
+        Error::Invalid { message, .. } => Some(format!("The password {message}.")),
+        Error::Unauthorized => Some("That password is not correct for this account.".into()),
+        Error::PasswordRejected => Some("Your current password is not correct.".into()),
+        Error::RateLimited { retry_after_secs } => Some(format!(
+            "Too many attempts. Try again in {} minute(s).",
+            retry_after_secs.div_ceil(60)
+        )),
+        Error::Conflict(m) => Some(m.clone()),
+        _ => None,
+    }
+}
+
+async fn invitation_page(
+    app: &Pages,
+    headers: &HeaderMap,
+    tls: bool,
+    token: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let inv = invitations::by_token(app, token).await?;
+    let (pre, c) = presession(headers, tls);
+    let page = InvitationPage {
+        csrf: app.forms.issue(&format!("pre:{pre}")),
+        action: format!("{}{token}", invitations::PATH),
+        org_name: inv.org_name,
+        role: role_label(inv.role),
+        email: inv.email,
+        error,
+    };
+    Ok(with_cookie(render_status(status, &page), c))
+}
+
+/// `GET /app/invitations/{token}`: who invites whom to what, and the password form.
+pub async fn invitation(
+    State(app): State<Pages>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    invitation_page(&app, &headers, tls, &token, StatusCode::OK, None).await
+}
+
+/// Accepts, signs this browser in, and opens the organization.
+pub async fn accept(
+    State(app): State<Pages>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
+    client: ClientInfo,
+    Path(token): Path<String>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    if !form_ok(&app, &headers, tls, &form) {
+        let msg = "The form expired. Please enter your password again.".to_owned();
+        return invitation_page(
+            &app,
+            &headers,
+            tls,
+            &token,
+            StatusCode::BAD_REQUEST,
+            Some(msg),
+        )
+        .await;
+    }
+    let org_id = invitations::by_token(&app, &token).await?.org_id;
+    let password = form.get("password").unwrap_or("");
+    match invitations::accept(&app, &client.anonymous(), &token, password).await {
+        Ok(s) => {
+            let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
+            let mut resp = see_other(&format!("/app/orgs/{org_id}"));
+            resp.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
+            Ok(resp)
+        }
+        Err(e) => match sentence(&e) {
+            Some(msg) => {
+                let status = match e {
+                    Error::Unauthorized => StatusCode::UNAUTHORIZED,
+                    Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                invitation_page(&app, &headers, tls, &token, status, Some(msg)).await
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+fn reset_request_page(
+    headers: &HeaderMap,
+    tls: bool,
+    app: &Pages,
+    sent: bool,
+    status: StatusCode,
+) -> Response {
+    let (pre, c) = presession(headers, tls);
+    let page = ResetRequestPage {
+        csrf: app.forms.issue(&format!("pre:{pre}")),
+        sent,
+    };
+    with_cookie(render_status(status, &page), c)
+}
+
+/// `GET /app/password-reset`: "Forgot password?".
+pub async fn reset_request_form(
+    State(app): State<Pages>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
+) -> Response {
+    reset_request_page(&headers, tls, &app, false, StatusCode::OK)
+}
+
+/// Sends the link if the email has an account; says the same either way.
+pub async fn reset_request(
+    State(app): State<Pages>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
+    client: ClientInfo,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    if !form_ok(&app, &headers, tls, &form) {
+        return Ok(reset_request_page(
+            &headers,
+            tls,
+            &app,
+            false,
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    let email = form.get("email").unwrap_or("");
+    account::request_reset(&app, &client.anonymous(), email).await?;
+    Ok(reset_request_page(
+        &headers,
+        tls,
+        &app,
+        true,
+        StatusCode::OK,
+    ))
+}
+
+async fn reset_page(
+    app: &Pages,
+    headers: &HeaderMap,
+    tls: bool,
+    token: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let user = account::reset_user(app, token).await?;
+    let (pre, c) = presession(headers, tls);
+    let page = ResetPage {
+        csrf: app.forms.issue(&format!("pre:{pre}")),
+        action: format!("{}{token}", account::RESET_PATH),
+        email: user.email,
+        error,
+    };
+    Ok(with_cookie(render_status(status, &page), c))
+}
+
+/// `GET /app/password-reset/{token}`: the new-password form.
+pub async fn reset_form(
+    State(app): State<Pages>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    reset_page(&app, &headers, tls, &token, StatusCode::OK, None).await
+}
+
+/// Sets the new password; every session ends, so the person signs in again.
+pub async fn reset(
+    State(app): State<Pages>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
+    client: ClientInfo,
+    Path(token): Path<String>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    if !form_ok(&app, &headers, tls, &form) {
+        let msg = "The form expired. Please enter the new password again.".to_owned();
+        return reset_page(
+            &app,
+            &headers,
+            tls,
+            &token,
+            StatusCode::BAD_REQUEST,
+            Some(msg),
+        )
+        .await;
+    }
+    let new_password = form.get("new_password").unwrap_or("");
+    if Some(new_password) != form.get("confirm_password") {
+        let msg = "The two passwords are not the same.".to_owned();
+        return reset_page(
+            &app,
+            &headers,
+            tls,
+            &token,
+            StatusCode::BAD_REQUEST,
+            Some(msg),
+        )
+        .await;
+    }
+    let code = form.get("code").filter(|c| !c.is_empty());
+    match account::complete_reset(&app, &client.anonymous(), &token, new_password, code).await {
+        Ok(_) => Ok(see_other("/app/sign-in?done=reset")),
+        Err(e) => match sentence(&e) {
+            Some(msg) => {
+                reset_page(
+                    &app,
+                    &headers,
+                    tls,
+                    &token,
+                    StatusCode::BAD_REQUEST,
+                    Some(msg),
+                )
+                .await
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+async fn security_page(
+    app: &Pages,
+    me: &CurrentUser,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let sessions = account::sessions(app, &me.user.user_id)
+        .await?
+        .iter()
+        .map(|s| SessionRow {
+            session_id: s.session_id.to_string(),
+            created: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+            ip: s.ip.clone().unwrap_or_default(),
+            user_agent: s.user_agent.clone().unwrap_or_default(),
+            current: s.session_id == me.session_id,
+        })
+        .collect();
+    let page = SecurityPage {
+        email: me.user.email.clone(),
+        csrf: app.forms.issue(&me.session_hash.to_hex()),
+        sessions,
+        notice,
+        error,
+    };
+    Ok(render_status(status, &page))
+}
+
+/// `GET /app/security`: change password, sessions.
+pub async fn security(
+    State(app): State<Pages>,
+    me: CurrentUser,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let notice = match q.as_deref() {
+        Some("done=password") => Some("Password changed. Your other sessions were signed out."),
+        Some("done=ended") => Some("Session signed out."),
+        _ => None,
+    };
+    security_page(&app, &me, notice, None, StatusCode::OK).await
+}
+
+pub async fn change_password(
+    State(app): State<Pages>,
+    me: CurrentUser,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &me, &form)?;
+    let new_password = form.get("new_password").unwrap_or("");
+    if Some(new_password) != form.get("confirm_password") {
+        let msg = "The two new passwords are not the same.".to_owned();
+        return security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await;
+    }
+    let r = account::change_password(
+        &app,
+        &me.user,
+        &me.actor(),
+        &me.session_hash,
+        form.get("password"),
+        new_password,
+    )
+    .await;
+    match r {
+        Ok(()) => Ok(see_other("/app/security?done=password")),
+        Err(e) => match sentence(&e) {
+            Some(msg) => security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await,
+            None => Err(e.into()),
+        },
+    }
+}
+
+pub async fn end_session(
+    State(app): State<Pages>,
+    me: CurrentUser,
+    Path(id): Path<String>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &me, &form)?;
+    account::end_session(&app, &me.user, &me.actor(), &id).await?;
+    if id == me.session_id.as_str() {
+        return Ok(see_other("/app/sign-in").into_response());
+    }
+    Ok(see_other("/app/security?done=ended"))
+}

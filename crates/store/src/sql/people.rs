@@ -1,0 +1,337 @@
+//! Invitations, password resets and password changes: each writes its change,
+//! its audit events and its mail (`UserMail`) in one transaction.
+
+use keygate_core::crypto::Digest;
+use keygate_core::{InvitationId, OrgId, UserId};
+
+use super::rows::{Get, parse_id, parse_role};
+use super::{Sql, SqlStore, conflict, db, found};
+use crate::{
+    AuditEvent, InvitationRecord, PasswordResetRecord, Result, SessionRecord, StoreError, UserMail,
+    UserRecord,
+};
+
+macro_rules! invitation_columns {
+    () => {
+        "i.invitation_id, i.org_id, o.name as org_name, i.email, i.role, i.token_hash, \
+         i.invited_by, i.expires_at, i.created_at \
+         from invitations i join orgs o on o.org_id = i.org_id"
+    };
+}
+
+fn invitation_row(r: &impl Get) -> Result<InvitationRecord> {
+    Ok(InvitationRecord {
+        invitation_id: parse_id(&r.text("invitation_id")?)?,
+        org_id: parse_id(&r.text("org_id")?)?,
+        org_name: r.text("org_name")?,
+        email: r.text("email")?,
+        role: parse_role(&r.text("role")?)?,
+        token_hash: Digest::from_hex(&r.text("token_hash")?)
+            .ok_or_else(|| StoreError::Internal("corrupt invitation".into()))?,
+        invited_by: r
+            .opt_text("invited_by")?
+            .map(|u| parse_id(&u))
+            .transpose()?,
+        expires_at: r.int("expires_at")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+impl<DB: Sql> SqlStore<DB>
+where
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::ColumnIndex<DB::Row>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB>,
+    for<'q, 'r> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q, 'r> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    pub(crate) async fn create_invitation(
+        &self,
+        inv: &InvitationRecord,
+        audit: &AuditEvent,
+        mail: &UserMail,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let now = inv.created_at;
+        sqlx::query(
+            "update invitations set status = 'expired', updated_at = $1 \
+             where org_id = $2 and email = $3 and status = 'pending' and expires_at <= $1",
+        )
+        .bind(now)
+        .bind(inv.org_id.as_str())
+        .bind(inv.email.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        let member = sqlx::query(
+            "select 1 as one from memberships m join users u on u.user_id = m.user_id \
+             where m.org_id = $1 and u.email = $2",
+        )
+        .bind(inv.org_id.as_str())
+        .bind(inv.email.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        if member.is_some() {
+            return Err(StoreError::Conflict(
+                "that email is already a member of this organization",
+            ));
+        }
+        sqlx::query(
+            "insert into invitations (invitation_id, org_id, email, role, token_hash, invited_by, \
+             status, expires_at, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8)",
+        )
+        .bind(inv.invitation_id.as_str())
+        .bind(inv.org_id.as_str())
+        .bind(inv.email.as_str())
+        .bind(inv.role.as_str())
+        .bind(inv.token_hash.to_hex().as_str())
+        .bind(inv.invited_by.as_ref().map(|u| u.as_str()))
+        .bind(inv.expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict::<DB>(
+            "that email already has a pending invitation to this organization",
+        ))?;
+        Self::commit_with_mail(
+            tx,
+            std::slice::from_ref(audit),
+            std::slice::from_ref(mail),
+            Some(&inv.org_id),
+        )
+        .await
+    }
+
+    /// Pending, unexpired invitations of an organization, newest first.
+    pub(crate) async fn invitations(
+        &self,
+        org_id: &OrgId,
+        now: i64,
+    ) -> Result<Vec<InvitationRecord>> {
+        sqlx::query(concat!(
+            "select ",
+            invitation_columns!(),
+            " where i.org_id = $1 and i.status = 'pending' and i.expires_at > $2 \
+             order by i.created_at desc, i.invitation_id"
+        ))
+        .bind(org_id.as_str())
+        .bind(now)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .iter()
+        .map(invitation_row)
+        .collect()
+    }
+
+    /// The pending, unexpired invitation with this token digest.
+    pub(crate) async fn invitation_by_token(
+        &self,
+        token_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<InvitationRecord>> {
+        sqlx::query(concat!(
+            "select ",
+            invitation_columns!(),
+            " where i.token_hash = $1 and i.status = 'pending' and i.expires_at > $2"
+        ))
+        .bind(token_hash.to_hex().as_str())
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .map(|r| invitation_row(&r))
+        .transpose()
+    }
+
+    pub(crate) async fn withdraw_invitation(
+        &self,
+        org_id: &OrgId,
+        invitation_id: &InvitationId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update invitations set status = 'withdrawn', updated_at = $1 \
+             where org_id = $2 and invitation_id = $3 and status = 'pending'",
+        )
+        .bind(audit.occurred_at)
+        .bind(org_id.as_str())
+        .bind(invitation_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+
+    /// Uses the invitation (NotFound unless still pending and unexpired at
+    /// `session.created_at`), inserts `user` when `new_user`, the membership
+    /// and the session, and the audit events.
+    pub(crate) async fn accept_invitation(
+        &self,
+        inv: &InvitationRecord,
+        user: &UserRecord,
+        new_user: bool,
+        session: &SessionRecord,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let now = session.created_at;
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update invitations set status = 'accepted', updated_at = $1 \
+             where invitation_id = $2 and status = 'pending' and expires_at > $1",
+        )
+        .bind(now)
+        .bind(inv.invitation_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        if new_user {
+            Self::insert_user(&mut tx, user).await?;
+        }
+        sqlx::query(
+            "insert into memberships (org_id, user_id, role, created_at, updated_at) \
+             values ($1, $2, $3, $4, $4)",
+        )
+        .bind(inv.org_id.as_str())
+        .bind(user.user_id.as_str())
+        .bind(inv.role.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict::<DB>(
+            "you are already a member of this organization",
+        ))?;
+        Self::insert_session(&mut tx, session).await?;
+        Self::audit_and_commit(tx, audit).await
+    }
+
+    pub(crate) async fn create_password_reset(
+        &self,
+        reset: &PasswordResetRecord,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("delete from password_resets where expires_at <= $1")
+            .bind(reset.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db::<DB>)?;
+        sqlx::query(
+            "insert into password_resets (token_hash, user_id, expires_at, used_at, created_at, \
+             updated_at) values ($1, $2, $3, null, $4, $4)",
+        )
+        .bind(reset.token_hash.to_hex().as_str())
+        .bind(reset.user_id.as_str())
+        .bind(reset.expires_at)
+        .bind(reset.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        Self::commit_with_mail(tx, audit, std::slice::from_ref(mail), None).await
+    }
+
+    /// The user of an unused, unexpired reset token.
+    pub(crate) async fn password_reset_user(
+        &self,
+        token_hash: &Digest,
+        now: i64,
+    ) -> Result<Option<UserId>> {
+        sqlx::query(
+            "select user_id from password_resets \
+             where token_hash = $1 and used_at is null and expires_at > $2",
+        )
+        .bind(token_hash.to_hex().as_str())
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .map(|r| parse_id(&r.text("user_id")?))
+        .transpose()
+    }
+
+    /// Uses the reset token (NotFound unless unused and unexpired at `now`, and
+    /// of `user_id`), sets the password hash, ends every session of the user
+    /// and every other reset link of theirs.
+    pub(crate) async fn complete_password_reset(
+        &self,
+        token_hash: &Digest,
+        user_id: &UserId,
+        password_hash: &str,
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update password_resets set used_at = $1, updated_at = $1 \
+             where token_hash = $2 and user_id = $3 and used_at is null and expires_at > $1",
+        )
+        .bind(now)
+        .bind(token_hash.to_hex().as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        sqlx::query(
+            "update password_resets set used_at = $1, updated_at = $1 \
+             where user_id = $2 and used_at is null",
+        )
+        .bind(now)
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        Self::set_password(&mut tx, user_id, password_hash, now, None).await?;
+        Self::commit_with_mail(tx, audit, std::slice::from_ref(mail), None).await
+    }
+
+    /// Sets a user's password hash and ends their sessions except `keep`.
+    pub(crate) async fn change_password(
+        &self,
+        user_id: &UserId,
+        password_hash: &str,
+        keep: &Digest,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        let now = audit.first().map_or(0, |e| e.occurred_at);
+        let mut tx = self.begin().await?;
+        Self::set_password(&mut tx, user_id, password_hash, now, Some(keep)).await?;
+        Self::commit_with_mail(tx, audit, std::slice::from_ref(mail), None).await
+    }
+
+    async fn set_password(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        user_id: &UserId,
+        password_hash: &str,
+        now: i64,
+        keep: Option<&Digest>,
+    ) -> Result<()> {
+        let done =
+            sqlx::query("update users set password_hash = $1, updated_at = $2 where user_id = $3")
+                .bind(password_hash)
+                .bind(now)
+                .bind(user_id.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        let keep = keep.map(|k| k.to_hex());
+        sqlx::query("delete from sessions where user_id = $1 and ($2 is null or session_id <> $2)")
+            .bind(user_id.as_str())
+            .bind(keep.as_deref())
+            .execute(&mut **tx)
+            .await
+            .map_err(db::<DB>)?;
+        Ok(())
+    }
+}
