@@ -187,8 +187,10 @@ pub(crate) async fn second_factor(
         .await?)
 }
 
-/// Checks a second factor for another flow (password reset with two-factor
-/// on): `Ok(())` when it is off or the code is right and unused.
+/// Checks a second factor for another flow that proves a person (password
+/// reset, accepting an invitation with an existing account): `Ok(())` when
+/// two-factor is off, or the code is right and unused. A missing or wrong
+/// code is `Unauthorized` and counts against the per-email sign-in limit.
 pub async fn check_if_on(
     app: &App,
     user: &UserRecord,
@@ -198,9 +200,16 @@ pub async fn check_if_on(
     if !is_on(app, &user.user_id).await? {
         return Ok(());
     }
+    let limiter = &app.limits.signin_email;
+    limiter
+        .check(&user.email)
+        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
     match code {
         Some(c) if second_factor(app, user, actor, c).await? => Ok(()),
-        _ => Err(Error::Unauthorized),
+        _ => {
+            limiter.fail(&user.email);
+            Err(Error::Unauthorized)
+        }
     }
 }
 

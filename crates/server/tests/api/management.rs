@@ -93,7 +93,7 @@ async fn owners_invite_members_change_roles_and_remove_them_but_not_the_owner() 
             Method::PATCH,
             &format!("{base}/{dev_id}"),
             Some(&org.owner),
-            Some(json!({"role": "admin", "password": PASSWORD})),
+            Some(json!({"role": "admin"})),
         )
         .await;
     assert_eq!(

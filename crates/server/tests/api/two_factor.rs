@@ -382,3 +382,81 @@ async fn an_org_that_requires_two_factor_refuses_members_without_it() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_reset_link_or_an_invitation_alone_does_not_get_past_two_factor() {
+    let app = spawn_app().await;
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let other = app.create_org("Other", "boss@other.test", &[]).await;
+    let (secret, recovery) = enrol(&app, &org.owner).await;
+
+    // Password reset: the mailed link and a new password are not enough.
+    let r = app
+        .req(
+            Method::POST,
+            "/dev/v1/password-resets",
+            None,
+            Some(json!({"email": "owner@acme.test"})),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let link = app
+        .mailed_link("owner@acme.test", "/app/password-reset/")
+        .await;
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let new_password = "a-whole-new-passphrase-for-2027";
+    let complete = |code: Option<String>| {
+        let mut body = json!({"token": token, "new_password": new_password});
+        if let Some(c) = code {
+            body["code"] = c.into();
+        }
+        app.req(
+            Method::POST,
+            "/dev/v1/password-resets/complete",
+            None,
+            Some(body),
+        )
+    };
+    assert_eq!(complete(None).await.status, 401);
+    assert_eq!(complete(Some(wrong_code(&secret))).await.status, 401);
+    let r = app
+        .req(
+            Method::POST,
+            "/dev/v1/sessions",
+            None,
+            Some(json!({"email": "owner@acme.test", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "the old password still works: {}", r.body);
+    assert_eq!(complete(Some(code(&secret, 1))).await.status, 204);
+    app.remember(new_password);
+
+    // An invitation for an existing account with two-factor on: the password
+    // alone does not sign anyone in.
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/invitations", other.org_id),
+            Some(&other.owner),
+            Some(json!({"email": "owner@acme.test", "role": "developer", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let link = app
+        .mailed_link("owner@acme.test", "/app/invitations/")
+        .await;
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let accept = |code: Option<String>| {
+        let mut body = json!({"token": token, "password": new_password});
+        if let Some(c) = code {
+            body["code"] = c.into();
+        }
+        app.req(Method::POST, "/dev/v1/invitations/accept", None, Some(body))
+    };
+    assert_eq!(accept(None).await.status, 401);
+    // The reset took the next step's code, so no code of now works again yet:
+    // a recovery code does.
+    assert_eq!(accept(Some(code(&secret, 0))).await.status, 401);
+    let r = accept(Some(recovery[0].clone())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
