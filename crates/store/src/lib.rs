@@ -252,15 +252,6 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, account: &AccountRecord, audit: &AuditEvent) -> Result<()>;
 
     async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>>;
-    /// Adds `user` (inserted first if no user has that email) with `role`.
-    /// Conflict when already a member.
-    async fn add_member(
-        &self,
-        org_id: &OrgId,
-        user: &UserRecord,
-        role: Role,
-        audit: &AuditEvent,
-    ) -> Result<MemberRecord>;
     async fn set_member_role(
         &self,
         org_id: &OrgId,

@@ -210,6 +210,8 @@ pub async fn accept(
                 limits.signin_email.fail(&u.email);
                 return Err(Error::Unauthorized);
             }
+            // Accepting signs in: an account with two-factor on must also
+            // pass its second factor here, or this would be a way around it.
             two_factor::check_if_on(app, &u, actor, code).await?;
             (u, false)
         }

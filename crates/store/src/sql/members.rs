@@ -4,8 +4,8 @@ use keygate_core::{AccountId, OrgId, Role, UserId};
 use sqlx::Transaction;
 
 use super::rows::{account_row, member_row};
-use super::{Sql, SqlStore, conflict, db, found};
-use crate::{AccountRecord, AuditEvent, Change, MemberRecord, Result, UserRecord};
+use super::{Sql, SqlStore, db, found};
+use crate::{AccountRecord, AuditEvent, Change, MemberRecord, Result};
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -92,40 +92,6 @@ where
         .iter()
         .map(member_row)
         .collect()
-    }
-
-    pub(crate) async fn add_member(
-        &self,
-        org_id: &OrgId,
-        user: &UserRecord,
-        role: Role,
-        audit: &AuditEvent,
-    ) -> Result<MemberRecord> {
-        let mut tx = self.begin().await?;
-        let user_id = Self::insert_user_if_new(&mut tx, user).await?;
-        sqlx::query(
-            "insert into memberships (org_id, user_id, role, created_at, updated_at) \
-             values ($1, $2, $3, $4, $4)",
-        )
-        .bind(org_id.as_str())
-        .bind(user_id.as_str())
-        .bind(role.as_str())
-        .bind(audit.occurred_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict::<DB>(
-            "that user is already a member of this organization",
-        ))?;
-        let mut audit = audit.clone();
-        audit.details["user_id"] = user_id.as_str().into();
-        Self::audit_and_commit(tx, std::slice::from_ref(&audit)).await?;
-        Ok(MemberRecord {
-            user_id,
-            email: user.email.clone(),
-            role,
-            created_at: audit.occurred_at,
-            two_factor: false,
-        })
     }
 
     /// Changes the role of a member who is not the owner.

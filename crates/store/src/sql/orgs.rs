@@ -92,29 +92,6 @@ where
         Ok(())
     }
 
-    pub(crate) async fn insert_user_if_new(
-        tx: &mut Transaction<'static, DB>,
-        user: &UserRecord,
-    ) -> Result<UserId> {
-        sqlx::query(
-            "insert into users (user_id, email, password_hash, created_at, updated_at) \
-             values ($1, $2, $3, $4, $4) on conflict (email) do nothing",
-        )
-        .bind(user.user_id.as_str())
-        .bind(user.email.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.created_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(db::<DB>)?;
-        let row = sqlx::query("select user_id from users where email = $1")
-            .bind(user.email.as_str())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(db::<DB>)?;
-        parse_id(&row.text("user_id")?)
-    }
-
     pub(crate) async fn org(&self, org_id: &OrgId) -> Result<Option<OrgRecord>> {
         sqlx::query("select org_id, name, created_at from orgs where org_id = $1")
             .bind(org_id.as_str())

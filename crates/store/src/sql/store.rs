@@ -298,16 +298,6 @@ where
         SqlStore::members(self, org_id).await
     }
 
-    async fn add_member(
-        &self,
-        org_id: &OrgId,
-        user: &UserRecord,
-        role: Role,
-        audit: &AuditEvent,
-    ) -> Result<MemberRecord> {
-        SqlStore::add_member(self, org_id, user, role, audit).await
-    }
-
     async fn set_member_role(
         &self,
         org_id: &OrgId,

@@ -3,6 +3,7 @@
 //! not reachable, except with `CI=true`, where that fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod people;
 mod story;
 
 use std::sync::Arc;
@@ -94,6 +95,7 @@ on_both_backends!(
     concurrent_claimers_never_take_the_same_delivery,
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
     two_factor_codes_and_recovery_codes_work_once,
+    invitations_resets_and_sessions_are_single_use_and_mail_one_person,
 );
 
 #[test]

@@ -14,9 +14,11 @@ use keygate_store::{
 };
 use serde_json::json;
 
-const NOW: i64 = 1_700_000_000_000;
+pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 
-fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> AuditEvent {
+pub(crate) const NOW: i64 = 1_700_000_000_000;
+
+pub(crate) fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> AuditEvent {
     AuditEvent {
         seq: 0,
         event_id: EventId::generate(),
@@ -32,7 +34,7 @@ fn event(org: Option<&OrgId>, action: &str, client_id: Option<&ClientId>) -> Aud
     }
 }
 
-fn user(email: &str) -> UserRecord {
+pub(crate) fn user(email: &str) -> UserRecord {
     UserRecord {
         user_id: UserId::generate(),
         email: email.into(),
@@ -41,13 +43,13 @@ fn user(email: &str) -> UserRecord {
     }
 }
 
-struct Acme {
-    org: OrgRecord,
-    accounts: Vec<AccountRecord>,
-    owner: UserId,
+pub(crate) struct Acme {
+    pub(crate) org: OrgRecord,
+    pub(crate) accounts: Vec<AccountRecord>,
+    pub(crate) owner: UserId,
 }
 
-async fn acme(store: &dyn Store) -> Acme {
+pub(crate) async fn acme(store: &dyn Store) -> Acme {
     let org = OrgRecord {
         org_id: OrgId::generate(),
         name: "Acme".into(),
@@ -179,26 +181,8 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
     assert_eq!(again, acme.owner);
     assert_eq!(store.memberships(&acme.owner).await.unwrap().len(), 2);
 
-    let dev = store
-        .add_member(
-            org_id,
-            &user("dev@acme.test"),
-            Role::Developer,
-            &event(Some(org_id), "member.added", None),
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        store
-            .add_member(
-                org_id,
-                &user("dev@acme.test"),
-                Role::Admin,
-                &event(Some(org_id), "member.added", None)
-            )
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
+    // People join only by invitation (there is no other way to add a member).
+    let dev = crate::people::join(store, org_id, "dev@acme.test", Role::Developer).await;
     store
         .set_member_role(
             org_id,
@@ -1099,16 +1083,7 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     store.end_two_factor_challenge(&ch).await.unwrap();
 
     // The policy: only members without two-factor lack it.
-    let other = user("dev@acme.test");
-    let added = store
-        .add_member(
-            org_id,
-            &other,
-            Role::Developer,
-            &event(Some(org_id), "member.added", None),
-        )
-        .await
-        .unwrap();
+    let added = crate::people::join(store, org_id, "dev@acme.test", Role::Developer).await;
     assert!(!store.require_two_factor(org_id).await.unwrap());
     assert!(
         !store
