@@ -337,6 +337,8 @@ pub struct MemberRow {
     pub owner: bool,
     pub me: bool,
     pub joined: String,
+    /// Whether the member has two-factor sign-in on.
+    pub two_factor: bool,
 }
 
 pub struct InvitationRow {

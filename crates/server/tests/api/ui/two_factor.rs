@@ -118,4 +118,33 @@ async fn a_member_without_two_factor_is_sent_to_enrol_when_the_org_requires_it()
         .await
         .unwrap();
     assert_eq!(enrol_page.status(), 200);
+
+    // The members page shows who has it on.
+    let members = app
+        .http
+        .get(format!(
+            "{}/app/orgs/{}/settings/members",
+            app.base, org.org_id
+        ))
+        .header("cookie", format!("keygate_session={}", org.owner.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(members.status(), 200);
+    let html = members.text().await.unwrap();
+    let row = |email: &str| {
+        let start = html.find(&format!("cell-title\">{email}")).unwrap();
+        html[start..].split("</tr>").next().unwrap().to_owned()
+    };
+    assert!(html.contains("Two-factor</th>"));
+    assert!(
+        row("owner@acme.test").contains(">On<"),
+        "{}",
+        row("owner@acme.test")
+    );
+    assert!(
+        row("dev@acme.test").contains(">Off<"),
+        "{}",
+        row("dev@acme.test")
+    );
 }
