@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org, people, personal, two_factor};
+use routes::{auth, keys, org, people, personal, security, two_factor};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -92,11 +92,11 @@ pub fn router(app: AppState) -> Router {
             "/app/password-reset/{token}",
             get(personal::reset_form).post(personal::reset),
         )
-        .route("/app/security", get(personal::security))
-        .route("/app/security/password", post(personal::change_password))
+        .route("/app/security", get(security::security))
+        .route("/app/security/password", post(security::change_password))
         .route(
             "/app/security/sessions/{session_id}/end",
-            post(personal::end_session),
+            post(security::end_session),
         )
         .route("/app/static/app.css", get(css))
         .route("/app/static/app.js", get(js))

@@ -698,3 +698,38 @@ async fn sessions_end_after_the_idle_timeout_and_use_keeps_them_alive() {
         401
     );
 }
+
+#[tokio::test]
+async fn reset_requests_are_limited_per_email_quietly_and_per_source_with_429() {
+    let app = spawn_app().await;
+    app.create_org("Acme", "owner@acme.test", &[]).await;
+    let ask = |email: &'static str| {
+        let app = &app;
+        async move {
+            app.req(
+                Method::POST,
+                "/dev/v1/password-resets",
+                None,
+                Some(json!({"email": email})),
+            )
+            .await
+        }
+    };
+    for _ in 0..4 {
+        let r = ask("owner@acme.test").await;
+        assert_eq!(r.status, 202, "the answer never changes for one email");
+    }
+    app.mailed_link("owner@acme.test", "/app/password-reset/")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mails = std::fs::read_dir(app.data_dir.join("mail"))
+        .unwrap()
+        .count();
+    assert_eq!(mails, 3, "three reset mails per email and 15 minutes");
+    for _ in 0..16 {
+        assert_eq!(ask("nobody@nowhere.test").await.status, 202);
+    }
+    let r = ask("someone@else.test").await;
+    assert_eq!((r.status.as_u16(), r.code()), (429, "too_many_requests"));
+    assert!(r.headers.get("retry-after").is_some());
+}

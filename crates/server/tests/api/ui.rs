@@ -1434,3 +1434,88 @@ async fn member_and_account_changes_in_the_app_ask_for_the_password_without_java
     assert_eq!(st, 200);
     assert!(page.contains("Account created.") && page.contains("Acme SG"));
 }
+
+#[tokio::test]
+async fn invitation_and_reset_pages_work_without_javascript_and_refuse_a_replayed_form() {
+    let app = spawn_app().await;
+    let org = org_with_two_accounts(&app).await;
+    app.create_org("Other", "other@acme.test", &[]).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
+            Some(&org.owner),
+            Some(json!({"email": "other@acme.test", "role": "analyst", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let link = app
+        .mailed_link("other@acme.test", "/app/invitations/")
+        .await;
+    let path = link
+        .split_once("/app/")
+        .map(|(_, p)| format!("/app/{p}"))
+        .unwrap();
+    let c = NoJs::new(&app);
+    let (st, _, page) = c.get(&path).await;
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("Join Acme") && page.contains("Analyst"),
+        "{page}"
+    );
+    // An existing account: its own password, not a new one.
+    let (st, _, again) = c
+        .post(
+            &path,
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("password", "not-their-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(again.contains("That password is not correct for this account."));
+    let (st, _, replay) = c
+        .post(
+            &path,
+            &[("csrf", csrf(&page).as_str()), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(st, 400, "a used form token");
+    assert!(replay.contains("The form expired"));
+    let (st, _, home) = c
+        .post(
+            &path,
+            &[("csrf", csrf(&replay).as_str()), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(
+        home.contains("other@acme.test") && home.contains("Sign out"),
+        "{home}"
+    );
+    let (st, _, _) = c.get(&path).await;
+    assert_eq!(st, 404, "used");
+
+    // Forgot password: the same answer for an unknown email; the page of a
+    // link that does not exist is not found.
+    let c = NoJs::new(&app);
+    let (_, _, page) = c.get("/app/password-reset").await;
+    let (st, _, sent) = c
+        .post(
+            "/app/password-reset",
+            &[
+                ("csrf", csrf(&page).as_str()),
+                ("email", "nobody@nowhere.test"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(sent.contains("If this email has a Keygate account"));
+    let (st, _, _) = c.get("/app/password-reset/not-a-real-token").await;
+    assert_eq!(st, 404);
+    assert!(
+        app.log().contains("/app/password-reset/…"),
+        "the token is not logged"
+    );
+}

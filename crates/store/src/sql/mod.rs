@@ -15,6 +15,7 @@ mod keys;
 mod members;
 mod notifications;
 mod orgs;
+mod passwords;
 mod people;
 pub(crate) mod rows;
 mod sessions;

@@ -1,5 +1,5 @@
 //! The `Store` trait on the shared SQL layer: each method is the inherent one of
-//! the same name in `orgs.rs`, `members.rs`, `keys.rs`, `audit.rs` or `notifications.rs`, or the
+//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `audit.rs` or `notifications.rs`, or the
 //! database's own (`Sql`).
 
 use async_trait::async_trait;

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod org;
 pub mod people;
 pub mod personal;
+pub mod security;
 pub mod two_factor;
 
 use crate::ui::Pages;

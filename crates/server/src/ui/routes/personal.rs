@@ -1,25 +1,19 @@
-//! People's own pages: accepting an invitation, resetting a forgotten
-//! password, and Security (change password, see and end sessions). The
-//! invitation and reset pages are for visitors who are not signed in: their
-//! form tokens are bound to the pre-session cookie, as on the sign-in page.
+//! Pages for visitors who are not signed in yet: accepting an invitation and
+//! resetting a forgotten password. Their form tokens are bound to the
+//! pre-session cookie, as on the sign-in page.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keygate_core::crypto::random_base62;
 
 use crate::service::{Error, account, invitations};
 use crate::ui::Pages;
 use crate::ui::extract::{
-    ClientInfo, CurrentUser, FormBody, PRESESSION_COOKIE, PageError, Tls, cookie, see_other,
-    session_cookie, set_cookie,
+    ClientInfo, FormBody, PRESESSION_COOKIE, PageError, Tls, cookie, see_other, session_cookie,
+    set_cookie,
 };
-use crate::ui::pages::{
-    InvitationPage, ResetPage, ResetRequestPage, SecurityPage, SessionRow, render_status,
-    role_label, when,
-};
-
-use super::check_form;
+use crate::ui::pages::{InvitationPage, ResetPage, ResetRequestPage, render_status, role_label};
 
 /// The pre-session id of this browser, and the cookie to set when it is new.
 fn presession(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {
@@ -47,7 +41,8 @@ fn form_ok(app: &Pages, headers: &HeaderMap, tls: bool, form: &FormBody) -> bool
         .is_ok()
 }
 
-fn sentence(e: &Error) -> Option<String> {
+/// What a person can fix, as a sentence on the page; `None` for the rest.
+pub fn sentence(e: &Error) -> Option<String> {
     match e {
         Error::Invalid { message, .. } => Some(format!("The password {message}.")),
         Error::Unauthorized => Some("That password is not correct for this account.".into()),
@@ -271,90 +266,4 @@ pub async fn reset(
             None => Err(e.into()),
         },
     }
-}
-
-async fn security_page(
-    app: &Pages,
-    me: &CurrentUser,
-    notice: Option<&'static str>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Result<Response, PageError> {
-    let sessions = account::sessions(app, &me.user.user_id)
-        .await?
-        .iter()
-        .map(|s| SessionRow {
-            session_id: s.session_id.to_string(),
-            created: when(s.created_at),
-            last_seen: when(s.last_seen_at),
-            ip: s.ip.clone().unwrap_or_default(),
-            user_agent: s.user_agent.clone().unwrap_or_default(),
-            current: s.session_id == me.session_id,
-        })
-        .collect();
-    let page = SecurityPage {
-        email: me.user.email.clone(),
-        csrf: app.forms.issue(&me.session_hash.to_hex()),
-        sessions,
-        notice,
-        error,
-    };
-    Ok(render_status(status, &page))
-}
-
-/// `GET /app/security`: change password, sessions.
-pub async fn security(
-    State(app): State<Pages>,
-    me: CurrentUser,
-    RawQuery(q): RawQuery,
-) -> Result<Response, PageError> {
-    let notice = match q.as_deref() {
-        Some("done=password") => Some("Password changed. Your other sessions were signed out."),
-        Some("done=ended") => Some("Session signed out."),
-        _ => None,
-    };
-    security_page(&app, &me, notice, None, StatusCode::OK).await
-}
-
-pub async fn change_password(
-    State(app): State<Pages>,
-    me: CurrentUser,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    check_form(&app, &me, &form)?;
-    let new_password = form.get("new_password").unwrap_or("");
-    if Some(new_password) != form.get("confirm_password") {
-        let msg = "The two new passwords are not the same.".to_owned();
-        return security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await;
-    }
-    let r = account::change_password(
-        &app,
-        &me.user,
-        &me.actor(),
-        &me.session_hash,
-        form.get("password"),
-        new_password,
-    )
-    .await;
-    match r {
-        Ok(()) => Ok(see_other("/app/security?done=password")),
-        Err(e) => match sentence(&e) {
-            Some(msg) => security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await,
-            None => Err(e.into()),
-        },
-    }
-}
-
-pub async fn end_session(
-    State(app): State<Pages>,
-    me: CurrentUser,
-    Path(id): Path<String>,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    check_form(&app, &me, &form)?;
-    account::end_session(&app, &me.user, &me.actor(), &id).await?;
-    if id == me.session_id.as_str() {
-        return Ok(see_other("/app/sign-in").into_response());
-    }
-    Ok(see_other("/app/security?done=ended"))
 }
