@@ -72,7 +72,9 @@ async fn challenge(app: &TestApp, email: &str) -> String {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["two_factor_required"], true);
     assert!(r.body.get("session_token").is_none());
-    r.body["challenge"].as_str().unwrap().to_owned()
+    let challenge = r.body["challenge"].as_str().unwrap().to_owned();
+    app.remember(&challenge); // never in the log
+    challenge
 }
 
 async fn second_step(app: &TestApp, challenge: &str, code: &str) -> crate::helpers::Resp {
