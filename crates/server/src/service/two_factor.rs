@@ -1,11 +1,13 @@
 //! Two-factor sign-in with TOTP (RFC 6238): enrolment, turning it off, the
-//! second step of sign-in, recovery codes, and an organization's policy that
-//! requires it of every member.
+//! second factor and its challenges (the second sign-in step itself is
+//! `sessions::complete_sign_in`), recovery codes, and an organization's policy
+//! that requires it of every member.
 //!
 //! The shared secret is sealed at rest with a key derived from the pepper
-//! (`keygate_core::totp::TotpSecret::seal`); recovery codes and challenges are
-//! stored only as keyed digests. A TOTP code works once: the store keeps the
-//! last accepted time step per user and accepts only later ones.
+//! (`keygate_core::totp::TotpSecret::seal`); recovery codes are stored as
+//! keyed digests (HMAC with the pepper), challenges as SHA-256 of 43 random
+//! base62 characters. A TOTP code works once: the store keeps the last
+//! accepted time step per user and accepts only later ones.
 
 use keygate_core::crypto::{Digest, random_base62, sha256};
 use keygate_core::totp::{self, TotpSecret};
