@@ -375,6 +375,25 @@ async fn an_org_that_requires_two_factor_refuses_members_without_it() {
         "two_factor_required"
     );
 
+    // The OpenAPI document describes all of it.
+    let doc = app.req(Method::GET, "/openapi.json", None, None).await;
+    for path in [
+        "/dev/v1/me/two-factor",
+        "/dev/v1/me/two-factor/confirm",
+        "/dev/v1/sessions/two-factor",
+        "/dev/v1/orgs/{org_id}",
+    ] {
+        assert!(
+            doc.body["paths"].get(path).is_some(),
+            "{path} not in /openapi.json"
+        );
+    }
+    assert!(
+        doc.body["paths"]["/dev/v1/orgs/{org_id}"]
+            .get("patch")
+            .is_some()
+    );
+
     let r = require(&app, &at, &org.owner, false, Some(PASSWORD)).await;
     assert_eq!(r.body["require_two_factor"], false);
     assert_eq!(
