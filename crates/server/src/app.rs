@@ -27,6 +27,8 @@ pub struct App {
     signing_keys: RwLock<Arc<TokenKeys>>,
     pub settings: Settings,
     pub limits: Limits,
+    /// Browsers and addresses users signed in from (failure limits).
+    pub known: crate::known::KnownSignIns,
     pub audit: AuditSink,
     /// Wakes the notification dispatcher after a change queued deliveries.
     pub dispatcher: Wake,
@@ -45,6 +47,7 @@ impl App {
             catalog: settings.catalog.clone(),
             store,
             cache,
+            known: crate::known::KnownSignIns::new(&pepper),
             pepper,
             signing_keys: RwLock::new(Arc::new(signing_keys)),
             settings,

@@ -5,6 +5,13 @@
 //! (client id, source IP): an attacker hammering one client id from their own
 //! address never blocks the key's owner calling from theirs. Limits are per
 //! instance (documented in the README).
+//!
+//! Checks that are slow (argon2 for passwords) *reserve* an attempt before they
+//! run and give it back only on success ([`FailureLimiter::reserve`]): with
+//! `check` then a slow verify then `fail`, 30 parallel guesses would all pass the
+//! check before the first failure was counted. A reservation that is dropped
+//! without [`Reservation::release`] (a failure, or a request cancelled mid-check)
+//! stays counted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +25,26 @@ pub struct FailureLimiter {
 
 const MAX_TRACKED: usize = 100_000;
 
+/// One attempt counted in advance; see [`FailureLimiter::reserve`].
+#[must_use = "a reservation counts as a failure unless released"]
+pub struct Reservation<'a> {
+    limiter: &'a FailureLimiter,
+    key: String,
+    window_start: Instant,
+}
+
+impl Reservation<'_> {
+    /// The attempt succeeded (or never reached the check): it does not count.
+    pub fn release(self) {
+        let mut map = self.limiter.lock();
+        if let Some((start, n)) = map.get_mut(&self.key)
+            && *start == self.window_start
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 impl FailureLimiter {
     pub fn new(limit: u32, window: Duration) -> FailureLimiter {
         FailureLimiter {
@@ -27,9 +54,13 @@ impl FailureLimiter {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// `Err(seconds to wait)` when `key` has used up its failures.
     pub fn check(&self, key: &str) -> Result<(), u64> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.lock();
         match map.get(key) {
             Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
                 Err((self.window - start.elapsed()).as_secs() + 1)
@@ -39,17 +70,43 @@ impl FailureLimiter {
     }
 
     pub fn fail(&self, key: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_TRACKED {
-            let window = self.window;
-            map.retain(|_, (start, _)| start.elapsed() < window);
-        }
+        let mut map = self.lock();
+        self.prune(&mut map);
         let now = Instant::now();
         let entry = map.entry(key.to_owned()).or_insert((now, 0));
         if entry.0.elapsed() >= self.window {
             *entry = (now, 0);
         }
         entry.1 += 1;
+    }
+
+    /// Counts an attempt for `key` now, atomically with the check: at most
+    /// `limit` reservations (in flight or failed) exist per window, however
+    /// many requests arrive at once. `Err(seconds to wait)` when none is left.
+    pub fn reserve(&self, key: &str) -> Result<Reservation<'_>, u64> {
+        let mut map = self.lock();
+        self.prune(&mut map);
+        let now = Instant::now();
+        let entry = map.entry(key.to_owned()).or_insert((now, 0));
+        if entry.0.elapsed() >= self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.limit {
+            return Err((self.window.saturating_sub(entry.0.elapsed())).as_secs() + 1);
+        }
+        entry.1 += 1;
+        Ok(Reservation {
+            limiter: self,
+            key: key.to_owned(),
+            window_start: entry.0,
+        })
+    }
+
+    fn prune(&self, map: &mut HashMap<String, (Instant, u32)>) {
+        if map.len() >= MAX_TRACKED {
+            let window = self.window;
+            map.retain(|_, (start, n)| *n > 0 && start.elapsed() < window);
+        }
     }
 }
 
@@ -61,6 +118,10 @@ pub struct Limits {
     pub login_client: FailureLimiter,
     /// Failed sign-ins for one email (password guessing spread over many IPs).
     pub signin_email: FailureLimiter,
+    /// Failed sign-ins for one user from a browser or address that user signed
+    /// in from before (see `known`): counted here instead of in
+    /// `signin_email`, so a stranger who knows the email cannot lock them out.
+    pub signin_known: FailureLimiter,
     /// Failed sign-ins from one IP.
     pub signin_ip: FailureLimiter,
     /// Failed password confirmations of one user.
@@ -78,6 +139,7 @@ impl Default for Limits {
             login_ip: FailureLimiter::new(300, minute),
             login_client: FailureLimiter::new(100, minute),
             signin_email: FailureLimiter::new(10, 5 * minute),
+            signin_known: FailureLimiter::new(10, 5 * minute),
             signin_ip: FailureLimiter::new(50, 5 * minute),
             confirm_user: FailureLimiter::new(10, 5 * minute),
             reset_ip: FailureLimiter::new(20, 15 * minute),
@@ -100,5 +162,32 @@ mod tests {
         assert!(l.check("b").is_ok());
         std::thread::sleep(Duration::from_millis(60));
         assert!(l.check("a").is_ok());
+    }
+
+    #[test]
+    fn reservations_count_until_released_and_never_exceed_the_limit() {
+        let l = FailureLimiter::new(2, Duration::from_secs(60));
+        let a = l.reserve("k").unwrap();
+        let b = l.reserve("k").unwrap();
+        assert!(l.reserve("k").is_err(), "two in flight use up the limit");
+        a.release();
+        let c = l.reserve("k").unwrap();
+        drop(b); // a failure: stays counted
+        drop(c);
+        assert!(l.reserve("k").is_err());
+        assert!(l.reserve("other").is_ok());
+    }
+
+    #[test]
+    fn reservations_from_many_threads_stop_at_the_limit() {
+        let l = std::sync::Arc::new(FailureLimiter::new(10, Duration::from_secs(60)));
+        let granted: u32 = (0..30)
+            .map(|_| {
+                let l = l.clone();
+                std::thread::spawn(move || u32::from(l.reserve("k").is_ok()))
+            })
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!(granted, 10);
     }
 }

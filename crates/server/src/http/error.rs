@@ -53,6 +53,10 @@ pub enum ApiError {
     /// 503 from the hot path when the credential cache cannot be trusted;
     /// logged once in a while by the cache, not per request.
     StaleCache,
+    /// Too much work at once (password checks): 503 with `Retry-After`.
+    Busy {
+        retry_after_secs: u64,
+    },
     Internal(String),
 }
 
@@ -109,6 +113,7 @@ impl From<service::Error> for ApiError {
             E::LoginAsNotAllowed => ApiError::LoginAsNotAllowed,
             E::Unavailable(m) => ApiError::Unavailable(m),
             E::StaleCache => ApiError::StaleCache,
+            E::Busy { retry_after_secs } => ApiError::Busy { retry_after_secs },
             E::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -235,6 +240,10 @@ impl ApiError {
                 StatusCode::GATEWAY_TIMEOUT,
                 body("gateway_timeout", "the upstream did not answer in time"),
             ),
+            ApiError::Busy { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                body("unavailable", "the server is busy; retry shortly"),
+            ),
             ApiError::Unavailable(detail) => {
                 let trace_id = random_base62(16);
                 tracing::warn!(%trace_id, %detail, "service unavailable");
@@ -273,7 +282,8 @@ impl IntoResponse for ApiError {
         let bearer = matches!(self, ApiError::BadToken);
         let allow = matches!(self, ApiError::UnsupportedMethod { .. });
         let retry = match self {
-            ApiError::TooManyRequests { retry_after_secs } => Some(retry_after_secs.max(1)),
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::Busy { retry_after_secs } => Some(retry_after_secs.max(1)),
             _ => None,
         };
         let (status, body) = self.parts();

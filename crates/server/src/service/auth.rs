@@ -29,6 +29,10 @@ pub struct Issued {
 /// `POST /api/v1/authentication/login`. Every way of failing the credential
 /// check ends in the same `Unauthorized`.
 pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
+    // Check, then count the failure: unlike passwords (which reserve an attempt
+    // before argon2, see `ratelimit`), the key check is an in-memory HMAC of
+    // microseconds, so the gap is tiny, and reserving would add a second lock
+    // and a map write to every successful login on the hot path.
     let limits = &app.limits;
     let client_key = format!("{}|{}", req.client_id.unwrap_or(""), req.ip);
     if let Err(retry_after_secs) = limits

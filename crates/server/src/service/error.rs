@@ -69,6 +69,9 @@ pub enum Error {
     /// change feed not confirmed current). Logged in summary by the hot path,
     /// not per request.
     StaleCache,
+    /// Too much slow work at once (password checks); retry after this many
+    /// seconds.
+    Busy { retry_after_secs: u64 },
     /// A bug or a broken invariant; the detail is for the log only.
     Internal(String),
 }

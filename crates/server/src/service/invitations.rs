@@ -204,7 +204,7 @@ pub async fn accept(
                 .and(limits.signin_email.check(&u.email))
                 .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
             let ok = password.chars().count() <= 256
-                && passwords::verify(u.password_hash.clone(), password.to_owned()).await;
+                && passwords::verify(u.password_hash.clone(), password.to_owned()).await?;
             if !ok {
                 limits.signin_ip.fail(&ip);
                 limits.signin_email.fail(&u.email);

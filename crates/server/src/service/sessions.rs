@@ -16,6 +16,8 @@ pub struct NewSession {
     pub token: String,
     pub expires_at: i64,
     pub user: UserRecord,
+    /// The value of the known-device cookie to set (see `known`).
+    pub device_cookie: String,
 }
 
 /// What a right email and password lead to.
@@ -25,45 +27,101 @@ pub enum SignIn {
     TwoFactor(two_factor::Challenge),
 }
 
+/// Sign-in from a client that sent no known-device cookie.
 pub async fn sign_in(
     app: &App,
     actor: &Actor,
     email: &str,
     password: &str,
 ) -> Result<SignIn, Error> {
+    sign_in_from(app, actor, email, password, None).await
+}
+
+/// Sign-in; `device` is the browser's known-device cookie, if it sent one.
+///
+/// Failed attempts are limited per source IP and per email, or, from a
+/// browser or address the user signed in from before, per (user, device or
+/// address) instead of per email. Each attempt reserves its place in those
+/// limits *before* the password is checked and gives it back on success, so
+/// no more than the limit are ever checked per window, however many arrive at
+/// once. With two-factor on, a right password gives a challenge, not a
+/// session (see [`complete_sign_in`]).
+pub async fn sign_in_from(
+    app: &App,
+    actor: &Actor,
+    email: &str,
+    password: &str,
+    device: Option<&str>,
+) -> Result<SignIn, Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
     let limits = &app.limits;
-    limits
-        .signin_ip
-        .check(&ip)
-        .and(limits.signin_email.check(&email))
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+    let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
+    // Fail fast, before the database, for an address already refused.
+    limits.signin_ip.check(&ip).map_err(too_many)?;
     let user = app.store.user_by_email(&email).await?;
-    let ok = match &user {
+    let (bucket, key) = match &user {
+        Some(u) => match device.and_then(|c| app.known.device(c, u.user_id.as_str())) {
+            Some(d) => (&limits.signin_known, format!("{}|device:{d}", u.user_id)),
+            None if app.known.is_usual(u.user_id.as_str(), &ip) => {
+                (&limits.signin_known, format!("{}|ip:{ip}", u.user_id))
+            }
+            None => (&limits.signin_email, email.clone()),
+        },
+        None => (&limits.signin_email, email.clone()),
+    };
+    let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
+    let slot = match bucket.reserve(&key) {
+        Ok(s) => s,
+        Err(secs) => {
+            ip_slot.release();
+            return Err(too_many(secs));
+        }
+    };
+    let checked = match &user {
         Some(u) if password.chars().count() <= 256 => {
             passwords::verify(u.password_hash.clone(), password.to_owned()).await
         }
-        _ => {
-            passwords::verify_dummy(password.chars().take(256).collect()).await;
-            false
+        _ => passwords::verify_dummy(password.chars().take(256).collect())
+            .await
+            .map(|()| false),
+    };
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked at all (the server is busy): not a failure.
+            slot.release();
+            ip_slot.release();
+            return Err(e);
         }
     };
+    // A failure keeps both reservations (they count); a success returns them.
     let Some(user) = user.filter(|_| ok) else {
-        limits.signin_ip.fail(&ip);
-        limits.signin_email.fail(&email);
+        drop((slot, ip_slot));
         return Err(Error::Unauthorized);
     };
+    slot.release();
+    ip_slot.release();
     if two_factor::is_on(app, &user.user_id).await? {
         return Ok(SignIn::TwoFactor(two_factor::challenge(app, &user).await?));
     }
-    open(app, actor, user).await.map(SignIn::Session)
+    open(app, actor, user, device).await.map(SignIn::Session)
 }
 
-/// A new session for a user whose credentials were checked, stored with one
-/// `session.created` event per organization of the user.
-pub(crate) async fn open(app: &App, actor: &Actor, user: UserRecord) -> Result<NewSession, Error> {
-    let (new, session) = new_session(app, actor, user);
+/// A new session for a user whose credentials (and second factor) were
+/// checked, stored with one `session.created` event per organization of the
+/// user; the address and browser become known ones (`known`).
+pub(crate) async fn open(
+    app: &App,
+    actor: &Actor,
+    user: UserRecord,
+    device: Option<&str>,
+) -> Result<NewSession, Error> {
+    let ip = actor.ip.clone().unwrap_or_default();
+    app.known.remember(user.user_id.as_str(), &ip);
+    let device_cookie = app.known.cookie_for(user.user_id.as_str(), device);
+    let (mut new, session) = new_session(app, actor, user);
+    new.device_cookie = device_cookie;
     let events = user_events(
         app,
         &as_user(actor, &new.user),
@@ -77,7 +135,7 @@ pub(crate) async fn open(app: &App, actor: &Actor, user: UserRecord) -> Result<N
 }
 
 /// A fresh session of `user` (not stored yet): the token for the client and
-/// the record to store.
+/// the record to store. No known-device cookie (`open` sets one).
 pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, SessionRecord) {
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
@@ -95,6 +153,7 @@ pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, S
         token,
         expires_at: session.expires_at,
         user,
+        device_cookie: String::new(),
     };
     (new, session)
 }
@@ -134,13 +193,14 @@ pub async fn complete_sign_in(
     actor: &Actor,
     challenge: &str,
     code: &str,
+    device: Option<&str>,
 ) -> Result<NewSession, Error> {
     let ip = actor.ip.clone().unwrap_or_default();
     let limits = &app.limits;
-    limits
-        .signin_ip
-        .check(&ip)
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+    let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
+    // Reserved before the checks, kept on failure, given back on success:
+    // the same limits, the same way, as the password step.
+    let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
     let hash = sha256(challenge.as_bytes());
     let user_id = match challenge.len() <= 100 {
         true => {
@@ -155,20 +215,32 @@ pub async fn complete_sign_in(
         None => None,
     };
     let Some(user) = user else {
-        limits.signin_ip.fail(&ip);
+        drop(ip_slot);
         return Err(Error::Unauthorized);
     };
-    limits
-        .signin_email
-        .check(&user.email)
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
-    if !two_factor::second_factor(app, &user, actor, code).await? {
-        limits.signin_ip.fail(&ip);
-        limits.signin_email.fail(&user.email);
-        return Err(Error::Unauthorized);
+    let slot = match limits.signin_email.reserve(&user.email) {
+        Ok(s) => s,
+        Err(secs) => {
+            ip_slot.release();
+            return Err(too_many(secs));
+        }
+    };
+    match two_factor::second_factor(app, &user, actor, code).await {
+        Ok(true) => {}
+        Ok(false) => {
+            drop((slot, ip_slot));
+            return Err(Error::Unauthorized);
+        }
+        Err(e) => {
+            slot.release();
+            ip_slot.release();
+            return Err(e);
+        }
     }
+    slot.release();
+    ip_slot.release();
     app.store.end_two_factor_challenge(&hash).await?;
-    open(app, actor, user).await
+    open(app, actor, user, device).await
 }
 
 /// Ends one session: its token stops working at once.

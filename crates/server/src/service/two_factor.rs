@@ -202,15 +202,28 @@ pub async fn check_if_on(
     if !is_on(app, &user.user_id).await? {
         return Ok(());
     }
-    let limiter = &app.limits.signin_email;
-    limiter
-        .check(&user.email)
+    let slot = app
+        .limits
+        .signin_email
+        .reserve(&user.email)
         .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
-    match code {
-        Some(c) if second_factor(app, user, actor, c).await? => Ok(()),
-        _ => {
-            limiter.fail(&user.email);
+    let ok = match code {
+        Some(c) => second_factor(app, user, actor, c).await,
+        None => Ok(false),
+    };
+    match ok {
+        Ok(true) => {
+            slot.release();
+            Ok(())
+        }
+        // A wrong or missing code keeps its place in the limit (it counts).
+        Ok(false) => {
+            drop(slot);
             Err(Error::Unauthorized)
+        }
+        Err(e) => {
+            slot.release();
+            Err(e)
         }
     }
 }

@@ -3,20 +3,19 @@
 //! cookie and refusals shown as pages: no session → the sign-in page, wrong
 //! role → a page that says which role is needed), form bodies, and cookies.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 
 use crate::access;
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::service::{Error, Need};
 use crate::ui::pages::{ErrorPage, TwoFactorRequiredPage, render};
 
 pub use crate::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
+pub use crate::cookies::{Tls, cookie, is_tls, set_cookie};
 
 pub const SESSION_COOKIE: &str = "keygate_session";
 
@@ -123,6 +122,11 @@ impl IntoResponse for PageError {
             Error::TwoFactorRequired => {
                 return two_factor_required_page();
             }
+            Error::Busy { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy",
+                "Nothing was changed. Try again in a few seconds.".into(),
+            ),
             Error::Unavailable(_) | Error::StaleCache => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Something went wrong",
@@ -197,77 +201,6 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
 }
 
 pub const PRESESSION_COOKIE: &str = "keygate_presession";
-
-/// Whether the browser reached us over TLS (directly or through a trusted
-/// proxy that says so). Only then are cookies `Secure` with the `__Host-`
-/// prefix, and only those are read back.
-pub struct Tls(pub bool);
-
-impl<S> FromRequestParts<S> for Tls
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
-    type Rejection = PageError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
-        let app = AppState::from_ref(state);
-        Ok(Tls(is_tls(parts, &app.settings.trusted_proxies)))
-    }
-}
-
-/// Whether the browser reached us over TLS: the request itself, or a trusted
-/// proxy's `X-Forwarded-Proto: https` (anyone else's is not believed).
-pub fn is_tls(parts: &Parts, trusted: &[IpAddr]) -> bool {
-    if parts.uri.scheme_str() == Some("https") {
-        return true;
-    }
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    peer.is_some_and(|p| trusted.contains(&p))
-        && parts
-            .headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
-}
-
-/// A cookie's value. Over TLS only its `__Host-` form counts: that one can
-/// only have been set by this host over TLS, whereas a plain cookie can be
-/// planted by a sibling subdomain or a plain-HTTP response (session fixation).
-/// Over plain HTTP either name is read.
-pub fn cookie(headers: &HeaderMap, base: &str, tls: bool) -> Option<String> {
-    let host = format!("__Host-{base}");
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == host || (!tls && *k == base))
-        .map(|(_, v)| v.to_owned())
-}
-
-fn cookie_name(base: &str, tls: bool) -> String {
-    if tls {
-        format!("__Host-{base}")
-    } else {
-        base.to_owned()
-    }
-}
-
-/// `Set-Cookie` for a cookie only this site's pages send back.
-pub fn set_cookie(base: &str, value: &str, max_age_secs: i64, tls: bool) -> HeaderValue {
-    let secure = if tls { "; Secure" } else { "" };
-    let v = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}",
-        cookie_name(base, tls)
-    );
-    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
 
 /// Headers that delete the session cookie under both of its names.
 pub fn clear_session_cookies() -> [(header::HeaderName, HeaderValue); 2] {

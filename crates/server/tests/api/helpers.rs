@@ -525,6 +525,11 @@ impl TestApp {
         self.secrets.lock().unwrap().push(secret.to_owned());
     }
 
+    /// The server process's id (for /proc figures).
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

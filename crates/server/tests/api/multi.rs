@@ -364,6 +364,7 @@ async fn an_instance_resumed_after_a_pause_refuses_a_secret_regenerated_and_a_to
 #[tokio::test]
 async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secret_and_one_audit_entry_each()
  {
+    const CONCURRENT: usize = 30;
     let Some((apps, _dir)) = cluster("multi: concurrent regenerates", &[]).await else {
         return;
     };
@@ -376,7 +377,10 @@ async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secre
     let key = balances_key(&apps[0], &org).await;
     let client_id = cid(&key).to_owned();
 
-    let tasks: Vec<_> = (0..100)
+    // Ten per instance: one user's password confirmations are counted before
+    // they are checked, at most 10 at once per instance (README "Rate limits"),
+    // so more than that at the same moment would be refused with 429 by design.
+    let tasks: Vec<_> = (0..CONCURRENT)
         .map(|i| {
             let (apps, org, client_id) = (apps.clone(), org.clone(), client_id.clone());
             tokio::spawn(async move { regenerate(&apps[i % 3], &org, &client_id).await })
@@ -395,10 +399,13 @@ async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secre
         }
     }
     loud!(
-        "FIGURE: 100 concurrent regenerates over 3 instances: {} succeeded, {refused} answered 503",
+        "FIGURE: {CONCURRENT} concurrent regenerates over 3 instances: {} succeeded, {refused} answered 503",
         issued.len()
     );
-    assert!(issued.len() >= 90, "most regenerates succeed");
+    assert!(
+        issued.len() >= CONCURRENT * 9 / 10,
+        "most regenerates succeed"
+    );
 
     // Let the last notices land, then every instance must agree on one secret.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -408,11 +415,7 @@ async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secre
             working.push(s.clone());
         }
     }
-    assert_eq!(
-        working.len(),
-        1,
-        "exactly one of the 100 issued secrets works"
-    );
+    assert_eq!(working.len(), 1, "exactly one of the issued secrets works");
     for app in &apps[..2] {
         assert_eq!(
             app.login(&client_id, &working[0], None).await.status,

@@ -3,11 +3,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use keygate_core::time::format_rfc3339;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
 use crate::access::Owner;
 use crate::app::AppState;
+use crate::cookies::{Tls, cookie};
 use crate::http::dto::SessionCreated;
 use crate::http::dto::two_factor::{
     OrgPatch, OrgView, RecoveryCodes, TwoFactorConfirm, TwoFactorDisable, TwoFactorEnrol,
@@ -15,6 +16,8 @@ use crate::http::dto::two_factor::{
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody, OrgMember};
+use crate::http::routes::sessions::created;
+use crate::known::DEVICE_COOKIE;
 use crate::service::{sessions, two_factor};
 
 /// Start turning on two-factor sign-in: a fresh TOTP secret (RFC 6238: SHA-1,
@@ -72,12 +75,21 @@ pub async fn disable(
     responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn sign_in(
     State(app): State<AppState>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
     client: ClientInfo,
     JsonBody(body): JsonBody<TwoFactorSignIn>,
-) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    let s =
-        sessions::complete_sign_in(&app, &client.anonymous(), &body.challenge, &body.code).await?;
-    Ok((StatusCode::CREATED, Json(SessionCreated::from(s))))
+) -> Result<Response, ApiError> {
+    let device = cookie(&headers, DEVICE_COOKIE, tls);
+    let s = sessions::complete_sign_in(
+        &app,
+        &client.anonymous(),
+        &body.challenge,
+        &body.code,
+        device.as_deref(),
+    )
+    .await?;
+    Ok(created(s, tls))
 }
 
 /// The organization, with its two-factor policy.
@@ -109,14 +121,4 @@ pub async fn update_org(
     )
     .await?;
     Ok(Json(OrgView::new(&org, require)))
-}
-
-impl From<crate::service::sessions::NewSession> for SessionCreated {
-    fn from(s: crate::service::sessions::NewSession) -> SessionCreated {
-        SessionCreated {
-            session_token: s.token,
-            expires_at: format_rfc3339(s.expires_at),
-            user: crate::http::dto::UserView::from(&s.user),
-        }
-    }
 }

@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
 
+use crate::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 use crate::service::sessions::{NewSession, SignIn};
 use crate::service::{Error, orgs, sessions};
 use crate::ui::Pages;
@@ -132,7 +133,8 @@ pub async fn sign_in(
     }
     let actor = client.anonymous();
     let password = form.get("password").unwrap_or("");
-    match sessions::sign_in(&app, &actor, &email, password).await {
+    let device = cookie(&headers, DEVICE_COOKIE, tls);
+    match sessions::sign_in_from(&app, &actor, &email, password, device.as_deref()).await {
         Ok(SignIn::Session(s)) => signed_in(tls, &s),
         Ok(SignIn::TwoFactor(c)) => code_form(&app, &pre, StatusCode::OK, c.token, None),
         Err(Error::RateLimited { retry_after_secs }) => {
@@ -150,6 +152,15 @@ pub async fn sign_in(
                 None,
             )
         }
+        Err(Error::Busy { .. }) => sign_in_form(
+            &app,
+            &headers,
+            tls,
+            StatusCode::SERVICE_UNAVAILABLE,
+            email,
+            Some("The server is busy. Try again in a few seconds.".into()),
+            None,
+        ),
         Err(Error::Unauthorized) => sign_in_form(
             &app,
             &headers,
@@ -169,6 +180,10 @@ fn signed_in(tls: bool, s: &NewSession) -> Response {
     let mut resp = see_other("/app");
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(DEVICE_COOKIE, &s.device_cookie, DEVICE_MAX_AGE_SECS, tls),
+    );
     resp
 }
 
@@ -215,7 +230,16 @@ pub async fn sign_in_code(
     }
     let challenge = form.get("challenge").unwrap_or("").to_owned();
     let code = form.get("code").unwrap_or("");
-    match sessions::complete_sign_in(&app, &client.anonymous(), &challenge, code).await {
+    let device = cookie(&headers, DEVICE_COOKIE, tls);
+    match sessions::complete_sign_in(
+        &app,
+        &client.anonymous(),
+        &challenge,
+        code,
+        device.as_deref(),
+    )
+    .await
+    {
         Ok(s) => signed_in(tls, &s),
         Err(Error::Unauthorized) => code_form(
             &app,

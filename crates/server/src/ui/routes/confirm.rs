@@ -96,6 +96,10 @@ pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
                 retry_after_secs.div_ceil(60)
             ),
         )),
+        Error::Busy { .. } => Some((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is busy. Nothing was changed; try again in a few seconds.".into(),
+        )),
         _ => None,
     }
 }

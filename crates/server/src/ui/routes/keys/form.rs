@@ -198,7 +198,7 @@ pub async fn form_page(
     };
     match error {
         None => {}
-        Some(e @ (Error::PasswordRejected | Error::RateLimited { .. })) => {
+        Some(e @ (Error::PasswordRejected | Error::RateLimited { .. } | Error::Busy { .. })) => {
             form.password_error = password_error(&e).map(|(_, msg)| msg);
         }
         Some(Error::Invalid {
