@@ -196,20 +196,37 @@ pub async fn accept(
     let inv = by_token(app, token).await?;
     let (user, new_user) = match app.store.user_by_email(&inv.email).await? {
         Some(u) => {
+            // The sign-in limits, counted before the check as for sign-in.
             let ip = actor.ip.clone().unwrap_or_default();
             let limits = &app.limits;
-            limits
-                .signin_ip
-                .check(&ip)
-                .and(limits.signin_email.check(&u.email))
-                .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
-            let ok = password.chars().count() <= 256
-                && passwords::verify(u.password_hash.clone(), password.to_owned()).await?;
+            let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
+            let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
+            let slot = match limits.signin_email.reserve(&u.email) {
+                Ok(s) => s,
+                Err(secs) => {
+                    ip_slot.release();
+                    return Err(too_many(secs));
+                }
+            };
+            let checked = if password.chars().count() <= 256 {
+                passwords::verify(u.password_hash.clone(), password.to_owned()).await
+            } else {
+                Ok(false)
+            };
+            let ok = match checked {
+                Ok(ok) => ok,
+                Err(e) => {
+                    slot.release();
+                    ip_slot.release();
+                    return Err(e);
+                }
+            };
             if !ok {
-                limits.signin_ip.fail(&ip);
-                limits.signin_email.fail(&u.email);
+                drop((slot, ip_slot));
                 return Err(Error::Unauthorized);
             }
+            slot.release();
+            ip_slot.release();
             // Accepting signs in: an account with two-factor on must also
             // pass its second factor here, or this would be a way around it.
             two_factor::check_if_on(app, &u, actor, code).await?;
@@ -227,7 +244,8 @@ pub async fn accept(
         }
     };
     let actor = sessions::as_user(actor, &user);
-    let (new, session) = sessions::new_session(app, &actor, user);
+    let (mut new, session) = sessions::new_session(app, &actor, user);
+    new.device_cookie = app.known.cookie_for(new.user.user_id.as_str(), None);
     let id = inv.invitation_id.as_str();
     let mut events = vec![
         actor.event(Some(&inv.org_id), "invitation.accepted", None,
