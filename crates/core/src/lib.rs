@@ -14,6 +14,7 @@ pub mod role;
 pub mod text;
 pub mod time;
 pub mod token;
+pub mod totp;
 
 pub use catalog::{Catalog, Level, Resource};
 pub use ids::{

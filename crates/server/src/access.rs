@@ -182,6 +182,12 @@ impl RoleRule for OrgManager {
     const NEED: Option<Need> = Some(Need::OrgManager);
 }
 
+/// The organization's owner.
+pub struct Owner;
+impl RoleRule for Owner {
+    const NEED: Option<Need> = Some(Need::Owner);
+}
+
 /// Any member.
 pub struct AnyMember;
 impl RoleRule for AnyMember {
@@ -245,6 +251,7 @@ where
         {
             return Err(Error::Forbidden(need).into());
         }
+        crate::service::two_factor::check_policy(&app, &org_id, &current.user.user_id).await?;
         Ok(OrgMember {
             current,
             org_id,

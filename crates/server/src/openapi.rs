@@ -4,7 +4,7 @@ use utoipa::OpenApi;
 
 use crate::gateway;
 use crate::gateway::forward_auth;
-use crate::http::routes::{audit, keys, login, orgs, people, sessions, webhooks};
+use crate::http::routes::{audit, keys, login, orgs, people, sessions, two_factor, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,12 @@ use crate::http::routes::{audit, keys, login, orgs, people, sessions, webhooks};
         sessions::create,
         sessions::delete,
         sessions::me,
+        two_factor::enrol,
+        two_factor::confirm,
+        two_factor::disable,
+        two_factor::sign_in,
+        two_factor::get_org,
+        two_factor::update_org,
         orgs::list_accounts,
         orgs::create_account,
         orgs::list_members,

@@ -182,6 +182,70 @@ pub trait Store: Send + Sync + 'static {
         mail: &UserMail,
     ) -> Result<()>;
 
+    // Two-factor sign-in (TOTP).
+
+    /// The user's enrolment, pending or on.
+    async fn two_factor(&self, user_id: &UserId) -> Result<Option<TwoFactorRecord>>;
+    /// Starts (or restarts) a pending enrolment. Conflict when it is on.
+    async fn begin_two_factor(&self, user_id: &UserId, sealed_secret: &str, now: i64)
+    -> Result<()>;
+    /// Turns a pending enrolment on with its first code's time step, and
+    /// replaces the recovery codes; `mail` tells the user. NotFound when there
+    /// is no pending one.
+    async fn enable_two_factor(
+        &self,
+        user_id: &UserId,
+        step: i64,
+        recovery_codes: &[Digest],
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()>;
+    /// Turns it off and drops the recovery codes. NotFound when it is not on.
+    async fn disable_two_factor(
+        &self,
+        user_id: &UserId,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()>;
+    /// Records `step` as used if it is later than the last used one; false
+    /// when it is not (a replayed code).
+    async fn use_totp_step(&self, user_id: &UserId, step: i64, now: i64) -> Result<bool>;
+    /// Marks an unused recovery code used, with `audit`; false when there is none.
+    async fn use_recovery_code(
+        &self,
+        user_id: &UserId,
+        code_hash: &Digest,
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<bool>;
+    async fn create_two_factor_challenge(
+        &self,
+        challenge_hash: &Digest,
+        user_id: &UserId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// Counts an attempt on an unexpired challenge that has attempts left, and
+    /// returns its user.
+    async fn attempt_two_factor_challenge(
+        &self,
+        challenge_hash: &Digest,
+        now: i64,
+        max_attempts: i64,
+    ) -> Result<Option<UserId>>;
+    async fn end_two_factor_challenge(&self, challenge_hash: &Digest) -> Result<()>;
+    async fn require_two_factor(&self, org_id: &OrgId) -> Result<bool>;
+    async fn set_require_two_factor(
+        &self,
+        org_id: &OrgId,
+        on: bool,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// True when the org requires two-factor sign-in and the user has it off.
+    async fn lacks_required_two_factor(&self, org_id: &OrgId, user_id: &UserId) -> Result<bool>;
+
     async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>>;
     async fn all_accounts(&self) -> Result<Vec<AccountRecord>>;
     async fn account(&self, account_id: &AccountId) -> Result<Option<AccountRecord>>;

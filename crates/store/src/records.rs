@@ -48,6 +48,8 @@ pub struct MemberRecord {
     pub email: String,
     pub role: Role,
     pub created_at: i64,
+    /// Whether the member has two-factor sign-in on.
+    pub two_factor: bool,
 }
 
 /// One of a user's organizations.
@@ -290,6 +292,27 @@ pub struct DeliveryQuery {
     /// `seq` of the last delivery of the previous page.
     pub before: Option<i64>,
     pub limit: u32,
+}
+
+/// A user's two-factor enrolment. `sealed_secret` is the TOTP secret
+/// encrypted under a key derived from the pepper (`keygate_core::totp`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TwoFactorRecord {
+    pub user_id: UserId,
+    pub sealed_secret: String,
+    /// `None` while enrolment waits for its first code.
+    pub enabled_at: Option<i64>,
+    /// The last time step a code was accepted for.
+    pub last_step: i64,
+}
+
+impl std::fmt::Debug for TwoFactorRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwoFactorRecord")
+            .field("user_id", &self.user_id)
+            .field("enabled_at", &self.enabled_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A mail to one person (an invitation, a reset link, "your password was

@@ -27,6 +27,7 @@ pub enum ApiError {
     BadToken,
     PasswordConfirmationFailed,
     Forbidden(&'static str),
+    TwoFactorRequired,
     LoginAsNotAllowed,
     NotFound,
     /// No route has this path: `no route GET /foo` (path clipped, no query).
@@ -110,6 +111,7 @@ impl From<service::Error> for ApiError {
             E::RateLimited { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
             E::Forbidden(need) => ApiError::Forbidden(need.sentence()),
             E::NotAllowed(m) => ApiError::Forbidden(m),
+            E::TwoFactorRequired => ApiError::TwoFactorRequired,
             E::LoginAsNotAllowed => ApiError::LoginAsNotAllowed,
             E::Unavailable(m) => ApiError::Unavailable(m),
             E::StaleCache => ApiError::StaleCache,
@@ -167,6 +169,13 @@ impl ApiError {
                 },
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, body("forbidden", m)),
+            ApiError::TwoFactorRequired => (
+                StatusCode::FORBIDDEN,
+                body(
+                    "two_factor_required",
+                    "this organization requires two-factor sign-in: turn it on with POST /dev/v1/me/two-factor",
+                ),
+            ),
             ApiError::LoginAsNotAllowed => (
                 StatusCode::FORBIDDEN,
                 ErrorBody {

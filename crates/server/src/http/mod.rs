@@ -16,7 +16,7 @@ use axum::{Json, Router};
 
 use crate::app::AppState;
 use error::ApiError;
-use routes::{audit, keys, login, orgs, people, sessions, webhooks};
+use routes::{audit, keys, login, orgs, people, sessions, two_factor, webhooks};
 
 /// The JSON API's routes: login, JWKS, the management API and the health
 /// check.
@@ -35,6 +35,13 @@ pub fn router(app: AppState) -> Router {
             axum::routing::delete(sessions::delete),
         )
         .route("/dev/v1/me", get(sessions::me))
+        .route(
+            "/dev/v1/me/two-factor",
+            post(two_factor::enrol).delete(two_factor::disable),
+        )
+        .route("/dev/v1/me/two-factor/confirm", post(two_factor::confirm))
+        .route("/dev/v1/sessions/two-factor", post(two_factor::sign_in))
+        .route(org, get(two_factor::get_org).patch(two_factor::update_org))
         .route("/dev/v1/resources", get(orgs::resources))
         .route(
             &format!("{org}/accounts"),

@@ -13,7 +13,7 @@ use crate::audit::Actor;
 use crate::clock::now_ms;
 use crate::links;
 use crate::service::sessions::{as_user, user_events};
-use crate::service::{Error, passwords};
+use crate::service::{Error, passwords, two_factor};
 
 /// How long a reset link works.
 pub const RESET_TTL_MS: i64 = 30 * 60 * 1000;
@@ -89,10 +89,9 @@ pub async fn reset_user(app: &App, token: &str) -> Result<UserRecord, Error> {
 }
 
 /// Sets a new password from a reset link and ends every session of the user.
-/// `code` is the second factor of an account with two-factor on: it is to be
-/// checked right here, after the token is known good and before anything
-/// changes (two-factor is not part of this module; until it exists the code is
-/// ignored).
+/// `code` is the second factor of an account with two-factor on, checked
+/// after the token is known good and before anything changes: a stolen
+/// mailbox alone does not take over such an account.
 pub async fn complete_reset(
     app: &App,
     actor: &Actor,
@@ -101,7 +100,7 @@ pub async fn complete_reset(
     code: Option<&str>,
 ) -> Result<UserId, Error> {
     let user = reset_user(app, token).await?;
-    let _ = code;
+    two_factor::check_if_on(app, &user, actor, code).await?;
     let new_password = NewPassword::parse(new_password, "new_password")?;
     let hash = passwords::hash(new_password.expose().to_owned()).await?;
     let actor = as_user(actor, &user);

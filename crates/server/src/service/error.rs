@@ -58,6 +58,9 @@ pub enum Error {
     /// A rule of the domain forbids this, whoever asks (the owner cannot be
     /// removed, say); the text says which.
     NotAllowed(&'static str),
+    /// The organization requires two-factor sign-in and the member (or the
+    /// owner turning the requirement on) does not have it on.
+    TwoFactorRequired,
     /// The key cannot log in as the account named in `x-login-as`.
     LoginAsNotAllowed,
     /// The database, or something else the action needs, cannot be reached now.

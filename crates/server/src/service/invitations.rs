@@ -16,7 +16,7 @@ use crate::audit::Actor;
 use crate::clock::now_ms;
 use crate::links;
 use crate::service::sessions::{self, NewSession};
-use crate::service::{Acting, Error, passwords};
+use crate::service::{Acting, Error, passwords, two_factor};
 
 /// How long an invitation link works.
 pub const TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
@@ -184,12 +184,14 @@ pub async fn by_token(app: &App, token: &str) -> Result<InvitationRecord, Error>
 /// Accepts an invitation: a new email gets an account with `password` (the
 /// rules for new passwords), an existing account must give its current
 /// password (else `Unauthorized`, rate limited like sign-in). Either way the
-/// person becomes a member and is signed in.
+/// person becomes a member and is signed in. An existing account with
+/// two-factor on also needs `code` (as signing in does).
 pub async fn accept(
     app: &App,
     actor: &Actor,
     token: &str,
     password: &str,
+    code: Option<&str>,
 ) -> Result<NewSession, Error> {
     let inv = by_token(app, token).await?;
     let (user, new_user) = match app.store.user_by_email(&inv.email).await? {
@@ -226,8 +228,8 @@ pub async fn accept(
             slot.release();
             ip_slot.release();
             // Accepting signs in: an account with two-factor on must also
-            // pass its second factor here (two-factor is not part of this
-            // module), or this would be a way around it.
+            // pass its second factor here, or this would be a way around it.
+            two_factor::check_if_on(app, &u, actor, code).await?;
             (u, false)
         }
         None => {

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;
+pub mod two_factor;
 pub mod webhooks;
 
 pub use error::{Error, Need, Result};

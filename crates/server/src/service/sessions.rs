@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
 use crate::service::Error;
-use crate::service::passwords;
+use crate::service::{passwords, two_factor};
 
 pub struct NewSession {
     /// Shown once to the client; only its SHA-256 is stored.
@@ -20,13 +20,20 @@ pub struct NewSession {
     pub device_cookie: String,
 }
 
+/// What a right email and password lead to.
+pub enum SignIn {
+    Session(NewSession),
+    /// The user has two-factor on: the code comes next, with this challenge.
+    TwoFactor(two_factor::Challenge),
+}
+
 /// Sign-in from a client that sent no known-device cookie.
 pub async fn sign_in(
     app: &App,
     actor: &Actor,
     email: &str,
     password: &str,
-) -> Result<NewSession, Error> {
+) -> Result<SignIn, Error> {
     sign_in_from(app, actor, email, password, None).await
 }
 
@@ -37,14 +44,15 @@ pub async fn sign_in(
 /// address) instead of per email. Each attempt reserves its place in those
 /// limits *before* the password is checked and gives it back on success, so
 /// no more than the limit are ever checked per window, however many arrive at
-/// once.
+/// once. With two-factor on, a right password gives a challenge, not a
+/// session (see [`complete_sign_in`]).
 pub async fn sign_in_from(
     app: &App,
     actor: &Actor,
     email: &str,
     password: &str,
     device: Option<&str>,
-) -> Result<NewSession, Error> {
+) -> Result<SignIn, Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
     let limits = &app.limits;
@@ -94,18 +102,40 @@ pub async fn sign_in_from(
     };
     slot.release();
     ip_slot.release();
+    if two_factor::is_on(app, &user.user_id).await? {
+        return Ok(SignIn::TwoFactor(two_factor::challenge(app, &user).await?));
+    }
+    open(app, actor, user, device).await.map(SignIn::Session)
+}
+
+/// A new session for a user whose credentials (and second factor) were
+/// checked, stored with one `session.created` event per organization of the
+/// user; the address and browser become known ones (`known`).
+pub(crate) async fn open(
+    app: &App,
+    actor: &Actor,
+    user: UserRecord,
+    device: Option<&str>,
+) -> Result<NewSession, Error> {
+    let ip = actor.ip.clone().unwrap_or_default();
     app.known.remember(user.user_id.as_str(), &ip);
     let device_cookie = app.known.cookie_for(user.user_id.as_str(), device);
     let (mut new, session) = new_session(app, actor, user);
     new.device_cookie = device_cookie;
-    let actor = as_user(actor, &new.user);
-    let events = user_events(app, &actor, &new.user, "session.created", json!({})).await?;
+    let events = user_events(
+        app,
+        &as_user(actor, &new.user),
+        &new.user,
+        "session.created",
+        json!({}),
+    )
+    .await?;
     app.store.create_session(&session, &events).await?;
     Ok(new)
 }
 
 /// A fresh session of `user` (not stored yet): the token for the client and
-/// the record to store. `device_cookie` is left empty for the caller.
+/// the record to store. No known-device cookie (`open` sets one).
 pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, SessionRecord) {
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
@@ -153,6 +183,64 @@ pub async fn user_events(
         .iter()
         .map(|m| actor.event(Some(&m.org_id), action, None, details.clone()))
         .collect())
+}
+
+/// The second step of sign-in: a challenge and a code (or recovery code) →
+/// a session. Every failure is the same `Unauthorized` as a wrong password
+/// and counts against the same per-address and per-email limits.
+pub async fn complete_sign_in(
+    app: &App,
+    actor: &Actor,
+    challenge: &str,
+    code: &str,
+    device: Option<&str>,
+) -> Result<NewSession, Error> {
+    let ip = actor.ip.clone().unwrap_or_default();
+    let limits = &app.limits;
+    let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
+    // Reserved before the checks, kept on failure, given back on success:
+    // the same limits, the same way, as the password step.
+    let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
+    let hash = sha256(challenge.as_bytes());
+    let user_id = match challenge.len() <= 100 {
+        true => {
+            app.store
+                .attempt_two_factor_challenge(&hash, now_ms(), two_factor::CHALLENGE_ATTEMPTS)
+                .await?
+        }
+        false => None,
+    };
+    let user = match user_id {
+        Some(id) => app.store.user(&id).await?,
+        None => None,
+    };
+    let Some(user) = user else {
+        drop(ip_slot);
+        return Err(Error::Unauthorized);
+    };
+    let slot = match limits.signin_email.reserve(&user.email) {
+        Ok(s) => s,
+        Err(secs) => {
+            ip_slot.release();
+            return Err(too_many(secs));
+        }
+    };
+    match two_factor::second_factor(app, &user, actor, code).await {
+        Ok(true) => {}
+        Ok(false) => {
+            drop((slot, ip_slot));
+            return Err(Error::Unauthorized);
+        }
+        Err(e) => {
+            slot.release();
+            ip_slot.release();
+            return Err(e);
+        }
+    }
+    slot.release();
+    ip_slot.release();
+    app.store.end_two_factor_challenge(&hash).await?;
+    open(app, actor, user, device).await
 }
 
 /// Ends one session: its token stops working at once.

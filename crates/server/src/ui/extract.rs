@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::access;
 use crate::app::App;
 use crate::service::{Error, Need};
-use crate::ui::pages::{ErrorPage, render};
+use crate::ui::pages::{ErrorPage, TwoFactorRequiredPage, render};
 
 pub use crate::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
 pub use crate::cookies::{Tls, cookie, is_tls, set_cookie};
@@ -119,6 +119,9 @@ impl IntoResponse for PageError {
             }
             Error::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m),
             Error::LoginAsNotAllowed => (StatusCode::FORBIDDEN, "Not allowed", String::new()),
+            Error::TwoFactorRequired => {
+                return two_factor_required_page();
+            }
             Error::Busy { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy",
@@ -137,6 +140,13 @@ impl IntoResponse for PageError {
         };
         page(status, title, message, trace_id)
     }
+}
+
+/// The organization requires two-factor sign-in: a page that leads to
+/// turning it on.
+fn two_factor_required_page() -> Response {
+    let page = TwoFactorRequiredPage;
+    (StatusCode::FORBIDDEN, render(&page)).into_response()
 }
 
 fn page(status: StatusCode, title: &str, message: String, trace_id: Option<String>) -> Response {

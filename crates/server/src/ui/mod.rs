@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org, people, personal, security};
+use routes::{auth, keys, org, people, personal, security, two_factor};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -68,7 +68,18 @@ pub fn router(app: AppState) -> Router {
         .route("/app", get(auth::home))
         .route("/app/", get(auth::home))
         .route("/app/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/app/sign-in/two-factor", post(auth::sign_in_code))
         .route("/app/sign-out", post(auth::sign_out))
+        .route("/app/security/two-factor", get(two_factor::page))
+        .route("/app/security/two-factor/enrol", post(two_factor::enrol))
+        .route(
+            "/app/security/two-factor/confirm",
+            post(two_factor::confirm),
+        )
+        .route(
+            "/app/security/two-factor/disable",
+            post(two_factor::disable),
+        )
         .route(
             "/app/invitations/{token}",
             get(personal::invitation).post(personal::accept),
@@ -91,6 +102,10 @@ pub fn router(app: AppState) -> Router {
         .route("/app/static/app.js", get(js))
         .route("/app/orgs/{org_id}", get(auth::landing))
         .route(org, get(org::settings))
+        .route(
+            &format!("{org}/two-factor"),
+            get(two_factor::org_policy).post(two_factor::set_org_policy),
+        )
         .route(&format!("{org}/developer"), get(keys::developer))
         .route(&keys_at, get(keys::list))
         .route(

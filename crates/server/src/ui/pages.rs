@@ -167,6 +167,20 @@ pub struct SignInPage {
     pub notice: Option<&'static str>,
 }
 
+/// The second page of sign-in, for users with two-factor on.
+#[derive(Template)]
+#[template(path = "sign_in_code.html")]
+pub struct SignInCodePage {
+    pub csrf: String,
+    pub challenge: String,
+    pub error: Option<String>,
+}
+
+/// An organization that requires two-factor, to a member without it.
+#[derive(Template)]
+#[template(path = "two_factor_required.html")]
+pub struct TwoFactorRequiredPage;
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 pub struct SettingsPage {
@@ -323,6 +337,8 @@ pub struct MemberRow {
     pub owner: bool,
     pub me: bool,
     pub joined: String,
+    /// Whether the member has two-factor sign-in on.
+    pub two_factor: bool,
 }
 
 pub struct InvitationRow {

@@ -23,4 +23,5 @@ mod receivers;
 mod rejections;
 mod speed;
 mod surface;
+mod two_factor;
 mod ui;

@@ -79,8 +79,11 @@ where
 
     pub(crate) async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>> {
         sqlx::query(
-            "select u.user_id, u.email, m.role, m.created_at from memberships m \
-             join users u on u.user_id = m.user_id where m.org_id = $1 order by m.created_at, u.email",
+            "select u.user_id, u.email, m.role, m.created_at, \
+             (t.enabled_at is not null) as two_factor from memberships m \
+             join users u on u.user_id = m.user_id \
+             left join two_factor t on t.user_id = m.user_id \
+             where m.org_id = $1 order by m.created_at, u.email",
         )
         .bind(org_id.as_str())
         .fetch_all(&self.read)

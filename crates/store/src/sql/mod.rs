@@ -20,6 +20,7 @@ mod people;
 pub(crate) mod rows;
 mod sessions;
 mod store;
+mod two_factor;
 
 use async_trait::async_trait;
 use sqlx::{Database, IntoArguments, Pool, Transaction};

@@ -116,6 +116,7 @@ pub(crate) fn member_row(r: &impl Get) -> Result<MemberRecord> {
         email: r.text("email")?,
         role: parse_role(&r.text("role")?)?,
         created_at: r.int("created_at")?,
+        two_factor: r.flag("two_factor")?,
     })
 }
 

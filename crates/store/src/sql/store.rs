@@ -14,7 +14,7 @@ use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
     MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
-    UserMail, UserRecord, WebhookRecord,
+    TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -76,6 +76,90 @@ where
 
     async fn delete_session(&self, session_hash: &Digest) -> Result<()> {
         SqlStore::delete_session(self, session_hash).await
+    }
+
+    async fn two_factor(&self, user_id: &UserId) -> Result<Option<TwoFactorRecord>> {
+        SqlStore::two_factor(self, user_id).await
+    }
+
+    async fn begin_two_factor(&self, user_id: &UserId, sealed: &str, now: i64) -> Result<()> {
+        SqlStore::begin_two_factor(self, user_id, sealed, now).await
+    }
+
+    async fn enable_two_factor(
+        &self,
+        user_id: &UserId,
+        step: i64,
+        recovery_codes: &[Digest],
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()> {
+        SqlStore::enable_two_factor(self, user_id, step, recovery_codes, now, audit, mail).await
+    }
+
+    async fn disable_two_factor(
+        &self,
+        user_id: &UserId,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()> {
+        SqlStore::disable_two_factor(self, user_id, audit, mail).await
+    }
+
+    async fn use_totp_step(&self, user_id: &UserId, step: i64, now: i64) -> Result<bool> {
+        SqlStore::use_totp_step(self, user_id, step, now).await
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user_id: &UserId,
+        code_hash: &Digest,
+        now: i64,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<bool> {
+        SqlStore::use_recovery_code(self, user_id, code_hash, now, audit, mail).await
+    }
+
+    async fn create_two_factor_challenge(
+        &self,
+        challenge_hash: &Digest,
+        user_id: &UserId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        SqlStore::create_two_factor_challenge(self, challenge_hash, user_id, now, expires_at).await
+    }
+
+    async fn attempt_two_factor_challenge(
+        &self,
+        challenge_hash: &Digest,
+        now: i64,
+        max_attempts: i64,
+    ) -> Result<Option<UserId>> {
+        SqlStore::attempt_two_factor_challenge(self, challenge_hash, now, max_attempts).await
+    }
+
+    async fn end_two_factor_challenge(&self, challenge_hash: &Digest) -> Result<()> {
+        SqlStore::end_two_factor_challenge(self, challenge_hash).await
+    }
+
+    async fn require_two_factor(&self, org_id: &OrgId) -> Result<bool> {
+        SqlStore::require_two_factor(self, org_id).await
+    }
+
+    async fn set_require_two_factor(
+        &self,
+        org_id: &OrgId,
+        on: bool,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::set_require_two_factor(self, org_id, on, audit).await
+    }
+
+    async fn lacks_required_two_factor(&self, org_id: &OrgId, user_id: &UserId) -> Result<bool> {
+        SqlStore::lacks_required_two_factor(self, org_id, user_id).await
     }
 
     async fn session(

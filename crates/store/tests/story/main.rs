@@ -94,6 +94,7 @@ on_both_backends!(
     key_events_queue_deliveries_that_one_claimer_at_a_time_leases,
     concurrent_claimers_never_take_the_same_delivery,
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
+    two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
 );
 

@@ -985,3 +985,153 @@ pub async fn a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are
         .collect();
     assert_eq!(queued, listed, "one delivery per webhook, in listed order");
 }
+
+pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _pg: bool) {
+    let acme = acme(store).await;
+    let (org_id, owner) = (&acme.org.org_id, &acme.owner);
+    assert!(store.two_factor(owner).await.unwrap().is_none());
+    store
+        .begin_two_factor(owner, "v1.sealed", NOW)
+        .await
+        .unwrap();
+    // Re-enrolling while pending replaces the secret.
+    store
+        .begin_two_factor(owner, "v1.again", NOW)
+        .await
+        .unwrap();
+    let pending = store.two_factor(owner).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.sealed_secret.as_str(), pending.enabled_at),
+        ("v1.again", None)
+    );
+    assert!(
+        !store.use_totp_step(owner, 5, NOW).await.unwrap(),
+        "not on yet"
+    );
+
+    let codes = [sha256(b"one"), sha256(b"two")];
+    let on = event(Some(org_id), "two_factor.enabled", None);
+    store
+        .enable_two_factor(owner, 10, &codes, NOW, &[on], &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.begin_two_factor(owner, "v1.x", NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.members(org_id).await.unwrap()[0].two_factor);
+
+    assert!(
+        !store.use_totp_step(owner, 10, NOW).await.unwrap(),
+        "the confirming step"
+    );
+    assert!(store.use_totp_step(owner, 11, NOW).await.unwrap());
+    assert!(
+        !store.use_totp_step(owner, 11, NOW).await.unwrap(),
+        "replayed"
+    );
+    let used = event(Some(org_id), "two_factor.recovery_code_used", None);
+    assert!(
+        store
+            .use_recovery_code(owner, &codes[0], NOW, std::slice::from_ref(&used), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code(owner, &codes[0], NOW, &[used], &[])
+            .await
+            .unwrap()
+    );
+
+    let ch = sha256(b"challenge");
+    store
+        .create_two_factor_challenge(&ch, owner, NOW, NOW + 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .attempt_two_factor_challenge(&ch, NOW, 2)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(owner)
+    );
+    assert!(
+        store
+            .attempt_two_factor_challenge(&ch, NOW + 1000, 2)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert!(
+        store
+            .attempt_two_factor_challenge(&ch, NOW, 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .attempt_two_factor_challenge(&ch, NOW, 2)
+            .await
+            .unwrap()
+            .is_none(),
+        "no attempts left"
+    );
+    store.end_two_factor_challenge(&ch).await.unwrap();
+
+    // The policy: only members without two-factor lack it.
+    let added = crate::people::join(store, org_id, "dev@acme.test", Role::Developer).await;
+    assert!(!store.require_two_factor(org_id).await.unwrap());
+    assert!(
+        !store
+            .lacks_required_two_factor(org_id, &added.user_id)
+            .await
+            .unwrap()
+    );
+    store
+        .set_require_two_factor(org_id, true, &event(Some(org_id), "org.updated", None))
+        .await
+        .unwrap();
+    assert!(store.require_two_factor(org_id).await.unwrap());
+    assert!(
+        store
+            .lacks_required_two_factor(org_id, &added.user_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .lacks_required_two_factor(org_id, owner)
+            .await
+            .unwrap()
+    );
+
+    store
+        .disable_two_factor(
+            owner,
+            &[event(Some(org_id), "two_factor.disabled", None)],
+            &[keygate_store::UserMail::notice(
+                "owner@acme.test",
+                "off",
+                "off",
+            )],
+        )
+        .await
+        .unwrap();
+    assert!(store.two_factor(owner).await.unwrap().is_none());
+    assert!(
+        store
+            .lacks_required_two_factor(org_id, owner)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code(owner, &codes[1], NOW, &[], &[])
+            .await
+            .unwrap()
+    );
+}

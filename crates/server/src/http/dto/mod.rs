@@ -1,6 +1,7 @@
 //! What the management API reads and writes, as JSON. Times are RFC 3339 UTC.
 
 pub mod people;
+pub mod two_factor;
 pub mod webhooks;
 
 use keygate_core::permission::{AccountSelection, KeyScope, PermSet, Permission};
@@ -101,6 +102,8 @@ pub struct MemberView {
     pub email: String,
     pub role: String,
     pub created_at: String,
+    /// Whether the member has two-factor sign-in on.
+    pub two_factor: bool,
 }
 
 impl From<&MemberRecord> for MemberView {
@@ -110,6 +113,7 @@ impl From<&MemberRecord> for MemberView {
             email: m.email.clone(),
             role: m.role.as_str().to_owned(),
             created_at: format_rfc3339(m.created_at),
+            two_factor: m.two_factor,
         }
     }
 }

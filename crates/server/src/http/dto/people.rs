@@ -46,6 +46,10 @@ pub struct InvitationAccept {
     /// A new password (15 to 256 characters) when the email has no account
     /// yet; otherwise that account's current password.
     pub password: String,
+    /// A current two-factor code (or recovery code), for an existing account
+    /// with two-factor on.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -7,6 +7,7 @@ pub mod login;
 pub mod orgs;
 pub mod people;
 pub mod sessions;
+pub mod two_factor;
 pub mod webhooks;
 
 use keygate_core::ClientId;

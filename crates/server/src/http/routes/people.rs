@@ -76,7 +76,14 @@ pub async fn accept(
     client: ClientInfo,
     JsonBody(body): JsonBody<InvitationAccept>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    let s = invitations::accept(&app, &client.anonymous(), &body.token, &body.password).await?;
+    let s = invitations::accept(
+        &app,
+        &client.anonymous(),
+        &body.token,
+        &body.password,
+        body.code.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionCreated {

@@ -6,13 +6,14 @@ use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
 
 use crate::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
+use crate::service::sessions::{NewSession, SignIn};
 use crate::service::{Error, orgs, sessions};
 use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
     clear_session_cookies, cookie, see_other, session_cookie, set_cookie,
 };
-use crate::ui::pages::{SignInPage, render_status};
+use crate::ui::pages::{SignInCodePage, SignInPage, render_status};
 
 use super::check_form;
 
@@ -134,17 +135,8 @@ pub async fn sign_in(
     let password = form.get("password").unwrap_or("");
     let device = cookie(&headers, DEVICE_COOKIE, tls);
     match sessions::sign_in_from(&app, &actor, &email, password, device.as_deref()).await {
-        Ok(s) => {
-            let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
-            let mut resp = see_other("/app");
-            resp.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(DEVICE_COOKIE, &s.device_cookie, DEVICE_MAX_AGE_SECS, tls),
-            );
-            resp
-        }
+        Ok(SignIn::Session(s)) => signed_in(tls, &s),
+        Ok(SignIn::TwoFactor(c)) => code_form(&app, &pre, StatusCode::OK, c.token, None),
         Err(Error::RateLimited { retry_after_secs }) => {
             let msg = format!(
                 "Too many failed sign-in attempts. Try again in {} minute(s).",
@@ -178,6 +170,99 @@ pub async fn sign_in(
             Some("The email or password is not correct.".into()),
             None,
         ),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// Signed in: the session cookie, and on to the app.
+fn signed_in(tls: bool, s: &NewSession) -> Response {
+    let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
+    let mut resp = see_other("/app");
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(DEVICE_COOKIE, &s.device_cookie, DEVICE_MAX_AGE_SECS, tls),
+    );
+    resp
+}
+
+/// The second page of sign-in: the challenge travels in the form (never the
+/// URL), its form token is bound to the pre-session cookie like the first.
+fn code_form(
+    app: &Pages,
+    pre: &str,
+    status: StatusCode,
+    challenge: String,
+    error: Option<String>,
+) -> Response {
+    let page = SignInCodePage {
+        csrf: app.forms.issue(&format!("pre:{pre}")),
+        challenge,
+        error,
+    };
+    render_status(status, &page)
+}
+
+pub async fn sign_in_code(
+    State(app): State<Pages>,
+    headers: HeaderMap,
+    Tls(tls): Tls,
+    client: ClientInfo,
+    form: FormBody,
+) -> Response {
+    let pre = cookie(&headers, PRESESSION_COOKIE, tls).unwrap_or_default();
+    if app
+        .forms
+        .consume(&format!("pre:{pre}"), form.get("csrf"))
+        .is_err()
+    {
+        let msg = "The sign-in form expired. Please sign in again.";
+        return sign_in_form(
+            &app,
+            &headers,
+            tls,
+            StatusCode::BAD_REQUEST,
+            String::new(),
+            Some(msg.into()),
+            None,
+        );
+    }
+    let challenge = form.get("challenge").unwrap_or("").to_owned();
+    let code = form.get("code").unwrap_or("");
+    let device = cookie(&headers, DEVICE_COOKIE, tls);
+    match sessions::complete_sign_in(
+        &app,
+        &client.anonymous(),
+        &challenge,
+        code,
+        device.as_deref(),
+    )
+    .await
+    {
+        Ok(s) => signed_in(tls, &s),
+        Err(Error::Unauthorized) => code_form(
+            &app,
+            &pre,
+            StatusCode::UNAUTHORIZED,
+            challenge,
+            Some("That code is not correct, or this sign-in has expired.".into()),
+        ),
+        Err(Error::RateLimited { retry_after_secs }) => {
+            let msg = format!(
+                "Too many failed sign-in attempts. Try again in {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            );
+            sign_in_form(
+                &app,
+                &headers,
+                tls,
+                StatusCode::TOO_MANY_REQUESTS,
+                String::new(),
+                Some(msg),
+                None,
+            )
+        }
         Err(e) => PageError::from(e).into_response(),
     }
 }

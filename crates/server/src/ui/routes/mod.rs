@@ -8,6 +8,7 @@ pub mod org;
 pub mod people;
 pub mod personal;
 pub mod security;
+pub mod two_factor;
 
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};

@@ -58,6 +58,7 @@ async fn members_page(
             owner: r.role == keygate_core::Role::Owner,
             me: r.user_id == m.current.user.user_id,
             joined: when(r.created_at),
+            two_factor: r.two_factor,
         })
         .collect();
     let invitations = invitations::pending(app, &m.org_id)

@@ -110,7 +110,8 @@ pub async fn accept(
     }
     let org_id = invitations::by_token(&app, &token).await?.org_id;
     let password = form.get("password").unwrap_or("");
-    match invitations::accept(&app, &client.anonymous(), &token, password).await {
+    let code = form.get("code").filter(|c| !c.is_empty());
+    match invitations::accept(&app, &client.anonymous(), &token, password, code).await {
         Ok(s) => {
             let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
             let mut resp = see_other(&format!("/app/orgs/{org_id}"));

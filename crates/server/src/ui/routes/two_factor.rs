@@ -1,0 +1,207 @@
+//! Security → Two-factor authentication: turn it on (QR code rendered here to
+//! SVG, the key as text, a first code, then the recovery codes once) and off.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine;
+
+use crate::access::Owner;
+use crate::service::{Error, two_factor};
+use crate::ui::Pages;
+use crate::ui::extract::{CurrentUser, FormBody, OrgMember, PageError, see_other};
+use crate::ui::pages::{Shell, render_status};
+
+use super::check_form;
+
+const PAGE: &str = "/app/security/two-factor";
+
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+struct TwoFactorPage {
+    csrf: String,
+    on: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "two_factor_enrol.html")]
+struct EnrolPage {
+    csrf: String,
+    secret: String,
+    otpauth_uri: String,
+    qr_data_uri: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "two_factor_codes.html")]
+struct CodesPage {
+    codes: Vec<String>,
+}
+
+async fn status_page(
+    app: &Pages,
+    me: &CurrentUser,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let on = two_factor::is_on(app, &me.user.user_id).await?;
+    let page = TwoFactorPage {
+        csrf: app.forms.issue(&me.session_hash.to_hex()),
+        on,
+        error,
+    };
+    Ok(render_status(status, &page))
+}
+
+pub async fn page(State(app): State<Pages>, me: CurrentUser) -> Result<Response, PageError> {
+    status_page(&app, &me, StatusCode::OK, None).await
+}
+
+pub async fn enrol(
+    State(app): State<Pages>,
+    me: CurrentUser,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &me, &form)?;
+    match two_factor::enrol(&app, &me.user, form.get("password")).await {
+        Ok(e) => enrol_page(&app, &me, StatusCode::OK, e.secret, e.otpauth_uri, None),
+        Err(Error::PasswordRejected) => {
+            let msg = "That password is not correct.".to_owned();
+            status_page(&app, &me, StatusCode::UNAUTHORIZED, Some(msg)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn enrol_page(
+    app: &Pages,
+    me: &CurrentUser,
+    status: StatusCode,
+    secret: String,
+    otpauth_uri: String,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let page = EnrolPage {
+        csrf: app.forms.issue(&me.session_hash.to_hex()),
+        qr_data_uri: qr_svg_data_uri(&otpauth_uri)?,
+        secret,
+        otpauth_uri,
+        error,
+    };
+    Ok(render_status(status, &page))
+}
+
+pub async fn confirm(
+    State(app): State<Pages>,
+    me: CurrentUser,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &me, &form)?;
+    let code = form.get("code").unwrap_or("");
+    match two_factor::confirm(&app, &me.user, &me.actor(), code).await {
+        Ok(codes) => Ok(render_status(StatusCode::OK, &CodesPage { codes })),
+        Err(Error::Invalid { message, .. }) => {
+            // The secret is not shown again: a wrong first code starts over.
+            status_page(
+                &app,
+                &me,
+                StatusCode::BAD_REQUEST,
+                Some(format!("{message}. Start again.")),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn disable(
+    State(app): State<Pages>,
+    me: CurrentUser,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &me, &form)?;
+    let code = form.get("code").unwrap_or("");
+    match two_factor::disable(&app, &me.user, &me.actor(), form.get("password"), code).await {
+        Ok(()) => Ok(see_other(PAGE)),
+        Err(Error::PasswordRejected) => {
+            let msg = "That password is not correct. Nothing was changed.".to_owned();
+            status_page(&app, &me, StatusCode::UNAUTHORIZED, Some(msg)).await
+        }
+        Err(Error::Invalid { message, .. }) => {
+            status_page(&app, &me, StatusCode::BAD_REQUEST, Some(message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "org_two_factor.html")]
+struct OrgPolicyPage {
+    shell: Shell,
+    required: bool,
+    error: Option<String>,
+}
+
+async fn policy_page(
+    app: &Pages,
+    m: &OrgMember<Owner>,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "settings").await?;
+    let (_, required) = two_factor::org_with_policy(app, &m.org_id).await?;
+    let page = OrgPolicyPage {
+        shell,
+        required,
+        error,
+    };
+    Ok(render_status(status, &page))
+}
+
+/// Settings → Two-factor authentication (owner): require it of every member.
+pub async fn org_policy(
+    State(app): State<Pages>,
+    m: OrgMember<Owner>,
+) -> Result<Response, PageError> {
+    policy_page(&app, &m, StatusCode::OK, None).await
+}
+
+pub async fn set_org_policy(
+    State(app): State<Pages>,
+    m: OrgMember<Owner>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let require = form.get("require") == Some("true");
+    match two_factor::set_org_policy(&app, &m.acting(), Some(require), form.get("password")).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/app/orgs/{}/settings/two-factor",
+            m.org_id
+        ))),
+        Err(Error::PasswordRejected) => {
+            let msg = "That password is not correct. Nothing was changed.".to_owned();
+            policy_page(&app, &m, StatusCode::UNAUTHORIZED, Some(msg)).await
+        }
+        Err(Error::TwoFactorRequired) => {
+            let msg = "Turn on two-factor authentication for your own account first (Security → Two-factor authentication).".to_owned();
+            policy_page(&app, &m, StatusCode::FORBIDDEN, Some(msg)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The QR code of the setup link as an SVG image, rendered here (no script):
+/// a `data:` URI, which the app's CSP allows for images.
+fn qr_svg_data_uri(text: &str) -> Result<String, PageError> {
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| Error::Internal(format!("QR code: {e}")))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(220, 220)
+        .build();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(svg);
+    Ok(format!("data:image/svg+xml;base64,{b64}"))
+}
