@@ -20,6 +20,7 @@ pub mod listen;
 pub mod notify;
 pub mod openapi;
 pub mod ratelimit;
+pub mod request_id;
 pub mod secrets;
 pub mod serve;
 pub mod service;

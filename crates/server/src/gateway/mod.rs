@@ -158,6 +158,10 @@ async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<R
     }
     h.remove(header::HOST);
     identity_headers(&identity, h);
+    // The upstream logs under the same id as we do.
+    if let Some(v) = crate::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
+        h.insert(crate::request_id::HEADER, v);
+    }
     let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {}", client.ip),
         None => client.ip.clone(),

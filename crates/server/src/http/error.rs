@@ -6,7 +6,6 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use keygate_core::crypto::random_base62;
 use keygate_core::text::{Invalid, clip};
 use keygate_store::StoreError;
 use serde::Serialize;
@@ -248,7 +247,7 @@ impl ApiError {
                 body("unavailable", "the server is busy; retry shortly"),
             ),
             ApiError::Unavailable(detail) => {
-                let trace_id = random_base62(16);
+                let trace_id = crate::request_id::trace_id();
                 tracing::warn!(%trace_id, %detail, "service unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -261,12 +260,12 @@ impl ApiError {
             ApiError::StaleCache => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody {
-                    trace_id: Some(random_base62(16)),
+                    trace_id: Some(crate::request_id::trace_id()),
                     ..body("unavailable", "the service is unavailable; retry shortly")
                 },
             ),
             ApiError::Internal(detail) => {
-                let trace_id = random_base62(16);
+                let trace_id = crate::request_id::trace_id();
                 tracing::error!(%trace_id, %detail, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -306,5 +305,37 @@ impl IntoResponse for ApiError {
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A 5xx body's `trace_id` is the request's id (set by `common_layers`),
+    /// so the caller's `x-request-id` finds the log line; the service's own
+    /// `trace()` (used by the app's error page) says the same id.
+    #[tokio::test]
+    async fn trace_id_of_5xx_bodies_is_the_request_id() {
+        let (resp, traced) = crate::request_id::scope("req-7".into(), async {
+            let resp = ApiError::Internal("boom".into()).into_response();
+            (resp, service::Error::Unavailable("down".into()).trace())
+        })
+        .await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["trace_id"], "req-7");
+        assert_eq!(traced.as_deref(), Some("req-7"));
+        // Outside a request (background work) a fresh id is made.
+        let resp = ApiError::StaleCache.into_response();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["trace_id"].as_str().map(str::len), Some(20));
     }
 }

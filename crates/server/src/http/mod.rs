@@ -14,7 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use tracing::Instrument;
+
 use crate::app::AppState;
+use crate::request_id;
 use error::ApiError;
 use routes::{audit, keys, login, orgs, people, sessions, two_factor, webhooks};
 
@@ -129,7 +132,7 @@ async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError 
 
 /// What every surface's answers get, put around the composed router by
 /// `serve`: the body limit, the JSON answer to a wrong method, the security
-/// headers and the request log.
+/// headers, the request id and the request log.
 pub fn common_layers(router: Router) -> Router {
     router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -178,7 +181,29 @@ async fn header_limit(req: Request, next: Next) -> Response {
 
 /// Security headers on every response, and one log line per request with the
 /// path only: query strings, headers and bodies are never logged.
-async fn headers_and_log(req: Request, next: Next) -> Response {
+///
+/// It also sets the request id (`request_id`): taken from a well-formed
+/// `x-request-id` or made here, current for the whole request (a span with
+/// field `request_id` around every log line, and the task-local that 5xx
+/// bodies read their `trace_id` from), and returned as `x-request-id`.
+async fn headers_and_log(mut req: Request, next: Next) -> Response {
+    let id = request_id::accept(
+        req.headers()
+            .get(request_id::HEADER)
+            .map(HeaderValue::as_bytes),
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(request_id::HEADER, v);
+    }
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut resp = request_id::scope(id.clone(), log_request(req, next).instrument(span)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(request_id::HEADER, v);
+    }
+    resp
+}
+
+async fn log_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let path = req.uri().path();
     // Token checks and proxied calls log at debug level; when that is off (the

@@ -88,10 +88,11 @@ impl Error {
 }
 
 impl Error {
-    /// Logs the detail of an internal or unavailable error under a fresh trace
-    /// id and returns the id, for a surface to show instead of the detail.
+    /// Logs the detail of an internal or unavailable error under the trace id
+    /// (the request's id, `request_id::trace_id`) and returns the id, for a
+    /// surface to show instead of the detail.
     pub fn trace(&self) -> Option<String> {
-        let trace_id = || keygate_core::crypto::random_base62(16);
+        let trace_id = crate::request_id::trace_id;
         match self {
             Error::Internal(detail) => {
                 let trace_id = trace_id();

@@ -21,6 +21,7 @@ mod people;
 mod quickstart;
 mod receivers;
 mod rejections;
+mod request_ids;
 mod speed;
 mod surface;
 mod two_factor;
