@@ -132,6 +132,19 @@ pub struct ServeArgs {
     /// session ends 12 hours after sign-in regardless.
     #[arg(long, env = "KEYGATE_SESSION_IDLE_TIMEOUT")]
     pub session_idle_timeout: Option<u64>,
+    /// Log lines as plain text or as one JSON object per line. Read before the
+    /// `--config` file, so only the flag or its variable set it.
+    #[arg(long, env = "KEYGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How `serve` writes its log to stdout.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `time LEVEL request{request_id=…}: target: message field=value`
+    Text,
+    /// One JSON object per line, with the request's `request_id` in `span`.
+    Json,
 }
 
 /// The `--config` file.

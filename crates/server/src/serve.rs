@@ -6,11 +6,11 @@ use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
-use crate::config::ServeArgs;
+use crate::config::{LogFormat, ServeArgs};
 use crate::{demo, gateway, http, listen, notify, openapi, secrets, sync, ui};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(args.log_format);
     let mut settings = args.settings()?;
     let store = args.data.open_store().await?;
     let data_dir = args.data.data_dir.clone();
@@ -73,14 +73,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+/// The log goes to stdout. The plain `println!` lines above (the address, the
+/// demo notes) are not log lines and stay plain in either format.
+fn init_logging(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(std::io::stdout);
+    let _ = match format {
+        LogFormat::Text => fmt.try_init(),
+        // `flatten_event`: the message and fields at the top level; the
+        // request's span (with its `request_id`) under `span`.
+        LogFormat::Json => fmt.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Picks up `keygate keys rotate-signing-key` run against the same data dir.

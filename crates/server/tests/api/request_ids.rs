@@ -113,3 +113,58 @@ async fn the_upstream_receives_the_request_id_and_the_caller_gets_it_back() {
     assert_ne!(id, "not valid!");
     assert_eq!(r.body["headers"]["x-request-id"], id.as_str());
 }
+
+#[tokio::test]
+async fn log_format_json_writes_one_object_per_line_with_the_request_id() {
+    let app = spawn_app_with(&["--log-format", "json"], &[]).await;
+    let r = get(&app, "/healthz", Some("json-req-1")).await;
+    assert_eq!(r.status, 200);
+    let r = get(&app, "/dev/v1/me", None).await;
+    assert_eq!(r.status, 401);
+    let made = id_of(&r);
+    assert!(app.wait_for_log("json-req-1", 10).await, "{}", app.log());
+    assert!(app.wait_for_log(&made, 10).await, "{}", app.log());
+    let mut lines = 0;
+    let mut found = 0;
+    for line in app.log().lines() {
+        // The address and app link are plain prints for people and scripts.
+        if line.starts_with("keygate listening on ") || line.starts_with("Developer app: ") {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v.is_object() && v["level"].is_string(), "{line}");
+        lines += 1;
+        if v["message"] == "request" {
+            let (id, path) = (v["span"]["request_id"].as_str(), v["path"].as_str());
+            match path {
+                Some("/healthz") => assert_eq!(id, Some("json-req-1"), "{line}"),
+                Some("/dev/v1/me") => assert_eq!(id, Some(made.as_str()), "{line}"),
+                _ => continue,
+            }
+            found += 1;
+        }
+    }
+    assert!(lines >= 3, "{}", app.log());
+    assert_eq!(
+        found,
+        2,
+        "both request lines carry their id:\n{}",
+        app.log()
+    );
+}
+
+#[tokio::test]
+async fn a_bad_log_format_is_refused_at_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--log-format", "yaml", "--data-dir"])
+        .arg(temp_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--log-format") && err.contains("json"),
+        "{err}"
+    );
+}
