@@ -4,7 +4,9 @@ use utoipa::OpenApi;
 
 use crate::gateway;
 use crate::gateway::forward_auth;
-use crate::http::routes::{audit, keys, login, orgs, people, sessions, two_factor, webhooks};
+use crate::http::routes::{
+    audit, health, keys, login, orgs, people, sessions, two_factor, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -62,6 +64,8 @@ use crate::http::routes::{audit, keys, login, orgs, people, sessions, two_factor
         forward_auth::traefik,
         forward_auth::envoy,
         gateway::introspect::introspect,
+        health::healthz,
+        health::readyz,
     ),
     modifiers(&SessionBearer, &CallerSchemes, &ResponseDescriptions)
 )]

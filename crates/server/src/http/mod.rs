@@ -7,31 +7,29 @@ pub mod routes;
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 
 use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::request_id;
 use error::ApiError;
-use routes::{audit, keys, login, orgs, people, sessions, two_factor, webhooks};
+use routes::{audit, health, keys, login, orgs, people, sessions, two_factor, webhooks};
 
-/// The JSON API's routes: login, JWKS, the management API and the health
-/// check.
+/// The JSON API's routes: login, JWKS, the management API, the health check
+/// and readiness.
 pub fn router(app: AppState) -> Router {
     let org = "/dev/v1/orgs/{org_id}";
     Router::new()
         .route("/api/v1/authentication/login", post(login::login))
         .route("/.well-known/jwks.json", get(login::jwks))
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/dev/v1/sessions", post(sessions::create))
         .route(
             "/dev/v1/sessions/current",

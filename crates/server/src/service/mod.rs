@@ -4,6 +4,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod health;
 pub mod invitations;
 pub mod keys;
 pub mod orgs;

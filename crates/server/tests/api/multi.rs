@@ -553,6 +553,14 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
         cut_at.elapsed().as_secs_f64()
     );
     assert!(listed.body.get("trace_id").is_some() && !listed.body.to_string().contains("postgres"));
+    assert_eq!(
+        listed.body["trace_id"].as_str(),
+        listed
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        "the 503's trace_id is the request id"
+    );
 
     // Meanwhile another instance changes the key; the cut-off one cannot hear
     // it: without its heartbeat (about 1 s) it stops trusting its cache, well
@@ -595,6 +603,14 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
         stale_lines, 1,
         "a stale cache is logged once, not per request"
     );
+    let not_ready = readyz(&x).await;
+    assert_eq!(
+        (not_ready.status.as_u16(), not_ready.code()),
+        (503, "unavailable"),
+        "{}",
+        not_ready.body
+    );
+    assert_eq!(readyz(&a).await.status, 200, "the other instance is ready");
 
     cable.reconnect();
     let back = Instant::now();
@@ -623,6 +639,12 @@ async fn an_instance_cut_off_from_postgres_answers_503_serves_cached_logins_for_
         x.wait_for_log("change listener reconnected", 10).await,
         "the listener is back too"
     );
+    let ready = readyz(&x).await;
+    assert_eq!(ready.status, 200, "ready again: {}", ready.body);
+}
+
+async fn readyz(app: &TestApp) -> Resp {
+    app.send(app.http.get(format!("{}/readyz", app.base))).await
 }
 
 #[tokio::test]

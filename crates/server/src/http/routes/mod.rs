@@ -2,6 +2,7 @@
 //! map to a response.
 
 pub mod audit;
+pub mod health;
 pub mod keys;
 pub mod login;
 pub mod orgs;

@@ -1,0 +1,30 @@
+//! Readiness: whether this instance should get traffic now. Unlike the token
+//! checks it never waits for the change feed: a load balancer asks often and
+//! wants an answer at once.
+
+use std::time::Duration;
+
+use crate::app::App;
+use crate::clock::now_ms;
+
+/// The store must answer its cheap read within this.
+const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `Ok` when the store answers and the credential cache may be trusted (read
+/// within `--cache-max-stale` and, with several instances on PostgreSQL, the
+/// change feed confirmed current); else the reason, safe to show.
+pub async fn ready(app: &App) -> Result<(), &'static str> {
+    // The same small read `serve --demo` uses to see whether the database is empty.
+    match tokio::time::timeout(STORE_TIMEOUT, app.store.is_empty()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) | Err(_) => return Err("the database does not answer"),
+    }
+    let now = now_ms();
+    if !app.cache.is_valid(now) {
+        return Err("the credential cache was not re-read within --cache-max-stale");
+    }
+    if !app.cache.feed().is_current(now) {
+        return Err("the change feed is not confirmed current");
+    }
+    Ok(())
+}
