@@ -145,3 +145,65 @@ impl GithubKeys {
         key.verify(body, &sig).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_slice(&[seed; 32]).unwrap()
+    }
+
+    fn write(path: &Path, kid: &str, k: &SigningKey) {
+        let pem = k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let json = serde_json::json!({"public_keys": [{"key_identifier": kid, "key": pem, "is_current": true}]});
+        std::fs::write(path, json.to_string()).unwrap();
+    }
+
+    fn sig(k: &SigningKey, body: &[u8]) -> String {
+        let s: Signature = k.sign(body);
+        base64::engine::general_purpose::STANDARD.encode(s.to_der().as_bytes())
+    }
+
+    #[test]
+    fn a_replaced_file_is_read_again_and_a_broken_one_keeps_the_old_keys() {
+        let dir = std::env::temp_dir().join(format!("kg-ghkeys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.json");
+        let (a, b) = (key(1), key(2));
+        write(&path, "kid-a", &a);
+        let keys = GithubKeys::load(&path).unwrap();
+        let body = b"[]";
+        assert!(keys.verify("kid-a", &sig(&a, body), body));
+        assert!(
+            !keys.verify("kid-a", &sig(&b, body), body),
+            "another key's signature"
+        );
+        assert!(
+            !keys.verify("kid-b", &sig(&b, body), body),
+            "not listed yet"
+        );
+
+        write(&path, "kid-bb", &b);
+        assert!(
+            keys.verify("kid-bb", &sig(&b, body), body),
+            "the new file is used"
+        );
+        assert!(
+            !keys.verify("kid-a", &sig(&a, body), body),
+            "the old key is gone"
+        );
+
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(
+            keys.verify("kid-bb", &sig(&b, body), body),
+            "a broken file keeps the keys"
+        );
+        assert!(GithubKeys::load(&path).is_err(), "but stops a start-up");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
