@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod crypto;
 pub mod ids;
 pub mod key;
+pub mod leak;
 pub mod login;
 pub mod permission;
 pub mod role;
@@ -22,6 +23,7 @@ pub use ids::{
     WebhookId,
 };
 pub use key::{ApiKey, KeyFormatError};
+pub use leak::OnLeak;
 pub use login::{LoginError, login_target};
 pub use permission::{Access, AccountSelection, KeyScope, PermSet};
 pub use role::Role;

@@ -32,6 +32,8 @@ pub struct App {
     pub audit: AuditSink,
     /// Wakes the notification dispatcher after a change queued deliveries.
     pub dispatcher: Wake,
+    /// GitHub's secret-scanning keys, with `--github-scanning-keys`.
+    pub github_keys: Option<crate::scanning_keys::GithubKeys>,
 }
 
 impl App {
@@ -42,7 +44,12 @@ impl App {
         signing_keys: TokenKeys,
     ) -> anyhow::Result<AppState> {
         let cache = CredentialCache::load(store.as_ref()).await?;
+        let github_keys = match &settings.github_scanning_keys {
+            Some(path) => Some(crate::scanning_keys::GithubKeys::load(path)?),
+            None => None,
+        };
         Ok(Arc::new(App {
+            github_keys,
             audit: AuditSink::start(store.clone()),
             catalog: settings.catalog.clone(),
             store,

@@ -132,6 +132,15 @@ pub struct ServeArgs {
     /// session ends 12 hours after sign-in regardless.
     #[arg(long, env = "KEYGATE_SESSION_IDLE_TIMEOUT")]
     pub session_idle_timeout: Option<u64>,
+    /// GitHub secret scanning: the JSON file of GitHub's public keys for it
+    /// (`{"public_keys":[{"key_identifier","key","is_current"}]}`), re-read
+    /// when it changes. Turns on `POST /secret-scanning/github`.
+    #[arg(long, env = "KEYGATE_GITHUB_SCANNING_KEYS")]
+    pub github_scanning_keys: Option<PathBuf>,
+    /// GitLab token revocation: the bearer token GitLab sends. Turns on
+    /// `/secret-scanning/gitlab/v1/…`.
+    #[arg(long, env = "KEYGATE_GITLAB_REVOCATION_TOKEN", hide_env_values = true)]
+    pub gitlab_revocation_token: Option<String>,
     /// Log lines as plain text or as one JSON object per line. Read before the
     /// `--config` file, so only the flag or its variable set it.
     #[arg(long, env = "KEYGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -166,6 +175,8 @@ struct FileConfig {
     allow_insecure_webhooks: Option<bool>,
     public_url: Option<String>,
     session_idle_timeout: Option<u64>,
+    github_scanning_keys: Option<PathBuf>,
+    gitlab_revocation_token: Option<String>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -186,6 +197,10 @@ pub struct Settings {
     pub cache_max_stale: Duration,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub notify: NotifySettings,
+    /// `--github-scanning-keys`: GitHub's secret-scanning public keys.
+    pub github_scanning_keys: Option<PathBuf>,
+    /// `--gitlab-revocation-token`: a secret, never logged.
+    pub gitlab_revocation_token: Option<String>,
 }
 
 /// How notifications go out.
@@ -285,6 +300,20 @@ impl ServeArgs {
                     || file.allow_insecure_webhooks.unwrap_or(false),
                 retry_base_ms: self.retry_base_ms.unwrap_or(4000).clamp(10, 60_000),
                 public_url: public_url(self.public_url.clone().or(file.public_url))?,
+            },
+            github_scanning_keys: self
+                .github_scanning_keys
+                .clone()
+                .or(file.github_scanning_keys),
+            gitlab_revocation_token: match self
+                .gitlab_revocation_token
+                .clone()
+                .or(file.gitlab_revocation_token)
+            {
+                Some(t) if t.trim().len() < 16 => {
+                    anyhow::bail!("gitlab_revocation_token must be at least 16 characters")
+                }
+                t => t.map(|t| t.trim().to_owned()),
             },
         })
     }

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod openapi;
 pub mod ratelimit;
 pub mod request_id;
+pub mod scanning_keys;
 pub mod secrets;
 pub mod serve;
 pub mod service;

@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use crate::gateway;
 use crate::gateway::forward_auth;
 use crate::http::routes::{
-    audit, health, keys, login, orgs, people, sessions, two_factor, webhooks,
+    audit, health, keys, login, orgs, people, secret_scanning, sessions, two_factor, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -66,6 +66,9 @@ use crate::http::routes::{
         gateway::introspect::introspect,
         health::healthz,
         health::readyz,
+        secret_scanning::github,
+        secret_scanning::gitlab_types,
+        secret_scanning::gitlab_revoke,
     ),
     modifiers(&SessionBearer, &CallerSchemes, &ResponseDescriptions)
 )]
@@ -157,6 +160,28 @@ impl utoipa::Modify for CallerSchemes {
             ))
             .build();
         components.add_security_scheme("introspection", SecurityScheme::Http(basic));
+        let gitlab = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The token given to `keygate serve --gitlab-revocation-token`, as GitLab's \
+                 token revocation API sends it. Without that flag these routes are off (404).",
+            ))
+            .build();
+        components.add_security_scheme("gitlab_revocation", SecurityScheme::Http(gitlab));
+        let gitlab_routes = [
+            "/secret-scanning/gitlab/v1/revocable_token_types",
+            "/secret-scanning/gitlab/v1/revoke_tokens",
+        ];
+        for path in gitlab_routes {
+            if let Some(item) = doc.paths.paths.get_mut(path) {
+                for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                    op.security = Some(vec![SecurityRequirement::new(
+                        "gitlab_revocation",
+                        Vec::<String>::new(),
+                    )]);
+                }
+            }
+        }
         let key = SecurityRequirement::new("client_id", Vec::<String>::new())
             .add("api_key", Vec::<String>::new());
         let wanted = [

@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, Role, SessionId, UserId,
+    WebhookId,
 };
 
 pub use records::*;
@@ -320,6 +321,35 @@ pub trait Store: Send + Sync + 'static {
         client_id: &ClientId,
         audit: &AuditEvent,
     ) -> Result<()>;
+
+    // Leaked keys (secret scanning).
+
+    /// The key whose current secret has this digest.
+    async fn key_by_secret_hash(&self, secret_hash: &Digest) -> Result<Option<KeyRecord>>;
+    /// Deletes a key (either kind) reported leaked, with `audit`, if its
+    /// secret is still `secret_hash`; false, writing nothing, when not.
+    async fn revoke_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Marks a key reported leaked as exposed, with `audit`, if its secret is
+    /// still `secret_hash` and it is not marked yet; false, writing nothing,
+    /// when not. Regenerating the key clears the mark.
+    async fn flag_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// What the organization does with a live key reported leaked (NotFound
+    /// for no organization).
+    async fn on_leak(&self, org_id: &OrgId) -> Result<OnLeak>;
+    async fn set_on_leak(&self, org_id: &OrgId, on_leak: OnLeak, audit: &AuditEvent) -> Result<()>;
 
     /// Events that change nothing else (failed logins), written in one batch.
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;

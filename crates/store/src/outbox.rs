@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 
 use crate::AuditEvent;
 
-/// The audit actions that notify: every key event of the reference page.
-pub const KEY_EVENTS: [&str; 7] = [
+/// The audit actions that notify: every key event of the reference page, and
+/// a key reported leaked (`api_key.exposed`).
+pub const KEY_EVENTS: [&str; 8] = [
     "admin_key.generated",
     "admin_key.regenerated",
     "scoped_key.created",
@@ -16,11 +17,22 @@ pub const KEY_EVENTS: [&str; 7] = [
     "scoped_key.duplicated",
     "scoped_key.updated",
     "scoped_key.deleted",
+    "api_key.exposed",
 ];
 
 /// Members with these roles get an email for every key event: the roles that
 /// may use the Developer app.
 pub const EMAIL_ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Developer];
+
+/// The roles mailed for the event `action`, a subset of [`EMAIL_ROLES`]: a
+/// leaked key goes to the people who can decide about the organization's
+/// keys (owners and admins), every other key event to all three.
+pub fn email_roles(action: &str) -> &'static [Role] {
+    match action {
+        "api_key.exposed" => &EMAIL_ROLES[..2],
+        _ => &EMAIL_ROLES,
+    }
+}
 
 /// The `org_id` of outbox rows of a [`crate::UserMail`] that belongs to no
 /// organization (a password reset): a well-formed id no organization has, so
@@ -74,18 +86,25 @@ impl Target {
 
 /// Who gets a key event named `action`, the same for every backend: every
 /// enabled webhook of the organization subscribed to it (`webhooks` holds
-/// `(webhook_id, events)` of the enabled ones), then every member address with
-/// an [`EMAIL_ROLES`] role.
+/// `(webhook_id, events)` of the enabled ones), then every member address
+/// (`emails` holds `(email, role)` of the members with an [`EMAIL_ROLES`]
+/// role) whose role is one of [`email_roles`] for the action.
 pub fn targets(
     action: &str,
     webhooks: Vec<(String, Vec<String>)>,
-    emails: Vec<String>,
+    emails: Vec<(String, Role)>,
 ) -> Vec<Target> {
+    let roles = email_roles(action);
     webhooks
         .into_iter()
         .filter(|(_, events)| subscribed(events, action))
         .map(|(id, _)| Target::Webhook(id))
-        .chain(emails.into_iter().map(Target::Email))
+        .chain(
+            emails
+                .into_iter()
+                .filter(|(_, role)| roles.contains(role))
+                .map(|(email, _)| Target::Email(email)),
+        )
         .collect()
 }
 
@@ -101,8 +120,11 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
         return None;
     }
     let org_id = e.org_id.as_ref()?;
-    let kind = e.action.split('_').next().unwrap_or_default();
     let d = &e.details;
+    // `api_key.exposed` is about either kind: its details say which.
+    let kind = d["kind"]
+        .as_str()
+        .unwrap_or_else(|| e.action.split('_').next().unwrap_or_default());
     let name_after = d["name"]["after"].as_str().or(d["name"].as_str());
     let mut data = Map::new();
     data.insert("client_id".into(), json!(e.client_id));
@@ -133,6 +155,20 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     };
     if let Some(s) = scope {
         data.insert("scope".into(), s);
+    }
+    if e.action == "api_key.exposed" {
+        // Where it was found and what was done; the report's secret is never
+        // in the audit details.
+        let x = &d["exposure"];
+        data.insert(
+            "exposure".into(),
+            json!({
+                "reported_by": x["reported_by"],
+                "location": x["location"],
+                "source": x["source"],
+                "action": x["action"],
+            }),
+        );
     }
     data.insert(
         "actor".into(),

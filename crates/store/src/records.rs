@@ -130,6 +130,9 @@ pub struct KeyRecord {
     pub scope: KeyScope,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the current secret was reported leaked and the organization's
+    /// `on_leak` is `notify` (the key still works); `None` otherwise.
+    pub exposed_at: Option<i64>,
 }
 
 /// What the credential cache keeps of a key: no name, no owner, no times.

@@ -19,7 +19,9 @@ use tracing::Instrument;
 use crate::app::AppState;
 use crate::request_id;
 use error::ApiError;
-use routes::{audit, health, keys, login, orgs, people, sessions, two_factor, webhooks};
+use routes::{
+    audit, health, keys, login, orgs, people, secret_scanning, sessions, two_factor, webhooks,
+};
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
 /// and readiness.
@@ -111,6 +113,15 @@ pub fn router(app: AppState) -> Router {
         .route(
             &format!("{org}/deliveries/{{delivery_id}}/redeliver"),
             post(webhooks::redeliver),
+        )
+        .route("/secret-scanning/github", post(secret_scanning::github))
+        .route(
+            "/secret-scanning/gitlab/v1/revocable_token_types",
+            get(secret_scanning::gitlab_types),
+        )
+        .route(
+            "/secret-scanning/gitlab/v1/revoke_tokens",
+            post(secret_scanning::gitlab_revoke),
         )
         .fallback(no_route)
         .with_state(app)

@@ -101,6 +101,9 @@ fn build(from: &str, mail: &Mail) -> Result<Message, Failure> {
 /// The mail for one event to one recipient. Built from the payload only, which
 /// never holds a secret.
 pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> Mail {
+    if payload["name"] == "api_key.exposed" {
+        return render_exposed(payload, org_name, to, delivery_id);
+    }
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let name = s(&payload["name"]);
     let data = &payload["data"];
@@ -145,19 +148,38 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
                   Settings > Developer > API keys, regenerate or delete this key, change \
                   your password, and check the audit log for other changes. Tell your \
                   organization's owner.";
+    compose(
+        payload,
+        to,
+        delivery_id,
+        subject,
+        &facts,
+        "If this was you, there is nothing to do.",
+        advice,
+    )
+}
+
+/// A mail of a subject, a table of facts, a line and a piece of advice.
+fn compose(
+    payload: &Value,
+    to: &str,
+    delivery_id: &str,
+    subject: String,
+    facts: &[(&str, String)],
+    line: &str,
+    advice: &str,
+) -> Mail {
+    let event_id = payload["id"].as_str().unwrap_or("");
     let mut text = format!("{subject}.\n\n");
-    for (k, v) in &facts {
+    for (k, v) in facts {
         text.push_str(&format!("{k}: {v}\n"));
     }
-    text.push_str(&format!(
-        "\nIf this was you, there is nothing to do.\n\n{}\n",
-        wrap(advice, 72)
-    ));
+    text.push_str(&format!("\n{}\n\n{}\n", wrap(line, 72), wrap(advice, 72)));
     let mut html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><table>",
         esc(&subject)
     );
-    for (k, v) in &facts {
+    for (k, v) in facts {
         html.push_str(&format!(
             "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
             esc(k),
@@ -165,7 +187,8 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         ));
     }
     html.push_str(&format!(
-        "</table><p>If this was you, there is nothing to do.</p><p><strong>{}</strong></p></body></html>",
+        "</table><p>{}</p><p><strong>{}</strong></p></body></html>",
+        esc(line),
         esc(advice)
     ));
     Mail {
@@ -182,6 +205,78 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
                 .replace([':', '.'], "")
         ),
     }
+}
+
+/// `api_key.exposed`: where the key was found, who reported it and what
+/// Keygate did. The payload never holds the secret.
+fn render_exposed(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> Mail {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let data = &payload["data"];
+    let x = &data["exposure"];
+    let kind = if data["key_kind"] == "admin" {
+        "Admin"
+    } else {
+        "Scoped"
+    };
+    let key_name = s(&data["key_name"]);
+    let revoked = x["action"] == "revoked";
+    let subject = if revoked {
+        format!("{kind} API key '{key_name}' was found leaked and revoked")
+    } else {
+        format!("{kind} API key '{key_name}' was found leaked")
+    };
+    let reporter = match x["reported_by"].as_str() {
+        Some("github") => "GitHub secret scanning",
+        Some("gitlab") => "GitLab secret detection",
+        _ => "a secret scanner",
+    };
+    let mut place = x["location"].as_str().unwrap_or("not given").to_owned();
+    if let Some(source) = x["source"].as_str().filter(|s| !s.is_empty()) {
+        place.push_str(&format!(" ({source})"));
+    }
+    let when = s(&payload["created_at"])
+        .replace('T', " ")
+        .replace(".000Z", " UTC")
+        .replace('Z', " UTC");
+    let facts = [
+        (
+            "Key",
+            format!("{key_name} (client ID {})", s(&data["client_id"])),
+        ),
+        (
+            "Organization",
+            format!("{org_name} ({})", s(&payload["org_id"])),
+        ),
+        ("Found at", place),
+        ("Reported by", reporter.to_owned()),
+        (
+            "Done",
+            if revoked {
+                "the key was deleted: it no longer logs in".to_owned()
+            } else {
+                "the key was marked exposed; it still works".to_owned()
+            },
+        ),
+        ("When", when),
+        ("Event", format!("{} (api_key.exposed)", s(&payload["id"]))),
+    ];
+    let (line, advice) = if revoked {
+        (
+            "Whatever used this key now fails to log in.",
+            "Create a new key for it in Settings > Developer > API keys, remove the leaked \
+             secret from where it was found (and from its history), and check the audit log \
+             for what the key did before it was revoked.",
+        )
+    } else {
+        (
+            "Your organization is set to notify, not revoke: the key still works, and so \
+             may anyone who found it.",
+            "Regenerate this key now in Settings > Developer > API keys, put the new secret \
+             where it is used, remove the leaked one from where it was found (and from its \
+             history), and check the audit log for what the key did.",
+        )
+    };
+    compose(payload, to, delivery_id, subject, &facts, line, advice)
 }
 
 pub(crate) fn esc(s: &str) -> String {

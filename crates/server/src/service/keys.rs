@@ -82,6 +82,7 @@ pub async fn generate_admin(
         scope,
         created_at: now,
         updated_at: now,
+        exposed_at: None,
     };
     let event = actor.event(
         Some(org_id),
@@ -182,6 +183,7 @@ async fn insert_scoped(
         scope,
         created_at: now,
         updated_at: now,
+        exposed_at: None,
     };
     let mut details = json!({"name": key.name, "scope": key.scope});
     if let Some(from) = duplicated_from {

@@ -192,6 +192,8 @@ pub struct KeyInfo {
     pub client_id: String,
     pub created: Stamp,
     pub updated: Stamp,
+    /// Reported leaked (the organization notifies instead of revoking).
+    pub exposed: bool,
 }
 
 pub struct AdminRow {
@@ -208,6 +210,8 @@ pub struct ScopedRow {
     pub account_scope: String,
     pub created: Stamp,
     pub updated: Stamp,
+    /// Reported leaked (the organization notifies instead of revoking).
+    pub exposed: bool,
 }
 
 #[derive(Template)]

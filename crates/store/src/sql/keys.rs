@@ -12,7 +12,8 @@ use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
     () => {
-        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at"
+        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
+         exposed_at"
     };
 }
 
@@ -90,7 +91,7 @@ where
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -102,6 +103,7 @@ where
         .bind(scope_json(&key.scope)?.as_str())
         .bind(key.created_at)
         .bind(key.updated_at)
+        .bind(key.exposed_at)
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -148,7 +150,8 @@ where
         Self::insert_audit(&mut tx, audit).await?;
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         let row = sqlx::query(concat!(
-            "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2 \
+            "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2, \
+             exposed_at = null \
              where org_id = $3 and client_id = $4 returning ",
             key_columns!()
         ))
@@ -214,5 +217,83 @@ where
         found::<DB>(&done)?;
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+
+    /// The key whose current secret has this digest (leaked-key reports name
+    /// a secret, not a client id).
+    pub(crate) async fn key_by_secret_hash(
+        &self,
+        secret_hash: &Digest,
+    ) -> Result<Option<KeyRecord>> {
+        sqlx::query(concat!(
+            "select ",
+            key_columns!(),
+            " from api_keys where secret_hash = $1"
+        ))
+        .bind(secret_hash.to_hex().as_str())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db::<DB>)?
+        .map(|r| key_row(&r))
+        .transpose()
+    }
+
+    /// Deletes a key of either kind reported leaked, if its secret is still
+    /// `secret_hash` (a regenerate since made the leaked secret worthless).
+    /// False, with nothing written, when there was no such key (already
+    /// revoked by an earlier report, or regenerated).
+    pub(crate) async fn revoke_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "delete from api_keys where org_id = $1 and client_id = $2 and secret_hash = $3",
+        )
+        .bind(org_id.as_str())
+        .bind(client_id.as_str())
+        .bind(secret_hash.to_hex().as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(true)
+    }
+
+    /// Marks a key reported leaked as exposed (it keeps working), if its
+    /// secret is still `secret_hash` and it is not marked already. False, with
+    /// nothing written, otherwise.
+    pub(crate) async fn flag_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update api_keys set exposed_at = $1, updated_at = $1 where org_id = $2 \
+             and client_id = $3 and secret_hash = $4 and exposed_at is null",
+        )
+        .bind(now)
+        .bind(org_id.as_str())
+        .bind(client_id.as_str())
+        .bind(secret_hash.to_hex().as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(true)
     }
 }

@@ -146,6 +146,7 @@ pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
         scope: parse_scope(&r.text("scope")?)?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
+        exposed_at: r.opt_int("exposed_at")?,
     })
 }
 

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, Role, SessionId, UserId,
+    WebhookId,
 };
 
 use super::{Sql, SqlStore};
@@ -375,6 +376,39 @@ where
         audit: &AuditEvent,
     ) -> Result<()> {
         SqlStore::delete_key(self, org_id, client_id, audit).await
+    }
+
+    async fn key_by_secret_hash(&self, secret_hash: &Digest) -> Result<Option<KeyRecord>> {
+        SqlStore::key_by_secret_hash(self, secret_hash).await
+    }
+
+    async fn revoke_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::revoke_exposed_key(self, org_id, client_id, secret_hash, audit).await
+    }
+
+    async fn flag_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::flag_exposed_key(self, org_id, client_id, secret_hash, now, audit).await
+    }
+
+    async fn on_leak(&self, org_id: &OrgId) -> Result<OnLeak> {
+        SqlStore::on_leak(self, org_id).await
+    }
+
+    async fn set_on_leak(&self, org_id: &OrgId, on_leak: OnLeak, audit: &AuditEvent) -> Result<()> {
+        SqlStore::set_on_leak(self, org_id, on_leak, audit).await
     }
 
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {

@@ -1,6 +1,7 @@
 //! What the management API reads and writes, as JSON. Times are RFC 3339 UTC.
 
 pub mod people;
+pub mod secret_scanning;
 pub mod two_factor;
 pub mod webhooks;
 
@@ -198,6 +199,10 @@ pub struct KeyView {
     pub account_permissions: AccountPermissionsDto,
     pub created_at: String,
     pub updated_at: String,
+    /// When the key's current secret was reported leaked while the
+    /// organization's `on_leak` is `notify`: the key still works; regenerate
+    /// it. `null` when not (regenerating clears it).
+    pub exposed_at: Option<String>,
 }
 
 impl KeyView {
@@ -235,6 +240,7 @@ impl KeyView {
             },
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
+            exposed_at: k.exposed_at.map(format_rfc3339),
         }
     }
 }

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 pub struct WebhookCreate {
     /// https URL that resolves to a public address.
     pub url: String,
-    /// Event names, e.g. `scoped_key.regenerated`.
+    /// Event names: `admin_key.generated`, `admin_key.regenerated`,
+    /// `scoped_key.created`, `scoped_key.regenerated`, `scoped_key.duplicated`,
+    /// `scoped_key.updated`, `scoped_key.deleted`, `api_key.exposed`.
     pub events: Vec<String>,
     /// Default true.
     #[serde(default)]

@@ -56,6 +56,7 @@ pub async fn list(
                 client_id: k.client_id.to_string(),
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
+                exposed: k.exposed_at.is_some(),
             })
     };
     let mut admin = vec![AdminRow {
@@ -82,6 +83,7 @@ pub async fn list(
                 account_scope,
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
+                exposed: k.exposed_at.is_some(),
             }
         })
         .collect();
