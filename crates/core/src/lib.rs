@@ -10,6 +10,7 @@ pub mod ids;
 pub mod key;
 pub mod login;
 pub mod permission;
+pub mod rate_limit;
 pub mod role;
 pub mod text;
 pub mod time;
@@ -24,4 +25,5 @@ pub use ids::{
 pub use key::{ApiKey, KeyFormatError};
 pub use login::{LoginError, login_target};
 pub use permission::{Access, AccountSelection, KeyScope, PermSet};
+pub use rate_limit::RateLimit;
 pub use role::Role;

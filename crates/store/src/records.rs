@@ -5,8 +5,8 @@ use std::sync::Arc;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, Role, SessionId, UserId,
-    WebhookId,
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, RateLimit, Role, SessionId,
+    UserId, WebhookId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +128,8 @@ pub struct KeyRecord {
     /// Starts at 1; every regenerate adds one.
     pub generation: u64,
     pub scope: KeyScope,
+    /// The key's own rate limit; `None` takes the organization's default.
+    pub rate_limit: Option<RateLimit>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -140,6 +142,8 @@ pub struct KeyCredential {
     pub secret_hash: Digest,
     pub generation: u64,
     pub scope: Arc<KeyScope>,
+    /// The key's own rate limit (the organization's default is cached apart).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl From<&KeyRecord> for KeyCredential {
@@ -150,6 +154,7 @@ impl From<&KeyRecord> for KeyCredential {
             secret_hash: k.secret_hash,
             generation: k.generation,
             scope: Arc::new(k.scope.clone()),
+            rate_limit: k.rate_limit,
         }
     }
 }

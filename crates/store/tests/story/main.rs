@@ -96,6 +96,7 @@ on_both_backends!(
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
     two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
+    rate_limits_are_kept_on_keys_and_as_an_organization_default,
 );
 
 #[test]
