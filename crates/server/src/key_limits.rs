@@ -56,16 +56,23 @@ struct Slot {
     unsettled: u32,
 }
 
-/// A key with counts not yet settled with Redis.
+/// A key used lately: its new counts go to Redis, and its total comes back,
+/// on every settle until it has been idle for [`KEEP_FRESH`] settles.
 struct Dirty {
     client_id: Box<str>,
     per_seconds: u32,
+    /// Settles since this key was last asked for here.
+    idle: u8,
 }
+
+/// How many settles (of 75 ms) a key's total keeps being read after its last
+/// use here, so an instance learns what the others allowed meanwhile.
+const KEEP_FRESH: u8 = 20;
 
 #[derive(Default)]
 struct Shard {
     slots: SlotMap<Slot>,
-    /// Only with Redis: keys allowed since the last settle.
+    /// Only with Redis: keys used in the last few settles.
     dirty: SlotMap<Dirty>,
 }
 
@@ -190,45 +197,55 @@ impl KeyLimits {
             reset_secs,
             retry_after_secs: if exhausted { reset_secs.max(1) } else { 1 },
         };
-        if !allowed {
-            return Err(status);
+        if allowed {
+            slot.here += 1;
         }
-        slot.here += 1;
         if self.shared.is_some() {
-            slot.unsettled += 1;
-            if slot.unsettled == 1 {
-                shard.dirty.insert(
-                    hash,
-                    Dirty {
-                        client_id: client_id.into(),
-                        per_seconds: limit.per_seconds,
-                    },
-                );
+            if allowed {
+                slot.unsettled += 1;
+            }
+            match shard.dirty.get_mut(&hash) {
+                Some(d) => d.idle = 0,
+                None => {
+                    shard.dirty.insert(
+                        hash,
+                        Dirty {
+                            client_id: client_id.into(),
+                            per_seconds: limit.per_seconds,
+                            idle: 0,
+                        },
+                    );
+                }
             }
         }
-        Ok(status)
+        if allowed { Ok(status) } else { Err(status) }
     }
 
-    /// Takes every count not yet in Redis, for one settle.
+    /// Takes every count not yet in Redis (and the keys used lately, whose
+    /// totals are to be read again), for one settle.
     pub fn take_pending(&self) -> Vec<Pending> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             let Shard { slots, dirty } = &mut *shard;
-            for (hash, d) in dirty.drain() {
-                if let Some(slot) = slots.get_mut(&hash)
-                    && slot.unsettled > 0
-                {
-                    out.push(Pending {
-                        hash,
-                        client_id: d.client_id,
-                        per_seconds: d.per_seconds,
-                        ends_at: slot.ends_at,
-                        delta: slot.unsettled,
-                    });
-                    slot.unsettled = 0;
+            dirty.retain(|hash, d| {
+                let Some(slot) = slots.get_mut(hash) else {
+                    return false;
+                };
+                if slot.unsettled == 0 && d.idle >= KEEP_FRESH {
+                    return false;
                 }
-            }
+                out.push(Pending {
+                    hash: *hash,
+                    client_id: d.client_id.clone(),
+                    per_seconds: d.per_seconds,
+                    ends_at: slot.ends_at,
+                    delta: slot.unsettled,
+                });
+                slot.unsettled = 0;
+                d.idle = d.idle.saturating_add(1);
+                true
+            });
         }
         out
     }
@@ -267,6 +284,7 @@ impl KeyLimits {
                 dirty.entry(p.hash).or_insert(Dirty {
                     client_id: p.client_id,
                     per_seconds: p.per_seconds,
+                    idle: 0,
                 });
             }
         }
@@ -380,5 +398,9 @@ mod tests {
         assert_eq!(alone, 90 - 21);
         let p = l.take_pending();
         assert_eq!(p[0].delta, 20 + 69);
+        l.settled(p, &[120], 3);
+        // Still read back while used lately, with nothing new to add.
+        let p = l.take_pending();
+        assert_eq!((p.len(), p[0].delta), (1, 0));
     }
 }
