@@ -23,9 +23,18 @@
 //! instances together stay within a few requests of N. When Redis is slow or
 //! down, each instance enforces N by itself (per-instance limits) until it
 //! answers again; nothing on the request path ever waits for Redis.
+//!
+//! One settle is one pipeline: for each key used lately, `INCRBY` its counter
+//! for the window (named by client id, window length and window end; it
+//! expires a little after the window) by this instance's new count (0 when
+//! there is none), which answers the total of all instances; then this
+//! instance marks itself alive in a sorted set and counts the instances alive
+//! in the last three seconds. A failed or slow settle (over
+//! [`redis::TIMEOUT`]) keeps the counts for the next one.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -33,6 +42,7 @@ use std::time::Duration;
 use keygate_core::RateLimit;
 
 use crate::cache::FastHasher;
+use crate::clock::now_ms;
 
 pub mod redis;
 
@@ -321,19 +331,107 @@ impl KeyLimits {
 }
 
 /// Sweeps old windows every minute; with Redis, also settles (see `redis.rs`).
-pub fn start(limits: std::sync::Arc<KeyLimits>, redis: Option<redis::RedisConfig>) {
+pub fn start(limits: Arc<KeyLimits>, redis: Option<redis::RedisConfig>) {
     let sweeper = limits.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            sweeper.sweep(crate::clock::now_ms());
+            sweeper.sweep(now_ms());
         }
     });
     if let Some(cfg) = redis {
-        tokio::spawn(redis::settle_forever(limits, cfg));
+        tokio::spawn(settle_forever(limits, cfg));
     }
+}
+
+/// Instances that settled within this long count as alive.
+const ALIVE_MS: i64 = 3_000;
+const INSTANCES: &str = "keygate:rl:instances";
+/// After a failure, how long until Redis is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Settles counts with Redis every `SETTLE_EVERY`, forever.
+async fn settle_forever(limits: Arc<KeyLimits>, cfg: redis::RedisConfig) {
+    let instance = keygate_core::crypto::random_base62(16);
+    let mut conn: Option<redis::Conn> = None;
+    let mut was_healthy = true;
+    let mut tick = tokio::time::interval(SETTLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let pending = limits.take_pending();
+        let result = match conn.as_mut() {
+            Some(c) => settle(c, &pending, &instance).await,
+            None => match redis::Conn::open(&cfg).await {
+                Ok(c) => settle(conn.insert(c), &pending, &instance).await,
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok((totals, peers)) => {
+                limits.settled(pending, &totals, peers);
+                if !was_healthy {
+                    tracing::info!(redis = %cfg.address(), peers, "Redis answers again; rate limits hold across instances");
+                }
+                was_healthy = true;
+            }
+            Err(e) => {
+                limits.unsettled(pending);
+                conn = None;
+                if was_healthy {
+                    tracing::warn!(
+                        redis = %cfg.address(),
+                        error = %e,
+                        "cannot settle rate-limit counts with Redis; limits are per instance until it answers"
+                    );
+                }
+                was_healthy = false;
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// One pipeline: the new counts in, the totals and the live instances out.
+async fn settle(
+    conn: &mut redis::Conn,
+    pending: &[Pending],
+    instance: &str,
+) -> std::io::Result<(Vec<i64>, u32)> {
+    let now = now_ms();
+    let mut cmds = Vec::with_capacity(pending.len() * 2 + 3);
+    for p in pending {
+        let key = p.redis_key();
+        cmds.push(redis::cmd(&["INCRBY", &key, &p.delta.to_string()]));
+        // A little after the window ends; the name is never reused.
+        let ttl = u64::from(p.ends_at).saturating_sub(u64::try_from(now / 1000).unwrap_or(0)) + 10;
+        cmds.push(redis::cmd(&["EXPIRE", &key, &ttl.to_string()]));
+    }
+    cmds.push(redis::cmd(&["ZADD", INSTANCES, &now.to_string(), instance]));
+    cmds.push(redis::cmd(&[
+        "ZREMRANGEBYSCORE",
+        INSTANCES,
+        "-inf",
+        &(now - ALIVE_MS).to_string(),
+    ]));
+    cmds.push(redis::cmd(&["ZCARD", INSTANCES]));
+    let replies = tokio::time::timeout(redis::TIMEOUT, conn.pipeline(&cmds))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis is too slow"))??;
+    let mut totals = Vec::with_capacity(pending.len());
+    for pair in replies[..pending.len() * 2].chunks(2) {
+        match &pair[0] {
+            redis::Reply::Int(n) => totals.push(*n),
+            other => return Err(redis::bad(&format!("INCRBY answered {other:?}"))),
+        }
+    }
+    let peers = match replies.last() {
+        Some(redis::Reply::Int(n)) => u32::try_from(*n).unwrap_or(1),
+        other => return Err(redis::bad(&format!("ZCARD answered {other:?}"))),
+    };
+    Ok((totals, peers))
 }
 
 #[cfg(test)]
@@ -361,6 +459,33 @@ mod tests {
         assert!(l.take("kg_a", FIVE_A_MINUTE, t0 + 60_000).is_ok());
         l.sweep(t0 + 120_000);
         assert!(l.is_empty());
+    }
+
+    /// The figure in BENCHMARKS.md: counters for a million keys, each used in
+    /// its current window. Run with
+    /// `cargo test -p keygate-server --lib million_keys -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check: prints the memory of 1M counters"]
+    fn million_keys_of_counters_fit_in_64_mb() {
+        fn rss_kb() -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap()
+        }
+        let ids: Vec<String> = (0..1_000_000).map(|i| format!("kg_{i:0>22}")).collect();
+        let before = rss_kb();
+        let l = KeyLimits::new(false);
+        for id in &ids {
+            l.take(id, FIVE_A_MINUTE, 1_800_000_000_000).unwrap();
+        }
+        let after = rss_kb();
+        let mb = (after - before) as f64 / 1024.0;
+        println!("FIGURE: counters of {} keys: {mb:.1} MB", l.len());
+        assert_eq!(l.len(), 1_000_000);
+        assert!(mb < 64.0, "{mb} MB");
     }
 
     #[test]

@@ -15,7 +15,6 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, RateLimit, Role, SessionId, UserId,
     WebhookId,
@@ -311,9 +310,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        rate_limit: Option<RateLimit>,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;

@@ -134,6 +134,14 @@ pub struct KeyRecord {
     pub updated_at: i64,
 }
 
+/// What an edit of a scoped key writes (the whole new state of these fields).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyEdit<'a> {
+    pub name: &'a str,
+    pub scope: &'a KeyScope,
+    pub rate_limit: Option<RateLimit>,
+}
+
 /// What the credential cache keeps of a key: no name, no owner, no times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCredential {

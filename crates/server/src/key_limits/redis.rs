@@ -1,34 +1,16 @@
-//! Settling rate-limit counts with Redis, so a limit holds across instances.
-//!
-//! Every [`SETTLE_EVERY`](super::SETTLE_EVERY) one pipeline goes to Redis: for
-//! each key allowed since the last settle, `INCRBY` its counter for the window
-//! (named by client id, window length and window end; it expires a little after
-//! the window) by this instance's new count, which answers the total of all
-//! instances; then this instance marks itself alive in a sorted set and counts
-//! the instances alive in the last three seconds. A failed or slow settle (over
-//! [`TIMEOUT`]) keeps the counts for the next one and turns limits
-//! per-instance; the request path never waits for Redis.
+//! A small Redis client for settling rate-limit counts (see `key_limits.rs`).
 //!
 //! The client is a few dozen lines of RESP (the Redis protocol) over one
 //! `TcpStream`: four commands in a pipeline do not justify the `redis` crate's
 //! dependency tree.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::{KeyLimits, SETTLE_EVERY};
-use crate::clock::now_ms;
-
 /// A settle (connect, or one pipeline) that takes longer fails.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
-/// Instances that settled within this long count as alive.
-const ALIVE_MS: i64 = 3_000;
-const INSTANCES: &str = "keygate:rl:instances";
-/// After a failure, how long until Redis is tried again.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// Where Redis is: `redis://[[user]:password@]host[:port][/db]`.
 #[derive(Clone)]
@@ -249,7 +231,7 @@ impl Conn {
     }
 }
 
-fn bad(what: &str) -> std::io::Error {
+pub fn bad(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, format!("Redis: {what}"))
 }
 
@@ -263,7 +245,7 @@ fn encode(cmd: &[Vec<u8>], out: &mut Vec<u8>) {
     }
 }
 
-fn cmd(parts: &[&str]) -> Vec<Vec<u8>> {
+pub fn cmd(parts: &[&str]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.as_bytes().to_vec()).collect()
 }
 
@@ -280,88 +262,6 @@ pub async fn check_at_start(cfg: &RedisConfig) {
             "Redis does not answer; rate limits are enforced per instance until it does"
         ),
     }
-}
-
-/// Settles counts with Redis every `SETTLE_EVERY`, forever.
-pub async fn settle_forever(limits: Arc<KeyLimits>, cfg: RedisConfig) {
-    let instance = keygate_core::crypto::random_base62(16);
-    let mut conn: Option<Conn> = None;
-    let mut was_healthy = true;
-    let mut tick = tokio::time::interval(SETTLE_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let pending = limits.take_pending();
-        let result = match conn.as_mut() {
-            Some(c) => settle(c, &pending, &instance).await,
-            None => match Conn::open(&cfg).await {
-                Ok(c) => settle(conn.insert(c), &pending, &instance).await,
-                Err(e) => Err(e),
-            },
-        };
-        match result {
-            Ok((totals, peers)) => {
-                limits.settled(pending, &totals, peers);
-                if !was_healthy {
-                    tracing::info!(redis = %cfg.address(), peers, "Redis answers again; rate limits hold across instances");
-                }
-                was_healthy = true;
-            }
-            Err(e) => {
-                limits.unsettled(pending);
-                conn = None;
-                if was_healthy {
-                    tracing::warn!(
-                        redis = %cfg.address(),
-                        error = %e,
-                        "cannot settle rate-limit counts with Redis; limits are per instance until it answers"
-                    );
-                }
-                was_healthy = false;
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    }
-}
-
-/// One pipeline: the new counts in, the totals and the live instances out.
-async fn settle(
-    conn: &mut Conn,
-    pending: &[super::Pending],
-    instance: &str,
-) -> std::io::Result<(Vec<i64>, u32)> {
-    let now = now_ms();
-    let mut cmds = Vec::with_capacity(pending.len() * 2 + 3);
-    for p in pending {
-        let key = p.redis_key();
-        cmds.push(cmd(&["INCRBY", &key, &p.delta.to_string()]));
-        // A little after the window ends; the name is never reused.
-        let ttl = u64::from(p.ends_at).saturating_sub(u64::try_from(now / 1000).unwrap_or(0)) + 10;
-        cmds.push(cmd(&["EXPIRE", &key, &ttl.to_string()]));
-    }
-    cmds.push(cmd(&["ZADD", INSTANCES, &now.to_string(), instance]));
-    cmds.push(cmd(&[
-        "ZREMRANGEBYSCORE",
-        INSTANCES,
-        "-inf",
-        &(now - ALIVE_MS).to_string(),
-    ]));
-    cmds.push(cmd(&["ZCARD", INSTANCES]));
-    let replies = tokio::time::timeout(TIMEOUT, conn.pipeline(&cmds))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis is too slow"))??;
-    let mut totals = Vec::with_capacity(pending.len());
-    for pair in replies[..pending.len() * 2].chunks(2) {
-        match &pair[0] {
-            Reply::Int(n) => totals.push(*n),
-            other => return Err(bad(&format!("INCRBY answered {other:?}"))),
-        }
-    }
-    let peers = match replies.last() {
-        Some(Reply::Int(n)) => u32::try_from(*n).unwrap_or(1),
-        other => return Err(bad(&format!("ZCARD answered {other:?}"))),
-    };
-    Ok((totals, peers))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::{AccountId, ApiKey, ClientId, OrgId, RateLimit};
-use keygate_store::{KeyKind, KeyRecord, StoreError, account_in};
+use keygate_store::{KeyEdit, KeyKind, KeyRecord, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
@@ -327,9 +327,11 @@ pub async fn update(
         .update_key(
             org_id,
             client_id,
-            &name,
-            &scope,
-            rate_limit,
+            &KeyEdit {
+                name: &name,
+                scope: &scope,
+                rate_limit,
+            },
             now_ms(),
             &event,
         )

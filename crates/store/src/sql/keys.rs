@@ -1,13 +1,12 @@
 //! API keys.
 
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{ClientId, EventId, OrgId, RateLimit};
 use sqlx::Transaction;
 
 use super::rows::{Get, key_row, parse_id, rate_limit_row, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
-use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
+use crate::{AuditEvent, Change, KeyEdit, KeyRecord, Result, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
@@ -172,9 +171,7 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        rate_limit: Option<RateLimit>,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
@@ -185,13 +182,13 @@ where
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
-        .bind(name)
-        .bind(scope_json(scope)?.as_str())
+        .bind(edit.name)
+        .bind(scope_json(edit.scope)?.as_str())
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
-        .bind(rate_limit.map(|l| i64::from(l.requests)))
-        .bind(rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(edit.rate_limit.map(|l| i64::from(l.requests)))
+        .bind(edit.rate_limit.map(|l| i64::from(l.per_seconds)))
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, RateLimit, Role, SessionId, UserId,
     WebhookId,
@@ -13,9 +12,9 @@ use keygate_core::{
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
-    MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
-    TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
+    KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord,
+    Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -361,13 +360,11 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        rate_limit: Option<RateLimit>,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::update_key(self, org_id, client_id, name, scope, rate_limit, now, audit).await
+        SqlStore::update_key(self, org_id, client_id, edit, now, audit).await
     }
 
     async fn set_key_rate_limit(

@@ -10,7 +10,7 @@ use keygate_core::{
 };
 use keygate_store::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, Change, DeliveryQuery,
-    DeliveryStatus, DeliveryTarget, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
+    DeliveryStatus, DeliveryTarget, KeyEdit, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
     StoreError, UserRecord, WebhookRecord,
 };
 use serde_json::json;
@@ -395,9 +395,11 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
         .update_key(
             org_id,
             &s.client_id,
-            "renamed",
-            &new_scope,
-            None,
+            &KeyEdit {
+                name: "renamed",
+                scope: &new_scope,
+                rate_limit: None,
+            },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
         )
@@ -424,9 +426,11 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
             .update_key(
                 org_id,
                 &admin.client_id,
-                "x",
-                &new_scope,
-                None,
+                &KeyEdit {
+                    name: "x",
+                    scope: &new_scope,
+                    rate_limit: None,
+                },
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -1179,9 +1183,11 @@ pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
         .update_key(
             org_id,
             &s.client_id,
-            "renamed",
-            &s.scope,
-            None,
+            &KeyEdit {
+                name: "renamed",
+                scope: &s.scope,
+                rate_limit: None,
+            },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
         )
