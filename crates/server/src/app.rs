@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use crate::audit::AuditSink;
 use crate::cache::CredentialCache;
 use crate::config::Settings;
+use crate::key_limits::KeyLimits;
 use crate::ratelimit::Limits;
 
 pub type AppState = Arc<App>;
@@ -27,6 +28,8 @@ pub struct App {
     signing_keys: RwLock<Arc<TokenKeys>>,
     pub settings: Settings,
     pub limits: Limits,
+    /// Per-key rate limits (counted on every token check).
+    pub key_limits: Arc<KeyLimits>,
     /// Browsers and addresses users signed in from (failure limits).
     pub known: crate::known::KnownSignIns,
     pub audit: AuditSink,
@@ -48,6 +51,7 @@ impl App {
             Some(path) => Some(crate::scanning_keys::GithubKeys::load(path)?),
             None => None,
         };
+        let key_limits = Arc::new(KeyLimits::new(settings.redis.is_some()));
         Ok(Arc::new(App {
             github_keys,
             audit: AuditSink::start(store.clone()),
@@ -59,6 +63,7 @@ impl App {
             signing_keys: RwLock::new(Arc::new(signing_keys)),
             settings,
             limits: Limits::default(),
+            key_limits,
             dispatcher: Wake::default(),
         }))
     }

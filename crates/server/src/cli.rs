@@ -341,6 +341,7 @@ async fn seed_keys(
                 secret_hash: pepper.digest(key.expose().as_bytes()),
                 generation: 1,
                 scope: scope.clone(),
+                rate_limit: None,
                 created_at: now,
                 updated_at: now,
                 exposed_at: None,

@@ -16,6 +16,8 @@ use keygate_store::postgres::PgStore;
 use keygate_store::sqlite::SqliteStore;
 use serde::Deserialize;
 
+use crate::key_limits::redis::RedisConfig;
+
 /// Where the data lives; every subcommand takes these.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
@@ -79,6 +81,11 @@ pub struct ServeArgs {
     /// Secret that callers of `POST /oauth/introspect` send as the HTTP Basic password.
     #[arg(long, env = "KEYGATE_INTROSPECTION_SECRET", hide_env_values = true)]
     pub introspection_secret: Option<String>,
+    /// Several instances: settle per-key rate-limit counts through this Redis
+    /// (`redis://[[user]:password@]host[:port][/db]`) so a limit holds across
+    /// all of them. Without it each instance enforces limits by itself.
+    #[arg(long, env = "KEYGATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Upstream timeout in seconds [default: 30]
     #[arg(long, env = "KEYGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<u64>,
@@ -165,6 +172,7 @@ struct FileConfig {
     upstream_timeout: Option<u64>,
     token_ttl: Option<u64>,
     introspection_secret: Option<String>,
+    redis_url: Option<String>,
     forward_authorization: Option<bool>,
     key_env: Option<String>,
     cache_reload_interval: Option<u64>,
@@ -188,6 +196,9 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     pub token_ttl_secs: i64,
     pub introspection_secret: Option<String>,
+    /// Where rate-limit counts are settled across instances (password inside:
+    /// log only its address).
+    pub redis: Option<RedisConfig>,
     pub forward_authorization: bool,
     pub key_env: String,
     pub catalog: Catalog,
@@ -273,6 +284,10 @@ impl ServeArgs {
                 .introspection_secret
                 .clone()
                 .or(file.introspection_secret),
+            redis: match self.redis_url.clone().or(file.redis_url) {
+                Some(url) => Some(RedisConfig::parse(&url).map_err(anyhow::Error::msg)?),
+                None => None,
+            },
             forward_authorization: self.forward_authorization
                 || file.forward_authorization.unwrap_or(false),
             key_env,

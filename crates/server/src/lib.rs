@@ -14,6 +14,7 @@ pub mod demo;
 pub mod dev;
 pub mod gateway;
 pub mod http;
+pub mod key_limits;
 pub mod known;
 pub mod links;
 pub mod listen;

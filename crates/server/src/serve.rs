@@ -38,6 +38,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.introspection_secret.is_none() {
         tracing::info!("no --introspection-secret: POST /oauth/introspect is off and answers 401");
     }
+    match &settings.redis {
+        Some(redis) => crate::key_limits::redis::check_at_start(redis).await,
+        None => tracing::info!(
+            "no --redis-url: per-key rate limits are enforced by each instance alone"
+        ),
+    }
     if settings.notify.smtp_url.is_none() {
         tracing::info!(dir = %settings.notify.mail_dir.display(), "no --smtp-url: notification mail is written as .eml files");
     }
@@ -56,6 +62,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sync::follow(app.clone(), feed);
     }
     notify::start(app.clone())?;
+    crate::key_limits::start(app.key_limits.clone(), app.settings.redis.clone());
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);
     }

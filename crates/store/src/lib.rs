@@ -15,10 +15,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, Role, SessionId, UserId,
-    WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
+    UserId, WebhookId,
 };
 
 pub use records::*;
@@ -45,6 +44,8 @@ pub enum StoreError {
 pub enum Change {
     Key(ClientId),
     Account(AccountId),
+    /// An organization's settings that the cache holds (its default rate limit).
+    Org(OrgId),
     /// Changes may have been missed (the listening connection was lost and is
     /// back): re-read everything.
     Resync,
@@ -309,11 +310,31 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
+    /// Sets or clears the rate limit of a key of either kind.
+    async fn set_key_rate_limit(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        rate_limit: Option<RateLimit>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord>;
+    /// An organization's default rate limit for its keys (`NotFound` if no
+    /// such organization).
+    async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>>;
+    /// Every organization with a default rate limit, for the credential cache.
+    async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>>;
+    /// Sets or clears an organization's default rate limit (`Change::Org`).
+    async fn set_org_rate_limit(
+        &self,
+        org_id: &OrgId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<()>;
     /// Deletes a scoped key.
     async fn delete_key(
         &self,

@@ -9,9 +9,10 @@ use crate::AuditEvent;
 
 /// The audit actions that notify: every key event of the reference page, and
 /// a key reported leaked (`api_key.exposed`).
-pub const KEY_EVENTS: [&str; 8] = [
+pub const KEY_EVENTS: [&str; 9] = [
     "admin_key.generated",
     "admin_key.regenerated",
+    "admin_key.updated",
     "scoped_key.created",
     "scoped_key.regenerated",
     "scoped_key.duplicated",
@@ -141,6 +142,10 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     }
     if let Some(from) = d["duplicated_from"].as_str() {
         data.insert("duplicated_from".into(), json!(from));
+    }
+    // `{"before","after"}` when a change touched it, else the key's limit.
+    if d["rate_limit"].is_object() {
+        data.insert("rate_limit".into(), d["rate_limit"].clone());
     }
     let scope = match e.action.as_str() {
         "scoped_key.updated" => Some(json!({

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, Role, SessionId, UserId,
-    WebhookId,
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, RateLimit, Role, SessionId,
+    UserId, WebhookId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +128,21 @@ pub struct KeyRecord {
     /// Starts at 1; every regenerate adds one.
     pub generation: u64,
     pub scope: KeyScope,
+    /// The key's own rate limit; `None` takes the organization's default.
+    pub rate_limit: Option<RateLimit>,
     pub created_at: i64,
     pub updated_at: i64,
     /// When the current secret was reported leaked and the organization's
     /// `on_leak` is `notify` (the key still works); `None` otherwise.
     pub exposed_at: Option<i64>,
+}
+
+/// What an edit of a scoped key writes (the whole new state of these fields).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyEdit<'a> {
+    pub name: &'a str,
+    pub scope: &'a KeyScope,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// What the credential cache keeps of a key: no name, no owner, no times.
@@ -143,6 +153,8 @@ pub struct KeyCredential {
     pub secret_hash: Digest,
     pub generation: u64,
     pub scope: Arc<KeyScope>,
+    /// The key's own rate limit (the organization's default is cached apart).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl From<&KeyRecord> for KeyCredential {
@@ -153,6 +165,7 @@ impl From<&KeyRecord> for KeyCredential {
             secret_hash: k.secret_hash,
             generation: k.generation,
             scope: Arc::new(k.scope.clone()),
+            rate_limit: k.rate_limit,
         }
     }
 }

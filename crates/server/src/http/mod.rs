@@ -78,6 +78,14 @@ pub fn router(app: AppState) -> Router {
         .route(&format!("{org}/api-keys"), get(keys::list))
         .route(&format!("{org}/admin-keys"), post(keys::generate_admin))
         .route(
+            &format!("{org}/admin-keys/{{client_id}}"),
+            axum::routing::patch(keys::update_admin),
+        )
+        .route(
+            &format!("{org}/rate-limit"),
+            get(orgs::rate_limit).patch(orgs::set_rate_limit),
+        )
+        .route(
             &format!("{org}/admin-keys/{{client_id}}/regenerate"),
             post(keys::regenerate_admin),
         )

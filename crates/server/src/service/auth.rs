@@ -11,6 +11,7 @@ use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
+use crate::key_limits::LimitStatus;
 use crate::service::Error;
 
 pub struct LoginRequest<'a> {
@@ -190,7 +191,7 @@ impl Identity {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
     /// No valid token: 401.
     Unauthenticated,
@@ -200,6 +201,20 @@ pub enum Denied {
     AmbiguousPath,
     /// The credential cache may be stale and cannot be confirmed current: 503.
     Unavailable,
+    /// A valid token whose key used up its rate limit for this window: 429.
+    RateLimited {
+        client_id: ClientId,
+        org_id: OrgId,
+        status: LimitStatus,
+    },
+}
+
+/// An allowed token check: who calls, and where their key stands against its
+/// rate limit (if it has one).
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    pub identity: Identity,
+    pub limit: Option<LimitStatus>,
 }
 
 /// A token that is well signed, unexpired, and whose key still exists at the
@@ -262,8 +277,10 @@ fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credentia
         .filter(|k| k.generation == claims.r#gen && *k.org_id == claims.org_id)
 }
 
-/// The token check: may this bearer token make `method` on `path` now?
-pub async fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Identity, Denied> {
+/// The token check: may this bearer token make `method` on `path` now? Only
+/// a request the scope allows counts against the key's rate limit (its own,
+/// else its organization's default), checked last.
+pub async fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Allowed, Denied> {
     let (identity, cred) = authenticate(app, token).await?;
     let resource = match app.catalog.resolve(path) {
         Ok(Some(r)) => r,
@@ -279,7 +296,23 @@ pub async fn check(app: &App, token: &str, method: &str, path: &str) -> Result<I
         Access::for_method(method),
         &target,
     ) {
-        Ok(identity)
+        let Some(limit) = app.cache.limit_of(&cred) else {
+            return Ok(Allowed {
+                identity,
+                limit: None,
+            });
+        };
+        match app.key_limits.take(identity.client_id(), limit, now_ms()) {
+            Ok(status) => Ok(Allowed {
+                identity,
+                limit: Some(status),
+            }),
+            Err(status) => Err(Denied::RateLimited {
+                client_id: identity.claims.sub.clone(),
+                org_id: identity.claims.org_id.clone(),
+                status,
+            }),
+        }
     } else {
         Err(Denied::Forbidden)
     }
@@ -365,7 +398,7 @@ mod tests {
                 resources: vec![read("balances")],
             }),
         };
-        let r = keys::create_scoped(&app, &who, "k", &input, password)
+        let r = keys::create_scoped(&app, &who, "k", &input, None, password)
             .await
             .unwrap();
         let login = |key: String| {

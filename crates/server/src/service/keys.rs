@@ -7,8 +7,8 @@
 
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
-use keygate_core::{AccountId, ApiKey, ClientId, OrgId};
-use keygate_store::{KeyKind, KeyRecord, StoreError, account_in};
+use keygate_core::{AccountId, ApiKey, ClientId, OrgId, RateLimit};
+use keygate_store::{KeyEdit, KeyKind, KeyRecord, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
@@ -45,6 +45,7 @@ pub async fn generate_admin(
     app: &App,
     who: &Acting,
     owner_id: &str,
+    rate_limit: Option<RateLimit>,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
@@ -80,15 +81,20 @@ pub async fn generate_admin(
         secret_hash,
         generation: 1,
         scope,
+        rate_limit,
         created_at: now,
         updated_at: now,
         exposed_at: None,
     };
+    let mut details = json!({"owner_id": owner_id, "name": key.name});
+    if let Some(l) = rate_limit {
+        details["rate_limit"] = json!(l);
+    }
     let event = actor.event(
         Some(org_id),
         "admin_key.generated",
         Some(&key.client_id),
-        json!({"owner_id": owner_id, "name": key.name}),
+        details,
     );
     app.store.insert_key(&key, &event).await?;
     refresh(app, &key.client_id).await;
@@ -128,6 +134,27 @@ pub struct ScopeInput {
     pub account_permissions: Option<AccountPermissionsInput>,
 }
 
+/// What an edit does to a key's rate limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LimitChange {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// No limit of its own (the organization's default applies, if any).
+    Clear,
+    Set(RateLimit),
+}
+
+impl LimitChange {
+    pub fn apply(self, before: Option<RateLimit>) -> Option<RateLimit> {
+        match self {
+            LimitChange::Keep => before,
+            LimitChange::Clear => None,
+            LimitChange::Set(l) => Some(l),
+        }
+    }
+}
+
 pub struct AccountPermissionsInput {
     pub accounts: keygate_core::AccountSelection,
     pub resources: Vec<Permission>,
@@ -153,12 +180,22 @@ pub async fn create_scoped(
     who: &Acting,
     name: &str,
     input: &ScopeInput,
+    rate_limit: Option<RateLimit>,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
     let name = KeyName::parse(name, "name")?;
     let scope = build_scope(app, &who.org_id, input).await?;
-    insert_scoped(app, who, name, scope, "scoped_key.created", None).await
+    insert_scoped(
+        app,
+        who,
+        name,
+        scope,
+        rate_limit,
+        "scoped_key.created",
+        None,
+    )
+    .await
 }
 
 async fn insert_scoped(
@@ -166,6 +203,7 @@ async fn insert_scoped(
     who: &Acting,
     name: KeyName,
     scope: KeyScope,
+    rate_limit: Option<RateLimit>,
     action: &str,
     duplicated_from: Option<&ClientId>,
 ) -> Result<Revealed, Error> {
@@ -181,11 +219,15 @@ async fn insert_scoped(
         secret_hash,
         generation: 1,
         scope,
+        rate_limit,
         created_at: now,
         updated_at: now,
         exposed_at: None,
     };
     let mut details = json!({"name": key.name, "scope": key.scope});
+    if let Some(l) = rate_limit {
+        details["rate_limit"] = json!(l);
+    }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
     }
@@ -200,6 +242,7 @@ pub async fn duplicate(
     who: &Acting,
     client_id: &ClientId,
     name: Option<&str>,
+    rate_limit: LimitChange,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     let original = get(app, &who.org_id, client_id, KeyKind::Scoped).await?;
@@ -216,6 +259,7 @@ pub async fn duplicate(
         who,
         name,
         original.scope,
+        rate_limit.apply(original.rate_limit),
         "scoped_key.duplicated",
         Some(client_id),
     )
@@ -228,9 +272,10 @@ pub struct KeyChanges {
     pub name: Option<String>,
     pub org_permissions: Option<Vec<Permission>>,
     pub account_permissions: Option<AccountPermissionsInput>,
+    pub rate_limit: LimitChange,
 }
 
-/// Changes a scoped key's name and/or scope; the secret stays the same.
+/// Changes a scoped key's name, scope and/or rate limit; the secret stays the same.
 pub async fn update(
     app: &App,
     who: &Acting,
@@ -245,7 +290,9 @@ pub async fn update(
         name,
         org_permissions,
         account_permissions,
+        rate_limit,
     } = changes;
+    let rate_limit = rate_limit.apply(before.rate_limit);
     let KeyScope::Scoped {
         org_permissions: old_org,
         account_permissions: old_acct,
@@ -271,16 +318,57 @@ pub async fn update(
         })),
     };
     let scope = build_scope(app, org_id, &input).await?;
+    let mut details = json!({"name": {"before": before.name, "after": name},
+           "scope": {"before": before.scope, "after": scope}});
+    if rate_limit != before.rate_limit {
+        details["rate_limit"] = json!({"before": before.rate_limit, "after": rate_limit});
+    }
+    let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
+    let key = app
+        .store
+        .update_key(
+            org_id,
+            client_id,
+            &KeyEdit {
+                name: &name,
+                scope: &scope,
+                rate_limit,
+            },
+            now_ms(),
+            &event,
+        )
+        .await?;
+    refresh(app, client_id).await;
+    Ok(key)
+}
+
+/// Sets or clears the rate limit of a key of `kind` (the route's); for admin
+/// keys this is the only edit there is.
+pub async fn set_rate_limit(
+    app: &App,
+    who: &Acting,
+    client_id: &ClientId,
+    kind: KeyKind,
+    change: LimitChange,
+    password: Option<&str>,
+) -> Result<KeyRecord, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
+    let before = get(app, org_id, client_id, kind).await?;
+    passwords::confirm(app, &who.user, password).await?;
+    let rate_limit = change.apply(before.rate_limit);
+    if rate_limit == before.rate_limit {
+        return Ok(before);
+    }
     let event = actor.event(
         Some(org_id),
-        "scoped_key.updated",
+        &format!("{}_key.updated", kind.as_str()),
         Some(client_id),
-        json!({"name": {"before": before.name, "after": name},
-               "scope": {"before": before.scope, "after": scope}}),
+        json!({"name": before.name, "owner_id": before.owner_id,
+               "rate_limit": {"before": before.rate_limit, "after": rate_limit}}),
     );
     let key = app
         .store
-        .update_key(org_id, client_id, &name, &scope, now_ms(), &event)
+        .set_key_rate_limit(org_id, client_id, rate_limit, now_ms(), &event)
         .await?;
     refresh(app, client_id).await;
     Ok(key)

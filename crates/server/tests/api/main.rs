@@ -20,6 +20,7 @@ mod notify;
 mod openapi;
 mod people;
 mod quickstart;
+mod rate_limits;
 mod readiness;
 mod receivers;
 mod rejections;

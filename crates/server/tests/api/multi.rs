@@ -24,7 +24,7 @@ macro_rules! loud {
 /// Three instances sharing one fresh database and one data dir (so one pepper
 /// and one set of signing keys). Started one after another: the first one
 /// creates the schema and the secrets.
-async fn cluster(test: &str, args: &[&str]) -> Option<(Vec<TestApp>, Dir)> {
+pub(crate) async fn cluster(test: &str, args: &[&str]) -> Option<(Vec<TestApp>, Dir)> {
     let db = PgDb::create(test).await?;
     let dir = Dir(temp_dir());
     let apps = (0..3)
@@ -34,7 +34,7 @@ async fn cluster(test: &str, args: &[&str]) -> Option<(Vec<TestApp>, Dir)> {
 }
 
 /// Removes the shared dir after the instances are gone.
-struct Dir(std::path::PathBuf);
+pub(crate) struct Dir(std::path::PathBuf);
 
 impl Drop for Dir {
     fn drop(&mut self) {

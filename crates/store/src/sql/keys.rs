@@ -1,19 +1,18 @@
 //! API keys.
 
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
-use keygate_core::{ClientId, EventId, OrgId};
+use keygate_core::{ClientId, EventId, OrgId, RateLimit};
 use sqlx::Transaction;
 
-use super::rows::{key_row, scope_json};
+use super::rows::{Get, key_row, parse_id, rate_limit_row, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
-use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
+use crate::{AuditEvent, Change, KeyEdit, KeyRecord, Result, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
     () => {
         "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
-         exposed_at"
+         exposed_at, rate_limit_requests, rate_limit_seconds"
     };
 }
 
@@ -91,7 +90,7 @@ where
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -104,6 +103,8 @@ where
         .bind(key.created_at)
         .bind(key.updated_at)
         .bind(key.exposed_at)
+        .bind(key.rate_limit.map(|l| i64::from(l.requests)))
+        .bind(key.rate_limit.map(|l| i64::from(l.per_seconds)))
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -172,19 +173,51 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(concat!(
-            "update api_keys set name = $1, scope = $2, updated_at = $3 \
+            "update api_keys set name = $1, scope = $2, updated_at = $3, \
+             rate_limit_requests = $6, rate_limit_seconds = $7 \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
-        .bind(name)
-        .bind(scope_json(scope)?.as_str())
+        .bind(edit.name)
+        .bind(scope_json(edit.scope)?.as_str())
+        .bind(now)
+        .bind(org_id.as_str())
+        .bind(client_id.as_str())
+        .bind(edit.rate_limit.map(|l| i64::from(l.requests)))
+        .bind(edit.rate_limit.map(|l| i64::from(l.per_seconds)))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db::<DB>)?
+        .ok_or(StoreError::NotFound)?;
+        let key = key_row(&row)?;
+        DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(key)
+    }
+
+    /// Sets or clears the rate limit of a key of either kind.
+    pub(crate) async fn set_key_rate_limit(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        rate_limit: Option<RateLimit>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(concat!(
+            "update api_keys set rate_limit_requests = $1, rate_limit_seconds = $2, \
+             updated_at = $3 where org_id = $4 and client_id = $5 returning ",
+            key_columns!()
+        ))
+        .bind(rate_limit.map(|l| i64::from(l.requests)))
+        .bind(rate_limit.map(|l| i64::from(l.per_seconds)))
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
@@ -196,6 +229,63 @@ where
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
         Ok(key)
+    }
+
+    /// The default rate limit of an organization's keys, if it has one.
+    pub(crate) async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>> {
+        // Through the writer, like `key_by_client_id`: a refresh right after
+        // the change must see it.
+        let row = sqlx::query(
+            "select rate_limit_requests, rate_limit_seconds from orgs where org_id = $1",
+        )
+        .bind(org_id.as_str())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db::<DB>)?
+        .ok_or(StoreError::NotFound)?;
+        rate_limit_row(&row)
+    }
+
+    /// Every organization that has a default rate limit.
+    pub(crate) async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>> {
+        let rows = sqlx::query(
+            "select org_id, rate_limit_requests, rate_limit_seconds from orgs \
+             where rate_limit_requests is not null",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(l) = rate_limit_row(r)? {
+                out.push((parse_id(&r.text("org_id")?)?, l));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets or clears an organization's default rate limit.
+    pub(crate) async fn set_org_rate_limit(
+        &self,
+        org_id: &OrgId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update orgs set rate_limit_requests = $1, rate_limit_seconds = $2, updated_at = $3 \
+             where org_id = $4",
+        )
+        .bind(rate_limit.map(|l| i64::from(l.requests)))
+        .bind(rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(audit.occurred_at)
+        .bind(org_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        DB::changed(&mut tx, &Change::Org(org_id.clone())).await?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
     /// Deletes a scoped key.

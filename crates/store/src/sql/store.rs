@@ -4,18 +4,17 @@
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, Role, SessionId, UserId,
-    WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
+    UserId, WebhookId,
 };
 
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
-    MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
-    TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
+    KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord,
+    Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -361,12 +360,39 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::update_key(self, org_id, client_id, name, scope, now, audit).await
+        SqlStore::update_key(self, org_id, client_id, edit, now, audit).await
+    }
+
+    async fn set_key_rate_limit(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        rate_limit: Option<RateLimit>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord> {
+        SqlStore::set_key_rate_limit(self, org_id, client_id, rate_limit, now, audit).await
+    }
+
+    async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>> {
+        SqlStore::org_rate_limit(self, org_id).await
+    }
+
+    async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>> {
+        SqlStore::org_rate_limits(self).await
+    }
+
+    async fn set_org_rate_limit(
+        &self,
+        org_id: &OrgId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::set_org_rate_limit(self, org_id, rate_limit, audit).await
     }
 
     async fn delete_key(

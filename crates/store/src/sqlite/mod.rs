@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keygate_core::RateLimit;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use sqlx::sqlite::{
@@ -134,9 +135,12 @@ impl Sql for Sqlite {
         let page = |pool: SqlitePool, after: i64| async move {
             sqlx::query(
                 "select count(*) as n, max(rowid) as last, group_concat(client_id || char(31) || \
-                 org_id || char(31) || secret_hash || char(31) || generation || char(31) || scope, \
+                 org_id || char(31) || secret_hash || char(31) || generation || char(31) || \
+                 coalesce(rate_limit_requests, '') || char(31) || \
+                 coalesce(rate_limit_seconds, '') || char(31) || scope, \
                  char(30)) as recs from (select rowid, client_id, org_id, secret_hash, generation, \
-                 scope from api_keys where rowid > $1 order by rowid limit $2)",
+                 rate_limit_requests, rate_limit_seconds, scope from api_keys \
+                 where rowid > $1 order by rowid limit $2)",
             )
             .bind(after)
             .bind(PAGE)
@@ -158,10 +162,18 @@ impl Sql for Sqlite {
             }
             let recs: &str = row.try_get("recs").map_err(db::<Sqlite>)?;
             for rec in recs.split('\u{1e}') {
-                let mut fields = rec.splitn(5, '\u{1f}');
+                // The scope last: it is the only field that is free text.
+                let mut fields = rec.splitn(7, '\u{1f}');
                 let mut next = || fields.next().ok_or_else(corrupt_key);
-                let (client_id, org_id, hash, generation, text) =
-                    (next()?, next()?, next()?, next()?, next()?);
+                let (client_id, org_id, hash, generation, requests, seconds, text) = (
+                    next()?,
+                    next()?,
+                    next()?,
+                    next()?,
+                    next()?,
+                    next()?,
+                    next()?,
+                );
                 let scope = match scopes.get(text) {
                     Some(s) => s.clone(),
                     None => {
@@ -178,6 +190,10 @@ impl Sql for Sqlite {
                     secret_hash: Digest::from_hex(hash).ok_or_else(corrupt_key)?,
                     generation: generation.parse().map_err(|_| corrupt_key())?,
                     scope,
+                    rate_limit: RateLimit::from_columns(
+                        requests.parse().ok(),
+                        seconds.parse().ok(),
+                    ),
                 });
             }
             if n < PAGE {

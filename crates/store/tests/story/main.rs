@@ -97,6 +97,7 @@ on_both_backends!(
     two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
     a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once,
+    rate_limits_are_kept_on_keys_and_as_an_organization_default,
 );
 
 #[test]

@@ -5,12 +5,12 @@ use std::time::Duration;
 use keygate_core::crypto::sha256;
 use keygate_core::permission::{KeyScope, Permission};
 use keygate_core::{
-    Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OnLeak, OrgId, Role, UserId,
-    WebhookId,
+    Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OnLeak, OrgId, RateLimit,
+    Role, UserId, WebhookId,
 };
 use keygate_store::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, Change, DeliveryQuery,
-    DeliveryStatus, DeliveryTarget, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
+    DeliveryStatus, DeliveryTarget, KeyEdit, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
     StoreError, UserRecord, WebhookRecord,
 };
 use serde_json::json;
@@ -97,6 +97,7 @@ fn key(
         secret_hash: sha256(secret.as_bytes()),
         generation: 1,
         scope,
+        rate_limit: None,
         created_at: NOW,
         updated_at: NOW,
         exposed_at: None,
@@ -395,8 +396,11 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
         .update_key(
             org_id,
             &s.client_id,
-            "renamed",
-            &new_scope,
+            &KeyEdit {
+                name: "renamed",
+                scope: &new_scope,
+                rate_limit: None,
+            },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
         )
@@ -423,8 +427,11 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
             .update_key(
                 org_id,
                 &admin.client_id,
-                "x",
-                &new_scope,
+                &KeyEdit {
+                    name: "x",
+                    scope: &new_scope,
+                    rate_limit: None,
+                },
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -1337,4 +1344,125 @@ pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
         all.iter().all(|e| e.event_id != stale.event_id),
         "nothing written for a stale report"
     );
+}
+
+/// Rate limits: a key's own, kept through edits and read back by the cache's
+/// loaders; an organization's default, set, listed and cleared.
+pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
+    store: &dyn Store,
+    pg: bool,
+) {
+    let feed = store.subscribe_changes().await.unwrap();
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let five = RateLimit {
+        requests: 5,
+        per_seconds: 60,
+    };
+    let mut s = key(
+        org_id,
+        KeyKind::Scoped,
+        None,
+        scoped(&acme.accounts[..1], "balances"),
+        "s",
+    );
+    s.rate_limit = Some(five);
+    store
+        .insert_key(&s, &event(Some(org_id), "scoped_key.created", None))
+        .await
+        .unwrap();
+    let read = store.key_by_client_id(&s.client_id).await.unwrap().unwrap();
+    assert_eq!(read.rate_limit, Some(five));
+    let mut creds = Vec::new();
+    store
+        .each_key_credential(&mut |k| creds.push(k))
+        .await
+        .unwrap();
+    let cred = creds.iter().find(|k| k.client_id == s.client_id).unwrap();
+    assert_eq!(cred.rate_limit, Some(five));
+
+    let edited = store
+        .update_key(
+            org_id,
+            &s.client_id,
+            &KeyEdit {
+                name: "renamed",
+                scope: &s.scope,
+                rate_limit: None,
+            },
+            NOW + 1,
+            &event(Some(org_id), "scoped_key.updated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.rate_limit, None);
+    let ten = RateLimit {
+        requests: 10,
+        per_seconds: 1,
+    };
+    let set = store
+        .set_key_rate_limit(
+            org_id,
+            &s.client_id,
+            Some(ten),
+            NOW + 2,
+            &event(Some(org_id), "scoped_key.updated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!((set.rate_limit, set.updated_at), (Some(ten), NOW + 2));
+
+    assert_eq!(store.org_rate_limit(org_id).await.unwrap(), None);
+    store
+        .set_org_rate_limit(
+            org_id,
+            Some(five),
+            &event(Some(org_id), "org.rate_limit_changed", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.org_rate_limit(org_id).await.unwrap(), Some(five));
+    assert!(
+        store
+            .org_rate_limits()
+            .await
+            .unwrap()
+            .contains(&(org_id.clone(), five))
+    );
+    store
+        .set_org_rate_limit(
+            org_id,
+            None,
+            &event(Some(org_id), "org.rate_limit_changed", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.org_rate_limit(org_id).await.unwrap(), None);
+    assert!(
+        !store
+            .org_rate_limits()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(o, _)| o == org_id)
+    );
+    let nowhere = OrgId::generate();
+    assert!(matches!(
+        store.org_rate_limit(&nowhere).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Other instances hear of an org default change.
+    if let Some(mut feed) = feed {
+        assert!(pg);
+        let mut orgs = 0;
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while orgs < 2 {
+            match tokio::time::timeout_at(until, feed.recv()).await {
+                Ok(Some(Change::Org(o))) if &o == org_id => orgs += 1,
+                Ok(Some(_)) => {}
+                other => panic!("two org notices within 5 s, got {other:?}"),
+            }
+        }
+    }
 }

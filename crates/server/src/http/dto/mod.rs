@@ -7,12 +7,12 @@ pub mod webhooks;
 
 use keygate_core::permission::{AccountSelection, KeyScope, PermSet, Permission};
 use keygate_core::time::format_rfc3339;
-use keygate_core::{Catalog, Level};
+use keygate_core::{Catalog, Level, RateLimit};
 use keygate_store::{AccountRecord, AuditEvent, KeyRecord, MemberRecord, Membership, UserRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::service::keys::{AccountPermissionsInput, Revealed};
+use crate::service::keys::{AccountPermissionsInput, LimitChange, Revealed};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +197,9 @@ pub struct KeyView {
     pub owner_id: Option<String>,
     pub org_permissions: Vec<PermissionDto>,
     pub account_permissions: AccountPermissionsDto,
+    /// The key's own rate limit; `null`: none of its own (the organization's
+    /// default applies, if it has one).
+    pub rate_limit: Option<RateLimitDto>,
     pub created_at: String,
     pub updated_at: String,
     /// When the key's current secret was reported leaked while the
@@ -238,11 +241,68 @@ impl KeyView {
                 accounts,
                 resources: perms_out(&resources),
             },
+            rate_limit: k.rate_limit.map(RateLimitDto::from),
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
             exposed_at: k.exposed_at.map(format_rfc3339),
         }
     }
+}
+
+/// A rate limit: at most `requests` allowed token checks (gateway and
+/// forward-auth) per `per_seconds`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitDto {
+    /// 1 to 1,000,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    pub requests: i64,
+    /// The window in seconds, 1 to 86400 (a day).
+    #[schema(minimum = 1, maximum = 86_400)]
+    pub per_seconds: i64,
+}
+
+impl From<RateLimit> for RateLimitDto {
+    fn from(l: RateLimit) -> RateLimitDto {
+        RateLimitDto {
+            requests: i64::from(l.requests),
+            per_seconds: i64::from(l.per_seconds),
+        }
+    }
+}
+
+impl RateLimitDto {
+    /// Checks the limit; errors name `rate_limit.requests` or `rate_limit.per_seconds`.
+    pub fn check(self) -> Result<RateLimit, keygate_core::text::Invalid> {
+        RateLimit::new(self.requests, self.per_seconds, "rate_limit")
+    }
+}
+
+/// `"rate_limit"` of a create: absent or `null` is no limit of the key's own.
+pub fn new_limit(
+    given: Option<RateLimitDto>,
+) -> Result<Option<RateLimit>, keygate_core::text::Invalid> {
+    given.map(RateLimitDto::check).transpose()
+}
+
+/// `"rate_limit"` of an edit: absent keeps it, `null` clears it.
+pub fn limit_change(
+    given: Option<Option<RateLimitDto>>,
+) -> Result<LimitChange, keygate_core::text::Invalid> {
+    Ok(match given {
+        None => LimitChange::Keep,
+        Some(None) => LimitChange::Clear,
+        Some(Some(l)) => LimitChange::Set(l.check()?),
+    })
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A key with its secret: the only response that ever contains it.
@@ -274,7 +334,42 @@ pub struct KeyList {
 pub struct AdminKeyCreate {
     /// The organization id, or one of its account ids.
     pub owner_id: String,
+    /// The key's own rate limit; absent or `null`: the organization's default.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitDto>,
     /// Your current login password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// An admin key's edit: its rate limit (scope and name are fixed).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminKeyPatch {
+    /// The key's own rate limit; `null` clears it (the organization's default
+    /// applies); absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimitDto>)]
+    pub rate_limit: Option<Option<RateLimitDto>>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// The organization's default rate limit, for keys without their own.
+#[derive(Serialize, ToSchema)]
+pub struct OrgRateLimitView {
+    /// `null`: no default (keys without their own limit are not limited).
+    pub rate_limit: Option<RateLimitDto>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgRateLimitPatch {
+    /// The default for keys without their own limit; `null` clears it;
+    /// absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimitDto>)]
+    pub rate_limit: Option<Option<RateLimitDto>>,
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -295,6 +390,9 @@ pub struct ScopedKeyCreate {
     pub org_permissions: Vec<PermissionDto>,
     #[serde(default)]
     pub account_permissions: Option<AccountPermissionsDto>,
+    /// The key's own rate limit; absent or `null`: the organization's default.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitDto>,
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -308,6 +406,11 @@ pub struct ScopedKeyPatch {
     pub org_permissions: Option<Vec<PermissionDto>>,
     #[serde(default)]
     pub account_permissions: Option<AccountPermissionsDto>,
+    /// The key's own rate limit; `null` clears it (the organization's default
+    /// applies); absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimitDto>)]
+    pub rate_limit: Option<Option<RateLimitDto>>,
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -318,6 +421,10 @@ pub struct ScopedKeyDuplicate {
     /// Defaults to the original's name with " (copy)".
     #[serde(default)]
     pub name: Option<String>,
+    /// The new key's rate limit; absent: the original's; `null`: none of its own.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimitDto>)]
+    pub rate_limit: Option<Option<RateLimitDto>>,
     #[serde(default)]
     pub password: Option<String>,
 }

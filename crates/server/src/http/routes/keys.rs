@@ -8,8 +8,8 @@ use keygate_store::KeyKind;
 
 use crate::app::AppState;
 use crate::http::dto::{
-    AdminKeyCreate, KeyList, KeyView, KeyWithSecret, PasswordConfirmation, ScopedKeyCreate,
-    ScopedKeyDuplicate, ScopedKeyPatch,
+    AdminKeyCreate, AdminKeyPatch, KeyList, KeyView, KeyWithSecret, PasswordConfirmation,
+    ScopedKeyCreate, ScopedKeyDuplicate, ScopedKeyPatch, limit_change, new_limit,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
@@ -47,8 +47,9 @@ pub async fn generate_admin(
     m: Member,
     JsonBody(body): JsonBody<AdminKeyCreate>,
 ) -> Result<Created, ApiError> {
-    let r =
-        keys::generate_admin(&app, &m.acting(), &body.owner_id, body.password.as_deref()).await?;
+    let limit = new_limit(body.rate_limit)?;
+    let password = body.password.as_deref();
+    let r = keys::generate_admin(&app, &m.acting(), &body.owner_id, limit, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -66,6 +67,24 @@ pub async fn regenerate_admin(
     JsonBody(body): JsonBody<PasswordConfirmation>,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     regenerate(&app, &m, &id, body, KeyKind::Admin).await
+}
+
+/// Set or clear an admin key's rate limit (its only editable field).
+#[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/admin-keys/{client_id}", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = AdminKeyPatch,
+    responses((status = 200, body = KeyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_admin(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<AdminKeyPatch>,
+) -> Result<Json<KeyView>, ApiError> {
+    let id = client_id(&id)?;
+    let acting = m.acting();
+    let password = body.password.as_deref();
+    let change = limit_change(body.rate_limit)?;
+    let key = keys::set_rate_limit(&app, &acting, &id, KeyKind::Admin, change, password).await?;
+    Ok(Json(KeyView::new(&key, &app.catalog)))
 }
 
 async fn regenerate(
@@ -93,14 +112,9 @@ pub async fn create_scoped(
         org_permissions: body.org_permissions.into_iter().map(Into::into).collect(),
         account_permissions: body.account_permissions.map(Into::into),
     };
-    let r = keys::create_scoped(
-        &app,
-        &m.acting(),
-        &body.name,
-        &input,
-        body.password.as_deref(),
-    )
-    .await?;
+    let limit = new_limit(body.rate_limit)?;
+    let password = body.password.as_deref();
+    let r = keys::create_scoped(&app, &m.acting(), &body.name, &input, limit, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -136,6 +150,7 @@ pub async fn update_scoped(
             .org_permissions
             .map(|v| v.into_iter().map(Into::into).collect()),
         account_permissions: body.account_permissions.map(Into::into),
+        rate_limit: limit_change(body.rate_limit)?,
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
@@ -167,7 +182,9 @@ pub async fn duplicate_scoped(
 ) -> Result<Created, ApiError> {
     let id = client_id(&id)?;
     let name = body.name.as_deref();
-    let r = keys::duplicate(&app, &m.acting(), &id, name, body.password.as_deref()).await?;
+    let limit = limit_change(body.rate_limit)?;
+    let password = body.password.as_deref();
+    let r = keys::duplicate(&app, &m.acting(), &id, name, limit, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),

@@ -9,7 +9,7 @@ use axum::response::Response;
 use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
-use crate::service::keys::{self, KeyChanges, Revealed};
+use crate::service::keys::{self, KeyChanges, LimitChange, Revealed};
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
@@ -181,7 +181,7 @@ pub async fn generate(
     let owner = owner_name(&app, &m, &owner_id).await?;
     let prompt = generate_prompt(&m, &owner_id, &owner);
     let action = async {
-        keys::generate_admin(&app, &m.acting(), &owner_id, form.get("password"))
+        keys::generate_admin(&app, &m.acting(), &owner_id, None, form.get("password"))
             .await
             .map_err(|e| match e {
                 Error::Conflict(_) => Error::Conflict(
@@ -290,7 +290,7 @@ pub async fn duplicate(
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
     let password = form.get("password");
     let who = m.acting();
-    let action = keys::duplicate(&app, &who, &k.client_id, None, password);
+    let action = keys::duplicate(&app, &who, &k.client_id, None, LimitChange::Keep, password);
     match confirmed(&app, &m, &form, duplicate_prompt(&m, &k), action).await {
         Ok(r) => reveal(&app, &m, "API key duplicated", r).await,
         Err(page) => Ok(page),
@@ -350,7 +350,9 @@ pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
     let result = match values.scope_input() {
-        Ok(input) => keys::create_scoped(&app, &m.acting(), &values.name, &input, password).await,
+        Ok(input) => {
+            keys::create_scoped(&app, &m.acting(), &values.name, &input, None, password).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -404,6 +406,7 @@ pub async fn edit(
                 account_permissions: input
                     .account_permissions
                     .or_else(|| Some(form::no_accounts())),
+                rate_limit: LimitChange::Keep,
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }
