@@ -318,6 +318,8 @@ async fn seed_keys(
                 secret_hash: pepper.digest(key.expose().as_bytes()),
                 generation: 1,
                 scope: scope.clone(),
+                expires_at: None,
+                previous_secret: None,
                 created_at: now,
                 updated_at: now,
             });

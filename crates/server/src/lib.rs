@@ -15,6 +15,7 @@ pub mod dev;
 pub mod gateway;
 pub mod http;
 pub mod known;
+pub mod lifecycle;
 pub mod links;
 pub mod listen;
 pub mod notify;

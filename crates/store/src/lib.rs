@@ -295,12 +295,15 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Replaces the secret and bumps the generation, so every token issued
-    /// before stops working.
+    /// before stops working; with `rotation.previous_secret_expires_at`, the
+    /// replaced secret (and its tokens) keeps working until then. Any older
+    /// previous secret dies. Sets the expiry (a changed expiry starts its
+    /// notices over).
     async fn regenerate_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
@@ -310,6 +313,7 @@ pub trait Store: Send + Sync + 'static {
         client_id: &ClientId,
         name: &str,
         scope: &KeyScope,
+        expires_at: Option<i64>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
@@ -320,6 +324,21 @@ pub trait Store: Send + Sync + 'static {
         client_id: &ClientId,
         audit: &AuditEvent,
     ) -> Result<()>;
+
+    /// Keys with a lifecycle notice due at `now`, with their expiry notice
+    /// stage: a previous secret whose grace ended, or an expiry warning
+    /// (`EXPIRY_WARNINGS_MS`) or expiry not yet sent. At most `limit`.
+    async fn due_key_notices(&self, now: i64, limit: u32) -> Result<Vec<(KeyRecord, u8)>>;
+    /// Claims one notice with a conditional update (clearing the previous
+    /// secret, or moving the expiry notice stage on) and writes `audit` with
+    /// it; false, and nothing written, when the notice was already claimed
+    /// (by another instance) or the key changed meanwhile.
+    async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
 
     /// Events that change nothing else (failed logins), written in one batch.
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;

@@ -12,9 +12,9 @@ use keygate_core::{
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
-    MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
-    TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyNotice,
+    KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, Rotation,
+    SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -349,11 +349,11 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::regenerate_key(self, org_id, client_id, secret_hash, now, audit).await
+        SqlStore::regenerate_key(self, org_id, client_id, rotation, now, audit).await
     }
 
     async fn update_key(
@@ -362,10 +362,24 @@ where
         client_id: &ClientId,
         name: &str,
         scope: &KeyScope,
+        expires_at: Option<i64>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::update_key(self, org_id, client_id, name, scope, now, audit).await
+        SqlStore::update_key(self, org_id, client_id, name, scope, expires_at, now, audit).await
+    }
+
+    async fn due_key_notices(&self, now: i64, limit: u32) -> Result<Vec<(KeyRecord, u8)>> {
+        SqlStore::due_key_notices(self, now, limit).await
+    }
+
+    async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::claim_key_notice(self, client_id, notice, audit).await
     }
 
     async fn delete_key(

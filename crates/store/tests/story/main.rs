@@ -3,6 +3,7 @@
 //! not reachable, except with `CI=true`, where that fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod lifecycle;
 mod people;
 mod story;
 
@@ -96,6 +97,7 @@ on_both_backends!(
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
     two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
+    a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once,
 );
 
 #[test]
