@@ -11,6 +11,7 @@ mod examples;
 mod forward_auth;
 mod gateway;
 mod keys;
+mod lifecycle;
 mod limits;
 mod login;
 mod management;
