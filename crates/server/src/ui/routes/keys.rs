@@ -420,8 +420,7 @@ pub async fn edit(
                     .account_permissions
                     .or_else(|| Some(form::no_accounts())),
                 // Unchanged (even when already past) is kept; empty clears.
-                expires_at: (values.expires_at != FormValues::from_key(&k).expires_at)
-                    .then(|| values.expires_at_input()),
+                expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }

@@ -73,6 +73,15 @@ impl FormValues {
         }
     }
 
+    /// Whether the field still shows `k`'s expiry (to the second, however the
+    /// browser wrote it): an unchanged form keeps it, even when it has passed.
+    pub fn same_expiry(&self, k: &KeyRecord) -> bool {
+        let posted = self
+            .expires_at_input()
+            .map(|t| keygate_core::time::parse_rfc3339(&t));
+        posted == k.expires_at.map(|t| Some(t.div_euclid(1000) * 1000))
+    }
+
     /// The expiry as the service takes it: `None` for an empty field; a
     /// `datetime-local` value (`YYYY-MM-DDTHH:MM[:SS]`) is UTC; anything else
     /// goes as typed, for the service to check.
