@@ -15,7 +15,6 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
 };
@@ -307,13 +306,13 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
+    /// Edits a scoped key (NotFound for admin keys). A changed expiry starts
+    /// its notices over; a previous secret's grace is cut to the new expiry.
     async fn update_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        expires_at: Option<i64>,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;

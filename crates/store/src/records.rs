@@ -156,6 +156,16 @@ pub struct Rotation {
     pub expires_at: Option<i64>,
 }
 
+/// What an edit of a scoped key writes (see `Store::update_key`): the values
+/// the key has afterwards.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyEdit<'a> {
+    pub name: &'a str,
+    pub scope: &'a KeyScope,
+    /// `None`: never expires.
+    pub expires_at: Option<i64>,
+}
+
 /// How long before a key's expiry its two warnings go out: 7 days, 1 day.
 pub const EXPIRY_WARNINGS_MS: [i64; 2] = [7 * 86_400_000, 86_400_000];
 

@@ -9,7 +9,7 @@ use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::time::{format_rfc3339, parse_rfc3339};
 use keygate_core::{AccountId, ApiKey, ClientId, OrgId};
-use keygate_store::{KeyKind, KeyRecord, Rotation, StoreError, account_in};
+use keygate_store::{KeyEdit, KeyKind, KeyRecord, Rotation, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
@@ -396,7 +396,17 @@ pub async fn update(
     let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
         .store
-        .update_key(org_id, client_id, &name, &scope, expires_at, now, &event)
+        .update_key(
+            org_id,
+            client_id,
+            &KeyEdit {
+                name: &name,
+                scope: &scope,
+                expires_at,
+            },
+            now,
+            &event,
+        )
         .await?;
     refresh(app, client_id).await;
     Ok(key)

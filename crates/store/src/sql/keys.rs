@@ -1,12 +1,11 @@
 //! API keys.
 
-use keygate_core::permission::KeyScope;
 use keygate_core::{ClientId, EventId, OrgId};
 use sqlx::Transaction;
 
 use super::rows::{key_row, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
-use crate::{AuditEvent, Change, KeyNotice, KeyRecord, Result, Rotation, StoreError};
+use crate::{AuditEvent, Change, KeyEdit, KeyNotice, KeyRecord, Result, Rotation, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
@@ -181,12 +180,15 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        expires_at: Option<i64>,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
+        let KeyEdit {
+            name,
+            scope,
+            expires_at,
+        } = *edit;
         let mut tx = self.begin().await?;
         // A new expiry starts its notices over; a previous secret never
         // outlives the key.

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
 };
@@ -12,9 +11,9 @@ use keygate_core::{
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyNotice,
-    KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, Rotation,
-    SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
+    KeyNotice, KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result,
+    Rotation, SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -360,13 +359,11 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        expires_at: Option<i64>,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::update_key(self, org_id, client_id, name, scope, expires_at, now, audit).await
+        SqlStore::update_key(self, org_id, client_id, edit, now, audit).await
     }
 
     async fn due_key_notices(&self, now: i64, limit: u32) -> Result<Vec<(KeyRecord, u8)>> {
