@@ -45,6 +45,8 @@ fn hot_path(c: &mut Criterion) {
             generation: 1,
             scope: Arc::new(keygate_core::KeyScope::OrgAdmin),
             rate_limit: None,
+            expires_at: None,
+            previous_secret: None,
         });
         ids.push((id, k));
     }

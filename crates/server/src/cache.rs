@@ -25,7 +25,7 @@ use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::token::Claims;
 use keygate_core::{AccountId, ClientId, OrgId, RateLimit};
-use keygate_store::{KeyCredential, Store, StoreError};
+use keygate_store::{KeyCredential, PreviousSecret, Store, StoreError};
 
 mod freshness;
 pub use freshness::Freshness;
@@ -42,6 +42,38 @@ pub struct Credential {
     /// The key's own rate limit; `None` takes the organization's default
     /// ([`CredentialCache::limit_of`]).
     pub rate_limit: Option<RateLimit>,
+    /// Unix ms after which the key is dead (`i64::MAX`: never).
+    pub expires_at: i64,
+    /// The secret the last regenerate replaced, while its grace lasts; its
+    /// tokens carry `generation - 1`.
+    pub previous: Option<PreviousSecret>,
+}
+
+impl Credential {
+    /// Whether the key is alive at `now_ms` (not expired).
+    #[inline]
+    pub fn alive(&self, now_ms: i64) -> bool {
+        now_ms < self.expires_at
+    }
+
+    /// Until when (Unix ms) a token of generation `generation` is good at
+    /// `now_ms`, or `None` if it is not: the current generation until the
+    /// key's expiry, the previous one until the end of its grace (never later
+    /// than the key's expiry).
+    #[inline]
+    pub fn generation_good_until(&self, generation: u64, now_ms: i64) -> Option<i64> {
+        let until = if generation == self.generation {
+            self.expires_at
+        } else {
+            match self.previous {
+                Some(p) if generation.checked_add(1) == Some(self.generation) => {
+                    p.expires_at.min(self.expires_at)
+                }
+                _ => return None,
+            }
+        };
+        (now_ms < until).then_some(until)
+    }
 }
 
 impl From<KeyCredential> for Credential {
@@ -52,6 +84,8 @@ impl From<KeyCredential> for Credential {
             generation: k.generation,
             scope: k.scope,
             rate_limit: k.rate_limit,
+            expires_at: k.expires_at.unwrap_or(i64::MAX),
+            previous: k.previous_secret,
         }
     }
 }
@@ -204,6 +238,8 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                 generation: k.generation,
                 scope: k.scope,
                 rate_limit: k.rate_limit,
+                expires_at: k.expires_at.unwrap_or(i64::MAX),
+                previous: k.previous_secret,
             };
             keys.write(client_id.as_str())
                 .insert(client_id, Arc::new(cred));

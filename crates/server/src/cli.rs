@@ -342,6 +342,8 @@ async fn seed_keys(
                 generation: 1,
                 scope: scope.clone(),
                 rate_limit: None,
+                expires_at: None,
+                previous_secret: None,
                 created_at: now,
                 updated_at: now,
                 exposed_at: None,

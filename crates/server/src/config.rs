@@ -148,6 +148,12 @@ pub struct ServeArgs {
     /// `/secret-scanning/gitlab/v1/…`.
     #[arg(long, env = "KEYGATE_GITLAB_REVOCATION_TOKEN", hide_env_values = true)]
     pub gitlab_revocation_token: Option<String>,
+    /// How often (seconds, 1 to 3600) the key lifecycle sweeper looks for
+    /// grace periods that ended and expiries that are near or passed, and
+    /// sends their events. Logins and token checks never wait for it: they
+    /// compare the times themselves [default: 10]
+    #[arg(long, env = "KEYGATE_LIFECYCLE_INTERVAL")]
+    pub lifecycle_interval: Option<u64>,
     /// Log lines as plain text or as one JSON object per line. Read before the
     /// `--config` file, so only the flag or its variable set it.
     #[arg(long, env = "KEYGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -185,6 +191,7 @@ struct FileConfig {
     session_idle_timeout: Option<u64>,
     github_scanning_keys: Option<PathBuf>,
     gitlab_revocation_token: Option<String>,
+    lifecycle_interval: Option<u64>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -212,6 +219,8 @@ pub struct Settings {
     pub github_scanning_keys: Option<PathBuf>,
     /// `--gitlab-revocation-token`: a secret, never logged.
     pub gitlab_revocation_token: Option<String>,
+    /// How often the key lifecycle sweeper runs.
+    pub lifecycle_interval: Duration,
 }
 
 /// How notifications go out.
@@ -268,7 +277,15 @@ impl ServeArgs {
                 "cache_reload_interval must be at least 1 second and below cache_max_stale"
             );
         }
+        let lifecycle_interval = self
+            .lifecycle_interval
+            .or(file.lifecycle_interval)
+            .unwrap_or(10);
+        if !(1..=3600).contains(&lifecycle_interval) {
+            anyhow::bail!("lifecycle_interval must be between 1 and 3600 seconds");
+        }
         Ok(Settings {
+            lifecycle_interval: Duration::from_secs(lifecycle_interval),
             listen: match self.listen.clone().or(file.listen) {
                 Some(given) => listen_addr(&given)?,
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),

@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod http;
 pub mod key_limits;
 pub mod known;
+pub mod lifecycle;
 pub mod links;
 pub mod listen;
 pub mod notify;

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::{LogFormat, ServeArgs};
-use crate::{demo, gateway, http, listen, notify, openapi, secrets, sync, ui};
+use crate::{demo, gateway, http, lifecycle, listen, notify, openapi, secrets, sync, ui};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -63,6 +63,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     notify::start(app.clone())?;
     crate::key_limits::start(app.key_limits.clone(), app.settings.redis.clone());
+    lifecycle::start(app.clone());
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);
     }

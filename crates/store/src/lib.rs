@@ -297,15 +297,20 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Replaces the secret and bumps the generation, so every token issued
-    /// before stops working.
+    /// before stops working; with `rotation.previous_secret_expires_at`, the
+    /// replaced secret (and its tokens) keeps working until then. Any older
+    /// previous secret dies. Sets the expiry (a changed expiry starts its
+    /// notices over).
     async fn regenerate_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
+    /// Edits a scoped key (NotFound for admin keys). A changed expiry starts
+    /// its notices over; a previous secret's grace is cut to the new expiry.
     async fn update_key(
         &self,
         org_id: &OrgId,
@@ -371,6 +376,20 @@ pub trait Store: Send + Sync + 'static {
     /// for no organization).
     async fn on_leak(&self, org_id: &OrgId) -> Result<OnLeak>;
     async fn set_on_leak(&self, org_id: &OrgId, on_leak: OnLeak, audit: &AuditEvent) -> Result<()>;
+    /// Keys with a lifecycle notice due at `now`, with their expiry notice
+    /// stage: a previous secret whose grace ended, or an expiry warning
+    /// (`EXPIRY_WARNINGS_MS`) or expiry not yet sent. At most `limit`.
+    async fn due_key_notices(&self, now: i64, limit: u32) -> Result<Vec<(KeyRecord, u8)>>;
+    /// Claims one notice with a conditional update (clearing the previous
+    /// secret, or moving the expiry notice stage on) and writes `audit` with
+    /// it; false, and nothing written, when the notice was already claimed
+    /// (by another instance) or the key changed meanwhile.
+    async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
 
     /// Events that change nothing else (failed logins), written in one batch.
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;

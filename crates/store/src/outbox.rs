@@ -8,8 +8,10 @@ use serde_json::{Map, Value, json};
 use crate::AuditEvent;
 
 /// The audit actions that notify: every key event of the reference page, and
-/// a key reported leaked (`api_key.exposed`).
-pub const KEY_EVENTS: [&str; 9] = [
+/// a key reported leaked (`api_key.exposed`), and the lifecycle events the
+/// background sweeper writes (a grace period ended, an expiry is near, a key
+/// expired).
+pub const KEY_EVENTS: [&str; 15] = [
     "admin_key.generated",
     "admin_key.regenerated",
     "admin_key.updated",
@@ -19,6 +21,12 @@ pub const KEY_EVENTS: [&str; 9] = [
     "scoped_key.updated",
     "scoped_key.deleted",
     "api_key.exposed",
+    "admin_key.previous_secret_expired",
+    "scoped_key.previous_secret_expired",
+    "admin_key.expiring",
+    "scoped_key.expiring",
+    "admin_key.expired",
+    "scoped_key.expired",
 ];
 
 /// Members with these roles get an email for every key event: the roles that
@@ -147,6 +155,27 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     if d["rate_limit"].is_object() {
         data.insert("rate_limit".into(), d["rate_limit"].clone());
     }
+    // Lifecycle times, where the action has them (RFC 3339 texts).
+    for field in [
+        "expires_at",
+        "previous_expires_at",
+        "previous_secret_expires_at",
+        "previous_secret_expired_at",
+        "expires_within_days",
+    ] {
+        let v = &d[field];
+        if v.is_string()
+            || v.is_number()
+            || (v.is_null() && field == "expires_at" && d.get(field).is_some())
+        {
+            data.insert(field.into(), v.clone());
+        } else if v.is_object() {
+            data.insert(
+                field.into(),
+                json!({"before": v["before"], "after": v["after"]}),
+            );
+        }
+    }
     let scope = match e.action.as_str() {
         "scoped_key.updated" => Some(json!({
             "before": scope_view(&d["scope"]["before"]),
@@ -244,6 +273,29 @@ mod tests {
     fn only_key_events_have_a_payload() {
         assert!(event_payload(&event("session.created", json!({}))).is_none());
         assert!(event_payload(&event("scoped_key.regenerated", json!({"name": "x"}))).is_some());
+    }
+
+    #[test]
+    fn lifecycle_events_carry_their_times() {
+        let e = event(
+            "scoped_key.regenerated",
+            json!({"name": "x", "previous_secret_expires_at": "2026-05-12T01:00:00.000Z",
+                   "expires_at": null, "password": "never copied"}),
+        );
+        let p: Value = serde_json::from_str(&event_payload(&e).unwrap()).unwrap();
+        assert_eq!(
+            p["data"]["previous_secret_expires_at"],
+            "2026-05-12T01:00:00.000Z"
+        );
+        assert!(p["data"]["expires_at"].is_null() && p["data"].get("expires_at").is_some());
+        assert!(p["data"].get("password").is_none());
+        let e = event(
+            "admin_key.expiring",
+            json!({"name": "x", "expires_at": "2026-05-19T00:00:00.000Z", "expires_within_days": 7}),
+        );
+        let p: Value = serde_json::from_str(&event_payload(&e).unwrap()).unwrap();
+        assert_eq!(p["data"]["expires_within_days"], 7);
+        assert_eq!(p["data"]["expires_at"], "2026-05-19T00:00:00.000Z");
     }
 
     #[test]

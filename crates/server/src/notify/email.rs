@@ -113,50 +113,85 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         "Scoped"
     };
     let key_name = s(&data["key_name"]);
-    let verb = match name.rsplit('.').next().unwrap_or("") {
-        "duplicated" => "created as a duplicate",
-        v => v,
+    let event = name.rsplit('.').next().unwrap_or("");
+    // The lifecycle events are Keygate's own, on schedule: no one acted.
+    let scheduled = matches!(event, "expiring" | "expired" | "previous_secret_expired");
+    let subject = match event {
+        "duplicated" => format!("{kind} API key '{key_name}' was created as a duplicate"),
+        "expiring" => match data["expires_within_days"].as_i64() {
+            Some(1) => format!("{kind} API key '{key_name}' expires within 1 day"),
+            _ => format!("{kind} API key '{key_name}' expires within 7 days"),
+        },
+        "expired" => format!("{kind} API key '{key_name}' has expired"),
+        "previous_secret_expired" => {
+            format!("The old secret of {kind} API key '{key_name}' stopped working")
+        }
+        v => format!("{kind} API key '{key_name}' was {v}"),
     };
-    let subject = format!("{kind} API key '{key_name}' was {verb}");
     let who = match (
         data["actor"]["email"].as_str(),
         data["actor"]["user_id"].as_str(),
     ) {
+        _ if scheduled => "Keygate, on schedule".to_owned(),
         (Some(e), Some(id)) => format!("{e} ({id})"),
         (Some(e), None) => e.to_owned(),
         _ => "an operator using the keygate command".to_owned(),
     };
-    let when = s(&payload["created_at"])
-        .replace('T', " ")
-        .replace(".000Z", " UTC")
-        .replace('Z', " UTC");
+    let human = |v: &Value| {
+        s(v).replace('T', " ")
+            .replace(".000Z", " UTC")
+            .replace('Z', " UTC")
+    };
+    let when = human(&payload["created_at"]);
     let from_where = data["source_ip"].as_str().unwrap_or("unknown").to_owned();
     let event_id = s(&payload["id"]);
     let client_id = s(&data["client_id"]);
-    let facts = [
+    let mut facts = vec![
         ("Key", format!("{key_name} (client ID {client_id})")),
         (
             "Organization",
             format!("{org_name} ({})", s(&payload["org_id"])),
         ),
         ("Who", who),
-        ("When", when),
-        ("From IP", from_where),
-        ("Event", format!("{event_id} ({name})")),
+        ("When", when.clone()),
     ];
-    let advice = "If this was not you or someone you trust: sign in to Keygate, open \
-                  Settings > Developer > API keys, regenerate or delete this key, change \
-                  your password, and check the audit log for other changes. Tell your \
-                  organization's owner.";
-    compose(
-        payload,
-        to,
-        delivery_id,
-        subject,
-        &facts,
-        "If this was you, there is nothing to do.",
-        advice,
-    )
+    if !scheduled {
+        facts.push(("From IP", from_where));
+    }
+    let grace_end = human(&data["previous_secret_expires_at"]);
+    if event == "regenerated" && !grace_end.is_empty() && grace_end != when {
+        facts.push(("Old secret works until", grace_end));
+    }
+    if data["expires_at"].is_string() && event != "updated" {
+        facts.push(("Key expires", human(&data["expires_at"])));
+    }
+    facts.push(("Event", format!("{event_id} ({name})")));
+    let (first, advice) = match event {
+        "expiring" => (
+            "Nothing has changed yet.",
+            "To keep your integration working, create a new key (or set a later expiry: \
+             edit a scoped key, or regenerate an admin key with a new expires_at) and \
+             switch over before then.",
+        ),
+        "expired" => (
+            "The key no longer logs in and its tokens are refused.",
+            "If something still needs it: sign in to Keygate, open Settings > Developer > \
+             API keys, and create a new key or give this one a later expiry.",
+        ),
+        "previous_secret_expired" => (
+            "The grace period after the key was regenerated ended: only the new secret \
+             works now, and tokens issued with the old one are refused.",
+            "If an integration still used the old secret, give it the new one.",
+        ),
+        _ => (
+            "If this was you, there is nothing to do.",
+            "If this was not you or someone you trust: sign in to Keygate, open \
+             Settings > Developer > API keys, regenerate or delete this key, change \
+             your password, and check the audit log for other changes. Tell your \
+             organization's owner.",
+        ),
+    };
+    compose(payload, to, delivery_id, subject, &facts, first, advice)
 }
 
 /// A mail of a subject, a table of facts, a line and a piece of advice.
@@ -322,5 +357,30 @@ mod tests {
         assert!(m.text.contains("From IP: 203.0.113.9"));
         assert!(m.html.contains("Acme &lt;&amp;&gt;"));
         assert!(m.text.lines().all(|l| l.len() <= 78));
+    }
+
+    #[test]
+    fn lifecycle_mails_say_what_happens_and_name_no_person() {
+        let p = json!({"id": "evt_2", "name": "admin_key.expiring", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "data": {"key_name": "Admin key for HK", "key_kind": "admin", "client_id": "cid_1",
+            "actor": {"email": null, "user_id": null}, "source_ip": null,
+            "expires_at": "2026-05-19T00:00:00.000Z", "expires_within_days": 7}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_2");
+        assert_eq!(
+            m.subject,
+            "Admin API key 'Admin key for HK' expires within 7 days"
+        );
+        assert!(m.text.contains("Key expires: 2026-05-19 00:00:00 UTC"));
+        assert!(m.text.contains("Who: Keygate, on schedule"));
+        assert!(!m.text.contains("From IP"));
+        let p = json!({"id": "evt_3", "name": "scoped_key.regenerated", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "data": {"key_name": "k", "key_kind": "scoped", "client_id": "cid_1",
+            "actor": {"email": "dev@acme.test", "user_id": "usr_1"}, "source_ip": "203.0.113.9",
+            "previous_secret_expires_at": "2026-05-13T00:00:00.000Z"}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_3");
+        assert!(
+            m.text
+                .contains("Old secret works until: 2026-05-13 00:00:00 UTC")
+        );
     }
 }

@@ -49,15 +49,26 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     if let (Some(c), Some(k)) = (req.client_id, req.api_key) {
         learn_key(app, c, k).await?;
     }
+    let now = now_ms();
+    // The current secret, or during a grace period the previous one (its
+    // tokens carry the previous generation); an expired key matches neither.
     let credential = (|| {
         let client_id = req.client_id?;
         let key = ApiKey::parse(req.api_key?).ok()?;
         let cred = app.cache.key(client_id)?;
         let digest = app.pepper.digest(key.expose().as_bytes());
         let client_id = ClientId::parse(client_id).ok()?;
-        digest.ct_eq(&cred.secret_hash).then_some((client_id, cred))
+        let generation = if digest.ct_eq(&cred.secret_hash) {
+            cred.generation
+        } else if cred.previous.is_some_and(|p| digest.ct_eq(&p.secret_hash)) {
+            cred.generation.checked_sub(1)?
+        } else {
+            return None;
+        };
+        let good_until = cred.generation_good_until(generation, now)?;
+        Some((client_id, cred, generation, good_until))
     })();
-    let Some((client_id, cred)) = credential else {
+    let Some((client_id, cred, generation, good_until)) = credential else {
         limits.login_ip.fail(req.ip);
         limits.login_client.fail(&client_key);
         record_failed_login(app, req);
@@ -70,15 +81,15 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         app.cache.account_in_org(a, &cred.org_id)
     })
     .map_err(|_| Error::LoginAsNotAllowed)?;
-    let now = now_ms();
     let iat = now / 1000;
-    let exp = iat + app.settings.token_ttl_secs;
+    // A token never outlives its key's expiry or its secret's grace period.
+    let exp = (iat + app.settings.token_ttl_secs).min(good_until / 1000);
     let claims = Claims {
         iss: ISSUER.to_owned(),
         sub: client_id,
         org_id: (*cred.org_id).clone(),
         account_id: target.account().cloned(),
-        r#gen: cred.generation,
+        r#gen: generation,
         scope: cred.scope.scope_string(&app.catalog, &target),
         iat,
         exp,
@@ -217,8 +228,9 @@ pub struct Allowed {
     pub limit: Option<LimitStatus>,
 }
 
-/// A token that is well signed, unexpired, and whose key still exists at the
-/// generation it was issued for. Uses the key's *current* scope.
+/// A token that is well signed, unexpired, and whose key still exists, has not
+/// expired, and is at the generation it was issued for (or the previous one
+/// during its grace period). Uses the key's *current* scope.
 ///
 /// With several instances, a token issued by another instance may name a key
 /// or generation this cache has not heard of yet (notices take milliseconds):
@@ -271,10 +283,14 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
     Ok(claims)
 }
 
+/// The key of the token, if the token's secret generation is still good now:
+/// the current one while the key has not expired, the previous one until the
+/// end of its grace period.
 fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credential>> {
-    app.cache
-        .key(claims.sub.as_str())
-        .filter(|k| k.generation == claims.r#gen && *k.org_id == claims.org_id)
+    let now = now_ms();
+    app.cache.key(claims.sub.as_str()).filter(|k| {
+        *k.org_id == claims.org_id && k.generation_good_until(claims.r#gen, now).is_some()
+    })
 }
 
 /// The token check: may this bearer token make `method` on `path` now? Only
@@ -397,6 +413,7 @@ mod tests {
                 accounts: AccountSelection::Some([accounts[0].clone()].into()),
                 resources: vec![read("balances")],
             }),
+            expires_at: None,
         };
         let r = keys::create_scoped(&app, &who, "k", &input, None, password)
             .await
@@ -466,9 +483,17 @@ mod tests {
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
-        let regen = keys::regenerate(&app, &who, &r.key.client_id, KeyKind::Scoped, password)
-            .await
-            .unwrap();
+        let rotate = keys::RotateOptions::default();
+        let regen = keys::regenerate(
+            &app,
+            &who,
+            &r.key.client_id,
+            KeyKind::Scoped,
+            &rotate,
+            password,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             check(&app, &token, "GET", "/api/v1/pa/payment_intents/1")
                 .await

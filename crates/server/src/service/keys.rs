@@ -7,8 +7,9 @@
 
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
+use keygate_core::time::{format_rfc3339, parse_rfc3339};
 use keygate_core::{AccountId, ApiKey, ClientId, OrgId, RateLimit};
-use keygate_store::{KeyEdit, KeyKind, KeyRecord, StoreError, account_in};
+use keygate_store::{KeyEdit, KeyKind, KeyRecord, Rotation, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
@@ -25,6 +26,41 @@ fn new_secret(app: &App) -> (ApiKey, keygate_core::crypto::Digest) {
     let key = ApiKey::generate(&app.settings.key_env);
     let digest = app.pepper.digest(key.expose().as_bytes());
     (key, digest)
+}
+
+/// The longest grace period a regenerate may give the replaced secret: 7 days.
+pub const MAX_GRACE_SECS: i64 = 7 * 86_400;
+
+/// An `expires_at` as sent (RFC 3339), checked: well formed and in the future.
+fn parse_expiry(text: &str, now: i64) -> Result<i64, Error> {
+    let at = parse_rfc3339(text.trim()).ok_or_else(|| {
+        Error::invalid(
+            "expires_at",
+            "must be an RFC 3339 date-time with a time zone, e.g. 2026-05-12T00:00:00Z",
+        )
+    })?;
+    if at <= now {
+        return Err(Error::invalid("expires_at", "must be in the future"));
+    }
+    Ok(at)
+}
+
+/// A change of expiry as sent: `None` keeps, `Some(None)` clears, `Some(Some(t))`
+/// sets. Returns the expiry the key will have.
+fn new_expiry(
+    change: Option<Option<&str>>,
+    current: Option<i64>,
+    now: i64,
+) -> Result<Option<i64>, Error> {
+    match change {
+        None => Ok(current),
+        Some(None) => Ok(None),
+        Some(Some(t)) => parse_expiry(t, now).map(Some),
+    }
+}
+
+fn rfc3339(ms: Option<i64>) -> serde_json::Value {
+    ms.map_or(serde_json::Value::Null, |t| format_rfc3339(t).into())
 }
 
 /// Puts the database's version of a key into the cache. If the database cannot
@@ -82,6 +118,8 @@ pub async fn generate_admin(
         generation: 1,
         scope,
         rate_limit,
+        expires_at: None,
+        previous_secret: None,
         created_at: now,
         updated_at: now,
         exposed_at: None,
@@ -101,28 +139,74 @@ pub async fn generate_admin(
     Ok(Revealed { key, api_key })
 }
 
+/// How a regenerate treats the replaced secret and the key's expiry.
+#[derive(Default)]
+pub struct RotateOptions {
+    /// Seconds the replaced secret (and its tokens) keeps working: 0 (the
+    /// default) to [`MAX_GRACE_SECS`]. Never beyond the key's expiry.
+    pub previous_secret_expires_in: Option<i64>,
+    /// The key's expiry from now on (RFC 3339): `None` keeps it, `Some(None)`
+    /// clears it.
+    pub expires_at: Option<Option<String>>,
+}
+
 /// Regenerates an admin or scoped key (`kind` is the route's): new secret,
-/// same client id, and every token issued before stops working.
+/// same client id. Every token issued before stops working, at once or, with
+/// a grace period, when the replaced secret dies; a grace period still
+/// running for an older secret ends now (at most two secrets live).
 pub async fn regenerate(
     app: &App,
     who: &Acting,
     client_id: &ClientId,
     kind: KeyKind,
+    options: &RotateOptions,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     let (actor, org_id) = (&who.actor, &who.org_id);
     let existing = get(app, org_id, client_id, kind).await?;
     passwords::confirm(app, &who.user, password).await?;
+    let now = now_ms();
+    let grace = options.previous_secret_expires_in.unwrap_or(0);
+    if !(0..=MAX_GRACE_SECS).contains(&grace) {
+        return Err(Error::invalid(
+            "previous_secret_expires_in",
+            format!("must be a number of seconds from 0 to {MAX_GRACE_SECS} (7 days)"),
+        ));
+    }
+    let expires_at = new_expiry(
+        options.expires_at.as_ref().map(Option::as_deref),
+        existing.expires_at,
+        now,
+    )?;
+    // The grace never outlives the key.
+    let previous_until =
+        (grace > 0).then(|| (now + grace * 1000).min(expires_at.unwrap_or(i64::MAX)));
     let (api_key, secret_hash) = new_secret(app);
-    let event = actor.event(
+    let mut details = json!({
+        "name": existing.name,
+        "owner_id": existing.owner_id,
+        "previous_secret_expires_at": format_rfc3339(previous_until.unwrap_or(now)),
+        "expires_at": rfc3339(expires_at),
+    });
+    if existing.expires_at != expires_at {
+        details["previous_expires_at"] = rfc3339(existing.expires_at);
+    }
+    let mut event = actor.event(
         Some(org_id),
         &format!("{}_key.regenerated", kind.as_str()),
         Some(client_id),
-        json!({"name": existing.name, "owner_id": existing.owner_id}),
+        details,
     );
+    // An immediate end reads as the moment of the event itself.
+    event.occurred_at = now;
+    let rotation = Rotation {
+        secret_hash,
+        previous_secret_expires_at: previous_until,
+        expires_at,
+    };
     let key = app
         .store
-        .regenerate_key(org_id, client_id, &secret_hash, now_ms(), &event)
+        .regenerate_key(org_id, client_id, &rotation, now, &event)
         .await?;
     refresh(app, client_id).await;
     Ok(Revealed { key, api_key })
@@ -132,6 +216,8 @@ pub async fn regenerate(
 pub struct ScopeInput {
     pub org_permissions: Vec<Permission>,
     pub account_permissions: Option<AccountPermissionsInput>,
+    /// When the key stops working (RFC 3339, in the future); `None`: never.
+    pub expires_at: Option<String>,
 }
 
 /// What an edit does to a key's rate limit.
@@ -186,12 +272,14 @@ pub async fn create_scoped(
     passwords::confirm(app, &who.user, password).await?;
     let name = KeyName::parse(name, "name")?;
     let scope = build_scope(app, &who.org_id, input).await?;
+    let expires_at = new_expiry(Some(input.expires_at.as_deref()), None, now_ms())?;
     insert_scoped(
         app,
         who,
         name,
         scope,
         rate_limit,
+        expires_at,
         "scoped_key.created",
         None,
     )
@@ -204,6 +292,7 @@ async fn insert_scoped(
     name: KeyName,
     scope: KeyScope,
     rate_limit: Option<RateLimit>,
+    expires_at: Option<i64>,
     action: &str,
     duplicated_from: Option<&ClientId>,
 ) -> Result<Revealed, Error> {
@@ -220,6 +309,8 @@ async fn insert_scoped(
         generation: 1,
         scope,
         rate_limit,
+        expires_at,
+        previous_secret: None,
         created_at: now,
         updated_at: now,
         exposed_at: None,
@@ -227,6 +318,9 @@ async fn insert_scoped(
     let mut details = json!({"name": key.name, "scope": key.scope});
     if let Some(l) = rate_limit {
         details["rate_limit"] = json!(l);
+    }
+    if expires_at.is_some() {
+        details["expires_at"] = rfc3339(expires_at);
     }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
@@ -237,11 +331,14 @@ async fn insert_scoped(
     Ok(Revealed { key, api_key })
 }
 
+/// A new key with the scope of `client_id`; it expires at `expires_at` (RFC
+/// 3339) if given, else never (the original's expiry is not copied).
 pub async fn duplicate(
     app: &App,
     who: &Acting,
     client_id: &ClientId,
     name: Option<&str>,
+    expires_at: Option<&str>,
     rate_limit: LimitChange,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
@@ -254,12 +351,14 @@ pub async fn duplicate(
             KeyName::parse(&format!("{base} (copy)"), "name")?
         }
     };
+    let expires_at = new_expiry(Some(expires_at), None, now_ms())?;
     insert_scoped(
         app,
         who,
         name,
         original.scope,
         rate_limit.apply(original.rate_limit),
+        expires_at,
         "scoped_key.duplicated",
         Some(client_id),
     )
@@ -273,9 +372,13 @@ pub struct KeyChanges {
     pub org_permissions: Option<Vec<Permission>>,
     pub account_permissions: Option<AccountPermissionsInput>,
     pub rate_limit: LimitChange,
+    /// `None` keeps the expiry, `Some(None)` clears it, `Some(Some(t))` sets
+    /// it (RFC 3339, in the future).
+    pub expires_at: Option<Option<String>>,
 }
 
-/// Changes a scoped key's name, scope and/or rate limit; the secret stays the same.
+/// Changes a scoped key's name, scope, rate limit and/or expiry; the secret
+/// stays the same.
 pub async fn update(
     app: &App,
     who: &Acting,
@@ -291,8 +394,15 @@ pub async fn update(
         org_permissions,
         account_permissions,
         rate_limit,
+        expires_at,
     } = changes;
     let rate_limit = rate_limit.apply(before.rate_limit);
+    let now = now_ms();
+    let expires_at = new_expiry(
+        expires_at.as_ref().map(Option::as_deref),
+        before.expires_at,
+        now,
+    )?;
     let KeyScope::Scoped {
         org_permissions: old_org,
         account_permissions: old_acct,
@@ -316,12 +426,17 @@ pub async fn update(
                 resources: resources.into(),
             }
         })),
+        expires_at: None,
     };
     let scope = build_scope(app, org_id, &input).await?;
     let mut details = json!({"name": {"before": before.name, "after": name},
-           "scope": {"before": before.scope, "after": scope}});
+                             "scope": {"before": before.scope, "after": scope}});
     if rate_limit != before.rate_limit {
         details["rate_limit"] = json!({"before": before.rate_limit, "after": rate_limit});
+    }
+    if before.expires_at != expires_at {
+        details["expires_at"] =
+            json!({"before": rfc3339(before.expires_at), "after": rfc3339(expires_at)});
     }
     let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
@@ -333,8 +448,9 @@ pub async fn update(
                 name: &name,
                 scope: &scope,
                 rate_limit,
+                expires_at,
             },
-            now_ms(),
+            now,
             &event,
         )
         .await?;

@@ -12,6 +12,7 @@ mod forward_auth;
 mod gateway;
 mod keys;
 mod leaks;
+mod lifecycle;
 mod limits;
 mod login;
 mod management;

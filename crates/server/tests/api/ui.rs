@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
 mod leaks;
+mod lifecycle;
 mod two_factor;
 
 /// One browser at a time: the machine has two cores.

@@ -6,13 +6,14 @@ use sqlx::Transaction;
 
 use super::rows::{Get, key_row, parse_id, rate_limit_row, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
-use crate::{AuditEvent, Change, KeyEdit, KeyRecord, Result, StoreError};
+use crate::{AuditEvent, Change, KeyEdit, KeyNotice, KeyRecord, Result, Rotation, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
     () => {
         "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
-         exposed_at, rate_limit_requests, rate_limit_seconds"
+         exposed_at, rate_limit_requests, rate_limit_seconds, \
+         expires_at, previous_secret_hash, previous_secret_expires_at"
     };
 }
 
@@ -87,10 +88,11 @@ where
     }
 
     async fn insert_key_row(tx: &mut Transaction<'static, DB>, key: &KeyRecord) -> Result<()> {
+        let previous_hash = key.previous_secret.map(|p| p.secret_hash.to_hex());
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -105,6 +107,9 @@ where
         .bind(key.exposed_at)
         .bind(key.rate_limit.map(|l| i64::from(l.requests)))
         .bind(key.rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(key.expires_at)
+        .bind(previous_hash.as_deref())
+        .bind(key.previous_secret.map(|p| p.expires_at))
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -141,25 +146,33 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
         // The row lock is taken last, so concurrent regenerates of one key
         // wait on each other for two round trips (update, commit), not four.
+        // The replaced secret becomes the previous one only with a grace
+        // period; any older previous secret dies here (at most two live).
         let mut tx = self.begin().await?;
         Self::insert_audit(&mut tx, audit).await?;
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         let row = sqlx::query(concat!(
             "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2, \
-             exposed_at = null \
+             exposed_at = null, \
+             previous_secret_hash = case when $5 is null then null else secret_hash end, \
+             previous_secret_expires_at = $5, expires_at = $6, \
+             expiry_notice = case when coalesce(expires_at, -1) = coalesce($6, -1) \
+               then expiry_notice else 0 end \
              where org_id = $3 and client_id = $4 returning ",
             key_columns!()
         ))
-        .bind(secret_hash.to_hex().as_str())
+        .bind(rotation.secret_hash.to_hex().as_str())
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
+        .bind(rotation.previous_secret_expires_at)
+        .bind(rotation.expires_at)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?
@@ -178,9 +191,16 @@ where
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
         let mut tx = self.begin().await?;
+        // A new expiry starts its notices over; a previous secret never
+        // outlives the key.
         let row = sqlx::query(concat!(
             "update api_keys set name = $1, scope = $2, updated_at = $3, \
-             rate_limit_requests = $6, rate_limit_seconds = $7 \
+             rate_limit_requests = $6, rate_limit_seconds = $7, expires_at = $8, \
+             expiry_notice = case when coalesce(expires_at, -1) = coalesce($8, -1) \
+               then expiry_notice else 0 end, \
+             previous_secret_expires_at = case when $8 is not null \
+               and previous_secret_expires_at > $8 then $8 \
+               else previous_secret_expires_at end \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
@@ -191,6 +211,7 @@ where
         .bind(client_id.as_str())
         .bind(edit.rate_limit.map(|l| i64::from(l.requests)))
         .bind(edit.rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(edit.expires_at)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?
@@ -381,6 +402,88 @@ where
         .await
         .map_err(db::<DB>)?;
         if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(true)
+    }
+
+    /// Keys with a lifecycle notice due at `now` (see `Store::due_key_notices`).
+    pub(crate) async fn due_key_notices(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<(KeyRecord, u8)>> {
+        sqlx::query(concat!(
+            "select ",
+            key_columns!(),
+            ", expiry_notice from api_keys \
+             where previous_secret_expires_at <= $1 \
+                or (expires_at <= $1 + $2 and expiry_notice < 3 and expiry_notice < \
+                    case when expires_at <= $1 then 3 when expires_at <= $1 + $3 then 2 \
+                    else 1 end) \
+             order by client_id limit $4"
+        ))
+        .bind(now)
+        .bind(crate::EXPIRY_WARNINGS_MS[0])
+        .bind(crate::EXPIRY_WARNINGS_MS[1])
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .iter()
+        .map(|r| {
+            use super::rows::Get;
+            Ok((
+                key_row(r)?,
+                u8::try_from(r.int("expiry_notice")?).unwrap_or(3),
+            ))
+        })
+        .collect()
+    }
+
+    /// Claims one notice with a conditional update and, when this call won
+    /// it, writes `audit` (and its outbox rows) in the same transaction.
+    pub(crate) async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = match *notice {
+            KeyNotice::PreviousSecretExpired { at } => {
+                let done = sqlx::query(
+                    "update api_keys set previous_secret_hash = null, \
+                     previous_secret_expires_at = null \
+                     where client_id = $1 and previous_secret_expires_at = $2",
+                )
+                .bind(client_id.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db::<DB>)?;
+                DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
+                done
+            }
+            KeyNotice::Expiry {
+                from,
+                to,
+                expires_at,
+            } => sqlx::query(
+                "update api_keys set expiry_notice = $1 \
+                 where client_id = $2 and expiry_notice = $3 and expires_at = $4",
+            )
+            .bind(i64::from(to))
+            .bind(client_id.as_str())
+            .bind(i64::from(from))
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db::<DB>)?,
+        };
+        if DB::rows_affected(&done) == 0 {
+            tx.rollback().await.map_err(db::<DB>)?;
             return Ok(false);
         }
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;

@@ -10,8 +10,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::{Sql, db};
 use crate::{
     AccountRecord, AttemptRecord, AuditEvent, DeliveryRecord, DeliveryStatus, DeliveryTarget,
-    KeyKind, KeyRecord, MemberRecord, Membership, OrgRecord, Result, StoreError, UserRecord,
-    WebhookRecord,
+    KeyKind, KeyRecord, MemberRecord, Membership, OrgRecord, PreviousSecret, Result, StoreError,
+    UserRecord, WebhookRecord,
 };
 
 /// Reading one column of a row, by name, as the types the schema uses.
@@ -145,6 +145,17 @@ pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
         generation: u64::try_from(r.int("generation")?).map_err(|_| corrupt("generation"))?,
         scope: parse_scope(&r.text("scope")?)?,
         rate_limit: rate_limit_row(r)?,
+        expires_at: r.opt_int("expires_at")?,
+        previous_secret: match (
+            r.opt_text("previous_secret_hash")?,
+            r.opt_int("previous_secret_expires_at")?,
+        ) {
+            (Some(hash), Some(expires_at)) => Some(PreviousSecret {
+                secret_hash: Digest::from_hex(&hash).ok_or_else(|| corrupt("key digest"))?,
+                expires_at,
+            }),
+            _ => None,
+        },
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         exposed_at: r.opt_int("exposed_at")?,

@@ -13,8 +13,8 @@ use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
-    KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord,
-    Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    KeyNotice, KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result,
+    Rotation, SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -349,11 +349,11 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::regenerate_key(self, org_id, client_id, secret_hash, now, audit).await
+        SqlStore::regenerate_key(self, org_id, client_id, rotation, now, audit).await
     }
 
     async fn update_key(
@@ -393,6 +393,19 @@ where
         audit: &AuditEvent,
     ) -> Result<()> {
         SqlStore::set_org_rate_limit(self, org_id, rate_limit, audit).await
+    }
+
+    async fn due_key_notices(&self, now: i64, limit: u32) -> Result<Vec<(KeyRecord, u8)>> {
+        SqlStore::due_key_notices(self, now, limit).await
+    }
+
+    async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::claim_key_notice(self, client_id, notice, audit).await
     }
 
     async fn delete_key(

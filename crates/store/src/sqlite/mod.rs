@@ -22,7 +22,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 use crate::sql::rows::{corrupt, parse_id, parse_scope};
 use crate::sql::{Sql, SqlStore, db, unavailable};
-use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
+use crate::{Change, ChangeFeed, KeyCredential, PreviousSecret, Result, StoreError};
 
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -137,10 +137,13 @@ impl Sql for Sqlite {
                 "select count(*) as n, max(rowid) as last, group_concat(client_id || char(31) || \
                  org_id || char(31) || secret_hash || char(31) || generation || char(31) || \
                  coalesce(rate_limit_requests, '') || char(31) || \
-                 coalesce(rate_limit_seconds, '') || char(31) || scope, \
+                 coalesce(rate_limit_seconds, '') || char(31) || \
+                 coalesce(expires_at, '') || char(31) || coalesce(previous_secret_hash, '') || \
+                 char(31) || coalesce(previous_secret_expires_at, '') || char(31) || scope, \
                  char(30)) as recs from (select rowid, client_id, org_id, secret_hash, generation, \
-                 rate_limit_requests, rate_limit_seconds, scope from api_keys \
-                 where rowid > $1 order by rowid limit $2)",
+                 rate_limit_requests, rate_limit_seconds, \
+                 expires_at, previous_secret_hash, previous_secret_expires_at, \
+                 scope from api_keys where rowid > $1 order by rowid limit $2)",
             )
             .bind(after)
             .bind(PAGE)
@@ -162,18 +165,19 @@ impl Sql for Sqlite {
             }
             let recs: &str = row.try_get("recs").map_err(db::<Sqlite>)?;
             for rec in recs.split('\u{1e}') {
-                // The scope last: it is the only field that is free text.
-                let mut fields = rec.splitn(7, '\u{1f}');
+                // The scope comes last: it is the only field that is free text.
+                let mut fields = rec.splitn(10, '\u{1f}');
                 let mut next = || fields.next().ok_or_else(corrupt_key);
-                let (client_id, org_id, hash, generation, requests, seconds, text) = (
-                    next()?,
-                    next()?,
-                    next()?,
-                    next()?,
-                    next()?,
-                    next()?,
-                    next()?,
-                );
+                let (client_id, org_id, hash, generation) = (next()?, next()?, next()?, next()?);
+                let (requests, seconds) = (next()?, next()?);
+                let (expires_at, previous_hash, previous_expires_at, text) =
+                    (next()?, next()?, next()?, next()?);
+                let opt_int = |s: &str| -> Result<Option<i64>> {
+                    match s {
+                        "" => Ok(None),
+                        s => s.parse().map(Some).map_err(|_| corrupt_key()),
+                    }
+                };
                 let scope = match scopes.get(text) {
                     Some(s) => s.clone(),
                     None => {
@@ -194,6 +198,14 @@ impl Sql for Sqlite {
                         requests.parse().ok(),
                         seconds.parse().ok(),
                     ),
+                    expires_at: opt_int(expires_at)?,
+                    previous_secret: match (previous_hash, opt_int(previous_expires_at)?) {
+                        ("", _) | (_, None) => None,
+                        (h, Some(expires_at)) => Some(PreviousSecret {
+                            secret_hash: Digest::from_hex(h).ok_or_else(corrupt_key)?,
+                            expires_at,
+                        }),
+                    },
                 });
             }
             if n < PAGE {

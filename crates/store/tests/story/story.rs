@@ -15,6 +15,7 @@ use keygate_store::{
 };
 use serde_json::json;
 
+pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
@@ -81,7 +82,7 @@ pub(crate) async fn acme(store: &dyn Store) -> Acme {
     }
 }
 
-fn key(
+pub(crate) fn key(
     org: &OrgId,
     kind: KeyKind,
     owner_id: Option<&str>,
@@ -98,9 +99,20 @@ fn key(
         generation: 1,
         scope,
         rate_limit: None,
+        expires_at: None,
+        previous_secret: None,
         created_at: NOW,
         updated_at: NOW,
         exposed_at: None,
+    }
+}
+
+/// A regenerate without grace period or expiry.
+pub(crate) fn rotation(secret_hash: keygate_core::crypto::Digest) -> keygate_store::Rotation {
+    keygate_store::Rotation {
+        secret_hash,
+        previous_secret_expires_at: None,
+        expires_at: None,
     }
 }
 
@@ -299,7 +311,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
         .regenerate_key(
             org_id,
             &k.client_id,
-            &new_hash,
+            &rotation(new_hash),
             NOW + 5,
             &event(Some(org_id), "admin_key.regenerated", Some(&k.client_id)),
         )
@@ -320,7 +332,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
             .regenerate_key(
                 org_id,
                 &ClientId::generate(),
-                &new_hash,
+                &rotation(new_hash),
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -400,6 +412,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                 name: "renamed",
                 scope: &new_scope,
                 rate_limit: None,
+                expires_at: None,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
@@ -431,6 +444,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                     name: "x",
                     scope: &new_scope,
                     rate_limit: None,
+                    expires_at: None,
                 },
                 NOW,
                 &event(Some(org_id), "x", None)
@@ -523,7 +537,7 @@ pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
             let hash = sha256(format!("secret {i}").as_bytes());
             let ev = event(Some(&org_id), "admin_key.regenerated", Some(&client_id));
             store
-                .regenerate_key(&org_id, &client_id, &hash, NOW + i, &ev)
+                .regenerate_key(&org_id, &client_id, &rotation(hash), NOW + i, &ev)
                 .await
                 .map(|r| (r.generation, hash))
         }
@@ -638,7 +652,7 @@ pub async fn changes_are_announced_only_where_other_instances_may_write(
         .regenerate_key(
             org_id,
             &k.client_id,
-            &sha256(b"2"),
+            &rotation(sha256(b"2")),
             NOW,
             &event(Some(org_id), "admin_key.regenerated", None),
         )
@@ -1272,7 +1286,7 @@ pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
         .regenerate_key(
             org_id,
             &k.client_id,
-            &sha256(b"fresh"),
+            &rotation(sha256(b"fresh")),
             NOW + 3,
             &event(Some(org_id), "scoped_key.regenerated", Some(&k.client_id)),
         )
@@ -1389,6 +1403,7 @@ pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
                 name: "renamed",
                 scope: &s.scope,
                 rate_limit: None,
+                expires_at: None,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),

@@ -206,10 +206,19 @@ pub struct KeyView {
     /// organization's `on_leak` is `notify`: the key still works; regenerate
     /// it. `null` when not (regenerating clears it).
     pub exposed_at: Option<String>,
+    /// When the key stops working (RFC 3339); null: never.
+    pub expires_at: Option<String>,
+    /// True once `expires_at` has passed: the key no longer logs in and its
+    /// tokens are refused.
+    pub expired: bool,
+    /// While a grace period after a regenerate lasts: when the replaced secret
+    /// (and its tokens) stops working. Null otherwise.
+    pub previous_secret_expires_at: Option<String>,
 }
 
 impl KeyView {
     pub fn new(k: &KeyRecord, catalog: &Catalog) -> KeyView {
+        let now = crate::clock::now_ms();
         let (org, accounts, resources) = match &k.scope {
             KeyScope::OrgAdmin => (
                 PermSet::everything(catalog, Level::Org),
@@ -245,6 +254,12 @@ impl KeyView {
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
             exposed_at: k.exposed_at.map(format_rfc3339),
+            expires_at: k.expires_at.map(format_rfc3339),
+            expired: k.expires_at.is_some_and(|t| t <= now),
+            previous_secret_expires_at: k
+                .previous_secret
+                .filter(|p| p.expires_at > now && k.expires_at.is_none_or(|t| t > now))
+                .map(|p| format_rfc3339(p.expires_at)),
         }
     }
 }
@@ -382,6 +397,37 @@ pub struct PasswordConfirmation {
     pub password: Option<String>,
 }
 
+/// Regenerate: the password, and optionally a grace period for the replaced
+/// secret and (admin keys' only way to set one) a new expiry.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRegenerate {
+    /// Your current login password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Seconds the replaced secret and its tokens keep working: 0 (the
+    /// default: at once) to 604800 (7 days), never beyond the key's expiry.
+    /// A grace period still running from an earlier regenerate ends now.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
+    pub previous_secret_expires_in: Option<i64>,
+    /// The key's expiry from now on (RFC 3339, in the future); null: never.
+    /// Absent: unchanged.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub expires_at: Option<Option<String>>,
+}
+
+/// A present field as `Some`, so that an explicit null (`Some(None)`) differs
+/// from an absent one (`None`, by `#[serde(default)]`).
+fn some<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopedKeyCreate {
@@ -395,6 +441,10 @@ pub struct ScopedKeyCreate {
     pub rate_limit: Option<RateLimitDto>,
     #[serde(default)]
     pub password: Option<String>,
+    /// When the key stops working (RFC 3339, in the future). Absent or null: never.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -413,6 +463,10 @@ pub struct ScopedKeyPatch {
     pub rate_limit: Option<Option<RateLimitDto>>,
     #[serde(default)]
     pub password: Option<String>,
+    /// A new expiry (RFC 3339, in the future); null removes it; absent keeps it.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub expires_at: Option<Option<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -427,6 +481,11 @@ pub struct ScopedKeyDuplicate {
     pub rate_limit: Option<Option<RateLimitDto>>,
     #[serde(default)]
     pub password: Option<String>,
+    /// The new key's expiry (RFC 3339, in the future). Absent or null: never
+    /// (the original's expiry is not copied).
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -14,7 +14,7 @@ use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
-    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
+    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, Lifecycle, RevealPage, ScopedRow, Shell, render,
     render_status, stamp,
 };
 use crate::ui::routes::check_form;
@@ -49,6 +49,7 @@ pub async fn list(
     let mut accounts = orgs::accounts(&app, &m.org_id).await?;
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
     let all = keys::list(&app, &m.org_id).await?;
+    let now = crate::clock::now_ms();
     let info = |owner: &str| {
         all.iter()
             .find(|k| k.kind == KeyKind::Admin && k.owner_id.as_deref() == Some(owner))
@@ -57,6 +58,7 @@ pub async fn list(
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
                 exposed: k.exposed_at.is_some(),
+                lifecycle: Lifecycle::of(k, now),
             })
     };
     let mut admin = vec![AdminRow {
@@ -84,6 +86,7 @@ pub async fn list(
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
                 exposed: k.exposed_at.is_some(),
+                lifecycle: Lifecycle::of(k, now),
             }
         })
         .collect();
@@ -105,6 +108,7 @@ fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: false,
     }
 }
 
@@ -215,7 +219,7 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
     Prompt {
         title: "Regenerate API key".into(),
         body: format!(
-            "“{}” gets a new secret. The old key and every token issued with it stop working at once. The client ID stays the same.",
+            "“{}” gets a new secret; the client ID stays the same. The old key and every token issued with it stop working when you choose below.",
             k.name
         ),
         action: format!("{}/{}/regenerate", keys_url(m), k.client_id),
@@ -224,6 +228,7 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: true,
     }
 }
 
@@ -247,7 +252,14 @@ pub async fn regenerate(
     let k = key_of(&app, &m, &id, None).await?;
     let password = form.get("password");
     let who = m.acting();
-    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, password);
+    // The dialog's choice (Immediately / 1 hour / 24 hours / 7 days); the
+    // service checks the range.
+    let grace = form.get("previous_secret_expires_in").unwrap_or("0");
+    let options = keys::RotateOptions {
+        previous_secret_expires_in: Some(grace.parse().unwrap_or(-1)),
+        expires_at: None,
+    };
+    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, &options, password);
     match confirmed(&app, &m, &form, regenerate_prompt(&m, &k), action).await {
         Ok(r) => reveal(&app, &m, "API key regenerated", r).await,
         Err(page) => Ok(page),
@@ -267,6 +279,7 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: false,
     }
 }
 
@@ -290,7 +303,15 @@ pub async fn duplicate(
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
     let password = form.get("password");
     let who = m.acting();
-    let action = keys::duplicate(&app, &who, &k.client_id, None, LimitChange::Keep, password);
+    let action = keys::duplicate(
+        &app,
+        &who,
+        &k.client_id,
+        None,
+        None,
+        LimitChange::Keep,
+        password,
+    );
     match confirmed(&app, &m, &form, duplicate_prompt(&m, &k), action).await {
         Ok(r) => reveal(&app, &m, "API key duplicated", r).await,
         Err(page) => Ok(page),
@@ -310,6 +331,7 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: false,
     }
 }
 
@@ -350,7 +372,8 @@ pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
     let result = match values.scope_input() {
-        Ok(input) => {
+        Ok(mut input) => {
+            input.expires_at = values.expires_at_input();
             keys::create_scoped(&app, &m.acting(), &values.name, &input, None, password).await
         }
         Err(e) => Err(e),
@@ -407,6 +430,8 @@ pub async fn edit(
                     .account_permissions
                     .or_else(|| Some(form::no_accounts())),
                 rate_limit: LimitChange::Keep,
+                // Unchanged (even when already past) is kept; empty clears.
+                expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }
