@@ -9,7 +9,9 @@ pub mod crypto;
 pub mod ids;
 pub mod key;
 pub mod login;
+pub mod network;
 pub mod permission;
+pub mod policy;
 pub mod role;
 pub mod text;
 pub mod time;
@@ -23,5 +25,7 @@ pub use ids::{
 };
 pub use key::{ApiKey, KeyFormatError};
 pub use login::{LoginError, login_target};
+pub use network::Networks;
 pub use permission::{Access, AccountSelection, KeyScope, PermSet};
+pub use policy::KeyPolicy;
 pub use role::Role;

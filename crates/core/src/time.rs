@@ -13,6 +13,98 @@ pub fn format_rfc3339(unix_ms: i64) -> String {
     format!("{date}T{time}.{:03}Z", unix_ms.rem_euclid(1000))
 }
 
+// life-policy: the key policy needs `expires_at` as a time; life-rotate parses
+// the same field (the lead keeps one of the two parsers when merging).
+/// Parses an RFC 3339 timestamp (`2026-05-12T00:00:00Z`,
+/// `2026-05-12T08:00:00.5+08:00`) into Unix ms; `None` if it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !b.is_ascii() {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = &s[r];
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let sep = |i: usize, c: u8| b[i] == c;
+    if !(sep(4, b'-')
+        && sep(7, b'-')
+        && matches!(b[10], b'T' | b't')
+        && sep(13, b':')
+        && sep(16, b':'))
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > days_in[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = &s[start..i.min(start + 3)];
+        ms = frac.parse::<i64>().ok()? * 10_i64.pow(3 - frac.len() as u32);
+    }
+    let offset_min = match &s[i..] {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && matches!(o.as_bytes()[0], b'+' | b'-') && o.as_bytes()[3] == b':' => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if o.starts_with('-') { -m } else { m }
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec.min(59) - offset_min * 60;
+    Some(secs * 1000 + ms)
+}
+
 fn civil(unix_ms: i64) -> (String, String) {
     let secs = unix_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -44,6 +136,37 @@ mod tests {
             format_airwallex(1_778_544_000_000),
             "2026-05-12T00:00:00+0000"
         );
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(
+            parse_rfc3339("2026-05-12T00:00:00Z"),
+            Some(1_778_544_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00.123Z"),
+            Some(951_782_400_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-05-12T08:00:00+08:00"),
+            Some(1_778_544_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-05-11T23:00:00.5-01:00"),
+            Some(1_778_544_000_500)
+        );
+        for bad in [
+            "2026-05-12",
+            "2026-02-30T00:00:00Z",
+            "2026-05-12T00:00:00",
+            "300.1.2.3",
+            "2026-05-12T24:00:00Z",
+            "2026-05-12T00:00:00.Z",
+            "2026-05-12 00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]
