@@ -21,6 +21,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use keygate_core::Networks;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::token::Claims;
@@ -39,6 +40,8 @@ pub struct Credential {
     pub secret_hash: Digest,
     pub generation: u64,
     pub scope: Arc<KeyScope>,
+    /// Where the key and its tokens may be used from; `None`: anywhere.
+    pub allowed_networks: Option<Arc<Networks>>,
 }
 
 impl From<KeyCredential> for Credential {
@@ -48,6 +51,7 @@ impl From<KeyCredential> for Credential {
             secret_hash: k.secret_hash,
             generation: k.generation,
             scope: k.scope,
+            allowed_networks: k.allowed_networks,
         }
     }
 }
@@ -196,6 +200,7 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                 secret_hash: k.secret_hash,
                 generation: k.generation,
                 scope: k.scope,
+                allowed_networks: k.allowed_networks,
             };
             keys.write(client_id.as_str())
                 .insert(client_id, Arc::new(cred));

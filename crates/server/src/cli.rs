@@ -318,6 +318,7 @@ async fn seed_keys(
                 secret_hash: pepper.digest(key.expose().as_bytes()),
                 generation: 1,
                 scope: scope.clone(),
+                allowed_networks: Default::default(),
                 created_at: now,
                 updated_at: now,
             });

@@ -15,7 +15,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
+use keygate_core::policy::KeyPolicy;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
 };
@@ -295,21 +297,25 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Replaces the secret and bumps the generation, so every token issued
-    /// before stops working.
+    /// before stops working; `allowed_networks`, when given, replaces the
+    /// key's allowlist in the same change.
     async fn regenerate_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
         secret_hash: &Digest,
+        allowed_networks: Option<&Networks>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
+    /// Changes a scoped key's name, scope and allowlist.
     async fn update_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
         name: &str,
         scope: &KeyScope,
+        allowed_networks: &Networks,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
@@ -318,6 +324,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// The organization's key policy; the default (no rule) when none was set.
+    async fn key_policy(&self, org_id: &OrgId) -> Result<KeyPolicy>;
+    /// Replaces the organization's key policy.
+    async fn set_key_policy(
+        &self,
+        org_id: &OrgId,
+        policy: &KeyPolicy,
+        now: i64,
         audit: &AuditEvent,
     ) -> Result<()>;
 

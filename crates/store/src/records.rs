@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, Role, SessionId, UserId,
@@ -128,6 +129,8 @@ pub struct KeyRecord {
     /// Starts at 1; every regenerate adds one.
     pub generation: u64,
     pub scope: KeyScope,
+    /// Where the key may be used from; empty: anywhere.
+    pub allowed_networks: Networks,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -140,6 +143,8 @@ pub struct KeyCredential {
     pub secret_hash: Digest,
     pub generation: u64,
     pub scope: Arc<KeyScope>,
+    /// `None`: anywhere (the common case costs the hot path nothing).
+    pub allowed_networks: Option<Arc<Networks>>,
 }
 
 impl From<&KeyRecord> for KeyCredential {
@@ -150,6 +155,8 @@ impl From<&KeyRecord> for KeyCredential {
             secret_hash: k.secret_hash,
             generation: k.generation,
             scope: Arc::new(k.scope.clone()),
+            allowed_networks: (!k.allowed_networks.is_empty())
+                .then(|| Arc::new(k.allowed_networks.clone())),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! request checked against a method and path, and the caller's identity in
 //! Keygate's own `x-keygate-*` headers.
 
+use std::net::IpAddr;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::app::App;
@@ -25,17 +27,25 @@ fn denied(d: Denied) -> ApiError {
         Denied::Unavailable => auth::stale_cache().into(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
         Denied::AmbiguousPath => request::invalid_path(),
+        Denied::Network => {
+            ApiError::Forbidden("the token's key may not be used from this network address")
+        }
     }
 }
 
+/// `from`: the client's address (`access::ClientAddr`), for keys with a
+/// network allowlist.
 pub async fn check(
     app: &App,
     headers: &HeaderMap,
     method: &str,
     path: &str,
+    from: Option<IpAddr>,
 ) -> Result<Identity, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    auth::check(app, token, method, path).await.map_err(denied)
+    auth::check(app, token, method, path, from)
+        .await
+        .map_err(denied)
 }
 
 pub fn identity_headers(id: &Identity, h: &mut HeaderMap) {

@@ -6,12 +6,15 @@
 //! sets `X-Forwarded-*`, and a client's own `X-Original-*` must not count
 //! there. A missing header is a broken proxy config: 400, never a default.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::check::{check, identity_headers};
 use super::request;
+use crate::access::ClientAddr;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 
@@ -58,10 +61,11 @@ const TRAEFIK: Family = Family {
     ))]
 pub async fn verify(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+    by_headers(&app, &method, &h, &NGINX, from).await
 }
 
 /// Forward-auth for nginx `auth_request`: reads only `X-Original-Method` and
@@ -79,10 +83,11 @@ pub async fn verify(
     ))]
 pub async fn nginx(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+    by_headers(&app, &method, &h, &NGINX, from).await
 }
 
 /// Forward-auth for Traefik ForwardAuth: reads only `X-Forwarded-Method` and
@@ -100,10 +105,11 @@ pub async fn nginx(
     ))]
 pub async fn traefik(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &TRAEFIK).await
+    by_headers(&app, &method, &h, &TRAEFIK, from).await
 }
 
 /// Forward-auth for Envoy ext_authz (HTTP service, `path_prefix: /auth/envoy`):
@@ -121,6 +127,7 @@ pub async fn traefik(
     ))]
 pub async fn envoy(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     uri: Uri,
     h: HeaderMap,
@@ -129,7 +136,7 @@ pub async fn envoy(
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
         .ok_or(ApiError::NotFound)?;
-    decide(&app, &h, method.as_str(), None, target).await
+    decide(&app, &h, method.as_str(), None, target, from).await
 }
 
 async fn by_headers(
@@ -137,11 +144,12 @@ async fn by_headers(
     own: &Method,
     h: &HeaderMap,
     f: &Family,
+    from: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
     request::method(own.as_str(), None)?;
     let method = header(h, f.method, f.method_title, f.proxy)?;
     let uri = header(h, f.uri, f.uri_title, f.proxy)?;
-    decide(app, h, method, Some(f.method), uri).await
+    decide(app, h, method, Some(f.method), uri, from).await
 }
 
 fn header<'a>(
@@ -175,10 +183,11 @@ async fn decide(
     method: &str,
     method_source: Option<&'static str>,
     uri: &str,
+    from: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let identity = check(app, h, method, path).await?;
+    let identity = check(app, h, method, path, from).await?;
     let mut resp = StatusCode::OK.into_response();
     identity_headers(&identity, resp.headers_mut());
     Ok(resp)

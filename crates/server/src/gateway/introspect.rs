@@ -24,7 +24,8 @@ pub struct IntrospectForm {
 /// password being the configured introspection secret.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "gateway",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat}", body = Object),
+    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat, allowed_networks}; \
+                `allowed_networks` (CIDRs) only for a key with a network allowlist: the token may be used from those networks only", body = Object),
               (status = 401, body = ErrorBody, description = "Bad Basic credentials, or introspection is off \
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
@@ -63,7 +64,7 @@ pub async fn introspect(
         Err(_) => return Ok(inactive),
     };
     let c = &identity.claims;
-    Ok(Json(serde_json::json!({
+    let mut answer = serde_json::json!({
         "active": true,
         "token_type": "Bearer",
         "client_id": c.sub,
@@ -74,7 +75,14 @@ pub async fn introspect(
         "exp": c.exp,
         "iat": c.iat,
         "iss": c.iss,
-    })))
+    });
+    // The key's network allowlist: the token is for callers in these networks
+    // only (absent: anywhere). Introspection answers whoever asks (a resource
+    // server, not the client); the resource server enforces it.
+    if let Some(n) = &cred.allowed_networks {
+        answer["allowed_networks"] = n.to_strings().into();
+    }
+    Ok(Json(answer))
 }
 
 /// A 401 of introspection says which scheme it wants (RFC 7235).

@@ -19,7 +19,9 @@ use tracing::Instrument;
 use crate::app::AppState;
 use crate::request_id;
 use error::ApiError;
-use routes::{audit, health, keys, login, orgs, people, sessions, two_factor, webhooks};
+use routes::{
+    audit, health, key_policy, keys, login, orgs, people, sessions, two_factor, webhooks,
+};
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
 /// and readiness.
@@ -74,6 +76,10 @@ pub fn router(app: AppState) -> Router {
             axum::routing::patch(orgs::update_member).delete(orgs::remove_member),
         )
         .route(&format!("{org}/api-keys"), get(keys::list))
+        .route(
+            &format!("{org}/key-policy"),
+            get(key_policy::get).patch(key_policy::update),
+        )
         .route(&format!("{org}/admin-keys"), post(keys::generate_admin))
         .route(
             &format!("{org}/admin-keys/{{client_id}}/regenerate"),

@@ -7,13 +7,61 @@
 
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
-use keygate_core::{AccountId, ApiKey, ClientId, OrgId};
+use keygate_core::time::parse_rfc3339;
+use keygate_core::{AccountId, ApiKey, ClientId, Networks, OrgId};
 use keygate_store::{KeyKind, KeyRecord, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
 use crate::clock::now_ms;
-use crate::service::{Acting, Error, passwords};
+use crate::service::{Acting, Error, key_policy, passwords};
+
+/// Key fields of the key lifecycle that a create, duplicate, edit or
+/// regenerate may set, as the client sent them (checked here).
+#[derive(Debug, Default, Clone)]
+pub struct KeyTerms {
+    /// The network allowlist (CIDRs or addresses). `None`: keep the key's
+    /// (edit, regenerate; duplicate copies the original's), or anywhere
+    /// (create). An empty list: anywhere.
+    pub allowed_networks: Option<Vec<String>>,
+    // life-policy: `expires_at` is read here only for the organization's key
+    // policy; life-rotate's branch stores it (the lead merges the two).
+    /// RFC 3339; `None`: keep the key's (none on create).
+    pub expires_at: Option<String>,
+}
+
+impl KeyTerms {
+    fn networks(&self) -> Result<Option<Networks>, Error> {
+        Ok(self
+            .allowed_networks
+            .as_ref()
+            .map(|n| Networks::parse(n, "allowed_networks"))
+            .transpose()?)
+    }
+
+    // life-policy: merged with life-rotate's expiry parsing.
+    fn expires_at(&self) -> Result<Option<i64>, Error> {
+        self.expires_at
+            .as_deref()
+            .map(|s| {
+                parse_rfc3339(s).ok_or_else(|| {
+                    Error::invalid(
+                        "expires_at",
+                        "must be an RFC 3339 time, like 2026-05-12T00:00:00Z",
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Adds the allowlist to an audit event's details when there is one.
+fn with_networks(mut details: serde_json::Value, n: &Networks) -> serde_json::Value {
+    if !n.is_empty() {
+        details["allowed_networks"] = n.to_strings().into();
+    }
+    details
+}
 
 /// A key with its secret, for the one response that shows it.
 pub struct Revealed {
@@ -45,10 +93,13 @@ pub async fn generate_admin(
     app: &App,
     who: &Acting,
     owner_id: &str,
+    terms: &KeyTerms,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
     let (actor, org_id) = (&who.actor, &who.org_id);
+    let allowed_networks = terms.networks()?.unwrap_or_default();
+    key_policy::check(app, org_id, terms.expires_at()?, &allowed_networks).await?;
     let (scope, name) = if owner_id == org_id.as_str() {
         (KeyScope::OrgAdmin, "Organization admin key".to_owned())
     } else {
@@ -80,6 +131,7 @@ pub async fn generate_admin(
         secret_hash,
         generation: 1,
         scope,
+        allowed_networks,
         created_at: now,
         updated_at: now,
     };
@@ -87,7 +139,10 @@ pub async fn generate_admin(
         Some(org_id),
         "admin_key.generated",
         Some(&key.client_id),
-        json!({"owner_id": owner_id, "name": key.name}),
+        with_networks(
+            json!({"owner_id": owner_id, "name": key.name}),
+            &key.allowed_networks,
+        ),
     );
     app.store.insert_key(&key, &event).await?;
     refresh(app, &key.client_id).await;
@@ -95,27 +150,48 @@ pub async fn generate_admin(
 }
 
 /// Regenerates an admin or scoped key (`kind` is the route's): new secret,
-/// same client id, and every token issued before stops working.
+/// same client id, and every token issued before stops working. `terms` may
+/// replace the allowlist (the way to change an admin key's); the key as it
+/// will be must meet the organization's key policy.
 pub async fn regenerate(
     app: &App,
     who: &Acting,
     client_id: &ClientId,
     kind: KeyKind,
+    terms: &KeyTerms,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     let (actor, org_id) = (&who.actor, &who.org_id);
     let existing = get(app, org_id, client_id, kind).await?;
     passwords::confirm(app, &who.user, password).await?;
+    let networks = terms.networks()?;
+    let after = networks.as_ref().unwrap_or(&existing.allowed_networks);
+    // life-policy: with life-rotate, an absent expires_at keeps the key's.
+    key_policy::check(app, org_id, terms.expires_at()?, after).await?;
     let (api_key, secret_hash) = new_secret(app);
+    let mut details = json!({"name": existing.name, "owner_id": existing.owner_id});
+    if let Some(n) = &networks {
+        details["allowed_networks"] = json!({
+            "before": existing.allowed_networks.to_strings(),
+            "after": n.to_strings(),
+        });
+    }
     let event = actor.event(
         Some(org_id),
         &format!("{}_key.regenerated", kind.as_str()),
         Some(client_id),
-        json!({"name": existing.name, "owner_id": existing.owner_id}),
+        details,
     );
     let key = app
         .store
-        .regenerate_key(org_id, client_id, &secret_hash, now_ms(), &event)
+        .regenerate_key(
+            org_id,
+            client_id,
+            &secret_hash,
+            networks.as_ref(),
+            now_ms(),
+            &event,
+        )
         .await?;
     refresh(app, client_id).await;
     Ok(Revealed { key, api_key })
@@ -152,12 +228,15 @@ pub async fn create_scoped(
     who: &Acting,
     name: &str,
     input: &ScopeInput,
+    terms: &KeyTerms,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
     let name = KeyName::parse(name, "name")?;
     let scope = build_scope(app, &who.org_id, input).await?;
-    insert_scoped(app, who, name, scope, "scoped_key.created", None).await
+    let networks = terms.networks()?.unwrap_or_default();
+    key_policy::check(app, &who.org_id, terms.expires_at()?, &networks).await?;
+    insert_scoped(app, who, name, scope, networks, "scoped_key.created", None).await
 }
 
 async fn insert_scoped(
@@ -165,6 +244,7 @@ async fn insert_scoped(
     who: &Acting,
     name: KeyName,
     scope: KeyScope,
+    allowed_networks: Networks,
     action: &str,
     duplicated_from: Option<&ClientId>,
 ) -> Result<Revealed, Error> {
@@ -180,10 +260,14 @@ async fn insert_scoped(
         secret_hash,
         generation: 1,
         scope,
+        allowed_networks,
         created_at: now,
         updated_at: now,
     };
-    let mut details = json!({"name": key.name, "scope": key.scope});
+    let mut details = with_networks(
+        json!({"name": key.name, "scope": key.scope}),
+        &key.allowed_networks,
+    );
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
     }
@@ -198,10 +282,16 @@ pub async fn duplicate(
     who: &Acting,
     client_id: &ClientId,
     name: Option<&str>,
+    terms: &KeyTerms,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     let original = get(app, &who.org_id, client_id, KeyKind::Scoped).await?;
     passwords::confirm(app, &who.user, password).await?;
+    let networks = terms
+        .networks()?
+        .unwrap_or_else(|| original.allowed_networks.clone());
+    // life-policy: with life-rotate, an absent expires_at copies the original's.
+    key_policy::check(app, &who.org_id, terms.expires_at()?, &networks).await?;
     let name = match name {
         Some(n) => KeyName::parse(n, "name")?,
         None => {
@@ -214,6 +304,7 @@ pub async fn duplicate(
         who,
         name,
         original.scope,
+        networks,
         "scoped_key.duplicated",
         Some(client_id),
     )
@@ -226,9 +317,12 @@ pub struct KeyChanges {
     pub name: Option<String>,
     pub org_permissions: Option<Vec<Permission>>,
     pub account_permissions: Option<AccountPermissionsInput>,
+    /// The allowlist and (for the policy) the expiry; see [`KeyTerms`].
+    pub terms: KeyTerms,
 }
 
-/// Changes a scoped key's name and/or scope; the secret stays the same.
+/// Changes a scoped key's name, scope and/or allowlist; the secret stays the
+/// same. The key as it will be must meet the organization's key policy.
 pub async fn update(
     app: &App,
     who: &Acting,
@@ -243,6 +337,7 @@ pub async fn update(
         name,
         org_permissions,
         account_permissions,
+        terms,
     } = changes;
     let KeyScope::Scoped {
         org_permissions: old_org,
@@ -269,16 +364,31 @@ pub async fn update(
         })),
     };
     let scope = build_scope(app, org_id, &input).await?;
-    let event = actor.event(
-        Some(org_id),
-        "scoped_key.updated",
-        Some(client_id),
-        json!({"name": {"before": before.name, "after": name},
-               "scope": {"before": before.scope, "after": scope}}),
-    );
+    let networks = terms
+        .networks()?
+        .unwrap_or_else(|| before.allowed_networks.clone());
+    // life-policy: with life-rotate, an absent expires_at keeps `before.expires_at`.
+    key_policy::check(app, org_id, terms.expires_at()?, &networks).await?;
+    let mut details = json!({"name": {"before": before.name, "after": name},
+                             "scope": {"before": before.scope, "after": scope}});
+    if networks != before.allowed_networks {
+        details["allowed_networks"] = json!({
+            "before": before.allowed_networks.to_strings(),
+            "after": networks.to_strings(),
+        });
+    }
+    let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
         .store
-        .update_key(org_id, client_id, &name, &scope, now_ms(), &event)
+        .update_key(
+            org_id,
+            client_id,
+            &name,
+            &scope,
+            &networks,
+            now_ms(),
+            &event,
+        )
         .await?;
     refresh(app, client_id).await;
     Ok(key)

@@ -275,6 +275,10 @@ pub struct KeyForm {
     pub org_error: Option<String>,
     pub account_error: Option<String>,
     pub password_error: Option<String>,
+    /// The network allowlist, one per line, and what is wrong with it (one
+    /// entry per bad line).
+    pub networks: String,
+    pub network_errors: Vec<String>,
 }
 
 impl KeyForm {

@@ -1,18 +1,20 @@
 //! API keys.
 
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{ClientId, EventId, OrgId};
 use sqlx::Transaction;
 
-use super::rows::{key_row, scope_json};
+use super::rows::{key_row, networks_json, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
 use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
     () => {
-        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at"
+        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
+         allowed_networks"
     };
 }
 
@@ -90,7 +92,7 @@ where
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -102,6 +104,7 @@ where
         .bind(scope_json(&key.scope)?.as_str())
         .bind(key.created_at)
         .bind(key.updated_at)
+        .bind(networks_json(&key.allowed_networks).as_deref())
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -139,6 +142,7 @@ where
         org_id: &OrgId,
         client_id: &ClientId,
         secret_hash: &Digest,
+        allowed_networks: Option<&Networks>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
@@ -148,7 +152,8 @@ where
         Self::insert_audit(&mut tx, audit).await?;
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         let row = sqlx::query(concat!(
-            "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2 \
+            "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2, \
+             allowed_networks = case when $5 then $6 else allowed_networks end \
              where org_id = $3 and client_id = $4 returning ",
             key_columns!()
         ))
@@ -156,6 +161,8 @@ where
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
+        .bind(allowed_networks.is_some())
+        .bind(allowed_networks.and_then(networks_json).as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?
@@ -171,12 +178,13 @@ where
         client_id: &ClientId,
         name: &str,
         scope: &KeyScope,
+        allowed_networks: &Networks,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(concat!(
-            "update api_keys set name = $1, scope = $2, updated_at = $3 \
+            "update api_keys set name = $1, scope = $2, updated_at = $3, allowed_networks = $6 \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
@@ -185,6 +193,7 @@ where
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
+        .bind(networks_json(allowed_networks).as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

@@ -1,10 +1,12 @@
 //! The `Store` trait on the shared SQL layer: each method is the inherent one of
-//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `audit.rs` or `notifications.rs`, or the
+//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `policies.rs`, `audit.rs` or `notifications.rs`, or the
 //! database's own (`Sql`).
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
+use keygate_core::policy::KeyPolicy;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
 };
@@ -350,10 +352,20 @@ where
         org_id: &OrgId,
         client_id: &ClientId,
         secret_hash: &Digest,
+        allowed_networks: Option<&Networks>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::regenerate_key(self, org_id, client_id, secret_hash, now, audit).await
+        SqlStore::regenerate_key(
+            self,
+            org_id,
+            client_id,
+            secret_hash,
+            allowed_networks,
+            now,
+            audit,
+        )
+        .await
     }
 
     async fn update_key(
@@ -362,10 +374,35 @@ where
         client_id: &ClientId,
         name: &str,
         scope: &KeyScope,
+        allowed_networks: &Networks,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::update_key(self, org_id, client_id, name, scope, now, audit).await
+        SqlStore::update_key(
+            self,
+            org_id,
+            client_id,
+            name,
+            scope,
+            allowed_networks,
+            now,
+            audit,
+        )
+        .await
+    }
+
+    async fn key_policy(&self, org_id: &OrgId) -> Result<KeyPolicy> {
+        SqlStore::key_policy(self, org_id).await
+    }
+
+    async fn set_key_policy(
+        &self,
+        org_id: &OrgId,
+        policy: &KeyPolicy,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::set_key_policy(self, org_id, policy, now, audit).await
     }
 
     async fn delete_key(

@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row as _, Sqlite, Transaction};
 
-use crate::sql::rows::{corrupt, parse_id, parse_scope};
+use crate::sql::rows::{corrupt, parse_id, parse_networks, parse_scope};
 use crate::sql::{Sql, SqlStore, db, unavailable};
 use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
 
@@ -134,9 +134,10 @@ impl Sql for Sqlite {
         let page = |pool: SqlitePool, after: i64| async move {
             sqlx::query(
                 "select count(*) as n, max(rowid) as last, group_concat(client_id || char(31) || \
-                 org_id || char(31) || secret_hash || char(31) || generation || char(31) || scope, \
+                 org_id || char(31) || secret_hash || char(31) || generation || char(31) || \
+                 coalesce(allowed_networks, '') || char(31) || scope, \
                  char(30)) as recs from (select rowid, client_id, org_id, secret_hash, generation, \
-                 scope from api_keys where rowid > $1 order by rowid limit $2)",
+                 allowed_networks, scope from api_keys where rowid > $1 order by rowid limit $2)",
             )
             .bind(after)
             .bind(PAGE)
@@ -158,10 +159,10 @@ impl Sql for Sqlite {
             }
             let recs: &str = row.try_get("recs").map_err(db::<Sqlite>)?;
             for rec in recs.split('\u{1e}') {
-                let mut fields = rec.splitn(5, '\u{1f}');
+                let mut fields = rec.splitn(6, '\u{1f}');
                 let mut next = || fields.next().ok_or_else(corrupt_key);
-                let (client_id, org_id, hash, generation, text) =
-                    (next()?, next()?, next()?, next()?, next()?);
+                let (client_id, org_id, hash, generation, networks, text) =
+                    (next()?, next()?, next()?, next()?, next()?, next()?);
                 let scope = match scopes.get(text) {
                     Some(s) => s.clone(),
                     None => {
@@ -178,6 +179,10 @@ impl Sql for Sqlite {
                     secret_hash: Digest::from_hex(hash).ok_or_else(corrupt_key)?,
                     generation: generation.parse().map_err(|_| corrupt_key())?,
                     scope,
+                    allowed_networks: match networks {
+                        "" => None,
+                        n => Some(Arc::new(parse_networks(Some(n))?)),
+                    },
                 });
             }
             if n < PAGE {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod people;
+mod policy;
 mod story;
 
 use std::sync::Arc;
@@ -96,6 +97,7 @@ on_both_backends!(
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
     two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
+    allowlists_and_key_policies_are_kept,
 );
 
 #[test]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use keygate_core::crypto::sha256;
+use keygate_core::network::Networks;
 use keygate_core::permission::{KeyScope, Permission};
 use keygate_core::{
     Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OrgId, Role, UserId, WebhookId,
@@ -15,6 +16,7 @@ use keygate_store::{
 use serde_json::json;
 
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
+pub use crate::policy::allowlists_and_key_policies_are_kept;
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 
@@ -80,7 +82,7 @@ pub(crate) async fn acme(store: &dyn Store) -> Acme {
     }
 }
 
-fn key(
+pub(crate) fn key(
     org: &OrgId,
     kind: KeyKind,
     owner_id: Option<&str>,
@@ -96,12 +98,13 @@ fn key(
         secret_hash: sha256(secret.as_bytes()),
         generation: 1,
         scope,
+        allowed_networks: Networks::default(),
         created_at: NOW,
         updated_at: NOW,
     }
 }
 
-fn scoped(accounts: &[AccountRecord], resource: &str) -> KeyScope {
+pub(crate) fn scoped(accounts: &[AccountRecord], resource: &str) -> KeyScope {
     KeyScope::scoped(
         &[],
         &AccountSelection::Some(accounts.iter().map(|a| a.account_id.clone()).collect()),
@@ -297,6 +300,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
             org_id,
             &k.client_id,
             &new_hash,
+            None,
             NOW + 5,
             &event(Some(org_id), "admin_key.regenerated", Some(&k.client_id)),
         )
@@ -318,6 +322,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
                 org_id,
                 &ClientId::generate(),
                 &new_hash,
+                None,
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -395,6 +400,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
             &s.client_id,
             "renamed",
             &new_scope,
+            &Networks::default(),
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
         )
@@ -423,6 +429,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                 &admin.client_id,
                 "x",
                 &new_scope,
+                &Networks::default(),
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -514,7 +521,7 @@ pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
             let hash = sha256(format!("secret {i}").as_bytes());
             let ev = event(Some(&org_id), "admin_key.regenerated", Some(&client_id));
             store
-                .regenerate_key(&org_id, &client_id, &hash, NOW + i, &ev)
+                .regenerate_key(&org_id, &client_id, &hash, None, NOW + i, &ev)
                 .await
                 .map(|r| (r.generation, hash))
         }
@@ -630,6 +637,7 @@ pub async fn changes_are_announced_only_where_other_instances_may_write(
             org_id,
             &k.client_id,
             &sha256(b"2"),
+            None,
             NOW,
             &event(Some(org_id), "admin_key.regenerated", None),
         )

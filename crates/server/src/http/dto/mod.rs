@@ -1,5 +1,6 @@
 //! What the management API reads and writes, as JSON. Times are RFC 3339 UTC.
 
+pub mod key_policy;
 pub mod people;
 pub mod two_factor;
 pub mod webhooks;
@@ -11,7 +12,7 @@ use keygate_store::{AccountRecord, AuditEvent, KeyRecord, MemberRecord, Membersh
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::service::keys::{AccountPermissionsInput, Revealed};
+use crate::service::keys::{AccountPermissionsInput, KeyTerms, Revealed};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -196,6 +197,9 @@ pub struct KeyView {
     pub owner_id: Option<String>,
     pub org_permissions: Vec<PermissionDto>,
     pub account_permissions: AccountPermissionsDto,
+    /// The networks (CIDR) the key may log in from and its tokens may be used
+    /// from; empty: anywhere.
+    pub allowed_networks: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -233,6 +237,7 @@ impl KeyView {
                 accounts,
                 resources: perms_out(&resources),
             },
+            allowed_networks: k.allowed_networks.to_strings(),
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
         }
@@ -268,9 +273,42 @@ pub struct KeyList {
 pub struct AdminKeyCreate {
     /// The organization id, or one of its account ids.
     pub owner_id: String,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100: the key logs in, and its tokens are accepted, only from these.
+    /// Absent or empty: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
+    /// RFC 3339. Checked against the organization's key policy.
+    #[serde(default)]
+    pub expires_at: Option<String>,
     /// Your current login password.
     #[serde(default)]
     pub password: Option<String>,
+}
+
+/// Regenerate an admin or scoped key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRegenerate {
+    /// Your current login password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100. Absent or null: keep the key's; `[]`: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
+    /// RFC 3339. Checked against the organization's key policy.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+impl KeyRegenerate {
+    pub fn terms(&self) -> KeyTerms {
+        KeyTerms {
+            allowed_networks: self.allowed_networks.clone(),
+            expires_at: self.expires_at.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -289,6 +327,14 @@ pub struct ScopedKeyCreate {
     pub org_permissions: Vec<PermissionDto>,
     #[serde(default)]
     pub account_permissions: Option<AccountPermissionsDto>,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100: the key logs in, and its tokens are accepted, only from these.
+    /// Absent or empty: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
+    /// RFC 3339. Checked against the organization's key policy.
+    #[serde(default)]
+    pub expires_at: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -302,6 +348,13 @@ pub struct ScopedKeyPatch {
     pub org_permissions: Option<Vec<PermissionDto>>,
     #[serde(default)]
     pub account_permissions: Option<AccountPermissionsDto>,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100. Absent or null: keep the key's; `[]`: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
+    /// RFC 3339. Checked against the organization's key policy.
+    #[serde(default)]
+    pub expires_at: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -312,6 +365,12 @@ pub struct ScopedKeyDuplicate {
     /// Defaults to the original's name with " (copy)".
     #[serde(default)]
     pub name: Option<String>,
+    /// Absent or null: the original's allowlist; `[]`: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
+    /// RFC 3339. Checked against the organization's key policy.
+    #[serde(default)]
+    pub expires_at: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
 }

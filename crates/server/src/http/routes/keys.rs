@@ -8,13 +8,13 @@ use keygate_store::KeyKind;
 
 use crate::app::AppState;
 use crate::http::dto::{
-    AdminKeyCreate, KeyList, KeyView, KeyWithSecret, PasswordConfirmation, ScopedKeyCreate,
-    ScopedKeyDuplicate, ScopedKeyPatch,
+    AdminKeyCreate, KeyList, KeyRegenerate, KeyView, KeyWithSecret, PasswordConfirmation,
+    ScopedKeyCreate, ScopedKeyDuplicate, ScopedKeyPatch,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
 use crate::http::routes::client_id;
-use crate::service::keys::{self, KeyChanges, ScopeInput};
+use crate::service::keys::{self, KeyChanges, KeyTerms, ScopeInput};
 
 type Member = OrgMember<KeyManager>;
 type Created = (StatusCode, Json<KeyWithSecret>);
@@ -47,8 +47,18 @@ pub async fn generate_admin(
     m: Member,
     JsonBody(body): JsonBody<AdminKeyCreate>,
 ) -> Result<Created, ApiError> {
-    let r =
-        keys::generate_admin(&app, &m.acting(), &body.owner_id, body.password.as_deref()).await?;
+    let terms = KeyTerms {
+        allowed_networks: body.allowed_networks,
+        expires_at: body.expires_at,
+    };
+    let r = keys::generate_admin(
+        &app,
+        &m.acting(),
+        &body.owner_id,
+        &terms,
+        body.password.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -56,14 +66,15 @@ pub async fn generate_admin(
 }
 
 /// New secret for an admin key; the client id stays, the old secret and its tokens stop working.
+/// `allowed_networks` replaces the key's allowlist (admin keys have no edit).
 #[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/admin-keys/{client_id}/regenerate", tag = "keys",
-    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = PasswordConfirmation,
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = KeyRegenerate,
     responses((status = 200, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn regenerate_admin(
     State(app): State<AppState>,
     m: Member,
     Path((_, id)): Path<(String, String)>,
-    JsonBody(body): JsonBody<PasswordConfirmation>,
+    JsonBody(body): JsonBody<KeyRegenerate>,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     regenerate(&app, &m, &id, body, KeyKind::Admin).await
 }
@@ -72,11 +83,13 @@ async fn regenerate(
     app: &AppState,
     m: &Member,
     id: &str,
-    body: PasswordConfirmation,
+    body: KeyRegenerate,
     kind: KeyKind,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     let id = client_id(id)?;
-    let r = keys::regenerate(app, &m.acting(), &id, kind, body.password.as_deref()).await?;
+    let terms = body.terms();
+    let password = body.password.as_deref();
+    let r = keys::regenerate(app, &m.acting(), &id, kind, &terms, password).await?;
     Ok(Json(KeyWithSecret::new(&r, &app.catalog)))
 }
 
@@ -93,11 +106,16 @@ pub async fn create_scoped(
         org_permissions: body.org_permissions.into_iter().map(Into::into).collect(),
         account_permissions: body.account_permissions.map(Into::into),
     };
+    let terms = KeyTerms {
+        allowed_networks: body.allowed_networks,
+        expires_at: body.expires_at,
+    };
     let r = keys::create_scoped(
         &app,
         &m.acting(),
         &body.name,
         &input,
+        &terms,
         body.password.as_deref(),
     )
     .await?;
@@ -136,6 +154,10 @@ pub async fn update_scoped(
             .org_permissions
             .map(|v| v.into_iter().map(Into::into).collect()),
         account_permissions: body.account_permissions.map(Into::into),
+        terms: KeyTerms {
+            allowed_networks: body.allowed_networks,
+            expires_at: body.expires_at,
+        },
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
@@ -144,13 +166,13 @@ pub async fn update_scoped(
 
 /// New secret for a scoped key (same client id).
 #[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}/regenerate", tag = "keys",
-    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = PasswordConfirmation,
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = KeyRegenerate,
     responses((status = 200, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn regenerate_scoped(
     State(app): State<AppState>,
     m: Member,
     Path((_, id)): Path<(String, String)>,
-    JsonBody(body): JsonBody<PasswordConfirmation>,
+    JsonBody(body): JsonBody<KeyRegenerate>,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     regenerate(&app, &m, &id, body, KeyKind::Scoped).await
 }
@@ -167,7 +189,12 @@ pub async fn duplicate_scoped(
 ) -> Result<Created, ApiError> {
     let id = client_id(&id)?;
     let name = body.name.as_deref();
-    let r = keys::duplicate(&app, &m.acting(), &id, name, body.password.as_deref()).await?;
+    let terms = KeyTerms {
+        allowed_networks: body.allowed_networks,
+        expires_at: body.expires_at,
+    };
+    let password = body.password.as_deref();
+    let r = keys::duplicate(&app, &m.acting(), &id, name, &terms, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),

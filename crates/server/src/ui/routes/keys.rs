@@ -179,15 +179,21 @@ pub async fn generate(
     let owner = owner_name(&app, &m, &owner_id).await?;
     let prompt = generate_prompt(&m, &owner_id, &owner);
     let action = async {
-        keys::generate_admin(&app, &m.acting(), &owner_id, form.get("password"))
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(
-                    "This admin key already exists. Use Regenerate in its … menu to get a new secret."
-                        .into(),
-                ),
-                e => e,
-            })
+        keys::generate_admin(
+            &app,
+            &m.acting(),
+            &owner_id,
+            &Default::default(),
+            form.get("password"),
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => Error::Conflict(
+                "This admin key already exists. Use Regenerate in its … menu to get a new secret."
+                    .into(),
+            ),
+            e => e,
+        })
     };
     match confirmed(&app, &m, &form, prompt, action).await {
         Ok(r) => reveal(&app, &m, "Admin API key generated", r).await,
@@ -245,7 +251,8 @@ pub async fn regenerate(
     let k = key_of(&app, &m, &id, None).await?;
     let password = form.get("password");
     let who = m.acting();
-    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, password);
+    let terms = Default::default();
+    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, &terms, password);
     match confirmed(&app, &m, &form, regenerate_prompt(&m, &k), action).await {
         Ok(r) => reveal(&app, &m, "API key regenerated", r).await,
         Err(page) => Ok(page),
@@ -288,7 +295,8 @@ pub async fn duplicate(
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
     let password = form.get("password");
     let who = m.acting();
-    let action = keys::duplicate(&app, &who, &k.client_id, None, password);
+    let terms = Default::default();
+    let action = keys::duplicate(&app, &who, &k.client_id, None, &terms, password);
     match confirmed(&app, &m, &form, duplicate_prompt(&m, &k), action).await {
         Ok(r) => reveal(&app, &m, "API key duplicated", r).await,
         Err(page) => Ok(page),
@@ -347,8 +355,10 @@ pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
-    let result = match values.scope_input() {
-        Ok(input) => keys::create_scoped(&app, &m.acting(), &values.name, &input, password).await,
+    let result = match values.scope_input().and_then(|i| Ok((i, values.terms()?))) {
+        Ok((input, terms)) => {
+            keys::create_scoped(&app, &m.acting(), &values.name, &input, &terms, password).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -394,14 +404,15 @@ pub async fn edit(
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
-    let result = match values.scope_input() {
-        Ok(input) => {
+    let result = match values.scope_input().and_then(|i| Ok((i, values.terms()?))) {
+        Ok((input, terms)) => {
             let changes = KeyChanges {
                 name: Some(values.name.clone()),
                 org_permissions: Some(input.org_permissions),
                 account_permissions: input
                     .account_permissions
                     .or_else(|| Some(form::no_accounts())),
+                terms,
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }
