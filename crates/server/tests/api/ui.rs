@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
+mod allowlist;
 mod two_factor;
 
 /// One browser at a time: the machine has two cores.
