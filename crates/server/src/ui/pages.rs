@@ -217,6 +217,14 @@ pub struct ApiKeysPage {
     pub notice: Option<&'static str>,
     pub admin: Vec<AdminRow>,
     pub scoped: Vec<ScopedRow>,
+    /// Keys that break the organization's key policy (set after they were made).
+    pub breaking: Vec<PolicyWarning>,
+}
+
+pub struct PolicyWarning {
+    pub name: String,
+    pub client_id: String,
+    pub why: String,
 }
 
 /// The password prompt before an action (a page; JavaScript shows the same

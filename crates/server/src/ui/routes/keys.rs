@@ -9,13 +9,14 @@ use axum::response::Response;
 use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
+use crate::service::key_policy;
 use crate::service::keys::{self, KeyChanges, Revealed};
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
-    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
-    render_status, stamp,
+    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, PolicyWarning, RevealPage, ScopedRow, Shell,
+    render, render_status, stamp,
 };
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
@@ -85,11 +86,24 @@ pub async fn list(
             }
         })
         .collect();
+    // Keys made before the organization's key policy that break it: listed
+    // with a warning, not changed.
+    let policy = key_policy::get(&app, &m.org_id).await?;
+    let breaking = key_policy::breaking_keys(&app, &m.org_id, &policy)
+        .await?
+        .into_iter()
+        .map(|b| PolicyWarning {
+            name: b.name,
+            client_id: b.client_id.to_string(),
+            why: b.messages.join("; "),
+        })
+        .collect();
     Ok(render(&ApiKeysPage {
         shell,
         notice,
         admin,
         scoped,
+        breaking,
     }))
 }
 

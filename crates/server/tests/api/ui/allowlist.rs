@@ -86,5 +86,31 @@ async fn the_key_form_edits_the_allowlist_and_names_each_bad_line() {
         b.value("#allowed_networks").await,
         "203.0.113.0/24\n2001:db8::/32\n127.0.0.2/32"
     );
+
+    // A key policy set later: the keys that break it are listed with a warning.
+    let anywhere = super::api_scoped_key(&app, &org, "Anywhere").await;
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/dev/v1/orgs/{}/key-policy", org.org_id),
+            Some(&org.owner),
+            Some(json!({"require_allowed_networks": true, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    b.go(&format!(
+        "/app/orgs/{}/settings/developer/api-keys",
+        org.org_id
+    ))
+    .await;
+    b.wait_for_text("break").await;
+    let warning = b.css("#policy-warning").await.text().await.unwrap();
+    assert!(warning.contains("One key breaks"), "{warning}");
+    assert!(
+        warning.contains(anywhere["client_id"].as_str().unwrap()),
+        "{warning}"
+    );
+    assert!(!warning.contains(&client_id), "{warning}");
+    b.shot("api-keys-policy-warning").await;
     b.close().await;
 }
