@@ -44,6 +44,7 @@ fn hot_path(c: &mut Criterion) {
             secret_hash: pepper.digest(k.expose().as_bytes()),
             generation: 1,
             scope: Arc::new(keygate_core::KeyScope::OrgAdmin),
+            allowed_networks: None,
         });
         ids.push((id, k));
     }

@@ -16,7 +16,6 @@ pub mod sqlite;
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
-use keygate_core::permission::KeyScope;
 use keygate_core::policy::KeyPolicy;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
@@ -313,9 +312,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        allowed_networks: &Networks,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;

@@ -135,6 +135,14 @@ pub struct KeyRecord {
     pub updated_at: i64,
 }
 
+/// What an edit of a scoped key writes.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyEdit<'a> {
+    pub name: &'a str,
+    pub scope: &'a KeyScope,
+    pub allowed_networks: &'a Networks,
+}
+
 /// What the credential cache keeps of a key: no name, no owner, no times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCredential {

@@ -9,7 +9,7 @@ use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::time::parse_rfc3339;
 use keygate_core::{AccountId, ApiKey, ClientId, Networks, OrgId};
-use keygate_store::{KeyKind, KeyRecord, StoreError, account_in};
+use keygate_store::{KeyEdit, KeyKind, KeyRecord, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
@@ -383,9 +383,11 @@ pub async fn update(
         .update_key(
             org_id,
             client_id,
-            &name,
-            &scope,
-            &networks,
+            &KeyEdit {
+                name: &name,
+                scope: &scope,
+                allowed_networks: &networks,
+            },
             now_ms(),
             &event,
         )

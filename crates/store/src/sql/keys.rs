@@ -2,13 +2,12 @@
 
 use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
-use keygate_core::permission::KeyScope;
 use keygate_core::{ClientId, EventId, OrgId};
 use sqlx::Transaction;
 
 use super::rows::{key_row, networks_json, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
-use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
+use crate::{AuditEvent, Change, KeyEdit, KeyRecord, Result, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
@@ -176,9 +175,7 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        allowed_networks: &Networks,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
@@ -188,12 +185,12 @@ where
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
-        .bind(name)
-        .bind(scope_json(scope)?.as_str())
+        .bind(edit.name)
+        .bind(scope_json(edit.scope)?.as_str())
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
-        .bind(networks_json(allowed_networks).as_deref())
+        .bind(networks_json(edit.allowed_networks).as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

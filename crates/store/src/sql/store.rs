@@ -5,7 +5,6 @@
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
-use keygate_core::permission::KeyScope;
 use keygate_core::policy::KeyPolicy;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
@@ -14,9 +13,9 @@ use keygate_core::{
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
-    MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
-    TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
+    KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord,
+    Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -372,23 +371,11 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
-        allowed_networks: &Networks,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::update_key(
-            self,
-            org_id,
-            client_id,
-            name,
-            scope,
-            allowed_networks,
-            now,
-            audit,
-        )
-        .await
+        SqlStore::update_key(self, org_id, client_id, edit, now, audit).await
     }
 
     async fn key_policy(&self, org_id: &OrgId) -> Result<KeyPolicy> {

@@ -2,7 +2,7 @@
 
 use keygate_core::network::Networks;
 use keygate_core::policy::KeyPolicy;
-use keygate_store::{AuditQuery, KeyKind, Store};
+use keygate_store::{AuditQuery, KeyEdit, KeyKind, Store};
 
 use crate::story::{NOW, acme, event, key, scoped};
 
@@ -37,9 +37,11 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
         .update_key(
             org_id,
             &k.client_id,
-            "k",
-            &read.scope,
-            &one,
+            &KeyEdit {
+                name: "k",
+                scope: &read.scope,
+                allowed_networks: &one,
+            },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
         )

@@ -10,7 +10,7 @@ use keygate_core::{
 };
 use keygate_store::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, Change, DeliveryQuery,
-    DeliveryStatus, DeliveryTarget, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
+    DeliveryStatus, DeliveryTarget, KeyEdit, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
     StoreError, UserRecord, WebhookRecord,
 };
 use serde_json::json;
@@ -398,9 +398,11 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
         .update_key(
             org_id,
             &s.client_id,
-            "renamed",
-            &new_scope,
-            &Networks::default(),
+            &KeyEdit {
+                name: "renamed",
+                scope: &new_scope,
+                allowed_networks: &Networks::default(),
+            },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
         )
@@ -427,9 +429,11 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
             .update_key(
                 org_id,
                 &admin.client_id,
-                "x",
-                &new_scope,
-                &Networks::default(),
+                &KeyEdit {
+                    name: "x",
+                    scope: &new_scope,
+                    allowed_networks: &Networks::default()
+                },
                 NOW,
                 &event(Some(org_id), "x", None)
             )
