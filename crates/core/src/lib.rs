@@ -10,7 +10,9 @@ pub mod ids;
 pub mod key;
 pub mod leak;
 pub mod login;
+pub mod network;
 pub mod permission;
+pub mod policy;
 pub mod rate_limit;
 pub mod role;
 pub mod text;
@@ -26,6 +28,8 @@ pub use ids::{
 pub use key::{ApiKey, KeyFormatError};
 pub use leak::OnLeak;
 pub use login::{LoginError, login_target};
+pub use network::Networks;
 pub use permission::{Access, AccountSelection, KeyScope, PermSet};
+pub use policy::KeyPolicy;
 pub use rate_limit::RateLimit;
 pub use role::Role;

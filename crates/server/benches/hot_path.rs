@@ -47,6 +47,7 @@ fn hot_path(c: &mut Criterion) {
             rate_limit: None,
             expires_at: None,
             previous_secret: None,
+            allowed_networks: None,
         });
         ids.push((id, k));
     }

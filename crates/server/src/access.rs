@@ -37,20 +37,46 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// The client's address: the socket's peer, or, when the peer is a
+/// `--trusted-proxy`, the client it forwards for (`X-Forwarded-For`, see
+/// [`forwarded_client`]). `None` only without a socket (in-process calls).
+/// The one place that decides it: sign-in records, login limits, network
+/// allowlists and the gateway all ask here.
+pub fn client_addr(parts: &Parts, app: &App) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    let trusted = &app.settings.trusted_proxies;
+    Some(if trusted.contains(&peer) {
+        forwarded_client(&parts.headers, trusted).unwrap_or(peer)
+    } else {
+        peer
+    })
+}
+
+/// Just the client's address ([`client_addr`]), for the gateway's hot path,
+/// which needs no user agent.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts, &AppState::from_ref(state))))
+    }
+}
+
 impl ClientInfo {
     pub fn of(parts: &Parts, app: &App) -> ClientInfo {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let trusted = &app.settings.trusted_proxies;
-        let ip = match peer {
-            Some(p) if trusted.contains(&p) => forwarded_client(&parts.headers, trusted)
-                .unwrap_or(p)
-                .to_string(),
-            Some(p) => p.to_string(),
-            None => String::new(),
-        };
+        let ip = client_addr(parts, app)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

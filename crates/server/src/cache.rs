@@ -21,6 +21,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use keygate_core::Networks;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::token::Claims;
@@ -47,6 +48,8 @@ pub struct Credential {
     /// The secret the last regenerate replaced, while its grace lasts; its
     /// tokens carry `generation - 1`.
     pub previous: Option<PreviousSecret>,
+    /// Where the key and its tokens may be used from; `None`: anywhere.
+    pub allowed_networks: Option<Arc<Networks>>,
 }
 
 impl Credential {
@@ -86,6 +89,7 @@ impl From<KeyCredential> for Credential {
             rate_limit: k.rate_limit,
             expires_at: k.expires_at.unwrap_or(i64::MAX),
             previous: k.previous_secret,
+            allowed_networks: k.allowed_networks,
         }
     }
 }
@@ -240,6 +244,7 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                 rate_limit: k.rate_limit,
                 expires_at: k.expires_at.unwrap_or(i64::MAX),
                 previous: k.previous_secret,
+                allowed_networks: k.allowed_networks,
             };
             keys.write(client_id.as_str())
                 .insert(client_id, Arc::new(cred));

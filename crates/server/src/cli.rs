@@ -344,6 +344,7 @@ async fn seed_keys(
                 rate_limit: None,
                 expires_at: None,
                 previous_secret: None,
+                allowed_networks: Default::default(),
                 created_at: now,
                 updated_at: now,
                 exposed_at: None,

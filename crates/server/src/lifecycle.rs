@@ -155,6 +155,7 @@ mod tests {
             previous_secret: None,
             rate_limit: None,
             exposed_at: None,
+            allowed_networks: Default::default(),
             created_at: 0,
             updated_at: 0,
         };

@@ -5,7 +5,8 @@ use utoipa::OpenApi;
 use crate::gateway;
 use crate::gateway::forward_auth;
 use crate::http::routes::{
-    audit, health, keys, login, orgs, people, secret_scanning, sessions, two_factor, webhooks,
+    audit, health, key_policy, keys, login, orgs, people, secret_scanning, sessions, two_factor,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -54,6 +55,8 @@ use crate::http::routes::{
         keys::regenerate_scoped,
         keys::duplicate_scoped,
         keys::delete_scoped,
+        key_policy::get,
+        key_policy::update,
         audit::list,
         webhooks::list,
         webhooks::create,

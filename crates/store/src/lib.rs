@@ -15,6 +15,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
+use keygate_core::policy::KeyPolicy;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
     UserId, WebhookId,
@@ -300,17 +302,20 @@ pub trait Store: Send + Sync + 'static {
     /// before stops working; with `rotation.previous_secret_expires_at`, the
     /// replaced secret (and its tokens) keeps working until then. Any older
     /// previous secret dies. Sets the expiry (a changed expiry starts its
-    /// notices over).
+    /// notices over). `allowed_networks`, when given, replaces the key's
+    /// allowlist in the same change.
     async fn regenerate_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
         rotation: &Rotation,
+        allowed_networks: Option<&Networks>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
-    /// Edits a scoped key (NotFound for admin keys). A changed expiry starts
-    /// its notices over; a previous secret's grace is cut to the new expiry.
+    /// Edits a scoped key (NotFound for admin keys): name, scope, rate limit,
+    /// expiry and allowlist. A changed expiry starts its notices over; a
+    /// previous secret's grace is cut to the new expiry.
     async fn update_key(
         &self,
         org_id: &OrgId,
@@ -345,6 +350,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// The organization's key policy; the default (no rule) when none was set.
+    async fn key_policy(&self, org_id: &OrgId) -> Result<KeyPolicy>;
+    /// Replaces the organization's key policy.
+    async fn set_key_policy(
+        &self,
+        org_id: &OrgId,
+        policy: &KeyPolicy,
+        now: i64,
         audit: &AuditEvent,
     ) -> Result<()>;
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, RateLimit, Role, SessionId,
@@ -134,6 +135,8 @@ pub struct KeyRecord {
     pub expires_at: Option<i64>,
     /// The secret a regenerate with a grace period replaced, while it lives.
     pub previous_secret: Option<PreviousSecret>,
+    /// Where the key may be used from; empty: anywhere.
+    pub allowed_networks: Networks,
     pub created_at: i64,
     pub updated_at: i64,
     /// When the current secret was reported leaked and the organization's
@@ -170,6 +173,8 @@ pub struct KeyEdit<'a> {
     pub rate_limit: Option<RateLimit>,
     /// `None`: never expires.
     pub expires_at: Option<i64>,
+    /// Where the key may be used from; empty: anywhere.
+    pub allowed_networks: &'a Networks,
 }
 
 /// How long before a key's expiry its two warnings go out: 7 days, 1 day.
@@ -198,6 +203,8 @@ pub struct KeyCredential {
     pub rate_limit: Option<RateLimit>,
     pub expires_at: Option<i64>,
     pub previous_secret: Option<PreviousSecret>,
+    /// `None`: anywhere (the common case costs the hot path nothing).
+    pub allowed_networks: Option<Arc<Networks>>,
 }
 
 impl From<&KeyRecord> for KeyCredential {
@@ -211,6 +218,8 @@ impl From<&KeyRecord> for KeyCredential {
             rate_limit: k.rate_limit,
             expires_at: k.expires_at,
             previous_secret: k.previous_secret,
+            allowed_networks: (!k.allowed_networks.is_empty())
+                .then(|| Arc::new(k.allowed_networks.clone())),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! rate limit), and the caller's identity in Keygate's own `x-keygate-*`
 //! headers.
 
+use std::net::IpAddr;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::app::App;
@@ -35,6 +37,9 @@ fn denied(app: &App, d: Denied) -> ApiError {
             refused_for_rate_limit(app, &client_id, &org_id, &status);
             ApiError::KeyRateLimited(status)
         }
+        Denied::Network => {
+            ApiError::Forbidden("the token's key may not be used from this network address")
+        }
     }
 }
 
@@ -50,14 +55,17 @@ fn refused_for_rate_limit(
     tracing::debug!(%client_id, retry_after = status.retry_after_secs, "over its rate limit");
 }
 
+/// `from`: the client's address (`access::ClientAddr`), for keys with a
+/// network allowlist.
 pub async fn check(
     app: &App,
     headers: &HeaderMap,
     method: &str,
     path: &str,
+    from: Option<IpAddr>,
 ) -> Result<Allowed, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    auth::check(app, token, method, path)
+    auth::check(app, token, method, path, from)
         .await
         .map_err(|d| denied(app, d))
 }

@@ -6,12 +6,15 @@
 //! sets `X-Forwarded-*`, and a client's own `X-Original-*` must not count
 //! there. A missing header is a broken proxy config: 400, never a default.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::check::{allowed_headers, check};
 use super::request;
+use crate::access::ClientAddr;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 
@@ -60,10 +63,11 @@ const TRAEFIK: Family = Family {
     ))]
 pub async fn verify(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+    by_headers(&app, &method, &h, &NGINX, from).await
 }
 
 /// Forward-auth for nginx `auth_request`: reads only `X-Original-Method` and
@@ -83,10 +87,11 @@ pub async fn verify(
     ))]
 pub async fn nginx(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+    by_headers(&app, &method, &h, &NGINX, from).await
 }
 
 /// Forward-auth for Traefik ForwardAuth: reads only `X-Forwarded-Method` and
@@ -106,10 +111,11 @@ pub async fn nginx(
     ))]
 pub async fn traefik(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &TRAEFIK).await
+    by_headers(&app, &method, &h, &TRAEFIK, from).await
 }
 
 /// Forward-auth for Envoy ext_authz (HTTP service, `path_prefix: /auth/envoy`):
@@ -129,6 +135,7 @@ pub async fn traefik(
     ))]
 pub async fn envoy(
     State(app): State<AppState>,
+    ClientAddr(from): ClientAddr,
     method: Method,
     uri: Uri,
     h: HeaderMap,
@@ -137,7 +144,7 @@ pub async fn envoy(
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
         .ok_or(ApiError::NotFound)?;
-    decide(&app, &h, method.as_str(), None, target).await
+    decide(&app, &h, method.as_str(), None, target, from).await
 }
 
 async fn by_headers(
@@ -145,11 +152,12 @@ async fn by_headers(
     own: &Method,
     h: &HeaderMap,
     f: &Family,
+    from: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
     request::method(own.as_str(), None)?;
     let method = header(h, f.method, f.method_title, f.proxy)?;
     let uri = header(h, f.uri, f.uri_title, f.proxy)?;
-    decide(app, h, method, Some(f.method), uri).await
+    decide(app, h, method, Some(f.method), uri, from).await
 }
 
 fn header<'a>(
@@ -183,10 +191,11 @@ async fn decide(
     method: &str,
     method_source: Option<&'static str>,
     uri: &str,
+    from: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let allowed = check(app, h, method, path).await?;
+    let allowed = check(app, h, method, path, from).await?;
     let mut resp = StatusCode::OK.into_response();
     allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)

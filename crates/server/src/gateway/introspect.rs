@@ -24,7 +24,9 @@ pub struct IntrospectForm {
 /// password being the configured introspection secret.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "gateway",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat, rate_limit?: {requests, per_seconds}} (the key's limit is reported, not counted)", body = Object),
+    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat, rate_limit?, allowed_networks?}; \
+                `rate_limit` ({requests, per_seconds}) is the key's limit, reported, not counted; \
+                `allowed_networks` (CIDRs) only for a key with a network allowlist: the token may be used from those networks only", body = Object),
               (status = 401, body = ErrorBody, description = "Bad Basic credentials, or introspection is off \
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
@@ -65,7 +67,7 @@ pub async fn introspect(
     let c = &identity.claims;
     // Reported, never counted: asking about a token is not a call.
     let rate_limit = app.cache.limit_of(&cred);
-    let mut out = serde_json::json!({
+    let mut answer = serde_json::json!({
         "active": true,
         "token_type": "Bearer",
         "client_id": c.sub,
@@ -78,10 +80,16 @@ pub async fn introspect(
         "iss": c.iss,
     });
     if let Some(l) = rate_limit {
-        out["rate_limit"] =
+        answer["rate_limit"] =
             serde_json::json!({"requests": l.requests, "per_seconds": l.per_seconds});
     }
-    Ok(Json(out))
+    // The key's network allowlist: the token is for callers in these networks
+    // only (absent: anywhere). Introspection answers whoever asks (a resource
+    // server, not the client); the resource server enforces it.
+    if let Some(n) = &cred.allowed_networks {
+        answer["allowed_networks"] = n.to_strings().into();
+    }
+    Ok(Json(answer))
 }
 
 /// A 401 of introspection says which scheme it wants (RFC 7235).

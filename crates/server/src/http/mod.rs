@@ -20,7 +20,8 @@ use crate::app::AppState;
 use crate::request_id;
 use error::ApiError;
 use routes::{
-    audit, health, keys, login, orgs, people, secret_scanning, sessions, two_factor, webhooks,
+    audit, health, key_policy, keys, login, orgs, people, secret_scanning, sessions, two_factor,
+    webhooks,
 };
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
@@ -76,6 +77,10 @@ pub fn router(app: AppState) -> Router {
             axum::routing::patch(orgs::update_member).delete(orgs::remove_member),
         )
         .route(&format!("{org}/api-keys"), get(keys::list))
+        .route(
+            &format!("{org}/key-policy"),
+            get(key_policy::get).patch(key_policy::update),
+        )
         .route(&format!("{org}/admin-keys"), post(keys::generate_admin))
         .route(
             &format!("{org}/admin-keys/{{client_id}}"),

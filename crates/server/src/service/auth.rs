@@ -1,6 +1,7 @@
 //! The hot path: trading a key for a token, and checking a token against a
 //! request. Both read only the in-memory cache.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use keygate_core::catalog::AmbiguousPath;
@@ -71,9 +72,19 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     let Some((client_id, cred, generation, good_until)) = credential else {
         limits.login_ip.fail(req.ip);
         limits.login_client.fail(&client_key);
-        record_failed_login(app, req);
+        record_failed_login(app, req, "login.failed");
         return Err(Error::Unauthorized);
     };
+    // The right key from outside its allowlist: the same answer as a wrong
+    // key (nothing tells the caller the key is good), its own audit event.
+    if let Some(networks) = &cred.allowed_networks
+        && !req.ip.parse::<IpAddr>().is_ok_and(|ip| networks.allows(ip))
+    {
+        limits.login_ip.fail(req.ip);
+        limits.login_client.fail(&client_key);
+        record_failed_login(app, req, "login.network_refused");
+        return Err(Error::Unauthorized);
+    }
     if let Some(a) = req.login_as.and_then(|s| AccountId::parse(s).ok()) {
         learn_account(app, &a).await?;
     }
@@ -162,7 +173,7 @@ async fn learn_account(app: &App, account: &AccountId) -> Result<(), Error> {
     Ok(())
 }
 
-fn record_failed_login(app: &App, req: &LoginRequest<'_>) {
+fn record_failed_login(app: &App, req: &LoginRequest<'_>, action: &str) {
     // Only a client id that exists is recorded: an attacker's arbitrary
     // strings do not belong in anyone's audit log.
     let Some((client_id, cred)) = req
@@ -178,7 +189,7 @@ fn record_failed_login(app: &App, req: &LoginRequest<'_>) {
     };
     app.audit.send(actor.event(
         Some(&*cred.org_id),
-        "login.failed",
+        action,
         Some(&client_id),
         serde_json::json!({}),
     ));
@@ -218,6 +229,8 @@ pub enum Denied {
         org_id: OrgId,
         status: LimitStatus,
     },
+    /// A valid token used from outside its key's network allowlist: 403.
+    Network,
 }
 
 /// An allowed token check: who calls, and where their key stands against its
@@ -293,11 +306,25 @@ fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credentia
     })
 }
 
-/// The token check: may this bearer token make `method` on `path` now? Only
-/// a request the scope allows counts against the key's rate limit (its own,
-/// else its organization's default), checked last.
-pub async fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Allowed, Denied> {
+/// The token check: may this bearer token make `method` on `path` now, from
+/// `from` (the client's address, `access::client_addr`)? Only a request the
+/// scope allows counts against the key's rate limit (its own, else its
+/// organization's default), checked last.
+pub async fn check(
+    app: &App,
+    token: &str,
+    method: &str,
+    path: &str,
+    from: Option<IpAddr>,
+) -> Result<Allowed, Denied> {
     let (identity, cred) = authenticate(app, token).await?;
+    // The key's current allowlist (the cache follows edits at once), so a
+    // token is refused from elsewhere even if it was issued before the edit.
+    if let Some(networks) = &cred.allowed_networks
+        && !from.is_some_and(|ip| networks.allows(ip))
+    {
+        return Err(Denied::Network);
+    }
     let resource = match app.catalog.resolve(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Err(Denied::Forbidden),
@@ -415,7 +442,7 @@ mod tests {
             }),
             expires_at: None,
         };
-        let r = keys::create_scoped(&app, &who, "k", &input, None, password)
+        let r = keys::create_scoped(&app, &who, "k", &input, None, &Default::default(), password)
             .await
             .unwrap();
         let login = |key: String| {
@@ -434,28 +461,32 @@ mod tests {
         };
         let token = login(r.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &token, "GET", "/api/v1/balances/current")
+            check(&app, &token, "GET", "/api/v1/balances/current", None)
                 .await
                 .is_ok()
         );
         assert_eq!(
-            check(&app, &token, "POST", "/api/v1/balances/current")
+            check(&app, &token, "POST", "/api/v1/balances/current", None)
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/nothing").await.err(),
+            check(&app, &token, "GET", "/api/v1/nothing", None)
+                .await
+                .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/../x")
+            check(&app, &token, "GET", "/api/v1/balances/../x", None)
                 .await
                 .err(),
             Some(Denied::AmbiguousPath)
         );
         assert_eq!(
-            check(&app, "x.y.z", "GET", "/api/v1/balances").await.err(),
+            check(&app, "x.y.z", "GET", "/api/v1/balances", None)
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
 
@@ -471,13 +502,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/current")
+            check(&app, &token, "GET", "/api/v1/balances/current", None)
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1")
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", None)
                 .await
                 .is_ok()
         );
@@ -495,7 +526,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1")
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", None)
                 .await
                 .err(),
             Some(Denied::Unauthenticated)
@@ -503,7 +534,7 @@ mod tests {
         assert!(login(r.api_key.expose().to_owned()).await.is_err());
         let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1")
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", None)
                 .await
                 .is_ok()
         );
@@ -513,7 +544,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1")
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", None)
                 .await
                 .err(),
             Some(Denied::Unauthenticated)

@@ -8,13 +8,46 @@
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::time::{format_rfc3339, parse_rfc3339};
-use keygate_core::{AccountId, ApiKey, ClientId, OrgId, RateLimit};
+use keygate_core::{AccountId, ApiKey, ClientId, Networks, OrgId, RateLimit};
 use keygate_store::{KeyEdit, KeyKind, KeyRecord, Rotation, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
 use crate::clock::now_ms;
-use crate::service::{Acting, Error, passwords};
+use crate::service::{Acting, Error, key_policy, passwords};
+
+/// Key fields of the key lifecycle that a create, duplicate, edit or
+/// regenerate may set, as the client sent them (checked here).
+#[derive(Debug, Default, Clone)]
+pub struct KeyTerms {
+    /// The network allowlist (CIDRs or addresses). `None`: keep the key's
+    /// (edit, regenerate; duplicate copies the original's), or anywhere
+    /// (create). An empty list: anywhere.
+    pub allowed_networks: Option<Vec<String>>,
+    /// The expiry (RFC 3339) of a new key: an admin key's on generate, a
+    /// duplicate's (the original's is not copied). `None`: never. A scoped
+    /// key's create, edit and a regenerate carry theirs in `ScopeInput`,
+    /// `KeyChanges` and `RotateOptions`.
+    pub expires_at: Option<String>,
+}
+
+impl KeyTerms {
+    fn networks(&self) -> Result<Option<Networks>, Error> {
+        Ok(self
+            .allowed_networks
+            .as_ref()
+            .map(|n| Networks::parse(n, "allowed_networks"))
+            .transpose()?)
+    }
+}
+
+/// Adds the allowlist to an audit event's details when there is one.
+fn with_networks(mut details: serde_json::Value, n: &Networks) -> serde_json::Value {
+    if !n.is_empty() {
+        details["allowed_networks"] = n.to_strings().into();
+    }
+    details
+}
 
 /// A key with its secret, for the one response that shows it.
 pub struct Revealed {
@@ -82,10 +115,14 @@ pub async fn generate_admin(
     who: &Acting,
     owner_id: &str,
     rate_limit: Option<RateLimit>,
+    terms: &KeyTerms,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
     let (actor, org_id) = (&who.actor, &who.org_id);
+    let allowed_networks = terms.networks()?.unwrap_or_default();
+    let expires_at = new_expiry(Some(terms.expires_at.as_deref()), None, now_ms())?;
+    key_policy::check(app, org_id, expires_at, &allowed_networks).await?;
     let (scope, name) = if owner_id == org_id.as_str() {
         (KeyScope::OrgAdmin, "Organization admin key".to_owned())
     } else {
@@ -118,8 +155,9 @@ pub async fn generate_admin(
         generation: 1,
         scope,
         rate_limit,
-        expires_at: None,
+        expires_at,
         previous_secret: None,
+        allowed_networks,
         created_at: now,
         updated_at: now,
         exposed_at: None,
@@ -132,7 +170,7 @@ pub async fn generate_admin(
         Some(org_id),
         "admin_key.generated",
         Some(&key.client_id),
-        details,
+        with_networks(details, &key.allowed_networks),
     );
     app.store.insert_key(&key, &event).await?;
     refresh(app, &key.client_id).await;
@@ -148,12 +186,18 @@ pub struct RotateOptions {
     /// The key's expiry from now on (RFC 3339): `None` keeps it, `Some(None)`
     /// clears it.
     pub expires_at: Option<Option<String>>,
+    /// The network allowlist from now on: `None` keeps it, an empty list
+    /// means anywhere.
+    pub allowed_networks: Option<Vec<String>>,
 }
 
 /// Regenerates an admin or scoped key (`kind` is the route's): new secret,
 /// same client id. Every token issued before stops working, at once or, with
 /// a grace period, when the replaced secret dies; a grace period still
 /// running for an older secret ends now (at most two secrets live).
+/// `options.allowed_networks` may replace the allowlist (the way to change an
+/// admin key's); the key as it will be must meet the organization's key
+/// policy.
 pub async fn regenerate(
     app: &App,
     who: &Acting,
@@ -178,6 +222,13 @@ pub async fn regenerate(
         existing.expires_at,
         now,
     )?;
+    let networks = options
+        .allowed_networks
+        .as_ref()
+        .map(|n| Networks::parse(n, "allowed_networks"))
+        .transpose()?;
+    let after = networks.as_ref().unwrap_or(&existing.allowed_networks);
+    key_policy::check(app, org_id, expires_at, after).await?;
     // The grace never outlives the key.
     let previous_until =
         (grace > 0).then(|| (now + grace * 1000).min(expires_at.unwrap_or(i64::MAX)));
@@ -190,6 +241,12 @@ pub async fn regenerate(
     });
     if existing.expires_at != expires_at {
         details["previous_expires_at"] = rfc3339(existing.expires_at);
+    }
+    if let Some(n) = &networks {
+        details["allowed_networks"] = json!({
+            "before": existing.allowed_networks.to_strings(),
+            "after": n.to_strings(),
+        });
     }
     let mut event = actor.event(
         Some(org_id),
@@ -206,7 +263,7 @@ pub async fn regenerate(
     };
     let key = app
         .store
-        .regenerate_key(org_id, client_id, &rotation, now, &event)
+        .regenerate_key(org_id, client_id, &rotation, networks.as_ref(), now, &event)
         .await?;
     refresh(app, client_id).await;
     Ok(Revealed { key, api_key })
@@ -267,23 +324,28 @@ pub async fn create_scoped(
     name: &str,
     input: &ScopeInput,
     rate_limit: Option<RateLimit>,
+    terms: &KeyTerms,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
     let name = KeyName::parse(name, "name")?;
     let scope = build_scope(app, &who.org_id, input).await?;
     let expires_at = new_expiry(Some(input.expires_at.as_deref()), None, now_ms())?;
-    insert_scoped(
-        app,
-        who,
-        name,
-        scope,
+    let networks = terms.networks()?.unwrap_or_default();
+    key_policy::check(app, &who.org_id, expires_at, &networks).await?;
+    let terms = NewKey {
         rate_limit,
         expires_at,
-        "scoped_key.created",
-        None,
-    )
-    .await
+        allowed_networks: networks,
+    };
+    insert_scoped(app, who, name, scope, terms, "scoped_key.created", None).await
+}
+
+/// What a new scoped key has besides its name and scope.
+struct NewKey {
+    rate_limit: Option<RateLimit>,
+    expires_at: Option<i64>,
+    allowed_networks: Networks,
 }
 
 async fn insert_scoped(
@@ -291,8 +353,7 @@ async fn insert_scoped(
     who: &Acting,
     name: KeyName,
     scope: KeyScope,
-    rate_limit: Option<RateLimit>,
-    expires_at: Option<i64>,
+    terms: NewKey,
     action: &str,
     duplicated_from: Option<&ClientId>,
 ) -> Result<Revealed, Error> {
@@ -308,19 +369,23 @@ async fn insert_scoped(
         secret_hash,
         generation: 1,
         scope,
-        rate_limit,
-        expires_at,
+        rate_limit: terms.rate_limit,
+        expires_at: terms.expires_at,
         previous_secret: None,
+        allowed_networks: terms.allowed_networks,
         created_at: now,
         updated_at: now,
         exposed_at: None,
     };
-    let mut details = json!({"name": key.name, "scope": key.scope});
-    if let Some(l) = rate_limit {
+    let mut details = with_networks(
+        json!({"name": key.name, "scope": key.scope}),
+        &key.allowed_networks,
+    );
+    if let Some(l) = key.rate_limit {
         details["rate_limit"] = json!(l);
     }
-    if expires_at.is_some() {
-        details["expires_at"] = rfc3339(expires_at);
+    if key.expires_at.is_some() {
+        details["expires_at"] = rfc3339(key.expires_at);
     }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
@@ -338,12 +403,18 @@ pub async fn duplicate(
     who: &Acting,
     client_id: &ClientId,
     name: Option<&str>,
-    expires_at: Option<&str>,
     rate_limit: LimitChange,
+    terms: &KeyTerms,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     let original = get(app, &who.org_id, client_id, KeyKind::Scoped).await?;
     passwords::confirm(app, &who.user, password).await?;
+    let networks = terms
+        .networks()?
+        .unwrap_or_else(|| original.allowed_networks.clone());
+    // The original's expiry is not copied: absent means never.
+    let expires_at = new_expiry(Some(terms.expires_at.as_deref()), None, now_ms())?;
+    key_policy::check(app, &who.org_id, expires_at, &networks).await?;
     let name = match name {
         Some(n) => KeyName::parse(n, "name")?,
         None => {
@@ -351,14 +422,16 @@ pub async fn duplicate(
             KeyName::parse(&format!("{base} (copy)"), "name")?
         }
     };
-    let expires_at = new_expiry(Some(expires_at), None, now_ms())?;
     insert_scoped(
         app,
         who,
         name,
         original.scope,
-        rate_limit.apply(original.rate_limit),
-        expires_at,
+        NewKey {
+            rate_limit: rate_limit.apply(original.rate_limit),
+            expires_at,
+            allowed_networks: networks,
+        },
         "scoped_key.duplicated",
         Some(client_id),
     )
@@ -375,10 +448,14 @@ pub struct KeyChanges {
     /// `None` keeps the expiry, `Some(None)` clears it, `Some(Some(t))` sets
     /// it (RFC 3339, in the future).
     pub expires_at: Option<Option<String>>,
+    /// The network allowlist (CIDRs or addresses): `None` keeps the key's,
+    /// an empty list means anywhere.
+    pub allowed_networks: Option<Vec<String>>,
 }
 
-/// Changes a scoped key's name, scope, rate limit and/or expiry; the secret
-/// stays the same.
+/// Changes a scoped key's name, scope, rate limit, expiry and/or allowlist;
+/// the secret stays the same. The key as it will be must meet the
+/// organization's key policy.
 pub async fn update(
     app: &App,
     who: &Acting,
@@ -395,6 +472,7 @@ pub async fn update(
         account_permissions,
         rate_limit,
         expires_at,
+        allowed_networks,
     } = changes;
     let rate_limit = rate_limit.apply(before.rate_limit);
     let now = now_ms();
@@ -429,6 +507,11 @@ pub async fn update(
         expires_at: None,
     };
     let scope = build_scope(app, org_id, &input).await?;
+    let networks = match &allowed_networks {
+        Some(n) => Networks::parse(n, "allowed_networks")?,
+        None => before.allowed_networks.clone(),
+    };
+    key_policy::check(app, org_id, expires_at, &networks).await?;
     let mut details = json!({"name": {"before": before.name, "after": name},
                              "scope": {"before": before.scope, "after": scope}});
     if rate_limit != before.rate_limit {
@@ -437,6 +520,12 @@ pub async fn update(
     if before.expires_at != expires_at {
         details["expires_at"] =
             json!({"before": rfc3339(before.expires_at), "after": rfc3339(expires_at)});
+    }
+    if networks != before.allowed_networks {
+        details["allowed_networks"] = json!({
+            "before": before.allowed_networks.to_strings(),
+            "after": networks.to_strings(),
+        });
     }
     let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
@@ -449,6 +538,7 @@ pub async fn update(
                 scope: &scope,
                 rate_limit,
                 expires_at,
+                allowed_networks: &networks,
             },
             now,
             &event,

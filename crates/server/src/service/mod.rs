@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod invitations;
+pub mod key_policy;
 pub mod keys;
 pub mod leaks;
 pub mod orgs;

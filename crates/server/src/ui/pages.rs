@@ -252,6 +252,14 @@ pub struct ApiKeysPage {
     pub notice: Option<&'static str>,
     pub admin: Vec<AdminRow>,
     pub scoped: Vec<ScopedRow>,
+    /// Keys that break the organization's key policy (set after they were made).
+    pub breaking: Vec<PolicyWarning>,
+}
+
+pub struct PolicyWarning {
+    pub name: String,
+    pub client_id: String,
+    pub why: String,
 }
 
 /// The password prompt before an action (a page; JavaScript shows the same
@@ -315,6 +323,10 @@ pub struct KeyForm {
     pub org_error: Option<String>,
     pub account_error: Option<String>,
     pub password_error: Option<String>,
+    /// The network allowlist, one per line, and what is wrong with it (one
+    /// entry per bad line).
+    pub networks: String,
+    pub network_errors: Vec<String>,
 }
 
 impl KeyForm {

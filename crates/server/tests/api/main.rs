@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod allowlists;
 mod cli;
 mod examples;
 mod forward_auth;

@@ -17,6 +17,7 @@ use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_wi
 
 mod leaks;
 mod lifecycle;
+mod allowlist;
 mod two_factor;
 
 /// One browser at a time: the machine has two cores.

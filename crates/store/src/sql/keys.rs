@@ -1,10 +1,11 @@
 //! API keys.
 
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
 use keygate_core::{ClientId, EventId, OrgId, RateLimit};
 use sqlx::Transaction;
 
-use super::rows::{Get, key_row, parse_id, rate_limit_row, scope_json};
+use super::rows::{Get, key_row, networks_json, parse_id, rate_limit_row, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
 use crate::{AuditEvent, Change, KeyEdit, KeyNotice, KeyRecord, Result, Rotation, StoreError};
 
@@ -13,7 +14,7 @@ macro_rules! key_columns {
     () => {
         "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
          exposed_at, rate_limit_requests, rate_limit_seconds, \
-         expires_at, previous_secret_hash, previous_secret_expires_at"
+         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks"
     };
 }
 
@@ -92,7 +93,7 @@ where
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -110,6 +111,7 @@ where
         .bind(key.expires_at)
         .bind(previous_hash.as_deref())
         .bind(key.previous_secret.map(|p| p.expires_at))
+        .bind(networks_json(&key.allowed_networks).as_deref())
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -147,6 +149,7 @@ where
         org_id: &OrgId,
         client_id: &ClientId,
         rotation: &Rotation,
+        allowed_networks: Option<&Networks>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
@@ -163,7 +166,8 @@ where
              previous_secret_hash = case when $5 is null then null else secret_hash end, \
              previous_secret_expires_at = $5, expires_at = $6, \
              expiry_notice = case when coalesce(expires_at, -1) = coalesce($6, -1) \
-               then expiry_notice else 0 end \
+               then expiry_notice else 0 end, \
+             allowed_networks = case when $7 then $8 else allowed_networks end \
              where org_id = $3 and client_id = $4 returning ",
             key_columns!()
         ))
@@ -173,6 +177,8 @@ where
         .bind(client_id.as_str())
         .bind(rotation.previous_secret_expires_at)
         .bind(rotation.expires_at)
+        .bind(allowed_networks.is_some())
+        .bind(allowed_networks.and_then(networks_json).as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?
@@ -200,7 +206,8 @@ where
                then expiry_notice else 0 end, \
              previous_secret_expires_at = case when $8 is not null \
                and previous_secret_expires_at > $8 then $8 \
-               else previous_secret_expires_at end \
+               else previous_secret_expires_at end, \
+             allowed_networks = $9 \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
@@ -212,6 +219,7 @@ where
         .bind(edit.rate_limit.map(|l| i64::from(l.requests)))
         .bind(edit.rate_limit.map(|l| i64::from(l.per_seconds)))
         .bind(edit.expires_at)
+        .bind(networks_json(edit.allowed_networks).as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

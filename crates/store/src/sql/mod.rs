@@ -17,6 +17,7 @@ mod notifications;
 mod orgs;
 mod passwords;
 mod people;
+mod policies;
 pub(crate) mod rows;
 mod sessions;
 mod store;

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{RateLimit, Role};
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -66,6 +67,22 @@ pub(crate) fn parse_scope(text: &str) -> Result<KeyScope> {
 
 pub(crate) fn scope_json(scope: &KeyScope) -> Result<String> {
     serde_json::to_string(scope).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// A key's stored allowlist: null (anywhere) or a JSON array of CIDRs.
+pub(crate) fn parse_networks(text: Option<&str>) -> Result<Networks> {
+    match text {
+        None | Some("") => Ok(Networks::default()),
+        Some(t) => serde_json::from_str::<Vec<String>>(t)
+            .ok()
+            .and_then(|v| Networks::from_stored(&v))
+            .ok_or_else(|| corrupt("allowed networks")),
+    }
+}
+
+/// What `parse_networks` reads: null for anywhere.
+pub(crate) fn networks_json(n: &Networks) -> Option<String> {
+    (!n.is_empty()).then(|| serde_json::Value::from(n.to_strings()).to_string())
 }
 
 pub(crate) fn events_of(json: &str) -> Result<Vec<String>> {
@@ -156,6 +173,7 @@ pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
             }),
             _ => None,
         },
+        allowed_networks: parse_networks(r.opt_text("allowed_networks")?.as_deref())?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         exposed_at: r.opt_int("exposed_at")?,

@@ -1,9 +1,11 @@
 //! The `Store` trait on the shared SQL layer: each method is the inherent one of
-//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `audit.rs` or `notifications.rs`, or the
+//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `policies.rs`, `audit.rs` or `notifications.rs`, or the
 //! database's own (`Sql`).
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
+use keygate_core::network::Networks;
+use keygate_core::policy::KeyPolicy;
 use keygate_core::{
     AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
     UserId, WebhookId,
@@ -350,10 +352,20 @@ where
         org_id: &OrgId,
         client_id: &ClientId,
         rotation: &Rotation,
+        allowed_networks: Option<&Networks>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::regenerate_key(self, org_id, client_id, rotation, now, audit).await
+        SqlStore::regenerate_key(
+            self,
+            org_id,
+            client_id,
+            rotation,
+            allowed_networks,
+            now,
+            audit,
+        )
+        .await
     }
 
     async fn update_key(
@@ -406,6 +418,20 @@ where
         audit: &AuditEvent,
     ) -> Result<bool> {
         SqlStore::claim_key_notice(self, client_id, notice, audit).await
+    }
+
+    async fn key_policy(&self, org_id: &OrgId) -> Result<KeyPolicy> {
+        SqlStore::key_policy(self, org_id).await
+    }
+
+    async fn set_key_policy(
+        &self,
+        org_id: &OrgId,
+        policy: &KeyPolicy,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::set_key_policy(self, org_id, policy, now, audit).await
     }
 
     async fn delete_key(

@@ -44,6 +44,7 @@ pub async fn a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed
                     org_id,
                     id,
                     &rotation,
+                    None,
                     NOW,
                     &event(Some(org_id), "admin_key.regenerated", Some(id)),
                 )

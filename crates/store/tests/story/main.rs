@@ -5,6 +5,7 @@
 
 mod lifecycle;
 mod people;
+mod policy;
 mod story;
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ on_both_backends!(
     a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once,
     rate_limits_are_kept_on_keys_and_as_an_organization_default,
     a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once,
+    allowlists_and_key_policies_are_kept,
 );
 
 #[test]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use keygate_core::crypto::sha256;
+use keygate_core::network::Networks;
 use keygate_core::permission::{KeyScope, Permission};
 use keygate_core::{
     Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OnLeak, OrgId, RateLimit,
@@ -17,6 +18,7 @@ use serde_json::json;
 
 pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
+pub use crate::policy::allowlists_and_key_policies_are_kept;
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 
@@ -101,6 +103,7 @@ pub(crate) fn key(
         rate_limit: None,
         expires_at: None,
         previous_secret: None,
+        allowed_networks: Networks::default(),
         created_at: NOW,
         updated_at: NOW,
         exposed_at: None,
@@ -116,7 +119,7 @@ pub(crate) fn rotation(secret_hash: keygate_core::crypto::Digest) -> keygate_sto
     }
 }
 
-fn scoped(accounts: &[AccountRecord], resource: &str) -> KeyScope {
+pub(crate) fn scoped(accounts: &[AccountRecord], resource: &str) -> KeyScope {
     KeyScope::scoped(
         &[],
         &AccountSelection::Some(accounts.iter().map(|a| a.account_id.clone()).collect()),
@@ -312,6 +315,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
             org_id,
             &k.client_id,
             &rotation(new_hash),
+            None,
             NOW + 5,
             &event(Some(org_id), "admin_key.regenerated", Some(&k.client_id)),
         )
@@ -333,6 +337,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
                 org_id,
                 &ClientId::generate(),
                 &rotation(new_hash),
+                None,
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -413,6 +418,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                 scope: &new_scope,
                 rate_limit: None,
                 expires_at: None,
+                allowed_networks: &Networks::default(),
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
@@ -445,6 +451,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                     scope: &new_scope,
                     rate_limit: None,
                     expires_at: None,
+                    allowed_networks: &Networks::default(),
                 },
                 NOW,
                 &event(Some(org_id), "x", None)
@@ -537,7 +544,7 @@ pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
             let hash = sha256(format!("secret {i}").as_bytes());
             let ev = event(Some(&org_id), "admin_key.regenerated", Some(&client_id));
             store
-                .regenerate_key(&org_id, &client_id, &rotation(hash), NOW + i, &ev)
+                .regenerate_key(&org_id, &client_id, &rotation(hash), None, NOW + i, &ev)
                 .await
                 .map(|r| (r.generation, hash))
         }
@@ -653,6 +660,7 @@ pub async fn changes_are_announced_only_where_other_instances_may_write(
             org_id,
             &k.client_id,
             &rotation(sha256(b"2")),
+            None,
             NOW,
             &event(Some(org_id), "admin_key.regenerated", None),
         )
@@ -1287,6 +1295,7 @@ pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
             org_id,
             &k.client_id,
             &rotation(sha256(b"fresh")),
+            None,
             NOW + 3,
             &event(Some(org_id), "scoped_key.regenerated", Some(&k.client_id)),
         )
@@ -1404,6 +1413,7 @@ pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
                 scope: &s.scope,
                 rate_limit: None,
                 expires_at: None,
+                allowed_networks: &Networks::default(),
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),

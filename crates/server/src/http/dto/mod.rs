@@ -1,5 +1,6 @@
 //! What the management API reads and writes, as JSON. Times are RFC 3339 UTC.
 
+pub mod key_policy;
 pub mod people;
 pub mod secret_scanning;
 pub mod two_factor;
@@ -200,6 +201,9 @@ pub struct KeyView {
     /// The key's own rate limit; `null`: none of its own (the organization's
     /// default applies, if it has one).
     pub rate_limit: Option<RateLimitDto>,
+    /// The networks (CIDR) the key may log in from and its tokens may be used
+    /// from; empty: anywhere.
+    pub allowed_networks: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
     /// When the key's current secret was reported leaked while the
@@ -251,6 +255,7 @@ impl KeyView {
                 resources: perms_out(&resources),
             },
             rate_limit: k.rate_limit.map(RateLimitDto::from),
+            allowed_networks: k.allowed_networks.to_strings(),
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
             exposed_at: k.exposed_at.map(format_rfc3339),
@@ -352,6 +357,16 @@ pub struct AdminKeyCreate {
     /// The key's own rate limit; absent or `null`: the organization's default.
     #[serde(default)]
     pub rate_limit: Option<RateLimitDto>,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100: the key logs in, and its tokens are accepted, only from these.
+    /// Absent or empty: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
+    /// When the key stops working (RFC 3339, in the future). Absent or null:
+    /// never. Checked against the organization's key policy.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
     /// Your current login password.
     #[serde(default)]
     pub password: Option<String>,
@@ -416,6 +431,10 @@ pub struct KeyRegenerate {
     #[serde(default, deserialize_with = "some")]
     #[schema(value_type = Option<String>, format = DateTime, nullable)]
     pub expires_at: Option<Option<String>>,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100, from now on. Absent or null: keep the key's; `[]`: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
 }
 
 /// A present field as `Some`, so that an explicit null (`Some(None)`) differs
@@ -439,6 +458,11 @@ pub struct ScopedKeyCreate {
     /// The key's own rate limit; absent or `null`: the organization's default.
     #[serde(default)]
     pub rate_limit: Option<RateLimitDto>,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100: the key logs in, and its tokens are accepted, only from these.
+    /// Absent or empty: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
     #[serde(default)]
     pub password: Option<String>,
     /// When the key stops working (RFC 3339, in the future). Absent or null: never.
@@ -461,6 +485,10 @@ pub struct ScopedKeyPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<RateLimitDto>)]
     pub rate_limit: Option<Option<RateLimitDto>>,
+    /// IPv4/IPv6 networks (CIDR; a bare address is /32 or /128), at most
+    /// 100. Absent or null: keep the key's; `[]`: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
     #[serde(default)]
     pub password: Option<String>,
     /// A new expiry (RFC 3339, in the future); null removes it; absent keeps it.
@@ -479,6 +507,9 @@ pub struct ScopedKeyDuplicate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<RateLimitDto>)]
     pub rate_limit: Option<Option<RateLimitDto>>,
+    /// Absent or null: the original's allowlist; `[]`: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
     #[serde(default)]
     pub password: Option<String>,
     /// The new key's expiry (RFC 3339, in the future). Absent or null: never

@@ -15,7 +15,7 @@ use crate::http::dto::{
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
 use crate::http::routes::client_id;
-use crate::service::keys::{self, KeyChanges, RotateOptions, ScopeInput};
+use crate::service::keys::{self, KeyChanges, KeyTerms, RotateOptions, ScopeInput};
 
 type Member = OrgMember<KeyManager>;
 type Created = (StatusCode, Json<KeyWithSecret>);
@@ -49,8 +49,12 @@ pub async fn generate_admin(
     JsonBody(body): JsonBody<AdminKeyCreate>,
 ) -> Result<Created, ApiError> {
     let limit = new_limit(body.rate_limit)?;
+    let terms = KeyTerms {
+        allowed_networks: body.allowed_networks,
+        expires_at: body.expires_at,
+    };
     let password = body.password.as_deref();
-    let r = keys::generate_admin(&app, &m.acting(), &body.owner_id, limit, password).await?;
+    let r = keys::generate_admin(&app, &m.acting(), &body.owner_id, limit, &terms, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -58,7 +62,8 @@ pub async fn generate_admin(
 }
 
 /// New secret for an admin key; the client id stays. The old secret and its tokens stop working at
-/// once, or after `previous_secret_expires_in` seconds. `expires_at` sets or (null) clears the key's expiry.
+/// once, or after `previous_secret_expires_in` seconds. `expires_at` sets or (null) clears the key's
+/// expiry; `allowed_networks` replaces the key's allowlist (admin keys have no edit of either).
 #[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/admin-keys/{client_id}/regenerate", tag = "keys",
     params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = KeyRegenerate,
     responses((status = 200, body = KeyWithSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -100,6 +105,7 @@ async fn regenerate(
     let options = RotateOptions {
         previous_secret_expires_in: body.previous_secret_expires_in,
         expires_at: body.expires_at,
+        allowed_networks: body.allowed_networks,
     };
     let password = body.password.as_deref();
     let r = keys::regenerate(app, &m.acting(), &id, kind, &options, password).await?;
@@ -121,8 +127,13 @@ pub async fn create_scoped(
         expires_at: body.expires_at,
     };
     let limit = new_limit(body.rate_limit)?;
+    let terms = KeyTerms {
+        allowed_networks: body.allowed_networks,
+        expires_at: None,
+    };
     let password = body.password.as_deref();
-    let r = keys::create_scoped(&app, &m.acting(), &body.name, &input, limit, password).await?;
+    let r = keys::create_scoped(&app, &m.acting(), &body.name, &input, limit, &terms, password)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -160,6 +171,7 @@ pub async fn update_scoped(
         account_permissions: body.account_permissions.map(Into::into),
         rate_limit: limit_change(body.rate_limit)?,
         expires_at: body.expires_at,
+        allowed_networks: body.allowed_networks,
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
@@ -191,10 +203,14 @@ pub async fn duplicate_scoped(
     JsonBody(body): JsonBody<ScopedKeyDuplicate>,
 ) -> Result<Created, ApiError> {
     let id = client_id(&id)?;
-    let (name, expires_at) = (body.name.as_deref(), body.expires_at.as_deref());
+    let name = body.name.as_deref();
     let limit = limit_change(body.rate_limit)?;
+    let terms = KeyTerms {
+        allowed_networks: body.allowed_networks,
+        expires_at: body.expires_at,
+    };
     let password = body.password.as_deref();
-    let r = keys::duplicate(&app, &m.acting(), &id, name, expires_at, limit, password).await?;
+    let r = keys::duplicate(&app, &m.acting(), &id, name, limit, &terms, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod key_policy;
 pub mod keys;
 pub mod login;
 pub mod orgs;

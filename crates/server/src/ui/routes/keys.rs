@@ -9,13 +9,14 @@ use axum::response::Response;
 use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
+use crate::service::key_policy;
 use crate::service::keys::{self, KeyChanges, LimitChange, Revealed};
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
-    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, Lifecycle, RevealPage, ScopedRow, Shell, render,
-    render_status, stamp,
+    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, Lifecycle, PolicyWarning, RevealPage, ScopedRow,
+    Shell, render, render_status, stamp,
 };
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
@@ -90,11 +91,24 @@ pub async fn list(
             }
         })
         .collect();
+    // Keys made before the organization's key policy that break it: listed
+    // with a warning, not changed.
+    let policy = key_policy::get(&app, &m.org_id).await?;
+    let breaking = key_policy::breaking_keys(&app, &m.org_id, &policy)
+        .await?
+        .into_iter()
+        .map(|b| PolicyWarning {
+            name: b.name,
+            client_id: b.client_id.to_string(),
+            why: b.messages.join("; "),
+        })
+        .collect();
     Ok(render(&ApiKeysPage {
         shell,
         notice,
         admin,
         scoped,
+        breaking,
     }))
 }
 
@@ -185,15 +199,22 @@ pub async fn generate(
     let owner = owner_name(&app, &m, &owner_id).await?;
     let prompt = generate_prompt(&m, &owner_id, &owner);
     let action = async {
-        keys::generate_admin(&app, &m.acting(), &owner_id, None, form.get("password"))
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(
-                    "This admin key already exists. Use Regenerate in its … menu to get a new secret."
-                        .into(),
-                ),
-                e => e,
-            })
+        keys::generate_admin(
+            &app,
+            &m.acting(),
+            &owner_id,
+            None,
+            &Default::default(),
+            form.get("password"),
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => Error::Conflict(
+                "This admin key already exists. Use Regenerate in its … menu to get a new secret."
+                    .into(),
+            ),
+            e => e,
+        })
     };
     match confirmed(&app, &m, &form, prompt, action).await {
         Ok(r) => reveal(&app, &m, "Admin API key generated", r).await,
@@ -258,6 +279,7 @@ pub async fn regenerate(
     let options = keys::RotateOptions {
         previous_secret_expires_in: Some(grace.parse().unwrap_or(-1)),
         expires_at: None,
+        allowed_networks: None,
     };
     let action = keys::regenerate(&app, &who, &k.client_id, k.kind, &options, password);
     match confirmed(&app, &m, &form, regenerate_prompt(&m, &k), action).await {
@@ -303,13 +325,14 @@ pub async fn duplicate(
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
     let password = form.get("password");
     let who = m.acting();
+    let terms = Default::default();
     let action = keys::duplicate(
         &app,
         &who,
         &k.client_id,
         None,
-        None,
         LimitChange::Keep,
+        &terms,
         password,
     );
     match confirmed(&app, &m, &form, duplicate_prompt(&m, &k), action).await {
@@ -371,10 +394,11 @@ pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
-    let result = match values.scope_input() {
-        Ok(mut input) => {
+    let result = match values.scope_input().and_then(|i| Ok((i, values.terms()?))) {
+        Ok((mut input, terms)) => {
             input.expires_at = values.expires_at_input();
-            keys::create_scoped(&app, &m.acting(), &values.name, &input, None, password).await
+            keys::create_scoped(&app, &m.acting(), &values.name, &input, None, &terms, password)
+                .await
         }
         Err(e) => Err(e),
     };
@@ -421,8 +445,8 @@ pub async fn edit(
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
-    let result = match values.scope_input() {
-        Ok(input) => {
+    let result = match values.scope_input().and_then(|i| Ok((i, values.terms()?))) {
+        Ok((input, terms)) => {
             let changes = KeyChanges {
                 name: Some(values.name.clone()),
                 org_permissions: Some(input.org_permissions),
@@ -432,6 +456,7 @@ pub async fn edit(
                 rate_limit: LimitChange::Keep,
                 // Unchanged (even when already past) is kept; empty clears.
                 expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
+                allowed_networks: terms.allowed_networks,
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }

@@ -8,7 +8,10 @@ use keygate_core::time::format_rfc3339;
 use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
 use keygate_store::{AccountRecord, KeyRecord};
 
-use crate::service::keys::{AccountPermissionsInput, ScopeInput};
+use keygate_core::Networks;
+use keygate_core::network::Cidr;
+
+use crate::service::keys::{AccountPermissionsInput, KeyTerms, ScopeInput};
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
@@ -27,6 +30,8 @@ pub struct FormValues {
     /// The expiry field as the browser sends it (`datetime-local`, taken as
     /// UTC), empty for none.
     pub expires_at: String,
+    /// The allowlist as typed: one network per line.
+    pub networks: String,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -69,6 +74,7 @@ impl FormValues {
             account: level(Level::Account, "account"),
             accounts: form.all("account").map(str::to_owned).collect(),
             all_accounts: form.has("accounts_all", "on"),
+            networks: form.get("allowed_networks").unwrap_or("").to_owned(),
             expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
         }
     }
@@ -103,6 +109,7 @@ impl FormValues {
                 .expires_at
                 .map(|t| format_rfc3339(t)[..19].to_owned())
                 .unwrap_or_default(),
+            networks: k.allowed_networks.to_strings().join("\n"),
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -149,6 +156,64 @@ impl FormValues {
             account_permissions,
             expires_at: None,
         })
+    }
+}
+
+impl FormValues {
+    /// The allowlist's lines that hold something, with their line numbers
+    /// (1-based, as the textarea shows them).
+    fn network_lines(&self) -> Vec<(usize, &str)> {
+        self.networks
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty())
+            .collect()
+    }
+
+    /// The key fields of the form: the allowlist, every line checked. An
+    /// error names `allowed_networks` and lists each bad line.
+    pub fn terms(&self) -> Result<KeyTerms, Error> {
+        let lines = self.network_lines();
+        let problems = network_problems(&lines);
+        if !problems.is_empty() {
+            return Err(Error::invalid("allowed_networks", problems.join("\n")));
+        }
+        Ok(KeyTerms {
+            allowed_networks: Some(lines.iter().map(|(_, l)| (*l).to_owned()).collect()),
+            expires_at: None,
+        })
+    }
+}
+
+/// Every bad line of an allowlist, as "Line 3: why".
+fn network_problems(lines: &[(usize, &str)]) -> Vec<String> {
+    let mut out = Vec::new();
+    if lines.len() > Networks::MAX {
+        out.push(format!(
+            "At most {} networks per key ({} entered).",
+            Networks::MAX,
+            lines.len()
+        ));
+    }
+    let mut seen: Vec<(Cidr, usize)> = Vec::new();
+    for (n, line) in lines {
+        match Cidr::parse(line) {
+            Err(why) => out.push(format!("Line {n}: {}.", sentence_case(&why))),
+            Ok(c) => match seen.iter().find(|(s, _)| *s == c) {
+                Some((_, first)) => out.push(format!("Line {n}: {c} is already on line {first}.")),
+                None => seen.push((c, *n)),
+            },
+        }
+    }
+    out
+}
+
+fn sentence_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -230,6 +295,8 @@ pub async fn form_page(
         org_error: None,
         account_error: None,
         password_error: None,
+        networks: values.networks.clone(),
+        network_errors: Vec::new(),
     };
     match error {
         None => {}
@@ -249,6 +316,13 @@ pub async fn form_page(
                 form.account_error = Some(msg);
             } else if source == "expires_at" {
                 form.expires_error = Some(format!("Expires: {}", msg.to_lowercase()));
+            } else if source.starts_with("allowed_networks") {
+                // One line per bad line of the textarea (see `terms`), or the
+                // policy's sentence.
+                form.network_errors = message
+                    .lines()
+                    .map(|l| sentence(l.trim_end_matches('.')))
+                    .collect();
             } else {
                 form.error = Some(msg);
             }

@@ -1,0 +1,130 @@
+//! Organization key policies: rules every key of the organization must meet
+//! when it is created, duplicated, edited or regenerated. A policy set later
+//! changes no key; the keys that break it are listed ([`breaking_keys`]).
+
+use keygate_core::network::Networks;
+use keygate_core::policy::{KeyFacts, KeyPolicy};
+use keygate_core::{ClientId, OrgId};
+use keygate_store::{KeyKind, KeyRecord};
+use serde_json::json;
+
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::service::{Acting, Error, passwords};
+
+/// The one check of a key against its organization's policy, with the key's
+/// fields as they will be after the change. The error names the field to fix
+/// (`expires_at` or `allowed_networks`).
+pub async fn check(
+    app: &App,
+    org_id: &OrgId,
+    expires_at: Option<i64>,
+    allowed_networks: &Networks,
+) -> Result<(), Error> {
+    let policy = app.store.key_policy(org_id).await?;
+    let facts = KeyFacts {
+        expires_at,
+        allowed_networks,
+    };
+    Ok(policy.check(facts, now_ms())?)
+}
+
+/// What a `PATCH …/key-policy` changes: absent (`None`) keeps a setting,
+/// `Some(None)` (JSON `null`) clears it. A new setting is one more field
+/// here and one line in [`set`].
+#[derive(Debug, Default)]
+pub struct PolicyChanges {
+    pub max_lifetime_days: Option<Option<i64>>,
+    pub require_expiry: Option<Option<bool>>,
+    pub require_allowed_networks: Option<Option<bool>>,
+}
+
+pub async fn get(app: &App, org_id: &OrgId) -> Result<KeyPolicy, Error> {
+    Ok(app.store.key_policy(org_id).await?)
+}
+
+/// Changes the organization's key policy (owner; the route checks the role).
+pub async fn set(
+    app: &App,
+    who: &Acting,
+    changes: PolicyChanges,
+    password: Option<&str>,
+) -> Result<KeyPolicy, Error> {
+    passwords::confirm(app, &who.user, password).await?;
+    let before = app.store.key_policy(&who.org_id).await?;
+    let mut after = before.clone();
+    if let Some(days) = changes.max_lifetime_days {
+        after.max_lifetime_days = days
+            .map(|d| KeyPolicy::check_lifetime(d, "max_lifetime_days"))
+            .transpose()?;
+    }
+    if let Some(on) = changes.require_expiry {
+        after.require_expiry = on.unwrap_or(false);
+    }
+    if let Some(on) = changes.require_allowed_networks {
+        after.require_allowed_networks = on.unwrap_or(false);
+    }
+    if after == before {
+        return Ok(after);
+    }
+    let event = who.actor.event(
+        Some(&who.org_id),
+        "org.key_policy_updated",
+        None,
+        json!({"before": view(&before), "after": view(&after)}),
+    );
+    app.store
+        .set_key_policy(&who.org_id, &after, now_ms(), &event)
+        .await?;
+    Ok(after)
+}
+
+fn view(p: &KeyPolicy) -> serde_json::Value {
+    json!({
+        "max_lifetime_days": p.max_lifetime_days,
+        "require_expiry": p.require_expiry,
+        "require_allowed_networks": p.require_allowed_networks,
+    })
+}
+
+/// A key that breaks the policy, and the fields it breaks it with.
+pub struct Breaking {
+    pub client_id: ClientId,
+    pub kind: KeyKind,
+    pub name: String,
+    pub fields: Vec<String>,
+    pub messages: Vec<String>,
+}
+
+/// The organization's keys that break its policy now (set after they were
+/// made); they keep working until someone edits them.
+pub async fn breaking_keys(
+    app: &App,
+    org_id: &OrgId,
+    policy: &KeyPolicy,
+) -> Result<Vec<Breaking>, Error> {
+    if *policy == KeyPolicy::default() {
+        return Ok(Vec::new());
+    }
+    let now = now_ms();
+    let keys: Vec<KeyRecord> = app.store.keys(org_id).await?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| {
+            let facts = KeyFacts {
+                // life-policy: the key's stored expiry comes with life-rotate's
+                // `expires_at` column: `k.expires_at`.
+                expires_at: None,
+                allowed_networks: &k.allowed_networks,
+            };
+            let found = policy.breaches(facts, now);
+            (!found.is_empty()).then(|| Breaking {
+                client_id: k.client_id.clone(),
+                kind: k.kind,
+                name: k.name.clone(),
+                fields: found.iter().map(|b| b.source.clone()).collect(),
+                messages: found.into_iter().map(|b| b.message).collect(),
+            })
+        })
+        .collect())
+}
