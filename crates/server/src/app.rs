@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use crate::audit::AuditSink;
 use crate::cache::CredentialCache;
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
 
 pub type AppState = Arc<App>;
@@ -32,6 +33,8 @@ pub struct App {
     pub audit: AuditSink,
     /// Wakes the notification dispatcher after a change queued deliveries.
     pub dispatcher: Wake,
+    /// Prometheus metrics; recorded only with `--metrics-listen`.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -42,6 +45,7 @@ impl App {
         signing_keys: TokenKeys,
     ) -> anyhow::Result<AppState> {
         let cache = CredentialCache::load(store.as_ref()).await?;
+        let settings_metrics = settings.metrics_listen.is_some();
         Ok(Arc::new(App {
             audit: AuditSink::start(store.clone()),
             catalog: settings.catalog.clone(),
@@ -53,6 +57,7 @@ impl App {
             settings,
             limits: Limits::default(),
             dispatcher: Wake::default(),
+            metrics: Metrics::new(settings_metrics),
         }))
     }
 

@@ -17,6 +17,7 @@ pub mod http;
 pub mod known;
 pub mod links;
 pub mod listen;
+pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod ratelimit;

@@ -14,6 +14,7 @@ use super::check::{check, identity_headers};
 use super::request;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::metrics::{Check, Surface};
 
 /// The pair of headers one proxy describes the original request with.
 struct Family {
@@ -56,12 +57,12 @@ const TRAEFIK: Family = Family {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 405, description = "a method other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", body = ErrorBody),
     ))]
-pub async fn verify(
-    State(app): State<AppState>,
-    method: Method,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+pub async fn verify(State(app): State<AppState>, method: Method, h: HeaderMap) -> Response {
+    counted(
+        &app,
+        Surface::Nginx,
+        by_headers(&app, &method, &h, &NGINX).await,
+    )
 }
 
 /// Forward-auth for nginx `auth_request`: reads only `X-Original-Method` and
@@ -77,12 +78,12 @@ pub async fn verify(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
     ))]
-pub async fn nginx(
-    State(app): State<AppState>,
-    method: Method,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+pub async fn nginx(State(app): State<AppState>, method: Method, h: HeaderMap) -> Response {
+    counted(
+        &app,
+        Surface::Nginx,
+        by_headers(&app, &method, &h, &NGINX).await,
+    )
 }
 
 /// Forward-auth for Traefik ForwardAuth: reads only `X-Forwarded-Method` and
@@ -98,12 +99,12 @@ pub async fn nginx(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
     ))]
-pub async fn traefik(
-    State(app): State<AppState>,
-    method: Method,
-    h: HeaderMap,
-) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &TRAEFIK).await
+pub async fn traefik(State(app): State<AppState>, method: Method, h: HeaderMap) -> Response {
+    counted(
+        &app,
+        Surface::Traefik,
+        by_headers(&app, &method, &h, &TRAEFIK).await,
+    )
 }
 
 /// Forward-auth for Envoy ext_authz (HTTP service, `path_prefix: /auth/envoy`):
@@ -124,12 +125,24 @@ pub async fn envoy(
     method: Method,
     uri: Uri,
     h: HeaderMap,
-) -> Result<Response, ApiError> {
-    let target = uri
+) -> Response {
+    let answer = match uri
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
-        .ok_or(ApiError::NotFound)?;
-    decide(&app, &h, method.as_str(), None, target).await
+    {
+        Some(target) => decide(&app, &h, method.as_str(), None, target).await,
+        None => Err(ApiError::NotFound),
+    };
+    counted(&app, Surface::Envoy, answer)
+}
+
+/// The answer, its outcome counted in the metrics: every forward-auth answer
+/// is Keygate's own, so its status says what became of the check.
+fn counted(app: &App, surface: Surface, answer: Result<Response, ApiError>) -> Response {
+    let resp = answer.unwrap_or_else(IntoResponse::into_response);
+    app.metrics
+        .token_check(surface, Check::of_status(resp.status().as_u16()));
+    resp
 }
 
 async fn by_headers(

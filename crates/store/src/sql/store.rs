@@ -13,8 +13,8 @@ use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
-    MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord, Store,
-    TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    MemberRecord, Membership, OrgRecord, OutboxStats, PasswordResetRecord, PoolStats, Result,
+    SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -439,5 +439,13 @@ where
         audit: &AuditEvent,
     ) -> Result<()> {
         SqlStore::redeliver(self, org_id, delivery_id, now, audit).await
+    }
+
+    async fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
+        SqlStore::outbox_stats(self).await
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        SqlStore::pool_stats(self)
     }
 }

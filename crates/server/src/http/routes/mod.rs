@@ -5,6 +5,7 @@ pub mod audit;
 pub mod health;
 pub mod keys;
 pub mod login;
+pub mod metrics;
 pub mod orgs;
 pub mod people;
 pub mod sessions;
