@@ -14,6 +14,7 @@ mod keys;
 mod limits;
 mod login;
 mod management;
+mod metrics;
 mod multi;
 mod notify;
 mod openapi;
