@@ -225,16 +225,18 @@ fn status_meaning(status: &str) -> &'static str {
     }
 }
 
-/// `GET /openapi.json`: the document of every surface, so it sits above them.
 /// What the pages of `/docs` may load: the Swagger UI files served here
 /// (bundled into the binary at build time by `utoipa-swagger-ui`), inline
-/// styles (Swagger UI sets some), data: images (its icons) and fetches back
-/// to this origin (`/openapi.json`, "Try it out"). Nothing from elsewhere.
+/// styles (Swagger UI injects a `<style>`; without `'unsafe-inline'` Chromium
+/// blocks it, as the `/docs` browser test shows), data: images (its icons)
+/// and fetches back to this origin (`/openapi.json`, "Try it out"). Nothing
+/// from elsewhere.
 pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'none'";
 
-/// `/openapi.json`, and the API reference at `/docs` (Swagger UI reading the
+/// `GET /openapi.json`: the document of every surface, so it sits above them;
+/// and the API reference at `/docs` (Swagger UI reading the
 /// live `/openapi.json`; `/docs` redirects to `/docs/`).
 pub fn router() -> axum::Router {
     use axum::http::{HeaderValue, header};
