@@ -16,6 +16,7 @@ use crate::audit::AuditSink;
 use crate::cache::CredentialCache;
 use crate::config::Settings;
 use crate::key_limits::KeyLimits;
+use crate::metrics::Metrics;
 use crate::ratelimit::Limits;
 
 pub type AppState = Arc<App>;
@@ -37,6 +38,8 @@ pub struct App {
     pub dispatcher: Wake,
     /// GitHub's secret-scanning keys, with `--github-scanning-keys`.
     pub github_keys: Option<crate::scanning_keys::GithubKeys>,
+    /// Prometheus metrics; recorded only with `--metrics-listen`.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -52,6 +55,7 @@ impl App {
             None => None,
         };
         let key_limits = Arc::new(KeyLimits::new(settings.redis.is_some()));
+        let settings_metrics = settings.metrics_listen.is_some();
         Ok(Arc::new(App {
             github_keys,
             audit: AuditSink::start(store.clone()),
@@ -65,6 +69,7 @@ impl App {
             limits: Limits::default(),
             key_limits,
             dispatcher: Wake::default(),
+            metrics: Metrics::new(settings_metrics),
         }))
     }
 

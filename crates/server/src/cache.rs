@@ -201,6 +201,8 @@ pub struct CredentialCache {
     feed: Freshness,
     shared: std::sync::atomic::AtomicBool,
     rereads: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// Unix ms of the last full read (the metrics' cache age).
+    loaded_at: AtomicI64,
 }
 
 /// Unix ms after which the cache must not be trusted; never, by default.
@@ -285,6 +287,7 @@ impl CredentialCache {
             keys,
             accounts,
             org_limits,
+            loaded_at: AtomicI64::new(crate::clock::now_ms()),
             ..CredentialCache::default()
         })
     }
@@ -301,6 +304,8 @@ impl CredentialCache {
         self.keys.replace_with(fresh.keys);
         self.accounts.replace_with(fresh.accounts);
         self.org_limits.replace_with(fresh.org_limits);
+        self.loaded_at
+            .store(crate::clock::now_ms(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -353,6 +358,11 @@ impl CredentialCache {
         self.keys
             .write(client_id.as_str())
             .insert(client_id, Arc::new(Credential::from(k)));
+    }
+
+    /// Unix ms of the last time every key was read from the database.
+    pub fn loaded_at(&self) -> i64 {
+        self.loaded_at.load(Ordering::Relaxed)
     }
 
     /// How many keys are cached.

@@ -158,6 +158,11 @@ pub struct ServeArgs {
     /// `--config` file, so only the flag or its variable set it.
     #[arg(long, env = "KEYGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Serve Prometheus metrics at `http://<this address>/metrics`, on a
+    /// listener of their own (never on `--listen`); off when not given. Keep
+    /// it on a private address: `127.0.0.1:9464`.
+    #[arg(long, env = "KEYGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// How `serve` writes its log to stdout.
@@ -174,6 +179,7 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
     upstream: Option<String>,
     upstream_timeout: Option<u64>,
     token_ttl: Option<u64>,
@@ -199,6 +205,8 @@ struct FileConfig {
 #[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// `--metrics-listen`: where Prometheus scrapes; `None`, no metrics.
+    pub metrics_listen: Option<SocketAddr>,
     pub upstream: Option<String>,
     pub upstream_timeout: Duration,
     pub token_ttl_secs: i64,
@@ -287,8 +295,12 @@ impl ServeArgs {
         Ok(Settings {
             lifecycle_interval: Duration::from_secs(lifecycle_interval),
             listen: match self.listen.clone().or(file.listen) {
-                Some(given) => listen_addr(&given)?,
+                Some(given) => listen_addr("--listen", &given)?,
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            },
+            metrics_listen: match self.metrics_listen.clone().or(file.metrics_listen) {
+                Some(given) => Some(listen_addr("--metrics-listen", &given)?),
+                None => None,
             },
             upstream: self.upstream.clone().or(file.upstream),
             upstream_timeout: Duration::from_secs(
@@ -353,14 +365,14 @@ impl ServeArgs {
 
 /// `--listen`: an address, or a host name and port (`localhost:8080`), resolved
 /// once at start-up; the first address is bound.
-fn listen_addr(given: &str) -> anyhow::Result<SocketAddr> {
+fn listen_addr(flag: &str, given: &str) -> anyhow::Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     let first = given
         .trim()
         .to_socket_addrs()
-        .with_context(|| format!("--listen {given}: use host:port, e.g. 127.0.0.1:8080"))?
+        .with_context(|| format!("{flag} {given}: use host:port, e.g. 127.0.0.1:8080"))?
         .next();
-    first.with_context(|| format!("--listen {given}: the host name has no address"))
+    first.with_context(|| format!("{flag} {given}: the host name has no address"))
 }
 
 /// `--public-url`, checked: an http(s) URL, kept without a trailing `/`.

@@ -19,6 +19,7 @@ pub mod known;
 pub mod lifecycle;
 pub mod links;
 pub mod listen;
+pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod ratelimit;

@@ -256,9 +256,33 @@ fn status_meaning(status: &str) -> &'static str {
     }
 }
 
-/// `GET /openapi.json`: the document of every surface, so it sits above them.
+/// What the pages of `/docs` may load: the Swagger UI files served here
+/// (bundled into the binary at build time by `utoipa-swagger-ui`), inline
+/// styles (Swagger UI injects a `<style>`; without `'unsafe-inline'` Chromium
+/// blocks it, as the `/docs` browser test shows), data: images (its icons)
+/// and fetches back to this origin (`/openapi.json`, "Try it out"). Nothing
+/// from elsewhere.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// `GET /openapi.json`: the document of every surface, so it sits above them;
+/// and the API reference at `/docs` (Swagger UI reading the
+/// live `/openapi.json`; `/docs` redirects to `/docs/`).
 pub fn router() -> axum::Router {
-    axum::Router::new().route("/openapi.json", axum::routing::get(document))
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let ui = utoipa_swagger_ui::SwaggerUi::new("/docs").config(
+        // No validator badge: it would send the document to a third party.
+        utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none"),
+    );
+    let docs = axum::Router::from(ui).layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    ));
+    axum::Router::new()
+        .route("/openapi.json", axum::routing::get(document))
+        .merge(docs)
 }
 
 async fn document() -> axum::Json<utoipa::openapi::OpenApi> {

@@ -52,6 +52,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening on {at} (--metrics-listen)"))?,
+        ),
+        None => None,
+    };
     if settings.notify.public_url.is_empty() {
         settings.notify.public_url = format!("http://{addr}");
     }
@@ -71,11 +79,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("keygate listening on http://{addr}");
     println!("Developer app: http://{addr}/app");
     tracing::info!(%addr, "keygate started");
+    if let Some(listener) = metrics_listener {
+        let at = listener.local_addr()?;
+        // Printed like the address above, for people and tests on port 0.
+        println!("metrics listening on http://{at}/metrics");
+        let router = http::metrics_router(app.clone());
+        tokio::spawn(async move {
+            if let Err(e) = listen::serve(listener, router, shutdown()).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let router = http::common_layers(
         http::router(app.clone())
             .merge(ui::router(app.clone()))
-            .merge(gateway::router(app)?)
+            .merge(gateway::router(app.clone())?)
             .merge(openapi::router()),
+        app,
     );
     listen::serve(listener, router, shutdown()).await?;
     Ok(())

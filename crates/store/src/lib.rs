@@ -462,6 +462,15 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         audit: &AuditEvent,
     ) -> Result<()>;
+
+    // Operations (the metrics listener).
+
+    /// The pending deliveries of the outbox, per channel (`webhook`, `email`):
+    /// how many, and when the oldest was written. Read at each scrape, off the
+    /// hot path.
+    async fn outbox_stats(&self) -> Result<Vec<OutboxStats>>;
+    /// The connection pools' use now; no query.
+    fn pool_stats(&self) -> Vec<PoolStats>;
 }
 
 /// Whether an account exists in one organization.

@@ -347,6 +347,27 @@ pub struct DueDelivery {
     pub webhook: Option<WebhookRecord>,
 }
 
+/// Pending deliveries of one channel of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// `webhook` or `email`.
+    pub channel: String,
+    pub pending: u64,
+    /// `created_at` (Unix ms) of the oldest pending delivery.
+    pub oldest_created_at: Option<i64>,
+}
+
+/// One connection pool: `read` and `write` on SQLite (one writer
+/// connection), `main` on PostgreSQL (one pool for both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    pub pool: &'static str,
+    /// Connections open now, in use or idle.
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptOutcome {

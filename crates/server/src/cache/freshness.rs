@@ -54,6 +54,12 @@ impl Freshness {
         self.moved.notify_waiters();
     }
 
+    /// Unix ms before which every change is in the cache; `i64::MAX` when no
+    /// feed is followed (SQLite).
+    pub fn current_as_of(&self) -> i64 {
+        self.current_as_of.load(Ordering::Acquire)
+    }
+
     /// The hot path's test: confirmed recently enough before `now_ms`.
     #[inline]
     pub fn is_current(&self, now_ms: i64) -> bool {

@@ -17,6 +17,7 @@ use super::request;
 use crate::access::ClientAddr;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::metrics::{Check, Surface};
 
 /// The pair of headers one proxy describes the original request with.
 struct Family {
@@ -66,8 +67,12 @@ pub async fn verify(
     ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
-) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX, from).await
+) -> Response {
+    counted(
+        &app,
+        Surface::Nginx,
+        by_headers(&app, &method, &h, &NGINX, from).await,
+    )
 }
 
 /// Forward-auth for nginx `auth_request`: reads only `X-Original-Method` and
@@ -90,8 +95,12 @@ pub async fn nginx(
     ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
-) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX, from).await
+) -> Response {
+    counted(
+        &app,
+        Surface::Nginx,
+        by_headers(&app, &method, &h, &NGINX, from).await,
+    )
 }
 
 /// Forward-auth for Traefik ForwardAuth: reads only `X-Forwarded-Method` and
@@ -114,8 +123,12 @@ pub async fn traefik(
     ClientAddr(from): ClientAddr,
     method: Method,
     h: HeaderMap,
-) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &TRAEFIK, from).await
+) -> Response {
+    counted(
+        &app,
+        Surface::Traefik,
+        by_headers(&app, &method, &h, &TRAEFIK, from).await,
+    )
 }
 
 /// Forward-auth for Envoy ext_authz (HTTP service, `path_prefix: /auth/envoy`):
@@ -139,12 +152,24 @@ pub async fn envoy(
     method: Method,
     uri: Uri,
     h: HeaderMap,
-) -> Result<Response, ApiError> {
-    let target = uri
+) -> Response {
+    let answer = match uri
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
-        .ok_or(ApiError::NotFound)?;
-    decide(&app, &h, method.as_str(), None, target, from).await
+    {
+        Some(target) => decide(&app, &h, method.as_str(), None, target, from).await,
+        None => Err(ApiError::NotFound),
+    };
+    counted(&app, Surface::Envoy, answer)
+}
+
+/// The answer, its outcome counted in the metrics: every forward-auth answer
+/// is Keygate's own, so its status says what became of the check.
+fn counted(app: &App, surface: Surface, answer: Result<Response, ApiError>) -> Response {
+    let resp = answer.unwrap_or_else(IntoResponse::into_response);
+    app.metrics
+        .token_check(surface, Check::of_status(resp.status().as_u16()));
+    resp
 }
 
 async fn by_headers(

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
+use crate::metrics::{Check, Surface};
 use crate::service::auth::{self, Denied};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -33,7 +34,36 @@ pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: bytes::Bytes,
-) -> Result<Json<serde_json::Value>, Response> {
+) -> Response {
+    let (outcome, resp) = match answer(&app, &headers, &body).await {
+        Ok((active, json)) => (
+            if active {
+                Check::Allowed
+            } else {
+                Check::Unauthenticated
+            },
+            json.into_response(),
+        ),
+        // The caller's own credentials (or introspection being off) are the
+        // 401s here; a token's own failure is `active: false`.
+        Err(resp) => (
+            match resp.status().as_u16() {
+                401 => Check::Forbidden,
+                s => Check::of_status(s),
+            },
+            resp,
+        ),
+    };
+    app.metrics.token_check(Surface::Introspection, outcome);
+    resp
+}
+
+/// The introspection answer and whether the token is active.
+async fn answer(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(bool, Json<serde_json::Value>), Response> {
     if app.settings.introspection_secret.is_none() {
         return Err(challenge(
             (
@@ -52,22 +82,22 @@ pub async fn introspect(
                 .into_response(),
         ));
     }
-    if !introspection_caller_ok(&app, &headers) {
+    if !introspection_caller_ok(app, headers) {
         return Err(challenge(ApiError::Unauthorized.into_response()));
     }
-    let form: IntrospectForm = serde_urlencoded::from_bytes(&body)
+    let form: IntrospectForm = serde_urlencoded::from_bytes(body)
         .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))
         .map_err(IntoResponse::into_response)?;
     let inactive = Json(serde_json::json!({"active": false}));
-    let (identity, cred) = match auth::authenticate(&app, &form.token).await {
+    let (identity, cred) = match auth::authenticate(app, &form.token).await {
         Ok(found) => found,
         Err(Denied::Unavailable) => return Err(ApiError::from(auth::stale_cache()).into_response()),
-        Err(_) => return Ok(inactive),
+        Err(_) => return Ok((false, inactive)),
     };
     let c = &identity.claims;
     // Reported, never counted: asking about a token is not a call.
     let rate_limit = app.cache.limit_of(&cred);
-    let mut answer = serde_json::json!({
+    let mut out = serde_json::json!({
         "active": true,
         "token_type": "Bearer",
         "client_id": c.sub,
@@ -80,16 +110,16 @@ pub async fn introspect(
         "iss": c.iss,
     });
     if let Some(l) = rate_limit {
-        answer["rate_limit"] =
+        out["rate_limit"] =
             serde_json::json!({"requests": l.requests, "per_seconds": l.per_seconds});
     }
     // The key's network allowlist: the token is for callers in these networks
     // only (absent: anywhere). Introspection answers whoever asks (a resource
     // server, not the client); the resource server enforces it.
     if let Some(n) = &cred.allowed_networks {
-        answer["allowed_networks"] = n.to_strings().into();
+        out["allowed_networks"] = n.to_strings().into();
     }
-    Ok(Json(answer))
+    Ok((true, Json(out)))
 }
 
 /// A 401 of introspection says which scheme it wants (RFC 7235).

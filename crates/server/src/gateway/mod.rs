@@ -25,6 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::access::ClientInfo;
 use crate::app::AppState;
 use crate::http::error::ApiError;
+use crate::metrics::{Check, Surface};
 use check::{check, identity_headers};
 
 /// The gateway's router state: the shared `App` and the upstream client,
@@ -124,9 +125,22 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// The built-in gateway: checks the token against the request, then streams the
 /// request to the upstream with the caller's identity in `x-keygate-*` headers.
 pub async fn proxy(State(gw): State<Gateway>, client: ClientInfo, req: Request) -> Response {
+    let metrics = &gw.app.metrics;
     match proxy_inner(&gw, client, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+        Ok(r) => {
+            metrics.token_check(Surface::Gateway, Check::Allowed);
+            r
+        }
+        Err(e) => {
+            let resp = e.into_response();
+            // A 502/504 comes after the token was allowed: the upstream failed.
+            let outcome = match resp.status().as_u16() {
+                502 | 504 => Check::Allowed,
+                s => Check::of_status(s),
+            };
+            metrics.token_check(Surface::Gateway, outcome);
+            resp
+        }
     }
 }
 

@@ -8,7 +8,7 @@ pub mod routes;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -17,11 +17,12 @@ use axum::routing::{get, post};
 use tracing::Instrument;
 
 use crate::app::AppState;
+use crate::metrics::{Group, Metrics};
 use crate::request_id;
 use error::ApiError;
 use routes::{
-    audit, health, key_policy, keys, login, orgs, people, secret_scanning, sessions, two_factor,
-    webhooks,
+    audit, health, key_policy, keys, login, metrics, orgs, people, secret_scanning, sessions,
+    two_factor, webhooks,
 };
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
@@ -140,6 +141,15 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
+/// The metrics listener's routes (`serve --metrics-listen`): `GET /metrics`
+/// only; anything else is 404.
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .fallback(no_route)
+        .with_state(app)
+}
+
 /// No surface has this path. Only the method and up to 100 characters of the
 /// path are said back; the query string never is.
 async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
@@ -154,13 +164,13 @@ async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError 
 
 /// What every surface's answers get, put around the composed router by
 /// `serve`: the body limit, the JSON answer to a wrong method, the security
-/// headers, the request id and the request log.
-pub fn common_layers(router: Router) -> Router {
+/// headers, the request id, the request log and the request metrics.
+pub fn common_layers(router: Router, app: AppState) -> Router {
     router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(header_limit))
-        .layer(middleware::from_fn(headers_and_log))
+        .layer(middleware::from_fn_with_state(app, headers_and_log))
 }
 
 /// The path as logged: the token of a mailed link (the last segment under
@@ -208,7 +218,7 @@ async fn header_limit(req: Request, next: Next) -> Response {
 /// `x-request-id` or made here, current for the whole request (a span with
 /// field `request_id` around every log line, and the task-local that 5xx
 /// bodies read their `trace_id` from), and returned as `x-request-id`.
-async fn headers_and_log(mut req: Request, next: Next) -> Response {
+async fn headers_and_log(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = request_id::accept(
         req.headers()
             .get(request_id::HEADER)
@@ -218,16 +228,21 @@ async fn headers_and_log(mut req: Request, next: Next) -> Response {
         req.headers_mut().insert(request_id::HEADER, v);
     }
     let span = tracing::info_span!("request", request_id = %id);
-    let mut resp = request_id::scope(id.clone(), log_request(req, next).instrument(span)).await;
+    let mut resp = request_id::scope(
+        id.clone(),
+        log_request(&app.metrics, req, next).instrument(span),
+    )
+    .await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(request_id::HEADER, v);
     }
     resp
 }
 
-async fn log_request(req: Request, next: Next) -> Response {
+async fn log_request(metrics: &Metrics, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let path = req.uri().path();
+    let group = metrics.enabled().then(|| Group::of_path(path));
     // Token checks and proxied calls log at debug level; when that is off (the
     // default) nothing about them is copied or formatted.
     let hot = path.starts_with("/api/") || path.starts_with("/auth/");
@@ -251,6 +266,9 @@ async fn log_request(req: Request, next: Next) -> Response {
         if (!proxied || name == header::X_CONTENT_TYPE_OPTIONS) && !h.contains_key(&name) {
             h.insert(name, HeaderValue::from_static(value));
         }
+    }
+    if let Some(group) = group {
+        metrics.request(group, resp.status().as_u16(), started.elapsed());
     }
     if let Some((method, path)) = log {
         let status = resp.status().as_u16();

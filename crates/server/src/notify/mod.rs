@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 use keygate_core::crypto::{Pepper, random_bytes};
 use keygate_store::{AttemptOutcome, AttemptRecord, DeliveryTarget, DueDelivery, WebhookRecord};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::clock::now_ms;
+use crate::metrics;
 pub use attempt::{Failure, Sent};
 use email::Mailer;
 use webhook::{Post, WebhookClient};
@@ -91,8 +93,14 @@ async fn run(ctx: Arc<Ctx>) {
                             return;
                         };
                         let ctx = ctx.clone();
+                        // The attempt's log lines carry the delivery's id as
+                        // their request id, the `x-request-id` a webhook gets.
+                        let span = tracing::info_span!(
+                            "delivery",
+                            request_id = %due.delivery.delivery_id
+                        );
                         tokio::spawn(async move {
-                            deliver(&ctx, due).await;
+                            deliver(&ctx, due).instrument(span).await;
                             drop(permit);
                             // A slot is free: look for more.
                             ctx.app.dispatcher.wake();
@@ -210,6 +218,14 @@ async fn finish(
             )
         }
     };
+    ctx.app.metrics.delivery(
+        matches!(d.target, DeliveryTarget::Webhook(_)),
+        match outcome {
+            AttemptOutcome::Delivered => metrics::Delivery::Delivered,
+            AttemptOutcome::RetryAt(_) => metrics::Delivery::Retry,
+            AttemptOutcome::GiveUp => metrics::Delivery::GaveUp,
+        },
+    );
     let channel = match &d.target {
         DeliveryTarget::Webhook(w) => format!("webhook {w}"),
         DeliveryTarget::Email(_) => "email".to_owned(),

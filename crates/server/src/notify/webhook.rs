@@ -113,6 +113,9 @@ impl WebhookClient {
             .header("x-keygate-event-id", p.event_id)
             .header("x-keygate-event", p.event_name)
             .header("x-keygate-delivery-id", p.delivery_id)
+            // The delivery's id: the same on every retry, and the request id
+            // of Keygate's own log lines about this delivery.
+            .header("x-request-id", p.delivery_id)
             .header(header::CONNECTION, "close")
             .body(Full::new(Bytes::copy_from_slice(p.body.as_bytes())))
             .map_err(|e| Failure::new(None, format!("could not build the request: {e}")))?;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::metrics::Observed;
 
 /// The store must answer its cheap read within this.
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -27,4 +28,25 @@ pub async fn ready(app: &App) -> Result<(), &'static str> {
         return Err("the change feed is not confirmed current");
     }
     Ok(())
+}
+
+/// The Prometheus exposition of `--metrics-listen`: the counters, and the
+/// cache, outbox and pool gauges read now (the outbox query within
+/// [`STORE_TIMEOUT`], else `keygate_store_up 0`).
+pub async fn metrics_text(app: &App) -> String {
+    let outbox = match tokio::time::timeout(STORE_TIMEOUT, app.store.outbox_stats()).await {
+        Ok(Ok(stats)) => Some(stats),
+        Ok(Err(_)) | Err(_) => None,
+    };
+    let now = now_ms();
+    let as_of = app.cache.feed().current_as_of();
+    app.metrics.render(&Observed {
+        now_ms: now,
+        cache_keys: app.cache.key_count(),
+        cache_loaded_at: app.cache.loaded_at(),
+        feed_as_of: (as_of != i64::MAX).then_some(as_of),
+        cache_trusted: app.cache.is_valid(now) && app.cache.feed().is_current(now),
+        outbox,
+        pools: app.store.pool_stats(),
+    })
 }

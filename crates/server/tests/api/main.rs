@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod login;
 mod management;
+mod metrics;
 mod multi;
 mod notify;
 mod openapi;

@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
+mod allowlist;
+mod docs;
 mod leaks;
 mod lifecycle;
-mod allowlist;
 mod two_factor;
 
 /// One browser at a time: the machine has two cores.
@@ -40,6 +41,8 @@ fn screenshot_dir() -> PathBuf {
 
 struct Browser {
     c: Client,
+    /// chromedriver's own URL (for its log endpoint).
+    driver_url: String,
     driver: Child,
     profile: PathBuf,
     base: String,
@@ -81,6 +84,8 @@ async fn browser(app: &TestApp, test: &str) -> Option<Browser> {
     }
     let profile = app.dir.join(format!("chromium-{test}"));
     let mut caps = serde_json::Map::new();
+    // The console (CSP violations among it), read by `Browser::console`.
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
@@ -99,6 +104,7 @@ async fn browser(app: &TestApp, test: &str) -> Option<Browser> {
         .expect("start a Chromium session");
     Some(Browser {
         c,
+        driver_url: url,
         driver,
         profile,
         base: app.base.clone(),
@@ -142,6 +148,28 @@ fn descendants(pid: u32) -> Vec<u32> {
 }
 
 impl Browser {
+    /// The console messages since the last call (chromedriver's log).
+    async fn console(&self) -> Vec<String> {
+        let id = self.c.session_id().await.unwrap().unwrap();
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/session/{id}/se/log", self.driver_url))
+            .json(&json!({"type": "browser"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| format!("{} {}", e["level"], e["message"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     async fn go(&self, path: &str) {
         self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
     }

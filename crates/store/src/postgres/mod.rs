@@ -105,6 +105,7 @@ impl Sql for Postgres {
         "select lease_until from deliveries where org_id = $1 and delivery_id = $2 for update";
     // One transaction (and `pg_notify`) per key, as the trait's default.
     const ONE_TRANSACTION_PER_BATCH: bool = false;
+    const ONE_POOL: bool = true;
 
     /// Tells every instance (this one too) that a cached row changed. Delivered
     /// by PostgreSQL on commit, in commit order.

@@ -56,6 +56,8 @@ pub trait Sql: Database<Arguments: IntoArguments<Self>> {
     /// Whether `insert_keys` writes a whole batch in one transaction with one
     /// audit event (SQLite, one writer), or one transaction and event per key.
     const ONE_TRANSACTION_PER_BATCH: bool;
+    /// Whether `read` and `write` are the same pool (PostgreSQL).
+    const ONE_POOL: bool;
 
     /// Run inside the transaction of every change to a row the credential
     /// cache holds (keys, accounts). PostgreSQL tells the other instances.

@@ -8,7 +8,7 @@ use super::{Sql, SqlStore, db, found};
 use crate::outbox::RETRY_WINDOW_MS;
 use crate::{
     AttemptOutcome, AttemptRecord, AuditEvent, DeliveryQuery, DeliveryRecord, DeliveryStatus,
-    DeliveryTarget, DueDelivery, Result, StoreError, WebhookRecord,
+    DeliveryTarget, DueDelivery, OutboxStats, PoolStats, Result, StoreError, WebhookRecord,
 };
 
 macro_rules! webhook_columns {
@@ -113,6 +113,39 @@ where
             .map_err(db::<DB>)?;
         found::<DB>(&done)?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+
+    pub(crate) async fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
+        let rows = sqlx::query(
+            "select channel, count(*) as n, min(created_at) as oldest from deliveries \
+             where status = 'pending' group by channel order by channel",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxStats {
+                    channel: r.text("channel")?,
+                    pending: u64::try_from(r.int("n")?).unwrap_or(0),
+                    oldest_created_at: r.opt_int("oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn pool_stats(&self) -> Vec<PoolStats> {
+        let one = |pool: &'static str, p: &sqlx::Pool<DB>| PoolStats {
+            pool,
+            open: p.size(),
+            idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+            max: p.options().get_max_connections(),
+        };
+        if DB::ONE_POOL {
+            vec![one("main", &self.write)]
+        } else {
+            vec![one("read", &self.read), one("write", &self.write)]
+        }
     }
 
     /// Leases due deliveries (the claim itself is per database) and loads them

@@ -15,8 +15,9 @@ use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
-    KeyNotice, KeyRecord, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result,
-    Rotation, SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord, WebhookRecord,
+    KeyNotice, KeyRecord, MemberRecord, Membership, OrgRecord, OutboxStats, PasswordResetRecord,
+    PoolStats, Result, Rotation, SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord,
+    WebhookRecord,
 };
 
 #[async_trait]
@@ -538,5 +539,13 @@ where
         audit: &AuditEvent,
     ) -> Result<()> {
         SqlStore::redeliver(self, org_id, delivery_id, now, audit).await
+    }
+
+    async fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
+        SqlStore::outbox_stats(self).await
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        SqlStore::pool_stats(self)
     }
 }

@@ -81,6 +81,7 @@ impl Sql for Sqlite {
     const LEASE_OF_DELIVERY: &'static str =
         "select lease_until from deliveries where org_id = $1 and delivery_id = $2";
     const ONE_TRANSACTION_PER_BATCH: bool = true;
+    const ONE_POOL: bool = false;
 
     /// Only this process writes the file: nobody else to tell.
     async fn changed(_: &mut Transaction<'static, Sqlite>, _: &Change) -> Result<()> {

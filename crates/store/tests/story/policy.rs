@@ -52,7 +52,14 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
     assert_eq!(edited.allowed_networks, one);
     let ev = event(Some(org_id), "scoped_key.regenerated", None);
     let kept = store
-        .regenerate_key(org_id, &k.client_id, &crate::story::rotation(k.secret_hash), None, NOW + 2, &ev)
+        .regenerate_key(
+            org_id,
+            &k.client_id,
+            &crate::story::rotation(k.secret_hash),
+            None,
+            NOW + 2,
+            &ev,
+        )
         .await
         .unwrap();
     assert_eq!(kept.allowed_networks, one);

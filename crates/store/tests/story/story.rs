@@ -787,6 +787,16 @@ pub async fn key_events_queue_deliveries_that_one_claimer_at_a_time_leases(
         && d.event_id == created.event_id
         && d.event_name == "scoped_key.created"));
 
+    // The outbox as the metrics see it: pending rows per channel, the oldest's time.
+    let stats = store.outbox_stats().await.unwrap();
+    for channel in ["email", "webhook"] {
+        let s = stats.iter().find(|s| s.channel == channel).unwrap();
+        assert!(s.pending >= 1, "{s:?}");
+        assert!(s.oldest_created_at.is_some(), "{s:?}");
+    }
+    let pools = store.pool_stats();
+    assert!(!pools.is_empty() && pools.iter().all(|p| p.max >= 1 && p.idle <= p.open));
+
     // Claimed once until the lease runs out.
     let lease = NOW + 30_000;
     let claimed = store.claim_due(NOW, 10, lease).await.unwrap();

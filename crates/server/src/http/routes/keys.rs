@@ -54,7 +54,8 @@ pub async fn generate_admin(
         expires_at: body.expires_at,
     };
     let password = body.password.as_deref();
-    let r = keys::generate_admin(&app, &m.acting(), &body.owner_id, limit, &terms, password).await?;
+    let r =
+        keys::generate_admin(&app, &m.acting(), &body.owner_id, limit, &terms, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -132,8 +133,16 @@ pub async fn create_scoped(
         expires_at: None,
     };
     let password = body.password.as_deref();
-    let r = keys::create_scoped(&app, &m.acting(), &body.name, &input, limit, &terms, password)
-        .await?;
+    let r = keys::create_scoped(
+        &app,
+        &m.acting(),
+        &body.name,
+        &input,
+        limit,
+        &terms,
+        password,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),

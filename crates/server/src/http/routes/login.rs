@@ -5,10 +5,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use keygate_core::time::format_airwallex;
 
-use crate::app::AppState;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::{App, AppState};
 use crate::http::dto::LoginResponse;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::ClientInfo;
+use crate::metrics;
 use crate::service::auth::{self, LoginRequest};
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -36,13 +39,24 @@ pub async fn login(
     State(app): State<AppState>,
     client: ClientInfo,
     headers: HeaderMap,
+) -> Response {
+    let resp = issue(&app, &client, &headers).await.into_response();
+    app.metrics
+        .login(metrics::Login::of_status(resp.status().as_u16()));
+    resp
+}
+
+async fn issue(
+    app: &App,
+    client: &ClientInfo,
+    headers: &HeaderMap,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     let issued = auth::login(
-        &app,
+        app,
         &LoginRequest {
-            client_id: header(&headers, "x-client-id"),
-            api_key: header(&headers, "x-api-key"),
-            login_as: header(&headers, "x-login-as"),
+            client_id: header(headers, "x-client-id"),
+            api_key: header(headers, "x-api-key"),
+            login_as: header(headers, "x-login-as"),
             ip: &client.ip,
             user_agent: client.user_agent.as_deref(),
         },

@@ -6,6 +6,7 @@ pub mod health;
 pub mod key_policy;
 pub mod keys;
 pub mod login;
+pub mod metrics;
 pub mod orgs;
 pub mod people;
 pub mod secret_scanning;

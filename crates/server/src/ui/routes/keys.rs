@@ -397,8 +397,16 @@ pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
     let result = match values.scope_input().and_then(|i| Ok((i, values.terms()?))) {
         Ok((mut input, terms)) => {
             input.expires_at = values.expires_at_input();
-            keys::create_scoped(&app, &m.acting(), &values.name, &input, None, &terms, password)
-                .await
+            keys::create_scoped(
+                &app,
+                &m.acting(),
+                &values.name,
+                &input,
+                None,
+                &terms,
+                password,
+            )
+            .await
         }
         Err(e) => Err(e),
     };
