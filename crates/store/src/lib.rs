@@ -365,7 +365,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Leaked keys (secret scanning).
 
-    /// The key whose current secret has this digest.
+    /// The key whose current secret, or previous secret during a grace
+    /// period, has this digest.
     async fn key_by_secret_hash(&self, secret_hash: &Digest) -> Result<Option<KeyRecord>>;
     /// Deletes a key (either kind) reported leaked, with `audit`, if its
     /// secret is still `secret_hash`; false, writing nothing, when not.

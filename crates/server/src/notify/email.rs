@@ -288,6 +288,10 @@ fn render_exposed(payload: &Value, org_name: &str, to: &str, delivery_id: &str) 
             "Done",
             if revoked {
                 "the key was deleted: it no longer logs in".to_owned()
+            } else if x["action"] == "previous_secret_revoked" {
+                "the leaked secret was the one a regenerate replaced (still in its grace \
+                 period): it was revoked at once; the key's current secret keeps working"
+                    .to_owned()
             } else {
                 "the key was marked exposed; it still works".to_owned()
             },
@@ -301,6 +305,12 @@ fn render_exposed(payload: &Value, org_name: &str, to: &str, delivery_id: &str) 
             "Create a new key for it in Settings > Developer > API keys, remove the leaked \
              secret from where it was found (and from its history), and check the audit log \
              for what the key did before it was revoked.",
+        )
+    } else if x["action"] == "previous_secret_revoked" {
+        (
+            "Whatever still used the old secret now fails to log in; the new one works.",
+            "Remove the leaked secret from where it was found (and from its history), and \
+             check the audit log for what the key did while the old secret was alive.",
         )
     } else {
         (

@@ -4,13 +4,13 @@
 
 use keygate_core::network::Networks;
 use keygate_core::policy::{KeyFacts, KeyPolicy};
-use keygate_core::{ClientId, OrgId};
+use keygate_core::{ClientId, OnLeak, OrgId};
 use keygate_store::{KeyKind, KeyRecord};
 use serde_json::json;
 
 use crate::app::App;
 use crate::clock::now_ms;
-use crate::service::{Acting, Error, passwords};
+use crate::service::{Acting, Error, leaks, passwords};
 
 /// The one check of a key against its organization's policy, with the key's
 /// fields as they will be after the change. The error names the field to fix
@@ -37,6 +37,9 @@ pub struct PolicyChanges {
     pub max_lifetime_days: Option<Option<i64>>,
     pub require_expiry: Option<Option<bool>>,
     pub require_allowed_networks: Option<Option<bool>>,
+    /// `revoke` or `notify` (`null`: back to the default, `revoke`); kept
+    /// apart from the policy's rules by the store (`Store::set_on_leak`).
+    pub on_leak: Option<Option<String>>,
 }
 
 pub async fn get(app: &App, org_id: &OrgId) -> Result<KeyPolicy, Error> {
@@ -50,7 +53,21 @@ pub async fn set(
     changes: PolicyChanges,
     password: Option<&str>,
 ) -> Result<KeyPolicy, Error> {
+    // Every value is checked before anything is written.
+    let on_leak = match &changes.on_leak {
+        None => None,
+        Some(None) => Some(OnLeak::Revoke),
+        Some(Some(v)) => Some(OnLeak::parse(v, "on_leak")?),
+    };
+    if let Some(Some(days)) = changes.max_lifetime_days {
+        KeyPolicy::check_lifetime(days, "max_lifetime_days")?;
+    }
     passwords::confirm(app, &who.user, password).await?;
+    if let Some(on_leak) = on_leak
+        && on_leak != leaks::on_leak(app, &who.org_id).await?
+    {
+        leaks::set_on_leak_confirmed(app, who, on_leak).await?;
+    }
     let before = app.store.key_policy(&who.org_id).await?;
     let mut after = before.clone();
     if let Some(days) = changes.max_lifetime_days {
@@ -112,9 +129,7 @@ pub async fn breaking_keys(
         .into_iter()
         .filter_map(|k| {
             let facts = KeyFacts {
-                // life-policy: the key's stored expiry comes with life-rotate's
-                // `expires_at` column: `k.expires_at`.
-                expires_at: None,
+                expires_at: k.expires_at,
                 allowed_networks: &k.allowed_networks,
             };
             let found = policy.breaches(facts, now);

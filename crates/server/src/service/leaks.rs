@@ -116,8 +116,13 @@ async fn one(app: &App, reporter: Reporter, who: &Actor, r: &Report) -> Result<b
     let Some(k) = app.store.key_by_secret_hash(&digest).await? else {
         return Ok(false);
     };
-    if !k.secret_hash.ct_eq(&digest) {
+    let now = now_ms();
+    if k.expires_at.is_some_and(|t| t <= now) {
+        // An expired key logs in nowhere: not a live key.
         return Ok(false);
+    }
+    if !k.secret_hash.ct_eq(&digest) {
+        return previous_secret_leaked(app, reporter, who, r, &k, &digest, now).await;
     }
     let on_leak = app.store.on_leak(&k.org_id).await?;
     if on_leak == OnLeak::Notify && k.exposed_at.is_some() {
@@ -137,7 +142,7 @@ async fn one(app: &App, reporter: Reporter, who: &Actor, r: &Report) -> Result<b
         }
         OnLeak::Notify => {
             app.store
-                .flag_exposed_key(&k.org_id, &k.client_id, &k.secret_hash, now_ms(), &event)
+                .flag_exposed_key(&k.org_id, &k.client_id, &k.secret_hash, now, &event)
                 .await?
         }
     };
@@ -157,6 +162,56 @@ async fn one(app: &App, reporter: Reporter, who: &Actor, r: &Report) -> Result<b
     }
     Ok(true)
 }
+
+/// The secret a regenerate with a grace period replaced was reported: the
+/// owner has rotated already, so whatever `on_leak` says, the old secret dies
+/// now (its grace ends, with `api_key.exposed` in the same transaction) and
+/// the key's current secret keeps working. A grace that has ended is no live
+/// secret: `false_positive`.
+async fn previous_secret_leaked(
+    app: &App,
+    reporter: Reporter,
+    who: &Actor,
+    r: &Report,
+    k: &KeyRecord,
+    digest: &keygate_core::crypto::Digest,
+    now: i64,
+) -> Result<bool, Error> {
+    let Some(previous) = k
+        .previous_secret
+        .filter(|p| p.secret_hash.ct_eq(digest) && p.expires_at > now)
+    else {
+        return Ok(false);
+    };
+    let mut details = details(k, reporter, r, OnLeak::Revoke);
+    details["exposure"]["action"] = PREVIOUS_SECRET_REVOKED.into();
+    let event = who.event(
+        Some(&k.org_id),
+        "api_key.exposed",
+        Some(&k.client_id),
+        details,
+    );
+    let notice = keygate_store::KeyNotice::PreviousSecretExpired {
+        at: previous.expires_at,
+    };
+    if app
+        .store
+        .claim_key_notice(&k.client_id, &notice, &event)
+        .await?
+    {
+        tracing::warn!(
+            client_id = %k.client_id,
+            reporter = reporter.as_str(),
+            action = PREVIOUS_SECRET_REVOKED,
+            "an API key's previous secret was reported leaked"
+        );
+        keys::refresh(app, &k.client_id).await;
+    }
+    Ok(true)
+}
+
+/// `exposure.action` when the leaked secret was the one a grace period kept.
+pub const PREVIOUS_SECRET_REVOKED: &str = "previous_secret_revoked";
 
 fn action(on_leak: OnLeak) -> &'static str {
     match on_leak {

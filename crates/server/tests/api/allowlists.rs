@@ -406,7 +406,7 @@ async fn the_owner_sets_a_key_policy_that_every_new_or_edited_key_must_meet() {
     assert_eq!(
         r.body,
         json!({"max_lifetime_days": null, "require_expiry": false, "require_allowed_networks": false,
-               "breaking_keys": []})
+               "on_leak": "revoke", "breaking_keys": []})
     );
 
     // Only the owner, with the password.

@@ -547,3 +547,122 @@ async fn the_intake_is_off_without_its_settings_and_limited_per_address() {
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.headers.contains_key("retry-after"));
 }
+
+/// A leaked secret that a regenerate replaced but whose grace period still
+/// runs dies at once, whatever `on_leak` says (set here through the key
+/// policy to `notify`); the key and its new secret keep working, and the
+/// report is a true positive once, then nothing more is done.
+#[tokio::test]
+async fn a_leaked_previous_secret_ends_its_grace_at_once_and_on_leak_is_set_through_the_key_policy()
+{
+    let app = spawn_app_with(&[], &[("KEYGATE_GITLAB_REVOCATION_TOKEN", GITLAB_TOKEN)]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    let policy = format!("/dev/v1/orgs/{}/key-policy", org.org_id);
+    let r = app.req(Method::GET, &policy, Some(&org.owner), None).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.body["on_leak"]),
+        (200, &json!("revoke"))
+    );
+    let r = app
+        .req(
+            Method::PATCH,
+            &policy,
+            Some(&org.owner),
+            Some(json!({"on_leak": "delete", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["source"], "on_leak", "{}", r.body);
+    let r = app
+        .req(
+            Method::PATCH,
+            &policy,
+            Some(&org.owner),
+            Some(json!({"on_leak": "notify", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), &r.body["on_leak"]),
+        (200, &json!("notify")),
+        "{}",
+        r.body
+    );
+
+    let k = scoped(&app, &org, "rotated").await;
+    let client_id = k["client_id"].as_str().unwrap();
+    let old = secret(&k);
+    let r = app
+        .req(
+            Method::POST,
+            &format!(
+                "/dev/v1/orgs/{}/scoped-keys/{client_id}/regenerate",
+                org.org_id
+            ),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD, "previous_secret_expires_in": 3600})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new = r.body["api_key"].as_str().unwrap().to_owned();
+    app.remember(&new);
+    let acct = Some(org.accounts[0].as_str());
+    assert_eq!(app.login(client_id, &old, acct).await.status, 201, "grace");
+
+    let report = json!([{"type": "keygate_api_key", "token": old,
+                         "location": "https://gitlab.example/p/-/blob/main/old.env"}]);
+    let r = gitlab(
+        &app,
+        Method::POST,
+        "revoke_tokens",
+        GITLAB_TOKEN,
+        Some(report.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        app.login(client_id, &old, acct).await.status,
+        401,
+        "old secret revoked"
+    );
+    assert_eq!(
+        app.login(client_id, &new, acct).await.status,
+        201,
+        "new secret works"
+    );
+    let events = exposed_events(&app, &org).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["details"]["exposure"]["action"],
+        "previous_secret_revoked"
+    );
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["previous_secret_expires_at"], Value::Null);
+    assert_eq!(
+        r.body["exposed_at"],
+        Value::Null,
+        "the current secret is not exposed"
+    );
+
+    // Reported again: the old secret is no live key any more; nothing is done.
+    let r = gitlab(
+        &app,
+        Method::POST,
+        "revoke_tokens",
+        GITLAB_TOKEN,
+        Some(report),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(exposed_events(&app, &org).await.len(), 1);
+    assert_eq!(app.login(client_id, &new, acct).await.status, 201);
+}

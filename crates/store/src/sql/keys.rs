@@ -338,8 +338,9 @@ where
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
-    /// The key whose current secret has this digest (leaked-key reports name
-    /// a secret, not a client id).
+    /// The key whose current secret, or previous secret during a grace
+    /// period, has this digest (leaked-key reports name a secret, not a
+    /// client id).
     pub(crate) async fn key_by_secret_hash(
         &self,
         secret_hash: &Digest,
@@ -347,7 +348,9 @@ where
         sqlx::query(concat!(
             "select ",
             key_columns!(),
-            " from api_keys where secret_hash = $1"
+            " from api_keys where secret_hash = $1 union all select ",
+            key_columns!(),
+            " from api_keys where previous_secret_hash = $1"
         ))
         .bind(secret_hash.to_hex().as_str())
         .fetch_optional(&self.write)

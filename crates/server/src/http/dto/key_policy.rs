@@ -1,6 +1,6 @@
 //! The organization's key policy.
 
-use keygate_core::KeyPolicy;
+use keygate_core::{KeyPolicy, OnLeak};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -33,6 +33,12 @@ pub struct KeyPolicyPatch {
     #[serde(default, deserialize_with = "setting")]
     #[schema(value_type = Option<bool>)]
     pub require_allowed_networks: Option<Option<bool>>,
+    /// What a live key reported leaked by secret scanning gets: `revoke`
+    /// (deleted; the default) or `notify` (flagged exposed, keeps working).
+    /// `null`: back to `revoke`.
+    #[serde(default, deserialize_with = "setting")]
+    #[schema(value_type = Option<String>)]
+    pub on_leak: Option<Option<String>>,
     /// Your current login password.
     #[serde(default)]
     pub password: Option<String>,
@@ -44,6 +50,7 @@ impl KeyPolicyPatch {
             max_lifetime_days: self.max_lifetime_days,
             require_expiry: self.require_expiry,
             require_allowed_networks: self.require_allowed_networks,
+            on_leak: self.on_leak.clone(),
         }
     }
 }
@@ -54,6 +61,8 @@ pub struct KeyPolicyView {
     pub max_lifetime_days: Option<u32>,
     pub require_expiry: bool,
     pub require_allowed_networks: bool,
+    /// `revoke` or `notify`: what a live key reported leaked gets.
+    pub on_leak: String,
     /// Keys made before the policy that break it. They keep working; an edit
     /// must bring them in line.
     pub breaking_keys: Vec<BreakingKeyView>,
@@ -70,11 +79,12 @@ pub struct BreakingKeyView {
 }
 
 impl KeyPolicyView {
-    pub fn new(p: &KeyPolicy, breaking: &[Breaking]) -> KeyPolicyView {
+    pub fn new(p: &KeyPolicy, on_leak: OnLeak, breaking: &[Breaking]) -> KeyPolicyView {
         KeyPolicyView {
             max_lifetime_days: p.max_lifetime_days,
             require_expiry: p.require_expiry,
             require_allowed_networks: p.require_allowed_networks,
+            on_leak: on_leak.as_str().to_owned(),
             breaking_keys: breaking
                 .iter()
                 .map(|b| BreakingKeyView {
