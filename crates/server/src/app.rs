@@ -32,6 +32,8 @@ pub struct App {
     pub audit: AuditSink,
     /// Wakes the notification dispatcher after a change queued deliveries.
     pub dispatcher: Wake,
+    /// Last use and calls per key, counted in memory; `upkeep` writes them.
+    pub usage: crate::usage::Usage,
 }
 
 impl App {
@@ -53,6 +55,7 @@ impl App {
             settings,
             limits: Limits::default(),
             dispatcher: Wake::default(),
+            usage: crate::usage::Usage::default(),
         }))
     }
 

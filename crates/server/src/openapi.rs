@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use crate::gateway;
 use crate::gateway::forward_auth;
 use crate::http::routes::{
-    audit, health, keys, login, orgs, people, sessions, two_factor, webhooks,
+    audit, health, keys, login, orgs, people, sessions, two_factor, usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -52,6 +52,7 @@ use crate::http::routes::{
         keys::duplicate_scoped,
         keys::delete_scoped,
         audit::list,
+        usage::get,
         webhooks::list,
         webhooks::create,
         webhooks::update,

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::{LogFormat, ServeArgs};
-use crate::{demo, gateway, http, listen, notify, openapi, secrets, sync, ui};
+use crate::{demo, gateway, http, listen, notify, openapi, secrets, sync, ui, upkeep};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -56,6 +56,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sync::follow(app.clone(), feed);
     }
     notify::start(app.clone())?;
+    upkeep::start(app.clone());
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);
     }
@@ -66,10 +67,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let router = http::common_layers(
         http::router(app.clone())
             .merge(ui::router(app.clone()))
-            .merge(gateway::router(app)?)
+            .merge(gateway::router(app.clone())?)
             .merge(openapi::router()),
     );
-    listen::serve(listener, router, shutdown()).await?;
+    let served = listen::serve(listener, router, shutdown()).await;
+    // What was counted since the last flush is not lost on a clean stop.
+    upkeep::flush(&app).await;
+    served?;
     Ok(())
 }
 

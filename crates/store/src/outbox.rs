@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::AuditEvent;
 
 /// The audit actions that notify: every key event of the reference page.
-pub const KEY_EVENTS: [&str; 7] = [
+pub const KEY_EVENTS: [&str; 9] = [
     "admin_key.generated",
     "admin_key.regenerated",
     "scoped_key.created",
@@ -16,6 +16,9 @@ pub const KEY_EVENTS: [&str; 7] = [
     "scoped_key.duplicated",
     "scoped_key.updated",
     "scoped_key.deleted",
+    // Not used for `--unused-key-days` (sent once per idle stretch).
+    "admin_key.unused",
+    "scoped_key.unused",
 ];
 
 /// Members with these roles get an email for every key event: the roles that
@@ -119,6 +122,10 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     }
     if let Some(from) = d["duplicated_from"].as_str() {
         data.insert("duplicated_from".into(), json!(from));
+    }
+    if e.action.ends_with(".unused") {
+        data.insert("last_used_at".into(), d["last_used_at"].clone());
+        data.insert("unused_days".into(), d["unused_days"].clone());
     }
     let scope = match e.action.as_str() {
         "scoped_key.updated" => Some(json!({

@@ -28,14 +28,23 @@ fn denied(d: Denied) -> ApiError {
     }
 }
 
+/// The token of the request checked against `method` and `path`, asked from
+/// `ip` (the client's address). An allowed request is counted in the usage
+/// recorder here, last: a check added before this point that refuses must
+/// count its refusal with `app.usage.refused(claims, Reason::…)` instead.
 pub async fn check(
     app: &App,
     headers: &HeaderMap,
     method: &str,
     path: &str,
+    ip: &str,
 ) -> Result<Identity, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    auth::check(app, token, method, path).await.map_err(denied)
+    let identity = auth::check(app, token, method, path, ip)
+        .await
+        .map_err(denied)?;
+    app.usage.allowed(&identity.claims);
+    Ok(identity)
 }
 
 pub fn identity_headers(id: &Identity, h: &mut HeaderMap) {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::check::{check, identity_headers};
 use super::request;
+use crate::access::ClientInfo;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 
@@ -58,10 +59,11 @@ const TRAEFIK: Family = Family {
     ))]
 pub async fn verify(
     State(app): State<AppState>,
+    client: ClientInfo,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+    by_headers(&app, &client, &method, &h, &NGINX).await
 }
 
 /// Forward-auth for nginx `auth_request`: reads only `X-Original-Method` and
@@ -79,10 +81,11 @@ pub async fn verify(
     ))]
 pub async fn nginx(
     State(app): State<AppState>,
+    client: ClientInfo,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &NGINX).await
+    by_headers(&app, &client, &method, &h, &NGINX).await
 }
 
 /// Forward-auth for Traefik ForwardAuth: reads only `X-Forwarded-Method` and
@@ -100,10 +103,11 @@ pub async fn nginx(
     ))]
 pub async fn traefik(
     State(app): State<AppState>,
+    client: ClientInfo,
     method: Method,
     h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_headers(&app, &method, &h, &TRAEFIK).await
+    by_headers(&app, &client, &method, &h, &TRAEFIK).await
 }
 
 /// Forward-auth for Envoy ext_authz (HTTP service, `path_prefix: /auth/envoy`):
@@ -121,6 +125,7 @@ pub async fn traefik(
     ))]
 pub async fn envoy(
     State(app): State<AppState>,
+    client: ClientInfo,
     method: Method,
     uri: Uri,
     h: HeaderMap,
@@ -129,11 +134,12 @@ pub async fn envoy(
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
         .ok_or(ApiError::NotFound)?;
-    decide(&app, &h, method.as_str(), None, target).await
+    decide(&app, &client, &h, method.as_str(), None, target).await
 }
 
 async fn by_headers(
     app: &App,
+    client: &ClientInfo,
     own: &Method,
     h: &HeaderMap,
     f: &Family,
@@ -141,7 +147,7 @@ async fn by_headers(
     request::method(own.as_str(), None)?;
     let method = header(h, f.method, f.method_title, f.proxy)?;
     let uri = header(h, f.uri, f.uri_title, f.proxy)?;
-    decide(app, h, method, Some(f.method), uri).await
+    decide(app, client, h, method, Some(f.method), uri).await
 }
 
 fn header<'a>(
@@ -171,6 +177,7 @@ fn header<'a>(
 
 async fn decide(
     app: &App,
+    client: &ClientInfo,
     h: &HeaderMap,
     method: &str,
     method_source: Option<&'static str>,
@@ -178,7 +185,7 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let identity = check(app, h, method, path).await?;
+    let identity = check(app, h, method, path, &client.ip).await?;
     let mut resp = StatusCode::OK.into_response();
     identity_headers(&identity, resp.headers_mut());
     Ok(resp)

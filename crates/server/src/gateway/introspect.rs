@@ -8,6 +8,7 @@ use base64::Engine as _;
 use keygate_core::crypto::sha256;
 use serde::Deserialize;
 
+use crate::access::ClientInfo;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::service::auth::{self, Denied};
@@ -29,6 +30,7 @@ pub struct IntrospectForm {
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
     State(app): State<AppState>,
+    client: ClientInfo,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Result<Json<serde_json::Value>, Response> {
@@ -63,6 +65,9 @@ pub async fn introspect(
         Err(_) => return Ok(inactive),
     };
     let c = &identity.claims;
+    // A use of the key (last used), from the asking service's address; not a
+    // call in the usage counts.
+    app.usage.used(&c.sub, &c.org_id, &client.ip);
     Ok(Json(serde_json::json!({
         "active": true,
         "token_type": "Bearer",

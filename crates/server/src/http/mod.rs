@@ -19,7 +19,7 @@ use tracing::Instrument;
 use crate::app::AppState;
 use crate::request_id;
 use error::ApiError;
-use routes::{audit, health, keys, login, orgs, people, sessions, two_factor, webhooks};
+use routes::{audit, health, keys, login, orgs, people, sessions, two_factor, usage, webhooks};
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
 /// and readiness.
@@ -95,6 +95,7 @@ pub fn router(app: AppState) -> Router {
             post(keys::duplicate_scoped),
         )
         .route(&format!("{org}/audit-events"), get(audit::list))
+        .route(&format!("{org}/usage"), get(usage::get))
         .route(
             &format!("{org}/webhooks"),
             get(webhooks::list).post(webhooks::create),

@@ -110,9 +110,14 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         "Scoped"
     };
     let key_name = s(&data["key_name"]);
+    let unused = name.ends_with(".unused");
     let verb = match name.rsplit('.').next().unwrap_or("") {
-        "duplicated" => "created as a duplicate",
-        v => v,
+        "duplicated" => "created as a duplicate".to_owned(),
+        "unused" => format!(
+            "not used for {} days",
+            data["unused_days"].as_u64().unwrap_or(0)
+        ),
+        v => v.to_owned(),
     };
     let subject = format!("{kind} API key '{key_name}' was {verb}");
     let who = match (
@@ -121,6 +126,7 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     ) {
         (Some(e), Some(id)) => format!("{e} ({id})"),
         (Some(e), None) => e.to_owned(),
+        _ if unused => "nobody: Keygate noticed that the key is idle".to_owned(),
         _ => "an operator using the keygate command".to_owned(),
     };
     let when = s(&payload["created_at"])
@@ -130,7 +136,14 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     let from_where = data["source_ip"].as_str().unwrap_or("unknown").to_owned();
     let event_id = s(&payload["id"]);
     let client_id = s(&data["client_id"]);
-    let facts = [
+    let last_used = match data["last_used_at"].as_str() {
+        Some(t) => t
+            .replace('T', " ")
+            .replace(".000Z", " UTC")
+            .replace('Z', " UTC"),
+        None => "never".to_owned(),
+    };
+    let mut facts = vec![
         ("Key", format!("{key_name} (client ID {client_id})")),
         (
             "Organization",
@@ -141,18 +154,29 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         ("From IP", from_where),
         ("Event", format!("{event_id} ({name})")),
     ];
-    let advice = "If this was not you or someone you trust: sign in to Keygate, open \
-                  Settings > Developer > API keys, regenerate or delete this key, change \
-                  your password, and check the audit log for other changes. Tell your \
-                  organization's owner.";
+    let (first, advice) = if unused {
+        facts.retain(|(k, _)| *k != "From IP");
+        facts.insert(1, ("Last used", last_used));
+        (
+            "If the key is still needed (a yearly job, say), there is nothing to do.",
+            "An unused key is a secret that can leak for no benefit: if nobody \
+             needs it any more, sign in to Keygate, open Settings > Developer > API \
+             keys and delete it.",
+        )
+    } else {
+        (
+            "If this was you, there is nothing to do.",
+            "If this was not you or someone you trust: sign in to Keygate, open \
+             Settings > Developer > API keys, regenerate or delete this key, change \
+             your password, and check the audit log for other changes. Tell your \
+             organization's owner.",
+        )
+    };
     let mut text = format!("{subject}.\n\n");
     for (k, v) in &facts {
         text.push_str(&format!("{k}: {v}\n"));
     }
-    text.push_str(&format!(
-        "\nIf this was you, there is nothing to do.\n\n{}\n",
-        wrap(advice, 72)
-    ));
+    text.push_str(&format!("\n{first}\n\n{}\n", wrap(advice, 72)));
     let mut html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><table>",
         esc(&subject)
@@ -165,7 +189,8 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         ));
     }
     html.push_str(&format!(
-        "</table><p>If this was you, there is nothing to do.</p><p><strong>{}</strong></p></body></html>",
+        "</table><p>{}</p><p><strong>{}</strong></p></body></html>",
+        esc(first),
         esc(advice)
     ));
     Mail {
@@ -226,6 +251,27 @@ mod tests {
         assert!(m.text.contains("When: 2026-05-12 00:00:00 UTC"));
         assert!(m.text.contains("From IP: 203.0.113.9"));
         assert!(m.html.contains("Acme &lt;&amp;&gt;"));
+        assert!(m.text.lines().all(|l| l.len() <= 78));
+    }
+
+    #[test]
+    fn an_unused_key_mail_says_since_when_and_what_to_do() {
+        let p = json!({"id": "evt_2", "name": "admin_key.unused", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "data": {"key_name": "Admin key for HK", "key_kind": "admin", "client_id": "cid_1",
+            "actor": {"email": null, "user_id": null}, "source_ip": null,
+            "last_used_at": "2026-02-01T10:00:00.000Z", "unused_days": 90}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_2");
+        assert_eq!(
+            m.subject,
+            "Admin API key 'Admin key for HK' was not used for 90 days"
+        );
+        assert!(
+            m.text.contains("Last used: 2026-02-01 10:00:00 UTC"),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("delete it"));
+        assert!(!m.text.contains("From IP"));
         assert!(m.text.lines().all(|l| l.len() <= 78));
     }
 }

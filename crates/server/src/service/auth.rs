@@ -12,6 +12,7 @@ use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
 use crate::service::Error;
+use crate::usage::Reason;
 
 pub struct LoginRequest<'a> {
     pub client_id: Option<&'a str>,
@@ -83,8 +84,10 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         exp,
         jti: random_base62(16),
     };
+    let token = app.signing_keys().sign(&claims);
+    app.usage.used(&claims.sub, &claims.org_id, req.ip);
     Ok(Issued {
-        token: app.signing_keys().sign(&claims),
+        token,
         expires_at_ms: exp * 1000,
     })
 }
@@ -213,10 +216,36 @@ pub async fn authenticate(
     app: &App,
     token: &str,
 ) -> Result<(Identity, Arc<crate::cache::Credential>), Denied> {
+    authenticated(app, token).await.map_err(|r| r.denied)
+}
+
+/// A token refused by [`authenticated`]: why, and when its signature was good,
+/// the key it names and the usage reason to count.
+struct Refused {
+    denied: Denied,
+    key: Option<(Arc<Claims>, Reason)>,
+}
+
+impl From<Denied> for Refused {
+    fn from(denied: Denied) -> Refused {
+        Refused { denied, key: None }
+    }
+}
+
+async fn authenticated(
+    app: &App,
+    token: &str,
+) -> Result<(Identity, Arc<crate::cache::Credential>), Refused> {
     if !fresh(app).await {
-        return Err(Denied::Unavailable);
+        return Err(Denied::Unavailable.into());
     }
     let claims = verified_claims(app, token)?;
+    if claims.exp <= now_ms() / 1000 {
+        return Err(Refused {
+            denied: Denied::Unauthenticated,
+            key: Some((claims, Reason::Expired)),
+        });
+    }
     if let Some(cred) = current_key(app, &claims) {
         return Ok((Identity { claims }, cred));
     }
@@ -230,29 +259,32 @@ pub async fn authenticate(
             .await
             .map_err(|_| Denied::Unavailable)?;
     }
-    let cred = current_key(app, &claims).ok_or(Denied::Unauthenticated)?;
-    Ok((Identity { claims }, cred))
+    match current_key(app, &claims) {
+        Some(cred) => Ok((Identity { claims }, cred)),
+        // Well signed, but its key is gone or was regenerated since.
+        None => Err(Refused {
+            denied: Denied::Unauthenticated,
+            key: Some((claims, Reason::Revoked)),
+        }),
+    }
 }
 
-/// Signature and expiry; the signature check is cached per token.
+/// The signature, checked once per token and cached. Expiry is the caller's
+/// to check, so that an expired token is still known by its key (for usage).
 fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
-    let now = now_ms() / 1000;
     let digest = sha256(token.as_bytes());
     let claims = match app.cache.verified_tokens().get(&digest) {
         Some(c) => c,
         None => {
             let c = Arc::new(
                 app.signing_keys()
-                    .verify(token, now)
+                    .verify(token, i64::MIN)
                     .map_err(|_| Denied::Unauthenticated)?,
             );
             app.cache.verified_tokens().insert(digest, c.clone());
             c
         }
     };
-    if claims.exp <= now {
-        return Err(Denied::Unauthenticated);
-    }
     Ok(claims)
 }
 
@@ -262,9 +294,42 @@ fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credentia
         .filter(|k| k.generation == claims.r#gen && *k.org_id == claims.org_id)
 }
 
-/// The token check: may this bearer token make `method` on `path` now?
-pub async fn check(app: &App, token: &str, method: &str, path: &str) -> Result<Identity, Denied> {
-    let (identity, cred) = authenticate(app, token).await?;
+/// The token check: may this bearer token make `method` on `path` now, asked
+/// from `ip`? Records the key's last use and counts the refusals it decides
+/// (scope, expired, revoked) in the usage recorder; the caller counts an
+/// allowed request once nothing else refuses it.
+pub async fn check(
+    app: &App,
+    token: &str,
+    method: &str,
+    path: &str,
+    ip: &str,
+) -> Result<Identity, Denied> {
+    let (identity, cred) = match authenticated(app, token).await {
+        Ok(found) => found,
+        Err(r) => {
+            if let Some((claims, reason)) = &r.key {
+                app.usage.refused(claims, *reason);
+            }
+            return Err(r.denied);
+        }
+    };
+    app.usage
+        .used(&identity.claims.sub, &identity.claims.org_id, ip);
+    let decided = authorize(app, &identity, &cred, method, path);
+    if decided == Err(Denied::Forbidden) {
+        app.usage.refused(&identity.claims, Reason::Scope);
+    }
+    decided.map(|()| identity)
+}
+
+fn authorize(
+    app: &App,
+    identity: &Identity,
+    cred: &crate::cache::Credential,
+    method: &str,
+    path: &str,
+) -> Result<(), Denied> {
     let resource = match app.catalog.resolve(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Err(Denied::Forbidden),
@@ -279,7 +344,7 @@ pub async fn check(app: &App, token: &str, method: &str, path: &str) -> Result<I
         Access::for_method(method),
         &target,
     ) {
-        Ok(identity)
+        Ok(())
     } else {
         Err(Denied::Forbidden)
     }
@@ -384,28 +449,38 @@ mod tests {
         };
         let token = login(r.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &token, "GET", "/api/v1/balances/current")
+            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
                 .await
                 .is_ok()
         );
         assert_eq!(
-            check(&app, &token, "POST", "/api/v1/balances/current")
+            check(
+                &app,
+                &token,
+                "POST",
+                "/api/v1/balances/current",
+                "127.0.0.1"
+            )
+            .await
+            .err(),
+            Some(Denied::Forbidden)
+        );
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/nothing", "127.0.0.1")
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/nothing").await.err(),
-            Some(Denied::Forbidden)
-        );
-        assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/../x")
+            check(&app, &token, "GET", "/api/v1/balances/../x", "127.0.0.1")
                 .await
                 .err(),
             Some(Denied::AmbiguousPath)
         );
         assert_eq!(
-            check(&app, "x.y.z", "GET", "/api/v1/balances").await.err(),
+            check(&app, "x.y.z", "GET", "/api/v1/balances", "127.0.0.1")
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
 
@@ -421,15 +496,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/current")
+            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1")
-                .await
-                .is_ok()
+            check(
+                &app,
+                &token,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .is_ok()
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
@@ -437,17 +518,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1")
-                .await
-                .err(),
+            check(
+                &app,
+                &token,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .err(),
             Some(Denied::Unauthenticated)
         );
         assert!(login(r.api_key.expose().to_owned()).await.is_err());
         let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1")
-                .await
-                .is_ok()
+            check(
+                &app,
+                &fresh,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .is_ok()
         );
 
         // Deleted: dead.
@@ -455,9 +548,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1")
-                .await
-                .err(),
+            check(
+                &app,
+                &fresh,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .err(),
             Some(Denied::Unauthenticated)
         );
         let _ = std::fs::remove_dir_all(dir);

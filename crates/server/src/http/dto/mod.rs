@@ -2,12 +2,15 @@
 
 pub mod people;
 pub mod two_factor;
+pub mod usage;
 pub mod webhooks;
 
 use keygate_core::permission::{AccountSelection, KeyScope, PermSet, Permission};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{Catalog, Level};
-use keygate_store::{AccountRecord, AuditEvent, KeyRecord, MemberRecord, Membership, UserRecord};
+use keygate_store::{
+    AccountRecord, AuditEvent, KeyRecord, LastUsed, MemberRecord, Membership, UserRecord,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -198,9 +201,24 @@ pub struct KeyView {
     pub account_permissions: AccountPermissionsDto,
     pub created_at: String,
     pub updated_at: String,
+    /// The key's last login or token check (gateway, forward-auth,
+    /// introspection), null if never used; written in batches, so up to
+    /// `--usage-flush-interval` (default 5 s) behind.
+    pub last_used_at: Option<String>,
+    /// The client address of that last use.
+    pub last_used_ip: Option<String>,
 }
 
 impl KeyView {
+    /// With the key's last use, when it has one.
+    pub fn with_last_used(mut self, used: Option<&LastUsed>) -> KeyView {
+        if let Some(u) = used {
+            self.last_used_at = Some(format_rfc3339(u.at));
+            self.last_used_ip = Some(u.ip.clone());
+        }
+        self
+    }
+
     pub fn new(k: &KeyRecord, catalog: &Catalog) -> KeyView {
         let (org, accounts, resources) = match &k.scope {
             KeyScope::OrgAdmin => (
@@ -235,6 +253,8 @@ impl KeyView {
             },
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
+            last_used_at: None,
+            last_used_ip: None,
         }
     }
 }

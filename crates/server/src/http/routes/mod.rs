@@ -9,6 +9,7 @@ pub mod orgs;
 pub mod people;
 pub mod sessions;
 pub mod two_factor;
+pub mod usage;
 pub mod webhooks;
 
 use keygate_core::ClientId;
