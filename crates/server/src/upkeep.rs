@@ -79,6 +79,7 @@ async fn sweep(app: &App) {
 async fn notify_unused(app: &App, now: i64) -> Result<(), keygate_store::StoreError> {
     let days = app.settings.unused_key_days;
     let idle_before = now - i64::from(days) * DAY_MS;
+    let mut notified = 0;
     loop {
         let keys = app.store.unused_keys(idle_before, SWEEP_BATCH).await?;
         let mut claimed = 0;
@@ -94,8 +95,10 @@ async fn notify_unused(app: &App, now: i64) -> Result<(), keygate_store::StoreEr
         if claimed > 0 {
             app.dispatcher.wake();
         }
+        notified += claimed;
         // Lost claims leave rows the next query would return again.
         if keys.len() < SWEEP_BATCH as usize || claimed == 0 {
+            tracing::info!(notified, days, "checked for unused keys");
             return Ok(());
         }
     }

@@ -27,3 +27,4 @@ mod speed;
 mod surface;
 mod two_factor;
 mod ui;
+mod usage;
