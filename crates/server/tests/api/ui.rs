@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
 mod two_factor;
+mod usage;
 
 /// One browser at a time: the machine has two cores.
 static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
