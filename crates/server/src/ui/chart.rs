@@ -222,6 +222,6 @@ mod tests {
         assert_eq!(c.bars[1].allowed_h, 0);
         assert_eq!(c.rows[0].label, "1970-01-01 00:00");
         assert_eq!(step(7), 2);
-        assert_eq!(step(1000), 250);
+        assert_eq!(step(1000), 500);
     }
 }

@@ -5,6 +5,7 @@
 
 mod people;
 mod story;
+mod usage;
 
 use std::sync::Arc;
 
@@ -96,6 +97,7 @@ on_both_backends!(
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
     two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
+    usage_adds_up_and_an_idle_key_is_claimed_once,
 );
 
 #[test]

@@ -15,6 +15,7 @@ use keygate_store::{
 use serde_json::json;
 
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
+pub use crate::usage::usage_adds_up_and_an_idle_key_is_claimed_once;
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 
@@ -80,7 +81,7 @@ pub(crate) async fn acme(store: &dyn Store) -> Acme {
     }
 }
 
-fn key(
+pub(crate) fn key(
     org: &OrgId,
     kind: KeyKind,
     owner_id: Option<&str>,

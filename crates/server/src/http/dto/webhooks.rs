@@ -10,7 +10,10 @@ use utoipa::ToSchema;
 pub struct WebhookCreate {
     /// https URL that resolves to a public address.
     pub url: String,
-    /// Event names, e.g. `scoped_key.regenerated`.
+    /// Event names: `admin_key.generated`, `admin_key.regenerated`,
+    /// `admin_key.unused`, `scoped_key.created`, `scoped_key.regenerated`,
+    /// `scoped_key.duplicated`, `scoped_key.updated`, `scoped_key.deleted`,
+    /// `scoped_key.unused`.
     pub events: Vec<String>,
     /// Default true.
     #[serde(default)]
