@@ -8,8 +8,10 @@ pub mod catalog;
 pub mod crypto;
 pub mod ids;
 pub mod key;
+pub mod leak;
 pub mod login;
 pub mod permission;
+pub mod rate_limit;
 pub mod role;
 pub mod text;
 pub mod time;
@@ -22,6 +24,8 @@ pub use ids::{
     WebhookId,
 };
 pub use key::{ApiKey, KeyFormatError};
+pub use leak::OnLeak;
 pub use login::{LoginError, login_target};
 pub use permission::{Access, AccountSelection, KeyScope, PermSet};
+pub use rate_limit::RateLimit;
 pub use role::Role;

@@ -13,6 +13,89 @@ pub fn format_rfc3339(unix_ms: i64) -> String {
     format!("{date}T{time}.{:03}Z", unix_ms.rem_euclid(1000))
 }
 
+/// Parses an RFC 3339 date-time (`2026-05-12T00:00:00Z`, `…T08:00:00.5+08:00`;
+/// `t`/`z` and a space for `T` are accepted, as RFC 3339 allows) to Unix ms.
+/// `None` for anything else, including impossible dates and leap seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let sep = |at: usize, c: &[u8]| b.get(at).is_some_and(|x| c.contains(x));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (h, mi, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > days_in[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0;
+    if sep(i, b".") {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 3 {
+                ms = ms * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        match i - start {
+            0 => return None,
+            1 => ms *= 100,
+            2 => ms *= 10,
+            _ => {}
+        }
+    }
+    let offset_min = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(c @ (b'+' | b'-')) if i + 6 == b.len() && sep(i + 3, b":") => {
+            let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if *c == b'-' { -m } else { m }
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Some(secs * 1000 + ms)
+}
+
 fn civil(unix_ms: i64) -> (String, String) {
     let secs = unix_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -33,95 +116,6 @@ fn civil(unix_ms: i64) -> (String, String) {
     )
 }
 
-/// An RFC 3339 timestamp (`2026-05-12T00:00:00Z`, `…T00:00:00.250+02:00`; `T`
-/// or a space, `Z` or an offset; fractions beyond milliseconds ignored) as
-/// Unix milliseconds, or `None` when it is not one.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || !s.is_ascii() {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = &s[r];
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&mo)
-        || d < 1
-        || d > month_days[(mo - 1) as usize]
-        || h > 23
-        || mi > 59
-        || sec > 60
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut ms = 0;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let digits = &s[start..i.min(start + 3)];
-        ms = digits.parse::<i64>().ok()? * 10_i64.pow(3 - digits.len() as u32);
-    }
-    let offset_min = match &s[i..] {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && matches!(o.as_bytes()[0], b'+' | b'-') && o.as_bytes()[3] == b':' => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (oh * 60 + om)
-        }
-        _ => return None,
-    };
-    // Howard Hinnant's days_from_civil.
-    let (y, m) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec.min(59) - offset_min * 60;
-    Some(secs * 1000 + ms)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +127,45 @@ mod tests {
             format_airwallex(1_778_544_000_000),
             "2026-05-12T00:00:00+0000"
         );
+    }
+
+    #[test]
+    fn parses_rfc3339_with_offsets_and_fractions_and_refuses_the_rest() {
+        assert_eq!(
+            parse_rfc3339("2026-05-12T00:00:00Z"),
+            Some(1_778_544_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-05-12T08:00:00+08:00"),
+            Some(1_778_544_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-05-11T23:00:00.5-01:00"),
+            Some(1_778_544_000_500)
+        );
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00.123Z"),
+            Some(951_782_400_123)
+        );
+        assert_eq!(
+            parse_rfc3339(&format_rfc3339(1_709_251_199_042)),
+            Some(1_709_251_199_042)
+        );
+        for bad in [
+            "",
+            "2026-05-12",
+            "2026-05-12T00:00:00",
+            "2026-02-30T00:00:00Z",
+            "2026-05-12T24:00:00Z",
+            "2026-05-12T00:00:60Z",
+            "2026-05-12T00:00:00.Z",
+            "2026-05-12T00:00:00+0800",
+            "tomorrow",
+            "2026-05-12T00:00:00Zjunk",
+            "+026-05-12T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -44,6 +44,9 @@ fn hot_path(c: &mut Criterion) {
             secret_hash: pepper.digest(k.expose().as_bytes()),
             generation: 1,
             scope: Arc::new(keygate_core::KeyScope::OrgAdmin),
+            rate_limit: None,
+            expires_at: None,
+            previous_secret: None,
         });
         ids.push((id, k));
     }

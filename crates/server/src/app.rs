@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use crate::audit::AuditSink;
 use crate::cache::CredentialCache;
 use crate::config::Settings;
+use crate::key_limits::KeyLimits;
 use crate::ratelimit::Limits;
 
 pub type AppState = Arc<App>;
@@ -27,6 +28,8 @@ pub struct App {
     signing_keys: RwLock<Arc<TokenKeys>>,
     pub settings: Settings,
     pub limits: Limits,
+    /// Per-key rate limits (counted on every token check).
+    pub key_limits: Arc<KeyLimits>,
     /// Browsers and addresses users signed in from (failure limits).
     pub known: crate::known::KnownSignIns,
     pub audit: AuditSink,
@@ -34,6 +37,8 @@ pub struct App {
     pub dispatcher: Wake,
     /// Last use and calls per key, counted in memory; `upkeep` writes them.
     pub usage: crate::usage::Usage,
+    /// GitHub's secret-scanning keys, with `--github-scanning-keys`.
+    pub github_keys: Option<crate::scanning_keys::GithubKeys>,
 }
 
 impl App {
@@ -44,7 +49,13 @@ impl App {
         signing_keys: TokenKeys,
     ) -> anyhow::Result<AppState> {
         let cache = CredentialCache::load(store.as_ref()).await?;
+        let github_keys = match &settings.github_scanning_keys {
+            Some(path) => Some(crate::scanning_keys::GithubKeys::load(path)?),
+            None => None,
+        };
+        let key_limits = Arc::new(KeyLimits::new(settings.redis.is_some()));
         Ok(Arc::new(App {
+            github_keys,
             audit: AuditSink::start(store.clone()),
             catalog: settings.catalog.clone(),
             store,
@@ -54,6 +65,7 @@ impl App {
             signing_keys: RwLock::new(Arc::new(signing_keys)),
             settings,
             limits: Limits::default(),
+            key_limits,
             dispatcher: Wake::default(),
             usage: crate::usage::Usage::default(),
         }))

@@ -24,8 +24,8 @@ use std::sync::{Arc, RwLock};
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::token::Claims;
-use keygate_core::{AccountId, ClientId, OrgId};
-use keygate_store::{KeyCredential, Store, StoreError};
+use keygate_core::{AccountId, ClientId, OrgId, RateLimit};
+use keygate_store::{KeyCredential, PreviousSecret, Store, StoreError};
 
 mod freshness;
 pub use freshness::Freshness;
@@ -39,6 +39,41 @@ pub struct Credential {
     pub secret_hash: Digest,
     pub generation: u64,
     pub scope: Arc<KeyScope>,
+    /// The key's own rate limit; `None` takes the organization's default
+    /// ([`CredentialCache::limit_of`]).
+    pub rate_limit: Option<RateLimit>,
+    /// Unix ms after which the key is dead (`i64::MAX`: never).
+    pub expires_at: i64,
+    /// The secret the last regenerate replaced, while its grace lasts; its
+    /// tokens carry `generation - 1`.
+    pub previous: Option<PreviousSecret>,
+}
+
+impl Credential {
+    /// Whether the key is alive at `now_ms` (not expired).
+    #[inline]
+    pub fn alive(&self, now_ms: i64) -> bool {
+        now_ms < self.expires_at
+    }
+
+    /// Until when (Unix ms) a token of generation `generation` is good at
+    /// `now_ms`, or `None` if it is not: the current generation until the
+    /// key's expiry, the previous one until the end of its grace (never later
+    /// than the key's expiry).
+    #[inline]
+    pub fn generation_good_until(&self, generation: u64, now_ms: i64) -> Option<i64> {
+        let until = if generation == self.generation {
+            self.expires_at
+        } else {
+            match self.previous {
+                Some(p) if generation.checked_add(1) == Some(self.generation) => {
+                    p.expires_at.min(self.expires_at)
+                }
+                _ => return None,
+            }
+        };
+        (now_ms < until).then_some(until)
+    }
 }
 
 impl From<KeyCredential> for Credential {
@@ -48,6 +83,9 @@ impl From<KeyCredential> for Credential {
             secret_hash: k.secret_hash,
             generation: k.generation,
             scope: k.scope,
+            rate_limit: k.rate_limit,
+            expires_at: k.expires_at.unwrap_or(i64::MAX),
+            previous: k.previous_secret,
         }
     }
 }
@@ -151,6 +189,8 @@ impl<K: Hash + Eq, V: Clone> Sharded<K, V> {
 pub struct CredentialCache {
     keys: Sharded<ClientId, Arc<Credential>>,
     accounts: Sharded<AccountId, OrgId>,
+    /// Organizations' default rate limits (only those that have one).
+    org_limits: Sharded<OrgId, RateLimit>,
     refresh: tokio::sync::Mutex<()>,
     verified: VerifiedTokens,
     valid_until: ValidUntil,
@@ -172,6 +212,7 @@ impl Default for ValidUntil {
 struct Contents {
     keys: Sharded<ClientId, Arc<Credential>>,
     accounts: Sharded<AccountId, OrgId>,
+    org_limits: Sharded<OrgId, RateLimit>,
 }
 
 /// Reads every key and account. Keys arrive one at a time and go straight
@@ -196,6 +237,9 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                 secret_hash: k.secret_hash,
                 generation: k.generation,
                 scope: k.scope,
+                rate_limit: k.rate_limit,
+                expires_at: k.expires_at.unwrap_or(i64::MAX),
+                previous: k.previous_secret,
             };
             keys.write(client_id.as_str())
                 .insert(client_id, Arc::new(cred));
@@ -213,16 +257,29 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
             .write(a.account_id.as_str())
             .insert(a.account_id, a.org_id);
     }
-    Ok(Contents { keys, accounts })
+    let org_limits: Sharded<OrgId, RateLimit> = Sharded::default();
+    for (org_id, limit) in store.org_rate_limits().await? {
+        org_limits.write(org_id.as_str()).insert(org_id, limit);
+    }
+    Ok(Contents {
+        keys,
+        accounts,
+        org_limits,
+    })
 }
 
 impl CredentialCache {
     /// Reads every key and account (see [`read_all`]).
     pub async fn load(store: &dyn Store) -> Result<CredentialCache, StoreError> {
-        let Contents { keys, accounts } = read_all(store).await?;
+        let Contents {
+            keys,
+            accounts,
+            org_limits,
+        } = read_all(store).await?;
         Ok(CredentialCache {
             keys,
             accounts,
+            org_limits,
             ..CredentialCache::default()
         })
     }
@@ -238,6 +295,7 @@ impl CredentialCache {
         let fresh = read_all(store).await?;
         self.keys.replace_with(fresh.keys);
         self.accounts.replace_with(fresh.accounts);
+        self.org_limits.replace_with(fresh.org_limits);
         Ok(())
     }
 
@@ -326,6 +384,29 @@ impl CredentialCache {
             Some(k) => self.put(KeyCredential::from(&k)),
             None => self.forget(client_id),
         }
+        Ok(())
+    }
+
+    /// The rate limit that applies to a key: its own, else its organization's
+    /// default, else none. Memory only.
+    pub fn limit_of(&self, cred: &Credential) -> Option<RateLimit> {
+        cred.rate_limit
+            .or_else(|| self.org_limits.get(cred.org_id.as_str()))
+    }
+
+    /// Re-reads an organization's default rate limit after a change.
+    pub async fn refresh_org(&self, store: &dyn Store, org_id: &OrgId) -> Result<(), StoreError> {
+        let _one_at_a_time = self.refresh.lock().await;
+        let limit = match store.org_rate_limit(org_id).await {
+            Ok(l) => l,
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        let mut map = self.org_limits.write(org_id.as_str());
+        match limit {
+            Some(l) => map.insert(org_id.clone(), l),
+            None => map.remove(org_id.as_str()),
+        };
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{DataArgs, ServeArgs};
 use crate::secrets;
-use crate::service::{self, invitations, orgs};
+use crate::service::{self, invitations, leaks, orgs};
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +98,18 @@ enum OrgCommand {
         /// An account to create; repeat for several.
         #[arg(long = "account")]
         accounts: Vec<String>,
+    },
+    /// Change an organization's settings; prints them as JSON.
+    Set {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The organization's id (org_…).
+        #[arg(long)]
+        org: String,
+        /// What a live key reported leaked (secret scanning) does: `revoke`
+        /// deletes it (the default), `notify` marks it exposed and keeps it.
+        #[arg(long)]
+        on_leak: String,
     },
     /// Invite someone into an organization; prints the invitation link (also
     /// mailed by a running server), for operators without mail.
@@ -200,6 +212,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect::<Vec<_>>(),
             });
             println!("{out}");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Set { data, org, on_leak }) => {
+            let store = data.open_store().await?;
+            let on_leak = leaks::set_on_leak_as_operator(store.as_ref(), &org, &on_leak)
+                .await
+                .map_err(refused)?;
+            println!(
+                "{}",
+                serde_json::json!({"org_id": org, "on_leak": on_leak.as_str()})
+            );
             Ok(())
         }
         Command::Org(OrgCommand::Invite {
@@ -318,8 +341,12 @@ async fn seed_keys(
                 secret_hash: pepper.digest(key.expose().as_bytes()),
                 generation: 1,
                 scope: scope.clone(),
+                rate_limit: None,
+                expires_at: None,
+                previous_secret: None,
                 created_at: now,
                 updated_at: now,
+                exposed_at: None,
             });
         }
         let event = crate::audit::Actor::default().event(

@@ -16,6 +16,8 @@ use keygate_store::postgres::PgStore;
 use keygate_store::sqlite::SqliteStore;
 use serde::Deserialize;
 
+use crate::key_limits::redis::RedisConfig;
+
 /// Where the data lives; every subcommand takes these.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
@@ -79,6 +81,11 @@ pub struct ServeArgs {
     /// Secret that callers of `POST /oauth/introspect` send as the HTTP Basic password.
     #[arg(long, env = "KEYGATE_INTROSPECTION_SECRET", hide_env_values = true)]
     pub introspection_secret: Option<String>,
+    /// Several instances: settle per-key rate-limit counts through this Redis
+    /// (`redis://[[user]:password@]host[:port][/db]`) so a limit holds across
+    /// all of them. Without it each instance enforces limits by itself.
+    #[arg(long, env = "KEYGATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Upstream timeout in seconds [default: 30]
     #[arg(long, env = "KEYGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<u64>,
@@ -142,6 +149,21 @@ pub struct ServeArgs {
     /// [default: 90]
     #[arg(long, env = "KEYGATE_UNUSED_KEY_DAYS")]
     pub unused_key_days: Option<u32>,
+    /// GitHub secret scanning: the JSON file of GitHub's public keys for it
+    /// (`{"public_keys":[{"key_identifier","key","is_current"}]}`), re-read
+    /// when it changes. Turns on `POST /secret-scanning/github`.
+    #[arg(long, env = "KEYGATE_GITHUB_SCANNING_KEYS")]
+    pub github_scanning_keys: Option<PathBuf>,
+    /// GitLab token revocation: the bearer token GitLab sends. Turns on
+    /// `/secret-scanning/gitlab/v1/…`.
+    #[arg(long, env = "KEYGATE_GITLAB_REVOCATION_TOKEN", hide_env_values = true)]
+    pub gitlab_revocation_token: Option<String>,
+    /// How often (seconds, 1 to 3600) the key lifecycle sweeper looks for
+    /// grace periods that ended and expiries that are near or passed, and
+    /// sends their events. Logins and token checks never wait for it: they
+    /// compare the times themselves [default: 10]
+    #[arg(long, env = "KEYGATE_LIFECYCLE_INTERVAL")]
+    pub lifecycle_interval: Option<u64>,
     /// Log lines as plain text or as one JSON object per line. Read before the
     /// `--config` file, so only the flag or its variable set it.
     #[arg(long, env = "KEYGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -166,6 +188,7 @@ struct FileConfig {
     upstream_timeout: Option<u64>,
     token_ttl: Option<u64>,
     introspection_secret: Option<String>,
+    redis_url: Option<String>,
     forward_authorization: Option<bool>,
     key_env: Option<String>,
     cache_reload_interval: Option<u64>,
@@ -178,6 +201,9 @@ struct FileConfig {
     session_idle_timeout: Option<u64>,
     usage_flush_interval: Option<u64>,
     unused_key_days: Option<u32>,
+    github_scanning_keys: Option<PathBuf>,
+    gitlab_revocation_token: Option<String>,
+    lifecycle_interval: Option<u64>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -189,6 +215,9 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     pub token_ttl_secs: i64,
     pub introspection_secret: Option<String>,
+    /// Where rate-limit counts are settled across instances (password inside:
+    /// log only its address).
+    pub redis: Option<RedisConfig>,
     pub forward_authorization: bool,
     pub key_env: String,
     pub catalog: Catalog,
@@ -202,6 +231,12 @@ pub struct Settings {
     pub usage_flush_interval: Duration,
     /// Days without use after which `*.unused` is sent.
     pub unused_key_days: u32,
+    /// `--github-scanning-keys`: GitHub's secret-scanning public keys.
+    pub github_scanning_keys: Option<PathBuf>,
+    /// `--gitlab-revocation-token`: a secret, never logged.
+    pub gitlab_revocation_token: Option<String>,
+    /// How often the key lifecycle sweeper runs.
+    pub lifecycle_interval: Duration,
 }
 
 /// How notifications go out.
@@ -269,7 +304,15 @@ impl ServeArgs {
         if !(1..=3650).contains(&unused_key_days) {
             anyhow::bail!("unused_key_days must be between 1 and 3650");
         }
+        let lifecycle_interval = self
+            .lifecycle_interval
+            .or(file.lifecycle_interval)
+            .unwrap_or(10);
+        if !(1..=3600).contains(&lifecycle_interval) {
+            anyhow::bail!("lifecycle_interval must be between 1 and 3600 seconds");
+        }
         Ok(Settings {
+            lifecycle_interval: Duration::from_secs(lifecycle_interval),
             listen: match self.listen.clone().or(file.listen) {
                 Some(given) => listen_addr(&given)?,
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -285,6 +328,10 @@ impl ServeArgs {
                 .introspection_secret
                 .clone()
                 .or(file.introspection_secret),
+            redis: match self.redis_url.clone().or(file.redis_url) {
+                Some(url) => Some(RedisConfig::parse(&url).map_err(anyhow::Error::msg)?),
+                None => None,
+            },
             forward_authorization: self.forward_authorization
                 || file.forward_authorization.unwrap_or(false),
             key_env,
@@ -314,6 +361,20 @@ impl ServeArgs {
                     || file.allow_insecure_webhooks.unwrap_or(false),
                 retry_base_ms: self.retry_base_ms.unwrap_or(4000).clamp(10, 60_000),
                 public_url: public_url(self.public_url.clone().or(file.public_url))?,
+            },
+            github_scanning_keys: self
+                .github_scanning_keys
+                .clone()
+                .or(file.github_scanning_keys),
+            gitlab_revocation_token: match self
+                .gitlab_revocation_token
+                .clone()
+                .or(file.gitlab_revocation_token)
+            {
+                Some(t) if t.trim().len() < 16 => {
+                    anyhow::bail!("gitlab_revocation_token must be at least 16 characters")
+                }
+                t => t.map(|t| t.trim().to_owned()),
             },
         })
     }

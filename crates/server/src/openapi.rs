@@ -5,7 +5,8 @@ use utoipa::OpenApi;
 use crate::gateway;
 use crate::gateway::forward_auth;
 use crate::http::routes::{
-    audit, health, keys, login, orgs, people, sessions, two_factor, usage, webhooks,
+    audit, health, keys, login, orgs, people, secret_scanning, sessions, two_factor, usage,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -45,6 +46,9 @@ use crate::http::routes::{
         keys::list,
         keys::generate_admin,
         keys::regenerate_admin,
+        keys::update_admin,
+        orgs::rate_limit,
+        orgs::set_rate_limit,
         keys::create_scoped,
         keys::get_scoped,
         keys::update_scoped,
@@ -67,6 +71,9 @@ use crate::http::routes::{
         gateway::introspect::introspect,
         health::healthz,
         health::readyz,
+        secret_scanning::github,
+        secret_scanning::gitlab_types,
+        secret_scanning::gitlab_revoke,
     ),
     modifiers(&SessionBearer, &CallerSchemes, &ResponseDescriptions)
 )]
@@ -158,6 +165,28 @@ impl utoipa::Modify for CallerSchemes {
             ))
             .build();
         components.add_security_scheme("introspection", SecurityScheme::Http(basic));
+        let gitlab = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The token given to `keygate serve --gitlab-revocation-token`, as GitLab's \
+                 token revocation API sends it. Without that flag these routes are off (404).",
+            ))
+            .build();
+        components.add_security_scheme("gitlab_revocation", SecurityScheme::Http(gitlab));
+        let gitlab_routes = [
+            "/secret-scanning/gitlab/v1/revocable_token_types",
+            "/secret-scanning/gitlab/v1/revoke_tokens",
+        ];
+        for path in gitlab_routes {
+            if let Some(item) = doc.paths.paths.get_mut(path) {
+                for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                    op.security = Some(vec![SecurityRequirement::new(
+                        "gitlab_revocation",
+                        Vec::<String>::new(),
+                    )]);
+                }
+            }
+        }
         let key = SecurityRequirement::new("client_id", Vec::<String>::new())
             .add("api_key", Vec::<String>::new());
         let wanted = [

@@ -130,6 +130,9 @@ pub struct Limits {
     pub reset_ip: FailureLimiter,
     /// Password reset mails to one email address.
     pub reset_email: FailureLimiter,
+    /// Leaked-key reports (all of them) from one address: each costs a
+    /// signature check or a token compare, and a digest lookup per token.
+    pub leak_report_ip: FailureLimiter,
 }
 
 impl Default for Limits {
@@ -144,6 +147,7 @@ impl Default for Limits {
             confirm_user: FailureLimiter::new(10, 5 * minute),
             reset_ip: FailureLimiter::new(20, 15 * minute),
             reset_email: FailureLimiter::new(3, 15 * minute),
+            leak_report_ip: FailureLimiter::new(60, minute),
         }
     }
 }

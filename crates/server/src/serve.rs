@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::{LogFormat, ServeArgs};
-use crate::{demo, gateway, http, listen, notify, openapi, secrets, sync, ui, upkeep};
+use crate::{demo, gateway, http, lifecycle, listen, notify, openapi, secrets, sync, ui, upkeep};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -38,6 +38,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.introspection_secret.is_none() {
         tracing::info!("no --introspection-secret: POST /oauth/introspect is off and answers 401");
     }
+    match &settings.redis {
+        Some(redis) => crate::key_limits::redis::check_at_start(redis).await,
+        None => tracing::info!(
+            "no --redis-url: per-key rate limits are enforced by each instance alone"
+        ),
+    }
     if settings.notify.smtp_url.is_none() {
         tracing::info!(dir = %settings.notify.mail_dir.display(), "no --smtp-url: notification mail is written as .eml files");
     }
@@ -57,6 +63,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     notify::start(app.clone())?;
     upkeep::start(app.clone());
+    crate::key_limits::start(app.key_limits.clone(), app.settings.redis.clone());
+    lifecycle::start(app.clone());
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);
     }

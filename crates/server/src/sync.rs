@@ -95,6 +95,11 @@ async fn apply(app: &App, changes: &HashSet<Change>) {
                 // Logins learn accounts they do not know on first use.
                 Err(e) => tracing::warn!(error = %e, %account_id, "could not read a new account"),
             },
+            Change::Org(org_id) => {
+                if let Err(e) = app.cache.refresh_org(app.store.as_ref(), org_id).await {
+                    tracing::warn!(error = %e, %org_id, "could not re-read an organization's rate limit");
+                }
+            }
             Change::Resync | Change::CurrentAsOf(_) => {}
         }
     }

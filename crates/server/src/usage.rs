@@ -7,8 +7,10 @@
 //! one transaction. Counts from several instances add up in the database.
 //!
 //! Other parts of the server call [`Usage::refused`] with the [`Reason`] they
-//! refused a token for (the rate limiter with `Reason::RateLimit`, the network
-//! allowlist with `Reason::Network`, key expiry with `Reason::Expired`).
+//! refused a token for: `service::auth::check` counts scope, expiry (token,
+//! key, or an ended grace period) and revocation; the rate-limit refusal is
+//! counted in `gateway::check::refused_for_rate_limit` (with
+//! [`Usage::refused_key`]); a network allowlist would use `Reason::Network`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -31,9 +33,10 @@ pub enum Reason {
     Scope,
     /// The key's rate limit was reached (429).
     RateLimit,
-    /// The token, or the key it was issued for, has expired (401).
+    /// The token, or the key it was issued for, has expired, or the token's
+    /// previous secret's grace period ended (401).
     Expired,
-    /// The key was deleted or regenerated after the token was issued (401).
+    /// The key was deleted, or the token's secret regenerated away (401).
     Revoked,
     /// The request came from outside the key's allowed networks (403).
     Network,

@@ -15,9 +15,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
+    UserId, WebhookId,
 };
 
 pub use records::*;
@@ -44,6 +44,8 @@ pub enum StoreError {
 pub enum Change {
     Key(ClientId),
     Account(AccountId),
+    /// An organization's settings that the cache holds (its default rate limit).
+    Org(OrgId),
     /// Changes may have been missed (the listening connection was lost and is
     /// back): re-read everything.
     Resync,
@@ -295,24 +297,49 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     /// Replaces the secret and bumps the generation, so every token issued
-    /// before stops working.
+    /// before stops working; with `rotation.previous_secret_expires_at`, the
+    /// replaced secret (and its tokens) keeps working until then. Any older
+    /// previous secret dies. Sets the expiry (a changed expiry starts its
+    /// notices over).
     async fn regenerate_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
+    /// Edits a scoped key (NotFound for admin keys). A changed expiry starts
+    /// its notices over; a previous secret's grace is cut to the new expiry.
     async fn update_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord>;
+    /// Sets or clears the rate limit of a key of either kind.
+    async fn set_key_rate_limit(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        rate_limit: Option<RateLimit>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord>;
+    /// An organization's default rate limit for its keys (`NotFound` if no
+    /// such organization).
+    async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>>;
+    /// Every organization with a default rate limit, for the credential cache.
+    async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>>;
+    /// Sets or clears an organization's default rate limit (`Change::Org`).
+    async fn set_org_rate_limit(
+        &self,
+        org_id: &OrgId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<()>;
     /// Deletes a scoped key.
     async fn delete_key(
         &self,
@@ -320,6 +347,49 @@ pub trait Store: Send + Sync + 'static {
         client_id: &ClientId,
         audit: &AuditEvent,
     ) -> Result<()>;
+
+    // Leaked keys (secret scanning).
+
+    /// The key whose current secret has this digest.
+    async fn key_by_secret_hash(&self, secret_hash: &Digest) -> Result<Option<KeyRecord>>;
+    /// Deletes a key (either kind) reported leaked, with `audit`, if its
+    /// secret is still `secret_hash`; false, writing nothing, when not.
+    async fn revoke_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Marks a key reported leaked as exposed, with `audit`, if its secret is
+    /// still `secret_hash` and it is not marked yet; false, writing nothing,
+    /// when not. Regenerating the key clears the mark.
+    async fn flag_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// What the organization does with a live key reported leaked (NotFound
+    /// for no organization).
+    async fn on_leak(&self, org_id: &OrgId) -> Result<OnLeak>;
+    async fn set_on_leak(&self, org_id: &OrgId, on_leak: OnLeak, audit: &AuditEvent) -> Result<()>;
+    /// Keys with a lifecycle notice due at `now`, with their expiry notice
+    /// stage: a previous secret whose grace ended, or an expiry warning
+    /// (`EXPIRY_WARNINGS_MS`) or expiry not yet sent. At most `limit`.
+    async fn due_key_notices(&self, now: i64, limit: u32) -> Result<Vec<(KeyRecord, u8)>>;
+    /// Claims one notice with a conditional update (clearing the previous
+    /// secret, or moving the expiry notice stage on) and writes `audit` with
+    /// it; false, and nothing written, when the notice was already claimed
+    /// (by another instance) or the key changed meanwhile.
+    async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
 
     /// Events that change nothing else (failed logins), written in one batch.
     /// Adds one flush of a usage recorder: counts per key and minute (to the

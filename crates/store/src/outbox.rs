@@ -7,16 +7,27 @@ use serde_json::{Map, Value, json};
 
 use crate::AuditEvent;
 
-/// The audit actions that notify: every key event of the reference page.
-pub const KEY_EVENTS: [&str; 9] = [
+/// The audit actions that notify: every key event of the reference page, and
+/// a key reported leaked (`api_key.exposed`), the lifecycle events the
+/// background sweeper writes (a grace period ended, an expiry is near, a key
+/// expired), and a key not used for `--unused-key-days` (`*.unused`).
+pub const KEY_EVENTS: [&str; 17] = [
     "admin_key.generated",
     "admin_key.regenerated",
+    "admin_key.updated",
     "scoped_key.created",
     "scoped_key.regenerated",
     "scoped_key.duplicated",
     "scoped_key.updated",
     "scoped_key.deleted",
-    // Not used for `--unused-key-days` (sent once per idle stretch).
+    "api_key.exposed",
+    "admin_key.previous_secret_expired",
+    "scoped_key.previous_secret_expired",
+    "admin_key.expiring",
+    "scoped_key.expiring",
+    "admin_key.expired",
+    "scoped_key.expired",
+    // Sent once per idle stretch (`--unused-key-days`).
     "admin_key.unused",
     "scoped_key.unused",
 ];
@@ -24,6 +35,16 @@ pub const KEY_EVENTS: [&str; 9] = [
 /// Members with these roles get an email for every key event: the roles that
 /// may use the Developer app.
 pub const EMAIL_ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Developer];
+
+/// The roles mailed for the event `action`, a subset of [`EMAIL_ROLES`]: a
+/// leaked key goes to the people who can decide about the organization's
+/// keys (owners and admins), every other key event to all three.
+pub fn email_roles(action: &str) -> &'static [Role] {
+    match action {
+        "api_key.exposed" => &EMAIL_ROLES[..2],
+        _ => &EMAIL_ROLES,
+    }
+}
 
 /// The `org_id` of outbox rows of a [`crate::UserMail`] that belongs to no
 /// organization (a password reset): a well-formed id no organization has, so
@@ -77,18 +98,25 @@ impl Target {
 
 /// Who gets a key event named `action`, the same for every backend: every
 /// enabled webhook of the organization subscribed to it (`webhooks` holds
-/// `(webhook_id, events)` of the enabled ones), then every member address with
-/// an [`EMAIL_ROLES`] role.
+/// `(webhook_id, events)` of the enabled ones), then every member address
+/// (`emails` holds `(email, role)` of the members with an [`EMAIL_ROLES`]
+/// role) whose role is one of [`email_roles`] for the action.
 pub fn targets(
     action: &str,
     webhooks: Vec<(String, Vec<String>)>,
-    emails: Vec<String>,
+    emails: Vec<(String, Role)>,
 ) -> Vec<Target> {
+    let roles = email_roles(action);
     webhooks
         .into_iter()
         .filter(|(_, events)| subscribed(events, action))
         .map(|(id, _)| Target::Webhook(id))
-        .chain(emails.into_iter().map(Target::Email))
+        .chain(
+            emails
+                .into_iter()
+                .filter(|(_, role)| roles.contains(role))
+                .map(|(email, _)| Target::Email(email)),
+        )
         .collect()
 }
 
@@ -104,8 +132,11 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
         return None;
     }
     let org_id = e.org_id.as_ref()?;
-    let kind = e.action.split('_').next().unwrap_or_default();
     let d = &e.details;
+    // `api_key.exposed` is about either kind: its details say which.
+    let kind = d["kind"]
+        .as_str()
+        .unwrap_or_else(|| e.action.split('_').next().unwrap_or_default());
     let name_after = d["name"]["after"].as_str().or(d["name"].as_str());
     let mut data = Map::new();
     data.insert("client_id".into(), json!(e.client_id));
@@ -127,6 +158,31 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
         data.insert("last_used_at".into(), d["last_used_at"].clone());
         data.insert("unused_days".into(), d["unused_days"].clone());
     }
+    // `{"before","after"}` when a change touched it, else the key's limit.
+    if d["rate_limit"].is_object() {
+        data.insert("rate_limit".into(), d["rate_limit"].clone());
+    }
+    // Lifecycle times, where the action has them (RFC 3339 texts).
+    for field in [
+        "expires_at",
+        "previous_expires_at",
+        "previous_secret_expires_at",
+        "previous_secret_expired_at",
+        "expires_within_days",
+    ] {
+        let v = &d[field];
+        if v.is_string()
+            || v.is_number()
+            || (v.is_null() && field == "expires_at" && d.get(field).is_some())
+        {
+            data.insert(field.into(), v.clone());
+        } else if v.is_object() {
+            data.insert(
+                field.into(),
+                json!({"before": v["before"], "after": v["after"]}),
+            );
+        }
+    }
     let scope = match e.action.as_str() {
         "scoped_key.updated" => Some(json!({
             "before": scope_view(&d["scope"]["before"]),
@@ -140,6 +196,20 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     };
     if let Some(s) = scope {
         data.insert("scope".into(), s);
+    }
+    if e.action == "api_key.exposed" {
+        // Where it was found and what was done; the report's secret is never
+        // in the audit details.
+        let x = &d["exposure"];
+        data.insert(
+            "exposure".into(),
+            json!({
+                "reported_by": x["reported_by"],
+                "location": x["location"],
+                "source": x["source"],
+                "action": x["action"],
+            }),
+        );
     }
     data.insert(
         "actor".into(),
@@ -210,6 +280,29 @@ mod tests {
     fn only_key_events_have_a_payload() {
         assert!(event_payload(&event("session.created", json!({}))).is_none());
         assert!(event_payload(&event("scoped_key.regenerated", json!({"name": "x"}))).is_some());
+    }
+
+    #[test]
+    fn lifecycle_events_carry_their_times() {
+        let e = event(
+            "scoped_key.regenerated",
+            json!({"name": "x", "previous_secret_expires_at": "2026-05-12T01:00:00.000Z",
+                   "expires_at": null, "password": "never copied"}),
+        );
+        let p: Value = serde_json::from_str(&event_payload(&e).unwrap()).unwrap();
+        assert_eq!(
+            p["data"]["previous_secret_expires_at"],
+            "2026-05-12T01:00:00.000Z"
+        );
+        assert!(p["data"]["expires_at"].is_null() && p["data"].get("expires_at").is_some());
+        assert!(p["data"].get("password").is_none());
+        let e = event(
+            "admin_key.expiring",
+            json!({"name": "x", "expires_at": "2026-05-19T00:00:00.000Z", "expires_within_days": 7}),
+        );
+        let p: Value = serde_json::from_str(&event_payload(&e).unwrap()).unwrap();
+        assert_eq!(p["data"]["expires_within_days"], 7);
+        assert_eq!(p["data"]["expires_at"], "2026-05-19T00:00:00.000Z");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, Role, SessionId, UserId,
-    WebhookId,
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, RateLimit, Role, SessionId,
+    UserId, WebhookId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +128,65 @@ pub struct KeyRecord {
     /// Starts at 1; every regenerate adds one.
     pub generation: u64,
     pub scope: KeyScope,
+    /// The key's own rate limit; `None` takes the organization's default.
+    pub rate_limit: Option<RateLimit>,
+    /// Unix ms after which the key is dead; `None`: never.
+    pub expires_at: Option<i64>,
+    /// The secret a regenerate with a grace period replaced, while it lives.
+    pub previous_secret: Option<PreviousSecret>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the current secret was reported leaked and the organization's
+    /// `on_leak` is `notify` (the key still works); `None` otherwise.
+    pub exposed_at: Option<i64>,
 }
 
-/// What the credential cache keeps of a key: no name, no owner, no times.
+/// The secret before the last regenerate, still accepted until `expires_at`
+/// (Unix ms). Its tokens carry `generation - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub secret_hash: Digest,
+    pub expires_at: i64,
+}
+
+/// What a regenerate writes (see `Store::regenerate_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// The digest of the new secret.
+    pub secret_hash: Digest,
+    /// With a grace period: when the replaced secret dies (Unix ms). `None`:
+    /// it dies now.
+    pub previous_secret_expires_at: Option<i64>,
+    /// The key's expiry after the regenerate (`None`: never).
+    pub expires_at: Option<i64>,
+}
+
+/// What an edit of a scoped key writes (see `Store::update_key`): the values
+/// the key has afterwards.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyEdit<'a> {
+    pub name: &'a str,
+    pub scope: &'a KeyScope,
+    pub rate_limit: Option<RateLimit>,
+    /// `None`: never expires.
+    pub expires_at: Option<i64>,
+}
+
+/// How long before a key's expiry its two warnings go out: 7 days, 1 day.
+pub const EXPIRY_WARNINGS_MS: [i64; 2] = [7 * 86_400_000, 86_400_000];
+
+/// A lifecycle notice of one key, claimed once (see `Store::claim_key_notice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyNotice {
+    /// The previous secret's grace ended at `at`: clear it.
+    PreviousSecretExpired { at: i64 },
+    /// The expiry notice stage goes from `from` to `to` (1: expiring within 7
+    /// days, 2: within 1 day, 3: expired) for the expiry `expires_at`.
+    Expiry { from: u8, to: u8, expires_at: i64 },
+}
+
+/// What the credential cache keeps of a key: no name, no owner, no times but
+/// the two that end it (its expiry, its previous secret's death).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCredential {
     pub client_id: ClientId,
@@ -140,6 +194,10 @@ pub struct KeyCredential {
     pub secret_hash: Digest,
     pub generation: u64,
     pub scope: Arc<KeyScope>,
+    /// The key's own rate limit (the organization's default is cached apart).
+    pub rate_limit: Option<RateLimit>,
+    pub expires_at: Option<i64>,
+    pub previous_secret: Option<PreviousSecret>,
 }
 
 impl From<&KeyRecord> for KeyCredential {
@@ -150,6 +208,9 @@ impl From<&KeyRecord> for KeyCredential {
             secret_hash: k.secret_hash,
             generation: k.generation,
             scope: Arc::new(k.scope.clone()),
+            rate_limit: k.rate_limit,
+            expires_at: k.expires_at,
+            previous_secret: k.previous_secret,
         }
     }
 }

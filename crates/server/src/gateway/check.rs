@@ -1,13 +1,16 @@
 //! The one decision every gateway surface asks for: the bearer token of the
-//! request checked against a method and path, and the caller's identity in
-//! Keygate's own `x-keygate-*` headers.
+//! request checked against a method and path (and counted against its key's
+//! rate limit), and the caller's identity in Keygate's own `x-keygate-*`
+//! headers.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::app::App;
 use crate::gateway::request;
-use crate::http::error::ApiError;
-use crate::service::auth::{self, Denied, Identity};
+use crate::http::error::{ApiError, rate_limit_headers};
+use crate::key_limits::LimitStatus;
+use crate::service::auth::{self, Allowed, Denied, Identity};
+use crate::usage::Reason;
 
 pub const CLIENT_ID_HEADER: &str = "x-keygate-client-id";
 pub const ORG_ID_HEADER: &str = "x-keygate-org-id";
@@ -19,32 +22,62 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn denied(d: Denied) -> ApiError {
+fn denied(app: &App, d: Denied) -> ApiError {
     match d {
         Denied::Unauthenticated => ApiError::BadToken,
         Denied::Unavailable => auth::stale_cache().into(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
         Denied::AmbiguousPath => request::invalid_path(),
+        Denied::RateLimited {
+            client_id,
+            org_id,
+            status,
+        } => {
+            refused_for_rate_limit(app, &client_id, &org_id, &status);
+            ApiError::KeyRateLimited(status)
+        }
     }
+}
+
+/// The one place where a token check is refused for its key's rate limit
+/// (gateway and every forward-auth endpoint): counted in usage as
+/// `Reason::RateLimit` (and not as allowed); metrics hook in here too.
+fn refused_for_rate_limit(
+    app: &App,
+    client_id: &keygate_core::ClientId,
+    org_id: &keygate_core::OrgId,
+    status: &LimitStatus,
+) {
+    app.usage.refused_key(client_id, org_id, Reason::RateLimit);
+    tracing::debug!(%client_id, retry_after = status.retry_after_secs, "over its rate limit");
 }
 
 /// The token of the request checked against `method` and `path`, asked from
 /// `ip` (the client's address). An allowed request is counted in the usage
-/// recorder here, last: a check added before this point that refuses must
-/// count its refusal with `app.usage.refused(claims, Reason::…)` instead.
+/// recorder here, last, after the scope and the rate limit passed: a check
+/// added before this point that refuses must count its refusal with
+/// `app.usage.refused(claims, Reason::…)` instead.
 pub async fn check(
     app: &App,
     headers: &HeaderMap,
     method: &str,
     path: &str,
     ip: &str,
-) -> Result<Identity, ApiError> {
+) -> Result<Allowed, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    let identity = auth::check(app, token, method, path, ip)
+    let allowed = auth::check(app, token, method, path, ip)
         .await
-        .map_err(denied)?;
-    app.usage.allowed(&identity.claims);
-    Ok(identity)
+        .map_err(|d| denied(app, d))?;
+    app.usage.allowed(&allowed.identity.claims);
+    Ok(allowed)
+}
+
+/// The caller's identity, and where their key stands against its rate limit.
+pub fn allowed_headers(allowed: &Allowed, h: &mut HeaderMap) {
+    identity_headers(&allowed.identity, h);
+    if let Some(s) = &allowed.limit {
+        rate_limit_headers(s, h);
+    }
 }
 
 pub fn identity_headers(id: &Identity, h: &mut HeaderMap) {

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::check::{check, identity_headers};
+use super::check::{allowed_headers, check};
 use super::request;
 use crate::access::ClientInfo;
 use crate::app::{App, AppState};
@@ -52,10 +52,12 @@ const TRAEFIK: Family = Family {
         ("x-original-uri" = String, Header, description = "the original request's path and query, e.g. $request_uri"),
     ),
     responses(
-        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id; \
+            for a key with a rate limit, `RateLimit-Policy` and `RateLimit`"),
         (status = 400, description = "a header is missing (validation_error) or the path is ambiguous (invalid_path)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 405, description = "a method other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", body = ErrorBody),
+        (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
 pub async fn verify(
     State(app): State<AppState>,
@@ -75,9 +77,11 @@ pub async fn verify(
         ("x-original-uri" = String, Header, description = "$request_uri"),
     ),
     responses(
-        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id; \
+            for a key with a rate limit, `RateLimit-Policy` and `RateLimit`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
+        (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
 pub async fn nginx(
     State(app): State<AppState>,
@@ -97,9 +101,11 @@ pub async fn nginx(
         ("x-forwarded-uri" = String, Header, description = "set by Traefik"),
     ),
     responses(
-        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id; \
+            for a key with a rate limit, `RateLimit-Policy` and `RateLimit`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
+        (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
 pub async fn traefik(
     State(app): State<AppState>,
@@ -119,9 +125,11 @@ pub async fn traefik(
         ("authorization" = String, Header, description = "Bearer <access token>"),
     ),
     responses(
-        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id"),
+        (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id; \
+            for a key with a rate limit, `RateLimit-Policy` and `RateLimit`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
+        (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
 pub async fn envoy(
     State(app): State<AppState>,
@@ -185,8 +193,8 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let identity = check(app, h, method, path, &client.ip).await?;
+    let allowed = check(app, h, method, path, &client.ip).await?;
     let mut resp = StatusCode::OK.into_response();
-    identity_headers(&identity, resp.headers_mut());
+    allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)
 }

@@ -25,7 +25,7 @@ pub struct IntrospectForm {
 /// password being the configured introspection secret.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "gateway",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat}", body = Object),
+    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat, rate_limit?: {requests, per_seconds}} (the key's limit is reported, not counted)", body = Object),
               (status = 401, body = ErrorBody, description = "Bad Basic credentials, or introspection is off \
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
@@ -66,9 +66,11 @@ pub async fn introspect(
     };
     let c = &identity.claims;
     // A use of the key (last used), from the asking service's address; not a
-    // call in the usage counts.
+    // call in the usage counts, nor against the rate limit: asking about a
+    // token is not a call, the rate limit is only reported.
     app.usage.used(&c.sub, &c.org_id, &client.ip);
-    Ok(Json(serde_json::json!({
+    let rate_limit = app.cache.limit_of(&cred);
+    let mut out = serde_json::json!({
         "active": true,
         "token_type": "Bearer",
         "client_id": c.sub,
@@ -79,7 +81,12 @@ pub async fn introspect(
         "exp": c.exp,
         "iat": c.iat,
         "iss": c.iss,
-    })))
+    });
+    if let Some(l) = rate_limit {
+        out["rate_limit"] =
+            serde_json::json!({"requests": l.requests, "per_seconds": l.per_seconds});
+    }
+    Ok(Json(out))
 }
 
 /// A 401 of introspection says which scheme it wants (RFC 7235).

@@ -135,7 +135,7 @@ async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<R
     // The request's shape first: a bad method or path is refused whoever asks.
     request::method(req.method().as_str(), None)?;
     let path = request::path(req.uri().path())?;
-    let identity = check(app, req.headers(), req.method().as_str(), path, &client.ip).await?;
+    let allowed = check(app, req.headers(), req.method().as_str(), path, &client.ip).await?;
     let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
@@ -157,7 +157,7 @@ async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<R
         h.remove(header::AUTHORIZATION);
     }
     h.remove(header::HOST);
-    identity_headers(&identity, h);
+    identity_headers(&allowed.identity, h);
     // The upstream logs under the same id as we do.
     if let Some(v) = crate::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
         h.insert(crate::request_id::HEADER, v);
@@ -181,5 +181,8 @@ async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<R
         })?;
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(s) = &allowed.limit {
+        crate::http::error::rate_limit_headers(s, &mut parts.headers);
+    }
     Ok(Response::from_parts(parts, Body::new(body)))
 }

@@ -10,6 +10,7 @@ use keygate_core::text::{Invalid, clip};
 use keygate_store::StoreError;
 use serde::Serialize;
 
+use crate::key_limits::LimitStatus;
 use crate::service;
 
 #[derive(Debug)]
@@ -48,6 +49,9 @@ pub enum ApiError {
     TooManyRequests {
         retry_after_secs: u64,
     },
+    /// A token check over its key's rate limit: 429 with `Retry-After` and
+    /// the `RateLimit-Policy` / `RateLimit` headers.
+    KeyRateLimited(LimitStatus),
     BadGateway(&'static str),
     GatewayTimeout,
     Unavailable(String),
@@ -237,6 +241,16 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 body("too_many_requests", "too many failed attempts; retry later"),
             ),
+            ApiError::KeyRateLimited(s) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                body(
+                    "too_many_requests",
+                    &format!(
+                        "this key's rate limit of {} requests per {} s is used up; retry after {} s",
+                        s.limit.requests, s.limit.per_seconds, s.retry_after_secs
+                    ),
+                ),
+            ),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, body("bad_gateway", m)),
             ApiError::GatewayTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -286,6 +300,11 @@ impl IntoResponse for ApiError {
         let retry = match self {
             ApiError::TooManyRequests { retry_after_secs }
             | ApiError::Busy { retry_after_secs } => Some(retry_after_secs.max(1)),
+            ApiError::KeyRateLimited(s) => Some(u64::from(s.retry_after_secs.max(1))),
+            _ => None,
+        };
+        let limit = match &self {
+            ApiError::KeyRateLimited(s) => Some(*s),
             _ => None,
         };
         let (status, body) = self.parts();
@@ -303,8 +322,31 @@ impl IntoResponse for ApiError {
         if let Some(secs) = retry {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(s) = limit {
+            rate_limit_headers(&s, h);
+        }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
+    }
+}
+
+/// A key's rate limit in the IETF httpapi RateLimit header fields
+/// (draft-ietf-httpapi-ratelimit-headers-10/11, structured fields):
+/// `RateLimit-Policy: "default";q=5;w=60` (quota and window) and
+/// `RateLimit: "default";r=0;t=42` (remaining and seconds until the window
+/// resets). On allowed and refused token checks alike.
+pub fn rate_limit_headers(s: &LimitStatus, h: &mut axum::http::HeaderMap) {
+    let policy = format!(
+        "\"default\";q={};w={}",
+        s.limit.requests, s.limit.per_seconds
+    );
+    let state = format!("\"default\";r={};t={}", s.remaining, s.reset_secs);
+    if let (Ok(p), Ok(v)) = (
+        HeaderValue::from_str(&policy),
+        HeaderValue::from_str(&state),
+    ) {
+        h.insert(axum::http::HeaderName::from_static("ratelimit-policy"), p);
+        h.insert(axum::http::HeaderName::from_static("ratelimit"), v);
     }
 }
 

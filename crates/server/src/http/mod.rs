@@ -19,7 +19,10 @@ use tracing::Instrument;
 use crate::app::AppState;
 use crate::request_id;
 use error::ApiError;
-use routes::{audit, health, keys, login, orgs, people, sessions, two_factor, usage, webhooks};
+use routes::{
+    audit, health, keys, login, orgs, people, secret_scanning, sessions, two_factor, usage,
+    webhooks,
+};
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
 /// and readiness.
@@ -76,6 +79,14 @@ pub fn router(app: AppState) -> Router {
         .route(&format!("{org}/api-keys"), get(keys::list))
         .route(&format!("{org}/admin-keys"), post(keys::generate_admin))
         .route(
+            &format!("{org}/admin-keys/{{client_id}}"),
+            axum::routing::patch(keys::update_admin),
+        )
+        .route(
+            &format!("{org}/rate-limit"),
+            get(orgs::rate_limit).patch(orgs::set_rate_limit),
+        )
+        .route(
             &format!("{org}/admin-keys/{{client_id}}/regenerate"),
             post(keys::regenerate_admin),
         )
@@ -112,6 +123,15 @@ pub fn router(app: AppState) -> Router {
         .route(
             &format!("{org}/deliveries/{{delivery_id}}/redeliver"),
             post(webhooks::redeliver),
+        )
+        .route("/secret-scanning/github", post(secret_scanning::github))
+        .route(
+            "/secret-scanning/gitlab/v1/revocable_token_types",
+            get(secret_scanning::gitlab_types),
+        )
+        .route(
+            "/secret-scanning/gitlab/v1/revoke_tokens",
+            post(secret_scanning::gitlab_revoke),
         )
         .fallback(no_route)
         .with_state(app)

@@ -101,6 +101,9 @@ fn build(from: &str, mail: &Mail) -> Result<Message, Failure> {
 /// The mail for one event to one recipient. Built from the payload only, which
 /// never holds a secret.
 pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> Mail {
+    if payload["name"] == "api_key.exposed" {
+        return render_exposed(payload, org_name, to, delivery_id);
+    }
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let name = s(&payload["name"]);
     let data = &payload["data"];
@@ -110,38 +113,50 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         "Scoped"
     };
     let key_name = s(&data["key_name"]);
-    let unused = name.ends_with(".unused");
-    let verb = match name.rsplit('.').next().unwrap_or("") {
-        "duplicated" => "created as a duplicate".to_owned(),
+    let event = name.rsplit('.').next().unwrap_or("");
+    // The lifecycle events are Keygate's own, on schedule: no one acted.
+    let scheduled = matches!(event, "expiring" | "expired" | "previous_secret_expired");
+    // Keygate noticed that the key is idle (`--unused-key-days`).
+    let unused = event == "unused";
+    let subject = match event {
+        "duplicated" => format!("{kind} API key '{key_name}' was created as a duplicate"),
+        "expiring" => match data["expires_within_days"].as_i64() {
+            Some(1) => format!("{kind} API key '{key_name}' expires within 1 day"),
+            _ => format!("{kind} API key '{key_name}' expires within 7 days"),
+        },
+        "expired" => format!("{kind} API key '{key_name}' has expired"),
+        "previous_secret_expired" => {
+            format!("The old secret of {kind} API key '{key_name}' stopped working")
+        }
         "unused" => format!(
-            "not used for {} days",
+            "{kind} API key '{key_name}' was not used for {} days",
             data["unused_days"].as_u64().unwrap_or(0)
         ),
-        v => v.to_owned(),
+        v => format!("{kind} API key '{key_name}' was {v}"),
     };
-    let subject = format!("{kind} API key '{key_name}' was {verb}");
     let who = match (
         data["actor"]["email"].as_str(),
         data["actor"]["user_id"].as_str(),
     ) {
+        _ if scheduled => "Keygate, on schedule".to_owned(),
         (Some(e), Some(id)) => format!("{e} ({id})"),
         (Some(e), None) => e.to_owned(),
         _ if unused => "nobody: Keygate noticed that the key is idle".to_owned(),
         _ => "an operator using the keygate command".to_owned(),
     };
-    let when = s(&payload["created_at"])
-        .replace('T', " ")
-        .replace(".000Z", " UTC")
-        .replace('Z', " UTC");
+    let human = |v: &Value| {
+        s(v).replace('T', " ")
+            .replace(".000Z", " UTC")
+            .replace('Z', " UTC")
+    };
+    let when = human(&payload["created_at"]);
     let from_where = data["source_ip"].as_str().unwrap_or("unknown").to_owned();
     let event_id = s(&payload["id"]);
     let client_id = s(&data["client_id"]);
-    let last_used = match data["last_used_at"].as_str() {
-        Some(t) => t
-            .replace('T', " ")
-            .replace(".000Z", " UTC")
-            .replace('Z', " UTC"),
-        None => "never".to_owned(),
+    let last_used = if data["last_used_at"].is_string() {
+        human(&data["last_used_at"])
+    } else {
+        "never".to_owned()
     };
     let mut facts = vec![
         ("Key", format!("{key_name} (client ID {client_id})")),
@@ -150,38 +165,77 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
             format!("{org_name} ({})", s(&payload["org_id"])),
         ),
         ("Who", who),
-        ("When", when),
-        ("From IP", from_where),
-        ("Event", format!("{event_id} ({name})")),
+        ("When", when.clone()),
     ];
-    let (first, advice) = if unused {
-        facts.retain(|(k, _)| *k != "From IP");
+    if !scheduled && !unused {
+        facts.push(("From IP", from_where));
+    }
+    if unused {
         facts.insert(1, ("Last used", last_used));
-        (
+    }
+    let grace_end = human(&data["previous_secret_expires_at"]);
+    if event == "regenerated" && !grace_end.is_empty() && grace_end != when {
+        facts.push(("Old secret works until", grace_end));
+    }
+    if data["expires_at"].is_string() && event != "updated" {
+        facts.push(("Key expires", human(&data["expires_at"])));
+    }
+    facts.push(("Event", format!("{event_id} ({name})")));
+    let (first, advice) = match event {
+        "expiring" => (
+            "Nothing has changed yet.",
+            "To keep your integration working, create a new key (or set a later expiry: \
+             edit a scoped key, or regenerate an admin key with a new expires_at) and \
+             switch over before then.",
+        ),
+        "expired" => (
+            "The key no longer logs in and its tokens are refused.",
+            "If something still needs it: sign in to Keygate, open Settings > Developer > \
+             API keys, and create a new key or give this one a later expiry.",
+        ),
+        "previous_secret_expired" => (
+            "The grace period after the key was regenerated ended: only the new secret \
+             works now, and tokens issued with the old one are refused.",
+            "If an integration still used the old secret, give it the new one.",
+        ),
+        "unused" => (
             "If the key is still needed (a yearly job, say), there is nothing to do.",
             "An unused key is a secret that can leak for no benefit: if nobody \
              needs it any more, sign in to Keygate, open Settings > Developer > API \
              keys and delete it.",
-        )
-    } else {
-        (
+        ),
+        _ => (
             "If this was you, there is nothing to do.",
             "If this was not you or someone you trust: sign in to Keygate, open \
              Settings > Developer > API keys, regenerate or delete this key, change \
              your password, and check the audit log for other changes. Tell your \
              organization's owner.",
-        )
+        ),
     };
+    compose(payload, to, delivery_id, subject, &facts, first, advice)
+}
+
+/// A mail of a subject, a table of facts, a line and a piece of advice.
+fn compose(
+    payload: &Value,
+    to: &str,
+    delivery_id: &str,
+    subject: String,
+    facts: &[(&str, String)],
+    line: &str,
+    advice: &str,
+) -> Mail {
+    let event_id = payload["id"].as_str().unwrap_or("");
     let mut text = format!("{subject}.\n\n");
-    for (k, v) in &facts {
+    for (k, v) in facts {
         text.push_str(&format!("{k}: {v}\n"));
     }
-    text.push_str(&format!("\n{first}\n\n{}\n", wrap(advice, 72)));
+    text.push_str(&format!("\n{}\n\n{}\n", wrap(line, 72), wrap(advice, 72)));
     let mut html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><table>",
         esc(&subject)
     );
-    for (k, v) in &facts {
+    for (k, v) in facts {
         html.push_str(&format!(
             "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
             esc(k),
@@ -190,7 +244,7 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     }
     html.push_str(&format!(
         "</table><p>{}</p><p><strong>{}</strong></p></body></html>",
-        esc(first),
+        esc(line),
         esc(advice)
     ));
     Mail {
@@ -207,6 +261,78 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
                 .replace([':', '.'], "")
         ),
     }
+}
+
+/// `api_key.exposed`: where the key was found, who reported it and what
+/// Keygate did. The payload never holds the secret.
+fn render_exposed(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> Mail {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let data = &payload["data"];
+    let x = &data["exposure"];
+    let kind = if data["key_kind"] == "admin" {
+        "Admin"
+    } else {
+        "Scoped"
+    };
+    let key_name = s(&data["key_name"]);
+    let revoked = x["action"] == "revoked";
+    let subject = if revoked {
+        format!("{kind} API key '{key_name}' was found leaked and revoked")
+    } else {
+        format!("{kind} API key '{key_name}' was found leaked")
+    };
+    let reporter = match x["reported_by"].as_str() {
+        Some("github") => "GitHub secret scanning",
+        Some("gitlab") => "GitLab secret detection",
+        _ => "a secret scanner",
+    };
+    let mut place = x["location"].as_str().unwrap_or("not given").to_owned();
+    if let Some(source) = x["source"].as_str().filter(|s| !s.is_empty()) {
+        place.push_str(&format!(" ({source})"));
+    }
+    let when = s(&payload["created_at"])
+        .replace('T', " ")
+        .replace(".000Z", " UTC")
+        .replace('Z', " UTC");
+    let facts = [
+        (
+            "Key",
+            format!("{key_name} (client ID {})", s(&data["client_id"])),
+        ),
+        (
+            "Organization",
+            format!("{org_name} ({})", s(&payload["org_id"])),
+        ),
+        ("Found at", place),
+        ("Reported by", reporter.to_owned()),
+        (
+            "Done",
+            if revoked {
+                "the key was deleted: it no longer logs in".to_owned()
+            } else {
+                "the key was marked exposed; it still works".to_owned()
+            },
+        ),
+        ("When", when),
+        ("Event", format!("{} (api_key.exposed)", s(&payload["id"]))),
+    ];
+    let (line, advice) = if revoked {
+        (
+            "Whatever used this key now fails to log in.",
+            "Create a new key for it in Settings > Developer > API keys, remove the leaked \
+             secret from where it was found (and from its history), and check the audit log \
+             for what the key did before it was revoked.",
+        )
+    } else {
+        (
+            "Your organization is set to notify, not revoke: the key still works, and so \
+             may anyone who found it.",
+            "Regenerate this key now in Settings > Developer > API keys, put the new secret \
+             where it is used, remove the leaked one from where it was found (and from its \
+             history), and check the audit log for what the key did.",
+        )
+    };
+    compose(payload, to, delivery_id, subject, &facts, line, advice)
 }
 
 pub(crate) fn esc(s: &str) -> String {
@@ -273,5 +399,30 @@ mod tests {
         assert!(m.text.contains("delete it"));
         assert!(!m.text.contains("From IP"));
         assert!(m.text.lines().all(|l| l.len() <= 78));
+    }
+
+    #[test]
+    fn lifecycle_mails_say_what_happens_and_name_no_person() {
+        let p = json!({"id": "evt_2", "name": "admin_key.expiring", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "data": {"key_name": "Admin key for HK", "key_kind": "admin", "client_id": "cid_1",
+            "actor": {"email": null, "user_id": null}, "source_ip": null,
+            "expires_at": "2026-05-19T00:00:00.000Z", "expires_within_days": 7}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_2");
+        assert_eq!(
+            m.subject,
+            "Admin API key 'Admin key for HK' expires within 7 days"
+        );
+        assert!(m.text.contains("Key expires: 2026-05-19 00:00:00 UTC"));
+        assert!(m.text.contains("Who: Keygate, on schedule"));
+        assert!(!m.text.contains("From IP"));
+        let p = json!({"id": "evt_3", "name": "scoped_key.regenerated", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "data": {"key_name": "k", "key_kind": "scoped", "client_id": "cid_1",
+            "actor": {"email": "dev@acme.test", "user_id": "usr_1"}, "source_ip": "203.0.113.9",
+            "previous_secret_expires_at": "2026-05-13T00:00:00.000Z"}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_3");
+        assert!(
+            m.text
+                .contains("Old secret works until: 2026-05-13 00:00:00 UTC")
+        );
     }
 }

@@ -11,6 +11,7 @@ use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
+use crate::key_limits::LimitStatus;
 use crate::service::Error;
 use crate::usage::Reason;
 
@@ -49,15 +50,26 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     if let (Some(c), Some(k)) = (req.client_id, req.api_key) {
         learn_key(app, c, k).await?;
     }
+    let now = now_ms();
+    // The current secret, or during a grace period the previous one (its
+    // tokens carry the previous generation); an expired key matches neither.
     let credential = (|| {
         let client_id = req.client_id?;
         let key = ApiKey::parse(req.api_key?).ok()?;
         let cred = app.cache.key(client_id)?;
         let digest = app.pepper.digest(key.expose().as_bytes());
         let client_id = ClientId::parse(client_id).ok()?;
-        digest.ct_eq(&cred.secret_hash).then_some((client_id, cred))
+        let generation = if digest.ct_eq(&cred.secret_hash) {
+            cred.generation
+        } else if cred.previous.is_some_and(|p| digest.ct_eq(&p.secret_hash)) {
+            cred.generation.checked_sub(1)?
+        } else {
+            return None;
+        };
+        let good_until = cred.generation_good_until(generation, now)?;
+        Some((client_id, cred, generation, good_until))
     })();
-    let Some((client_id, cred)) = credential else {
+    let Some((client_id, cred, generation, good_until)) = credential else {
         limits.login_ip.fail(req.ip);
         limits.login_client.fail(&client_key);
         record_failed_login(app, req);
@@ -70,15 +82,15 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         app.cache.account_in_org(a, &cred.org_id)
     })
     .map_err(|_| Error::LoginAsNotAllowed)?;
-    let now = now_ms();
     let iat = now / 1000;
-    let exp = iat + app.settings.token_ttl_secs;
+    // A token never outlives its key's expiry or its secret's grace period.
+    let exp = (iat + app.settings.token_ttl_secs).min(good_until / 1000);
     let claims = Claims {
         iss: ISSUER.to_owned(),
         sub: client_id,
         org_id: (*cred.org_id).clone(),
         account_id: target.account().cloned(),
-        r#gen: cred.generation,
+        r#gen: generation,
         scope: cred.scope.scope_string(&app.catalog, &target),
         iat,
         exp,
@@ -193,7 +205,7 @@ impl Identity {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
     /// No valid token: 401.
     Unauthenticated,
@@ -203,10 +215,25 @@ pub enum Denied {
     AmbiguousPath,
     /// The credential cache may be stale and cannot be confirmed current: 503.
     Unavailable,
+    /// A valid token whose key used up its rate limit for this window: 429.
+    RateLimited {
+        client_id: ClientId,
+        org_id: OrgId,
+        status: LimitStatus,
+    },
 }
 
-/// A token that is well signed, unexpired, and whose key still exists at the
-/// generation it was issued for. Uses the key's *current* scope.
+/// An allowed token check: who calls, and where their key stands against its
+/// rate limit (if it has one).
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    pub identity: Identity,
+    pub limit: Option<LimitStatus>,
+}
+
+/// A token that is well signed, unexpired, and whose key still exists, has not
+/// expired, and is at the generation it was issued for (or the previous one
+/// during its grace period). Uses the key's *current* scope.
 ///
 /// With several instances, a token issued by another instance may name a key
 /// or generation this cache has not heard of yet (notices take milliseconds):
@@ -261,11 +288,34 @@ async fn authenticated(
     }
     match current_key(app, &claims) {
         Some(cred) => Ok((Identity { claims }, cred)),
-        // Well signed, but its key is gone or was regenerated since.
-        None => Err(Refused {
-            denied: Denied::Unauthenticated,
-            key: Some((claims, Reason::Revoked)),
-        }),
+        // Well signed, but its key is gone, expired, or its secret was
+        // replaced since.
+        None => {
+            let reason = refusal_reason(app, &claims);
+            Err(Refused {
+                denied: Denied::Unauthenticated,
+                key: Some((claims, reason)),
+            })
+        }
+    }
+}
+
+/// Why the key of a well-signed token no longer takes it, for usage:
+/// `Expired` when the key expired, or the token's secret is the previous one
+/// and its grace period ended; `Revoked` when the key is gone or the token's
+/// secret was regenerated away (without a grace period, two regenerations
+/// back, or after the lifecycle sweeper cleared an ended grace).
+fn refusal_reason(app: &App, claims: &Claims) -> Reason {
+    match app.cache.key(claims.sub.as_str()) {
+        Some(k) if *k.org_id == claims.org_id => {
+            let graced = k.previous.is_some() && claims.r#gen.checked_add(1) == Some(k.generation);
+            if !k.alive(now_ms()) || claims.r#gen == k.generation || graced {
+                Reason::Expired
+            } else {
+                Reason::Revoked
+            }
+        }
+        _ => Reason::Revoked,
     }
 }
 
@@ -288,23 +338,30 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
     Ok(claims)
 }
 
+/// The key of the token, if the token's secret generation is still good now:
+/// the current one while the key has not expired, the previous one until the
+/// end of its grace period.
 fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credential>> {
-    app.cache
-        .key(claims.sub.as_str())
-        .filter(|k| k.generation == claims.r#gen && *k.org_id == claims.org_id)
+    let now = now_ms();
+    app.cache.key(claims.sub.as_str()).filter(|k| {
+        *k.org_id == claims.org_id && k.generation_good_until(claims.r#gen, now).is_some()
+    })
 }
 
 /// The token check: may this bearer token make `method` on `path` now, asked
 /// from `ip`? Records the key's last use and counts the refusals it decides
-/// (scope, expired, revoked) in the usage recorder; the caller counts an
-/// allowed request once nothing else refuses it.
+/// (scope, expired, revoked) in the usage recorder. Only a request the scope
+/// allows counts against the key's rate limit (its own, else its
+/// organization's default), checked last; a rate-limit refusal is counted by
+/// the caller (`gateway::check::refused_for_rate_limit`), and so is an allowed
+/// request, once nothing else refuses it.
 pub async fn check(
     app: &App,
     token: &str,
     method: &str,
     path: &str,
     ip: &str,
-) -> Result<Identity, Denied> {
+) -> Result<Allowed, Denied> {
     let (identity, cred) = match authenticated(app, token).await {
         Ok(found) => found,
         Err(r) => {
@@ -316,20 +373,21 @@ pub async fn check(
     };
     app.usage
         .used(&identity.claims.sub, &identity.claims.org_id, ip);
-    let decided = authorize(app, &identity, &cred, method, path);
-    if decided == Err(Denied::Forbidden) {
-        app.usage.refused(&identity.claims, Reason::Scope);
+    let claims = identity.claims.clone();
+    let decided = authorize(app, identity, &cred, method, path);
+    if decided.as_ref().is_err_and(|d| *d == Denied::Forbidden) {
+        app.usage.refused(&claims, Reason::Scope);
     }
-    decided.map(|()| identity)
+    decided
 }
 
 fn authorize(
     app: &App,
-    identity: &Identity,
+    identity: Identity,
     cred: &crate::cache::Credential,
     method: &str,
     path: &str,
-) -> Result<(), Denied> {
+) -> Result<Allowed, Denied> {
     let resource = match app.catalog.resolve(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Err(Denied::Forbidden),
@@ -344,7 +402,23 @@ fn authorize(
         Access::for_method(method),
         &target,
     ) {
-        Ok(())
+        let Some(limit) = app.cache.limit_of(cred) else {
+            return Ok(Allowed {
+                identity,
+                limit: None,
+            });
+        };
+        match app.key_limits.take(identity.client_id(), limit, now_ms()) {
+            Ok(status) => Ok(Allowed {
+                identity,
+                limit: Some(status),
+            }),
+            Err(status) => Err(Denied::RateLimited {
+                client_id: identity.claims.sub.clone(),
+                org_id: identity.claims.org_id.clone(),
+                status,
+            }),
+        }
     } else {
         Err(Denied::Forbidden)
     }
@@ -429,8 +503,9 @@ mod tests {
                 accounts: AccountSelection::Some([accounts[0].clone()].into()),
                 resources: vec![read("balances")],
             }),
+            expires_at: None,
         };
-        let r = keys::create_scoped(&app, &who, "k", &input, password)
+        let r = keys::create_scoped(&app, &who, "k", &input, None, password)
             .await
             .unwrap();
         let login = |key: String| {
@@ -514,9 +589,17 @@ mod tests {
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
-        let regen = keys::regenerate(&app, &who, &r.key.client_id, KeyKind::Scoped, password)
-            .await
-            .unwrap();
+        let rotate = keys::RotateOptions::default();
+        let regen = keys::regenerate(
+            &app,
+            &who,
+            &r.key.client_id,
+            KeyKind::Scoped,
+            &rotate,
+            password,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             check(
                 &app,

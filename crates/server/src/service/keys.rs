@@ -7,8 +7,9 @@
 
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
-use keygate_core::{AccountId, ApiKey, ClientId, OrgId};
-use keygate_store::{KeyKind, KeyRecord, StoreError, account_in};
+use keygate_core::time::{format_rfc3339, parse_rfc3339};
+use keygate_core::{AccountId, ApiKey, ClientId, OrgId, RateLimit};
+use keygate_store::{KeyEdit, KeyKind, KeyRecord, Rotation, StoreError, account_in};
 use serde_json::json;
 
 use crate::app::App;
@@ -25,6 +26,41 @@ fn new_secret(app: &App) -> (ApiKey, keygate_core::crypto::Digest) {
     let key = ApiKey::generate(&app.settings.key_env);
     let digest = app.pepper.digest(key.expose().as_bytes());
     (key, digest)
+}
+
+/// The longest grace period a regenerate may give the replaced secret: 7 days.
+pub const MAX_GRACE_SECS: i64 = 7 * 86_400;
+
+/// An `expires_at` as sent (RFC 3339), checked: well formed and in the future.
+fn parse_expiry(text: &str, now: i64) -> Result<i64, Error> {
+    let at = parse_rfc3339(text.trim()).ok_or_else(|| {
+        Error::invalid(
+            "expires_at",
+            "must be an RFC 3339 date-time with a time zone, e.g. 2026-05-12T00:00:00Z",
+        )
+    })?;
+    if at <= now {
+        return Err(Error::invalid("expires_at", "must be in the future"));
+    }
+    Ok(at)
+}
+
+/// A change of expiry as sent: `None` keeps, `Some(None)` clears, `Some(Some(t))`
+/// sets. Returns the expiry the key will have.
+fn new_expiry(
+    change: Option<Option<&str>>,
+    current: Option<i64>,
+    now: i64,
+) -> Result<Option<i64>, Error> {
+    match change {
+        None => Ok(current),
+        Some(None) => Ok(None),
+        Some(Some(t)) => parse_expiry(t, now).map(Some),
+    }
+}
+
+fn rfc3339(ms: Option<i64>) -> serde_json::Value {
+    ms.map_or(serde_json::Value::Null, |t| format_rfc3339(t).into())
 }
 
 /// Puts the database's version of a key into the cache. If the database cannot
@@ -45,6 +81,7 @@ pub async fn generate_admin(
     app: &App,
     who: &Acting,
     owner_id: &str,
+    rate_limit: Option<RateLimit>,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
@@ -80,42 +117,96 @@ pub async fn generate_admin(
         secret_hash,
         generation: 1,
         scope,
+        rate_limit,
+        expires_at: None,
+        previous_secret: None,
         created_at: now,
         updated_at: now,
+        exposed_at: None,
     };
+    let mut details = json!({"owner_id": owner_id, "name": key.name});
+    if let Some(l) = rate_limit {
+        details["rate_limit"] = json!(l);
+    }
     let event = actor.event(
         Some(org_id),
         "admin_key.generated",
         Some(&key.client_id),
-        json!({"owner_id": owner_id, "name": key.name}),
+        details,
     );
     app.store.insert_key(&key, &event).await?;
     refresh(app, &key.client_id).await;
     Ok(Revealed { key, api_key })
 }
 
+/// How a regenerate treats the replaced secret and the key's expiry.
+#[derive(Default)]
+pub struct RotateOptions {
+    /// Seconds the replaced secret (and its tokens) keeps working: 0 (the
+    /// default) to [`MAX_GRACE_SECS`]. Never beyond the key's expiry.
+    pub previous_secret_expires_in: Option<i64>,
+    /// The key's expiry from now on (RFC 3339): `None` keeps it, `Some(None)`
+    /// clears it.
+    pub expires_at: Option<Option<String>>,
+}
+
 /// Regenerates an admin or scoped key (`kind` is the route's): new secret,
-/// same client id, and every token issued before stops working.
+/// same client id. Every token issued before stops working, at once or, with
+/// a grace period, when the replaced secret dies; a grace period still
+/// running for an older secret ends now (at most two secrets live).
 pub async fn regenerate(
     app: &App,
     who: &Acting,
     client_id: &ClientId,
     kind: KeyKind,
+    options: &RotateOptions,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     let (actor, org_id) = (&who.actor, &who.org_id);
     let existing = get(app, org_id, client_id, kind).await?;
     passwords::confirm(app, &who.user, password).await?;
+    let now = now_ms();
+    let grace = options.previous_secret_expires_in.unwrap_or(0);
+    if !(0..=MAX_GRACE_SECS).contains(&grace) {
+        return Err(Error::invalid(
+            "previous_secret_expires_in",
+            format!("must be a number of seconds from 0 to {MAX_GRACE_SECS} (7 days)"),
+        ));
+    }
+    let expires_at = new_expiry(
+        options.expires_at.as_ref().map(Option::as_deref),
+        existing.expires_at,
+        now,
+    )?;
+    // The grace never outlives the key.
+    let previous_until =
+        (grace > 0).then(|| (now + grace * 1000).min(expires_at.unwrap_or(i64::MAX)));
     let (api_key, secret_hash) = new_secret(app);
-    let event = actor.event(
+    let mut details = json!({
+        "name": existing.name,
+        "owner_id": existing.owner_id,
+        "previous_secret_expires_at": format_rfc3339(previous_until.unwrap_or(now)),
+        "expires_at": rfc3339(expires_at),
+    });
+    if existing.expires_at != expires_at {
+        details["previous_expires_at"] = rfc3339(existing.expires_at);
+    }
+    let mut event = actor.event(
         Some(org_id),
         &format!("{}_key.regenerated", kind.as_str()),
         Some(client_id),
-        json!({"name": existing.name, "owner_id": existing.owner_id}),
+        details,
     );
+    // An immediate end reads as the moment of the event itself.
+    event.occurred_at = now;
+    let rotation = Rotation {
+        secret_hash,
+        previous_secret_expires_at: previous_until,
+        expires_at,
+    };
     let key = app
         .store
-        .regenerate_key(org_id, client_id, &secret_hash, now_ms(), &event)
+        .regenerate_key(org_id, client_id, &rotation, now, &event)
         .await?;
     refresh(app, client_id).await;
     Ok(Revealed { key, api_key })
@@ -125,6 +216,29 @@ pub async fn regenerate(
 pub struct ScopeInput {
     pub org_permissions: Vec<Permission>,
     pub account_permissions: Option<AccountPermissionsInput>,
+    /// When the key stops working (RFC 3339, in the future); `None`: never.
+    pub expires_at: Option<String>,
+}
+
+/// What an edit does to a key's rate limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LimitChange {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// No limit of its own (the organization's default applies, if any).
+    Clear,
+    Set(RateLimit),
+}
+
+impl LimitChange {
+    pub fn apply(self, before: Option<RateLimit>) -> Option<RateLimit> {
+        match self {
+            LimitChange::Keep => before,
+            LimitChange::Clear => None,
+            LimitChange::Set(l) => Some(l),
+        }
+    }
 }
 
 pub struct AccountPermissionsInput {
@@ -152,12 +266,24 @@ pub async fn create_scoped(
     who: &Acting,
     name: &str,
     input: &ScopeInput,
+    rate_limit: Option<RateLimit>,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     passwords::confirm(app, &who.user, password).await?;
     let name = KeyName::parse(name, "name")?;
     let scope = build_scope(app, &who.org_id, input).await?;
-    insert_scoped(app, who, name, scope, "scoped_key.created", None).await
+    let expires_at = new_expiry(Some(input.expires_at.as_deref()), None, now_ms())?;
+    let terms = NewKey {
+        rate_limit,
+        expires_at,
+    };
+    insert_scoped(app, who, name, scope, terms, "scoped_key.created", None).await
+}
+
+/// What a new scoped key has besides its name and scope.
+struct NewKey {
+    rate_limit: Option<RateLimit>,
+    expires_at: Option<i64>,
 }
 
 async fn insert_scoped(
@@ -165,9 +291,14 @@ async fn insert_scoped(
     who: &Acting,
     name: KeyName,
     scope: KeyScope,
+    terms: NewKey,
     action: &str,
     duplicated_from: Option<&ClientId>,
 ) -> Result<Revealed, Error> {
+    let NewKey {
+        rate_limit,
+        expires_at,
+    } = terms;
     let (actor, org_id) = (&who.actor, &who.org_id);
     let (api_key, secret_hash) = new_secret(app);
     let now = now_ms();
@@ -180,10 +311,20 @@ async fn insert_scoped(
         secret_hash,
         generation: 1,
         scope,
+        rate_limit,
+        expires_at,
+        previous_secret: None,
         created_at: now,
         updated_at: now,
+        exposed_at: None,
     };
     let mut details = json!({"name": key.name, "scope": key.scope});
+    if let Some(l) = rate_limit {
+        details["rate_limit"] = json!(l);
+    }
+    if expires_at.is_some() {
+        details["expires_at"] = rfc3339(expires_at);
+    }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
     }
@@ -193,11 +334,15 @@ async fn insert_scoped(
     Ok(Revealed { key, api_key })
 }
 
+/// A new key with the scope of `client_id`; it expires at `expires_at` (RFC
+/// 3339) if given, else never (the original's expiry is not copied).
 pub async fn duplicate(
     app: &App,
     who: &Acting,
     client_id: &ClientId,
     name: Option<&str>,
+    expires_at: Option<&str>,
+    rate_limit: LimitChange,
     password: Option<&str>,
 ) -> Result<Revealed, Error> {
     let original = get(app, &who.org_id, client_id, KeyKind::Scoped).await?;
@@ -209,11 +354,16 @@ pub async fn duplicate(
             KeyName::parse(&format!("{base} (copy)"), "name")?
         }
     };
+    let expires_at = new_expiry(Some(expires_at), None, now_ms())?;
     insert_scoped(
         app,
         who,
         name,
         original.scope,
+        NewKey {
+            rate_limit: rate_limit.apply(original.rate_limit),
+            expires_at,
+        },
         "scoped_key.duplicated",
         Some(client_id),
     )
@@ -226,9 +376,14 @@ pub struct KeyChanges {
     pub name: Option<String>,
     pub org_permissions: Option<Vec<Permission>>,
     pub account_permissions: Option<AccountPermissionsInput>,
+    pub rate_limit: LimitChange,
+    /// `None` keeps the expiry, `Some(None)` clears it, `Some(Some(t))` sets
+    /// it (RFC 3339, in the future).
+    pub expires_at: Option<Option<String>>,
 }
 
-/// Changes a scoped key's name and/or scope; the secret stays the same.
+/// Changes a scoped key's name, scope, rate limit and/or expiry; the secret
+/// stays the same.
 pub async fn update(
     app: &App,
     who: &Acting,
@@ -243,7 +398,16 @@ pub async fn update(
         name,
         org_permissions,
         account_permissions,
+        rate_limit,
+        expires_at,
     } = changes;
+    let rate_limit = rate_limit.apply(before.rate_limit);
+    let now = now_ms();
+    let expires_at = new_expiry(
+        expires_at.as_ref().map(Option::as_deref),
+        before.expires_at,
+        now,
+    )?;
     let KeyScope::Scoped {
         org_permissions: old_org,
         account_permissions: old_acct,
@@ -267,18 +431,65 @@ pub async fn update(
                 resources: resources.into(),
             }
         })),
+        expires_at: None,
     };
     let scope = build_scope(app, org_id, &input).await?;
+    let mut details = json!({"name": {"before": before.name, "after": name},
+                             "scope": {"before": before.scope, "after": scope}});
+    if rate_limit != before.rate_limit {
+        details["rate_limit"] = json!({"before": before.rate_limit, "after": rate_limit});
+    }
+    if before.expires_at != expires_at {
+        details["expires_at"] =
+            json!({"before": rfc3339(before.expires_at), "after": rfc3339(expires_at)});
+    }
+    let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
+    let key = app
+        .store
+        .update_key(
+            org_id,
+            client_id,
+            &KeyEdit {
+                name: &name,
+                scope: &scope,
+                rate_limit,
+                expires_at,
+            },
+            now,
+            &event,
+        )
+        .await?;
+    refresh(app, client_id).await;
+    Ok(key)
+}
+
+/// Sets or clears the rate limit of a key of `kind` (the route's); for admin
+/// keys this is the only edit there is.
+pub async fn set_rate_limit(
+    app: &App,
+    who: &Acting,
+    client_id: &ClientId,
+    kind: KeyKind,
+    change: LimitChange,
+    password: Option<&str>,
+) -> Result<KeyRecord, Error> {
+    let (actor, org_id) = (&who.actor, &who.org_id);
+    let before = get(app, org_id, client_id, kind).await?;
+    passwords::confirm(app, &who.user, password).await?;
+    let rate_limit = change.apply(before.rate_limit);
+    if rate_limit == before.rate_limit {
+        return Ok(before);
+    }
     let event = actor.event(
         Some(org_id),
-        "scoped_key.updated",
+        &format!("{}_key.updated", kind.as_str()),
         Some(client_id),
-        json!({"name": {"before": before.name, "after": name},
-               "scope": {"before": before.scope, "after": scope}}),
+        json!({"name": before.name, "owner_id": before.owner_id,
+               "rate_limit": {"before": before.rate_limit, "after": rate_limit}}),
     );
     let key = app
         .store
-        .update_key(org_id, client_id, &name, &scope, now_ms(), &event)
+        .set_key_rate_limit(org_id, client_id, rate_limit, now_ms(), &event)
         .await?;
     refresh(app, client_id).await;
     Ok(key)

@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod invitations;
 pub mod keys;
+pub mod leaks;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;

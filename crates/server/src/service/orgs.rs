@@ -1,13 +1,14 @@
 //! Organizations, their accounts and members.
 
 use keygate_core::text::{DisplayName, Email, NewPassword};
-use keygate_core::{AccountId, OrgId, Role, UserId};
+use keygate_core::{AccountId, OrgId, RateLimit, Role, UserId};
 use keygate_store::{AccountRecord, MemberRecord, Membership, OrgRecord, UserRecord};
 use serde_json::json;
 
 use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
+use crate::service::keys::LimitChange;
 use crate::service::{Acting, Error, invitations, passwords};
 
 pub struct CreatedOrg {
@@ -215,4 +216,41 @@ async fn guard_owner(
         Some(Role::Owner) => Err(Error::NotAllowed(message)),
         Some(_) => Ok(()),
     }
+}
+
+/// The default rate limit of the organization's keys (those without their own).
+pub async fn rate_limit(app: &App, org_id: &OrgId) -> Result<Option<RateLimit>, Error> {
+    Ok(app.store.org_rate_limit(org_id).await?)
+}
+
+/// Sets (or with `None` clears) the default rate limit of the organization's
+/// keys (owner, admin; the route checks the role). Keys with a limit of their
+/// own keep it. Bites on the next token check, on every instance.
+pub async fn set_rate_limit(
+    app: &App,
+    who: &Acting,
+    change: LimitChange,
+    password: Option<&str>,
+) -> Result<Option<RateLimit>, Error> {
+    passwords::confirm(app, &who.user, password).await?;
+    let before = app.store.org_rate_limit(&who.org_id).await?;
+    let rate_limit = change.apply(before);
+    if rate_limit == before {
+        return Ok(before);
+    }
+    let event = who.actor.event(
+        Some(&who.org_id),
+        "org.updated",
+        None,
+        serde_json::json!({"rate_limit": {"before": before, "after": rate_limit}}),
+    );
+    app.store
+        .set_org_rate_limit(&who.org_id, rate_limit, &event)
+        .await?;
+    if let Err(e) = app.cache.refresh_org(app.store.as_ref(), &who.org_id).await {
+        // Other instances follow the change feed; this one re-reads on its
+        // next full reload.
+        tracing::error!(error = %e, org_id = %who.org_id, "could not re-read the organization's rate limit");
+    }
+    Ok(rate_limit)
 }

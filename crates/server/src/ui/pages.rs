@@ -194,6 +194,38 @@ pub struct KeyInfo {
     pub updated: Stamp,
     /// As of the last flush of the usage recorder.
     pub last_used: Option<Stamp>,
+    /// Reported leaked (the organization notifies instead of revoking).
+    pub exposed: bool,
+    pub lifecycle: Lifecycle,
+}
+
+/// A key's expiry and grace period, as the list shows them.
+pub struct Lifecycle {
+    /// "Expired 12 May 2026, 09:30 UTC" or "Expires …"; `None`: never expires.
+    pub expiry: Option<String>,
+    pub expired: bool,
+    /// "Old secret works until …" while a grace period lasts.
+    pub grace: Option<String>,
+}
+
+impl Lifecycle {
+    pub fn of(k: &keygate_store::KeyRecord, now: i64) -> Lifecycle {
+        let expired = k.expires_at.is_some_and(|t| t <= now);
+        Lifecycle {
+            expiry: k.expires_at.map(|t| {
+                format!(
+                    "{} {}",
+                    if expired { "Expired" } else { "Expires" },
+                    when(t)
+                )
+            }),
+            expired,
+            grace: k
+                .previous_secret
+                .filter(|p| p.expires_at > now && !expired)
+                .map(|p| format!("Old secret works until {}", when(p.expires_at))),
+        }
+    }
 }
 
 pub struct AdminRow {
@@ -211,6 +243,9 @@ pub struct ScopedRow {
     pub created: Stamp,
     pub updated: Stamp,
     pub last_used: Option<Stamp>,
+    /// Reported leaked (the organization notifies instead of revoking).
+    pub exposed: bool,
+    pub lifecycle: Lifecycle,
 }
 
 #[derive(Template)]
@@ -236,6 +271,8 @@ pub struct ConfirmPage {
     pub hidden: Vec<(String, String)>,
     pub back: String,
     pub back_label: &'static str,
+    /// Show the choice of grace period (regenerate).
+    pub grace: bool,
     pub error: Option<String>,
 }
 
@@ -273,6 +310,9 @@ pub struct KeyForm {
     pub account: Vec<PermRow>,
     pub accounts: Vec<AccountOption>,
     pub all_accounts: bool,
+    /// The expiry field's value (`YYYY-MM-DDTHH:MM:SS`, UTC), empty for none.
+    pub expires_at: String,
+    pub expires_error: Option<String>,
     pub error: Option<String>,
     pub name_error: Option<String>,
     pub org_error: Option<String>,

@@ -249,6 +249,7 @@ async fn help_shows_the_defaults_and_explains_every_flag() {
         ("--retry-base-ms", "[default: 4000]"),
         ("--cache-reload-interval", "[default: 60]"),
         ("--cache-max-stale", "[default: 300]"),
+        ("--lifecycle-interval", "[default: 10]"),
     ] {
         let at = help
             .find(&format!("{flag} <"))

@@ -24,7 +24,7 @@ macro_rules! loud {
 /// Three instances sharing one fresh database and one data dir (so one pepper
 /// and one set of signing keys). Started one after another: the first one
 /// creates the schema and the secrets.
-async fn cluster(test: &str, args: &[&str]) -> Option<(Vec<TestApp>, Dir)> {
+pub(crate) async fn cluster(test: &str, args: &[&str]) -> Option<(Vec<TestApp>, Dir)> {
     let db = PgDb::create(test).await?;
     let dir = Dir(temp_dir());
     let apps = (0..3)
@@ -34,7 +34,7 @@ async fn cluster(test: &str, args: &[&str]) -> Option<(Vec<TestApp>, Dir)> {
 }
 
 /// Removes the shared dir after the instances are gone.
-struct Dir(std::path::PathBuf);
+pub(crate) struct Dir(std::path::PathBuf);
 
 impl Drop for Dir {
     fn drop(&mut self) {
@@ -380,32 +380,47 @@ async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secre
     // Ten per instance: one user's password confirmations are counted before
     // they are checked, at most 10 at once per instance (README "Rate limits"),
     // so more than that at the same moment would be refused with 429 by design.
+    // A regenerate refused as busy (every password-hashing worker taken for
+    // longer than the server waits, which a loaded machine makes likely) must
+    // say so with 503 and Retry-After and change nothing; the client retries
+    // as told, as a real one would, and in the end every regenerate succeeds.
     let tasks: Vec<_> = (0..CONCURRENT)
         .map(|i| {
             let (apps, org, client_id) = (apps.clone(), org.clone(), client_id.clone());
-            tokio::spawn(async move { regenerate(&apps[i % 3], &org, &client_id).await })
+            tokio::spawn(async move {
+                let mut busy = 0;
+                loop {
+                    let r = regenerate(&apps[i % 3], &org, &client_id).await;
+                    if r.status != 503 || busy == 20 {
+                        return (r, busy);
+                    }
+                    assert_eq!(r.code(), "unavailable", "{}", r.body);
+                    let wait: u64 = r
+                        .headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                        .expect("a 503 says when to retry");
+                    busy += 1;
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                }
+            })
         })
         .collect();
     let mut issued = Vec::new();
-    let mut refused = 0;
+    let mut retried = 0;
     for t in tasks {
-        let r = t.await.unwrap();
+        let (r, busy) = t.await.unwrap();
+        retried += busy;
         match r.status.as_u16() {
             200 => issued.push(r.body["api_key"].as_str().unwrap().to_owned()),
-            // Under this much contention a request may wait too long for a
-            // connection; it must then say so, and change nothing.
-            503 => refused += 1,
             other => panic!("a regenerate failed: {other} {}", r.body),
         }
     }
     loud!(
-        "FIGURE: {CONCURRENT} concurrent regenerates over 3 instances: {} succeeded, {refused} answered 503",
+        "FIGURE: {CONCURRENT} concurrent regenerates over 3 instances: {} succeeded, after {retried} answers of 503 busy that were retried",
         issued.len()
     );
-    assert!(
-        issued.len() >= CONCURRENT * 9 / 10,
-        "most regenerates succeed"
-    );
+    assert_eq!(issued.len(), CONCURRENT, "every regenerate succeeds");
 
     // Let the last notices land, then every instance must agree on one secret.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
+mod leaks;
+mod lifecycle;
 mod two_factor;
 mod usage;
 

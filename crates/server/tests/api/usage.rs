@@ -84,6 +84,112 @@ async fn usage_reaching(app: &TestApp, org: &Org, query: &str, want: &(u64, Valu
     }
 }
 
+/// Sleeps until the wall clock is past `at` (Unix ms).
+async fn wait_past(at: i64) {
+    let left = at + 100 - now_ms();
+    if left > 0 {
+        tokio::time::sleep(Duration::from_millis(left as u64)).await;
+    }
+}
+
+#[tokio::test]
+async fn usage_counts_rate_limit_expiry_and_ended_grace_refusals_by_reason() {
+    // The lifecycle sweeper runs only at start here: an ended grace is still
+    // known when its old token comes back.
+    let g = gateway(&[
+        "--usage-flush-interval",
+        "1",
+        "--lifecycle-interval",
+        "3600",
+    ])
+    .await;
+    let (app, org) = (&g.app, &g.org);
+    let key = |name: &str| json!({"name": name, "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}});
+    let fa = |token: String| {
+        let rb = app
+            .http
+            .get(format!("{}/auth/verify", app.base))
+            .bearer_auth(token)
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/api/v1/balances/current");
+        async move { app.send(rb).await.status.as_u16() }
+    };
+    let gw = |token: String| {
+        let rb = app
+            .http
+            .get(format!("{}/api/v1/balances/current", app.base))
+            .bearer_auth(token);
+        async move { app.send(rb).await.status.as_u16() }
+    };
+
+    // Rate limited: 2 allowed, then 2 refusals (forward-auth, gateway) that
+    // count as rate_limit and not as allowed.
+    let mut limited = key("limited");
+    limited["rate_limit"] = json!({"requests": 2, "per_seconds": 86_400});
+    let limited = app.scoped_key(org, limited).await;
+    let token = app.token(&limited, None).await;
+    assert_eq!(fa(token.clone()).await, 200);
+    assert_eq!(gw(token.clone()).await, 200);
+    assert_eq!(fa(token.clone()).await, 429);
+    assert_eq!(gw(token.clone()).await, 429);
+
+    // An expiring key: allowed, then refused as expired once it expired.
+    let mut short = key("short-lived");
+    short["expires_at"] = keygate_core::time::format_rfc3339(now_ms() + 2_000).into();
+    let short = app.scoped_key(org, short).await;
+    let short_token = app.token(&short, None).await;
+    assert_eq!(fa(short_token.clone()).await, 200);
+
+    // A grace period: the old token works during it, and is refused as
+    // expired after it; a regenerate without grace makes it revoked.
+    let rolling = app.scoped_key(org, key("rolling")).await;
+    let old_token = app.token(&rolling, None).await;
+    let regenerate_path = format!(
+        "/dev/v1/orgs/{}/scoped-keys/{}/regenerate",
+        org.org_id,
+        cid(&rolling)
+    );
+    let regenerate =
+        |body: Value| app.req(Method::POST, &regenerate_path, Some(&org.owner), Some(body));
+    let r = regenerate(json!({"password": PASSWORD, "previous_secret_expires_in": 2})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let grace_end =
+        keygate_core::time::parse_rfc3339(r.body["previous_secret_expires_at"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(fa(old_token.clone()).await, 200);
+
+    wait_past(
+        grace_end
+            .max(keygate_core::time::parse_rfc3339(short["expires_at"].as_str().unwrap()).unwrap()),
+    )
+    .await;
+    assert_eq!(fa(short_token.clone()).await, 401);
+    assert_eq!(gw(short_token).await, 401);
+    assert_eq!(fa(old_token.clone()).await, 401);
+    let regenerated_token = app.token(&r.body, None).await;
+    let r = regenerate(json!({"password": PASSWORD})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(gw(regenerated_token).await, 401);
+
+    let span = format!(
+        "from={}&to={}",
+        rfc3339(now_ms() - 3_600_000),
+        rfc3339(now_ms() + 600_000)
+    );
+    let of = |k: &Value| format!("client_id={}&granularity=minute&{span}", cid(k));
+    let zero = json!({"scope": 0, "rate_limit": 0, "expired": 0, "revoked": 0, "network": 0});
+    let with = |reason: &str, n: u64| {
+        let mut v = zero.clone();
+        v[reason] = n.into();
+        v
+    };
+    usage_reaching(app, org, &of(&limited), &(2, with("rate_limit", 2))).await;
+    usage_reaching(app, org, &of(&short), &(1, with("expired", 2))).await;
+    let mut rolled = with("expired", 1);
+    rolled["revoked"] = 1.into();
+    usage_reaching(app, org, &of(&rolling), &(1, rolled)).await;
+}
+
 #[tokio::test]
 async fn usage_counts_equal_the_calls_sent_through_gateway_and_forward_auth() {
     let g = gateway(&["--usage-flush-interval", "1"]).await;

@@ -26,7 +26,7 @@ use crate::sql::db;
 use crate::{Change, ChangeFeed, Result};
 
 /// The `LISTEN`/`NOTIFY` channel; payloads are `key:<client id>` or
-/// `account:<account id>` (and this feed's own heartbeats).
+/// `account:<account id>`, `org:<org id>` (and this feed's own heartbeats).
 pub const CHANNEL: &str = "keygate_changes";
 
 /// Room for bursts; a full queue makes the listener wait, never drop.
@@ -42,6 +42,7 @@ pub(super) fn payload(change: &Change) -> String {
     match change {
         Change::Key(c) => format!("key:{c}"),
         Change::Account(a) => format!("account:{a}"),
+        Change::Org(o) => format!("org:{o}"),
         Change::Resync => "resync".to_owned(),
         Change::CurrentAsOf(ms) => format!("beat::{ms}"),
     }
@@ -59,6 +60,8 @@ fn parse(payload: &str, nonce: &str) -> Notice {
         c.parse().ok().map(Change::Key)
     } else if let Some(a) = payload.strip_prefix("account:") {
         a.parse().ok().map(Change::Account)
+    } else if let Some(o) = payload.strip_prefix("org:") {
+        o.parse().ok().map(Change::Org)
     } else if let Some(beat) = payload.strip_prefix("beat:") {
         return match beat.split_once(':') {
             Some((n, ms)) if n == nonce => match ms.parse() {

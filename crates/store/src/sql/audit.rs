@@ -4,7 +4,7 @@
 use keygate_core::{DeliveryId, EventId, OrgId};
 use sqlx::Transaction;
 
-use super::rows::{Get, audit_row, events_of};
+use super::rows::{Get, audit_row, events_of, parse_role};
 use super::{Sql, SqlStore, db};
 use crate::outbox::{self, EMAIL_ROLES, RETRY_WINDOW_MS};
 use crate::{AuditEvent, AuditQuery, Result, UserMail};
@@ -145,7 +145,7 @@ where
         .map(|h| Ok((h.text("webhook_id")?, events_of(&h.text("events")?)?)))
         .collect::<Result<Vec<_>>>()?;
         let emails = sqlx::query(
-            "select u.email from memberships m join users u on u.user_id = m.user_id \
+            "select u.email, m.role from memberships m join users u on u.user_id = m.user_id \
              where m.org_id = $1 and m.role in ($2, $3, $4) order by u.email",
         )
         .bind(org_id.as_str())
@@ -156,7 +156,7 @@ where
         .await
         .map_err(db::<DB>)?
         .iter()
-        .map(|r| r.text("email"))
+        .map(|r| Ok((r.text("email")?, parse_role(&r.text("role")?)?)))
         .collect::<Result<Vec<_>>>()?;
         for target in outbox::targets(&e.action, hooks, emails) {
             let (channel, webhook_id, recipient) = target.columns();

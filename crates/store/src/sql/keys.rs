@@ -1,18 +1,19 @@
 //! API keys.
 
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
-use keygate_core::{ClientId, EventId, OrgId};
+use keygate_core::{ClientId, EventId, OrgId, RateLimit};
 use sqlx::Transaction;
 
-use super::rows::{key_row, scope_json};
+use super::rows::{Get, key_row, parse_id, rate_limit_row, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
-use crate::{AuditEvent, Change, KeyRecord, Result, StoreError};
+use crate::{AuditEvent, Change, KeyEdit, KeyNotice, KeyRecord, Result, Rotation, StoreError};
 
 // Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
 macro_rules! key_columns {
     () => {
-        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at"
+        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
+         exposed_at, rate_limit_requests, rate_limit_seconds, \
+         expires_at, previous_secret_hash, previous_secret_expires_at"
     };
 }
 
@@ -87,10 +88,11 @@ where
     }
 
     async fn insert_key_row(tx: &mut Transaction<'static, DB>, key: &KeyRecord) -> Result<()> {
+        let previous_hash = key.previous_secret.map(|p| p.secret_hash.to_hex());
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -102,6 +104,12 @@ where
         .bind(scope_json(&key.scope)?.as_str())
         .bind(key.created_at)
         .bind(key.updated_at)
+        .bind(key.exposed_at)
+        .bind(key.rate_limit.map(|l| i64::from(l.requests)))
+        .bind(key.rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(key.expires_at)
+        .bind(previous_hash.as_deref())
+        .bind(key.previous_secret.map(|p| p.expires_at))
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -138,24 +146,33 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
         // The row lock is taken last, so concurrent regenerates of one key
         // wait on each other for two round trips (update, commit), not four.
+        // The replaced secret becomes the previous one only with a grace
+        // period; any older previous secret dies here (at most two live).
         let mut tx = self.begin().await?;
         Self::insert_audit(&mut tx, audit).await?;
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         let row = sqlx::query(concat!(
-            "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2 \
+            "update api_keys set secret_hash = $1, generation = generation + 1, updated_at = $2, \
+             exposed_at = null, \
+             previous_secret_hash = case when $5 is null then null else secret_hash end, \
+             previous_secret_expires_at = $5, expires_at = $6, \
+             expiry_notice = case when coalesce(expires_at, -1) = coalesce($6, -1) \
+               then expiry_notice else 0 end \
              where org_id = $3 and client_id = $4 returning ",
             key_columns!()
         ))
-        .bind(secret_hash.to_hex().as_str())
+        .bind(rotation.secret_hash.to_hex().as_str())
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
+        .bind(rotation.previous_secret_expires_at)
+        .bind(rotation.expires_at)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?
@@ -169,19 +186,59 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
+        edit: &KeyEdit<'_>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord> {
+        let mut tx = self.begin().await?;
+        // A new expiry starts its notices over; a previous secret never
+        // outlives the key.
+        let row = sqlx::query(concat!(
+            "update api_keys set name = $1, scope = $2, updated_at = $3, \
+             rate_limit_requests = $6, rate_limit_seconds = $7, expires_at = $8, \
+             expiry_notice = case when coalesce(expires_at, -1) = coalesce($8, -1) \
+               then expiry_notice else 0 end, \
+             previous_secret_expires_at = case when $8 is not null \
+               and previous_secret_expires_at > $8 then $8 \
+               else previous_secret_expires_at end \
+             where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
+            key_columns!()
+        ))
+        .bind(edit.name)
+        .bind(scope_json(edit.scope)?.as_str())
+        .bind(now)
+        .bind(org_id.as_str())
+        .bind(client_id.as_str())
+        .bind(edit.rate_limit.map(|l| i64::from(l.requests)))
+        .bind(edit.rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(edit.expires_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db::<DB>)?
+        .ok_or(StoreError::NotFound)?;
+        let key = key_row(&row)?;
+        DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(key)
+    }
+
+    /// Sets or clears the rate limit of a key of either kind.
+    pub(crate) async fn set_key_rate_limit(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        rate_limit: Option<RateLimit>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(concat!(
-            "update api_keys set name = $1, scope = $2, updated_at = $3 \
-             where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
+            "update api_keys set rate_limit_requests = $1, rate_limit_seconds = $2, \
+             updated_at = $3 where org_id = $4 and client_id = $5 returning ",
             key_columns!()
         ))
-        .bind(name)
-        .bind(scope_json(scope)?.as_str())
+        .bind(rate_limit.map(|l| i64::from(l.requests)))
+        .bind(rate_limit.map(|l| i64::from(l.per_seconds)))
         .bind(now)
         .bind(org_id.as_str())
         .bind(client_id.as_str())
@@ -193,6 +250,63 @@ where
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
         Ok(key)
+    }
+
+    /// The default rate limit of an organization's keys, if it has one.
+    pub(crate) async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>> {
+        // Through the writer, like `key_by_client_id`: a refresh right after
+        // the change must see it.
+        let row = sqlx::query(
+            "select rate_limit_requests, rate_limit_seconds from orgs where org_id = $1",
+        )
+        .bind(org_id.as_str())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db::<DB>)?
+        .ok_or(StoreError::NotFound)?;
+        rate_limit_row(&row)
+    }
+
+    /// Every organization that has a default rate limit.
+    pub(crate) async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>> {
+        let rows = sqlx::query(
+            "select org_id, rate_limit_requests, rate_limit_seconds from orgs \
+             where rate_limit_requests is not null",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(l) = rate_limit_row(r)? {
+                out.push((parse_id(&r.text("org_id")?)?, l));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets or clears an organization's default rate limit.
+    pub(crate) async fn set_org_rate_limit(
+        &self,
+        org_id: &OrgId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update orgs set rate_limit_requests = $1, rate_limit_seconds = $2, updated_at = $3 \
+             where org_id = $4",
+        )
+        .bind(rate_limit.map(|l| i64::from(l.requests)))
+        .bind(rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(audit.occurred_at)
+        .bind(org_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        DB::changed(&mut tx, &Change::Org(org_id.clone())).await?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
     /// Deletes a scoped key.
@@ -214,5 +328,165 @@ where
         found::<DB>(&done)?;
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+
+    /// The key whose current secret has this digest (leaked-key reports name
+    /// a secret, not a client id).
+    pub(crate) async fn key_by_secret_hash(
+        &self,
+        secret_hash: &Digest,
+    ) -> Result<Option<KeyRecord>> {
+        sqlx::query(concat!(
+            "select ",
+            key_columns!(),
+            " from api_keys where secret_hash = $1"
+        ))
+        .bind(secret_hash.to_hex().as_str())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db::<DB>)?
+        .map(|r| key_row(&r))
+        .transpose()
+    }
+
+    /// Deletes a key of either kind reported leaked, if its secret is still
+    /// `secret_hash` (a regenerate since made the leaked secret worthless).
+    /// False, with nothing written, when there was no such key (already
+    /// revoked by an earlier report, or regenerated).
+    pub(crate) async fn revoke_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "delete from api_keys where org_id = $1 and client_id = $2 and secret_hash = $3",
+        )
+        .bind(org_id.as_str())
+        .bind(client_id.as_str())
+        .bind(secret_hash.to_hex().as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(true)
+    }
+
+    /// Marks a key reported leaked as exposed (it keeps working), if its
+    /// secret is still `secret_hash` and it is not marked already. False, with
+    /// nothing written, otherwise.
+    pub(crate) async fn flag_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update api_keys set exposed_at = $1, updated_at = $1 where org_id = $2 \
+             and client_id = $3 and secret_hash = $4 and exposed_at is null",
+        )
+        .bind(now)
+        .bind(org_id.as_str())
+        .bind(client_id.as_str())
+        .bind(secret_hash.to_hex().as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(true)
+    }
+
+    /// Keys with a lifecycle notice due at `now` (see `Store::due_key_notices`).
+    pub(crate) async fn due_key_notices(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<(KeyRecord, u8)>> {
+        sqlx::query(concat!(
+            "select ",
+            key_columns!(),
+            ", expiry_notice from api_keys \
+             where previous_secret_expires_at <= $1 \
+                or (expires_at <= $1 + $2 and expiry_notice < 3 and expiry_notice < \
+                    case when expires_at <= $1 then 3 when expires_at <= $1 + $3 then 2 \
+                    else 1 end) \
+             order by client_id limit $4"
+        ))
+        .bind(now)
+        .bind(crate::EXPIRY_WARNINGS_MS[0])
+        .bind(crate::EXPIRY_WARNINGS_MS[1])
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .iter()
+        .map(|r| {
+            use super::rows::Get;
+            Ok((
+                key_row(r)?,
+                u8::try_from(r.int("expiry_notice")?).unwrap_or(3),
+            ))
+        })
+        .collect()
+    }
+
+    /// Claims one notice with a conditional update and, when this call won
+    /// it, writes `audit` (and its outbox rows) in the same transaction.
+    pub(crate) async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = match *notice {
+            KeyNotice::PreviousSecretExpired { at } => {
+                let done = sqlx::query(
+                    "update api_keys set previous_secret_hash = null, \
+                     previous_secret_expires_at = null \
+                     where client_id = $1 and previous_secret_expires_at = $2",
+                )
+                .bind(client_id.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db::<DB>)?;
+                DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
+                done
+            }
+            KeyNotice::Expiry {
+                from,
+                to,
+                expires_at,
+            } => sqlx::query(
+                "update api_keys set expiry_notice = $1 \
+                 where client_id = $2 and expiry_notice = $3 and expires_at = $4",
+            )
+            .bind(i64::from(to))
+            .bind(client_id.as_str())
+            .bind(i64::from(from))
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db::<DB>)?,
+        };
+        if DB::rows_affected(&done) == 0 {
+            tx.rollback().await.map_err(db::<DB>)?;
+            return Ok(false);
+        }
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(true)
     }
 }

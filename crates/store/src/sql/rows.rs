@@ -2,16 +2,16 @@
 
 use std::str::FromStr;
 
-use keygate_core::Role;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
+use keygate_core::{RateLimit, Role};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{Sql, db};
 use crate::{
     AccountRecord, AttemptRecord, AuditEvent, DeliveryRecord, DeliveryStatus, DeliveryTarget,
-    KeyKind, KeyRecord, MemberRecord, Membership, OrgRecord, Result, StoreError, UserRecord,
-    WebhookRecord,
+    KeyKind, KeyRecord, MemberRecord, Membership, OrgRecord, PreviousSecret, Result, StoreError,
+    UserRecord, WebhookRecord,
 };
 
 /// Reading one column of a row, by name, as the types the schema uses.
@@ -144,9 +144,30 @@ pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
             .ok_or_else(|| corrupt("key digest"))?,
         generation: u64::try_from(r.int("generation")?).map_err(|_| corrupt("generation"))?,
         scope: parse_scope(&r.text("scope")?)?,
+        rate_limit: rate_limit_row(r)?,
+        expires_at: r.opt_int("expires_at")?,
+        previous_secret: match (
+            r.opt_text("previous_secret_hash")?,
+            r.opt_int("previous_secret_expires_at")?,
+        ) {
+            (Some(hash), Some(expires_at)) => Some(PreviousSecret {
+                secret_hash: Digest::from_hex(&hash).ok_or_else(|| corrupt("key digest"))?,
+                expires_at,
+            }),
+            _ => None,
+        },
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
+        exposed_at: r.opt_int("exposed_at")?,
     })
+}
+
+/// The `rate_limit_requests` / `rate_limit_seconds` pair of a key or an org.
+pub(crate) fn rate_limit_row(r: &impl Get) -> Result<Option<RateLimit>> {
+    Ok(RateLimit::from_columns(
+        r.opt_int("rate_limit_requests")?,
+        r.opt_int("rate_limit_seconds")?,
+    ))
 }
 
 pub(crate) fn audit_row(r: &impl Get) -> Result<AuditEvent> {

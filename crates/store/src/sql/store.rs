@@ -4,18 +4,18 @@
 
 use async_trait::async_trait;
 use keygate_core::crypto::Digest;
-use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OrgId, Role, SessionId, UserId, WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
+    UserId, WebhookId,
 };
 
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyRecord,
-    LastUsed, MemberRecord, Membership, OrgRecord, PasswordResetRecord, Result, SessionRecord,
-    Store, TwoFactorRecord, UnusedKey, UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail,
-    UserRecord, WebhookRecord,
+    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
+    KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, OrgRecord, PasswordResetRecord,
+    Result, Rotation, SessionRecord, Store, TwoFactorRecord, UnusedKey, UsageBatch, UsageCounts,
+    UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -350,23 +350,63 @@ where
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        secret_hash: &Digest,
+        rotation: &Rotation,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::regenerate_key(self, org_id, client_id, secret_hash, now, audit).await
+        SqlStore::regenerate_key(self, org_id, client_id, rotation, now, audit).await
     }
 
     async fn update_key(
         &self,
         org_id: &OrgId,
         client_id: &ClientId,
-        name: &str,
-        scope: &KeyScope,
+        edit: &KeyEdit<'_>,
         now: i64,
         audit: &AuditEvent,
     ) -> Result<KeyRecord> {
-        SqlStore::update_key(self, org_id, client_id, name, scope, now, audit).await
+        SqlStore::update_key(self, org_id, client_id, edit, now, audit).await
+    }
+
+    async fn set_key_rate_limit(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        rate_limit: Option<RateLimit>,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<KeyRecord> {
+        SqlStore::set_key_rate_limit(self, org_id, client_id, rate_limit, now, audit).await
+    }
+
+    async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>> {
+        SqlStore::org_rate_limit(self, org_id).await
+    }
+
+    async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>> {
+        SqlStore::org_rate_limits(self).await
+    }
+
+    async fn set_org_rate_limit(
+        &self,
+        org_id: &OrgId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::set_org_rate_limit(self, org_id, rate_limit, audit).await
+    }
+
+    async fn due_key_notices(&self, now: i64, limit: u32) -> Result<Vec<(KeyRecord, u8)>> {
+        SqlStore::due_key_notices(self, now, limit).await
+    }
+
+    async fn claim_key_notice(
+        &self,
+        client_id: &ClientId,
+        notice: &KeyNotice,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::claim_key_notice(self, client_id, notice, audit).await
     }
 
     async fn delete_key(
@@ -415,6 +455,39 @@ where
         audit: &AuditEvent,
     ) -> Result<bool> {
         SqlStore::claim_unused(self, key, idle_before, audit).await
+    }
+
+    async fn key_by_secret_hash(&self, secret_hash: &Digest) -> Result<Option<KeyRecord>> {
+        SqlStore::key_by_secret_hash(self, secret_hash).await
+    }
+
+    async fn revoke_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::revoke_exposed_key(self, org_id, client_id, secret_hash, audit).await
+    }
+
+    async fn flag_exposed_key(
+        &self,
+        org_id: &OrgId,
+        client_id: &ClientId,
+        secret_hash: &Digest,
+        now: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::flag_exposed_key(self, org_id, client_id, secret_hash, now, audit).await
+    }
+
+    async fn on_leak(&self, org_id: &OrgId) -> Result<OnLeak> {
+        SqlStore::on_leak(self, org_id).await
+    }
+
+    async fn set_on_leak(&self, org_id: &OrgId, on_leak: OnLeak, audit: &AuditEvent) -> Result<()> {
+        SqlStore::set_on_leak(self, org_id, on_leak, audit).await
     }
 
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()> {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keygate_core::RateLimit;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use sqlx::sqlite::{
@@ -21,7 +22,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 use crate::sql::rows::{corrupt, parse_id, parse_scope};
 use crate::sql::{Sql, SqlStore, db, unavailable};
-use crate::{Change, ChangeFeed, KeyCredential, Result, StoreError};
+use crate::{Change, ChangeFeed, KeyCredential, PreviousSecret, Result, StoreError};
 
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<Sqlite>;
@@ -134,8 +135,14 @@ impl Sql for Sqlite {
         let page = |pool: SqlitePool, after: i64| async move {
             sqlx::query(
                 "select count(*) as n, max(rowid) as last, group_concat(client_id || char(31) || \
-                 org_id || char(31) || secret_hash || char(31) || generation || char(31) || scope, \
+                 org_id || char(31) || secret_hash || char(31) || generation || char(31) || \
+                 coalesce(rate_limit_requests, '') || char(31) || \
+                 coalesce(rate_limit_seconds, '') || char(31) || \
+                 coalesce(expires_at, '') || char(31) || coalesce(previous_secret_hash, '') || \
+                 char(31) || coalesce(previous_secret_expires_at, '') || char(31) || scope, \
                  char(30)) as recs from (select rowid, client_id, org_id, secret_hash, generation, \
+                 rate_limit_requests, rate_limit_seconds, \
+                 expires_at, previous_secret_hash, previous_secret_expires_at, \
                  scope from api_keys where rowid > $1 order by rowid limit $2)",
             )
             .bind(after)
@@ -158,10 +165,19 @@ impl Sql for Sqlite {
             }
             let recs: &str = row.try_get("recs").map_err(db::<Sqlite>)?;
             for rec in recs.split('\u{1e}') {
-                let mut fields = rec.splitn(5, '\u{1f}');
+                // The scope comes last: it is the only field that is free text.
+                let mut fields = rec.splitn(10, '\u{1f}');
                 let mut next = || fields.next().ok_or_else(corrupt_key);
-                let (client_id, org_id, hash, generation, text) =
-                    (next()?, next()?, next()?, next()?, next()?);
+                let (client_id, org_id, hash, generation) = (next()?, next()?, next()?, next()?);
+                let (requests, seconds) = (next()?, next()?);
+                let (expires_at, previous_hash, previous_expires_at, text) =
+                    (next()?, next()?, next()?, next()?);
+                let opt_int = |s: &str| -> Result<Option<i64>> {
+                    match s {
+                        "" => Ok(None),
+                        s => s.parse().map(Some).map_err(|_| corrupt_key()),
+                    }
+                };
                 let scope = match scopes.get(text) {
                     Some(s) => s.clone(),
                     None => {
@@ -178,6 +194,18 @@ impl Sql for Sqlite {
                     secret_hash: Digest::from_hex(hash).ok_or_else(corrupt_key)?,
                     generation: generation.parse().map_err(|_| corrupt_key())?,
                     scope,
+                    rate_limit: RateLimit::from_columns(
+                        requests.parse().ok(),
+                        seconds.parse().ok(),
+                    ),
+                    expires_at: opt_int(expires_at)?,
+                    previous_secret: match (previous_hash, opt_int(previous_expires_at)?) {
+                        ("", _) | (_, None) => None,
+                        (h, Some(expires_at)) => Some(PreviousSecret {
+                            secret_hash: Digest::from_hex(h).ok_or_else(corrupt_key)?,
+                            expires_at,
+                        }),
+                    },
                 });
             }
             if n < PAGE {

@@ -3,6 +3,7 @@
 //! not reachable, except with `CI=true`, where that fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod lifecycle;
 mod people;
 mod story;
 mod usage;
@@ -98,6 +99,9 @@ on_both_backends!(
     two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
     usage_adds_up_and_an_idle_key_is_claimed_once,
+    a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once,
+    rate_limits_are_kept_on_keys_and_as_an_organization_default,
+    a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once,
 );
 
 #[test]

@@ -5,15 +5,17 @@ use std::time::Duration;
 use keygate_core::crypto::sha256;
 use keygate_core::permission::{KeyScope, Permission};
 use keygate_core::{
-    Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OrgId, Role, UserId, WebhookId,
+    Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OnLeak, OrgId, RateLimit,
+    Role, UserId, WebhookId,
 };
 use keygate_store::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, Change, DeliveryQuery,
-    DeliveryStatus, DeliveryTarget, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
+    DeliveryStatus, DeliveryTarget, KeyEdit, KeyKind, KeyRecord, OrgRecord, SessionRecord, Store,
     StoreError, UserRecord, WebhookRecord,
 };
 use serde_json::json;
 
+pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 pub use crate::usage::usage_adds_up_and_an_idle_key_is_claimed_once;
 
@@ -97,8 +99,21 @@ pub(crate) fn key(
         secret_hash: sha256(secret.as_bytes()),
         generation: 1,
         scope,
+        rate_limit: None,
+        expires_at: None,
+        previous_secret: None,
         created_at: NOW,
         updated_at: NOW,
+        exposed_at: None,
+    }
+}
+
+/// A regenerate without grace period or expiry.
+pub(crate) fn rotation(secret_hash: keygate_core::crypto::Digest) -> keygate_store::Rotation {
+    keygate_store::Rotation {
+        secret_hash,
+        previous_secret_expires_at: None,
+        expires_at: None,
     }
 }
 
@@ -297,7 +312,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
         .regenerate_key(
             org_id,
             &k.client_id,
-            &new_hash,
+            &rotation(new_hash),
             NOW + 5,
             &event(Some(org_id), "admin_key.regenerated", Some(&k.client_id)),
         )
@@ -318,7 +333,7 @@ pub async fn keys_are_stored_as_digests_and_regenerate_bumps_the_generation(
             .regenerate_key(
                 org_id,
                 &ClientId::generate(),
-                &new_hash,
+                &rotation(new_hash),
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -394,8 +409,12 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
         .update_key(
             org_id,
             &s.client_id,
-            "renamed",
-            &new_scope,
+            &KeyEdit {
+                name: "renamed",
+                scope: &new_scope,
+                rate_limit: None,
+                expires_at: None,
+            },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
         )
@@ -422,8 +441,12 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
             .update_key(
                 org_id,
                 &admin.client_id,
-                "x",
-                &new_scope,
+                &KeyEdit {
+                    name: "x",
+                    scope: &new_scope,
+                    rate_limit: None,
+                    expires_at: None,
+                },
                 NOW,
                 &event(Some(org_id), "x", None)
             )
@@ -515,7 +538,7 @@ pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
             let hash = sha256(format!("secret {i}").as_bytes());
             let ev = event(Some(&org_id), "admin_key.regenerated", Some(&client_id));
             store
-                .regenerate_key(&org_id, &client_id, &hash, NOW + i, &ev)
+                .regenerate_key(&org_id, &client_id, &rotation(hash), NOW + i, &ev)
                 .await
                 .map(|r| (r.generation, hash))
         }
@@ -630,7 +653,7 @@ pub async fn changes_are_announced_only_where_other_instances_may_write(
         .regenerate_key(
             org_id,
             &k.client_id,
-            &sha256(b"2"),
+            &rotation(sha256(b"2")),
             NOW,
             &event(Some(org_id), "admin_key.regenerated", None),
         )
@@ -1135,4 +1158,327 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
             .await
             .unwrap()
     );
+}
+
+/// A leaked key is found by the digest of its secret; flagging and revoking
+/// happen once (a repeated report writes nothing), only while the key still
+/// has the leaked secret, and tell the owners and admins, not developers.
+pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
+    store: &dyn Store,
+    _pg: bool,
+) {
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    crate::people::join(store, org_id, "admin@acme.test", Role::Admin).await;
+    crate::people::join(store, org_id, "dev@acme.test", Role::Developer).await;
+    let hook = webhook(org_id, &["api_key.exposed"], true);
+    store
+        .create_webhook(&hook, &event(Some(org_id), "webhook.created", None))
+        .await
+        .unwrap();
+    assert_eq!(store.on_leak(org_id).await.unwrap(), OnLeak::Revoke);
+    store
+        .set_on_leak(
+            org_id,
+            OnLeak::Notify,
+            &event(Some(org_id), "org.updated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.on_leak(org_id).await.unwrap(), OnLeak::Notify);
+    assert!(matches!(
+        store.on_leak(&OrgId::generate()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let k = key(
+        org_id,
+        KeyKind::Scoped,
+        None,
+        scoped(&acme.accounts, "balances"),
+        "leaked",
+    );
+    store
+        .insert_key(
+            &k,
+            &event(Some(org_id), "scoped_key.created", Some(&k.client_id)),
+        )
+        .await
+        .unwrap();
+    let found = store.key_by_secret_hash(&sha256(b"leaked")).await.unwrap();
+    assert_eq!(found.map(|f| f.client_id), Some(k.client_id.clone()));
+    assert!(
+        store
+            .key_by_secret_hash(&sha256(b"other"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Flagged once; the second report writes nothing (no event, no delivery).
+    let exposed = |n: i64| {
+        let mut e = event(Some(org_id), "api_key.exposed", Some(&k.client_id));
+        e.details = json!({"name": "a key", "kind": "scoped",
+            "exposure": {"reported_by": "github", "location": format!("https://x.test/{n}"),
+                         "source": "content", "action": "flagged"}});
+        e
+    };
+    let first = exposed(1);
+    assert!(
+        store
+            .flag_exposed_key(org_id, &k.client_id, &k.secret_hash, NOW + 1, &first)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .flag_exposed_key(org_id, &k.client_id, &k.secret_hash, NOW + 2, &exposed(2))
+            .await
+            .unwrap()
+    );
+    let flagged = store.key(org_id, &k.client_id).await.unwrap().unwrap();
+    assert_eq!(flagged.exposed_at, Some(NOW + 1));
+    let q = DeliveryQuery {
+        org_id: org_id.clone(),
+        webhook_id: None,
+        before: None,
+        limit: 50,
+    };
+    let mut targets: Vec<_> = store
+        .deliveries(&q)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.event_name == "api_key.exposed")
+        .map(|d| {
+            assert_eq!(d.event_id, first.event_id);
+            format!("{:?}", d.target)
+        })
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        vec![
+            "Email(\"admin@acme.test\")".to_owned(),
+            "Email(\"owner@acme.test\")".to_owned(),
+            format!("Webhook({:?})", hook.webhook_id),
+        ],
+        "owners, admins and the webhook; not the developer"
+    );
+    let audit = store
+        .audit_events(&AuditQuery {
+            org_id: org_id.clone(),
+            client_id: Some(k.client_id.clone()),
+            before: None,
+            limit: 50,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "api_key.exposed")
+            .count(),
+        1
+    );
+
+    // A regenerate clears the mark; the old secret is then no key's.
+    store
+        .regenerate_key(
+            org_id,
+            &k.client_id,
+            &rotation(sha256(b"fresh")),
+            NOW + 3,
+            &event(Some(org_id), "scoped_key.regenerated", Some(&k.client_id)),
+        )
+        .await
+        .unwrap();
+    let fresh = store.key(org_id, &k.client_id).await.unwrap().unwrap();
+    assert_eq!(fresh.exposed_at, None);
+    assert!(
+        store
+            .key_by_secret_hash(&sha256(b"leaked"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Revoking takes the leaked secret: the stale one deletes nothing, the
+    // current one deletes the key (admin keys too), once.
+    let stale = exposed(3);
+    assert!(
+        !store
+            .revoke_exposed_key(org_id, &k.client_id, &sha256(b"leaked"), &stale)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_exposed_key(org_id, &k.client_id, &sha256(b"fresh"), &exposed(4))
+            .await
+            .unwrap()
+    );
+    assert!(store.key(org_id, &k.client_id).await.unwrap().is_none());
+    assert!(
+        !store
+            .revoke_exposed_key(org_id, &k.client_id, &sha256(b"fresh"), &exposed(5))
+            .await
+            .unwrap()
+    );
+    let admin = key(
+        org_id,
+        KeyKind::Admin,
+        Some(org_id.as_str()),
+        KeyScope::OrgAdmin,
+        "adm",
+    );
+    store
+        .insert_key(
+            &admin,
+            &event(Some(org_id), "admin_key.generated", Some(&admin.client_id)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .revoke_exposed_key(org_id, &admin.client_id, &sha256(b"adm"), &exposed(6))
+            .await
+            .unwrap()
+    );
+    assert!(store.key(org_id, &admin.client_id).await.unwrap().is_none());
+    let all = store
+        .audit_events(&AuditQuery {
+            org_id: org_id.clone(),
+            client_id: None,
+            before: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(
+        all.iter().all(|e| e.event_id != stale.event_id),
+        "nothing written for a stale report"
+    );
+}
+
+/// Rate limits: a key's own, kept through edits and read back by the cache's
+/// loaders; an organization's default, set, listed and cleared.
+pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
+    store: &dyn Store,
+    pg: bool,
+) {
+    let feed = store.subscribe_changes().await.unwrap();
+    let acme = acme(store).await;
+    let org_id = &acme.org.org_id;
+    let five = RateLimit {
+        requests: 5,
+        per_seconds: 60,
+    };
+    let mut s = key(
+        org_id,
+        KeyKind::Scoped,
+        None,
+        scoped(&acme.accounts[..1], "balances"),
+        "s",
+    );
+    s.rate_limit = Some(five);
+    store
+        .insert_key(&s, &event(Some(org_id), "scoped_key.created", None))
+        .await
+        .unwrap();
+    let read = store.key_by_client_id(&s.client_id).await.unwrap().unwrap();
+    assert_eq!(read.rate_limit, Some(five));
+    let mut creds = Vec::new();
+    store
+        .each_key_credential(&mut |k| creds.push(k))
+        .await
+        .unwrap();
+    let cred = creds.iter().find(|k| k.client_id == s.client_id).unwrap();
+    assert_eq!(cred.rate_limit, Some(five));
+
+    let edited = store
+        .update_key(
+            org_id,
+            &s.client_id,
+            &KeyEdit {
+                name: "renamed",
+                scope: &s.scope,
+                rate_limit: None,
+                expires_at: None,
+            },
+            NOW + 1,
+            &event(Some(org_id), "scoped_key.updated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.rate_limit, None);
+    let ten = RateLimit {
+        requests: 10,
+        per_seconds: 1,
+    };
+    let set = store
+        .set_key_rate_limit(
+            org_id,
+            &s.client_id,
+            Some(ten),
+            NOW + 2,
+            &event(Some(org_id), "scoped_key.updated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!((set.rate_limit, set.updated_at), (Some(ten), NOW + 2));
+
+    assert_eq!(store.org_rate_limit(org_id).await.unwrap(), None);
+    store
+        .set_org_rate_limit(
+            org_id,
+            Some(five),
+            &event(Some(org_id), "org.rate_limit_changed", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.org_rate_limit(org_id).await.unwrap(), Some(five));
+    assert!(
+        store
+            .org_rate_limits()
+            .await
+            .unwrap()
+            .contains(&(org_id.clone(), five))
+    );
+    store
+        .set_org_rate_limit(
+            org_id,
+            None,
+            &event(Some(org_id), "org.rate_limit_changed", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.org_rate_limit(org_id).await.unwrap(), None);
+    assert!(
+        !store
+            .org_rate_limits()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(o, _)| o == org_id)
+    );
+    let nowhere = OrgId::generate();
+    assert!(matches!(
+        store.org_rate_limit(&nowhere).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Other instances hear of an org default change.
+    if let Some(mut feed) = feed {
+        assert!(pg);
+        let mut orgs = 0;
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while orgs < 2 {
+            match tokio::time::timeout_at(until, feed.recv()).await {
+                Ok(Some(Change::Org(o))) if &o == org_id => orgs += 1,
+                Ok(Some(_)) => {}
+                other => panic!("two org notices within 5 s, got {other:?}"),
+            }
+        }
+    }
 }

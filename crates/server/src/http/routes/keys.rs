@@ -8,13 +8,14 @@ use keygate_store::{KeyKind, KeyRecord};
 
 use crate::app::AppState;
 use crate::http::dto::{
-    AdminKeyCreate, KeyList, KeyView, KeyWithSecret, PasswordConfirmation, ScopedKeyCreate,
-    ScopedKeyDuplicate, ScopedKeyPatch,
+    AdminKeyCreate, AdminKeyPatch, KeyList, KeyRegenerate, KeyView, KeyWithSecret,
+    PasswordConfirmation, ScopedKeyCreate, ScopedKeyDuplicate, ScopedKeyPatch, limit_change,
+    new_limit,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
 use crate::http::routes::client_id;
-use crate::service::keys::{self, KeyChanges, ScopeInput};
+use crate::service::keys::{self, KeyChanges, RotateOptions, ScopeInput};
 use crate::service::usage;
 
 type Member = OrgMember<KeyManager>;
@@ -44,36 +45,61 @@ pub async fn generate_admin(
     m: Member,
     JsonBody(body): JsonBody<AdminKeyCreate>,
 ) -> Result<Created, ApiError> {
-    let r =
-        keys::generate_admin(&app, &m.acting(), &body.owner_id, body.password.as_deref()).await?;
+    let limit = new_limit(body.rate_limit)?;
+    let password = body.password.as_deref();
+    let r = keys::generate_admin(&app, &m.acting(), &body.owner_id, limit, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
     ))
 }
 
-/// New secret for an admin key; the client id stays, the old secret and its tokens stop working.
+/// New secret for an admin key; the client id stays. The old secret and its tokens stop working at
+/// once, or after `previous_secret_expires_in` seconds. `expires_at` sets or (null) clears the key's expiry.
 #[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/admin-keys/{client_id}/regenerate", tag = "keys",
-    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = PasswordConfirmation,
-    responses((status = 200, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = KeyRegenerate,
+    responses((status = 200, body = KeyWithSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn regenerate_admin(
     State(app): State<AppState>,
     m: Member,
     Path((_, id)): Path<(String, String)>,
-    JsonBody(body): JsonBody<PasswordConfirmation>,
+    JsonBody(body): JsonBody<KeyRegenerate>,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     regenerate(&app, &m, &id, body, KeyKind::Admin).await
+}
+
+/// Set or clear an admin key's rate limit (its only editable field).
+#[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/admin-keys/{client_id}", tag = "keys",
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = AdminKeyPatch,
+    responses((status = 200, body = KeyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_admin(
+    State(app): State<AppState>,
+    m: Member,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<AdminKeyPatch>,
+) -> Result<Json<KeyView>, ApiError> {
+    let id = client_id(&id)?;
+    let acting = m.acting();
+    let password = body.password.as_deref();
+    let change = limit_change(body.rate_limit)?;
+    let key = keys::set_rate_limit(&app, &acting, &id, KeyKind::Admin, change, password).await?;
+    Ok(Json(KeyView::new(&key, &app.catalog)))
 }
 
 async fn regenerate(
     app: &AppState,
     m: &Member,
     id: &str,
-    body: PasswordConfirmation,
+    body: KeyRegenerate,
     kind: KeyKind,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     let id = client_id(id)?;
-    let r = keys::regenerate(app, &m.acting(), &id, kind, body.password.as_deref()).await?;
+    let options = RotateOptions {
+        previous_secret_expires_in: body.previous_secret_expires_in,
+        expires_at: body.expires_at,
+    };
+    let password = body.password.as_deref();
+    let r = keys::regenerate(app, &m.acting(), &id, kind, &options, password).await?;
     Ok(Json(KeyWithSecret::new(&r, &app.catalog)))
 }
 
@@ -89,15 +115,11 @@ pub async fn create_scoped(
     let input = ScopeInput {
         org_permissions: body.org_permissions.into_iter().map(Into::into).collect(),
         account_permissions: body.account_permissions.map(Into::into),
+        expires_at: body.expires_at,
     };
-    let r = keys::create_scoped(
-        &app,
-        &m.acting(),
-        &body.name,
-        &input,
-        body.password.as_deref(),
-    )
-    .await?;
+    let limit = new_limit(body.rate_limit)?;
+    let password = body.password.as_deref();
+    let r = keys::create_scoped(&app, &m.acting(), &body.name, &input, limit, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),
@@ -120,7 +142,7 @@ pub async fn get_scoped(
     ))
 }
 
-/// Edit a scoped key's name or scope; the secret does not change, the new scope applies at once.
+/// Edit a scoped key's name, scope or expiry; the secret does not change, the change applies at once.
 #[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}", tag = "keys",
     params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = ScopedKeyPatch,
     responses((status = 200, body = KeyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -136,21 +158,24 @@ pub async fn update_scoped(
             .org_permissions
             .map(|v| v.into_iter().map(Into::into).collect()),
         account_permissions: body.account_permissions.map(Into::into),
+        rate_limit: limit_change(body.rate_limit)?,
+        expires_at: body.expires_at,
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
     Ok(Json(KeyView::new(&key, &app.catalog)))
 }
 
-/// New secret for a scoped key (same client id).
+/// New secret for a scoped key (same client id). The old secret and its tokens stop working at once,
+/// or after `previous_secret_expires_in` seconds (at most 7 days, never beyond the key's expiry).
 #[utoipa::path(post, path = "/dev/v1/orgs/{org_id}/scoped-keys/{client_id}/regenerate", tag = "keys",
-    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = PasswordConfirmation,
-    responses((status = 200, body = KeyWithSecret), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("org_id" = String, Path), ("client_id" = String, Path)), request_body = KeyRegenerate,
+    responses((status = 200, body = KeyWithSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn regenerate_scoped(
     State(app): State<AppState>,
     m: Member,
     Path((_, id)): Path<(String, String)>,
-    JsonBody(body): JsonBody<PasswordConfirmation>,
+    JsonBody(body): JsonBody<KeyRegenerate>,
 ) -> Result<Json<KeyWithSecret>, ApiError> {
     regenerate(&app, &m, &id, body, KeyKind::Scoped).await
 }
@@ -166,8 +191,10 @@ pub async fn duplicate_scoped(
     JsonBody(body): JsonBody<ScopedKeyDuplicate>,
 ) -> Result<Created, ApiError> {
     let id = client_id(&id)?;
-    let name = body.name.as_deref();
-    let r = keys::duplicate(&app, &m.acting(), &id, name, body.password.as_deref()).await?;
+    let (name, expires_at) = (body.name.as_deref(), body.expires_at.as_deref());
+    let limit = limit_change(body.rate_limit)?;
+    let password = body.password.as_deref();
+    let r = keys::duplicate(&app, &m.acting(), &id, name, expires_at, limit, password).await?;
     Ok((
         StatusCode::CREATED,
         Json(KeyWithSecret::new(&r, &app.catalog)),

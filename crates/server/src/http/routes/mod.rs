@@ -7,6 +7,7 @@ pub mod keys;
 pub mod login;
 pub mod orgs;
 pub mod people;
+pub mod secret_scanning;
 pub mod sessions;
 pub mod two_factor;
 pub mod usage;

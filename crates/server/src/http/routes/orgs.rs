@@ -9,7 +9,8 @@ use keygate_core::{Level, UserId};
 
 use crate::app::AppState;
 use crate::http::dto::{
-    AccountCreate, AccountView, MemberPatch, MemberView, PasswordConfirmation, ResourceView,
+    AccountCreate, AccountView, MemberPatch, MemberView, OrgRateLimitPatch, OrgRateLimitView,
+    PasswordConfirmation, RateLimitDto, ResourceView, limit_change,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AnyMember, CurrentUser, JsonBody, OrgManager, OrgMember};
@@ -122,4 +123,37 @@ pub async fn resources(
             })
             .collect(),
     )
+}
+
+/// The default rate limit of the organization's keys (those without their own).
+#[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/rate-limit", tag = "organizations", operation_id = "get_org_rate_limit",
+    params(("org_id" = String, Path)),
+    responses((status = 200, body = OrgRateLimitView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rate_limit(
+    State(app): State<AppState>,
+    m: OrgMember<AnyMember>,
+) -> Result<Json<OrgRateLimitView>, ApiError> {
+    let limit = orgs::rate_limit(&app, &m.org_id).await?;
+    Ok(Json(OrgRateLimitView {
+        rate_limit: limit.map(RateLimitDto::from),
+    }))
+}
+
+/// Set (or with `null` clear) the default rate limit of the organization's
+/// keys (owner, admin). Keys with a limit of their own keep it.
+#[utoipa::path(patch, path = "/dev/v1/orgs/{org_id}/rate-limit", tag = "organizations", operation_id = "set_org_rate_limit",
+    params(("org_id" = String, Path)), request_body = OrgRateLimitPatch,
+    responses((status = 200, body = OrgRateLimitView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_rate_limit(
+    State(app): State<AppState>,
+    m: OrgMember<OrgManager>,
+    JsonBody(body): JsonBody<OrgRateLimitPatch>,
+) -> Result<Json<OrgRateLimitView>, ApiError> {
+    let change = limit_change(body.rate_limit)?;
+    let password = body.password.as_deref();
+    let limit = orgs::set_rate_limit(&app, &m.acting(), change, password).await?;
+    Ok(Json(OrgRateLimitView {
+        rate_limit: limit.map(RateLimitDto::from),
+    }))
 }

@@ -25,6 +25,8 @@ pub struct Prompt {
     pub back: (String, &'static str),
     /// The app's section, for the navigation.
     pub nav: &'static str,
+    /// Regenerate: offer how long the replaced secret keeps working.
+    pub grace: bool,
 }
 
 pub async fn prompt_page<R>(
@@ -43,6 +45,7 @@ pub async fn prompt_page<R>(
         hidden: p.hidden,
         back: p.back.0,
         back_label: p.back.1,
+        grace: p.grace,
         error,
     })
 }

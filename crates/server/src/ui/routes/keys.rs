@@ -9,12 +9,12 @@ use axum::response::Response;
 use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
-use crate::service::keys::{self, KeyChanges, Revealed};
+use crate::service::keys::{self, KeyChanges, LimitChange, Revealed};
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
 use crate::ui::pages::{
-    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, RevealPage, ScopedRow, Shell, render,
+    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, Lifecycle, RevealPage, ScopedRow, Shell, render,
     render_status, stamp,
 };
 use crate::ui::routes::check_form;
@@ -51,6 +51,7 @@ pub async fn list(
     let all = keys::list(&app, &m.org_id).await?;
     let used = crate::service::usage::last_used(&app, &m.org_id).await?;
     let last_used = |k: &KeyRecord| used.get(&k.client_id).map(|u| stamp(u.at));
+    let now = crate::clock::now_ms();
     let info = |owner: &str| {
         all.iter()
             .find(|k| k.kind == KeyKind::Admin && k.owner_id.as_deref() == Some(owner))
@@ -59,6 +60,8 @@ pub async fn list(
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
                 last_used: last_used(k),
+                exposed: k.exposed_at.is_some(),
+                lifecycle: Lifecycle::of(k, now),
             })
     };
     let mut admin = vec![AdminRow {
@@ -86,6 +89,8 @@ pub async fn list(
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
                 last_used: last_used(k),
+                exposed: k.exposed_at.is_some(),
+                lifecycle: Lifecycle::of(k, now),
             }
         })
         .collect();
@@ -107,6 +112,7 @@ fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: false,
     }
 }
 
@@ -183,7 +189,7 @@ pub async fn generate(
     let owner = owner_name(&app, &m, &owner_id).await?;
     let prompt = generate_prompt(&m, &owner_id, &owner);
     let action = async {
-        keys::generate_admin(&app, &m.acting(), &owner_id, form.get("password"))
+        keys::generate_admin(&app, &m.acting(), &owner_id, None, form.get("password"))
             .await
             .map_err(|e| match e {
                 Error::Conflict(_) => Error::Conflict(
@@ -217,7 +223,7 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
     Prompt {
         title: "Regenerate API key".into(),
         body: format!(
-            "“{}” gets a new secret. The old key and every token issued with it stop working at once. The client ID stays the same.",
+            "“{}” gets a new secret; the client ID stays the same. The old key and every token issued with it stop working when you choose below.",
             k.name
         ),
         action: format!("{}/{}/regenerate", keys_url(m), k.client_id),
@@ -226,6 +232,7 @@ fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: true,
     }
 }
 
@@ -249,7 +256,14 @@ pub async fn regenerate(
     let k = key_of(&app, &m, &id, None).await?;
     let password = form.get("password");
     let who = m.acting();
-    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, password);
+    // The dialog's choice (Immediately / 1 hour / 24 hours / 7 days); the
+    // service checks the range.
+    let grace = form.get("previous_secret_expires_in").unwrap_or("0");
+    let options = keys::RotateOptions {
+        previous_secret_expires_in: Some(grace.parse().unwrap_or(-1)),
+        expires_at: None,
+    };
+    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, &options, password);
     match confirmed(&app, &m, &form, regenerate_prompt(&m, &k), action).await {
         Ok(r) => reveal(&app, &m, "API key regenerated", r).await,
         Err(page) => Ok(page),
@@ -269,6 +283,7 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: false,
     }
 }
 
@@ -292,7 +307,15 @@ pub async fn duplicate(
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
     let password = form.get("password");
     let who = m.acting();
-    let action = keys::duplicate(&app, &who, &k.client_id, None, password);
+    let action = keys::duplicate(
+        &app,
+        &who,
+        &k.client_id,
+        None,
+        None,
+        LimitChange::Keep,
+        password,
+    );
     match confirmed(&app, &m, &form, duplicate_prompt(&m, &k), action).await {
         Ok(r) => reveal(&app, &m, "API key duplicated", r).await,
         Err(page) => Ok(page),
@@ -312,6 +335,7 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
+        grace: false,
     }
 }
 
@@ -352,7 +376,10 @@ pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
     let result = match values.scope_input() {
-        Ok(input) => keys::create_scoped(&app, &m.acting(), &values.name, &input, password).await,
+        Ok(mut input) => {
+            input.expires_at = values.expires_at_input();
+            keys::create_scoped(&app, &m.acting(), &values.name, &input, None, password).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -406,6 +433,9 @@ pub async fn edit(
                 account_permissions: input
                     .account_permissions
                     .or_else(|| Some(form::no_accounts())),
+                rate_limit: LimitChange::Keep,
+                // Unchanged (even when already past) is kept; empty clears.
+                expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }

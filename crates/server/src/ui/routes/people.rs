@@ -171,6 +171,7 @@ pub async fn withdraw(
         hidden: Vec::new(),
         back: (members_url(&m.org_id), "Members"),
         nav: "members",
+        grace: false,
     };
     let acting = m.acting();
     let action = invitations::withdraw(&app, &acting, &id, form.get("password"));
@@ -216,6 +217,7 @@ fn member_prompt(m: &M, who: &MemberRecord, change: &str, button: &'static str) 
         },
         back: (members_url(&m.org_id), "Members"),
         nav: "members",
+        grace: false,
     }
 }
 

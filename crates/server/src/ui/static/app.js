@@ -60,6 +60,8 @@
     var owner = document.getElementById("confirm-owner");
     var fields = document.getElementById("confirm-fields");
     var password = document.getElementById("confirm-password");
+    var grace = document.getElementById("confirm-grace");
+    var graceSelect = grace && grace.querySelector("select");
     var submit = document.getElementById("confirm-submit");
     var openDialog = function (el, action, extra) {
       closeMenus(null);
@@ -79,6 +81,13 @@
         h.value = pair[1];
         fields.appendChild(h);
       });
+      // Regenerate offers a grace period for the old secret.
+      if (grace) {
+        var offersGrace = el.hasAttribute("data-grace");
+        grace.hidden = !offersGrace;
+        graceSelect.disabled = !offersGrace;
+        graceSelect.value = "0";
+      }
       password.value = "";
       var details = el.closest("details");
       dialog.returnFocusTo = details ? details.querySelector("summary") : (el.querySelector("button") || el);

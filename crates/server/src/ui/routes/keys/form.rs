@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use keygate_core::permission::{AllAccounts, Permission};
+use keygate_core::time::format_rfc3339;
 use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
 use keygate_store::{AccountRecord, KeyRecord};
 
@@ -23,6 +24,9 @@ pub struct FormValues {
     pub account: BTreeMap<String, Access>,
     pub accounts: BTreeSet<String>,
     pub all_accounts: bool,
+    /// The expiry field as the browser sends it (`datetime-local`, taken as
+    /// UTC), empty for none.
+    pub expires_at: String,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -65,12 +69,40 @@ impl FormValues {
             account: level(Level::Account, "account"),
             accounts: form.all("account").map(str::to_owned).collect(),
             all_accounts: form.has("accounts_all", "on"),
+            expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
+        }
+    }
+
+    /// Whether the field still shows `k`'s expiry (to the second, however the
+    /// browser wrote it): an unchanged form keeps it, even when it has passed.
+    pub fn same_expiry(&self, k: &KeyRecord) -> bool {
+        let posted = self
+            .expires_at_input()
+            .map(|t| keygate_core::time::parse_rfc3339(&t));
+        posted == k.expires_at.map(|t| Some(t.div_euclid(1000) * 1000))
+    }
+
+    /// The expiry as the service takes it: `None` for an empty field; a
+    /// `datetime-local` value (`YYYY-MM-DDTHH:MM[:SS]`) is UTC; anything else
+    /// goes as typed, for the service to check.
+    pub fn expires_at_input(&self) -> Option<String> {
+        let v = self.expires_at.as_str();
+        let local = |len: usize| v.len() == len && v.as_bytes().get(10) == Some(&b'T');
+        match v {
+            "" => None,
+            _ if local(16) => Some(format!("{v}:00Z")),
+            _ if local(19) => Some(format!("{v}Z")),
+            _ => Some(v.to_owned()),
         }
     }
 
     pub fn from_key(k: &KeyRecord) -> FormValues {
         let mut v = FormValues {
             name: k.name.clone(),
+            expires_at: k
+                .expires_at
+                .map(|t| format_rfc3339(t)[..19].to_owned())
+                .unwrap_or_default(),
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -115,6 +147,7 @@ impl FormValues {
         Ok(ScopeInput {
             org_permissions: perms_vec(&self.org),
             account_permissions,
+            expires_at: None,
         })
     }
 }
@@ -190,6 +223,8 @@ pub async fn form_page(
             })
             .collect(),
         all_accounts: values.all_accounts,
+        expires_at: values.expires_at.clone(),
+        expires_error: None,
         error: None,
         name_error: None,
         org_error: None,
@@ -212,6 +247,8 @@ pub async fn form_page(
                 form.org_error = Some(msg);
             } else if source.starts_with("account_permissions") {
                 form.account_error = Some(msg);
+            } else if source == "expires_at" {
+                form.expires_error = Some(format!("Expires: {}", msg.to_lowercase()));
             } else {
                 form.error = Some(msg);
             }

@@ -1,0 +1,531 @@
+//! Per-key rate limits: at most N allowed token checks per window of S
+//! seconds, counted in memory on the hot path.
+//!
+//! **Algorithm: fixed windows aligned to the Unix epoch** (a window of S
+//! seconds starts at every multiple of S). Within one window one instance
+//! allows exactly N; a client may spend N at the end of one window and N more
+//! at the start of the next. Epoch-aligned windows are the same on every
+//! instance, which is what lets Redis add up their counts (one Redis counter
+//! per key and window, see `redis.rs`).
+//!
+//! **Memory**: one 24-byte slot per key that has a limit and was used in its
+//! current window, in a map keyed by a 64-bit keyed SipHash of the client id
+//! (two client ids sharing a counter needs a 64-bit collision: about 3 in 10⁸
+//! for a million active keys). Slots of windows that are over are swept every
+//! minute. A million active keys take about 52 MB (BENCHMARKS.md).
+//!
+//! **Several instances** (`--redis-url`): each instance still decides alone,
+//! from memory, and a background task settles with Redis every
+//! [`SETTLE_EVERY`]: it adds this instance's new counts to the key's Redis
+//! counter for the window and reads back the total, so each instance learns
+//! what the others allowed. Between two settles an instance allows at most its
+//! share of what remained at the last one (remaining ÷ live instances), so the
+//! instances together stay within a few requests of N. When Redis is slow or
+//! down, each instance enforces N by itself (per-instance limits) until it
+//! answers again; nothing on the request path ever waits for Redis.
+//!
+//! One settle is one pipeline: for each key used lately, `INCRBY` its counter
+//! for the window (named by client id, window length and window end; it
+//! expires a little after the window) by this instance's new count (0 when
+//! there is none), which answers the total of all instances; then this
+//! instance marks itself alive in a sorted set and counts the instances alive
+//! in the last three seconds. A failed or slow settle (over
+//! [`redis::TIMEOUT`]) keeps the counts for the next one.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use keygate_core::RateLimit;
+
+use crate::cache::FastHasher;
+use crate::clock::now_ms;
+
+pub mod redis;
+
+/// How often counts are settled with Redis.
+pub const SETTLE_EVERY: Duration = Duration::from_millis(75);
+
+const SHARDS: usize = 64;
+
+type SlotMap<V> = HashMap<u64, V, BuildHasherDefault<FastHasher>>;
+
+/// One key's counts in its current window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Slot {
+    /// Unix second at which the window ends (and the next one starts).
+    ends_at: u32,
+    /// Allowed by this instance in this window.
+    here: u32,
+    /// Allowed by the other instances, as of the last settle with Redis.
+    others: u32,
+    /// Allowed here since the last settle (not yet in Redis).
+    unsettled: u32,
+}
+
+/// A key used lately: its new counts go to Redis, and its total comes back,
+/// on every settle until it has been idle for [`KEEP_FRESH`] settles.
+struct Dirty {
+    client_id: Box<str>,
+    per_seconds: u32,
+    /// Settles since this key was last asked for here.
+    idle: u8,
+}
+
+/// How many settles (of 75 ms) a key's total keeps being read after its last
+/// use here, so an instance learns what the others allowed meanwhile.
+const KEEP_FRESH: u8 = 20;
+
+#[derive(Default)]
+struct Shard {
+    slots: SlotMap<Slot>,
+    /// Only with Redis: keys used in the last few settles.
+    dirty: SlotMap<Dirty>,
+}
+
+/// Where a key stands against its limit after one token check; rendered as the
+/// `RateLimit-Policy` and `RateLimit` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitStatus {
+    pub limit: RateLimit,
+    /// Requests still allowed in this window (after this one).
+    pub remaining: u32,
+    /// Seconds until the window ends and the count starts over.
+    pub reset_secs: u32,
+    /// For a refusal: seconds until a retry can succeed.
+    pub retry_after_secs: u32,
+}
+
+/// The counters of every limited key, and (with Redis) how the settling goes.
+pub struct KeyLimits {
+    shards: Box<[Mutex<Shard>]>,
+    ids: RandomState,
+    /// Set when `--redis-url` is given.
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    /// The last settle succeeded: limits hold across instances. Else each
+    /// instance enforces the whole limit by itself.
+    healthy: AtomicBool,
+    /// Instances that settled with Redis in the last few seconds (this one too).
+    peers: AtomicU32,
+}
+
+/// Counts taken out for one settle with Redis.
+pub struct Pending {
+    hash: u64,
+    pub client_id: Box<str>,
+    pub per_seconds: u32,
+    pub ends_at: u32,
+    pub delta: u32,
+}
+
+impl Pending {
+    /// The Redis key of this key's counter for this window.
+    pub fn redis_key(&self) -> String {
+        format!(
+            "keygate:rl:{}:{}:{}",
+            self.client_id, self.per_seconds, self.ends_at
+        )
+    }
+}
+
+impl KeyLimits {
+    /// `shared`: whether counts are settled with Redis (`--redis-url`).
+    pub fn new(shared: bool) -> KeyLimits {
+        KeyLimits {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            ids: RandomState::new(),
+            shared: shared.then(|| Shared {
+                healthy: AtomicBool::new(false),
+                peers: AtomicU32::new(1),
+            }),
+        }
+    }
+
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+        // The top bits: the map inside uses the low ones for its buckets.
+        self.shards[(hash >> 58) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one token check of `client_id` against `limit` at `now_ms`:
+    /// `Ok` if it is allowed (and counted), `Err` if the key is over its limit.
+    pub fn take(
+        &self,
+        client_id: &str,
+        limit: RateLimit,
+        now_ms: i64,
+    ) -> Result<LimitStatus, LimitStatus> {
+        let per = i64::from(limit.per_seconds.max(1));
+        let now_s = now_ms.div_euclid(1000);
+        let ends_at = (now_s.div_euclid(per) + 1) * per;
+        let reset_ms = ends_at * 1000 - now_ms;
+        let reset_secs = u32::try_from((reset_ms + 999) / 1000).unwrap_or(u32::MAX);
+        let ends_at = u32::try_from(ends_at).unwrap_or(u32::MAX);
+        let n = limit.requests;
+        let hash = self.ids.hash_one(client_id);
+        let settling = self
+            .shared
+            .as_ref()
+            .filter(|s| s.healthy.load(Ordering::Relaxed))
+            .map(|s| s.peers.load(Ordering::Relaxed).max(1));
+        let mut shard = self.shard(hash);
+        let slot = shard.slots.entry(hash).or_default();
+        if slot.ends_at != ends_at {
+            *slot = Slot {
+                ends_at,
+                ..Slot::default()
+            };
+        }
+        let (allowed, remaining, exhausted) = match settling {
+            // Across instances: the others' counts as of the last settle, and
+            // at most this instance's share of the rest until the next one.
+            Some(peers) => {
+                let settled = slot.here - slot.unsettled;
+                let left = n.saturating_sub(slot.others.saturating_add(settled));
+                let share = left.div_ceil(peers);
+                let allowed = slot.unsettled < share;
+                let used = slot.unsettled + u32::from(allowed);
+                (allowed, left.saturating_sub(used), used >= left)
+            }
+            // One instance (or Redis out of reach): this instance's own count.
+            None => {
+                let allowed = slot.here < n;
+                let used = slot.here + u32::from(allowed);
+                (allowed, n.saturating_sub(used), used >= n)
+            }
+        };
+        let status = LimitStatus {
+            limit,
+            remaining,
+            reset_secs,
+            retry_after_secs: if exhausted { reset_secs.max(1) } else { 1 },
+        };
+        if allowed {
+            slot.here += 1;
+        }
+        if self.shared.is_some() {
+            if allowed {
+                slot.unsettled += 1;
+            }
+            match shard.dirty.get_mut(&hash) {
+                Some(d) => d.idle = 0,
+                None => {
+                    shard.dirty.insert(
+                        hash,
+                        Dirty {
+                            client_id: client_id.into(),
+                            per_seconds: limit.per_seconds,
+                            idle: 0,
+                        },
+                    );
+                }
+            }
+        }
+        if allowed { Ok(status) } else { Err(status) }
+    }
+
+    /// Takes every count not yet in Redis (and the keys used lately, whose
+    /// totals are to be read again), for one settle.
+    pub fn take_pending(&self) -> Vec<Pending> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let Shard { slots, dirty } = &mut *shard;
+            dirty.retain(|hash, d| {
+                let Some(slot) = slots.get_mut(hash) else {
+                    return false;
+                };
+                if slot.unsettled == 0 && d.idle >= KEEP_FRESH {
+                    return false;
+                }
+                out.push(Pending {
+                    hash: *hash,
+                    client_id: d.client_id.clone(),
+                    per_seconds: d.per_seconds,
+                    ends_at: slot.ends_at,
+                    delta: slot.unsettled,
+                });
+                slot.unsettled = 0;
+                d.idle = d.idle.saturating_add(1);
+                true
+            });
+        }
+        out
+    }
+
+    /// Redis took the counts: `totals[i]` is the count of every instance
+    /// together for `pending[i]`'s key and window; `peers` the live instances.
+    pub fn settled(&self, pending: Vec<Pending>, totals: &[i64], peers: u32) {
+        for (p, total) in pending.into_iter().zip(totals) {
+            let mut shard = self.shard(p.hash);
+            if let Some(slot) = shard.slots.get_mut(&p.hash)
+                && slot.ends_at == p.ends_at
+            {
+                let settled = i64::from(slot.here - slot.unsettled);
+                slot.others = u32::try_from((total - settled).max(0)).unwrap_or(u32::MAX);
+            }
+        }
+        if let Some(s) = &self.shared {
+            s.peers.store(peers.max(1), Ordering::Relaxed);
+            s.healthy.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Redis did not take the counts: keep them for the next settle, and
+    /// enforce limits per instance meanwhile.
+    pub fn unsettled(&self, pending: Vec<Pending>) {
+        if let Some(s) = &self.shared {
+            s.healthy.store(false, Ordering::Relaxed);
+        }
+        for p in pending {
+            let mut shard = self.shard(p.hash);
+            let Shard { slots, dirty } = &mut *shard;
+            if let Some(slot) = slots.get_mut(&p.hash)
+                && slot.ends_at == p.ends_at
+            {
+                slot.unsettled += p.delta;
+                dirty.entry(p.hash).or_insert(Dirty {
+                    client_id: p.client_id,
+                    per_seconds: p.per_seconds,
+                    idle: 0,
+                });
+            }
+        }
+    }
+
+    /// Whether limits currently hold across instances (Redis answered last time).
+    pub fn is_shared_now(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.healthy.load(Ordering::Relaxed))
+    }
+
+    /// Drops the counts of windows that are over.
+    pub fn sweep(&self, now_ms: i64) {
+        let now_s = u32::try_from(now_ms.div_euclid(1000)).unwrap_or(u32::MAX);
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let Shard { slots, dirty } = &mut *shard;
+            slots.retain(|h, s| s.ends_at > now_s || dirty.contains_key(h));
+        }
+    }
+
+    /// Keys with counts in memory.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).slots.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Sweeps old windows every minute; with Redis, also settles (see `redis.rs`).
+pub fn start(limits: Arc<KeyLimits>, redis: Option<redis::RedisConfig>) {
+    let sweeper = limits.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            sweeper.sweep(now_ms());
+        }
+    });
+    if let Some(cfg) = redis {
+        tokio::spawn(settle_forever(limits, cfg));
+    }
+}
+
+/// Instances that settled within this long count as alive.
+const ALIVE_MS: i64 = 3_000;
+const INSTANCES: &str = "keygate:rl:instances";
+/// After a failure, how long until Redis is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Settles counts with Redis every `SETTLE_EVERY`, forever.
+async fn settle_forever(limits: Arc<KeyLimits>, cfg: redis::RedisConfig) {
+    let instance = keygate_core::crypto::random_base62(16);
+    let mut conn: Option<redis::Conn> = None;
+    let mut was_healthy = true;
+    let mut tick = tokio::time::interval(SETTLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let pending = limits.take_pending();
+        let result = match conn.as_mut() {
+            Some(c) => settle(c, &pending, &instance).await,
+            None => match redis::Conn::open(&cfg).await {
+                Ok(c) => settle(conn.insert(c), &pending, &instance).await,
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok((totals, peers)) => {
+                limits.settled(pending, &totals, peers);
+                if !was_healthy {
+                    tracing::info!(redis = %cfg.address(), peers, "Redis answers again; rate limits hold across instances");
+                }
+                was_healthy = true;
+            }
+            Err(e) => {
+                limits.unsettled(pending);
+                conn = None;
+                if was_healthy {
+                    tracing::warn!(
+                        redis = %cfg.address(),
+                        error = %e,
+                        "cannot settle rate-limit counts with Redis; limits are per instance until it answers"
+                    );
+                }
+                was_healthy = false;
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// One pipeline: the new counts in, the totals and the live instances out.
+async fn settle(
+    conn: &mut redis::Conn,
+    pending: &[Pending],
+    instance: &str,
+) -> std::io::Result<(Vec<i64>, u32)> {
+    let now = now_ms();
+    let mut cmds = Vec::with_capacity(pending.len() * 2 + 3);
+    for p in pending {
+        let key = p.redis_key();
+        cmds.push(redis::cmd(&["INCRBY", &key, &p.delta.to_string()]));
+        // A little after the window ends; the name is never reused.
+        let ttl = u64::from(p.ends_at).saturating_sub(u64::try_from(now / 1000).unwrap_or(0)) + 10;
+        cmds.push(redis::cmd(&["EXPIRE", &key, &ttl.to_string()]));
+    }
+    cmds.push(redis::cmd(&["ZADD", INSTANCES, &now.to_string(), instance]));
+    cmds.push(redis::cmd(&[
+        "ZREMRANGEBYSCORE",
+        INSTANCES,
+        "-inf",
+        &(now - ALIVE_MS).to_string(),
+    ]));
+    cmds.push(redis::cmd(&["ZCARD", INSTANCES]));
+    let replies = tokio::time::timeout(redis::TIMEOUT, conn.pipeline(&cmds))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis is too slow"))??;
+    let mut totals = Vec::with_capacity(pending.len());
+    for pair in replies[..pending.len() * 2].chunks(2) {
+        match &pair[0] {
+            redis::Reply::Int(n) => totals.push(*n),
+            other => return Err(redis::bad(&format!("INCRBY answered {other:?}"))),
+        }
+    }
+    let peers = match replies.last() {
+        Some(redis::Reply::Int(n)) => u32::try_from(*n).unwrap_or(1),
+        other => return Err(redis::bad(&format!("ZCARD answered {other:?}"))),
+    };
+    Ok((totals, peers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIVE_A_MINUTE: RateLimit = RateLimit {
+        requests: 5,
+        per_seconds: 60,
+    };
+
+    #[test]
+    fn one_instance_allows_exactly_the_limit_per_window() {
+        let l = KeyLimits::new(false);
+        let t0 = 1_800_000_000_000; // a multiple of 60 s
+        let got: Vec<bool> = (0..8)
+            .map(|i| l.take("kg_a", FIVE_A_MINUTE, t0 + i).is_ok())
+            .collect();
+        assert_eq!(got, [true, true, true, true, true, false, false, false]);
+        let first = l.take("kg_b", FIVE_A_MINUTE, t0 + 18_000).unwrap();
+        assert_eq!((first.remaining, first.reset_secs), (4, 42));
+        let refused = l.take("kg_a", FIVE_A_MINUTE, t0 + 18_000).unwrap_err();
+        assert_eq!((refused.remaining, refused.retry_after_secs), (0, 42));
+        // The next window starts over.
+        assert!(l.take("kg_a", FIVE_A_MINUTE, t0 + 60_000).is_ok());
+        l.sweep(t0 + 120_000);
+        assert!(l.is_empty());
+    }
+
+    /// The figure in BENCHMARKS.md: counters for a million keys, each used in
+    /// its current window. Run with
+    /// `cargo test -p keygate-server --lib million_keys -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check: prints the memory of 1M counters"]
+    fn million_keys_of_counters_fit_in_64_mb() {
+        fn rss_kb() -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap()
+        }
+        let ids: Vec<String> = (0..1_000_000).map(|i| format!("kg_{i:0>22}")).collect();
+        let before = rss_kb();
+        let l = KeyLimits::new(false);
+        for id in &ids {
+            l.take(id, FIVE_A_MINUTE, 1_800_000_000_000).unwrap();
+        }
+        let after = rss_kb();
+        let mb = (after - before) as f64 / 1024.0;
+        println!("FIGURE: counters of {} keys: {mb:.1} MB", l.len());
+        assert_eq!(l.len(), 1_000_000);
+        assert!(mb < 64.0, "{mb} MB");
+    }
+
+    #[test]
+    fn with_redis_an_instance_takes_its_share_between_settles() {
+        let l = KeyLimits::new(true);
+        let t0 = 1_800_000_000_000;
+        let limit = RateLimit {
+            requests: 90,
+            per_seconds: 60,
+        };
+        // Before the first settle: per instance, the whole limit.
+        assert!(l.take("kg_a", limit, t0).is_ok());
+        let p = l.take_pending();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].delta, 1);
+        assert_eq!(p[0].redis_key(), "keygate:rl:kg_a:60:1800000060");
+        // Redis says 31 in all (30 elsewhere), three instances live.
+        l.settled(p, &[31], 3);
+        // Left: 59; this instance's share until the next settle: 20.
+        let allowed = (0..40)
+            .filter(|_| l.take("kg_a", limit, t0 + 1).is_ok())
+            .count();
+        assert_eq!(allowed, 20);
+        let refused = l.take("kg_a", limit, t0 + 1).unwrap_err();
+        assert_eq!(refused.retry_after_secs, 1, "share used up: retry soon");
+        // Redis unreachable: the counts wait, and the instance falls back to
+        // the whole limit by itself.
+        let p = l.take_pending();
+        assert_eq!(p[0].delta, 20);
+        l.unsettled(p);
+        assert!(!l.is_shared_now());
+        let alone = (0..100)
+            .filter(|_| l.take("kg_a", limit, t0 + 2).is_ok())
+            .count();
+        assert_eq!(alone, 90 - 21);
+        let p = l.take_pending();
+        assert_eq!(p[0].delta, 20 + 69);
+        l.settled(p, &[120], 3);
+        // Still read back while used lately, with nothing new to add.
+        let p = l.take_pending();
+        assert_eq!((p.len(), p[0].delta), (1, 0));
+    }
+}

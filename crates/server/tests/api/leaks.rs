@@ -1,0 +1,549 @@
+//! Leaked-key intake: GitHub secret scanning reports signed with a P-256 key
+//! made here, GitLab token revocation with a bearer token, the organization's
+//! `on_leak` choice, and what owners and admins are told (where, never the
+//! secret).
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::helpers::*;
+use crate::receivers::*;
+
+const KEY_ID: &str = "kid-test-1";
+const GITLAB_TOKEN: &str = "gl-revocation-0123456789abcdef";
+
+/// A P-256 key for this test run, and GitHub's key file naming its public half.
+fn github_key(dir: &std::path::Path) -> (SigningKey, std::path::PathBuf) {
+    let seed = format!("{:?}{}", Instant::now(), std::process::id());
+    let key = SigningKey::from_slice(&sha2::Sha256::digest(seed.as_bytes())).unwrap();
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let file = dir.join("github-keys.json");
+    let other = SigningKey::from_slice(&sha2::Sha256::digest(b"another key")).unwrap();
+    let other_pem = other
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    std::fs::write(
+        &file,
+        json!({"public_keys": [
+            {"key_identifier": "kid-old", "key": other_pem, "is_current": false},
+            {"key_identifier": KEY_ID, "key": pem, "is_current": true},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    (key, file)
+}
+
+fn sign(key: &SigningKey, body: &[u8]) -> String {
+    let sig: Signature = key.sign(body);
+    base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes())
+}
+
+/// POSTs a GitHub report; the answer echoes the reported tokens (GitHub's
+/// format), so it is read here rather than through `TestApp::send`, which
+/// refuses any answer repeating a secret.
+async fn github(app: &TestApp, body: &[u8], key_id: &str, signature: &str) -> (StatusCode, Value) {
+    let resp = app
+        .http
+        .post(format!("{}/secret-scanning/github", app.base))
+        .header("content-type", "application/json")
+        .header("github-public-key-identifier", key_id)
+        .header("github-public-key-signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn gitlab(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    body: Option<Value>,
+) -> Resp {
+    let mut rb = app
+        .http
+        .request(
+            method,
+            format!("{}/secret-scanning/gitlab/v1/{path}", app.base),
+        )
+        .bearer_auth(bearer);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    app.send(rb).await
+}
+
+/// Invites and accepts with the link read from the SMTP server.
+async fn join(app: &TestApp, smtp: &SmtpServer, org: &Org, email: &str, role: &str) {
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
+            Some(&org.owner),
+            Some(json!({"email": email, "role": role, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "invite: {}", r.body);
+    let is_invite =
+        |m: &Mail| m.to.iter().any(|t| t.contains(email)) && m.data.contains("/app/invitations/");
+    let mails = smtp.wait_until(10, |ms| ms.iter().any(is_invite)).await;
+    let mail = mails.iter().find(|m| is_invite(m)).unwrap();
+    let link = link_in(&mail.data, "/app/invitations/").unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    app.remember(token);
+    let r = app
+        .req(
+            Method::POST,
+            "/dev/v1/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "accept: {}", r.body);
+}
+
+/// A mail's text with quoted-printable soft breaks and `=3D` undone.
+fn plain(m: &Mail) -> String {
+    m.data
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+async fn exposed_events(app: &TestApp, org: &Org) -> Vec<Value> {
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/audit-events", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = r.body["events"]
+        .as_array()
+        .or(r.body.as_array())
+        .cloned()
+        .unwrap_or_default();
+    list.into_iter()
+        .filter(|e| e["action"] == "api_key.exposed")
+        .collect()
+}
+
+async fn scoped(app: &TestApp, org: &Org, name: &str) -> Value {
+    app.scoped_key(
+        org,
+        json!({"name": name, "account_permissions": {"accounts": [org.accounts[0]],
+               "resources": perms(&[("balances", "read")])}}),
+    )
+    .await
+}
+
+async fn add_hook(app: &TestApp, org: &Org, url: &str) {
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/webhooks", org.org_id),
+            Some(&org.owner),
+            Some(json!({"url": url, "events": ["api_key.exposed"], "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "webhook: {}", r.body);
+}
+
+#[tokio::test]
+async fn a_signed_github_report_revokes_a_live_key_and_tells_owners_and_admins_where() {
+    let smtp = SmtpServer::start().await;
+    let hooks = WebhookReceiver::start().await;
+    let dir = temp_dir();
+    let (gh, keys_file) = github_key(&dir);
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = spawn_app_with(
+        &[
+            "--github-scanning-keys",
+            keys_file.to_str().unwrap(),
+            "--smtp-url",
+            &smtp_url,
+            "--allow-insecure-webhooks",
+        ],
+        &[("KEYGATE_RETRY_BASE_MS", "200")],
+    )
+    .await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+    join(&app, &smtp, &org, "admin@acme.test", "admin").await;
+    join(&app, &smtp, &org, "dev@acme.test", "developer").await;
+    add_hook(&app, &org, &hooks.url()).await;
+    let leaky = scoped(&app, &org, "leaky").await;
+    let admin = app.admin_key(&org, &org.org_id).await;
+    let bystander = scoped(&app, &org, "bystander").await;
+    let where_ = "https://github.com/acme/app/blob/main/config/settings.txt";
+    let body = serde_json::to_vec(&json!([
+        {"token": secret(&leaky), "type": "keygate_api_key", "url": where_, "source": "content"},
+        {"token": "kg_live_notarealkey000000000000000000000", "type": "keygate_api_key",
+         "url": "https://github.com/acme/app/blob/main/x.txt", "source": "content"},
+        {"token": secret(&admin), "type": "keygate_api_key", "url": where_, "source": "commit"},
+        {"token": "ghp_not_ours", "type": "keygate_api_key"},
+    ]))
+    .unwrap();
+
+    // Anything but the right signature by a listed key: 401, nothing done.
+    let good = sign(&gh, &body);
+    let tampered = [&body[..], b" "].concat();
+    for (key_id, sig, why) in [
+        (KEY_ID, sign(&gh, &tampered), "signature of other bytes"),
+        ("kid-old", good.clone(), "signed by another listed key"),
+        ("kid-unknown", good.clone(), "unknown key id"),
+        (KEY_ID, "not base64!".to_owned(), "garbage signature"),
+        (KEY_ID, String::new(), "empty signature"),
+    ] {
+        let (st, b) = github(&app, &body, key_id, &sig).await;
+        assert_eq!(st, 401, "{why}: {b}");
+        assert_eq!(b["code"], "unauthorized", "{why}");
+    }
+    let r = app
+        .send(
+            app.http
+                .post(format!("{}/secret-scanning/github", app.base))
+                .body(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 401, "no signature headers");
+    app.token(&leaky, Some(&org.accounts[0])).await;
+    assert!(exposed_events(&app, &org).await.is_empty());
+
+    // The signed report: labels in order, the live keys revoked at once.
+    let (st, labels) = github(&app, &body, KEY_ID, &good).await;
+    assert_eq!(st, 200, "{labels}");
+    let labels: Vec<(&str, &str)> = labels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            assert_eq!(l["token_type"], "keygate_api_key");
+            (
+                l["token_raw"].as_str().unwrap(),
+                l["label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        vec![
+            (secret(&leaky), "true_positive"),
+            ("kg_live_notarealkey000000000000000000000", "false_positive"),
+            (secret(&admin), "true_positive"),
+            ("ghp_not_ours", "false_positive"),
+        ]
+    );
+    let r = app
+        .login(cid(&leaky), secret(&leaky), Some(&org.accounts[0]))
+        .await;
+    assert_eq!(r.status, 401, "the leaked scoped key is revoked");
+    let r = app.login(cid(&admin), secret(&admin), None).await;
+    assert_eq!(r.status, 401, "the leaked admin key is revoked");
+    app.token(&bystander, Some(&org.accounts[0])).await;
+    let list = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/api-keys", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    let listed = list.body.to_string();
+    assert!(!listed.contains(cid(&leaky)) && !listed.contains(cid(&admin)));
+    assert!(listed.contains(cid(&bystander)));
+
+    // One audit event per key, with where it was found and never the secret.
+    let events = exposed_events(&app, &org).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let scoped_event = events
+        .iter()
+        .find(|e| e["client_id"] == cid(&leaky))
+        .unwrap();
+    let x = &scoped_event["details"]["exposure"];
+    assert_eq!(x["reported_by"], "github");
+    assert_eq!(x["location"], where_);
+    assert_eq!(x["source"], "content");
+    assert_eq!(x["action"], "revoked");
+    let all = json!(events).to_string();
+    assert!(!all.contains(secret(&leaky)) && !all.contains(secret(&admin)));
+
+    // Mail to the owner and the admin (not the developer), and the webhook.
+    let is_leak = |m: &Mail| plain(m).contains("config/settings.txt");
+    let mails = smtp
+        .wait_until(20, |ms| ms.iter().filter(|m| is_leak(m)).count() >= 4)
+        .await;
+    let leak_mails: Vec<&Mail> = mails.iter().filter(|m| is_leak(m)).collect();
+    let mut to: Vec<String> = leak_mails.iter().map(|m| m.to.join(",")).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 2, "{to:?}");
+    assert!(to.iter().any(|t| t.contains("owner@acme.test")));
+    assert!(to.iter().any(|t| t.contains("admin@acme.test")));
+    let m = leak_mails
+        .iter()
+        .find(|m| plain(m).contains("'leaky'"))
+        .unwrap();
+    let text = plain(m);
+    assert!(text.contains("found leaked and revoked"), "{text}");
+    assert!(text.contains("GitHub secret scanning"), "{text}");
+    for m in &mails {
+        let t = plain(m);
+        assert!(!t.contains(secret(&leaky)) && !t.contains(secret(&admin)));
+    }
+    let posts = hooks
+        .wait_until(20, |p| p.iter().filter(|p| p.answered == 200).count() >= 2)
+        .await;
+    let post = posts
+        .iter()
+        .map(Post::json)
+        .find(|p| p["data"]["client_id"] == cid(&leaky))
+        .unwrap();
+    assert_eq!(post["name"], "api_key.exposed");
+    assert_eq!(post["data"]["key_name"], "leaky");
+    assert_eq!(post["data"]["exposure"]["location"], where_);
+    assert_eq!(post["data"]["exposure"]["action"], "revoked");
+    for p in &posts {
+        let b = String::from_utf8_lossy(&p.body);
+        assert!(!b.contains(secret(&leaky)) && !b.contains(secret(&admin)));
+    }
+
+    // The same report again: 200, the keys are gone (false positives now),
+    // and no second event.
+    let (st, again) = github(&app, &body, KEY_ID, &good).await;
+    assert_eq!(st, 200, "{again}");
+    assert!(
+        again
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["label"] == "false_positive")
+    );
+    assert_eq!(exposed_events(&app, &org).await.len(), 2);
+
+    // Signed but not the documented JSON: 400.
+    for bad in [&b"{\"token\": 1}"[..], b"not json", b"[{\"type\": \"x\"}]"] {
+        let (st, b) = github(&app, bad, KEY_ID, &sign(&gh, bad)).await;
+        assert_eq!(st, 400, "{}: {b}", String::from_utf8_lossy(bad));
+    }
+    assert!(!app.log().contains(secret(&bystander)));
+}
+
+#[tokio::test]
+async fn gitlab_revocation_with_notify_flags_the_key_once_until_it_is_regenerated() {
+    let smtp = SmtpServer::start().await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = spawn_app_with(
+        &["--smtp-url", &smtp_url],
+        &[
+            ("KEYGATE_GITLAB_REVOCATION_TOKEN", GITLAB_TOKEN),
+            ("KEYGATE_RETRY_BASE_MS", "200"),
+        ],
+    )
+    .await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["Acme HK"])
+        .await;
+
+    // The operator's switch (the key-policy route will carry it too).
+    let out = app.cli(
+        &["org", "set", "--org", &org.org_id, "--on-leak", "notify"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["on_leak"], "notify");
+    let out = app.cli(
+        &["org", "set", "--org", &org.org_id, "--on-leak", "delete"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("on_leak"));
+
+    let r = gitlab(
+        &app,
+        Method::GET,
+        "revocable_token_types",
+        GITLAB_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, json!({"types": ["keygate_api_key"]}));
+    for wrong in ["wrong", "gl-revocation-0123456789abcdeF", ""] {
+        let r = gitlab(&app, Method::GET, "revocable_token_types", wrong, None).await;
+        assert_eq!(r.status, 401, "{wrong:?}");
+    }
+
+    let k = scoped(&app, &org, "flagged").await;
+    let location = "https://gitlab.example/acme/app/-/blob/main/deploy.env";
+    let report = json!([
+        {"type": "keygate_api_key", "token": secret(&k), "location": location},
+        {"type": "keygate_api_key", "token": "kg_live_000000000000000000000000000000000000"},
+    ]);
+    let r = gitlab(
+        &app,
+        Method::POST,
+        "revoke_tokens",
+        "wrong",
+        Some(report.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(exposed_events(&app, &org).await.is_empty());
+    let r = gitlab(
+        &app,
+        Method::POST,
+        "revoke_tokens",
+        GITLAB_TOKEN,
+        Some(report.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    // Flagged, not revoked: it still logs in, and reads and the app say so.
+    app.token(&k, Some(&org.accounts[0])).await;
+    let path = format!("/dev/v1/orgs/{}/scoped-keys/{}", org.org_id, cid(&k));
+    let one = app.req(Method::GET, &path, Some(&org.owner), None).await;
+    assert!(one.body["exposed_at"].is_string(), "{}", one.body);
+    let events = exposed_events(&app, &org).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["details"]["exposure"]["action"], "flagged");
+    assert_eq!(events[0]["details"]["exposure"]["reported_by"], "gitlab");
+    assert_eq!(events[0]["details"]["exposure"]["location"], location);
+
+    let mails = smtp
+        .wait_until(20, |ms| ms.iter().any(|m| plain(m).contains("deploy.env")))
+        .await;
+    let m = mails
+        .iter()
+        .find(|m| plain(m).contains("deploy.env"))
+        .unwrap();
+    let text = plain(m);
+    assert!(m.to.iter().any(|t| t.contains("owner@acme.test")));
+    assert!(text.contains("was found leaked"), "{text}");
+    assert!(text.contains("still works"), "{text}");
+    assert!(!text.contains(secret(&k)));
+
+    // Reported again: 204 and nothing new.
+    let r = gitlab(
+        &app,
+        Method::POST,
+        "revoke_tokens",
+        GITLAB_TOKEN,
+        Some(report.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(exposed_events(&app, &org).await.len(), 1);
+
+    // Regenerating clears the mark; the leaked secret is then nobody's.
+    let r = app
+        .req(
+            Method::POST,
+            &format!("{path}/regenerate"),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["exposed_at"].is_null(), "{}", r.body);
+    let r = gitlab(
+        &app,
+        Method::POST,
+        "revoke_tokens",
+        GITLAB_TOKEN,
+        Some(report),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(exposed_events(&app, &org).await.len(), 1);
+
+    for bad in [
+        json!({"token": "x"}),
+        json!([{"token": "x"}]),
+        json!("text"),
+    ] {
+        let r = gitlab(
+            &app,
+            Method::POST,
+            "revoke_tokens",
+            GITLAB_TOKEN,
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn the_intake_is_off_without_its_settings_and_limited_per_address() {
+    let app = spawn_app().await;
+    let r = app
+        .send(
+            app.http
+                .post(format!("{}/secret-scanning/github", app.base))
+                .header("github-public-key-identifier", KEY_ID)
+                .header("github-public-key-signature", "x")
+                .body("[]"),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    for (method, path) in [
+        (Method::GET, "revocable_token_types"),
+        (Method::POST, "revoke_tokens"),
+    ] {
+        let r = gitlab(&app, method, path, GITLAB_TOKEN, Some(json!([]))).await;
+        assert_eq!(r.status, 404, "{path}");
+    }
+    drop(app);
+
+    let app = spawn_app_with(&["--gitlab-revocation-token", GITLAB_TOKEN], &[]).await;
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..60 {
+        statuses.push(
+            gitlab(&app, Method::GET, "revocable_token_types", "guess", None)
+                .await
+                .status,
+        );
+    }
+    assert!(statuses.iter().all(|s| *s == 401));
+    let r = gitlab(
+        &app,
+        Method::GET,
+        "revocable_token_types",
+        GITLAB_TOKEN,
+        None,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the window is a minute"
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
+}
