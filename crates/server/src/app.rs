@@ -36,6 +36,8 @@ pub struct App {
     pub audit: AuditSink,
     /// Wakes the notification dispatcher after a change queued deliveries.
     pub dispatcher: Wake,
+    /// Last use and calls per key, counted in memory; `upkeep` writes them.
+    pub usage: crate::usage::Usage,
     /// GitHub's secret-scanning keys, with `--github-scanning-keys`.
     pub github_keys: Option<crate::scanning_keys::GithubKeys>,
     /// Prometheus metrics; recorded only with `--metrics-listen`.
@@ -70,6 +72,7 @@ impl App {
             key_limits,
             dispatcher: Wake::default(),
             metrics: Metrics::new(settings_metrics),
+            usage: crate::usage::Usage::default(),
         }))
     }
 

@@ -139,6 +139,16 @@ pub struct ServeArgs {
     /// session ends 12 hours after sign-in regardless.
     #[arg(long, env = "KEYGATE_SESSION_IDLE_TIMEOUT")]
     pub session_idle_timeout: Option<u64>,
+    /// How often each instance writes the usage it counted in memory (last
+    /// used, calls per key) to the database, in seconds, 1 to 10
+    /// [default: 5]
+    #[arg(long, env = "KEYGATE_USAGE_FLUSH_INTERVAL")]
+    pub usage_flush_interval: Option<u64>,
+    /// Send `scoped_key.unused` / `admin_key.unused` once when a key has not
+    /// been used (no login, no token check) for this many days, 1 to 3650
+    /// [default: 90]
+    #[arg(long, env = "KEYGATE_UNUSED_KEY_DAYS")]
+    pub unused_key_days: Option<u32>,
     /// GitHub secret scanning: the JSON file of GitHub's public keys for it
     /// (`{"public_keys":[{"key_identifier","key","is_current"}]}`), re-read
     /// when it changes. Turns on `POST /secret-scanning/github`.
@@ -195,6 +205,8 @@ struct FileConfig {
     allow_insecure_webhooks: Option<bool>,
     public_url: Option<String>,
     session_idle_timeout: Option<u64>,
+    usage_flush_interval: Option<u64>,
+    unused_key_days: Option<u32>,
     github_scanning_keys: Option<PathBuf>,
     gitlab_revocation_token: Option<String>,
     lifecycle_interval: Option<u64>,
@@ -223,6 +235,10 @@ pub struct Settings {
     pub cache_max_stale: Duration,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub notify: NotifySettings,
+    /// How often the usage recorder is written to the store (1–10 s).
+    pub usage_flush_interval: Duration,
+    /// Days without use after which `*.unused` is sent.
+    pub unused_key_days: u32,
     /// `--github-scanning-keys`: GitHub's secret-scanning public keys.
     pub github_scanning_keys: Option<PathBuf>,
     /// `--gitlab-revocation-token`: a secret, never logged.
@@ -285,6 +301,17 @@ impl ServeArgs {
                 "cache_reload_interval must be at least 1 second and below cache_max_stale"
             );
         }
+        let usage_flush_interval = self
+            .usage_flush_interval
+            .or(file.usage_flush_interval)
+            .unwrap_or(5);
+        if !(1..=10).contains(&usage_flush_interval) {
+            anyhow::bail!("usage_flush_interval must be between 1 and 10 seconds");
+        }
+        let unused_key_days = self.unused_key_days.or(file.unused_key_days).unwrap_or(90);
+        if !(1..=3650).contains(&unused_key_days) {
+            anyhow::bail!("unused_key_days must be between 1 and 3650");
+        }
         let lifecycle_interval = self
             .lifecycle_interval
             .or(file.lifecycle_interval)
@@ -332,6 +359,8 @@ impl ServeArgs {
             } else {
                 self.trusted_proxies.clone()
             },
+            usage_flush_interval: Duration::from_secs(usage_flush_interval),
+            unused_key_days,
             notify: NotifySettings {
                 smtp_url: self.smtp_url.clone().or(file.smtp_url),
                 mail_from: self

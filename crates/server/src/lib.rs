@@ -30,3 +30,5 @@ pub mod serve;
 pub mod service;
 pub mod sync;
 pub mod ui;
+pub mod upkeep;
+pub mod usage;

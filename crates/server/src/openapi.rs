@@ -6,7 +6,7 @@ use crate::gateway;
 use crate::gateway::forward_auth;
 use crate::http::routes::{
     audit, health, key_policy, keys, login, orgs, people, secret_scanning, sessions, two_factor,
-    webhooks,
+    usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -58,6 +58,7 @@ use crate::http::routes::{
         key_policy::get,
         key_policy::update,
         audit::list,
+        usage::get,
         webhooks::list,
         webhooks::create,
         webhooks::update,

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, AppState};
 use crate::config::{LogFormat, ServeArgs};
-use crate::{demo, gateway, http, lifecycle, listen, notify, openapi, secrets, sync, ui};
+use crate::{demo, gateway, http, lifecycle, listen, notify, openapi, secrets, sync, ui, upkeep};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -70,6 +70,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sync::follow(app.clone(), feed);
     }
     notify::start(app.clone())?;
+    upkeep::start(app.clone());
     crate::key_limits::start(app.key_limits.clone(), app.settings.redis.clone());
     lifecycle::start(app.clone());
     if signing_env.is_none() {
@@ -95,9 +96,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .merge(ui::router(app.clone()))
             .merge(gateway::router(app.clone())?)
             .merge(openapi::router()),
-        app,
+        app.clone(),
     );
-    listen::serve(listener, router, shutdown()).await?;
+    let served = listen::serve(listener, router, shutdown()).await;
+    // What was counted since the last flush is not lost on a clean stop.
+    upkeep::flush(&app).await;
+    served?;
     Ok(())
 }
 

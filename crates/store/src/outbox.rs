@@ -8,10 +8,10 @@ use serde_json::{Map, Value, json};
 use crate::AuditEvent;
 
 /// The audit actions that notify: every key event of the reference page, and
-/// a key reported leaked (`api_key.exposed`), and the lifecycle events the
+/// a key reported leaked (`api_key.exposed`), the lifecycle events the
 /// background sweeper writes (a grace period ended, an expiry is near, a key
-/// expired).
-pub const KEY_EVENTS: [&str; 15] = [
+/// expired), and a key not used for `--unused-key-days` (`*.unused`).
+pub const KEY_EVENTS: [&str; 17] = [
     "admin_key.generated",
     "admin_key.regenerated",
     "admin_key.updated",
@@ -27,6 +27,9 @@ pub const KEY_EVENTS: [&str; 15] = [
     "scoped_key.expiring",
     "admin_key.expired",
     "scoped_key.expired",
+    // Sent once per idle stretch (`--unused-key-days`).
+    "admin_key.unused",
+    "scoped_key.unused",
 ];
 
 /// Members with these roles get an email for every key event: the roles that
@@ -150,6 +153,10 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     }
     if let Some(from) = d["duplicated_from"].as_str() {
         data.insert("duplicated_from".into(), json!(from));
+    }
+    if e.action.ends_with(".unused") {
+        data.insert("last_used_at".into(), d["last_used_at"].clone());
+        data.insert("unused_days".into(), d["unused_days"].clone());
     }
     // `{"before","after"}` when a change touched it, else the key's limit.
     if d["rate_limit"].is_object() {

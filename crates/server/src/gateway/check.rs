@@ -3,8 +3,6 @@
 //! rate limit), and the caller's identity in Keygate's own `x-keygate-*`
 //! headers.
 
-use std::net::IpAddr;
-
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::app::App;
@@ -12,6 +10,7 @@ use crate::gateway::request;
 use crate::http::error::{ApiError, rate_limit_headers};
 use crate::key_limits::LimitStatus;
 use crate::service::auth::{self, Allowed, Denied, Identity};
+use crate::usage::Reason;
 
 pub const CLIENT_ID_HEADER: &str = "x-keygate-client-id";
 pub const ORG_ID_HEADER: &str = "x-keygate-org-id";
@@ -44,30 +43,37 @@ fn denied(app: &App, d: Denied) -> ApiError {
 }
 
 /// The one place where a token check is refused for its key's rate limit
-/// (gateway and every forward-auth endpoint): usage counting
-/// (`Reason::RateLimit`) and metrics hook in here.
+/// (gateway and every forward-auth endpoint): counted in usage as
+/// `Reason::RateLimit` (and not as allowed); metrics hook in here too.
 fn refused_for_rate_limit(
-    _app: &App,
+    app: &App,
     client_id: &keygate_core::ClientId,
-    _org_id: &keygate_core::OrgId,
+    org_id: &keygate_core::OrgId,
     status: &LimitStatus,
 ) {
+    app.usage.refused_key(client_id, org_id, Reason::RateLimit);
     tracing::debug!(%client_id, retry_after = status.retry_after_secs, "over its rate limit");
 }
 
-/// `from`: the client's address (`access::ClientAddr`), for keys with a
-/// network allowlist.
+/// The token of the request checked against `method` and `path`, asked from
+/// `ip` (the client's address, `access::client_addr`: keys may have a network
+/// allowlist). An allowed request is counted in the usage recorder here,
+/// last, after the scope and the rate limit passed: a check added before this
+/// point that refuses must count its refusal with
+/// `app.usage.refused(claims, Reason::…)` instead.
 pub async fn check(
     app: &App,
     headers: &HeaderMap,
     method: &str,
     path: &str,
-    from: Option<IpAddr>,
+    ip: &str,
 ) -> Result<Allowed, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    auth::check(app, token, method, path, from)
+    let allowed = auth::check(app, token, method, path, ip)
         .await
-        .map_err(|d| denied(app, d))
+        .map_err(|d| denied(app, d))?;
+    app.usage.allowed(&allowed.identity.claims);
+    Ok(allowed)
 }
 
 /// The caller's identity, and where their key stands against its rate limit.

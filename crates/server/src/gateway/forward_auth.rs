@@ -6,15 +6,13 @@
 //! sets `X-Forwarded-*`, and a client's own `X-Original-*` must not count
 //! there. A missing header is a broken proxy config: 400, never a default.
 
-use std::net::IpAddr;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::check::{allowed_headers, check};
 use super::request;
-use crate::access::ClientAddr;
+use crate::access::ClientInfo;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::metrics::{Check, Surface};
@@ -64,14 +62,14 @@ const TRAEFIK: Family = Family {
     ))]
 pub async fn verify(
     State(app): State<AppState>,
-    ClientAddr(from): ClientAddr,
+    client: ClientInfo,
     method: Method,
     h: HeaderMap,
 ) -> Response {
     counted(
         &app,
         Surface::Nginx,
-        by_headers(&app, &method, &h, &NGINX, from).await,
+        by_headers(&app, &client, &method, &h, &NGINX).await,
     )
 }
 
@@ -92,14 +90,14 @@ pub async fn verify(
     ))]
 pub async fn nginx(
     State(app): State<AppState>,
-    ClientAddr(from): ClientAddr,
+    client: ClientInfo,
     method: Method,
     h: HeaderMap,
 ) -> Response {
     counted(
         &app,
         Surface::Nginx,
-        by_headers(&app, &method, &h, &NGINX, from).await,
+        by_headers(&app, &client, &method, &h, &NGINX).await,
     )
 }
 
@@ -120,14 +118,14 @@ pub async fn nginx(
     ))]
 pub async fn traefik(
     State(app): State<AppState>,
-    ClientAddr(from): ClientAddr,
+    client: ClientInfo,
     method: Method,
     h: HeaderMap,
 ) -> Response {
     counted(
         &app,
         Surface::Traefik,
-        by_headers(&app, &method, &h, &TRAEFIK, from).await,
+        by_headers(&app, &client, &method, &h, &TRAEFIK).await,
     )
 }
 
@@ -148,7 +146,7 @@ pub async fn traefik(
     ))]
 pub async fn envoy(
     State(app): State<AppState>,
-    ClientAddr(from): ClientAddr,
+    client: ClientInfo,
     method: Method,
     uri: Uri,
     h: HeaderMap,
@@ -157,7 +155,7 @@ pub async fn envoy(
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
     {
-        Some(target) => decide(&app, &h, method.as_str(), None, target, from).await,
+        Some(target) => decide(&app, &client, &h, method.as_str(), None, target).await,
         None => Err(ApiError::NotFound),
     };
     counted(&app, Surface::Envoy, answer)
@@ -174,15 +172,15 @@ fn counted(app: &App, surface: Surface, answer: Result<Response, ApiError>) -> R
 
 async fn by_headers(
     app: &App,
+    client: &ClientInfo,
     own: &Method,
     h: &HeaderMap,
     f: &Family,
-    from: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
     request::method(own.as_str(), None)?;
     let method = header(h, f.method, f.method_title, f.proxy)?;
     let uri = header(h, f.uri, f.uri_title, f.proxy)?;
-    decide(app, h, method, Some(f.method), uri, from).await
+    decide(app, client, h, method, Some(f.method), uri).await
 }
 
 fn header<'a>(
@@ -212,15 +210,15 @@ fn header<'a>(
 
 async fn decide(
     app: &App,
+    client: &ClientInfo,
     h: &HeaderMap,
     method: &str,
     method_source: Option<&'static str>,
     uri: &str,
-    from: Option<IpAddr>,
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let allowed = check(app, h, method, path, from).await?;
+    let allowed = check(app, h, method, path, &client.ip).await?;
     let mut resp = StatusCode::OK.into_response();
     allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use keygate_core::crypto::sha256;
 use serde::Deserialize;
 
+use crate::access::ClientInfo;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::metrics::{Check, Surface};
@@ -32,10 +33,11 @@ pub struct IntrospectForm {
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
     State(app): State<AppState>,
+    client: ClientInfo,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
-    let (outcome, resp) = match answer(&app, &headers, &body).await {
+    let (outcome, resp) = match answer(&app, &client, &headers, &body).await {
         Ok((active, json)) => (
             if active {
                 Check::Allowed
@@ -61,6 +63,7 @@ pub async fn introspect(
 /// The introspection answer and whether the token is active.
 async fn answer(
     app: &App,
+    client: &ClientInfo,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(bool, Json<serde_json::Value>), Response> {
@@ -95,7 +98,10 @@ async fn answer(
         Err(_) => return Ok((false, inactive)),
     };
     let c = &identity.claims;
-    // Reported, never counted: asking about a token is not a call.
+    // A use of the key (last used), from the asking service's address; not a
+    // call in the usage counts, nor against the rate limit: asking about a
+    // token is not a call, the rate limit is only reported.
+    app.usage.used(&c.sub, &c.org_id, &client.ip);
     let rate_limit = app.cache.limit_of(&cred);
     let mut out = serde_json::json!({
         "active": true,

@@ -149,8 +149,7 @@ async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<R
     // The request's shape first: a bad method or path is refused whoever asks.
     request::method(req.method().as_str(), None)?;
     let path = request::path(req.uri().path())?;
-    let from = client.ip.parse().ok();
-    let allowed = check(app, req.headers(), req.method().as_str(), path, from).await?;
+    let allowed = check(app, req.headers(), req.method().as_str(), path, &client.ip).await?;
     let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;

@@ -22,7 +22,7 @@ use crate::request_id;
 use error::ApiError;
 use routes::{
     audit, health, key_policy, keys, login, metrics, orgs, people, secret_scanning, sessions,
-    two_factor, webhooks,
+    two_factor, usage, webhooks,
 };
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
@@ -111,6 +111,7 @@ pub fn router(app: AppState) -> Router {
             post(keys::duplicate_scoped),
         )
         .route(&format!("{org}/audit-events"), get(audit::list))
+        .route(&format!("{org}/usage"), get(usage::get))
         .route(
             &format!("{org}/webhooks"),
             get(webhooks::list).post(webhooks::create),

@@ -116,6 +116,8 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     let event = name.rsplit('.').next().unwrap_or("");
     // The lifecycle events are Keygate's own, on schedule: no one acted.
     let scheduled = matches!(event, "expiring" | "expired" | "previous_secret_expired");
+    // Keygate noticed that the key is idle (`--unused-key-days`).
+    let unused = event == "unused";
     let subject = match event {
         "duplicated" => format!("{kind} API key '{key_name}' was created as a duplicate"),
         "expiring" => match data["expires_within_days"].as_i64() {
@@ -126,6 +128,10 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         "previous_secret_expired" => {
             format!("The old secret of {kind} API key '{key_name}' stopped working")
         }
+        "unused" => format!(
+            "{kind} API key '{key_name}' was not used for {} days",
+            data["unused_days"].as_u64().unwrap_or(0)
+        ),
         v => format!("{kind} API key '{key_name}' was {v}"),
     };
     let who = match (
@@ -135,6 +141,7 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         _ if scheduled => "Keygate, on schedule".to_owned(),
         (Some(e), Some(id)) => format!("{e} ({id})"),
         (Some(e), None) => e.to_owned(),
+        _ if unused => "nobody: Keygate noticed that the key is idle".to_owned(),
         _ => "an operator using the keygate command".to_owned(),
     };
     let human = |v: &Value| {
@@ -146,6 +153,11 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     let from_where = data["source_ip"].as_str().unwrap_or("unknown").to_owned();
     let event_id = s(&payload["id"]);
     let client_id = s(&data["client_id"]);
+    let last_used = if data["last_used_at"].is_string() {
+        human(&data["last_used_at"])
+    } else {
+        "never".to_owned()
+    };
     let mut facts = vec![
         ("Key", format!("{key_name} (client ID {client_id})")),
         (
@@ -155,8 +167,11 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         ("Who", who),
         ("When", when.clone()),
     ];
-    if !scheduled {
+    if !scheduled && !unused {
         facts.push(("From IP", from_where));
+    }
+    if unused {
+        facts.insert(1, ("Last used", last_used));
     }
     let grace_end = human(&data["previous_secret_expires_at"]);
     if event == "regenerated" && !grace_end.is_empty() && grace_end != when {
@@ -182,6 +197,12 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
             "The grace period after the key was regenerated ended: only the new secret \
              works now, and tokens issued with the old one are refused.",
             "If an integration still used the old secret, give it the new one.",
+        ),
+        "unused" => (
+            "If the key is still needed (a yearly job, say), there is nothing to do.",
+            "An unused key is a secret that can leak for no benefit: if nobody \
+             needs it any more, sign in to Keygate, open Settings > Developer > API \
+             keys and delete it.",
         ),
         _ => (
             "If this was you, there is nothing to do.",
@@ -366,6 +387,27 @@ mod tests {
         assert!(m.text.contains("When: 2026-05-12 00:00:00 UTC"));
         assert!(m.text.contains("From IP: 203.0.113.9"));
         assert!(m.html.contains("Acme &lt;&amp;&gt;"));
+        assert!(m.text.lines().all(|l| l.len() <= 78));
+    }
+
+    #[test]
+    fn an_unused_key_mail_says_since_when_and_what_to_do() {
+        let p = json!({"id": "evt_2", "name": "admin_key.unused", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "data": {"key_name": "Admin key for HK", "key_kind": "admin", "client_id": "cid_1",
+            "actor": {"email": null, "user_id": null}, "source_ip": null,
+            "last_used_at": "2026-02-01T10:00:00.000Z", "unused_days": 90}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_2");
+        assert_eq!(
+            m.subject,
+            "Admin API key 'Admin key for HK' was not used for 90 days"
+        );
+        assert!(
+            m.text.contains("Last used: 2026-02-01 10:00:00 UTC"),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("delete it"));
+        assert!(!m.text.contains("From IP"));
         assert!(m.text.lines().all(|l| l.len() <= 78));
     }
 

@@ -14,6 +14,7 @@ use crate::audit::Actor;
 use crate::clock::now_ms;
 use crate::key_limits::LimitStatus;
 use crate::service::Error;
+use crate::usage::Reason;
 
 pub struct LoginRequest<'a> {
     pub client_id: Option<&'a str>,
@@ -106,8 +107,10 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         exp,
         jti: random_base62(16),
     };
+    let token = app.signing_keys().sign(&claims);
+    app.usage.used(&claims.sub, &claims.org_id, req.ip);
     Ok(Issued {
-        token: app.signing_keys().sign(&claims),
+        token,
         expires_at_ms: exp * 1000,
     })
 }
@@ -253,10 +256,36 @@ pub async fn authenticate(
     app: &App,
     token: &str,
 ) -> Result<(Identity, Arc<crate::cache::Credential>), Denied> {
+    authenticated(app, token).await.map_err(|r| r.denied)
+}
+
+/// A token refused by [`authenticated`]: why, and when its signature was good,
+/// the key it names and the usage reason to count.
+struct Refused {
+    denied: Denied,
+    key: Option<(Arc<Claims>, Reason)>,
+}
+
+impl From<Denied> for Refused {
+    fn from(denied: Denied) -> Refused {
+        Refused { denied, key: None }
+    }
+}
+
+async fn authenticated(
+    app: &App,
+    token: &str,
+) -> Result<(Identity, Arc<crate::cache::Credential>), Refused> {
     if !fresh(app).await {
-        return Err(Denied::Unavailable);
+        return Err(Denied::Unavailable.into());
     }
     let claims = verified_claims(app, token)?;
+    if claims.exp <= now_ms() / 1000 {
+        return Err(Refused {
+            denied: Denied::Unauthenticated,
+            key: Some((claims, Reason::Expired)),
+        });
+    }
     if let Some(cred) = current_key(app, &claims) {
         return Ok((Identity { claims }, cred));
     }
@@ -270,29 +299,55 @@ pub async fn authenticate(
             .await
             .map_err(|_| Denied::Unavailable)?;
     }
-    let cred = current_key(app, &claims).ok_or(Denied::Unauthenticated)?;
-    Ok((Identity { claims }, cred))
+    match current_key(app, &claims) {
+        Some(cred) => Ok((Identity { claims }, cred)),
+        // Well signed, but its key is gone, expired, or its secret was
+        // replaced since.
+        None => {
+            let reason = refusal_reason(app, &claims);
+            Err(Refused {
+                denied: Denied::Unauthenticated,
+                key: Some((claims, reason)),
+            })
+        }
+    }
 }
 
-/// Signature and expiry; the signature check is cached per token.
+/// Why the key of a well-signed token no longer takes it, for usage:
+/// `Expired` when the key expired, or the token's secret is the previous one
+/// and its grace period ended; `Revoked` when the key is gone or the token's
+/// secret was regenerated away (without a grace period, two regenerations
+/// back, or after the lifecycle sweeper cleared an ended grace).
+fn refusal_reason(app: &App, claims: &Claims) -> Reason {
+    match app.cache.key(claims.sub.as_str()) {
+        Some(k) if *k.org_id == claims.org_id => {
+            let graced = k.previous.is_some() && claims.r#gen.checked_add(1) == Some(k.generation);
+            if !k.alive(now_ms()) || claims.r#gen == k.generation || graced {
+                Reason::Expired
+            } else {
+                Reason::Revoked
+            }
+        }
+        _ => Reason::Revoked,
+    }
+}
+
+/// The signature, checked once per token and cached. Expiry is the caller's
+/// to check, so that an expired token is still known by its key (for usage).
 fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
-    let now = now_ms() / 1000;
     let digest = sha256(token.as_bytes());
     let claims = match app.cache.verified_tokens().get(&digest) {
         Some(c) => c,
         None => {
             let c = Arc::new(
                 app.signing_keys()
-                    .verify(token, now)
+                    .verify(token, i64::MIN)
                     .map_err(|_| Denied::Unauthenticated)?,
             );
             app.cache.verified_tokens().insert(digest, c.clone());
             c
         }
     };
-    if claims.exp <= now {
-        return Err(Denied::Unauthenticated);
-    }
     Ok(claims)
 }
 
@@ -306,25 +361,57 @@ fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credentia
     })
 }
 
-/// The token check: may this bearer token make `method` on `path` now, from
-/// `from` (the client's address, `access::client_addr`)? Only a request the
-/// scope allows counts against the key's rate limit (its own, else its
-/// organization's default), checked last.
+/// The token check: may this bearer token make `method` on `path` now, asked
+/// from `ip` (the client's address, `access::client_addr`)? Refuses a key's
+/// token from outside its network allowlist. Records the key's last use and
+/// counts the refusals it decides (network, scope, expired, revoked) in the
+/// usage recorder. Only a request the scope allows counts against the key's
+/// rate limit (its own, else its organization's default), checked last; a
+/// rate-limit refusal is counted by the caller
+/// (`gateway::check::refused_for_rate_limit`), and so is an allowed request,
+/// once nothing else refuses it.
 pub async fn check(
     app: &App,
     token: &str,
     method: &str,
     path: &str,
-    from: Option<IpAddr>,
+    ip: &str,
 ) -> Result<Allowed, Denied> {
-    let (identity, cred) = authenticate(app, token).await?;
+    let (identity, cred) = match authenticated(app, token).await {
+        Ok(found) => found,
+        Err(r) => {
+            if let Some((claims, reason)) = &r.key {
+                app.usage.refused(claims, *reason);
+            }
+            return Err(r.denied);
+        }
+    };
     // The key's current allowlist (the cache follows edits at once), so a
     // token is refused from elsewhere even if it was issued before the edit.
+    // A refused call is not the key's last use.
     if let Some(networks) = &cred.allowed_networks
-        && !from.is_some_and(|ip| networks.allows(ip))
+        && !ip.parse::<IpAddr>().is_ok_and(|from| networks.allows(from))
     {
+        app.usage.refused(&identity.claims, Reason::Network);
         return Err(Denied::Network);
     }
+    app.usage
+        .used(&identity.claims.sub, &identity.claims.org_id, ip);
+    let claims = identity.claims.clone();
+    let decided = authorize(app, identity, &cred, method, path);
+    if decided.as_ref().is_err_and(|d| *d == Denied::Forbidden) {
+        app.usage.refused(&claims, Reason::Scope);
+    }
+    decided
+}
+
+fn authorize(
+    app: &App,
+    identity: Identity,
+    cred: &crate::cache::Credential,
+    method: &str,
+    path: &str,
+) -> Result<Allowed, Denied> {
     let resource = match app.catalog.resolve(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Err(Denied::Forbidden),
@@ -339,7 +426,7 @@ pub async fn check(
         Access::for_method(method),
         &target,
     ) {
-        let Some(limit) = app.cache.limit_of(&cred) else {
+        let Some(limit) = app.cache.limit_of(cred) else {
             return Ok(Allowed {
                 identity,
                 limit: None,
@@ -461,30 +548,36 @@ mod tests {
         };
         let token = login(r.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &token, "GET", "/api/v1/balances/current", None)
+            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
                 .await
                 .is_ok()
         );
         assert_eq!(
-            check(&app, &token, "POST", "/api/v1/balances/current", None)
+            check(
+                &app,
+                &token,
+                "POST",
+                "/api/v1/balances/current",
+                "127.0.0.1"
+            )
+            .await
+            .err(),
+            Some(Denied::Forbidden)
+        );
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/nothing", "127.0.0.1")
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/nothing", None)
-                .await
-                .err(),
-            Some(Denied::Forbidden)
-        );
-        assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/../x", None)
+            check(&app, &token, "GET", "/api/v1/balances/../x", "127.0.0.1")
                 .await
                 .err(),
             Some(Denied::AmbiguousPath)
         );
         assert_eq!(
-            check(&app, "x.y.z", "GET", "/api/v1/balances", None)
+            check(&app, "x.y.z", "GET", "/api/v1/balances", "127.0.0.1")
                 .await
                 .err(),
             Some(Denied::Unauthenticated)
@@ -502,15 +595,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/current", None)
+            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", None)
-                .await
-                .is_ok()
+            check(
+                &app,
+                &token,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .is_ok()
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
@@ -526,17 +625,29 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", None)
-                .await
-                .err(),
+            check(
+                &app,
+                &token,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .err(),
             Some(Denied::Unauthenticated)
         );
         assert!(login(r.api_key.expose().to_owned()).await.is_err());
         let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", None)
-                .await
-                .is_ok()
+            check(
+                &app,
+                &fresh,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .is_ok()
         );
 
         // Deleted: dead.
@@ -544,9 +655,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", None)
-                .await
-                .err(),
+            check(
+                &app,
+                &fresh,
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                "127.0.0.1"
+            )
+            .await
+            .err(),
             Some(Denied::Unauthenticated)
         );
         let _ = std::fs::remove_dir_all(dir);

@@ -13,6 +13,7 @@ pub mod orgs;
 pub mod passwords;
 pub mod sessions;
 pub mod two_factor;
+pub mod usage;
 pub mod webhooks;
 
 pub use error::{Error, Need, Result};

@@ -6,6 +6,7 @@
 //! dialogs and small conveniences. Handlers call the same services as the
 //! JSON API. CSS and JS are ours, compiled into the binary.
 
+pub mod chart;
 pub mod csrf;
 pub mod extract;
 pub mod pages;
@@ -22,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::{App, AppState};
-use routes::{auth, keys, org, people, personal, security, two_factor};
+use routes::{auth, keys, org, people, personal, security, two_factor, usage};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -132,7 +133,9 @@ pub fn router(app: AppState) -> Router {
             &format!("{keys_at}/{{client_id}}/delete"),
             get(keys::delete_page).post(keys::delete),
         )
+        .route(&format!("{keys_at}/{{client_id}}"), get(usage::key_page))
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
+        .route(&format!("{org}/developer/usage"), get(usage::overview))
         .route(&format!("{org}/members"), get(people::members))
         .route(&format!("{org}/invitations"), post(people::invite))
         .route(

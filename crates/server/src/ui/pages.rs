@@ -192,6 +192,8 @@ pub struct KeyInfo {
     pub client_id: String,
     pub created: Stamp,
     pub updated: Stamp,
+    /// As of the last flush of the usage recorder.
+    pub last_used: Option<Stamp>,
     /// Reported leaked (the organization notifies instead of revoking).
     pub exposed: bool,
     pub lifecycle: Lifecycle,
@@ -240,6 +242,7 @@ pub struct ScopedRow {
     pub account_scope: String,
     pub created: Stamp,
     pub updated: Stamp,
+    pub last_used: Option<Stamp>,
     /// Reported leaked (the organization notifies instead of revoking).
     pub exposed: bool,
     pub lifecycle: Lifecycle,
@@ -490,4 +493,47 @@ pub struct SecurityPage {
     pub sessions: Vec<SessionRow>,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
+}
+
+/// One key's page: what it is, its last use, its calls.
+#[derive(Template)]
+#[template(path = "key.html")]
+pub struct KeyPage {
+    pub shell: Shell,
+    pub name: String,
+    pub client_id: String,
+    pub kind: &'static str,
+    pub created: String,
+    pub updated: String,
+    pub last_used: Option<(String, String)>,
+    pub flush_secs: u64,
+    pub edit_url: Option<String>,
+    pub chart: crate::ui::chart::Chart,
+}
+
+pub struct TopKeyRow {
+    pub name: String,
+    pub client_id: String,
+    pub url: String,
+    pub allowed: u64,
+    pub refused: u64,
+    pub last_used: String,
+}
+
+pub struct ReasonRow {
+    pub reason: &'static str,
+    pub meaning: &'static str,
+    pub count: u64,
+    pub share: String,
+}
+
+/// The organization's usage: calls per day, top keys, refusals by reason.
+#[derive(Template)]
+#[template(path = "usage.html")]
+pub struct UsagePage {
+    pub shell: Shell,
+    pub chart: crate::ui::chart::Chart,
+    pub top: Vec<TopKeyRow>,
+    pub reasons: Vec<ReasonRow>,
+    pub flush_secs: u64,
 }

@@ -32,3 +32,4 @@ mod speed;
 mod surface;
 mod two_factor;
 mod ui;
+mod usage;

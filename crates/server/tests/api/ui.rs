@@ -20,6 +20,7 @@ mod docs;
 mod leaks;
 mod lifecycle;
 mod two_factor;
+mod usage;
 
 /// One browser at a time: the machine has two cores.
 static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -22,6 +22,7 @@ pub(crate) mod rows;
 mod sessions;
 mod store;
 mod two_factor;
+mod usage;
 
 use async_trait::async_trait;
 use sqlx::{Database, IntoArguments, Pool, Transaction};

@@ -1,5 +1,5 @@
 //! The `Store` trait on the shared SQL layer: each method is the inherent one of
-//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `policies.rs`, `audit.rs` or `notifications.rs`, or the
+//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `policies.rs`, `audit.rs`, `usage.rs` or `notifications.rs`, or the
 //! database's own (`Sql`).
 
 use async_trait::async_trait;
@@ -15,8 +15,9 @@ use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
-    KeyNotice, KeyRecord, MemberRecord, Membership, OrgRecord, OutboxStats, PasswordResetRecord,
-    PoolStats, Result, Rotation, SessionRecord, Store, TwoFactorRecord, UserMail, UserRecord,
+    KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, OrgRecord, OutboxStats,
+    PasswordResetRecord, PoolStats, Result, Rotation, SessionRecord, Store, TwoFactorRecord,
+    UnusedKey, UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord,
     WebhookRecord,
 };
 
@@ -442,6 +443,45 @@ where
         audit: &AuditEvent,
     ) -> Result<()> {
         SqlStore::delete_key(self, org_id, client_id, audit).await
+    }
+
+    async fn record_usage(&self, batch: &UsageBatch) -> Result<()> {
+        SqlStore::record_usage(self, batch).await
+    }
+
+    async fn usage(&self, query: &UsageQuery) -> Result<Vec<(i64, UsageCounts)>> {
+        SqlStore::usage(self, query).await
+    }
+
+    async fn usage_by_key(
+        &self,
+        org_id: &OrgId,
+        table: UsageTable,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(ClientId, UsageCounts)>> {
+        SqlStore::usage_by_key(self, org_id, table, from, to).await
+    }
+
+    async fn last_used(&self, org_id: &OrgId) -> Result<Vec<LastUsed>> {
+        SqlStore::last_used(self, org_id).await
+    }
+
+    async fn prune_usage(&self, minutes_before: i64, days_before: i64) -> Result<u64> {
+        SqlStore::prune_usage(self, minutes_before, days_before).await
+    }
+
+    async fn unused_keys(&self, idle_before: i64, limit: u32) -> Result<Vec<UnusedKey>> {
+        SqlStore::unused_keys(self, idle_before, limit).await
+    }
+
+    async fn claim_unused(
+        &self,
+        key: &UnusedKey,
+        idle_before: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::claim_unused(self, key, idle_before, audit).await
     }
 
     async fn key_by_secret_hash(&self, secret_hash: &Digest) -> Result<Option<KeyRecord>> {

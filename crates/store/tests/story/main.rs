@@ -7,6 +7,7 @@ mod lifecycle;
 mod people;
 mod policy;
 mod story;
+mod usage;
 
 use std::sync::Arc;
 
@@ -98,6 +99,7 @@ on_both_backends!(
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
     two_factor_codes_and_recovery_codes_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
+    usage_adds_up_and_an_idle_key_is_claimed_once,
     a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once,
     rate_limits_are_kept_on_keys_and_as_an_organization_default,
     a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once,

@@ -19,6 +19,7 @@ use serde_json::json;
 pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 pub use crate::policy::allowlists_and_key_policies_are_kept;
+pub use crate::usage::usage_adds_up_and_an_idle_key_is_claimed_once;
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 

@@ -4,12 +4,15 @@ pub mod key_policy;
 pub mod people;
 pub mod secret_scanning;
 pub mod two_factor;
+pub mod usage;
 pub mod webhooks;
 
 use keygate_core::permission::{AccountSelection, KeyScope, PermSet, Permission};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{Catalog, Level, RateLimit};
-use keygate_store::{AccountRecord, AuditEvent, KeyRecord, MemberRecord, Membership, UserRecord};
+use keygate_store::{
+    AccountRecord, AuditEvent, KeyRecord, LastUsed, MemberRecord, Membership, UserRecord,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -206,6 +209,12 @@ pub struct KeyView {
     pub allowed_networks: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The key's last login or token check (gateway, forward-auth,
+    /// introspection), null if never used; written in batches, so up to
+    /// `--usage-flush-interval` (default 5 s) behind.
+    pub last_used_at: Option<String>,
+    /// The client address of that last use.
+    pub last_used_ip: Option<String>,
     /// When the key's current secret was reported leaked while the
     /// organization's `on_leak` is `notify`: the key still works; regenerate
     /// it. `null` when not (regenerating clears it).
@@ -221,6 +230,15 @@ pub struct KeyView {
 }
 
 impl KeyView {
+    /// With the key's last use, when it has one.
+    pub fn with_last_used(mut self, used: Option<&LastUsed>) -> KeyView {
+        if let Some(u) = used {
+            self.last_used_at = Some(format_rfc3339(u.at));
+            self.last_used_ip = Some(u.ip.clone());
+        }
+        self
+    }
+
     pub fn new(k: &KeyRecord, catalog: &Catalog) -> KeyView {
         let now = crate::clock::now_ms();
         let (org, accounts, resources) = match &k.scope {
@@ -258,6 +276,8 @@ impl KeyView {
             allowed_networks: k.allowed_networks.to_strings(),
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
+            last_used_at: None,
+            last_used_ip: None,
             exposed_at: k.exposed_at.map(format_rfc3339),
             expires_at: k.expires_at.map(format_rfc3339),
             expired: k.expires_at.is_some_and(|t| t <= now),

@@ -12,9 +12,10 @@ pub struct WebhookCreate {
     pub url: String,
     /// Event names: `admin_key.generated`, `admin_key.regenerated`, `admin_key.updated`,
     /// `scoped_key.created`, `scoped_key.regenerated`, `scoped_key.duplicated`, `scoped_key.updated`,
-    /// `scoped_key.deleted`, `api_key.exposed`, and the key lifecycle's `admin_key.previous_secret_expired`,
+    /// `scoped_key.deleted`, `api_key.exposed`, the key lifecycle's `admin_key.previous_secret_expired`,
     /// `scoped_key.previous_secret_expired`, `admin_key.expiring`, `scoped_key.expiring`,
-    /// `admin_key.expired`, `scoped_key.expired`.
+    /// `admin_key.expired`, `scoped_key.expired`, and an idle key's `admin_key.unused`,
+    /// `scoped_key.unused`.
     pub events: Vec<String>,
     /// Default true.
     #[serde(default)]

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use keygate_store::KeyKind;
+use keygate_store::{KeyKind, KeyRecord};
 
 use crate::app::AppState;
 use crate::http::dto::{
@@ -16,6 +16,7 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
 use crate::http::routes::client_id;
 use crate::service::keys::{self, KeyChanges, KeyTerms, RotateOptions, ScopeInput};
+use crate::service::usage;
 
 type Member = OrgMember<KeyManager>;
 type Created = (StatusCode, Json<KeyWithSecret>);
@@ -26,16 +27,12 @@ type Created = (StatusCode, Json<KeyWithSecret>);
     responses((status = 200, body = KeyList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, m: Member) -> Result<Json<KeyList>, ApiError> {
     let all = keys::list(&app, &m.org_id).await?;
+    let used = usage::last_used(&app, &m.org_id).await?;
+    let view = |k: &KeyRecord| KeyView::new(k, &app.catalog).with_last_used(used.get(&k.client_id));
     let (admin, scoped): (Vec<_>, Vec<_>) = all.iter().partition(|k| k.kind == KeyKind::Admin);
     Ok(Json(KeyList {
-        admin_keys: admin
-            .into_iter()
-            .map(|k| KeyView::new(k, &app.catalog))
-            .collect(),
-        scoped_keys: scoped
-            .into_iter()
-            .map(|k| KeyView::new(k, &app.catalog))
-            .collect(),
+        admin_keys: admin.into_iter().map(view).collect(),
+        scoped_keys: scoped.into_iter().map(view).collect(),
     }))
 }
 
@@ -159,7 +156,10 @@ pub async fn get_scoped(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<KeyView>, ApiError> {
     let key = keys::get(&app, &m.org_id, &client_id(&id)?, KeyKind::Scoped).await?;
-    Ok(Json(KeyView::new(&key, &app.catalog)))
+    let used = usage::last_used(&app, &m.org_id).await?;
+    Ok(Json(
+        KeyView::new(&key, &app.catalog).with_last_used(used.get(&key.client_id)),
+    ))
 }
 
 /// Edit a scoped key's name, scope or expiry; the secret does not change, the change applies at once.

@@ -12,6 +12,7 @@ pub mod people;
 pub mod secret_scanning;
 pub mod sessions;
 pub mod two_factor;
+pub mod usage;
 pub mod webhooks;
 
 use keygate_core::ClientId;

@@ -50,6 +50,8 @@ pub async fn list(
     let mut accounts = orgs::accounts(&app, &m.org_id).await?;
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
     let all = keys::list(&app, &m.org_id).await?;
+    let used = crate::service::usage::last_used(&app, &m.org_id).await?;
+    let last_used = |k: &KeyRecord| used.get(&k.client_id).map(|u| stamp(u.at));
     let now = crate::clock::now_ms();
     let info = |owner: &str| {
         all.iter()
@@ -58,6 +60,7 @@ pub async fn list(
                 client_id: k.client_id.to_string(),
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
+                last_used: last_used(k),
                 exposed: k.exposed_at.is_some(),
                 lifecycle: Lifecycle::of(k, now),
             })
@@ -86,6 +89,7 @@ pub async fn list(
                 account_scope,
                 created: stamp(k.created_at),
                 updated: stamp(k.updated_at),
+                last_used: last_used(k),
                 exposed: k.exposed_at.is_some(),
                 lifecycle: Lifecycle::of(k, now),
             }

@@ -9,6 +9,7 @@ pub mod people;
 pub mod personal;
 pub mod security;
 pub mod two_factor;
+pub mod usage;
 
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};

@@ -1,0 +1,147 @@
+//! Usage in the Developer app: one key's page (details, last use, calls in the
+//! last 24 hours) and the organization's overview (calls per day, top keys,
+//! refusals by reason). Both read the same service as `GET /dev/v1/…/usage`.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use keygate_core::ClientId;
+use keygate_store::KeyKind;
+
+use crate::service::usage::{self, Granularity, Span};
+use crate::service::{Error, keys as key_service};
+use crate::ui::Pages;
+use crate::ui::chart;
+use crate::ui::extract::{KeyManager, OrgMember, PageError};
+use crate::ui::pages::{KeyPage, ReasonRow, Shell, TopKeyRow, UsagePage, render, when};
+use crate::usage::Reason;
+
+type M = OrgMember<KeyManager>;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn flush_secs(app: &Pages) -> u64 {
+    app.settings.usage_flush_interval.as_secs()
+}
+
+pub async fn key_page(
+    State(app): State<Pages>,
+    m: M,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let client_id = ClientId::parse(&id).map_err(|_| Error::NotFound)?;
+    let key = key_service::find(&app, &m.org_id, &client_id).await?;
+    let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "keys").await?;
+    let used = usage::last_used(&app, &m.org_id).await?;
+    let span = Span {
+        from: None,
+        to: None,
+        granularity: Granularity::Hour,
+    };
+    let buckets = usage::usage(&app, &m.org_id, Some(&client_id), &span).await?;
+    let edit_url = (key.kind == KeyKind::Scoped)
+        .then(|| format!("{}/{}/edit", shell.keys_url(), key.client_id));
+    Ok(render(&KeyPage {
+        name: key.name.clone(),
+        client_id: key.client_id.to_string(),
+        kind: match key.kind {
+            KeyKind::Admin => "Admin key",
+            KeyKind::Scoped => "Scoped key",
+        },
+        created: when(key.created_at),
+        updated: when(key.updated_at),
+        last_used: used.get(&key.client_id).map(|u| (when(u.at), u.ip.clone())),
+        flush_secs: flush_secs(&app),
+        edit_url,
+        chart: chart::build(
+            "key-calls-chart",
+            "Calls per hour, last 24 hours",
+            &buckets,
+            Granularity::Hour,
+        ),
+        shell,
+    }))
+}
+
+fn meaning(r: Reason) -> &'static str {
+    match r {
+        Reason::Scope => "The token's scope does not allow the request (403).",
+        Reason::RateLimit => "The key's rate limit was reached (429).",
+        Reason::Expired => "The token or its key had expired (401).",
+        Reason::Revoked => "The key was deleted or regenerated after the token was issued (401).",
+        Reason::Network => "The call came from outside the key's allowed networks (403).",
+    }
+}
+
+fn reason_title(r: Reason) -> &'static str {
+    match r {
+        Reason::Scope => "Scope",
+        Reason::RateLimit => "Rate limit",
+        Reason::Expired => "Expired",
+        Reason::Revoked => "Revoked",
+        Reason::Network => "Network",
+    }
+}
+
+pub async fn overview(State(app): State<Pages>, m: M) -> Result<Response, PageError> {
+    let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "usage").await?;
+    let now = crate::clock::now_ms();
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    let span = Span {
+        from: Some(today - 29 * DAY_MS),
+        to: Some(today + DAY_MS),
+        granularity: Granularity::Day,
+    };
+    let buckets = usage::usage(&app, &m.org_id, None, &span).await?;
+    let chart = chart::build(
+        "org-calls-chart",
+        "Calls per day, last 30 days",
+        &buckets,
+        Granularity::Day,
+    );
+    let keys = key_service::list(&app, &m.org_id).await?;
+    let used = usage::last_used(&app, &m.org_id).await?;
+    let top = usage::top_keys(&app, &m.org_id, 30)
+        .await?
+        .into_iter()
+        .take(10)
+        .map(|(client_id, c)| {
+            let key = keys.iter().find(|k| k.client_id == client_id);
+            TopKeyRow {
+                name: key.map_or_else(|| "(deleted key)".to_owned(), |k| k.name.clone()),
+                url: key.map_or_else(String::new, |k| {
+                    format!("{}/{}", shell.keys_url(), k.client_id)
+                }),
+                client_id: client_id.to_string(),
+                allowed: c.allowed,
+                refused: c.refused(),
+                last_used: used
+                    .get(&client_id)
+                    .map_or_else(|| "—".to_owned(), |u| when(u.at)),
+            }
+        })
+        .collect();
+    let refused = chart.total.refused();
+    let reasons = Reason::ALL
+        .iter()
+        .map(|r| {
+            let count = r.count(&chart.total);
+            ReasonRow {
+                reason: reason_title(*r),
+                meaning: meaning(*r),
+                count,
+                share: if refused == 0 {
+                    "—".to_owned()
+                } else {
+                    format!("{:.0} %", count as f64 * 100.0 / refused as f64)
+                },
+            }
+        })
+        .collect();
+    Ok(render(&UsagePage {
+        shell,
+        chart,
+        top,
+        reasons,
+        flush_secs: flush_secs(&app),
+    }))
+}

@@ -1,0 +1,579 @@
+//! Usage you can see: calls per key (allowed, refused by reason) through the
+//! real gateway and forward-auth, counted in memory and flushed in batches;
+//! each key's last use; `*.unused` once per idle key, across restarts.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::gateway::gateway;
+use crate::helpers::*;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn rfc3339(ms: i64) -> String {
+    // Whole seconds, UTC, through the server's own formatter's shape.
+    let secs = ms / 1000;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Sums of a usage answer: (allowed, refused by reason).
+fn totals(body: &Value) -> (u64, Value) {
+    let mut allowed = 0;
+    let mut refused =
+        json!({"scope": 0, "rate_limit": 0, "expired": 0, "revoked": 0, "network": 0});
+    for b in body["buckets"].as_array().unwrap() {
+        allowed += b["allowed"].as_u64().unwrap();
+        for r in ["scope", "rate_limit", "expired", "revoked", "network"] {
+            let n = refused[r].as_u64().unwrap() + b["refused"][r].as_u64().unwrap();
+            refused[r] = n.into();
+        }
+    }
+    (allowed, refused)
+}
+
+async fn usage(app: &TestApp, org: &Org, query: &str) -> Resp {
+    app.req(
+        Method::GET,
+        &format!("/dev/v1/orgs/{}/usage?{query}", org.org_id),
+        Some(&org.owner),
+        None,
+    )
+    .await
+}
+
+/// Polls until the usage of `query` sums to `want` (the flush runs every
+/// second here), then returns the answer.
+async fn usage_reaching(app: &TestApp, org: &Org, query: &str, want: &(u64, Value)) -> Value {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = usage(app, org, query).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        if &totals(&r.body) == want {
+            return r.body;
+        }
+        assert!(
+            Instant::now() < end,
+            "usage never reached {want:?}: {:?}",
+            totals(&r.body)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sleeps until the wall clock is past `at` (Unix ms).
+async fn wait_past(at: i64) {
+    let left = at + 100 - now_ms();
+    if left > 0 {
+        tokio::time::sleep(Duration::from_millis(left as u64)).await;
+    }
+}
+
+#[tokio::test]
+async fn usage_counts_rate_limit_expiry_and_ended_grace_refusals_by_reason() {
+    // The lifecycle sweeper runs only at start here: an ended grace is still
+    // known when its old token comes back.
+    let g = gateway(&[
+        "--usage-flush-interval",
+        "1",
+        "--lifecycle-interval",
+        "3600",
+    ])
+    .await;
+    let (app, org) = (&g.app, &g.org);
+    let key = |name: &str| json!({"name": name, "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}});
+    let fa = |token: String| {
+        let rb = app
+            .http
+            .get(format!("{}/auth/verify", app.base))
+            .bearer_auth(token)
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/api/v1/balances/current");
+        async move { app.send(rb).await.status.as_u16() }
+    };
+    let gw = |token: String| {
+        let rb = app
+            .http
+            .get(format!("{}/api/v1/balances/current", app.base))
+            .bearer_auth(token);
+        async move { app.send(rb).await.status.as_u16() }
+    };
+
+    // Rate limited: 2 allowed, then 2 refusals (forward-auth, gateway) that
+    // count as rate_limit and not as allowed.
+    let mut limited = key("limited");
+    limited["rate_limit"] = json!({"requests": 2, "per_seconds": 86_400});
+    let limited = app.scoped_key(org, limited).await;
+    let token = app.token(&limited, None).await;
+    assert_eq!(fa(token.clone()).await, 200);
+    assert_eq!(gw(token.clone()).await, 200);
+    assert_eq!(fa(token.clone()).await, 429);
+    assert_eq!(gw(token.clone()).await, 429);
+
+    // An expiring key: allowed, then refused as expired once it expired.
+    let mut short = key("short-lived");
+    short["expires_at"] = keygate_core::time::format_rfc3339(now_ms() + 2_000).into();
+    let short = app.scoped_key(org, short).await;
+    let short_token = app.token(&short, None).await;
+    assert_eq!(fa(short_token.clone()).await, 200);
+
+    // A grace period: the old token works during it, and is refused as
+    // expired after it; a regenerate without grace makes it revoked.
+    let rolling = app.scoped_key(org, key("rolling")).await;
+    let old_token = app.token(&rolling, None).await;
+    let regenerate_path = format!(
+        "/dev/v1/orgs/{}/scoped-keys/{}/regenerate",
+        org.org_id,
+        cid(&rolling)
+    );
+    let regenerate =
+        |body: Value| app.req(Method::POST, &regenerate_path, Some(&org.owner), Some(body));
+    let r = regenerate(json!({"password": PASSWORD, "previous_secret_expires_in": 2})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let grace_end =
+        keygate_core::time::parse_rfc3339(r.body["previous_secret_expires_at"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(fa(old_token.clone()).await, 200);
+
+    wait_past(
+        grace_end
+            .max(keygate_core::time::parse_rfc3339(short["expires_at"].as_str().unwrap()).unwrap()),
+    )
+    .await;
+    assert_eq!(fa(short_token.clone()).await, 401);
+    assert_eq!(gw(short_token).await, 401);
+    assert_eq!(fa(old_token.clone()).await, 401);
+    let regenerated_token = app.token(&r.body, None).await;
+    let r = regenerate(json!({"password": PASSWORD})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(gw(regenerated_token).await, 401);
+
+    let span = format!(
+        "from={}&to={}",
+        rfc3339(now_ms() - 3_600_000),
+        rfc3339(now_ms() + 600_000)
+    );
+    let of = |k: &Value| format!("client_id={}&granularity=minute&{span}", cid(k));
+    let zero = json!({"scope": 0, "rate_limit": 0, "expired": 0, "revoked": 0, "network": 0});
+    let with = |reason: &str, n: u64| {
+        let mut v = zero.clone();
+        v[reason] = n.into();
+        v
+    };
+    usage_reaching(app, org, &of(&limited), &(2, with("rate_limit", 2))).await;
+    usage_reaching(app, org, &of(&short), &(1, with("expired", 2))).await;
+    let mut rolled = with("expired", 1);
+    rolled["revoked"] = 1.into();
+    usage_reaching(app, org, &of(&rolling), &(1, rolled)).await;
+}
+
+#[tokio::test]
+async fn usage_counts_equal_the_calls_sent_through_gateway_and_forward_auth() {
+    let g = gateway(&["--usage-flush-interval", "1"]).await;
+    let (app, org) = (&g.app, &g.org);
+    let sk = app
+        .scoped_key(org, json!({"name": "counted", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let other = app
+        .scoped_key(org, json!({"name": "other", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = app.token(&sk, None).await;
+    let other_token = app.token(&other, None).await;
+    let fa = |method: &'static str, uri: &'static str, token: String| {
+        let rb = app
+            .http
+            .get(format!("{}/auth/verify", app.base))
+            .bearer_auth(token)
+            .header("x-original-method", method)
+            .header("x-original-uri", uri);
+        async move { app.send(rb).await.status.as_u16() }
+    };
+    // 3 allowed and 2 refused by scope at forward-auth, 2 allowed and 1
+    // refused by scope at the gateway; the other key: 1 allowed.
+    for _ in 0..3 {
+        assert_eq!(
+            fa("GET", "/api/v1/balances/current", token.clone()).await,
+            200
+        );
+    }
+    assert_eq!(
+        fa("POST", "/api/v1/balances/current", token.clone()).await,
+        403
+    );
+    assert_eq!(
+        fa("GET", "/api/v1/pa/payment_intents/1", token.clone()).await,
+        403
+    );
+    for _ in 0..2 {
+        let r = app
+            .send(
+                app.http
+                    .get(format!("{}/api/v1/balances/current", app.base))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let r = app
+        .send(
+            app.http
+                .post(format!("{}/api/v1/balances/current", app.base))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        fa("GET", "/api/v1/balances/current", other_token.clone()).await,
+        200
+    );
+    // Logins are not calls; a garbage token names no key and is counted nowhere.
+    app.token(&sk, None).await;
+    assert_eq!(
+        fa("GET", "/api/v1/balances/current", "x.y.z".into()).await,
+        401
+    );
+
+    // Regenerated: the old token is refused as revoked (twice).
+    let regen = app
+        .req(
+            Method::POST,
+            &format!(
+                "/dev/v1/orgs/{}/scoped-keys/{}/regenerate",
+                org.org_id,
+                cid(&sk)
+            ),
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(regen.status, 200, "{}", regen.body);
+    for _ in 0..2 {
+        assert_eq!(
+            fa("GET", "/api/v1/balances/current", token.clone()).await,
+            401
+        );
+    }
+
+    let span = format!(
+        "from={}&to={}",
+        rfc3339(now_ms() - 3_600_000),
+        rfc3339(now_ms() + 600_000)
+    );
+    let want = (
+        5,
+        json!({"scope": 3, "rate_limit": 0, "expired": 0, "revoked": 2, "network": 0}),
+    );
+    let body = usage_reaching(
+        app,
+        org,
+        &format!("client_id={}&granularity=minute&{span}", cid(&sk)),
+        &want,
+    )
+    .await;
+    // Every minute of the span is a bucket, in order, empty ones with zeros.
+    let buckets = body["buckets"].as_array().unwrap();
+    assert!((70..=72).contains(&buckets.len()), "{}", buckets.len());
+    assert!(buckets[0]["start"].as_str().unwrap().ends_with(":00.000Z"));
+    // The whole organization: both keys; by hour and by day the same sums.
+    let org_want = (
+        6,
+        json!({"scope": 3, "rate_limit": 0, "expired": 0, "revoked": 2, "network": 0}),
+    );
+    usage_reaching(app, org, &format!("granularity=hour&{span}"), &org_want).await;
+    let day_span = format!(
+        "from={}&to={}",
+        rfc3339(now_ms() - 2 * DAY_MS),
+        rfc3339(now_ms() + DAY_MS)
+    );
+    usage_reaching(app, org, &format!("granularity=day&{day_span}"), &org_want).await;
+    // The default: the last 24 hours by hour.
+    let r = usage(app, org, &format!("client_id={}", cid(&other))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(totals(&r.body).0, 1);
+    assert!((24..=25).contains(&r.body["buckets"].as_array().unwrap().len()));
+
+    // Bad input names the parameter; another organization's key is not found.
+    for (q, field) in [
+        ("granularity=week", "granularity"),
+        ("from=yesterday", "from"),
+        ("to=2026-02-30T00:00:00Z", "to"),
+        ("from=2026-05-12T00:00:00Z&to=2026-05-11T00:00:00Z", "from"),
+        (
+            "granularity=minute&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z",
+            "from",
+        ),
+        ("colour=red", "colour"),
+    ] {
+        let r = usage(app, org, q).await;
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert_eq!(r.code(), "validation_error");
+        assert_eq!(r.body["source"], field, "{q}: {}", r.body);
+    }
+    let stranger = app.create_org("Other", "owner@other.test", &["X"]).await;
+    let r = usage(app, &stranger, &format!("client_id={}", cid(&sk))).await;
+    assert_eq!(r.status, 404);
+    // Read-only roles may not see usage.
+    let viewer = app.invite_member(org, "viewer@acme.test", "viewer").await;
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/usage", org.org_id),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn last_used_shows_the_time_and_address_of_a_login() {
+    let app = spawn_app_with(&["--usage-flush-interval", "1"], &[]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["HK", "UK"])
+        .await;
+    let sk = app
+        .scoped_key(&org, json!({"name": "lu", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let path = format!("/dev/v1/orgs/{}/scoped-keys/{}", org.org_id, cid(&sk));
+    let before = app.req(Method::GET, &path, Some(&org.owner), None).await;
+    assert_eq!(before.body["last_used_at"], Value::Null);
+    assert_eq!(before.body["last_used_ip"], Value::Null);
+    let t0 = now_ms();
+    app.token(&sk, None).await;
+    let end = Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let r = app.req(Method::GET, &path, Some(&org.owner), None).await;
+        if r.body["last_used_at"].is_string() {
+            break r.body;
+        }
+        assert!(
+            Instant::now() < end,
+            "last_used_at never appeared: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(seen["last_used_ip"], "127.0.0.1");
+    let at = seen["last_used_at"].as_str().unwrap();
+    assert!(at >= rfc3339(t0 - 1000).as_str(), "{at}");
+    // The list says the same.
+    let list = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/api-keys", org.org_id),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    let row = list.body["scoped_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["client_id"] == cid(&sk))
+        .unwrap()
+        .clone();
+    assert_eq!(row["last_used_at"], at);
+    assert_eq!(row["last_used_ip"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn counts_not_yet_flushed_are_written_at_a_clean_shutdown() {
+    // A flush interval longer than the test: only the shutdown writes.
+    let mut g = gateway(&["--usage-flush-interval", "10"]).await;
+    let sk = g
+        .app
+        .scoped_key(&g.org, json!({"name": "s", "account_permissions": {"accounts": [&g.org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = g.app.token(&sk, None).await;
+    for _ in 0..4 {
+        let r = g
+            .app
+            .send(
+                g.app
+                    .http
+                    .get(format!("{}/api/v1/balances/current", g.app.base))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    stop_cleanly(&g.app);
+    let args: Vec<String> = vec!["--usage-flush-interval".into(), "10".into()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    g.app.restart_with(Some(&args), None);
+    let session = g.app.sign_in("owner@acme.test", PASSWORD).await;
+    let r = g
+        .app
+        .req(
+            Method::GET,
+            &format!(
+                "/dev/v1/orgs/{}/usage?client_id={}&granularity=day",
+                g.org.org_id,
+                cid(&sk)
+            ),
+            Some(&session),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(totals(&r.body).0, 4, "{}", r.body);
+}
+
+/// SIGTERM, then waits until the process has exited (a zombie until reaped).
+fn stop_cleanly(app: &TestApp) {
+    let pid = app.pid();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .chars()
+            .next();
+        if stat.is_empty() || state == Some('Z') {
+            return;
+        }
+        assert!(Instant::now() < end, "keygate did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Moves a key's creation back by `days` in the database (the server stopped).
+async fn backdate(app: &TestApp, client_id: &str, days: i64) {
+    let sql = "update api_keys set created_at = created_at - $1 where client_id = $2";
+    let ms = days * DAY_MS;
+    match &app.database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query(sql)
+                .bind(ms)
+                .bind(client_id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        None => {
+            let url = format!("sqlite://{}/keygate.db", app.data_dir.display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query(sql)
+                .bind(ms)
+                .bind(client_id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+async fn unused_events(app: &TestApp, org: &Org) -> Vec<Value> {
+    let session = app.sign_in(&org.owner.email, PASSWORD).await;
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{}/audit-events?limit=200", org.org_id),
+            Some(&session),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap_or("").ends_with(".unused"))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn an_idle_key_is_reported_unused_once_across_restarts() {
+    let mut app = spawn_app_with(&["--unused-key-days", "30"], &[]).await;
+    let org = app
+        .create_org("Acme", "owner@acme.test", &["HK", "UK"])
+        .await;
+    let idle = app
+        .scoped_key(&org, json!({"name": "forgotten", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let busy = app
+        .scoped_key(&org, json!({"name": "busy", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    app.kill();
+    backdate(&app, cid(&idle), 31).await;
+    backdate(&app, cid(&busy), 29).await;
+    app.restart_with(None, None);
+    let end = Instant::now() + Duration::from_secs(20);
+    let events = loop {
+        let events = unused_events(&app, &org).await;
+        if !events.is_empty() {
+            break events;
+        }
+        assert!(Instant::now() < end, "no *.unused event");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["action"], "scoped_key.unused");
+    assert_eq!(events[0]["client_id"], cid(&idle));
+    // Mailed to the owner.
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = std::fs::read_dir(app.data_dir.join("mail"))
+            .map(|d| {
+                d.filter_map(Result::ok).any(|e| {
+                    std::fs::read_to_string(e.path())
+                        .unwrap_or_default()
+                        .contains("'forgotten' was not used for 30 days")
+                })
+            })
+            .unwrap_or(false);
+        if found {
+            break;
+        }
+        assert!(Instant::now() < end, "no mail about the unused key");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Started again: still one (the claim is in the database).
+    let sweeps = |app: &TestApp| app.log().matches("checked for unused keys").count();
+    let before = sweeps(&app);
+    app.restart_with(None, None);
+    let end = Instant::now() + Duration::from_secs(20);
+    while sweeps(&app) == before {
+        assert!(
+            Instant::now() < end,
+            "the restarted server never looked for unused keys"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(unused_events(&app, &org).await.len(), 1);
+}
