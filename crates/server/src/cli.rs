@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{DataArgs, ServeArgs};
 use crate::secrets;
-use crate::service::{self, invitations, leaks, orgs};
+use crate::service::{self, invitations, key_policy, orgs};
 
 #[derive(Parser)]
 #[command(
@@ -216,7 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org(OrgCommand::Set { data, org, on_leak }) => {
             let store = data.open_store().await?;
-            let on_leak = leaks::set_on_leak_as_operator(store.as_ref(), &org, &on_leak)
+            let on_leak = key_policy::set_on_leak_as_operator(store.as_ref(), &org, &on_leak)
                 .await
                 .map_err(refused)?;
             println!(

@@ -1,16 +1,19 @@
 //! Organization key policies: rules every key of the organization must meet
 //! when it is created, duplicated, edited or regenerated. A policy set later
 //! changes no key; the keys that break it are listed ([`breaking_keys`]).
+//! The organization's `on_leak` setting (what a leak report does) lives here
+//! too: it is set with the policy's rules, under one password confirmation.
 
 use keygate_core::network::Networks;
 use keygate_core::policy::{KeyFacts, KeyPolicy};
-use keygate_core::{ClientId, OnLeak, OrgId};
+use keygate_core::{ClientId, OnLeak, OrgId, Role};
 use keygate_store::{KeyKind, KeyRecord};
 use serde_json::json;
 
 use crate::app::App;
+use crate::audit::Actor;
 use crate::clock::now_ms;
-use crate::service::{Acting, Error, leaks, passwords};
+use crate::service::{Acting, Error, Need, passwords};
 
 /// The one check of a key against its organization's policy, with the key's
 /// fields as they will be after the change. The error names the field to fix
@@ -64,9 +67,9 @@ pub async fn set(
     }
     passwords::confirm(app, &who.user, password).await?;
     if let Some(on_leak) = on_leak
-        && on_leak != leaks::on_leak(app, &who.org_id).await?
+        && on_leak != self::on_leak(app, &who.org_id).await?
     {
-        leaks::set_on_leak_confirmed(app, who, on_leak).await?;
+        set_on_leak_confirmed(app, who, on_leak).await?;
     }
     let before = app.store.key_policy(&who.org_id).await?;
     let mut after = before.clone();
@@ -142,4 +145,47 @@ pub async fn breaking_keys(
             })
         })
         .collect())
+}
+
+/// The organization's `on_leak` setting.
+pub async fn on_leak(app: &App, org_id: &OrgId) -> Result<OnLeak, Error> {
+    Ok(app.store.on_leak(org_id).await?)
+}
+
+/// Sets `on_leak` for an owner whose password the caller has confirmed
+/// already (a route that changes several settings with one confirmation).
+pub async fn set_on_leak_confirmed(
+    app: &App,
+    who: &Acting,
+    on_leak: OnLeak,
+) -> Result<OnLeak, Error> {
+    if who.role != Role::Owner {
+        return Err(Error::Forbidden(Need::Owner));
+    }
+    let event = who.actor.event(
+        Some(&who.org_id),
+        "org.updated",
+        None,
+        json!({"on_leak": on_leak.as_str()}),
+    );
+    app.store.set_on_leak(&who.org_id, on_leak, &event).await?;
+    Ok(on_leak)
+}
+
+/// `keygate org set --on-leak`: the operator's way, without a member.
+pub async fn set_on_leak_as_operator(
+    store: &dyn keygate_store::Store,
+    org_id: &str,
+    on_leak: &str,
+) -> Result<OnLeak, Error> {
+    let on_leak = OnLeak::parse(on_leak, "on_leak")?;
+    let org_id = OrgId::parse(org_id).map_err(|_| Error::NotFound)?;
+    let event = Actor::default().event(
+        Some(&org_id),
+        "org.updated",
+        None,
+        json!({"on_leak": on_leak.as_str()}),
+    );
+    store.set_on_leak(&org_id, on_leak, &event).await?;
+    Ok(on_leak)
 }

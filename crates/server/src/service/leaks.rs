@@ -1,6 +1,7 @@
 //! Leaked-key intake (secret scanning): reports from GitHub's secret scanning
-//! partner program and GitLab's token revocation API, and the organization's
-//! `on_leak` setting that decides what a report of a live key does.
+//! partner program and GitLab's token revocation API, and what a report of a
+//! live key does (the organization's `on_leak` setting, kept with the key
+//! policy in `service::key_policy`).
 //!
 //! A reported token is matched exactly as a login matches a key: its shape and
 //! checksum first (a cheap refusal of anything that is not a Keygate key), then
@@ -10,14 +11,14 @@
 
 use keygate_core::crypto::sha256;
 use keygate_core::leak::report_text;
-use keygate_core::{ApiKey, OnLeak, OrgId, Role};
+use keygate_core::{ApiKey, OnLeak};
 use keygate_store::KeyRecord;
 use serde_json::json;
 
 use crate::app::App;
 use crate::audit::Actor;
 use crate::clock::now_ms;
-use crate::service::{Acting, Error, Need, keys, passwords};
+use crate::service::{Error, keys};
 
 /// Who sent a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,61 +235,4 @@ fn details(k: &KeyRecord, reporter: Reporter, r: &Report, on_leak: OnLeak) -> se
             "action": action(on_leak),
         },
     })
-}
-
-/// The organization's `on_leak` setting.
-pub async fn on_leak(app: &App, org_id: &OrgId) -> Result<OnLeak, Error> {
-    Ok(app.store.on_leak(org_id).await?)
-}
-
-/// Sets `on_leak` (owner), confirmed with the owner's password.
-pub async fn set_on_leak(
-    app: &App,
-    who: &Acting,
-    on_leak: OnLeak,
-    password: Option<&str>,
-) -> Result<OnLeak, Error> {
-    if who.role != Role::Owner {
-        return Err(Error::Forbidden(Need::Owner));
-    }
-    passwords::confirm(app, &who.user, password).await?;
-    set_on_leak_confirmed(app, who, on_leak).await
-}
-
-/// Sets `on_leak` for an owner whose password the caller has confirmed
-/// already (a route that changes several settings with one confirmation).
-pub async fn set_on_leak_confirmed(
-    app: &App,
-    who: &Acting,
-    on_leak: OnLeak,
-) -> Result<OnLeak, Error> {
-    if who.role != Role::Owner {
-        return Err(Error::Forbidden(Need::Owner));
-    }
-    let event = who.actor.event(
-        Some(&who.org_id),
-        "org.updated",
-        None,
-        json!({"on_leak": on_leak.as_str()}),
-    );
-    app.store.set_on_leak(&who.org_id, on_leak, &event).await?;
-    Ok(on_leak)
-}
-
-/// `keygate org set --on-leak`: the operator's way, without a member.
-pub async fn set_on_leak_as_operator(
-    store: &dyn keygate_store::Store,
-    org_id: &str,
-    on_leak: &str,
-) -> Result<OnLeak, Error> {
-    let on_leak = OnLeak::parse(on_leak, "on_leak")?;
-    let org_id = OrgId::parse(org_id).map_err(|_| Error::NotFound)?;
-    let event = Actor::default().event(
-        Some(&org_id),
-        "org.updated",
-        None,
-        json!({"on_leak": on_leak.as_str()}),
-    );
-    store.set_on_leak(&org_id, on_leak, &event).await?;
-    Ok(on_leak)
 }

@@ -608,7 +608,7 @@ async fn a_leaked_previous_secret_ends_its_grace_at_once_and_on_leak_is_set_thro
     let new = r.body["api_key"].as_str().unwrap().to_owned();
     app.remember(&new);
     let acct = Some(org.accounts[0].as_str());
-    assert_eq!(app.login(client_id, &old, acct).await.status, 201, "grace");
+    assert_eq!(app.login(client_id, old, acct).await.status, 201, "grace");
 
     let report = json!([{"type": "keygate_api_key", "token": old,
                          "location": "https://gitlab.example/p/-/blob/main/old.env"}]);
@@ -622,7 +622,7 @@ async fn a_leaked_previous_secret_ends_its_grace_at_once_and_on_leak_is_set_thro
     .await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(
-        app.login(client_id, &old, acct).await.status,
+        app.login(client_id, old, acct).await.status,
         401,
         "old secret revoked"
     );

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::http::dto::key_policy::{KeyPolicyPatch, KeyPolicyView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OrgMember};
-use crate::service::{key_policy, leaks};
+use crate::service::key_policy;
 
 /// The organization's key policy, and the keys made before it that break it.
 #[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/key-policy", tag = "organizations",
@@ -20,7 +20,7 @@ pub async fn get(
 ) -> Result<Json<KeyPolicyView>, ApiError> {
     let policy = key_policy::get(&app, &m.org_id).await?;
     let breaking = key_policy::breaking_keys(&app, &m.org_id, &policy).await?;
-    let on_leak = leaks::on_leak(&app, &m.org_id).await?;
+    let on_leak = key_policy::on_leak(&app, &m.org_id).await?;
     Ok(Json(KeyPolicyView::new(&policy, on_leak, &breaking)))
 }
 
@@ -39,6 +39,6 @@ pub async fn update(
     let policy =
         key_policy::set(&app, &m.acting(), body.changes(), body.password.as_deref()).await?;
     let breaking = key_policy::breaking_keys(&app, &m.org_id, &policy).await?;
-    let on_leak = leaks::on_leak(&app, &m.org_id).await?;
+    let on_leak = key_policy::on_leak(&app, &m.org_id).await?;
     Ok(Json(KeyPolicyView::new(&policy, on_leak, &breaking)))
 }
