@@ -81,7 +81,7 @@ async fn notify_unused(app: &App, now: i64) -> Result<(), keygate_store::StoreEr
     let idle_before = now - i64::from(days) * DAY_MS;
     let mut notified = 0;
     loop {
-        let keys = app.store.unused_keys(idle_before, SWEEP_BATCH).await?;
+        let keys = app.store.unused_keys(now, idle_before, SWEEP_BATCH).await?;
         let mut claimed = 0;
         for key in &keys {
             if app

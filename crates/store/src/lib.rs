@@ -427,8 +427,9 @@ pub trait Store: Send + Sync + 'static {
     /// Retention: minute rows before `minutes_before`, day rows before
     /// `days_before`, and the activity of deleted keys. Returns rows removed.
     async fn prune_usage(&self, minutes_before: i64, days_before: i64) -> Result<u64>;
-    /// Keys idle since before `idle_before` not yet told about (at most `limit`).
-    async fn unused_keys(&self, idle_before: i64, limit: u32) -> Result<Vec<UnusedKey>>;
+    /// Keys idle since before `idle_before` not yet told about (at most
+    /// `limit`), leaving out keys expired at `now`.
+    async fn unused_keys(&self, now: i64, idle_before: i64, limit: u32) -> Result<Vec<UnusedKey>>;
     /// Claims the `*.unused` notice of `key` with a conditional update and
     /// writes `audit` (and its outbox rows) in the same transaction; false when
     /// another instance claimed it first or the key was used meanwhile.

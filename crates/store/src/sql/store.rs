@@ -471,8 +471,8 @@ where
         SqlStore::prune_usage(self, minutes_before, days_before).await
     }
 
-    async fn unused_keys(&self, idle_before: i64, limit: u32) -> Result<Vec<UnusedKey>> {
-        SqlStore::unused_keys(self, idle_before, limit).await
+    async fn unused_keys(&self, now: i64, idle_before: i64, limit: u32) -> Result<Vec<UnusedKey>> {
+        SqlStore::unused_keys(self, now, idle_before, limit).await
     }
 
     async fn claim_unused(

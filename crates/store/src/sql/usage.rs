@@ -239,17 +239,26 @@ where
         Ok(n + DB::rows_affected(&done))
     }
 
-    pub(crate) async fn unused_keys(&self, idle_before: i64, limit: u32) -> Result<Vec<UnusedKey>> {
+    pub(crate) async fn unused_keys(
+        &self,
+        now: i64,
+        idle_before: i64,
+        limit: u32,
+    ) -> Result<Vec<UnusedKey>> {
+        // An expired key is not "unused": it cannot be used, and its expiry
+        // had its own events (`*.expiring`, `*.expired`).
         sqlx::query(
             "select k.client_id, k.org_id, k.kind, k.name, k.owner_id, k.created_at, \
              a.last_used_at from api_keys k left join key_activity a on a.client_id = k.client_id \
              where coalesce(a.last_used_at, k.created_at) < $1 \
+             and (k.expires_at is null or k.expires_at > $3) \
              and (a.unused_notified_at is null \
                   or a.unused_notified_at < coalesce(a.last_used_at, k.created_at)) \
              order by k.client_id limit $2",
         )
         .bind(idle_before)
         .bind(i64::from(limit))
+        .bind(now)
         .fetch_all(&self.read)
         .await
         .map_err(db::<DB>)?
@@ -299,7 +308,8 @@ where
             "update key_activity set unused_notified_at = $1, updated_at = $1 \
              where client_id = $2 and coalesce(last_used_at, $3) < $4 \
              and (unused_notified_at is null or unused_notified_at < coalesce(last_used_at, $3)) \
-             and exists (select 1 from api_keys k where k.client_id = $2)",
+             and exists (select 1 from api_keys k where k.client_id = $2 \
+                         and (k.expires_at is null or k.expires_at > $1))",
         )
         .bind(now)
         .bind(key.client_id.as_str())

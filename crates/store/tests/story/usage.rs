@@ -79,9 +79,9 @@ pub async fn usage_adds_up_and_an_idle_key_is_claimed_once(store: &dyn Store, _p
     assert_eq!(last, vec![used(NOW + 5, "203.0.113.1")]);
 
     // Idle since NOW + 5: not before NOW, but before NOW + 10 days.
-    assert!(store.unused_keys(NOW, 10).await.unwrap().is_empty());
+    assert!(store.unused_keys(NOW, NOW, 10).await.unwrap().is_empty());
     let cutoff = NOW + 10 * DAY;
-    let idle = store.unused_keys(cutoff, 10).await.unwrap();
+    let idle = store.unused_keys(cutoff, cutoff, 10).await.unwrap();
     assert_eq!(idle.len(), 1);
     assert_eq!(idle[0].idle_since(), NOW + 5);
     let mut notice = event(Some(org_id), "scoped_key.unused", Some(&k.client_id));
@@ -90,7 +90,13 @@ pub async fn usage_adds_up_and_an_idle_key_is_claimed_once(store: &dyn Store, _p
     let mut again = event(Some(org_id), "scoped_key.unused", Some(&k.client_id));
     again.occurred_at = cutoff;
     assert!(!store.claim_unused(&idle[0], cutoff, &again).await.unwrap());
-    assert!(store.unused_keys(cutoff, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .unused_keys(cutoff, cutoff, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let events = store
         .audit_events(&AuditQuery {
             org_id: org_id.clone(),
@@ -117,11 +123,34 @@ pub async fn usage_adds_up_and_an_idle_key_is_claimed_once(store: &dyn Store, _p
         .unwrap();
     assert_eq!(
         store
-            .unused_keys(cutoff + 20 * DAY, 10)
+            .unused_keys(cutoff + 20 * DAY, cutoff + 20 * DAY, 10)
             .await
             .unwrap()
             .len(),
         1
+    );
+    // An idle key that expired is not "unused": it is neither listed nor claimed.
+    let mut gone = key(org_id, KeyKind::Scoped, None, KeyScope::OrgAdmin, "expired");
+    gone.expires_at = Some(NOW + DAY);
+    store
+        .insert_key(&gone, &event(Some(org_id), "scoped_key.created", None))
+        .await
+        .unwrap();
+    let later = cutoff + 20 * DAY;
+    let idle = store.unused_keys(later, later, 10).await.unwrap();
+    assert_eq!(idle.len(), 1, "only the live key");
+    assert_eq!(idle[0].client_id, k.client_id);
+    let before_expiry = store.unused_keys(NOW, later, 10).await.unwrap();
+    assert_eq!(before_expiry.len(), 2, "both, before the expiry");
+    let stale = before_expiry
+        .iter()
+        .find(|u| u.client_id == gone.client_id)
+        .unwrap();
+    let mut notice = event(Some(org_id), "scoped_key.unused", Some(&gone.client_id));
+    notice.occurred_at = later;
+    assert!(
+        !store.claim_unused(stale, later, &notice).await.unwrap(),
+        "an expired key's notice is not claimed"
     );
 
     // Retention: minutes before the cut go, days stay.
