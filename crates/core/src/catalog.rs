@@ -201,7 +201,9 @@ fn split_path(path: &str) -> Result<Vec<&str>, AmbiguousPath> {
 }
 
 /// Every `%` starts a well-formed escape of something other than `%`, `/`,
-/// `\`, `.` or NUL (hex digits in either case).
+/// `\`, `.`, `;` or NUL (hex digits in either case). An encoded `;` is
+/// refused like a raw one: servers that decode before splitting off path
+/// parameters (`..%3B/`) would read the path another way.
 fn escapes_are_plain(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
@@ -211,7 +213,7 @@ fn escapes_are_plain(s: &str) -> bool {
         let (Some(hi), Some(lo)) = (hex(at + 1), hex(at + 2)) else {
             return false;
         };
-        if matches!(hi * 16 + lo, 0x00 | 0x25 | 0x2e | 0x2f | 0x5c) {
+        if matches!(hi * 16 + lo, 0x00 | 0x25 | 0x2e | 0x2f | 0x3b | 0x5c) {
             return false;
         }
         i = at + 3;
@@ -328,6 +330,9 @@ mod tests {
             "/api/v1/invoices/%00",
             "/api/v1/invoices/%zz",
             "/api/v1/invoices/%2",
+            "/api/v1/invoices/..%3B/balances/current",
+            "/api/v1/invoices/..%3b/balances/current",
+            "/api/v1/invoices%3Bx=1/1",
         ] {
             assert_eq!(c.resolve(p).err(), Some(AmbiguousPath), "{p}");
         }

@@ -236,6 +236,8 @@ async fn ambiguous_paths_are_400_at_the_gateway_and_every_forward_auth_endpoint(
         "/api/v1/invoices/..;/balances/current",
         "/api/v1/invoices;x=1/1",
         "/api/v1/invoices/1;",
+        "/api/v1/invoices/..%3B/balances/current",
+        "/api/v1/invoices/..%3b/balances/current",
         "/api/v1/invoices/%252e%252e/balances/current",
         "/api/v1/invoices/%25",
         "/api/v1/invoices/a%2fb",
