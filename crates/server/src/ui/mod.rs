@@ -10,6 +10,7 @@ pub mod chart;
 pub mod csrf;
 pub mod extract;
 pub mod pages;
+pub mod rate_limit;
 mod routes;
 
 use std::ops::Deref;
@@ -115,7 +116,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             &format!("{keys_at}/new"),
-            get(keys::new_page).post(keys::create),
+            get(keys::scoped::new_page).post(keys::scoped::create),
         )
         .route(
             &format!("{keys_at}/{{client_id}}/regenerate"),
@@ -127,7 +128,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             &format!("{keys_at}/{{client_id}}/edit"),
-            get(keys::edit_page).post(keys::edit),
+            get(keys::scoped::edit_page).post(keys::scoped::edit),
         )
         .route(
             &format!("{keys_at}/{{client_id}}/delete"),

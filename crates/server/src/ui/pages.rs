@@ -330,6 +330,10 @@ pub struct KeyForm {
     /// entry per bad line).
     pub networks: String,
     pub network_errors: Vec<String>,
+    /// The key's own rate limit, and what leaving it empty means (the
+    /// organization's default).
+    pub limit: crate::ui::rate_limit::LimitFields,
+    pub limit_hint: String,
 }
 
 impl KeyForm {

@@ -17,6 +17,7 @@ use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
 use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
+use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::password_error;
 
 /// The form's values, whether posted or read from a key.
@@ -32,6 +33,8 @@ pub struct FormValues {
     pub expires_at: String,
     /// The allowlist as typed: one network per line.
     pub networks: String,
+    /// The key's own rate limit as typed; both empty: none.
+    pub limit: LimitFields,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -76,6 +79,10 @@ impl FormValues {
             all_accounts: form.has("accounts_all", "on"),
             networks: form.get("allowed_networks").unwrap_or("").to_owned(),
             expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
+            limit: LimitFields::posted(
+                form.get(rate_limit::REQUESTS),
+                form.get(rate_limit::PER_SECONDS),
+            ),
         }
     }
 
@@ -110,6 +117,7 @@ impl FormValues {
                 .map(|t| format_rfc3339(t)[..19].to_owned())
                 .unwrap_or_default(),
             networks: k.allowed_networks.to_strings().join("\n"),
+            limit: LimitFields::of(k.rate_limit),
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -260,6 +268,7 @@ pub async fn form_page(
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?;
     let mut accounts = orgs::accounts(app, &m.org_id).await?;
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    let org_default = orgs::rate_limit(app, &m.org_id).await?;
     let (heading, action, submit) = match key {
         Some(k) => (
             format!("Edit API key “{}”", k.name),
@@ -297,6 +306,8 @@ pub async fn form_page(
         password_error: None,
         networks: values.networks.clone(),
         network_errors: Vec::new(),
+        limit: values.limit.clone(),
+        limit_hint: limit_hint(org_default),
     };
     match error {
         None => {}
@@ -316,6 +327,8 @@ pub async fn form_page(
                 form.account_error = Some(msg);
             } else if source == "expires_at" {
                 form.expires_error = Some(format!("Expires: {}", msg.to_lowercase()));
+            } else if source.starts_with("rate_limit") {
+                form.limit.show_error(&source, &message);
             } else if source.starts_with("allowed_networks") {
                 // One line per bad line of the textarea (see `terms`), or the
                 // policy's sentence.
@@ -330,6 +343,20 @@ pub async fn form_page(
         Some(e) => return Err(e.into()),
     }
     Ok(KeyFormPage { shell, form })
+}
+
+/// What the rate limit means, and what leaving it empty does.
+fn limit_hint(org_default: Option<keygate_core::RateLimit>) -> String {
+    let default = match org_default {
+        Some(l) => format!(
+            "the organization default then applies: {}",
+            rate_limit::words(l)
+        ),
+        None => "the organization default then applies, and none is set".to_owned(),
+    };
+    format!(
+        "At most this many token checks (gateway and forward-auth) per window; past it, calls get 429 with Retry-After. Leave both empty for no limit of the key's own: {default}."
+    )
 }
 
 fn perm_words(set: &PermSet) -> String {
