@@ -510,6 +510,17 @@ pub struct KeyPage {
     pub created: String,
     pub updated: String,
     pub last_used: Option<(String, String)>,
+    /// When the key stops working (`None`: never), whether that has passed,
+    /// and the grace of a replaced secret.
+    pub expires: Option<String>,
+    pub expired: bool,
+    pub grace: Option<String>,
+    /// Its own limit in words, else the organization default's, else "None".
+    pub rate_limit: String,
+    /// Empty: any network.
+    pub networks: Vec<String>,
+    /// When its secret was reported leaked (it still works).
+    pub exposed: Option<String>,
     pub flush_secs: u64,
     pub edit_url: Option<String>,
     pub chart: crate::ui::chart::Chart,
