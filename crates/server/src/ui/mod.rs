@@ -104,6 +104,7 @@ pub fn router(app: AppState) -> Router {
         .route("/app/static/app.js", get(js))
         .route("/app/orgs/{org_id}", get(auth::landing))
         .route(org, get(org::settings))
+        .route(&format!("{org}/rate-limit"), post(org::set_rate_limit))
         .route(
             &format!("{org}/two-factor"),
             get(two_factor::org_policy).post(two_factor::set_org_policy),

@@ -186,6 +186,12 @@ pub struct TwoFactorRequiredPage;
 pub struct SettingsPage {
     pub shell: Shell,
     pub accounts: usize,
+    pub notice: Option<&'static str>,
+    /// The organization's default rate limit in words, or "None".
+    pub rate_limit: String,
+    /// Its form (owners): the fields, and a wrong password.
+    pub limit: crate::ui::rate_limit::LimitFields,
+    pub password_error: Option<String>,
 }
 
 pub struct KeyInfo {
