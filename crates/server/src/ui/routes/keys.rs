@@ -19,6 +19,7 @@ use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
 mod common;
 mod form;
+mod networks;
 pub mod scoped;
 use common::{M, key_of, keys_url, reveal};
 use form::scope_summary;
