@@ -10,6 +10,7 @@ pub mod chart;
 pub mod csrf;
 pub mod extract;
 pub mod pages;
+pub mod rate_limit;
 mod routes;
 
 use std::ops::Deref;
@@ -103,6 +104,7 @@ pub fn router(app: AppState) -> Router {
         .route("/app/static/app.js", get(js))
         .route("/app/orgs/{org_id}", get(auth::landing))
         .route(org, get(org::settings))
+        .route(&format!("{org}/rate-limit"), post(org::set_rate_limit))
         .route(
             &format!("{org}/two-factor"),
             get(two_factor::org_policy).post(two_factor::set_org_policy),
@@ -115,7 +117,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             &format!("{keys_at}/new"),
-            get(keys::new_page).post(keys::create),
+            get(keys::scoped::new_page).post(keys::scoped::create),
         )
         .route(
             &format!("{keys_at}/{{client_id}}/regenerate"),
@@ -127,7 +129,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             &format!("{keys_at}/{{client_id}}/edit"),
-            get(keys::edit_page).post(keys::edit),
+            get(keys::scoped::edit_page).post(keys::scoped::edit),
         )
         .route(
             &format!("{keys_at}/{{client_id}}/delete"),

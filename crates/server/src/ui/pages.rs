@@ -186,6 +186,12 @@ pub struct TwoFactorRequiredPage;
 pub struct SettingsPage {
     pub shell: Shell,
     pub accounts: usize,
+    pub notice: Option<&'static str>,
+    /// The organization's default rate limit in words, or "None".
+    pub rate_limit: String,
+    /// Its form (owners): the fields, and a wrong password.
+    pub limit: crate::ui::rate_limit::LimitFields,
+    pub password_error: Option<String>,
 }
 
 pub struct KeyInfo {
@@ -330,6 +336,10 @@ pub struct KeyForm {
     /// entry per bad line).
     pub networks: String,
     pub network_errors: Vec<String>,
+    /// The key's own rate limit, and what leaving it empty means (the
+    /// organization's default).
+    pub limit: crate::ui::rate_limit::LimitFields,
+    pub limit_hint: String,
 }
 
 impl KeyForm {
@@ -506,6 +516,17 @@ pub struct KeyPage {
     pub created: String,
     pub updated: String,
     pub last_used: Option<(String, String)>,
+    /// When the key stops working (`None`: never), whether that has passed,
+    /// and the grace of a replaced secret.
+    pub expires: Option<String>,
+    pub expired: bool,
+    pub grace: Option<String>,
+    /// Its own limit in words, else the organization default's, else "None".
+    pub rate_limit: String,
+    /// Empty: any network.
+    pub networks: Vec<String>,
+    /// When its secret was reported leaked (it still works).
+    pub exposed: Option<String>,
     pub flush_secs: u64,
     pub edit_url: Option<String>,
     pub chart: crate::ui::chart::Chart,

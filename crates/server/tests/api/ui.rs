@@ -19,6 +19,7 @@ mod allowlist;
 mod docs;
 mod leaks;
 mod lifecycle;
+mod rate_limits;
 mod two_factor;
 mod usage;
 

@@ -4,32 +4,25 @@
 //! action's POST, never in a URL, a redirect or a later page.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use keygate_core::ClientId;
 use keygate_store::{KeyKind, KeyRecord};
 
 use crate::service::key_policy;
-use crate::service::keys::{self, KeyChanges, LimitChange, Revealed};
+use crate::service::keys::{self, LimitChange};
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
-use crate::ui::extract::{FormBody, KeyManager, OrgMember, PageError, see_other};
+use crate::ui::extract::{FormBody, PageError, see_other};
 use crate::ui::pages::{
-    AdminRow, ApiKeysPage, KeyFormPage, KeyInfo, Lifecycle, PolicyWarning, RevealPage, ScopedRow,
-    Shell, render, render_status, stamp,
+    AdminRow, ApiKeysPage, KeyInfo, Lifecycle, PolicyWarning, ScopedRow, Shell, render, stamp,
 };
-use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
+mod common;
 mod form;
-use crate::ui::routes::confirm::password_error;
-use form::{FormValues, form_page, scope_summary};
-
-type M = OrgMember<KeyManager>;
-
-fn keys_url(m: &M) -> String {
-    format!("/app/orgs/{}/settings/developer/api-keys", m.org_id)
-}
+mod networks;
+pub mod scoped;
+use common::{M, key_of, keys_url, reveal};
+use form::scope_summary;
 
 pub async fn developer(m: M) -> Response {
     see_other(&keys_url(&m))
@@ -130,25 +123,6 @@ fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
     }
 }
 
-async fn reveal(
-    app: &Pages,
-    m: &M,
-    title: &'static str,
-    r: Revealed,
-) -> Result<Response, PageError> {
-    let page = RevealPage {
-        shell: Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?,
-        title,
-        name: r.key.name.clone(),
-        client_id: r.key.client_id.to_string(),
-        api_key: r.api_key.expose().to_owned(),
-    };
-    let mut resp = render(&page);
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
-}
-
 async fn owner_name(app: &Pages, m: &M, owner_id: &str) -> Result<String, PageError> {
     if owner_id == m.org_id.as_str() {
         let org = orgs::org(app, &m.org_id).await?;
@@ -224,20 +198,6 @@ pub async fn generate(
         Ok(r) => reveal(&app, &m, "Admin API key generated", r).await,
         Err(page) => Ok(page),
     }
-}
-
-/// The key of the path, of this organization (any other: not found).
-async fn key_of(
-    app: &Pages,
-    m: &M,
-    id: &str,
-    kind: Option<KeyKind>,
-) -> Result<KeyRecord, PageError> {
-    let id = ClientId::parse(id).map_err(|_| Error::NotFound)?;
-    Ok(match kind {
-        Some(kind) => keys::get(app, &m.org_id, &id, kind).await?,
-        None => keys::find(app, &m.org_id, &id).await?,
-    })
 }
 
 fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
@@ -385,97 +345,5 @@ pub async fn delete(
     match confirmed(&app, &m, &form, delete_prompt(&m, &k), action).await {
         Ok(()) => Ok(see_other(&format!("{}?done=deleted", keys_url(&m)))),
         Err(page) => Ok(page),
-    }
-}
-
-pub async fn new_page(State(app): State<Pages>, m: M) -> Result<Response, PageError> {
-    let values = FormValues::default();
-    let page = form_page(&app, &m, None, values, None).await?;
-    Ok(render(&page))
-}
-
-pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Response, PageError> {
-    check_form(&app, &m.current, &form)?;
-    let values = FormValues::from_form(&app, &form);
-    let password = form.get("password");
-    let result = match values.scope_input().and_then(|i| Ok((i, values.terms()?))) {
-        Ok((mut input, terms)) => {
-            input.expires_at = values.expires_at_input();
-            keys::create_scoped(
-                &app,
-                &m.acting(),
-                &values.name,
-                &input,
-                None,
-                &terms,
-                password,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(r) => reveal(&app, &m, "Scoped API key created", r).await,
-        Err(e) => form_again(&app, &m, None, values, e).await,
-    }
-}
-
-/// The form again with the error next to its field; nothing was changed.
-async fn form_again(
-    app: &Pages,
-    m: &M,
-    key: Option<&KeyRecord>,
-    values: FormValues,
-    e: Error,
-) -> Result<Response, PageError> {
-    let status = match (&e, password_error(&e)) {
-        (Error::Invalid { .. }, _) => StatusCode::BAD_REQUEST,
-        (_, Some((status, _))) => status,
-        (_, None) => return Err(e.into()),
-    };
-    let page: KeyFormPage = form_page(app, m, key, values, Some(e)).await?;
-    Ok(render_status(status, &page))
-}
-
-pub async fn edit_page(
-    State(app): State<Pages>,
-    m: M,
-    Path((_, id)): Path<(String, String)>,
-) -> Result<Response, PageError> {
-    let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
-    let values = FormValues::from_key(&k);
-    Ok(render(&form_page(&app, &m, Some(&k), values, None).await?))
-}
-
-pub async fn edit(
-    State(app): State<Pages>,
-    m: M,
-    Path((_, id)): Path<(String, String)>,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
-    check_form(&app, &m.current, &form)?;
-    let values = FormValues::from_form(&app, &form);
-    let password = form.get("password");
-    let result = match values.scope_input().and_then(|i| Ok((i, values.terms()?))) {
-        Ok((input, terms)) => {
-            let changes = KeyChanges {
-                name: Some(values.name.clone()),
-                org_permissions: Some(input.org_permissions),
-                account_permissions: input
-                    .account_permissions
-                    .or_else(|| Some(form::no_accounts())),
-                rate_limit: LimitChange::Keep,
-                // Unchanged (even when already past) is kept; empty clears.
-                expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
-                allowed_networks: terms.allowed_networks,
-            };
-            keys::update(&app, &m.acting(), &k.client_id, changes, password).await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => Ok(see_other(&format!("{}?done=updated", keys_url(&m)))),
-        Err(e) => form_again(&app, &m, Some(&k), values, e).await,
     }
 }

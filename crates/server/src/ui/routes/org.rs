@@ -1,23 +1,92 @@
-//! Settings overview and the audit log.
+//! Settings overview (with the organization's default rate limit, which
+//! owners set there) and the audit log.
 
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use keygate_core::ClientId;
 use keygate_store::AuditEvent;
 use serde_json::Value;
 
+use crate::access::Owner;
+use crate::service::Error;
 use crate::service::{audit as audit_log, keys as key_service, orgs};
 use crate::ui::Pages;
-use crate::ui::extract::{AnyMember, KeyManager, OrgMember, PageError};
-use crate::ui::pages::{AuditPage, AuditRow, KeyChoice, SettingsPage, Shell, render, when};
+use crate::ui::extract::{AnyMember, FormBody, KeyManager, OrgMember, PageError, see_other};
+use crate::ui::pages::{
+    AuditPage, AuditRow, KeyChoice, SettingsPage, Shell, render, render_status, when,
+};
+use crate::ui::rate_limit::{self, LimitFields};
+use crate::ui::routes::check_form;
+use crate::ui::routes::confirm::password_error;
 
 pub async fn settings(
     State(app): State<Pages>,
     m: OrgMember<AnyMember>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
-    let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "settings").await?;
-    let accounts = orgs::accounts(&app, &m.org_id).await?.len();
-    Ok(render(&SettingsPage { shell, accounts }))
+    let notice = (q.as_deref() == Some("done=rate-limit")).then_some("Default rate limit saved.");
+    let current = orgs::rate_limit(&app, &m.org_id).await?;
+    let mut page = settings_page(&app, &m, LimitFields::of(current)).await?;
+    page.notice = notice;
+    Ok(render(&page))
+}
+
+async fn settings_page<R>(
+    app: &Pages,
+    m: &OrgMember<R>,
+    limit: LimitFields,
+) -> Result<SettingsPage, PageError> {
+    let shell = Shell::load(app, &m.current, &m.org_id, m.role, "settings").await?;
+    let accounts = orgs::accounts(app, &m.org_id).await?.len();
+    let rate_limit = orgs::rate_limit(app, &m.org_id)
+        .await?
+        .map_or_else(|| "None".to_owned(), rate_limit::words);
+    Ok(SettingsPage {
+        shell,
+        accounts,
+        notice: None,
+        rate_limit,
+        limit,
+        password_error: None,
+    })
+}
+
+/// Settings → Default rate limit (owner): both fields empty clears it. An
+/// error shows the settings again with what was typed; nothing is written.
+pub async fn set_rate_limit(
+    State(app): State<Pages>,
+    m: OrgMember<Owner>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let mut fields = LimitFields::posted(
+        form.get(rate_limit::REQUESTS),
+        form.get(rate_limit::PER_SECONDS),
+    );
+    let result = match fields.change() {
+        Ok(change) => orgs::set_rate_limit(&app, &m.acting(), change, form.get("password")).await,
+        Err(e) => Err(e),
+    };
+    let (status, password_msg) = match result {
+        Ok(_) => {
+            return Ok(see_other(&format!(
+                "/app/orgs/{}/settings?done=rate-limit",
+                m.org_id
+            )));
+        }
+        Err(Error::Invalid { field, message }) => {
+            fields.show_error(&field, &message);
+            (StatusCode::BAD_REQUEST, None)
+        }
+        Err(e) => match password_error(&e) {
+            Some((status, msg)) => (status, Some(msg)),
+            None => return Err(e.into()),
+        },
+    };
+    let mut page = settings_page(&app, &m, fields).await?;
+    page.password_error = password_msg;
+    Ok(render_status(status, &page))
 }
 
 const AUDIT_PAGE: u32 = 50;

@@ -8,11 +8,12 @@ use keygate_core::ClientId;
 use keygate_store::KeyKind;
 
 use crate::service::usage::{self, Granularity, Span};
-use crate::service::{Error, keys as key_service};
+use crate::service::{Error, keys as key_service, orgs};
 use crate::ui::Pages;
 use crate::ui::chart;
 use crate::ui::extract::{KeyManager, OrgMember, PageError};
-use crate::ui::pages::{KeyPage, ReasonRow, Shell, TopKeyRow, UsagePage, render, when};
+use crate::ui::pages::{KeyPage, Lifecycle, ReasonRow, Shell, TopKeyRow, UsagePage, render, when};
+use crate::ui::rate_limit::words;
 use crate::usage::Reason;
 
 type M = OrgMember<KeyManager>;
@@ -38,6 +39,15 @@ pub async fn key_page(
         granularity: Granularity::Hour,
     };
     let buckets = usage::usage(&app, &m.org_id, Some(&client_id), &span).await?;
+    // A key without a limit of its own is held to the organization's default.
+    let rate_limit = match key.rate_limit {
+        Some(l) => words(l),
+        None => match orgs::rate_limit(&app, &m.org_id).await? {
+            Some(l) => format!("Organization default: {}", words(l)),
+            None => "None".to_owned(),
+        },
+    };
+    let life = Lifecycle::of(&key, crate::clock::now_ms());
     let edit_url = (key.kind == KeyKind::Scoped)
         .then(|| format!("{}/{}/edit", shell.keys_url(), key.client_id));
     Ok(render(&KeyPage {
@@ -50,6 +60,12 @@ pub async fn key_page(
         created: when(key.created_at),
         updated: when(key.updated_at),
         last_used: used.get(&key.client_id).map(|u| (when(u.at), u.ip.clone())),
+        expires: key.expires_at.map(when),
+        expired: life.expired,
+        grace: life.grace,
+        rate_limit,
+        networks: key.allowed_networks.to_strings(),
+        exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
         edit_url,
         chart: chart::build(

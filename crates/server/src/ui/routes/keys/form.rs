@@ -8,15 +8,13 @@ use keygate_core::time::format_rfc3339;
 use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
 use keygate_store::{AccountRecord, KeyRecord};
 
-use keygate_core::Networks;
-use keygate_core::network::Cidr;
-
-use crate::service::keys::{AccountPermissionsInput, KeyTerms, ScopeInput};
+use crate::service::keys::{AccountPermissionsInput, ScopeInput};
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
 use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
+use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::password_error;
 
 /// The form's values, whether posted or read from a key.
@@ -32,6 +30,8 @@ pub struct FormValues {
     pub expires_at: String,
     /// The allowlist as typed: one network per line.
     pub networks: String,
+    /// The key's own rate limit as typed; both empty: none.
+    pub limit: LimitFields,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -76,6 +76,10 @@ impl FormValues {
             all_accounts: form.has("accounts_all", "on"),
             networks: form.get("allowed_networks").unwrap_or("").to_owned(),
             expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
+            limit: LimitFields::posted(
+                form.get(rate_limit::REQUESTS),
+                form.get(rate_limit::PER_SECONDS),
+            ),
         }
     }
 
@@ -110,6 +114,7 @@ impl FormValues {
                 .map(|t| format_rfc3339(t)[..19].to_owned())
                 .unwrap_or_default(),
             networks: k.allowed_networks.to_strings().join("\n"),
+            limit: LimitFields::of(k.rate_limit),
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -159,64 +164,6 @@ impl FormValues {
     }
 }
 
-impl FormValues {
-    /// The allowlist's lines that hold something, with their line numbers
-    /// (1-based, as the textarea shows them).
-    fn network_lines(&self) -> Vec<(usize, &str)> {
-        self.networks
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l.trim()))
-            .filter(|(_, l)| !l.is_empty())
-            .collect()
-    }
-
-    /// The key fields of the form: the allowlist, every line checked. An
-    /// error names `allowed_networks` and lists each bad line.
-    pub fn terms(&self) -> Result<KeyTerms, Error> {
-        let lines = self.network_lines();
-        let problems = network_problems(&lines);
-        if !problems.is_empty() {
-            return Err(Error::invalid("allowed_networks", problems.join("\n")));
-        }
-        Ok(KeyTerms {
-            allowed_networks: Some(lines.iter().map(|(_, l)| (*l).to_owned()).collect()),
-            expires_at: None,
-        })
-    }
-}
-
-/// Every bad line of an allowlist, as "Line 3: why".
-fn network_problems(lines: &[(usize, &str)]) -> Vec<String> {
-    let mut out = Vec::new();
-    if lines.len() > Networks::MAX {
-        out.push(format!(
-            "At most {} networks per key ({} entered).",
-            Networks::MAX,
-            lines.len()
-        ));
-    }
-    let mut seen: Vec<(Cidr, usize)> = Vec::new();
-    for (n, line) in lines {
-        match Cidr::parse(line) {
-            Err(why) => out.push(format!("Line {n}: {}.", sentence_case(&why))),
-            Ok(c) => match seen.iter().find(|(s, _)| *s == c) {
-                Some((_, first)) => out.push(format!("Line {n}: {c} is already on line {first}.")),
-                None => seen.push((c, *n)),
-            },
-        }
-    }
-    out
-}
-
-fn sentence_case(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
 /// Account-level permissions removed (an edit that keeps only org-level ones).
 pub fn no_accounts() -> AccountPermissionsInput {
     AccountPermissionsInput {
@@ -260,6 +207,7 @@ pub async fn form_page(
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?;
     let mut accounts = orgs::accounts(app, &m.org_id).await?;
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    let org_default = orgs::rate_limit(app, &m.org_id).await?;
     let (heading, action, submit) = match key {
         Some(k) => (
             format!("Edit API key “{}”", k.name),
@@ -297,6 +245,8 @@ pub async fn form_page(
         password_error: None,
         networks: values.networks.clone(),
         network_errors: Vec::new(),
+        limit: values.limit.clone(),
+        limit_hint: limit_hint(org_default),
     };
     match error {
         None => {}
@@ -316,6 +266,8 @@ pub async fn form_page(
                 form.account_error = Some(msg);
             } else if source == "expires_at" {
                 form.expires_error = Some(format!("Expires: {}", msg.to_lowercase()));
+            } else if source.starts_with("rate_limit") {
+                form.limit.show_error(&source, &message);
             } else if source.starts_with("allowed_networks") {
                 // One line per bad line of the textarea (see `terms`), or the
                 // policy's sentence.
@@ -330,6 +282,20 @@ pub async fn form_page(
         Some(e) => return Err(e.into()),
     }
     Ok(KeyFormPage { shell, form })
+}
+
+/// What the rate limit means, and what leaving it empty does.
+fn limit_hint(org_default: Option<keygate_core::RateLimit>) -> String {
+    let default = match org_default {
+        Some(l) => format!(
+            "the organization default then applies: {}",
+            rate_limit::words(l)
+        ),
+        None => "the organization default then applies, and none is set".to_owned(),
+    };
+    format!(
+        "At most this many token checks (gateway and forward-auth) per window; past it, calls get 429 with Retry-After. Leave both empty for no limit of the key's own: {default}."
+    )
 }
 
 fn perm_words(set: &PermSet) -> String {

@@ -1,0 +1,112 @@
+//! New scoped API key and Edit: the key form's pages and their POSTs. What
+//! the form checks itself (scope, allowlist lines, rate limit) is checked
+//! before the service call; an error brings the form back with everything
+//! typed and the message beside its field, and nothing is written.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use keygate_store::{KeyKind, KeyRecord};
+
+use crate::service::Error;
+use crate::service::keys::{self, KeyChanges};
+use crate::ui::Pages;
+use crate::ui::extract::{FormBody, PageError, see_other};
+use crate::ui::pages::{KeyFormPage, render, render_status};
+use crate::ui::routes::check_form;
+use crate::ui::routes::confirm::password_error;
+use crate::ui::routes::keys::common::{M, key_of, keys_url, reveal};
+use crate::ui::routes::keys::form::{self, FormValues, form_page};
+
+pub async fn new_page(State(app): State<Pages>, m: M) -> Result<Response, PageError> {
+    let values = FormValues::default();
+    let page = form_page(&app, &m, None, values, None).await?;
+    Ok(render(&page))
+}
+
+pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Response, PageError> {
+    check_form(&app, &m.current, &form)?;
+    let values = FormValues::from_form(&app, &form);
+    let password = form.get("password");
+    let checked = values.scope_input().and_then(|input| {
+        let terms = values.terms()?;
+        Ok((input, terms, values.limit.limit()?))
+    });
+    let result = match checked {
+        Ok((mut input, terms, limit)) => {
+            input.expires_at = values.expires_at_input();
+            let who = m.acting();
+            keys::create_scoped(&app, &who, &values.name, &input, limit, &terms, password).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(r) => reveal(&app, &m, "Scoped API key created", r).await,
+        Err(e) => form_again(&app, &m, None, values, e).await,
+    }
+}
+
+/// The form again with the error next to its field; nothing was changed.
+async fn form_again(
+    app: &Pages,
+    m: &M,
+    key: Option<&KeyRecord>,
+    values: FormValues,
+    e: Error,
+) -> Result<Response, PageError> {
+    let status = match (&e, password_error(&e)) {
+        (Error::Invalid { .. }, _) => StatusCode::BAD_REQUEST,
+        (_, Some((status, _))) => status,
+        (_, None) => return Err(e.into()),
+    };
+    let page: KeyFormPage = form_page(app, m, key, values, Some(e)).await?;
+    Ok(render_status(status, &page))
+}
+
+pub async fn edit_page(
+    State(app): State<Pages>,
+    m: M,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
+    let values = FormValues::from_key(&k);
+    Ok(render(&form_page(&app, &m, Some(&k), values, None).await?))
+}
+
+pub async fn edit(
+    State(app): State<Pages>,
+    m: M,
+    Path((_, id)): Path<(String, String)>,
+    form: FormBody,
+) -> Result<Response, PageError> {
+    let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
+    check_form(&app, &m.current, &form)?;
+    let values = FormValues::from_form(&app, &form);
+    let password = form.get("password");
+    let checked = values.scope_input().and_then(|input| {
+        let terms = values.terms()?;
+        Ok((input, terms, values.limit.change()?))
+    });
+    let result = match checked {
+        Ok((input, terms, rate_limit)) => {
+            let changes = KeyChanges {
+                name: Some(values.name.clone()),
+                org_permissions: Some(input.org_permissions),
+                account_permissions: input
+                    .account_permissions
+                    .or_else(|| Some(form::no_accounts())),
+                // Empty fields remove the key's own limit.
+                rate_limit,
+                // Unchanged (even when already past) is kept; empty clears.
+                expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
+                allowed_networks: terms.allowed_networks,
+            };
+            keys::update(&app, &m.acting(), &k.client_id, changes, password).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("{}?done=updated", keys_url(&m)))),
+        Err(e) => form_again(&app, &m, Some(&k), values, e).await,
+    }
+}
