@@ -378,6 +378,6 @@ mod tests {
             .await
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["trace_id"].as_str().map(str::len), Some(20));
+        assert_eq!(v["trace_id"].as_str().map(str::len), Some(22));
     }
 }
