@@ -162,6 +162,9 @@ pub struct Rotation {
     pub previous_secret_expires_at: Option<i64>,
     /// The key's expiry after the regenerate (`None`: never).
     pub expires_at: Option<i64>,
+    /// The key's own rate limit after the regenerate (`None`: none, the
+    /// organization's default applies).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// What an edit of a scoped key writes (see `Store::update_key`): the values

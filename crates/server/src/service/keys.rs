@@ -189,6 +189,10 @@ pub struct RotateOptions {
     /// The network allowlist from now on: `None` keeps it, an empty list
     /// means anywhere.
     pub allowed_networks: Option<Vec<String>>,
+    /// The key's own rate limit from now on (the JSON API keeps it; the
+    /// app's admin-key Regenerate shows its fields), written with the new
+    /// secret in one transaction.
+    pub rate_limit: LimitChange,
 }
 
 /// Regenerates an admin or scoped key (`kind` is the route's): new secret,
@@ -196,8 +200,8 @@ pub struct RotateOptions {
 /// a grace period, when the replaced secret dies; a grace period still
 /// running for an older secret ends now (at most two secrets live).
 /// `options.allowed_networks` may replace the allowlist (the way to change an
-/// admin key's); the key as it will be must meet the organization's key
-/// policy.
+/// admin key's), `options.rate_limit` the key's own limit; the key as it will
+/// be must meet the organization's key policy.
 pub async fn regenerate(
     app: &App,
     who: &Acting,
@@ -229,6 +233,7 @@ pub async fn regenerate(
         .transpose()?;
     let after = networks.as_ref().unwrap_or(&existing.allowed_networks);
     key_policy::check(app, org_id, expires_at, after).await?;
+    let rate_limit = options.rate_limit.apply(existing.rate_limit);
     // The grace never outlives the key.
     let previous_until =
         (grace > 0).then(|| (now + grace * 1000).min(expires_at.unwrap_or(i64::MAX)));
@@ -241,6 +246,9 @@ pub async fn regenerate(
     });
     if existing.expires_at != expires_at {
         details["previous_expires_at"] = rfc3339(existing.expires_at);
+    }
+    if rate_limit != existing.rate_limit {
+        details["rate_limit"] = json!({"before": existing.rate_limit, "after": rate_limit});
     }
     if let Some(n) = &networks {
         details["allowed_networks"] = json!({
@@ -260,6 +268,7 @@ pub async fn regenerate(
         secret_hash,
         previous_secret_expires_at: previous_until,
         expires_at,
+        rate_limit,
     };
     let key = app
         .store

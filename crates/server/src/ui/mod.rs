@@ -9,6 +9,7 @@
 pub mod chart;
 pub mod csrf;
 pub mod extract;
+pub mod key_terms;
 pub mod pages;
 pub mod rate_limit;
 mod routes;
@@ -113,7 +114,7 @@ pub fn router(app: AppState) -> Router {
         .route(&keys_at, get(keys::list))
         .route(
             &format!("{keys_at}/generate"),
-            get(keys::generate_page).post(keys::generate),
+            get(keys::admin::generate_page).post(keys::admin::generate),
         )
         .route(
             &format!("{keys_at}/new"),
@@ -121,7 +122,11 @@ pub fn router(app: AppState) -> Router {
         )
         .route(
             &format!("{keys_at}/{{client_id}}/regenerate"),
-            get(keys::regenerate_page).post(keys::regenerate),
+            get(keys::admin::regenerate_page).post(keys::admin::regenerate),
+        )
+        .route(
+            &format!("{keys_at}/{{client_id}}/rate-limit"),
+            get(keys::limit::edit_page).post(keys::limit::edit),
         )
         .route(
             &format!("{keys_at}/{{client_id}}/duplicate"),

@@ -203,6 +203,8 @@ pub struct KeyInfo {
     /// Reported leaked (the organization notifies instead of revoking).
     pub exposed: bool,
     pub lifecycle: Lifecycle,
+    /// Its expiry, allowlist and rate limit as the Regenerate dialog starts.
+    pub terms: crate::ui::key_terms::TermsFields,
 }
 
 /// A key's expiry and grace period, as the list shows them.
@@ -263,6 +265,9 @@ pub struct ApiKeysPage {
     pub scoped: Vec<ScopedRow>,
     /// Keys that break the organization's key policy (set after they were made).
     pub breaking: Vec<PolicyWarning>,
+    /// The empty key fields of the password dialog (admin keys' Generate and
+    /// Regenerate; app.js fills in a key's values).
+    pub terms: crate::ui::key_terms::TermsFields,
 }
 
 pub struct PolicyWarning {
@@ -285,8 +290,10 @@ pub struct ConfirmPage {
     pub hidden: Vec<(String, String)>,
     pub back: String,
     pub back_label: &'static str,
-    /// Show the choice of grace period (regenerate).
-    pub grace: bool,
+    /// Regenerate: the choice of grace period, with the one selected.
+    pub grace: Option<String>,
+    /// An admin key's Generate and Regenerate: expiry, allowlist, rate limit.
+    pub terms: Option<crate::ui::key_terms::TermsFields>,
     pub error: Option<String>,
 }
 
@@ -528,7 +535,9 @@ pub struct KeyPage {
     /// When its secret was reported leaked (it still works).
     pub exposed: Option<String>,
     pub flush_secs: u64,
-    pub edit_url: Option<String>,
+    /// Scoped keys: Edit; admin keys: Edit rate limit.
+    pub edit: (String, &'static str),
+    pub notice: Option<&'static str>,
     pub chart: crate::ui::chart::Chart,
 }
 

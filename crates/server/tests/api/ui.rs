@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app, spawn_app_with};
 
+mod admin_keys;
 mod allowlist;
 mod docs;
 mod leaks;

@@ -167,7 +167,8 @@ where
              previous_secret_expires_at = $5, expires_at = $6, \
              expiry_notice = case when coalesce(expires_at, -1) = coalesce($6, -1) \
                then expiry_notice else 0 end, \
-             allowed_networks = case when $7 then $8 else allowed_networks end \
+             allowed_networks = case when $7 then $8 else allowed_networks end, \
+             rate_limit_requests = $9, rate_limit_seconds = $10 \
              where org_id = $3 and client_id = $4 returning ",
             key_columns!()
         ))
@@ -179,6 +180,8 @@ where
         .bind(rotation.expires_at)
         .bind(allowed_networks.is_some())
         .bind(allowed_networks.and_then(networks_json).as_deref())
+        .bind(rotation.rate_limit.map(|l| i64::from(l.requests)))
+        .bind(rotation.rate_limit.map(|l| i64::from(l.per_seconds)))
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

@@ -37,6 +37,7 @@ pub async fn a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed
             secret_hash: sha256(secret.as_bytes()),
             previous_secret_expires_at: grace,
             expires_at,
+            rate_limit: None,
         };
         async move {
             store

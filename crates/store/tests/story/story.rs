@@ -117,6 +117,7 @@ pub(crate) fn rotation(secret_hash: keygate_core::crypto::Digest) -> keygate_sto
         secret_hash,
         previous_secret_expires_at: None,
         expires_at: None,
+        rate_limit: None,
     }
 }
 
@@ -1447,6 +1448,25 @@ pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
         .await
         .unwrap();
     assert_eq!((set.rate_limit, set.updated_at), (Some(ten), NOW + 2));
+
+    // A regenerate writes the limit the key has afterwards, with the secret.
+    let regenerated = store
+        .regenerate_key(
+            org_id,
+            &s.client_id,
+            &keygate_store::Rotation {
+                rate_limit: Some(five),
+                ..rotation(sha256(b"limited"))
+            },
+            None,
+            NOW + 3,
+            &event(Some(org_id), "scoped_key.regenerated", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(regenerated.rate_limit, Some(five));
+    let read = store.key_by_client_id(&s.client_id).await.unwrap().unwrap();
+    assert_eq!(read.rate_limit, Some(five));
 
     assert_eq!(store.org_rate_limit(org_id).await.unwrap(), None);
     store

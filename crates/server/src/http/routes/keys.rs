@@ -15,7 +15,7 @@ use crate::http::dto::{
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
 use crate::http::routes::client_id;
-use crate::service::keys::{self, KeyChanges, KeyTerms, RotateOptions, ScopeInput};
+use crate::service::keys::{self, KeyChanges, KeyTerms, LimitChange, RotateOptions, ScopeInput};
 use crate::service::usage;
 
 type Member = OrgMember<KeyManager>;
@@ -104,6 +104,8 @@ async fn regenerate(
         previous_secret_expires_in: body.previous_secret_expires_in,
         expires_at: body.expires_at,
         allowed_networks: body.allowed_networks,
+        // Absent from the JSON body: the key keeps its limit (PATCH changes it).
+        rate_limit: LimitChange::Keep,
     };
     let password = body.password.as_deref();
     let r = keys::regenerate(app, &m.acting(), &id, kind, &options, password).await?;

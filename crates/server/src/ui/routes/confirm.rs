@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::service::Error;
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, OrgMember, PageError};
+use crate::ui::key_terms::TermsFields;
 use crate::ui::pages::{ConfirmPage, Shell, render_status};
 use crate::ui::routes::check_form;
 
@@ -25,8 +26,12 @@ pub struct Prompt {
     pub back: (String, &'static str),
     /// The app's section, for the navigation.
     pub nav: &'static str,
-    /// Regenerate: offer how long the replaced secret keeps working.
-    pub grace: bool,
+    /// Regenerate: offer how long the replaced secret keeps working (the
+    /// choice selected).
+    pub grace: Option<String>,
+    /// An admin key's Generate and Regenerate: expiry, allowlist and rate
+    /// limit, as typed; an error of one of them is shown beside it.
+    pub terms: Option<TermsFields>,
 }
 
 pub async fn prompt_page<R>(
@@ -46,38 +51,42 @@ pub async fn prompt_page<R>(
         back: p.back.0,
         back_label: p.back.1,
         grace: p.grace,
+        terms: p.terms,
         error,
     })
 }
 
 /// Runs an action confirmed with the password in the form: checks the form
 /// token, then runs `action`, whose service checks the password. A wrong
-/// password shows the prompt again with the error; nothing was changed. A
+/// password shows the prompt again with the error, a bad key field (the
+/// prompt's `terms`) the error beside that field; nothing was changed. A
 /// form sent without a password field at all (no JavaScript, the row's own
 /// button) gets the prompt without running the action or counting a failure.
 pub async fn confirmed<R, T>(
     app: &Pages,
     m: &OrgMember<R>,
     form: &FormBody,
-    p: Prompt,
+    mut p: Prompt,
     action: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Response> {
     check_form(app, &m.current, form).map_err(IntoResponse::into_response)?;
-    let error = if form.get("password").is_none() {
-        None
+    let (status, msg) = if form.get("password").is_none() {
+        (StatusCode::OK, None)
     } else {
         let e = match action.await {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
+        // A bad key field: beside it, with everything typed kept.
+        let beside_field = match (&e, p.terms.as_mut()) {
+            (Error::Invalid { field, message }, Some(terms)) => terms.show_error(field, message),
+            _ => false,
+        };
         match password_error(&e) {
-            Some(shown) => Some(shown),
+            Some((status, msg)) => (status, Some(msg)),
+            None if beside_field => (StatusCode::BAD_REQUEST, None),
             None => return Err(PageError::from(e).into_response()),
         }
-    };
-    let (status, msg) = match error {
-        Some((status, msg)) => (status, Some(msg)),
-        None => (StatusCode::OK, None),
     };
     Err(match prompt_page(app, m, p, msg).await {
         Ok(page) => render_status(status, &page),

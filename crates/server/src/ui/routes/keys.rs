@@ -1,5 +1,6 @@
 //! Settings → Developer → API keys, as in the reference: Generate, the … menu
-//! (Regenerate, Duplicate, Edit, Delete), New scoped API key. Every action asks
+//! (Regenerate, Duplicate, Edit, Delete; an admin key's Edit rate limit), New
+//! scoped API key. Generate and Regenerate are in `admin`. Every action asks
 //! for the login password; secrets appear only in the page that answers the
 //! action's POST, never in a URL, a redirect or a later page.
 
@@ -9,16 +10,19 @@ use keygate_store::{KeyKind, KeyRecord};
 
 use crate::service::key_policy;
 use crate::service::keys::{self, LimitChange};
-use crate::service::{Error, orgs};
+use crate::service::orgs;
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError, see_other};
+use crate::ui::key_terms::TermsFields;
 use crate::ui::pages::{
     AdminRow, ApiKeysPage, KeyInfo, Lifecycle, PolicyWarning, ScopedRow, Shell, render, stamp,
 };
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
+pub mod admin;
 mod common;
 mod form;
+pub mod limit;
 mod networks;
 pub mod scoped;
 use common::{M, key_of, keys_url, reveal};
@@ -46,6 +50,7 @@ pub async fn list(
     let used = crate::service::usage::last_used(&app, &m.org_id).await?;
     let last_used = |k: &KeyRecord| used.get(&k.client_id).map(|u| stamp(u.at));
     let now = crate::clock::now_ms();
+    let org_default = orgs::rate_limit(&app, &m.org_id).await?;
     let info = |owner: &str| {
         all.iter()
             .find(|k| k.kind == KeyKind::Admin && k.owner_id.as_deref() == Some(owner))
@@ -56,6 +61,7 @@ pub async fn list(
                 last_used: last_used(k),
                 exposed: k.exposed_at.is_some(),
                 lifecycle: Lifecycle::of(k, now),
+                terms: TermsFields::of_key(k, org_default),
             })
     };
     let mut admin = vec![AdminRow {
@@ -106,6 +112,7 @@ pub async fn list(
         admin,
         scoped,
         breaking,
+        terms: TermsFields::blank(org_default),
     }))
 }
 
@@ -119,136 +126,8 @@ fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
-        grace: false,
-    }
-}
-
-async fn owner_name(app: &Pages, m: &M, owner_id: &str) -> Result<String, PageError> {
-    if owner_id == m.org_id.as_str() {
-        let org = orgs::org(app, &m.org_id).await?;
-        return Ok(format!("the organization {}", org.name));
-    }
-    let accounts = orgs::accounts(app, &m.org_id).await?;
-    accounts
-        .iter()
-        .find(|a| a.account_id.as_str() == owner_id)
-        .map(|a| format!("the account {}", a.name))
-        .ok_or(Error::NotFound.into())
-}
-
-fn generate_prompt(m: &M, owner_id: &str, owner: &str) -> Prompt {
-    Prompt {
-        button: "Generate",
-        hidden: vec![("owner_id".into(), owner_id.to_owned())],
-        ..prompt(
-            m,
-            "Generate admin API key".into(),
-            format!(
-                "Generate the admin API key of {owner}. It reaches every API at that level; you will see it once."
-            ),
-            format!("{}/generate", keys_url(m)),
-        )
-    }
-}
-
-pub async fn generate_page(
-    State(app): State<Pages>,
-    m: M,
-    RawQuery(q): RawQuery,
-) -> Result<Response, PageError> {
-    let q: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).map_err(|_| Error::NotFound)?;
-    let owner_id = q
-        .into_iter()
-        .find(|(k, _)| k == "owner_id")
-        .map(|(_, v)| v)
-        .ok_or(Error::NotFound)?;
-    let owner = owner_name(&app, &m, &owner_id).await?;
-    let page = prompt_page(&app, &m, generate_prompt(&m, &owner_id, &owner), None).await?;
-    Ok(render(&page))
-}
-
-pub async fn generate(
-    State(app): State<Pages>,
-    m: M,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    let owner_id = form.get("owner_id").unwrap_or("").to_owned();
-    let owner = owner_name(&app, &m, &owner_id).await?;
-    let prompt = generate_prompt(&m, &owner_id, &owner);
-    let action = async {
-        keys::generate_admin(
-            &app,
-            &m.acting(),
-            &owner_id,
-            None,
-            &Default::default(),
-            form.get("password"),
-        )
-        .await
-        .map_err(|e| match e {
-            Error::Conflict(_) => Error::Conflict(
-                "This admin key already exists. Use Regenerate in its … menu to get a new secret."
-                    .into(),
-            ),
-            e => e,
-        })
-    };
-    match confirmed(&app, &m, &form, prompt, action).await {
-        Ok(r) => reveal(&app, &m, "Admin API key generated", r).await,
-        Err(page) => Ok(page),
-    }
-}
-
-fn regenerate_prompt(m: &M, k: &KeyRecord) -> Prompt {
-    Prompt {
-        title: "Regenerate API key".into(),
-        body: format!(
-            "“{}” gets a new secret; the client ID stays the same. The old key and every token issued with it stop working when you choose below.",
-            k.name
-        ),
-        action: format!("{}/{}/regenerate", keys_url(m), k.client_id),
-        button: "Regenerate",
-        danger: true,
-        hidden: Vec::new(),
-        back: (keys_url(m), "API keys"),
-        nav: "keys",
-        grace: true,
-    }
-}
-
-pub async fn regenerate_page(
-    State(app): State<Pages>,
-    m: M,
-    Path((_, id)): Path<(String, String)>,
-) -> Result<Response, PageError> {
-    let k = key_of(&app, &m, &id, None).await?;
-    Ok(render(
-        &prompt_page(&app, &m, regenerate_prompt(&m, &k), None).await?,
-    ))
-}
-
-pub async fn regenerate(
-    State(app): State<Pages>,
-    m: M,
-    Path((_, id)): Path<(String, String)>,
-    form: FormBody,
-) -> Result<Response, PageError> {
-    let k = key_of(&app, &m, &id, None).await?;
-    let password = form.get("password");
-    let who = m.acting();
-    // The dialog's choice (Immediately / 1 hour / 24 hours / 7 days); the
-    // service checks the range.
-    let grace = form.get("previous_secret_expires_in").unwrap_or("0");
-    let options = keys::RotateOptions {
-        previous_secret_expires_in: Some(grace.parse().unwrap_or(-1)),
-        expires_at: None,
-        allowed_networks: None,
-    };
-    let action = keys::regenerate(&app, &who, &k.client_id, k.kind, &options, password);
-    match confirmed(&app, &m, &form, regenerate_prompt(&m, &k), action).await {
-        Ok(r) => reveal(&app, &m, "API key regenerated", r).await,
-        Err(page) => Ok(page),
+        grace: None,
+        terms: None,
     }
 }
 
@@ -265,7 +144,8 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
-        grace: false,
+        grace: None,
+        terms: None,
     }
 }
 
@@ -318,7 +198,8 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
         hidden: Vec::new(),
         back: (keys_url(m), "API keys"),
         nav: "keys",
-        grace: false,
+        grace: None,
+        terms: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Settings overview (with the organization's default rate limit, which
-//! owners set there) and the audit log.
+//! owners and admins set there) and the audit log.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -8,11 +8,12 @@ use keygate_core::ClientId;
 use keygate_store::AuditEvent;
 use serde_json::Value;
 
-use crate::access::Owner;
 use crate::service::Error;
 use crate::service::{audit as audit_log, keys as key_service, orgs};
 use crate::ui::Pages;
-use crate::ui::extract::{AnyMember, FormBody, KeyManager, OrgMember, PageError, see_other};
+use crate::ui::extract::{
+    AnyMember, FormBody, KeyManager, OrgManager, OrgMember, PageError, see_other,
+};
 use crate::ui::pages::{
     AuditPage, AuditRow, KeyChoice, SettingsPage, Shell, render, render_status, when,
 };
@@ -52,11 +53,12 @@ async fn settings_page<R>(
     })
 }
 
-/// Settings → Default rate limit (owner): both fields empty clears it. An
+/// Settings → Default rate limit (owner or admin, as `PATCH …/rate-limit`):
+/// both fields empty clears it. An
 /// error shows the settings again with what was typed; nothing is written.
 pub async fn set_rate_limit(
     State(app): State<Pages>,
-    m: OrgMember<Owner>,
+    m: OrgMember<OrgManager>,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;

@@ -171,7 +171,8 @@ pub async fn withdraw(
         hidden: Vec::new(),
         back: (members_url(&m.org_id), "Members"),
         nav: "members",
-        grace: false,
+        grace: None,
+        terms: None,
     };
     let acting = m.acting();
     let action = invitations::withdraw(&app, &acting, &id, form.get("password"));
@@ -217,7 +218,8 @@ fn member_prompt(m: &M, who: &MemberRecord, change: &str, button: &'static str) 
         },
         back: (members_url(&m.org_id), "Members"),
         nav: "members",
-        grace: false,
+        grace: None,
+        terms: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! last 24 hours) and the organization's overview (calls per day, top keys,
 //! refusals by reason). Both read the same service as `GET /dev/v1/…/usage`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use keygate_core::ClientId;
 use keygate_store::KeyKind;
@@ -28,7 +28,10 @@ pub async fn key_page(
     State(app): State<Pages>,
     m: M,
     Path((_, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
+    let notice = (q.as_deref() == Some("done=rate-limit"))
+        .then_some("Rate limit saved. It holds from the next token check.");
     let client_id = ClientId::parse(&id).map_err(|_| Error::NotFound)?;
     let key = key_service::find(&app, &m.org_id, &client_id).await?;
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "keys").await?;
@@ -48,8 +51,13 @@ pub async fn key_page(
         },
     };
     let life = Lifecycle::of(&key, crate::clock::now_ms());
-    let edit_url = (key.kind == KeyKind::Scoped)
-        .then(|| format!("{}/{}/edit", shell.keys_url(), key.client_id));
+    // An admin key's only edit is its rate limit (expiry and allowlist
+    // change with Regenerate, as in the JSON API).
+    let at = format!("{}/{}", shell.keys_url(), key.client_id);
+    let edit = match key.kind {
+        KeyKind::Scoped => (format!("{at}/edit"), "Edit"),
+        KeyKind::Admin => (format!("{at}/rate-limit"), "Edit rate limit"),
+    };
     Ok(render(&KeyPage {
         name: key.name.clone(),
         client_id: key.client_id.to_string(),
@@ -67,7 +75,8 @@ pub async fn key_page(
         networks: key.allowed_networks.to_strings(),
         exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
-        edit_url,
+        edit,
+        notice,
         chart: chart::build(
             "key-calls-chart",
             "Calls per hour, last 24 hours",

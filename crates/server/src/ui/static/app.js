@@ -63,6 +63,17 @@
     var grace = document.getElementById("confirm-grace");
     var graceSelect = grace && grace.querySelector("select");
     var submit = document.getElementById("confirm-submit");
+    // An admin key's expiry, allowlist and rate limit (Generate, Regenerate):
+    // kept on the page outside any form, moved into the dialog.
+    var terms = document.getElementById("key-terms");
+    if (terms) form.insertBefore(terms, password.closest(".field"));
+    var termInputs = terms ? Array.prototype.slice.call(terms.querySelectorAll("input, textarea")) : [];
+    var termValue = {
+      expires_at: "data-expires",
+      allowed_networks: "data-networks",
+      rate_limit_requests: "data-rate-requests",
+      rate_limit_per_seconds: "data-rate-per-seconds"
+    };
     var openDialog = function (el, action, extra) {
       closeMenus(null);
       form.action = action;
@@ -87,6 +98,15 @@
         grace.hidden = !offersGrace;
         graceSelect.disabled = !offersGrace;
         graceSelect.value = "0";
+      }
+      // Generate starts empty, Regenerate from the key's values.
+      if (terms) {
+        var offersTerms = el.hasAttribute("data-terms");
+        terms.hidden = !offersTerms;
+        termInputs.forEach(function (input) {
+          input.disabled = !offersTerms;
+          input.value = el.getAttribute(termValue[input.name]) || "";
+        });
       }
       password.value = "";
       var details = el.closest("details");

@@ -22,14 +22,14 @@ async fn key(app: &TestApp, org: &Org, client_id: &str) -> Value {
 }
 
 /// A token of the key, for an organization-level scope.
-async fn token(app: &TestApp, client_id: &str, api_key: &str) -> String {
+pub(super) async fn token(app: &TestApp, client_id: &str, api_key: &str) -> String {
     let r = app.login(client_id, api_key, None).await;
     assert_eq!(r.status, 201, "login: {}", r.body);
     r.body["token"].as_str().unwrap().to_owned()
 }
 
 /// Forward-auth of an invoice read: the status and the Retry-After header.
-async fn verify(app: &TestApp, token: &str) -> (u16, Option<String>) {
+pub(super) async fn verify(app: &TestApp, token: &str) -> (u16, Option<String>) {
     let r = app
         .send(
             app.http
@@ -48,7 +48,7 @@ async fn verify(app: &TestApp, token: &str) -> (u16, Option<String>) {
 }
 
 /// `allowed` calls pass, the next one is refused with 429 and Retry-After.
-async fn holds(app: &TestApp, token: &str, allowed: usize) {
+pub(super) async fn holds(app: &TestApp, token: &str, allowed: usize) {
     for n in 1..=allowed {
         assert_eq!(verify(app, token).await.0, 200, "call {n} of {allowed}");
     }
@@ -58,7 +58,7 @@ async fn holds(app: &TestApp, token: &str, allowed: usize) {
     assert!(secs >= 1, "Retry-After: {secs}");
 }
 
-async fn key_page(b: &Browser, org: &Org, client_id: &str) -> String {
+pub(super) async fn key_page(b: &Browser, org: &Org, client_id: &str) -> String {
     b.go(&format!(
         "/app/orgs/{}/settings/developer/api-keys/{client_id}",
         org.org_id

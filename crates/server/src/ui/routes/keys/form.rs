@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use keygate_core::permission::{AllAccounts, Permission};
-use keygate_core::time::format_rfc3339;
 use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
 use keygate_store::{AccountRecord, KeyRecord};
 
@@ -13,6 +12,7 @@ use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
+use crate::ui::key_terms::{expiry_field, limit_hint, network_errors, sentence};
 use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::password_error;
@@ -109,10 +109,7 @@ impl FormValues {
     pub fn from_key(k: &KeyRecord) -> FormValues {
         let mut v = FormValues {
             name: k.name.clone(),
-            expires_at: k
-                .expires_at
-                .map(|t| format_rfc3339(t)[..19].to_owned())
-                .unwrap_or_default(),
+            expires_at: expiry_field(k.expires_at),
             networks: k.allowed_networks.to_strings().join("\n"),
             limit: LimitFields::of(k.rate_limit),
             ..FormValues::default()
@@ -186,14 +183,6 @@ fn rows(app: &Pages, level: Level, chosen: &BTreeMap<String, Access>) -> Vec<Per
             }
         })
         .collect()
-}
-
-fn sentence(message: &str) -> String {
-    let mut c = message.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
-        None => String::new(),
-    }
 }
 
 /// The new (no key) or edit form, with `error` placed next to its field.
@@ -271,10 +260,7 @@ pub async fn form_page(
             } else if source.starts_with("allowed_networks") {
                 // One line per bad line of the textarea (see `terms`), or the
                 // policy's sentence.
-                form.network_errors = message
-                    .lines()
-                    .map(|l| sentence(l.trim_end_matches('.')))
-                    .collect();
+                form.network_errors = network_errors(&message);
             } else {
                 form.error = Some(msg);
             }
@@ -282,20 +268,6 @@ pub async fn form_page(
         Some(e) => return Err(e.into()),
     }
     Ok(KeyFormPage { shell, form })
-}
-
-/// What the rate limit means, and what leaving it empty does.
-fn limit_hint(org_default: Option<keygate_core::RateLimit>) -> String {
-    let default = match org_default {
-        Some(l) => format!(
-            "the organization default then applies: {}",
-            rate_limit::words(l)
-        ),
-        None => "the organization default then applies, and none is set".to_owned(),
-    };
-    format!(
-        "At most this many token checks (gateway and forward-auth) per window; past it, calls get 429 with Retry-After. Leave both empty for no limit of the key's own: {default}."
-    )
 }
 
 fn perm_words(set: &PermSet) -> String {
