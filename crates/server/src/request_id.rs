@@ -42,9 +42,9 @@ pub fn accept(incoming: Option<&[u8]>) -> String {
 /// A fresh id: this process's random 64-bit prefix, then a per-process
 /// counter put through a bijective mixer (so ids do not look sequential).
 /// Unique within the process by construction, and between instances by the
-/// prefix. Made without a system call: a random id read from the operating
-/// system on every request cost forward-auth about a sixth of its rate (one
-/// `getrandom` per request). An id names a request; it is no secret.
+/// prefix. Made without a system call (reading the operating system's
+/// generator took one `getrandom` per request on the hot path). An id names
+/// a request; it is no secret.
 pub fn new_id() -> String {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
