@@ -83,14 +83,19 @@ impl std::fmt::Debug for Pepper {
     }
 }
 
-/// HMAC-SHA-256 with an arbitrary key, as hex (webhook signatures).
-pub fn hmac_sha256_hex(key: &[u8], parts: &[&[u8]]) -> String {
+/// HMAC-SHA-256 with an arbitrary key over `parts`, one after another.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     #[allow(clippy::expect_used)]
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     for p in parts {
         mac.update(p);
     }
-    hex(&mac.finalize().into_bytes())
+    mac.finalize().into_bytes().into()
+}
+
+/// [`hmac_sha256`] as hex (webhook signatures).
+pub fn hmac_sha256_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    hex(&hmac_sha256(key, parts))
 }
 
 pub fn sha256(data: &[u8]) -> Digest {

@@ -5,10 +5,9 @@
 //! Plain computation: the caller passes the time (Unix seconds) and the key.
 
 use hmac::{KeyInit, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::crypto::{Pepper, hex, random_bytes, unhex};
+use crate::crypto::{Pepper, hex, hmac_sha256, random_bytes, unhex};
 
 /// Seconds per time step.
 pub const STEP_SECS: i64 = 30;
@@ -113,7 +112,7 @@ impl TotpSecret {
         let nonce: [u8; 16] = random_bytes();
         let (enc, mac) = seal_keys(pepper);
         let ct: [u8; 20] = xor(&self.0, &keystream(&enc, &nonce));
-        let tag = hmac256(&mac, &[&nonce, &ct]);
+        let tag = hmac_sha256(&mac, &[&nonce, &ct]);
         format!("v1.{}{}{}", hex(&nonce), hex(&ct), hex(&tag))
     }
 
@@ -127,7 +126,7 @@ impl TotpSecret {
         let (nonce, rest) = bytes.split_at(16);
         let (ct, tag) = rest.split_at(20);
         let (enc, mac) = seal_keys(pepper);
-        let expected = hmac256(&mac, &[nonce, ct]);
+        let expected = hmac_sha256(&mac, &[nonce, ct]);
         if !bool::from(expected.ct_eq(tag)) {
             return None;
         }
@@ -184,16 +183,7 @@ fn seal_keys(pepper: &Pepper) -> ([u8; 32], [u8; 32]) {
 }
 
 fn keystream(key: &[u8; 32], nonce: &[u8]) -> [u8; 32] {
-    hmac256(key, &[nonce])
-}
-
-fn hmac256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    #[allow(clippy::expect_used)]
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().into()
+    hmac_sha256(key, &[nonce])
 }
 
 fn xor<const N: usize>(data: &[u8], stream: &[u8; 32]) -> [u8; N] {
