@@ -31,6 +31,23 @@ where
         tx.commit().await.map_err(db::<DB>)
     }
 
+    /// Ends a conditional change (a claim, or a write that holds only while
+    /// the row is as it was read): when `done` touched no row, the
+    /// transaction is rolled back and nothing is written (false); otherwise as
+    /// `audit_and_commit` (true).
+    pub(crate) async fn audit_and_commit_if_touched(
+        tx: Transaction<'static, DB>,
+        done: &DB::QueryResult,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        if DB::rows_affected(done) == 0 {
+            tx.rollback().await.map_err(db::<DB>)?;
+            return Ok(false);
+        }
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
+        Ok(true)
+    }
+
     /// Ends a change that also mails one person or a few (see [`UserMail`]):
     /// the audit events, then one outbox event and one email delivery per mail,
     /// shown under `org` (or no organization), then the commit. A store method

@@ -415,11 +415,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
-        Ok(true)
+        Self::audit_and_commit_if_touched(tx, &done, audit).await
     }
 
     /// Keys with a lifecycle notice due at `now` (see `Store::due_key_notices`).
@@ -496,11 +492,6 @@ where
             .await
             .map_err(db::<DB>)?,
         };
-        if DB::rows_affected(&done) == 0 {
-            tx.rollback().await.map_err(db::<DB>)?;
-            return Ok(false);
-        }
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
-        Ok(true)
+        Self::audit_and_commit_if_touched(tx, &done, audit).await
     }
 }

@@ -318,11 +318,6 @@ where
         .execute(&mut *tx)
         .await
         .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) != 1 {
-            tx.rollback().await.map_err(db::<DB>)?;
-            return Ok(false);
-        }
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
-        Ok(true)
+        Self::audit_and_commit_if_touched(tx, &done, audit).await
     }
 }
