@@ -145,12 +145,17 @@ pub(crate) fn membership_row(r: &impl Get) -> Result<Membership> {
     })
 }
 
+/// The `kind` column of `api_keys`.
+pub(crate) fn kind_row(r: &impl Get) -> Result<KeyKind> {
+    match r.text("kind")?.as_str() {
+        "admin" => Ok(KeyKind::Admin),
+        "scoped" => Ok(KeyKind::Scoped),
+        _ => Err(corrupt("key kind")),
+    }
+}
+
 pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
-    let kind = match r.text("kind")?.as_str() {
-        "admin" => KeyKind::Admin,
-        "scoped" => KeyKind::Scoped,
-        _ => return Err(corrupt("key kind")),
-    };
+    let kind = kind_row(r)?;
     Ok(KeyRecord {
         client_id: id(r, "client_id")?,
         org_id: id(r, "org_id")?,

@@ -4,11 +4,10 @@
 
 use keygate_core::{ClientId, OrgId};
 
-use super::rows::{Get, parse_id};
+use super::rows::{Get, kind_row, parse_id};
 use super::{Sql, SqlStore, db};
 use crate::{
-    AuditEvent, KeyKind, LastUsed, Result, UnusedKey, UsageBatch, UsageCounts, UsageQuery,
-    UsageTable,
+    AuditEvent, LastUsed, Result, UnusedKey, UsageBatch, UsageCounts, UsageQuery, UsageTable,
 };
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -267,11 +266,7 @@ where
             Ok(UnusedKey {
                 client_id: parse_id(&r.text("client_id")?)?,
                 org_id: parse_id(&r.text("org_id")?)?,
-                kind: if r.text("kind")? == "admin" {
-                    KeyKind::Admin
-                } else {
-                    KeyKind::Scoped
-                },
+                kind: kind_row(r)?,
                 name: r.text("name")?,
                 owner_id: r.opt_text("owner_id")?,
                 created_at: r.int("created_at")?,
