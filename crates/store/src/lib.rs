@@ -407,7 +407,8 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> Result<bool>;
 
-    /// Events that change nothing else (failed logins), written in one batch.
+    // Usage of keys.
+
     /// Adds one flush of a usage recorder: counts per key and minute (to the
     /// minute and the day tables) and each key's last use (a later use wins).
     async fn record_usage(&self, batch: &UsageBatch) -> Result<()>;
@@ -440,6 +441,7 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> Result<bool>;
 
+    /// Events that change nothing else (failed logins), written in one batch.
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<()>;
     /// Events and mails to single people (`UserMail`) that change nothing else
     /// (a notice that a recovery code was used), in one transaction. A change
