@@ -443,7 +443,6 @@ where
         .map_err(db::<DB>)?
         .iter()
         .map(|r| {
-            use super::rows::Get;
             Ok((
                 key_row(r)?,
                 u8::try_from(r.int("expiry_notice")?).unwrap_or(3),
