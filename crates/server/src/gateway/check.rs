@@ -3,6 +3,8 @@
 //! rate limit), and the caller's identity in Keygate's own `x-keygate-*`
 //! headers.
 
+use std::net::IpAddr;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::app::App;
@@ -66,7 +68,7 @@ pub async fn check(
     headers: &HeaderMap,
     method: &str,
     path: &str,
-    ip: &str,
+    ip: Option<IpAddr>,
 ) -> Result<Allowed, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
     let allowed = auth::check(app, token, method, path, ip)

@@ -375,7 +375,7 @@ pub async fn check(
     token: &str,
     method: &str,
     path: &str,
-    ip: &str,
+    ip: Option<IpAddr>,
 ) -> Result<Allowed, Denied> {
     let (identity, cred) = match authenticated(app, token).await {
         Ok(found) => found,
@@ -390,13 +390,14 @@ pub async fn check(
     // token is refused from elsewhere even if it was issued before the edit.
     // A refused call is not the key's last use.
     if let Some(networks) = &cred.allowed_networks
-        && !ip.parse::<IpAddr>().is_ok_and(|from| networks.allows(from))
+        && !ip.is_some_and(|from| networks.allows(from))
     {
         app.usage.refused(&identity.claims, Reason::Network);
         return Err(Denied::Network);
     }
+    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
     app.usage
-        .used(&identity.claims.sub, &identity.claims.org_id, ip);
+        .used(&identity.claims.sub, &identity.claims.org_id, &ip);
     let claims = identity.claims.clone();
     let decided = authorize(app, identity, &cred, method, path);
     if decided.as_ref().is_err_and(|d| *d == Denied::Forbidden) {
@@ -462,6 +463,7 @@ mod tests {
     use crate::service::{Acting, orgs};
 
     const PASSWORD: &str = "correct-horse-battery-staple";
+    const LOCAL: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
     async fn app() -> (Arc<App>, Acting, Vec<AccountId>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("kg-unit-{}", random_base62(8)));
@@ -548,36 +550,30 @@ mod tests {
         };
         let token = login(r.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
+            check(&app, &token, "GET", "/api/v1/balances/current", LOCAL)
                 .await
                 .is_ok()
         );
         assert_eq!(
-            check(
-                &app,
-                &token,
-                "POST",
-                "/api/v1/balances/current",
-                "127.0.0.1"
-            )
-            .await
-            .err(),
-            Some(Denied::Forbidden)
-        );
-        assert_eq!(
-            check(&app, &token, "GET", "/api/v1/nothing", "127.0.0.1")
+            check(&app, &token, "POST", "/api/v1/balances/current", LOCAL)
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/../x", "127.0.0.1")
+            check(&app, &token, "GET", "/api/v1/nothing", LOCAL)
+                .await
+                .err(),
+            Some(Denied::Forbidden)
+        );
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/balances/../x", LOCAL)
                 .await
                 .err(),
             Some(Denied::AmbiguousPath)
         );
         assert_eq!(
-            check(&app, "x.y.z", "GET", "/api/v1/balances", "127.0.0.1")
+            check(&app, "x.y.z", "GET", "/api/v1/balances", LOCAL)
                 .await
                 .err(),
             Some(Denied::Unauthenticated)
@@ -595,21 +591,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
+            check(&app, &token, "GET", "/api/v1/balances/current", LOCAL)
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert!(
-            check(
-                &app,
-                &token,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .is_ok()
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .is_ok()
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
@@ -625,29 +615,17 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            check(
-                &app,
-                &token,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .err(),
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
         assert!(login(r.api_key.expose().to_owned()).await.is_err());
         let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(
-                &app,
-                &fresh,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .is_ok()
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .is_ok()
         );
 
         // Deleted: dead.
@@ -655,15 +633,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(
-                &app,
-                &fresh,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .err(),
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
         let _ = std::fs::remove_dir_all(dir);
