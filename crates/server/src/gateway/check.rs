@@ -59,10 +59,9 @@ fn refused_for_rate_limit(
 
 /// The token of the request checked against `method` and `path`, asked from
 /// `ip` (the client's address, `access::client_addr`: keys may have a network
-/// allowlist). An allowed request is counted in the usage recorder here,
-/// last, after the scope and the rate limit passed: a check added before this
-/// point that refuses must count its refusal with
-/// `app.usage.refused(claims, Reason::…)` instead.
+/// allowlist). An allowed request is counted in the usage recorder by
+/// `auth::check`, last, after the scope and the rate limit passed: a check
+/// added after it that refuses would have to take that count back.
 pub async fn check(
     app: &App,
     headers: &HeaderMap,
@@ -71,11 +70,9 @@ pub async fn check(
     ip: Option<IpAddr>,
 ) -> Result<Allowed, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    let allowed = auth::check(app, token, method, path, ip)
+    auth::check(app, token, method, path, ip)
         .await
-        .map_err(|d| denied(app, d))?;
-    app.usage.allowed(&allowed.identity.claims);
-    Ok(allowed)
+        .map_err(|d| denied(app, d))
 }
 
 /// The caller's identity, and where their key stands against its rate limit.

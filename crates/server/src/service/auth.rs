@@ -364,12 +364,11 @@ fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credentia
 /// The token check: may this bearer token make `method` on `path` now, asked
 /// from `ip` (the client's address, `access::client_addr`)? Refuses a key's
 /// token from outside its network allowlist. Records the key's last use and
-/// counts the refusals it decides (network, scope, expired, revoked) in the
-/// usage recorder. Only a request the scope allows counts against the key's
-/// rate limit (its own, else its organization's default), checked last; a
-/// rate-limit refusal is counted by the caller
-/// (`gateway::check::refused_for_rate_limit`), and so is an allowed request,
-/// once nothing else refuses it.
+/// counts the allowed request and the refusals it decides (network, scope,
+/// expired, revoked) in the usage recorder. Only a request the scope allows
+/// counts against the key's rate limit (its own, else its organization's
+/// default), checked last; a rate-limit refusal is counted by the caller
+/// (`gateway::check::refused_for_rate_limit`).
 pub async fn check(
     app: &App,
     token: &str,
@@ -396,12 +395,16 @@ pub async fn check(
         return Err(Denied::Network);
     }
     let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
-    app.usage
-        .used(&identity.claims.sub, &identity.claims.org_id, &ip);
     let claims = identity.claims.clone();
     let decided = authorize(app, identity, &cred, method, path);
-    if decided.as_ref().is_err_and(|d| *d == Denied::Forbidden) {
-        app.usage.refused(&claims, Reason::Scope);
+    match &decided {
+        Ok(_) => app.usage.allowed(&claims, &ip),
+        Err(d) => {
+            app.usage.used(&claims.sub, &claims.org_id, &ip);
+            if *d == Denied::Forbidden {
+                app.usage.refused(&claims, Reason::Scope);
+            }
+        }
     }
     decided
 }
