@@ -5,8 +5,9 @@
 
 use std::net::IpAddr;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::access::bearer;
 use crate::app::App;
 use crate::gateway::request;
 use crate::http::error::{ApiError, rate_limit_headers};
@@ -17,12 +18,6 @@ use crate::usage::Reason;
 pub const CLIENT_ID_HEADER: &str = "x-keygate-client-id";
 pub const ORG_ID_HEADER: &str = "x-keygate-org-id";
 pub const ACCOUNT_ID_HEADER: &str = "x-keygate-account-id";
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
 
 fn denied(app: &App, d: Denied) -> ApiError {
     match d {
