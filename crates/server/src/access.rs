@@ -12,8 +12,8 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, RawPathParams};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use keygate_core::crypto::{Digest, sha256};
 use keygate_core::{OrgId, Role, SessionId};
@@ -35,6 +35,15 @@ pub trait Surface: Send + Sync + 'static {
 pub struct ClientInfo {
     pub ip: String,
     pub user_agent: Option<String>,
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any
+/// case): the JSON API's sessions, the gateway's access tokens and GitLab's
+/// revocation calls all come this way.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The client's address: the socket's peer, or, when the peer is a

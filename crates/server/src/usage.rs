@@ -92,6 +92,18 @@ struct Entry {
 }
 
 impl Entry {
+    fn last_use(&mut self, now: i64, ip: &str) {
+        match &mut self.last_used {
+            Some((at, old)) => {
+                *at = now;
+                if old != ip {
+                    ip.clone_into(old);
+                }
+            }
+            None => self.last_used = Some((now, ip.to_owned())),
+        }
+    }
+
     fn minute(&mut self, start: i64) -> &mut UsageCounts {
         let i = match self.minutes.iter().position(|(m, _)| *m == start) {
             Some(i) => i,
@@ -143,22 +155,17 @@ impl Usage {
     /// A login or a token check with this key, from `ip` (last used).
     pub fn used(&self, client_id: &ClientId, org_id: &OrgId, ip: &str) {
         let now = now_ms();
-        self.with(client_id.as_str(), org_id, |e| match &mut e.last_used {
-            Some((at, old)) => {
-                *at = now;
-                if old != ip {
-                    ip.clone_into(old);
-                }
-            }
-            None => e.last_used = Some((now, ip.to_owned())),
-        });
+        self.with(client_id.as_str(), org_id, |e| e.last_use(now, ip));
     }
 
-    /// A token check at the gateway or forward-auth that let the request pass.
-    pub fn allowed(&self, claims: &Claims) {
-        let minute = now_ms().div_euclid(MINUTE_MS) * MINUTE_MS;
+    /// A token check at the gateway or forward-auth that let the request pass
+    /// from `ip`: the key's last use and the allowed call, in one update.
+    pub fn allowed(&self, claims: &Claims, ip: &str) {
+        let now = now_ms();
+        let minute = now.div_euclid(MINUTE_MS) * MINUTE_MS;
         self.with(claims.sub.as_str(), &claims.org_id, |e| {
-            e.minute(minute).allowed += 1
+            e.last_use(now, ip);
+            e.minute(minute).allowed += 1;
         });
     }
 
@@ -248,7 +255,7 @@ mod tests {
             OrgId::generate(),
         );
         for _ in 0..3 {
-            u.allowed(&claims(&a, &o));
+            u.allowed(&claims(&a, &o), "198.51.100.1");
         }
         u.refused(&claims(&a, &o), Reason::Scope);
         u.refused_key(&b, &o, Reason::RateLimit);

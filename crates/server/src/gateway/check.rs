@@ -3,8 +3,11 @@
 //! rate limit), and the caller's identity in Keygate's own `x-keygate-*`
 //! headers.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use std::net::IpAddr;
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::access::bearer;
 use crate::app::App;
 use crate::gateway::request;
 use crate::http::error::{ApiError, rate_limit_headers};
@@ -15,12 +18,6 @@ use crate::usage::Reason;
 pub const CLIENT_ID_HEADER: &str = "x-keygate-client-id";
 pub const ORG_ID_HEADER: &str = "x-keygate-org-id";
 pub const ACCOUNT_ID_HEADER: &str = "x-keygate-account-id";
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
 
 fn denied(app: &App, d: Denied) -> ApiError {
     match d {
@@ -57,23 +54,20 @@ fn refused_for_rate_limit(
 
 /// The token of the request checked against `method` and `path`, asked from
 /// `ip` (the client's address, `access::client_addr`: keys may have a network
-/// allowlist). An allowed request is counted in the usage recorder here,
-/// last, after the scope and the rate limit passed: a check added before this
-/// point that refuses must count its refusal with
-/// `app.usage.refused(claims, Reason::…)` instead.
+/// allowlist). An allowed request is counted in the usage recorder by
+/// `auth::check`, last, after the scope and the rate limit passed: a check
+/// added after it that refuses would have to take that count back.
 pub async fn check(
     app: &App,
     headers: &HeaderMap,
     method: &str,
     path: &str,
-    ip: &str,
+    ip: Option<IpAddr>,
 ) -> Result<Allowed, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    let allowed = auth::check(app, token, method, path, ip)
+    auth::check(app, token, method, path, ip)
         .await
-        .map_err(|d| denied(app, d))?;
-    app.usage.allowed(&allowed.identity.claims);
-    Ok(allowed)
+        .map_err(|d| denied(app, d))
 }
 
 /// The caller's identity, and where their key stands against its rate limit.

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::check::{allowed_headers, check};
 use super::request;
-use crate::access::ClientInfo;
+use crate::access::ClientAddr;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::metrics::{Check, Surface};
@@ -62,14 +62,14 @@ const TRAEFIK: Family = Family {
     ))]
 pub async fn verify(
     State(app): State<AppState>,
-    client: ClientInfo,
+    client: ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Response {
     counted(
         &app,
         Surface::Nginx,
-        by_headers(&app, &client, &method, &h, &NGINX).await,
+        by_headers(&app, client, &method, &h, &NGINX).await,
     )
 }
 
@@ -90,14 +90,14 @@ pub async fn verify(
     ))]
 pub async fn nginx(
     State(app): State<AppState>,
-    client: ClientInfo,
+    client: ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Response {
     counted(
         &app,
         Surface::Nginx,
-        by_headers(&app, &client, &method, &h, &NGINX).await,
+        by_headers(&app, client, &method, &h, &NGINX).await,
     )
 }
 
@@ -118,14 +118,14 @@ pub async fn nginx(
     ))]
 pub async fn traefik(
     State(app): State<AppState>,
-    client: ClientInfo,
+    client: ClientAddr,
     method: Method,
     h: HeaderMap,
 ) -> Response {
     counted(
         &app,
         Surface::Traefik,
-        by_headers(&app, &client, &method, &h, &TRAEFIK).await,
+        by_headers(&app, client, &method, &h, &TRAEFIK).await,
     )
 }
 
@@ -146,7 +146,7 @@ pub async fn traefik(
     ))]
 pub async fn envoy(
     State(app): State<AppState>,
-    client: ClientInfo,
+    client: ClientAddr,
     method: Method,
     uri: Uri,
     h: HeaderMap,
@@ -155,7 +155,7 @@ pub async fn envoy(
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
     {
-        Some(target) => decide(&app, &client, &h, method.as_str(), None, target).await,
+        Some(target) => decide(&app, client, &h, method.as_str(), None, target).await,
         None => Err(ApiError::NotFound),
     };
     counted(&app, Surface::Envoy, answer)
@@ -172,7 +172,7 @@ fn counted(app: &App, surface: Surface, answer: Result<Response, ApiError>) -> R
 
 async fn by_headers(
     app: &App,
-    client: &ClientInfo,
+    client: ClientAddr,
     own: &Method,
     h: &HeaderMap,
     f: &Family,
@@ -210,7 +210,7 @@ fn header<'a>(
 
 async fn decide(
     app: &App,
-    client: &ClientInfo,
+    client: ClientAddr,
     h: &HeaderMap,
     method: &str,
     method_source: Option<&'static str>,
@@ -218,7 +218,7 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let allowed = check(app, h, method, path, &client.ip).await?;
+    let allowed = check(app, h, method, path, client.0).await?;
     let mut resp = StatusCode::OK.into_response();
     allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use keygate_core::crypto::sha256;
 use serde::Deserialize;
 
-use crate::access::ClientInfo;
+use crate::access::ClientAddr;
 use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::metrics::{Check, Surface};
@@ -33,11 +33,11 @@ pub struct IntrospectForm {
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
     State(app): State<AppState>,
-    client: ClientInfo,
+    client: ClientAddr,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Response {
-    let (outcome, resp) = match answer(&app, &client, &headers, &body).await {
+    let (outcome, resp) = match answer(&app, client, &headers, &body).await {
         Ok((active, json)) => (
             if active {
                 Check::Allowed
@@ -63,7 +63,7 @@ pub async fn introspect(
 /// The introspection answer and whether the token is active.
 async fn answer(
     app: &App,
-    client: &ClientInfo,
+    client: ClientAddr,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(bool, Json<serde_json::Value>), Response> {
@@ -101,7 +101,8 @@ async fn answer(
     // A use of the key (last used), from the asking service's address; not a
     // call in the usage counts, nor against the rate limit: asking about a
     // token is not a call, the rate limit is only reported.
-    app.usage.used(&c.sub, &c.org_id, &client.ip);
+    let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();
+    app.usage.used(&c.sub, &c.org_id, &ip);
     let rate_limit = app.cache.limit_of(&cred);
     let mut out = serde_json::json!({
         "active": true,

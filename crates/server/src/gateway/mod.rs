@@ -22,7 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::access::ClientInfo;
+use crate::access::ClientAddr;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::metrics::{Check, Surface};
@@ -124,7 +124,7 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 
 /// The built-in gateway: checks the token against the request, then streams the
 /// request to the upstream with the caller's identity in `x-keygate-*` headers.
-pub async fn proxy(State(gw): State<Gateway>, client: ClientInfo, req: Request) -> Response {
+pub async fn proxy(State(gw): State<Gateway>, client: ClientAddr, req: Request) -> Response {
     let metrics = &gw.app.metrics;
     match proxy_inner(&gw, client, req).await {
         Ok(r) => {
@@ -144,12 +144,12 @@ pub async fn proxy(State(gw): State<Gateway>, client: ClientInfo, req: Request) 
     }
 }
 
-async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<Response, ApiError> {
+async fn proxy_inner(gw: &Gateway, client: ClientAddr, req: Request) -> Result<Response, ApiError> {
     let app = &gw.app;
     // The request's shape first: a bad method or path is refused whoever asks.
     request::method(req.method().as_str(), None)?;
     let path = request::path(req.uri().path())?;
-    let allowed = check(app, req.headers(), req.method().as_str(), path, &client.ip).await?;
+    let allowed = check(app, req.headers(), req.method().as_str(), path, client.0).await?;
     let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
@@ -176,9 +176,10 @@ async fn proxy_inner(gw: &Gateway, client: ClientInfo, req: Request) -> Result<R
     if let Some(v) = crate::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
         h.insert(crate::request_id::HEADER, v);
     }
+    let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();
     let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", client.ip),
-        None => client.ip.clone(),
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
     };
     if let Ok(v) = HeaderValue::from_str(&forwarded) {
         h.insert("x-forwarded-for", v);

@@ -24,11 +24,7 @@ impl access::Surface for Api {
     type Rejection = ApiError;
 
     fn session_token(parts: &Parts, _: &App) -> Option<String> {
-        let auth = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-        let (scheme, token) = auth.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned())
+        access::bearer(&parts.headers).map(str::to_owned)
     }
 }
 

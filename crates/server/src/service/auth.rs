@@ -364,18 +364,17 @@ fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credentia
 /// The token check: may this bearer token make `method` on `path` now, asked
 /// from `ip` (the client's address, `access::client_addr`)? Refuses a key's
 /// token from outside its network allowlist. Records the key's last use and
-/// counts the refusals it decides (network, scope, expired, revoked) in the
-/// usage recorder. Only a request the scope allows counts against the key's
-/// rate limit (its own, else its organization's default), checked last; a
-/// rate-limit refusal is counted by the caller
-/// (`gateway::check::refused_for_rate_limit`), and so is an allowed request,
-/// once nothing else refuses it.
+/// counts the allowed request and the refusals it decides (network, scope,
+/// expired, revoked) in the usage recorder. Only a request the scope allows
+/// counts against the key's rate limit (its own, else its organization's
+/// default), checked last; a rate-limit refusal is counted by the caller
+/// (`gateway::check::refused_for_rate_limit`).
 pub async fn check(
     app: &App,
     token: &str,
     method: &str,
     path: &str,
-    ip: &str,
+    ip: Option<IpAddr>,
 ) -> Result<Allowed, Denied> {
     let (identity, cred) = match authenticated(app, token).await {
         Ok(found) => found,
@@ -390,17 +389,22 @@ pub async fn check(
     // token is refused from elsewhere even if it was issued before the edit.
     // A refused call is not the key's last use.
     if let Some(networks) = &cred.allowed_networks
-        && !ip.parse::<IpAddr>().is_ok_and(|from| networks.allows(from))
+        && !ip.is_some_and(|from| networks.allows(from))
     {
         app.usage.refused(&identity.claims, Reason::Network);
         return Err(Denied::Network);
     }
-    app.usage
-        .used(&identity.claims.sub, &identity.claims.org_id, ip);
+    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
     let claims = identity.claims.clone();
     let decided = authorize(app, identity, &cred, method, path);
-    if decided.as_ref().is_err_and(|d| *d == Denied::Forbidden) {
-        app.usage.refused(&claims, Reason::Scope);
+    match &decided {
+        Ok(_) => app.usage.allowed(&claims, &ip),
+        Err(d) => {
+            app.usage.used(&claims.sub, &claims.org_id, &ip);
+            if *d == Denied::Forbidden {
+                app.usage.refused(&claims, Reason::Scope);
+            }
+        }
     }
     decided
 }
@@ -462,6 +466,7 @@ mod tests {
     use crate::service::{Acting, orgs};
 
     const PASSWORD: &str = "correct-horse-battery-staple";
+    const LOCAL: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
     async fn app() -> (Arc<App>, Acting, Vec<AccountId>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("kg-unit-{}", random_base62(8)));
@@ -548,36 +553,30 @@ mod tests {
         };
         let token = login(r.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
+            check(&app, &token, "GET", "/api/v1/balances/current", LOCAL)
                 .await
                 .is_ok()
         );
         assert_eq!(
-            check(
-                &app,
-                &token,
-                "POST",
-                "/api/v1/balances/current",
-                "127.0.0.1"
-            )
-            .await
-            .err(),
-            Some(Denied::Forbidden)
-        );
-        assert_eq!(
-            check(&app, &token, "GET", "/api/v1/nothing", "127.0.0.1")
+            check(&app, &token, "POST", "/api/v1/balances/current", LOCAL)
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/../x", "127.0.0.1")
+            check(&app, &token, "GET", "/api/v1/nothing", LOCAL)
+                .await
+                .err(),
+            Some(Denied::Forbidden)
+        );
+        assert_eq!(
+            check(&app, &token, "GET", "/api/v1/balances/../x", LOCAL)
                 .await
                 .err(),
             Some(Denied::AmbiguousPath)
         );
         assert_eq!(
-            check(&app, "x.y.z", "GET", "/api/v1/balances", "127.0.0.1")
+            check(&app, "x.y.z", "GET", "/api/v1/balances", LOCAL)
                 .await
                 .err(),
             Some(Denied::Unauthenticated)
@@ -595,21 +594,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/current", "127.0.0.1")
+            check(&app, &token, "GET", "/api/v1/balances/current", LOCAL)
                 .await
                 .err(),
             Some(Denied::Forbidden)
         );
         assert!(
-            check(
-                &app,
-                &token,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .is_ok()
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .is_ok()
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
@@ -625,29 +618,17 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            check(
-                &app,
-                &token,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .err(),
+            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
         assert!(login(r.api_key.expose().to_owned()).await.is_err());
         let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(
-                &app,
-                &fresh,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .is_ok()
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .is_ok()
         );
 
         // Deleted: dead.
@@ -655,15 +636,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(
-                &app,
-                &fresh,
-                "GET",
-                "/api/v1/pa/payment_intents/1",
-                "127.0.0.1"
-            )
-            .await
-            .err(),
+            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
+                .await
+                .err(),
             Some(Denied::Unauthenticated)
         );
         let _ = std::fs::remove_dir_all(dir);
