@@ -155,6 +155,19 @@ fn mail_subjects(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// Waits up to 10 s for a mail with this subject.
+async fn wait_for_mail(app: &TestApp, subject: &str) {
+    let start = Instant::now();
+    while !mail_subjects(app).iter().any(|s| s == subject) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            mail_subjects(app)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
     let app = app().await;
@@ -225,18 +238,11 @@ async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
     let all = events(&app, &org, cid(&k)).await;
     assert_eq!(count(&all, "scoped_key.previous_secret_expired"), 1);
     assert!(get_key(&app, &org, cid(&k)).await["previous_secret_expires_at"].is_null());
-    let start = Instant::now();
-    while !mail_subjects(&app)
-        .iter()
-        .any(|s| s == "The old secret of Scoped API key 'rolling' stopped working")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            mail_subjects(&app)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_mail(
+        &app,
+        "The old secret of Scoped API key 'rolling' stopped working",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -367,18 +373,7 @@ async fn an_expired_key_is_a_wrong_key_its_tokens_die_and_it_is_listed_as_expire
     let all = events(&app, &org, cid(&k)).await;
     assert_eq!(count(&all, "scoped_key.expiring"), 1);
     assert_eq!(count(&all, "scoped_key.expired"), 1);
-    let start = Instant::now();
-    while !mail_subjects(&app)
-        .iter()
-        .any(|s| s == "Scoped API key 'short-lived' has expired")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            mail_subjects(&app)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_mail(&app, "Scoped API key 'short-lived' has expired").await;
 
     // Given a later expiry, it works again.
     let r = app
