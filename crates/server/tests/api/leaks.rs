@@ -609,18 +609,10 @@ async fn a_leaked_previous_secret_ends_its_grace_at_once_and_on_leak_is_set_thro
         events[0]["details"]["exposure"]["action"],
         "previous_secret_revoked"
     );
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body["previous_secret_expires_at"], Value::Null);
+    let shown = app.get_scoped_key(&org, client_id).await;
+    assert_eq!(shown["previous_secret_expires_at"], Value::Null);
     assert_eq!(
-        r.body["exposed_at"],
+        shown["exposed_at"],
         Value::Null,
         "the current secret is not exposed"
     );

@@ -53,19 +53,6 @@ async fn regenerate(app: &TestApp, org: &Org, kind: &str, client_id: &str, body:
     .await
 }
 
-async fn get_key(app: &TestApp, org: &Org, client_id: &str) -> Value {
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
-}
-
 /// The forward-auth decision for a token: 200, or 401 once it is refused.
 async fn verify(app: &TestApp, token: &str) -> u16 {
     let rb = app
@@ -205,7 +192,7 @@ async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
     assert_eq!(verify(&app, &old_token).await, 200);
     assert_eq!(verify(&app, &during_token).await, 200);
     assert!(introspect(&app, &old_token).await);
-    let shown = get_key(&app, &org, cid(&k)).await;
+    let shown = app.get_scoped_key(&org, cid(&k)).await;
     assert_eq!(
         shown["previous_secret_expires_at"],
         new["previous_secret_expires_at"]
@@ -237,7 +224,7 @@ async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let all = events(&app, &org, cid(&k)).await;
     assert_eq!(count(&all, "scoped_key.previous_secret_expired"), 1);
-    assert!(get_key(&app, &org, cid(&k)).await["previous_secret_expires_at"].is_null());
+    assert!(app.get_scoped_key(&org, cid(&k)).await["previous_secret_expires_at"].is_null());
     wait_for_mail(
         &app,
         "The old secret of Scoped API key 'rolling' stopped working",
@@ -353,7 +340,7 @@ async fn an_expired_key_is_a_wrong_key_its_tokens_die_and_it_is_listed_as_expire
     }
     assert_eq!(verify(&app, &token).await, 401);
     assert!(!introspect(&app, &token).await);
-    let shown = get_key(&app, &org, cid(&k)).await;
+    let shown = app.get_scoped_key(&org, cid(&k)).await;
     assert_eq!(
         (shown["expired"].clone(), shown["expires_at"].clone()),
         (json!(true), k["expires_at"].clone())
@@ -413,7 +400,7 @@ async fn edit_duplicate_and_admin_regenerate_set_keep_and_clear_the_expiry() {
     let r = patch(json!({"name": "renamed"})).await;
     assert_eq!(
         r.body["expires_at"],
-        get_key(&app, &org, cid(&k)).await["expires_at"]
+        app.get_scoped_key(&org, cid(&k)).await["expires_at"]
     );
     assert!(r.body["expires_at"].is_string(), "absent keeps it");
     let r = patch(json!({"expires_at": null})).await;
