@@ -20,7 +20,7 @@ use crate::ui::pages::{
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
 pub mod admin;
-mod common;
+pub(super) mod common;
 mod form;
 pub mod limit;
 mod networks;
