@@ -331,22 +331,14 @@ pub struct KeyForm {
     pub account: Vec<PermRow>,
     pub accounts: Vec<AccountOption>,
     pub all_accounts: bool,
-    /// The expiry field's value (`YYYY-MM-DDTHH:MM:SS`, UTC), empty for none.
-    pub expires_at: String,
-    pub expires_error: Option<String>,
     pub error: Option<String>,
     pub name_error: Option<String>,
     pub org_error: Option<String>,
     pub account_error: Option<String>,
     pub password_error: Option<String>,
-    /// The network allowlist, one per line, and what is wrong with it (one
-    /// entry per bad line).
-    pub networks: String,
-    pub network_errors: Vec<String>,
-    /// The key's own rate limit, and what leaving it empty means (the
-    /// organization's default).
-    pub limit: crate::ui::rate_limit::LimitFields,
-    pub limit_hint: String,
+    /// Expiry, allowlist and rate limit: the fields an admin key's Generate
+    /// and Regenerate offer too, with their errors.
+    pub terms: crate::ui::key_terms::TermsFields,
 }
 
 impl KeyForm {

@@ -441,6 +441,20 @@ impl TestApp {
         r.body
     }
 
+    /// A scoped key as its organization's owner reads it.
+    pub async fn get_scoped_key(&self, org: &Org, client_id: &str) -> Value {
+        let r = self
+            .req(
+                Method::GET,
+                &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
+                Some(&org.owner),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
     pub async fn admin_key(&self, org: &Org, owner_id: &str) -> Value {
         let r = self
             .req(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::helpers::*;
+use crate::notify::add_member_by_smtp;
 use crate::receivers::*;
 
 const KEY_ID: &str = "kid-test-1";
@@ -89,35 +90,6 @@ async fn gitlab(
     app.send(rb).await
 }
 
-/// Invites and accepts with the link read from the SMTP server.
-async fn join(app: &TestApp, smtp: &SmtpServer, org: &Org, email: &str, role: &str) {
-    let r = app
-        .req(
-            Method::POST,
-            &format!("/dev/v1/orgs/{}/invitations", org.org_id),
-            Some(&org.owner),
-            Some(json!({"email": email, "role": role, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "invite: {}", r.body);
-    let is_invite =
-        |m: &Mail| m.to.iter().any(|t| t.contains(email)) && m.data.contains("/app/invitations/");
-    let mails = smtp.wait_until(10, |ms| ms.iter().any(is_invite)).await;
-    let mail = mails.iter().find(|m| is_invite(m)).unwrap();
-    let link = link_in(&mail.data, "/app/invitations/").unwrap();
-    let token = link.rsplit('/').next().unwrap();
-    app.remember(token);
-    let r = app
-        .req(
-            Method::POST,
-            "/dev/v1/invitations/accept",
-            None,
-            Some(json!({"token": token, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "accept: {}", r.body);
-}
-
 /// A mail's text with quoted-printable soft breaks and `=3D` undone.
 fn plain(m: &Mail) -> String {
     m.data
@@ -188,8 +160,8 @@ async fn a_signed_github_report_revokes_a_live_key_and_tells_owners_and_admins_w
     let org = app
         .create_org("Acme", "owner@acme.test", &["Acme HK"])
         .await;
-    join(&app, &smtp, &org, "admin@acme.test", "admin").await;
-    join(&app, &smtp, &org, "dev@acme.test", "developer").await;
+    add_member_by_smtp(&app, &smtp, &org, "admin@acme.test", "admin").await;
+    add_member_by_smtp(&app, &smtp, &org, "dev@acme.test", "developer").await;
     add_hook(&app, &org, &hooks.url()).await;
     let leaky = scoped(&app, &org, "leaky").await;
     let admin = app.admin_key(&org, &org.org_id).await;
@@ -637,18 +609,10 @@ async fn a_leaked_previous_secret_ends_its_grace_at_once_and_on_leak_is_set_thro
         events[0]["details"]["exposure"]["action"],
         "previous_secret_revoked"
     );
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body["previous_secret_expires_at"], Value::Null);
+    let shown = app.get_scoped_key(&org, client_id).await;
+    assert_eq!(shown["previous_secret_expires_at"], Value::Null);
     assert_eq!(
-        r.body["exposed_at"],
+        shown["exposed_at"],
         Value::Null,
         "the current secret is not exposed"
     );

@@ -53,19 +53,6 @@ async fn regenerate(app: &TestApp, org: &Org, kind: &str, client_id: &str, body:
     .await
 }
 
-async fn get_key(app: &TestApp, org: &Org, client_id: &str) -> Value {
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
-}
-
 /// The forward-auth decision for a token: 200, or 401 once it is refused.
 async fn verify(app: &TestApp, token: &str) -> u16 {
     let rb = app
@@ -155,6 +142,19 @@ fn mail_subjects(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// Waits up to 10 s for a mail with this subject.
+async fn wait_for_mail(app: &TestApp, subject: &str) {
+    let start = Instant::now();
+    while !mail_subjects(app).iter().any(|s| s == subject) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            mail_subjects(app)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
     let app = app().await;
@@ -192,7 +192,7 @@ async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
     assert_eq!(verify(&app, &old_token).await, 200);
     assert_eq!(verify(&app, &during_token).await, 200);
     assert!(introspect(&app, &old_token).await);
-    let shown = get_key(&app, &org, cid(&k)).await;
+    let shown = app.get_scoped_key(&org, cid(&k)).await;
     assert_eq!(
         shown["previous_secret_expires_at"],
         new["previous_secret_expires_at"]
@@ -224,19 +224,12 @@ async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let all = events(&app, &org, cid(&k)).await;
     assert_eq!(count(&all, "scoped_key.previous_secret_expired"), 1);
-    assert!(get_key(&app, &org, cid(&k)).await["previous_secret_expires_at"].is_null());
-    let start = Instant::now();
-    while !mail_subjects(&app)
-        .iter()
-        .any(|s| s == "The old secret of Scoped API key 'rolling' stopped working")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            mail_subjects(&app)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(app.get_scoped_key(&org, cid(&k)).await["previous_secret_expires_at"].is_null());
+    wait_for_mail(
+        &app,
+        "The old secret of Scoped API key 'rolling' stopped working",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -347,7 +340,7 @@ async fn an_expired_key_is_a_wrong_key_its_tokens_die_and_it_is_listed_as_expire
     }
     assert_eq!(verify(&app, &token).await, 401);
     assert!(!introspect(&app, &token).await);
-    let shown = get_key(&app, &org, cid(&k)).await;
+    let shown = app.get_scoped_key(&org, cid(&k)).await;
     assert_eq!(
         (shown["expired"].clone(), shown["expires_at"].clone()),
         (json!(true), k["expires_at"].clone())
@@ -367,18 +360,7 @@ async fn an_expired_key_is_a_wrong_key_its_tokens_die_and_it_is_listed_as_expire
     let all = events(&app, &org, cid(&k)).await;
     assert_eq!(count(&all, "scoped_key.expiring"), 1);
     assert_eq!(count(&all, "scoped_key.expired"), 1);
-    let start = Instant::now();
-    while !mail_subjects(&app)
-        .iter()
-        .any(|s| s == "Scoped API key 'short-lived' has expired")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            mail_subjects(&app)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_mail(&app, "Scoped API key 'short-lived' has expired").await;
 
     // Given a later expiry, it works again.
     let r = app
@@ -418,7 +400,7 @@ async fn edit_duplicate_and_admin_regenerate_set_keep_and_clear_the_expiry() {
     let r = patch(json!({"name": "renamed"})).await;
     assert_eq!(
         r.body["expires_at"],
-        get_key(&app, &org, cid(&k)).await["expires_at"]
+        app.get_scoped_key(&org, cid(&k)).await["expires_at"]
     );
     assert!(r.body["expires_at"].is_string(), "absent keeps it");
     let r = patch(json!({"expires_at": null})).await;

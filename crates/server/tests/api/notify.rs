@@ -61,7 +61,13 @@ async fn add_member(app: &TestApp, org: &Org, email: &str, role: &str) {
 }
 
 /// Invites and accepts with the link read from the SMTP server.
-async fn add_member_by_smtp(app: &TestApp, smtp: &SmtpServer, org: &Org, email: &str, role: &str) {
+pub(crate) async fn add_member_by_smtp(
+    app: &TestApp,
+    smtp: &SmtpServer,
+    org: &Org,
+    email: &str,
+    role: &str,
+) {
     let r = app
         .req(
             Method::POST,

@@ -20,7 +20,7 @@ use crate::ui::pages::{
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
 pub mod admin;
-mod common;
+pub(super) mod common;
 mod form;
 pub mod limit;
 mod networks;
@@ -132,20 +132,14 @@ fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
 }
 
 fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
+    let body = format!(
+        "Create a new key with the same scope as “{}”, with its own client ID and secret.",
+        k.name
+    );
+    let action = format!("{}/{}/duplicate", keys_url(m), k.client_id);
     Prompt {
-        title: "Duplicate API key".into(),
-        body: format!(
-            "Create a new key with the same scope as “{}”, with its own client ID and secret.",
-            k.name
-        ),
-        action: format!("{}/{}/duplicate", keys_url(m), k.client_id),
         button: "Duplicate",
-        danger: false,
-        hidden: Vec::new(),
-        back: (keys_url(m), "API keys"),
-        nav: "keys",
-        grace: None,
-        terms: None,
+        ..prompt(m, "Duplicate API key".into(), body, action)
     }
 }
 
@@ -186,20 +180,15 @@ pub async fn duplicate(
 }
 
 fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
+    let body = format!(
+        "“{}” and every token issued with it stop working at once. This cannot be undone.",
+        k.name
+    );
+    let action = format!("{}/{}/delete", keys_url(m), k.client_id);
     Prompt {
-        title: "Delete API key".into(),
-        body: format!(
-            "“{}” and every token issued with it stop working at once. This cannot be undone.",
-            k.name
-        ),
-        action: format!("{}/{}/delete", keys_url(m), k.client_id),
         button: "Delete",
         danger: true,
-        hidden: Vec::new(),
-        back: (keys_url(m), "API keys"),
-        nav: "keys",
-        grace: None,
-        terms: None,
+        ..prompt(m, "Delete API key".into(), body, action)
     }
 }
 

@@ -4,19 +4,17 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use keygate_core::ClientId;
 use keygate_store::KeyKind;
 
 use crate::service::usage::{self, Granularity, Span};
-use crate::service::{Error, keys as key_service, orgs};
+use crate::service::{keys as key_service, orgs};
 use crate::ui::Pages;
 use crate::ui::chart;
-use crate::ui::extract::{KeyManager, OrgMember, PageError};
+use crate::ui::extract::PageError;
 use crate::ui::pages::{KeyPage, Lifecycle, ReasonRow, Shell, TopKeyRow, UsagePage, render, when};
 use crate::ui::rate_limit::words;
+use crate::ui::routes::keys::common::{M, key_of};
 use crate::usage::Reason;
-
-type M = OrgMember<KeyManager>;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -32,8 +30,7 @@ pub async fn key_page(
 ) -> Result<Response, PageError> {
     let notice = (q.as_deref() == Some("done=rate-limit"))
         .then_some("Rate limit saved. It holds from the next token check.");
-    let client_id = ClientId::parse(&id).map_err(|_| Error::NotFound)?;
-    let key = key_service::find(&app, &m.org_id, &client_id).await?;
+    let key = key_of(&app, &m, &id, None).await?;
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "keys").await?;
     let used = usage::last_used(&app, &m.org_id).await?;
     let span = Span {
@@ -41,7 +38,7 @@ pub async fn key_page(
         to: None,
         granularity: Granularity::Hour,
     };
-    let buckets = usage::usage(&app, &m.org_id, Some(&client_id), &span).await?;
+    let buckets = usage::usage(&app, &m.org_id, Some(&key.client_id), &span).await?;
     // A key without a limit of its own is held to the organization's default.
     let rate_limit = match key.rate_limit {
         Some(l) => words(l),

@@ -62,16 +62,9 @@ async fn the_key_form_edits_the_allowlist_and_names_each_bad_line() {
     b.fill("#password", PASSWORD).await;
     b.click_text("button", "Create").await;
     let (client_id, _) = b.revealed(&app).await;
-    let got = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
+    let got = app.get_scoped_key(&org, &client_id).await;
     assert_eq!(
-        got.body["allowed_networks"],
+        got["allowed_networks"],
         json!(["203.0.113.0/24", "2001:db8::/32", "127.0.0.2/32"])
     );
 

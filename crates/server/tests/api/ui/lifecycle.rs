@@ -3,24 +3,10 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{browser, org_with_two_accounts};
-use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, spawn_app};
-
-async fn key(app: &TestApp, org: &Org, client_id: &str) -> Value {
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
-}
+use crate::helpers::{PASSWORD, cid, perms, spawn_app};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -77,7 +63,7 @@ async fn the_regenerate_dialog_offers_a_grace_period_for_the_old_key() {
         201
     );
     assert_eq!(app.login(&client_id, &new_key, acct).await.status, 201);
-    let shown = key(&app, &org, &client_id).await;
+    let shown = app.get_scoped_key(&org, &client_id).await;
     let until =
         keygate_core::time::parse_rfc3339(shown["previous_secret_expires_at"].as_str().unwrap())
             .unwrap();
@@ -140,7 +126,7 @@ async fn the_key_form_sets_and_clears_an_expiry_and_the_list_shows_it() {
     b.click_text("button", "Create").await;
     let (client_id, _) = b.revealed(&app).await;
     assert_eq!(
-        key(&app, &org, &client_id).await["expires_at"],
+        app.get_scoped_key(&org, &client_id).await["expires_at"],
         "2031-01-02T03:04:05.000Z"
     );
 
@@ -149,7 +135,7 @@ async fn the_key_form_sets_and_clears_an_expiry_and_the_list_shows_it() {
     tokio::time::sleep(Duration::from_millis(1600)).await;
     b.open_api_keys().await;
     b.wait_for_text("Expired").await;
-    assert_eq!(key(&app, &org, cid(&short)).await["expired"], true);
+    assert_eq!(app.get_scoped_key(&org, cid(&short)).await["expired"], true);
 
     // Edit shows the expiry; emptying the field removes it.
     b.menu("Quarterly export", "Edit").await;
@@ -159,7 +145,7 @@ async fn the_key_form_sets_and_clears_an_expiry_and_the_list_shows_it() {
     b.fill("#password", PASSWORD).await;
     b.click_text("button", "Save changes").await;
     b.wait_for_text("API key updated").await;
-    assert!(key(&app, &org, &client_id).await["expires_at"].is_null());
+    assert!(app.get_scoped_key(&org, &client_id).await["expires_at"].is_null());
     // Saving an expired key's form unchanged keeps its (past) expiry.
     b.menu("Short-lived", "Edit").await;
     b.wait_for_text("Edit API key").await;
@@ -167,7 +153,7 @@ async fn the_key_form_sets_and_clears_an_expiry_and_the_list_shows_it() {
     b.fill("#password", PASSWORD).await;
     b.click_text("button", "Save changes").await;
     b.wait_for_text("API key updated").await;
-    let kept = key(&app, &org, cid(&short)).await;
+    let kept = app.get_scoped_key(&org, cid(&short)).await;
     assert_eq!(
         (kept["name"].clone(), kept["expired"].clone()),
         (json!("Short-lived (old)"), json!(true))

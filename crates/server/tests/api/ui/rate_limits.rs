@@ -3,23 +3,10 @@
 //! cleared by Edit) and the organization's default on the settings page.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Browser, api_scoped_key, browser, org_with_two_accounts};
 use crate::helpers::{Org, PASSWORD, TestApp, cid, spawn_app};
-
-async fn key(app: &TestApp, org: &Org, client_id: &str) -> Value {
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/scoped-keys/{client_id}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
-}
 
 /// A token of the key, for an organization-level scope.
 pub(super) async fn token(app: &TestApp, client_id: &str, api_key: &str) -> String {
@@ -120,7 +107,7 @@ async fn the_key_form_sets_a_rate_limit_that_forward_auth_holds_and_edit_clears(
     b.click_text("button", "Create").await;
     let (client_id, api_key) = b.revealed(&app).await;
     assert_eq!(
-        key(&app, &org, &client_id).await["rate_limit"],
+        app.get_scoped_key(&org, &client_id).await["rate_limit"],
         json!({"requests": 3, "per_seconds": 3600})
     );
     assert_eq!(
@@ -142,7 +129,7 @@ async fn the_key_form_sets_a_rate_limit_that_forward_auth_holds_and_edit_clears(
     b.confirm(PASSWORD, "Duplicate").await;
     let (copy, _) = b.revealed(&app).await;
     assert_eq!(
-        key(&app, &org, &copy).await["rate_limit"],
+        app.get_scoped_key(&org, &copy).await["rate_limit"],
         json!({"requests": 3, "per_seconds": 3600})
     );
 
@@ -160,7 +147,7 @@ async fn the_key_form_sets_a_rate_limit_that_forward_auth_holds_and_edit_clears(
     b.fill("#password", PASSWORD).await;
     b.click_text("button", "Save changes").await;
     b.wait_for_text("API key updated").await;
-    assert!(key(&app, &org, &client_id).await["rate_limit"].is_null());
+    assert!(app.get_scoped_key(&org, &client_id).await["rate_limit"].is_null());
     assert_eq!(key_page(&b, &org, &client_id).await, "None");
     let fresh = token(&app, &client_id, &api_key).await;
     assert_eq!(verify(&app, &fresh).await.0, 200, "no limit any more");

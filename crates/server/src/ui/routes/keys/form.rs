@@ -12,7 +12,7 @@ use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
-use crate::ui::key_terms::{expiry_field, limit_hint, network_errors, sentence};
+use crate::ui::key_terms::{TermsFields, expiry_field, sentence};
 use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::password_error;
@@ -225,17 +225,17 @@ pub async fn form_page(
             })
             .collect(),
         all_accounts: values.all_accounts,
-        expires_at: values.expires_at.clone(),
-        expires_error: None,
         error: None,
         name_error: None,
         org_error: None,
         account_error: None,
         password_error: None,
-        networks: values.networks.clone(),
-        network_errors: Vec::new(),
-        limit: values.limit.clone(),
-        limit_hint: limit_hint(org_default),
+        terms: TermsFields {
+            expires_at: values.expires_at.clone(),
+            networks: values.networks.clone(),
+            limit: values.limit.clone(),
+            ..TermsFields::blank(org_default)
+        },
     };
     match error {
         None => {}
@@ -253,15 +253,7 @@ pub async fn form_page(
                 form.org_error = Some(msg);
             } else if source.starts_with("account_permissions") {
                 form.account_error = Some(msg);
-            } else if source == "expires_at" {
-                form.expires_error = Some(format!("Expires: {}", msg.to_lowercase()));
-            } else if source.starts_with("rate_limit") {
-                form.limit.show_error(&source, &message);
-            } else if source.starts_with("allowed_networks") {
-                // One line per bad line of the textarea (see `terms`), or the
-                // policy's sentence.
-                form.network_errors = network_errors(&message);
-            } else {
+            } else if !form.terms.show_error(&source, &message) {
                 form.error = Some(msg);
             }
         }

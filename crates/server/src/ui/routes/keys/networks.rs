@@ -7,6 +7,7 @@ use keygate_core::network::Cidr;
 
 use crate::service::Error;
 use crate::service::keys::KeyTerms;
+use crate::ui::key_terms::sentence;
 use crate::ui::routes::keys::form::FormValues;
 
 impl FormValues {
@@ -49,7 +50,7 @@ fn network_problems(lines: &[(usize, &str)]) -> Vec<String> {
     let mut seen: Vec<(Cidr, usize)> = Vec::new();
     for (n, line) in lines {
         match Cidr::parse(line) {
-            Err(why) => out.push(format!("Line {n}: {}.", sentence_case(&why))),
+            Err(why) => out.push(format!("Line {n}: {}", sentence(&why))),
             Ok(c) => match seen.iter().find(|(s, _)| *s == c) {
                 Some((_, first)) => out.push(format!("Line {n}: {c} is already on line {first}.")),
                 None => seen.push((c, *n)),
@@ -57,12 +58,4 @@ fn network_problems(lines: &[(usize, &str)]) -> Vec<String> {
         }
     }
     out
-}
-
-fn sentence_case(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
