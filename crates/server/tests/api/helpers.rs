@@ -550,7 +550,6 @@ impl TestApp {
     }
 
     /// Waits until the log contains `needle`.
-    #[allow(dead_code)] // for tests of background work; none uses it yet
     pub async fn wait_for_log(&self, needle: &str, secs: u64) -> bool {
         let end = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < end {
