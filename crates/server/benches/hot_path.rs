@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use keygate_core::crypto::{Pepper, random_base62, sha256};
 use keygate_core::token::{Claims, ISSUER, TokenKey, TokenKeys};
 use keygate_core::{ApiKey, Catalog, ClientId, LoginTarget, OrgId};
-use keygate_server::cache::{CredentialCache, VerifiedTokens};
+use keygate_server::state::cache::{CredentialCache, VerifiedTokens};
 use keygate_store::KeyCredential;
 
 fn claims() -> Claims {

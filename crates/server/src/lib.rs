@@ -1,34 +1,15 @@
 //! Keygate's server: the HTTP surfaces, the services behind them and the
-//! `keygate` command.
+//! `keygate` command. The folders are the layers of ARCHITECTURE.md, top to
+//! bottom: `cmd`; the surfaces `http`, `ui`, `gateway` and `openapi`, and
+//! `tasks`; `middleware`; `service`; `notify`; `state`.
 
-pub mod access;
-pub mod app;
-pub mod audit;
-pub mod cache;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod cookies;
-pub mod data_dir;
-pub mod demo;
-pub mod dev;
+pub mod cmd;
 pub mod gateway;
 pub mod http;
-pub mod key_limits;
-pub mod known;
-pub mod lifecycle;
-pub mod links;
-pub mod listen;
-pub mod metrics;
+pub mod middleware;
 pub mod notify;
 pub mod openapi;
-pub mod ratelimit;
-pub mod request_id;
-pub mod scanning_keys;
-pub mod secrets;
-pub mod serve;
 pub mod service;
-pub mod sync;
+pub mod state;
+pub mod tasks;
 pub mod ui;
-pub mod upkeep;
-pub mod usage;

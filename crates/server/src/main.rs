@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    keygate_server::cli::main()
+    keygate_server::cmd::main()
 }

@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 use crate::gateway;
 use crate::gateway::forward_auth;
 use crate::http::routes::{
-    audit, health, key_policy, keys, login, orgs, people, secret_scanning, sessions, two_factor,
-    usage, webhooks,
+    audit, health, key_policy, keys, leaks, login, orgs, people, sessions, two_factor, usage,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -73,9 +73,9 @@ use crate::http::routes::{
         gateway::introspect::introspect,
         health::healthz,
         health::readyz,
-        secret_scanning::github,
-        secret_scanning::gitlab_types,
-        secret_scanning::gitlab_revoke,
+        leaks::github,
+        leaks::gitlab_types,
+        leaks::gitlab_revoke,
     ),
     modifiers(&SessionBearer, &CallerSchemes, &ResponseDescriptions)
 )]

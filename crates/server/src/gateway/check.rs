@@ -7,13 +7,13 @@ use std::net::IpAddr;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::access::bearer;
-use crate::app::App;
 use crate::gateway::request;
 use crate::http::error::{ApiError, rate_limit_headers};
-use crate::key_limits::LimitStatus;
-use crate::service::auth::{self, Allowed, Denied, Identity};
-use crate::usage::Reason;
+use crate::middleware::access::bearer;
+use crate::service::tokens::{self, Allowed, Denied, Identity};
+use crate::state::app::App;
+use crate::state::rate_limits::RateLimitStatus;
+use crate::state::usage::Reason;
 
 pub const CLIENT_ID_HEADER: &str = "x-keygate-client-id";
 pub const ORG_ID_HEADER: &str = "x-keygate-org-id";
@@ -22,7 +22,7 @@ pub const ACCOUNT_ID_HEADER: &str = "x-keygate-account-id";
 fn denied(app: &App, d: Denied) -> ApiError {
     match d {
         Denied::Unauthenticated => ApiError::BadToken,
-        Denied::Unavailable => auth::stale_cache().into(),
+        Denied::Unavailable => tokens::stale_cache().into(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
         Denied::AmbiguousPath => request::invalid_path(),
         Denied::RateLimited {
@@ -31,7 +31,7 @@ fn denied(app: &App, d: Denied) -> ApiError {
             status,
         } => {
             refused_for_rate_limit(app, &client_id, &org_id, &status);
-            ApiError::KeyRateLimited(status)
+            ApiError::RateLimited(status)
         }
         Denied::Network => {
             ApiError::Forbidden("the token's key may not be used from this network address")
@@ -46,7 +46,7 @@ fn refused_for_rate_limit(
     app: &App,
     client_id: &keygate_core::ClientId,
     org_id: &keygate_core::OrgId,
-    status: &LimitStatus,
+    status: &RateLimitStatus,
 ) {
     app.usage.refused_key(client_id, org_id, Reason::RateLimit);
     tracing::debug!(%client_id, retry_after = status.retry_after_secs, "over its rate limit");
@@ -55,7 +55,7 @@ fn refused_for_rate_limit(
 /// The token of the request checked against `method` and `path`, asked from
 /// `ip` (the client's address, `access::client_addr`: keys may have a network
 /// allowlist). An allowed request is counted in the usage recorder by
-/// `auth::check`, last, after the scope and the rate limit passed: a check
+/// `tokens::check`, last, after the scope and the rate limit passed: a check
 /// added after it that refuses would have to take that count back.
 pub async fn check(
     app: &App,
@@ -65,7 +65,7 @@ pub async fn check(
     ip: Option<IpAddr>,
 ) -> Result<Allowed, ApiError> {
     let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    auth::check(app, token, method, path, ip)
+    tokens::check(app, token, method, path, ip)
         .await
         .map_err(|d| denied(app, d))
 }

@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::check::{allowed_headers, check};
 use super::request;
-use crate::access::ClientAddr;
-use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::metrics::{Check, Surface};
+use crate::middleware::access::ClientAddr;
+use crate::state::app::{App, AppState};
+use crate::state::metrics::{Check, Surface};
 
 /// The pair of headers one proxy describes the original request with.
 struct Family {

@@ -8,11 +8,11 @@ use base64::Engine as _;
 use keygate_core::crypto::sha256;
 use serde::Deserialize;
 
-use crate::access::ClientAddr;
-use crate::app::{App, AppState};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::metrics::{Check, Surface};
-use crate::service::auth::{self, Denied};
+use crate::middleware::access::ClientAddr;
+use crate::service::tokens::{self, Denied};
+use crate::state::app::{App, AppState};
+use crate::state::metrics::{Check, Surface};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct IntrospectForm {
@@ -92,9 +92,11 @@ async fn answer(
         .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))
         .map_err(IntoResponse::into_response)?;
     let inactive = Json(serde_json::json!({"active": false}));
-    let (identity, cred) = match auth::authenticate(app, &form.token).await {
+    let (identity, cred) = match tokens::authenticate(app, &form.token).await {
         Ok(found) => found,
-        Err(Denied::Unavailable) => return Err(ApiError::from(auth::stale_cache()).into_response()),
+        Err(Denied::Unavailable) => {
+            return Err(ApiError::from(tokens::stale_cache()).into_response());
+        }
         Err(_) => return Ok((false, inactive)),
     };
     let c = &identity.claims;

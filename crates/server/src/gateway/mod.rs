@@ -22,10 +22,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::access::ClientAddr;
-use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::metrics::{Check, Surface};
+use crate::middleware::access::ClientAddr;
+use crate::state::app::AppState;
+use crate::state::metrics::{Check, Surface};
 use check::{check, identity_headers};
 
 /// The gateway's router state: the shared `App` and the upstream client,
@@ -173,8 +173,10 @@ async fn proxy_inner(gw: &Gateway, client: ClientAddr, req: Request) -> Result<R
     h.remove(header::HOST);
     identity_headers(&allowed.identity, h);
     // The upstream logs under the same id as we do.
-    if let Some(v) = crate::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
-        h.insert(crate::request_id::HEADER, v);
+    if let Some(v) =
+        crate::state::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok())
+    {
+        h.insert(crate::state::request_id::HEADER, v);
     }
     let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();
     let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {

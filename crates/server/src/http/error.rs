@@ -10,8 +10,8 @@ use keygate_core::text::{Invalid, clip};
 use keygate_store::StoreError;
 use serde::Serialize;
 
-use crate::key_limits::LimitStatus;
 use crate::service;
+use crate::state::rate_limits::RateLimitStatus;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -46,12 +46,12 @@ pub enum ApiError {
     HeadersTooLarge,
     /// A request target longer than `http::URI_LIMIT`.
     UriTooLong,
-    TooManyRequests {
+    TooManyAttempts {
         retry_after_secs: u64,
     },
     /// A token check over its key's rate limit: 429 with `Retry-After` and
     /// the `RateLimit-Policy` / `RateLimit` headers.
-    KeyRateLimited(LimitStatus),
+    RateLimited(RateLimitStatus),
     BadGateway(&'static str),
     GatewayTimeout,
     Unavailable(String),
@@ -111,7 +111,9 @@ impl From<service::Error> for ApiError {
             E::Conflict(m) => ApiError::Conflict(m),
             E::Unauthorized => ApiError::Unauthorized,
             E::PasswordRejected => ApiError::PasswordConfirmationFailed,
-            E::RateLimited { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+            E::TooManyAttempts { retry_after_secs } => {
+                ApiError::TooManyAttempts { retry_after_secs }
+            }
             E::Forbidden(need) => ApiError::Forbidden(need.sentence()),
             E::NotAllowed(m) => ApiError::Forbidden(m),
             E::TwoFactorRequired => ApiError::TwoFactorRequired,
@@ -237,11 +239,11 @@ impl ApiError {
                     )
                 },
             ),
-            ApiError::TooManyRequests { .. } => (
+            ApiError::TooManyAttempts { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 body("too_many_requests", "too many failed attempts; retry later"),
             ),
-            ApiError::KeyRateLimited(s) => (
+            ApiError::RateLimited(s) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 body(
                     "too_many_requests",
@@ -261,7 +263,7 @@ impl ApiError {
                 body("unavailable", "the server is busy; retry shortly"),
             ),
             ApiError::Unavailable(detail) => {
-                let trace_id = crate::request_id::trace_id();
+                let trace_id = crate::state::request_id::trace_id();
                 tracing::warn!(%trace_id, %detail, "service unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -274,12 +276,12 @@ impl ApiError {
             ApiError::StaleCache => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorBody {
-                    trace_id: Some(crate::request_id::trace_id()),
+                    trace_id: Some(crate::state::request_id::trace_id()),
                     ..body("unavailable", "the service is unavailable; retry shortly")
                 },
             ),
             ApiError::Internal(detail) => {
-                let trace_id = crate::request_id::trace_id();
+                let trace_id = crate::state::request_id::trace_id();
                 tracing::error!(%trace_id, %detail, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -298,13 +300,13 @@ impl IntoResponse for ApiError {
         let bearer = matches!(self, ApiError::BadToken);
         let allow = matches!(self, ApiError::UnsupportedMethod { .. });
         let retry = match self {
-            ApiError::TooManyRequests { retry_after_secs }
+            ApiError::TooManyAttempts { retry_after_secs }
             | ApiError::Busy { retry_after_secs } => Some(retry_after_secs.max(1)),
-            ApiError::KeyRateLimited(s) => Some(u64::from(s.retry_after_secs.max(1))),
+            ApiError::RateLimited(s) => Some(u64::from(s.retry_after_secs.max(1))),
             _ => None,
         };
         let limit = match &self {
-            ApiError::KeyRateLimited(s) => Some(*s),
+            ApiError::RateLimited(s) => Some(*s),
             _ => None,
         };
         let (status, body) = self.parts();
@@ -335,7 +337,7 @@ impl IntoResponse for ApiError {
 /// `RateLimit-Policy: "default";q=5;w=60` (quota and window) and
 /// `RateLimit: "default";r=0;t=42` (remaining and seconds until the window
 /// resets). On allowed and refused token checks alike.
-pub fn rate_limit_headers(s: &LimitStatus, h: &mut axum::http::HeaderMap) {
+pub fn rate_limit_headers(s: &RateLimitStatus, h: &mut axum::http::HeaderMap) {
     let policy = format!(
         "\"default\";q={};w={}",
         s.limit.requests, s.limit.per_seconds
@@ -360,7 +362,7 @@ mod tests {
     /// `trace()` (used by the app's error page) says the same id.
     #[tokio::test]
     async fn trace_id_of_5xx_bodies_is_the_request_id() {
-        let (resp, traced) = crate::request_id::scope("req-7".into(), async {
+        let (resp, traced) = crate::state::request_id::scope("req-7".into(), async {
             let resp = ApiError::Internal("boom".into()).into_response();
             (resp, service::Error::Unavailable("down".into()).trace())
         })

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use keygate_core::text::{clip, quote};
 use serde::de::DeserializeOwned;
 
-use crate::access;
-use crate::app::App;
 use crate::http::error::ApiError;
+use crate::middleware::access;
+use crate::state::app::App;
 
-pub use crate::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
+pub use crate::middleware::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
 
 /// The management API: sessions come as `Authorization: Bearer`, never as the
 /// Developer app's cookie, so a page of another site cannot use a browser's

@@ -16,13 +16,13 @@ use axum::routing::{get, post};
 
 use tracing::Instrument;
 
-use crate::app::AppState;
-use crate::metrics::{Group, Metrics};
-use crate::request_id;
+use crate::state::app::AppState;
+use crate::state::metrics::{Group, Metrics};
+use crate::state::request_id;
 use error::ApiError;
 use routes::{
-    audit, health, key_policy, keys, login, metrics, orgs, people, secret_scanning, sessions,
-    two_factor, usage, webhooks,
+    audit, health, key_policy, keys, leaks, login, metrics, orgs, people, sessions, two_factor,
+    usage, webhooks,
 };
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
@@ -129,14 +129,14 @@ pub fn router(app: AppState) -> Router {
             &format!("{org}/deliveries/{{delivery_id}}/redeliver"),
             post(webhooks::redeliver),
         )
-        .route("/secret-scanning/github", post(secret_scanning::github))
+        .route("/secret-scanning/github", post(leaks::github))
         .route(
             "/secret-scanning/gitlab/v1/revocable_token_types",
-            get(secret_scanning::gitlab_types),
+            get(leaks::gitlab_types),
         )
         .route(
             "/secret-scanning/gitlab/v1/revoke_tokens",
-            post(secret_scanning::gitlab_revoke),
+            post(leaks::gitlab_revoke),
         )
         .fallback(no_route)
         .with_state(app)
@@ -187,7 +187,7 @@ fn without_token(path: &str) -> String {
 
 /// Request headers larger than this in total (names, values and the `: ` and
 /// CRLF around them) are refused with 431 `headers_too_large`. hyper's own
-/// limits (`listen.rs`: 256 KiB of head, 1000 headers) sit above these and
+/// limits (`cmd/listen.rs`: 256 KiB of head, 1000 headers) sit above these and
 /// answer without a body; everything between reaches this check and gets JSON.
 pub const HEADER_LIMIT: usize = 32 * 1024;
 

@@ -9,7 +9,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 
 use super::attempt::{Failure, Sent};
-use crate::config::NotifySettings;
+use crate::state::config::NotifySettings;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -17,9 +17,9 @@ use keygate_store::{AttemptOutcome, AttemptRecord, DeliveryTarget, DueDelivery, 
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::app::AppState;
-use crate::clock::now_ms;
-use crate::metrics;
+use crate::state::app::AppState;
+use crate::state::clock::now_ms;
+use crate::state::metrics;
 pub use attempt::{Failure, Sent};
 use email::Mailer;
 use webhook::{Post, WebhookClient};

@@ -7,7 +7,7 @@ use keygate_store::MailLink;
 use serde_json::Value;
 
 use super::email::{Mail, esc};
-use crate::links;
+use crate::state::links;
 
 /// The mail of an outbox payload written by `outbox::user_mail_payload`, or
 /// `None` when the payload is not one.
@@ -55,7 +55,7 @@ pub fn render(
             "<!doctype html><html><body style=\"font-family:sans-serif\">{html}</body></html>"
         ),
         message_id: format!("<{delivery_id}@keygate>"),
-        file_stem: format!("{}-{delivery_id}", crate::clock::now_ms()),
+        file_stem: format!("{}-{delivery_id}", crate::state::clock::now_ms()),
     })
 }
 

@@ -8,12 +8,12 @@ use keygate_core::{SessionId, UserId};
 use keygate_store::{PasswordResetRecord, SessionRecord, UserMail, UserRecord};
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
-use crate::links;
 use crate::service::sessions::{as_user, user_events};
 use crate::service::{Error, passwords, two_factor};
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
+use crate::state::links;
 
 /// How long a reset link works.
 pub const RESET_TTL_MS: i64 = 30 * 60 * 1000;
@@ -28,16 +28,16 @@ pub const TOUCH_EVERY_MS: i64 = 60 * 1000;
 pub async fn request_reset(app: &App, actor: &Actor, email: &str) -> Result<(), Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
-    let limits = &app.limits;
-    limits
+    let attempts = &app.attempts;
+    attempts
         .reset_ip
         .check(&ip)
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
-    limits.reset_ip.fail(&ip);
-    if email.len() > 254 || limits.reset_email.check(&email).is_err() {
+        .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
+    attempts.reset_ip.fail(&ip);
+    if email.len() > 254 || attempts.reset_email.check(&email).is_err() {
         return Ok(());
     }
-    limits.reset_email.fail(&email);
+    attempts.reset_email.fail(&email);
     let Some(user) = app.store.user_by_email(&email).await? else {
         return Ok(());
     };

@@ -3,8 +3,8 @@
 use keygate_core::{ClientId, OrgId};
 use keygate_store::{AuditEvent, AuditQuery};
 
-use crate::app::App;
 use crate::service::Error;
+use crate::state::app::App;
 
 /// The organization's audit log, newest first: at most `limit` (1 to 200)
 /// events older than `before`, of one key if `client_id` is given.

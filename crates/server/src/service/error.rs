@@ -52,7 +52,7 @@ pub enum Error {
     /// or missing.
     PasswordRejected,
     /// Too many failed attempts; try again after this many seconds.
-    RateLimited { retry_after_secs: u64 },
+    TooManyAttempts { retry_after_secs: u64 },
     /// A member without the role the action needs.
     Forbidden(Need),
     /// A rule of the domain forbids this, whoever asks (the owner cannot be
@@ -92,7 +92,7 @@ impl Error {
     /// (the request's id, `request_id::trace_id`) and returns the id, for a
     /// surface to show instead of the detail.
     pub fn trace(&self) -> Option<String> {
-        let trace_id = crate::request_id::trace_id;
+        let trace_id = crate::state::request_id::trace_id;
         match self {
             Error::Internal(detail) => {
                 let trace_id = trace_id();

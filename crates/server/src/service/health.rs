@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::app::App;
-use crate::clock::now_ms;
-use crate::metrics::Observed;
+use crate::state::app::App;
+use crate::state::clock::now_ms;
+use crate::state::metrics::Observed;
 
 /// The store must answer its cheap read within this.
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);

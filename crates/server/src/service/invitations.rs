@@ -11,12 +11,12 @@ use keygate_core::{InvitationId, OrgId, Role, UserId};
 use keygate_store::{InvitationRecord, Store, UserMail, UserRecord};
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
-use crate::links;
 use crate::service::sessions::{self, NewSession};
 use crate::service::{Acting, Error, passwords, two_factor};
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
+use crate::state::links;
 
 /// How long an invitation link works.
 pub const TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
@@ -198,10 +198,10 @@ pub async fn accept(
         Some(u) => {
             // The sign-in limits, counted before the check as for sign-in.
             let ip = actor.ip.clone().unwrap_or_default();
-            let limits = &app.limits;
-            let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
-            let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
-            let slot = match limits.signin_email.reserve(&u.email) {
+            let attempts = &app.attempts;
+            let too_many = |retry_after_secs| Error::TooManyAttempts { retry_after_secs };
+            let ip_slot = attempts.signin_ip.reserve(&ip).map_err(too_many)?;
+            let slot = match attempts.signin_email.reserve(&u.email) {
                 Ok(s) => s,
                 Err(secs) => {
                     ip_slot.release();

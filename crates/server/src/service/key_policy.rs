@@ -10,10 +10,10 @@ use keygate_core::{ClientId, OnLeak, OrgId, Role};
 use keygate_store::{KeyKind, KeyRecord};
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
 use crate::service::{Acting, Error, Need, passwords};
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
 
 /// The one check of a key against its organization's policy, with the key's
 /// fields as they will be after the change. The error names the field to fix

@@ -12,9 +12,9 @@ use keygate_core::{AccountId, ApiKey, ClientId, Networks, OrgId, RateLimit};
 use keygate_store::{KeyEdit, KeyKind, KeyRecord, Rotation, StoreError, account_in};
 use serde_json::json;
 
-use crate::app::App;
-use crate::clock::now_ms;
 use crate::service::{Acting, Error, key_policy, passwords};
+use crate::state::app::App;
+use crate::state::clock::now_ms;
 
 /// Key fields of the key lifecycle that a create, duplicate, edit or
 /// regenerate may set, as the client sent them (checked here).

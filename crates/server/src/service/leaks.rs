@@ -15,10 +15,10 @@ use keygate_core::{ApiKey, OnLeak};
 use keygate_store::KeyRecord;
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
 use crate::service::{Error, keys};
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
 
 /// Who sent a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +48,10 @@ pub struct Report {
 /// Counts a report request from `ip` against the per-address limit (every
 /// request counts, good or bad, before any signature is checked).
 fn count_request(app: &App, ip: &str) -> Result<(), Error> {
-    let limiter = &app.limits.leak_report_ip;
+    let limiter = &app.attempts.leak_report_ip;
     limiter
         .check(ip)
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+        .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
     limiter.fail(ip);
     Ok(())
 }

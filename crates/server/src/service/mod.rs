@@ -2,7 +2,6 @@
 
 pub mod account;
 pub mod audit;
-pub mod auth;
 pub mod error;
 pub mod health;
 pub mod invitations;
@@ -12,6 +11,7 @@ pub mod leaks;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;
+pub mod tokens;
 pub mod two_factor;
 pub mod usage;
 pub mod webhooks;
@@ -25,5 +25,5 @@ pub struct Acting {
     pub user: keygate_store::UserRecord,
     pub org_id: keygate_core::OrgId,
     pub role: keygate_core::Role,
-    pub actor: crate::audit::Actor,
+    pub actor: crate::state::audit::Actor,
 }

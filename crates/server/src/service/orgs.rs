@@ -5,11 +5,11 @@ use keygate_core::{AccountId, OrgId, RateLimit, Role, UserId};
 use keygate_store::{AccountRecord, MemberRecord, Membership, OrgRecord, UserRecord};
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
 use crate::service::keys::LimitChange;
 use crate::service::{Acting, Error, invitations, passwords};
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
 
 pub struct CreatedOrg {
     pub org_id: OrgId,

@@ -20,8 +20,8 @@ use keygate_core::crypto::random_bytes;
 use keygate_store::UserRecord;
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::app::App;
 use crate::service::Error;
+use crate::state::app::App;
 
 /// How long a request waits for a free hashing worker before 503.
 pub const PERMIT_WAIT: Duration = Duration::from_millis(2500);
@@ -180,10 +180,10 @@ pub async fn verify_dummy(password: String) -> Result<(), Error> {
 /// limit checked.
 pub async fn confirm(app: &App, user: &UserRecord, password: Option<&str>) -> Result<(), Error> {
     let slot = app
-        .limits
+        .attempts
         .confirm_user
         .reserve(user.user_id.as_str())
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+        .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
     let ok = match password {
         Some(p) if !p.is_empty() => match verify(user.password_hash.clone(), p.to_owned()).await {
             Ok(ok) => ok,

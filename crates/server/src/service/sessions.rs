@@ -5,11 +5,11 @@ use keygate_core::crypto::{Digest, random_base62, sha256};
 use keygate_store::{AuditEvent, SessionRecord, UserRecord};
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
 use crate::service::Error;
 use crate::service::{passwords, two_factor};
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
 
 pub struct NewSession {
     /// Shown once to the client; only its SHA-256 is stored.
@@ -55,22 +55,22 @@ pub async fn sign_in_from(
 ) -> Result<SignIn, Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
-    let limits = &app.limits;
-    let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
+    let attempts = &app.attempts;
+    let too_many = |retry_after_secs| Error::TooManyAttempts { retry_after_secs };
     // Fail fast, before the database, for an address already refused.
-    limits.signin_ip.check(&ip).map_err(too_many)?;
+    attempts.signin_ip.check(&ip).map_err(too_many)?;
     let user = app.store.user_by_email(&email).await?;
     let (bucket, key) = match &user {
         Some(u) => match device.and_then(|c| app.known.device(c, u.user_id.as_str())) {
-            Some(d) => (&limits.signin_known, format!("{}|device:{d}", u.user_id)),
+            Some(d) => (&attempts.signin_known, format!("{}|device:{d}", u.user_id)),
             None if app.known.is_usual(u.user_id.as_str(), &ip) => {
-                (&limits.signin_known, format!("{}|ip:{ip}", u.user_id))
+                (&attempts.signin_known, format!("{}|ip:{ip}", u.user_id))
             }
-            None => (&limits.signin_email, email.clone()),
+            None => (&attempts.signin_email, email.clone()),
         },
-        None => (&limits.signin_email, email.clone()),
+        None => (&attempts.signin_email, email.clone()),
     };
-    let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
+    let ip_slot = attempts.signin_ip.reserve(&ip).map_err(too_many)?;
     let slot = match bucket.reserve(&key) {
         Ok(s) => s,
         Err(secs) => {
@@ -187,7 +187,7 @@ pub async fn user_events(
 
 /// The second step of sign-in: a challenge and a code (or recovery code) →
 /// a session. Every failure is the same `Unauthorized` as a wrong password
-/// and counts against the same per-address and per-email limits.
+/// and counts against the same per-address and per-email attempts.
 pub async fn complete_sign_in(
     app: &App,
     actor: &Actor,
@@ -196,11 +196,11 @@ pub async fn complete_sign_in(
     device: Option<&str>,
 ) -> Result<NewSession, Error> {
     let ip = actor.ip.clone().unwrap_or_default();
-    let limits = &app.limits;
-    let too_many = |retry_after_secs| Error::RateLimited { retry_after_secs };
+    let attempts = &app.attempts;
+    let too_many = |retry_after_secs| Error::TooManyAttempts { retry_after_secs };
     // Reserved before the checks, kept on failure, given back on success:
     // the same limits, the same way, as the password step.
-    let ip_slot = limits.signin_ip.reserve(&ip).map_err(too_many)?;
+    let ip_slot = attempts.signin_ip.reserve(&ip).map_err(too_many)?;
     let hash = sha256(challenge.as_bytes());
     let user_id = match challenge.len() <= 100 {
         true => {
@@ -218,7 +218,7 @@ pub async fn complete_sign_in(
         drop(ip_slot);
         return Err(Error::Unauthorized);
     };
-    let slot = match limits.signin_email.reserve(&user.email) {
+    let slot = match attempts.signin_email.reserve(&user.email) {
         Ok(s) => s,
         Err(secs) => {
             ip_slot.release();

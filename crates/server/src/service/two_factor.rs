@@ -15,10 +15,10 @@ use keygate_core::{OrgId, UserId};
 use keygate_store::{AuditEvent, OrgRecord, UserMail, UserRecord};
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
 use crate::service::{Acting, Error, passwords};
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
 
 /// What an authenticator app needs, shown once at enrolment.
 pub struct Enrolment {
@@ -116,7 +116,7 @@ pub async fn disable(
     }
     if !second_factor(app, user, actor, code).await? {
         // Guessing codes here costs the same per-user budget as passwords.
-        app.limits.confirm_user.fail(user.user_id.as_str());
+        app.attempts.confirm_user.fail(user.user_id.as_str());
         return Err(Error::invalid("code", "that code is not right"));
     }
     let events = user_events(app, actor, user, "two_factor.disabled").await?;
@@ -203,10 +203,10 @@ pub async fn check_if_on(
         return Ok(());
     }
     let slot = app
-        .limits
+        .attempts
         .signin_email
         .reserve(&user.email)
-        .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+        .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
     let ok = match code {
         Some(c) => second_factor(app, user, actor, c).await,
         None => Ok(false),

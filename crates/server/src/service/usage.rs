@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use keygate_core::{ClientId, OrgId};
 use keygate_store::{LastUsed, UsageCounts, UsageQuery, UsageTable};
 
-use crate::app::App;
-use crate::clock::now_ms;
 use crate::service::Error;
+use crate::state::app::App;
+use crate::state::clock::now_ms;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;

@@ -6,10 +6,10 @@ use keygate_store::outbox::KEY_EVENTS;
 use keygate_store::{DeliveryQuery, DeliveryRecord, StoreError, WebhookRecord};
 use serde_json::json;
 
-use crate::app::App;
-use crate::clock::now_ms;
 use crate::notify::{signing_secret, ssrf};
 use crate::service::{Acting, Error, passwords};
+use crate::state::app::App;
+use crate::state::clock::now_ms;
 
 /// Endpoints one organization may register.
 const MAX_WEBHOOKS: usize = 20;

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use keygate_core::crypto::{Digest, Pepper, random_base62};
 
-use crate::clock::now_ms;
+use crate::state::clock::now_ms;
 
 /// How long a rendered form stays usable.
 const TOKEN_TTL_MS: i64 = 12 * 60 * 60 * 1000;

@@ -9,13 +9,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 
-use crate::access;
-use crate::app::App;
+use crate::middleware::access;
 use crate::service::{Error, Need};
+use crate::state::app::App;
 use crate::ui::pages::{ErrorPage, TwoFactorRequiredPage, render};
 
-pub use crate::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
-pub use crate::cookies::{Tls, cookie, is_tls, set_cookie};
+pub use crate::middleware::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
+pub use crate::middleware::cookies::{Tls, cookie, is_tls, set_cookie};
 
 pub const SESSION_COOKIE: &str = "keygate_session";
 
@@ -104,7 +104,7 @@ impl IntoResponse for PageError {
                 "Page not found",
                 "There is nothing here, or it belongs to an organization you are not a member of.".into(),
             ),
-            Error::RateLimited { .. } => (
+            Error::TooManyAttempts { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
                 "Too many failed attempts. Wait a few minutes, then try again.".into(),

@@ -24,8 +24,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::app::{App, AppState};
-use routes::{auth, keys, org, people, personal, security, two_factor, usage};
+use crate::state::app::{App, AppState};
+use routes::{keys, org, people, personal, security, sign_in, two_factor, usage};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -67,12 +67,15 @@ pub fn router(app: AppState) -> Router {
     let org = "/app/orgs/{org_id}/settings";
     let keys_at = format!("{org}/developer/api-keys");
     Router::new()
-        .route("/", get(auth::root))
-        .route("/app", get(auth::home))
-        .route("/app/", get(auth::home))
-        .route("/app/sign-in", get(auth::sign_in_page).post(auth::sign_in))
-        .route("/app/sign-in/two-factor", post(auth::sign_in_code))
-        .route("/app/sign-out", post(auth::sign_out))
+        .route("/", get(sign_in::root))
+        .route("/app", get(sign_in::home))
+        .route("/app/", get(sign_in::home))
+        .route(
+            "/app/sign-in",
+            get(sign_in::sign_in_page).post(sign_in::sign_in),
+        )
+        .route("/app/sign-in/two-factor", post(sign_in::sign_in_code))
+        .route("/app/sign-out", post(sign_in::sign_out))
         .route("/app/security/two-factor", get(two_factor::page))
         .route("/app/security/two-factor/enrol", post(two_factor::enrol))
         .route(
@@ -103,7 +106,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/app/static/app.css", get(css))
         .route("/app/static/app.js", get(js))
-        .route("/app/orgs/{org_id}", get(auth::landing))
+        .route("/app/orgs/{org_id}", get(sign_in::landing))
         .route(org, get(org::settings))
         .route(&format!("{org}/rate-limit"), post(org::set_rate_limit))
         .route(

@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{OrgId, Role};
 
-use crate::access::CurrentUser;
+use crate::middleware::access::CurrentUser;
 use crate::service::{Error, orgs};
 use crate::ui::Pages;
 

@@ -1,8 +1,8 @@
 //! What the management API reads and writes, as JSON. Times are RFC 3339 UTC.
 
 pub mod key_policy;
+pub mod leaks;
 pub mod people;
-pub mod secret_scanning;
 pub mod two_factor;
 pub mod usage;
 pub mod webhooks;
@@ -240,7 +240,7 @@ impl KeyView {
     }
 
     pub fn new(k: &KeyRecord, catalog: &Catalog) -> KeyView {
-        let now = crate::clock::now_ms();
+        let now = crate::state::clock::now_ms();
         let (org, accounts, resources) = match &k.scope {
             KeyScope::OrgAdmin => (
                 PermSet::everything(catalog, Level::Org),

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::http::dto::{AuditEventView, AuditPage};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{KeyManager, OrgMember};
 use crate::http::routes::{bad_value, client_id, query_described};
 use crate::service::audit;
+use crate::state::app::AppState;
 
 const PARAMS: &[(&str, &str)] = &[
     ("limit", "a whole number from 1 to 200"),

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::http::error::ErrorBody;
 use crate::service::health;
+use crate::state::app::AppState;
 
 /// The process is up and serving HTTP. Says nothing of the database: use
 /// `/readyz` to decide whether to send traffic.

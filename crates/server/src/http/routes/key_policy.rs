@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::State;
 
-use crate::access::{AnyMember, Owner};
-use crate::app::AppState;
 use crate::http::dto::key_policy::{KeyPolicyPatch, KeyPolicyView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OrgMember};
+use crate::middleware::access::{AnyMember, Owner};
 use crate::service::key_policy;
+use crate::state::app::AppState;
 
 /// The organization's key policy, and the keys made before it that break it.
 #[utoipa::path(get, path = "/dev/v1/orgs/{org_id}/key-policy", tag = "organizations",

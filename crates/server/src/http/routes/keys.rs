@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keygate_store::{KeyKind, KeyRecord};
 
-use crate::app::AppState;
 use crate::http::dto::{
     AdminKeyCreate, AdminKeyPatch, KeyList, KeyRegenerate, KeyView, KeyWithSecret,
     PasswordConfirmation, ScopedKeyCreate, ScopedKeyDuplicate, ScopedKeyPatch, limit_change,
@@ -17,6 +16,7 @@ use crate::http::extract::{JsonBody, KeyManager, OrgMember};
 use crate::http::routes::client_id;
 use crate::service::keys::{self, KeyChanges, KeyTerms, LimitChange, RotateOptions, ScopeInput};
 use crate::service::usage;
+use crate::state::app::AppState;
 
 type Member = OrgMember<KeyManager>;
 type Created = (StatusCode, Json<KeyWithSecret>);

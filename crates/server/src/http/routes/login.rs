@@ -7,12 +7,12 @@ use keygate_core::time::format_airwallex;
 
 use axum::response::{IntoResponse, Response};
 
-use crate::app::{App, AppState};
 use crate::http::dto::LoginResponse;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::ClientInfo;
-use crate::metrics;
-use crate::service::auth::{self, LoginRequest};
+use crate::service::tokens::{self, LoginRequest};
+use crate::state::app::{App, AppState};
+use crate::state::metrics;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name)
@@ -51,7 +51,7 @@ async fn issue(
     client: &ClientInfo,
     headers: &HeaderMap,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
-    let issued = auth::login(
+    let issued = tokens::login(
         app,
         &LoginRequest {
             client_id: header(headers, "x-client-id"),

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
-use crate::metrics::CONTENT_TYPE;
 use crate::service::health;
+use crate::state::app::AppState;
+use crate::state::metrics::CONTENT_TYPE;
 
 /// Every series in the OpenMetrics text format, which Prometheus scrapes.
 pub async fn metrics(State(app): State<AppState>) -> Response {

@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keygate_core::{Level, UserId};
 
-use crate::app::AppState;
 use crate::http::dto::{
     AccountCreate, AccountView, MemberPatch, MemberView, OrgRateLimitPatch, OrgRateLimitView,
     PasswordConfirmation, RateLimitDto, ResourceView, limit_change,
@@ -15,6 +14,7 @@ use crate::http::dto::{
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AnyMember, CurrentUser, JsonBody, OrgManager, OrgMember};
 use crate::service::orgs;
+use crate::state::app::AppState;
 
 fn user_id(s: &str) -> Result<UserId, ApiError> {
     UserId::parse(s).map_err(|_| ApiError::NotFound)

@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keygate_core::time::format_rfc3339;
 
-use crate::app::AppState;
 use crate::http::dto::people::{
     InvitationAccept, InvitationCreate, InvitationView, PasswordChange, PasswordResetComplete,
     PasswordResetRequest, PasswordResetRequested, SessionView,
@@ -14,6 +13,7 @@ use crate::http::dto::{PasswordConfirmation, SessionCreated, UserView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody, OrgManager, OrgMember};
 use crate::service::{account, invitations};
+use crate::state::app::AppState;
 
 /// Invite someone by email (owner, admin). The link goes by mail; the answer
 /// is the same whether or not the email has an account.

@@ -7,15 +7,15 @@ use keygate_core::time::format_rfc3339;
 
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
-use crate::cookies::{Tls, cookie, set_cookie};
 use crate::http::dto::two_factor::TwoFactorChallenge;
 use crate::http::dto::{MeView, MembershipView, SessionCreate, SessionCreated, UserView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody};
-use crate::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
+use crate::middleware::cookies::{Tls, cookie, set_cookie};
 use crate::service::sessions::{NewSession, SignIn};
 use crate::service::{orgs, sessions};
+use crate::state::app::AppState;
+use crate::state::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 
 /// Sign in with email and password; returns a session token for `/dev/v1`
 /// (201), or, when the user has two-factor on, a challenge to send with a

@@ -6,9 +6,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::access::Owner;
-use crate::app::AppState;
-use crate::cookies::{Tls, cookie};
 use crate::http::dto::SessionCreated;
 use crate::http::dto::two_factor::{
     OrgPatch, OrgView, RecoveryCodes, TwoFactorConfirm, TwoFactorDisable, TwoFactorEnrol,
@@ -17,8 +14,11 @@ use crate::http::dto::two_factor::{
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, CurrentUser, JsonBody, OrgMember};
 use crate::http::routes::sessions::created;
-use crate::known::DEVICE_COOKIE;
+use crate::middleware::access::Owner;
+use crate::middleware::cookies::{Tls, cookie};
 use crate::service::{sessions, two_factor};
+use crate::state::app::AppState;
+use crate::state::known::DEVICE_COOKIE;
 
 /// Start turning on two-factor sign-in: a fresh TOTP secret (RFC 6238: SHA-1,
 /// 6 digits, 30 s). It is off until confirmed with a code.
@@ -98,7 +98,7 @@ pub async fn sign_in(
     responses((status = 200, body = OrgView), (status = 404, body = ErrorBody)))]
 pub async fn get_org(
     State(app): State<AppState>,
-    m: OrgMember<crate::access::AnyMember>,
+    m: OrgMember<crate::middleware::access::AnyMember>,
 ) -> Result<Json<OrgView>, ApiError> {
     let (org, require) = two_factor::org_with_policy(&app, &m.org_id).await?;
     Ok(Json(OrgView::new(&org, require)))

@@ -5,12 +5,12 @@ use axum::extract::{RawQuery, State};
 use keygate_core::time::parse_rfc3339;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::http::dto::usage::{UsageBucketView, UsageView};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{KeyManager, OrgMember};
 use crate::http::routes::{bad_value, client_id, query_described};
 use crate::service::usage::{self, Granularity, Span};
+use crate::state::app::AppState;
 
 const PARAMS: &[(&str, &str)] = &[
     ("client_id", "a client id"),

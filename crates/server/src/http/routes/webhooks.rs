@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use keygate_core::{DeliveryId, WebhookId};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::http::dto::PasswordConfirmation;
 use crate::http::dto::webhooks::{
     DeliveryPage, DeliveryView, WebhookCreate, WebhookCreated, WebhookPatch, WebhookView,
@@ -16,6 +15,7 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OrgManager, OrgMember};
 use crate::http::routes::{bad_value, query_described};
 use crate::service::webhooks::{self, WebhookInput};
+use crate::state::app::AppState;
 
 type Manager = OrgMember<OrgManager>;
 

@@ -101,7 +101,7 @@ pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
             StatusCode::UNAUTHORIZED,
             "That password is not correct. Nothing was changed.".into(),
         )),
-        Error::RateLimited { retry_after_secs } => Some((
+        Error::TooManyAttempts { retry_after_secs } => Some((
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "Too many wrong passwords. Try again in {} minute(s).",

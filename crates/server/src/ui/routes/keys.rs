@@ -25,16 +25,16 @@ mod form;
 pub mod limit;
 mod networks;
 pub mod scoped;
-use common::{M, key_of, keys_url, reveal};
+use common::{KeyManagerMember, key_of, keys_url, reveal};
 use form::scope_summary;
 
-pub async fn developer(m: M) -> Response {
+pub async fn developer(m: KeyManagerMember) -> Response {
     see_other(&keys_url(&m))
 }
 
 pub async fn list(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = match q.as_deref() {
@@ -49,7 +49,7 @@ pub async fn list(
     let all = keys::list(&app, &m.org_id).await?;
     let used = crate::service::usage::last_used(&app, &m.org_id).await?;
     let last_used = |k: &KeyRecord| used.get(&k.client_id).map(|u| stamp(u.at));
-    let now = crate::clock::now_ms();
+    let now = crate::state::clock::now_ms();
     let org_default = orgs::rate_limit(&app, &m.org_id).await?;
     let info = |owner: &str| {
         all.iter()
@@ -116,7 +116,7 @@ pub async fn list(
     }))
 }
 
-fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
+fn prompt(m: &KeyManagerMember, title: String, body: String, action: String) -> Prompt {
     Prompt {
         title,
         body,
@@ -131,7 +131,7 @@ fn prompt(m: &M, title: String, body: String, action: String) -> Prompt {
     }
 }
 
-fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
+fn duplicate_prompt(m: &KeyManagerMember, k: &KeyRecord) -> Prompt {
     let body = format!(
         "Create a new key with the same scope as “{}”, with its own client ID and secret.",
         k.name
@@ -145,7 +145,7 @@ fn duplicate_prompt(m: &M, k: &KeyRecord) -> Prompt {
 
 pub async fn duplicate_page(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
@@ -156,7 +156,7 @@ pub async fn duplicate_page(
 
 pub async fn duplicate(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
@@ -179,7 +179,7 @@ pub async fn duplicate(
     }
 }
 
-fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
+fn delete_prompt(m: &KeyManagerMember, k: &KeyRecord) -> Prompt {
     let body = format!(
         "“{}” and every token issued with it stop working at once. This cannot be undone.",
         k.name
@@ -194,7 +194,7 @@ fn delete_prompt(m: &M, k: &KeyRecord) -> Prompt {
 
 pub async fn delete_page(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
@@ -205,7 +205,7 @@ pub async fn delete_page(
 
 pub async fn delete(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {

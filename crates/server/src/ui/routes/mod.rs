@@ -1,13 +1,13 @@
 //! Page handlers: extract (the role check is in the extractor), check the
 //! form token, call one service function, render or redirect.
 
-pub mod auth;
 pub mod confirm;
 pub mod keys;
 pub mod org;
 pub mod people;
 pub mod personal;
 pub mod security;
+pub mod sign_in;
 pub mod two_factor;
 pub mod usage;
 

@@ -29,7 +29,7 @@ async fn failed_input<T>(
     }
 }
 
-type M = OrgMember<OrgManager>;
+type Manager = OrgMember<OrgManager>;
 
 /// What a members or accounts page shows after a failed action.
 #[derive(Default)]
@@ -42,7 +42,7 @@ struct Failed {
 
 async fn members_page(
     app: &Pages,
-    m: &M,
+    m: &Manager,
     notice: Option<&'static str>,
     failed: Failed,
 ) -> Result<MembersPage, PageError> {
@@ -114,7 +114,12 @@ fn failure(e: Error, value: &str) -> Result<(StatusCode, Failed), PageError> {
 }
 
 /// A member action that failed: the page again with the message.
-async fn members_error(app: &Pages, m: &M, e: Error, email: &str) -> Result<Response, PageError> {
+async fn members_error(
+    app: &Pages,
+    m: &Manager,
+    e: Error,
+    email: &str,
+) -> Result<Response, PageError> {
     let (status, failed) = failure(e, email)?;
     let page = members_page(app, m, None, failed).await?;
     Ok(render_status(status, &page))
@@ -122,7 +127,7 @@ async fn members_error(app: &Pages, m: &M, e: Error, email: &str) -> Result<Resp
 
 pub async fn members(
     State(app): State<Pages>,
-    m: M,
+    m: Manager,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = match q.as_deref() {
@@ -141,7 +146,11 @@ fn members_url(org: &OrgId) -> String {
 }
 
 /// Invites someone; the link goes by mail.
-pub async fn invite(State(app): State<Pages>, m: M, form: FormBody) -> Result<Response, PageError> {
+pub async fn invite(
+    State(app): State<Pages>,
+    m: Manager,
+    form: FormBody,
+) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let email = form.get("email").unwrap_or("");
     let role = form.get("role").unwrap_or("");
@@ -158,7 +167,7 @@ pub async fn invite(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
 /// Withdraws a pending invitation (its link stops working).
 pub async fn withdraw(
     State(app): State<Pages>,
-    m: M,
+    m: Manager,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
@@ -191,7 +200,7 @@ fn user_id(s: &str) -> Result<UserId, PageError> {
 }
 
 /// The password prompt for a change to one member (a dialog on the list).
-fn member_prompt(m: &M, who: &MemberRecord, change: &str, button: &'static str) -> Prompt {
+fn member_prompt(m: &Manager, who: &MemberRecord, change: &str, button: &'static str) -> Prompt {
     let (action, title, body, danger) = match change {
         "remove" => (
             "remove",
@@ -231,7 +240,7 @@ fn role_name(role: &str) -> String {
 
 pub async fn change_role(
     State(app): State<Pages>,
-    m: M,
+    m: Manager,
     Path((_, user)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
@@ -249,7 +258,7 @@ pub async fn change_role(
 
 pub async fn remove_member(
     State(app): State<Pages>,
-    m: M,
+    m: Manager,
     Path((_, user)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {
@@ -269,7 +278,7 @@ pub async fn remove_member(
 
 async fn accounts_page(
     app: &Pages,
-    m: &M,
+    m: &Manager,
     notice: Option<&'static str>,
     failed: Failed,
 ) -> Result<AccountsPage, PageError> {
@@ -295,7 +304,7 @@ async fn accounts_page(
 
 pub async fn accounts(
     State(app): State<Pages>,
-    m: M,
+    m: Manager,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let notice = (q.as_deref() == Some("done=created")).then_some("Account created.");
@@ -305,7 +314,7 @@ pub async fn accounts(
 
 pub async fn create_account(
     State(app): State<Pages>,
-    m: M,
+    m: Manager,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;

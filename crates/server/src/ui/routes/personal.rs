@@ -47,7 +47,7 @@ pub fn sentence(e: &Error) -> Option<String> {
         Error::Invalid { message, .. } => Some(format!("The password {message}.")),
         Error::Unauthorized => Some("That password is not correct for this account.".into()),
         Error::PasswordRejected => Some("Your current password is not correct.".into()),
-        Error::RateLimited { retry_after_secs } => Some(format!(
+        Error::TooManyAttempts { retry_after_secs } => Some(format!(
             "Too many attempts. Try again in {} minute(s).",
             retry_after_secs.div_ceil(60)
         )),
@@ -113,7 +113,7 @@ pub async fn accept(
     let code = form.get("code").filter(|c| !c.is_empty());
     match invitations::accept(&app, &client.anonymous(), &token, password, code).await {
         Ok(s) => {
-            let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
+            let max_age = (s.expires_at - crate::state::clock::now_ms()) / 1000;
             let mut resp = see_other(&format!("/app/orgs/{org_id}"));
             resp.headers_mut()
                 .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
@@ -123,7 +123,7 @@ pub async fn accept(
             Some(msg) => {
                 let status = match e {
                     Error::Unauthorized => StatusCode::UNAUTHORIZED,
-                    Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                    Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 invitation_page(&app, &headers, tls, &token, status, Some(msg)).await

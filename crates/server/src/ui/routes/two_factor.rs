@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 
-use crate::access::Owner;
+use crate::middleware::access::Owner;
 use crate::service::{Error, two_factor};
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, OrgMember, PageError, see_other};

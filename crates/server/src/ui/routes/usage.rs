@@ -8,13 +8,13 @@ use keygate_store::KeyKind;
 
 use crate::service::usage::{self, Granularity, Span};
 use crate::service::{keys as key_service, orgs};
+use crate::state::usage::Reason;
 use crate::ui::Pages;
 use crate::ui::chart;
 use crate::ui::extract::PageError;
 use crate::ui::pages::{KeyPage, Lifecycle, ReasonRow, Shell, TopKeyRow, UsagePage, render, when};
 use crate::ui::rate_limit::words;
-use crate::ui::routes::keys::common::{M, key_of};
-use crate::usage::Reason;
+use crate::ui::routes::keys::common::{KeyManagerMember, key_of};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -24,7 +24,7 @@ fn flush_secs(app: &Pages) -> u64 {
 
 pub async fn key_page(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
@@ -47,7 +47,7 @@ pub async fn key_page(
             None => "None".to_owned(),
         },
     };
-    let life = Lifecycle::of(&key, crate::clock::now_ms());
+    let life = Lifecycle::of(&key, crate::state::clock::now_ms());
     // An admin key's only edit is its rate limit (expiry and allowlist
     // change with Regenerate, as in the JSON API).
     let at = format!("{}/{}", shell.keys_url(), key.client_id);
@@ -104,9 +104,12 @@ fn reason_title(r: Reason) -> &'static str {
     }
 }
 
-pub async fn overview(State(app): State<Pages>, m: M) -> Result<Response, PageError> {
+pub async fn overview(
+    State(app): State<Pages>,
+    m: KeyManagerMember,
+) -> Result<Response, PageError> {
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "usage").await?;
-    let now = crate::clock::now_ms();
+    let now = crate::state::clock::now_ms();
     let today = now.div_euclid(DAY_MS) * DAY_MS;
     let span = Span {
         from: Some(today - 29 * DAY_MS),

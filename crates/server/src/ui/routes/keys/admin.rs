@@ -17,7 +17,7 @@ use crate::ui::key_terms::TermsFields;
 use crate::ui::pages::render;
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
-use crate::ui::routes::keys::common::{M, key_of, keys_url, reveal};
+use crate::ui::routes::keys::common::{KeyManagerMember, key_of, keys_url, reveal};
 use crate::ui::routes::keys::form::FormValues;
 use crate::ui::routes::keys::prompt;
 
@@ -44,7 +44,11 @@ fn values(t: &TermsFields) -> FormValues {
     }
 }
 
-async fn owner_name(app: &Pages, m: &M, owner_id: &str) -> Result<String, PageError> {
+async fn owner_name(
+    app: &Pages,
+    m: &KeyManagerMember,
+    owner_id: &str,
+) -> Result<String, PageError> {
     if owner_id == m.org_id.as_str() {
         let org = orgs::org(app, &m.org_id).await?;
         return Ok(format!("the organization {}", org.name));
@@ -57,7 +61,12 @@ async fn owner_name(app: &Pages, m: &M, owner_id: &str) -> Result<String, PageEr
         .ok_or(Error::NotFound.into())
 }
 
-fn generate_prompt(m: &M, owner_id: &str, owner: &str, terms: TermsFields) -> Prompt {
+fn generate_prompt(
+    m: &KeyManagerMember,
+    owner_id: &str,
+    owner: &str,
+    terms: TermsFields,
+) -> Prompt {
     Prompt {
         button: "Generate",
         hidden: vec![("owner_id".into(), owner_id.to_owned())],
@@ -75,7 +84,7 @@ fn generate_prompt(m: &M, owner_id: &str, owner: &str, terms: TermsFields) -> Pr
 
 pub async fn generate_page(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
     let q: Vec<(String, String)> =
@@ -93,7 +102,7 @@ pub async fn generate_page(
 
 pub async fn generate(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     form: FormBody,
 ) -> Result<Response, PageError> {
     let owner_id = form.get("owner_id").unwrap_or("").to_owned();
@@ -125,7 +134,12 @@ pub async fn generate(
     }
 }
 
-fn regenerate_prompt(m: &M, k: &KeyRecord, grace: String, terms: Option<TermsFields>) -> Prompt {
+fn regenerate_prompt(
+    m: &KeyManagerMember,
+    k: &KeyRecord,
+    grace: String,
+    terms: Option<TermsFields>,
+) -> Prompt {
     let body = format!(
         "“{}” gets a new secret; the client ID stays the same. The old key and every token issued with it stop working when you choose below.",
         k.name
@@ -141,7 +155,11 @@ fn regenerate_prompt(m: &M, k: &KeyRecord, grace: String, terms: Option<TermsFie
 }
 
 /// An admin key's fields (scoped keys change theirs with Edit).
-async fn terms_of(app: &Pages, m: &M, k: &KeyRecord) -> Result<Option<TermsFields>, PageError> {
+async fn terms_of(
+    app: &Pages,
+    m: &KeyManagerMember,
+    k: &KeyRecord,
+) -> Result<Option<TermsFields>, PageError> {
     if k.kind != KeyKind::Admin {
         return Ok(None);
     }
@@ -151,7 +169,7 @@ async fn terms_of(app: &Pages, m: &M, k: &KeyRecord) -> Result<Option<TermsField
 
 pub async fn regenerate_page(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, None).await?;
@@ -174,7 +192,7 @@ fn rotation(t: &TermsFields, k: &KeyRecord, options: &mut RotateOptions) -> Resu
 
 pub async fn regenerate(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {

@@ -12,15 +12,15 @@ use crate::ui::Pages;
 use crate::ui::extract::{KeyManager, OrgMember, PageError};
 use crate::ui::pages::{RevealPage, Shell, render};
 
-pub type M = OrgMember<KeyManager>;
+pub type KeyManagerMember = OrgMember<KeyManager>;
 
-pub fn keys_url(m: &M) -> String {
+pub fn keys_url(m: &KeyManagerMember) -> String {
     format!("/app/orgs/{}/settings/developer/api-keys", m.org_id)
 }
 
 pub async fn reveal(
     app: &Pages,
-    m: &M,
+    m: &KeyManagerMember,
     title: &'static str,
     r: Revealed,
 ) -> Result<Response, PageError> {
@@ -40,7 +40,7 @@ pub async fn reveal(
 /// The key of the path, of this organization (any other: not found).
 pub async fn key_of(
     app: &Pages,
-    m: &M,
+    m: &KeyManagerMember,
     id: &str,
     kind: Option<KeyKind>,
 ) -> Result<KeyRecord, PageError> {

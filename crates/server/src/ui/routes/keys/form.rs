@@ -239,7 +239,9 @@ pub async fn form_page(
     };
     match error {
         None => {}
-        Some(e @ (Error::PasswordRejected | Error::RateLimited { .. } | Error::Busy { .. })) => {
+        Some(
+            e @ (Error::PasswordRejected | Error::TooManyAttempts { .. } | Error::Busy { .. }),
+        ) => {
             form.password_error = password_error(&e).map(|(_, msg)| msg);
         }
         Some(Error::Invalid {

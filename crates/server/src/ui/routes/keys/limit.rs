@@ -17,7 +17,7 @@ use crate::ui::pages::{Shell, render, render_status};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::password_error;
-use crate::ui::routes::keys::common::{M, key_of, keys_url};
+use crate::ui::routes::keys::common::{KeyManagerMember, key_of, keys_url};
 
 #[derive(Template)]
 #[template(path = "admin_key_limit.html")]
@@ -32,7 +32,7 @@ pub struct LimitPage {
 
 async fn page(
     app: &Pages,
-    m: &M,
+    m: &KeyManagerMember,
     k: &KeyRecord,
     limit: LimitFields,
     password_error: Option<String>,
@@ -50,7 +50,7 @@ async fn page(
 
 pub async fn edit_page(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Admin)).await?;
@@ -62,7 +62,7 @@ pub async fn edit_page(
 /// again with what was typed; nothing is written.
 pub async fn edit(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {

@@ -15,16 +15,23 @@ use crate::ui::extract::{FormBody, PageError, see_other};
 use crate::ui::pages::{KeyFormPage, render, render_status};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::password_error;
-use crate::ui::routes::keys::common::{M, key_of, keys_url, reveal};
+use crate::ui::routes::keys::common::{KeyManagerMember, key_of, keys_url, reveal};
 use crate::ui::routes::keys::form::{self, FormValues, form_page};
 
-pub async fn new_page(State(app): State<Pages>, m: M) -> Result<Response, PageError> {
+pub async fn new_page(
+    State(app): State<Pages>,
+    m: KeyManagerMember,
+) -> Result<Response, PageError> {
     let values = FormValues::default();
     let page = form_page(&app, &m, None, values, None).await?;
     Ok(render(&page))
 }
 
-pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Response, PageError> {
+pub async fn create(
+    State(app): State<Pages>,
+    m: KeyManagerMember,
+    form: FormBody,
+) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
@@ -49,7 +56,7 @@ pub async fn create(State(app): State<Pages>, m: M, form: FormBody) -> Result<Re
 /// The form again with the error next to its field; nothing was changed.
 async fn form_again(
     app: &Pages,
-    m: &M,
+    m: &KeyManagerMember,
     key: Option<&KeyRecord>,
     values: FormValues,
     e: Error,
@@ -65,7 +72,7 @@ async fn form_again(
 
 pub async fn edit_page(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
@@ -75,7 +82,7 @@ pub async fn edit_page(
 
 pub async fn edit(
     State(app): State<Pages>,
-    m: M,
+    m: KeyManagerMember,
     Path((_, id)): Path<(String, String)>,
     form: FormBody,
 ) -> Result<Response, PageError> {

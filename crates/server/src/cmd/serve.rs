@@ -5,9 +5,19 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
-use crate::app::{App, AppState};
-use crate::config::{LogFormat, ServeArgs};
-use crate::{demo, gateway, http, lifecycle, listen, notify, openapi, secrets, sync, ui, upkeep};
+use crate::cmd::demo;
+use crate::cmd::listen;
+use crate::gateway;
+use crate::http;
+use crate::notify;
+use crate::openapi;
+use crate::state::app::{App, AppState};
+use crate::state::config::{LogFormat, ServeArgs};
+use crate::state::secrets;
+use crate::tasks::lifecycle;
+use crate::tasks::sync;
+use crate::tasks::upkeep;
+use crate::ui;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -39,7 +49,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("no --introspection-secret: POST /oauth/introspect is off and answers 401");
     }
     match &settings.redis {
-        Some(redis) => crate::key_limits::redis::check_at_start(redis).await,
+        Some(redis) => crate::state::rate_limits::redis::check_at_start(redis).await,
         None => tracing::info!(
             "no --redis-url: per-key rate limits are enforced by each instance alone"
         ),
@@ -71,7 +81,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     notify::start(app.clone())?;
     upkeep::start(app.clone());
-    crate::key_limits::start(app.key_limits.clone(), app.settings.redis.clone());
+    crate::state::rate_limits::start(app.rate_limits.clone(), app.settings.redis.clone());
     lifecycle::start(app.clone());
     if signing_env.is_none() {
         watch_signing_keys(app.clone(), data_dir);

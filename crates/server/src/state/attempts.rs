@@ -1,13 +1,13 @@
-//! Limits on failed attempts (logins, sign-ins, password confirmations).
+//! AttemptLimits on failed attempts (logins, sign-ins, password confirmations).
 //!
 //! Only failures count, in fixed windows that expire by themselves, so nobody is
 //! locked out for good. Login failures are counted per source IP and per
 //! (client id, source IP): an attacker hammering one client id from their own
-//! address never blocks the key's owner calling from theirs. Limits are per
+//! address never blocks the key's owner calling from theirs. AttemptLimits are per
 //! instance (documented in the README).
 //!
 //! Checks that are slow (argon2 for passwords) *reserve* an attempt before they
-//! run and give it back only on success ([`FailureLimiter::reserve`]): with
+//! run and give it back only on success ([`AttemptLimiter::reserve`]): with
 //! `check` then a slow verify then `fail`, 30 parallel guesses would all pass the
 //! check before the first failure was counted. A reservation that is dropped
 //! without [`Reservation::release`] (a failure, or a request cancelled mid-check)
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct FailureLimiter {
+pub struct AttemptLimiter {
     limit: u32,
     window: Duration,
     map: Mutex<HashMap<String, (Instant, u32)>>,
@@ -25,10 +25,10 @@ pub struct FailureLimiter {
 
 const MAX_TRACKED: usize = 100_000;
 
-/// One attempt counted in advance; see [`FailureLimiter::reserve`].
+/// One attempt counted in advance; see [`AttemptLimiter::reserve`].
 #[must_use = "a reservation counts as a failure unless released"]
 pub struct Reservation<'a> {
-    limiter: &'a FailureLimiter,
+    limiter: &'a AttemptLimiter,
     key: String,
     window_start: Instant,
 }
@@ -45,9 +45,9 @@ impl Reservation<'_> {
     }
 }
 
-impl FailureLimiter {
-    pub fn new(limit: u32, window: Duration) -> FailureLimiter {
-        FailureLimiter {
+impl AttemptLimiter {
+    pub fn new(limit: u32, window: Duration) -> AttemptLimiter {
+        AttemptLimiter {
             limit,
             window,
             map: Mutex::new(HashMap::new()),
@@ -111,43 +111,43 @@ impl FailureLimiter {
 }
 
 /// The limits Keygate applies.
-pub struct Limits {
+pub struct AttemptLimits {
     /// Failed logins from one IP.
-    pub login_ip: FailureLimiter,
+    pub login_ip: AttemptLimiter,
     /// Failed logins for one client id from one IP.
-    pub login_client: FailureLimiter,
+    pub login_client: AttemptLimiter,
     /// Failed sign-ins for one email (password guessing spread over many IPs).
-    pub signin_email: FailureLimiter,
+    pub signin_email: AttemptLimiter,
     /// Failed sign-ins for one user from a browser or address that user signed
     /// in from before (see `known`): counted here instead of in
     /// `signin_email`, so a stranger who knows the email cannot lock them out.
-    pub signin_known: FailureLimiter,
+    pub signin_known: AttemptLimiter,
     /// Failed sign-ins from one IP.
-    pub signin_ip: FailureLimiter,
+    pub signin_ip: AttemptLimiter,
     /// Failed password confirmations of one user.
-    pub confirm_user: FailureLimiter,
+    pub confirm_user: AttemptLimiter,
     /// Password reset requests (all of them, not only failures) from one IP.
-    pub reset_ip: FailureLimiter,
+    pub reset_ip: AttemptLimiter,
     /// Password reset mails to one email address.
-    pub reset_email: FailureLimiter,
+    pub reset_email: AttemptLimiter,
     /// Leaked-key reports (all of them) from one address: each costs a
     /// signature check or a token compare, and a digest lookup per token.
-    pub leak_report_ip: FailureLimiter,
+    pub leak_report_ip: AttemptLimiter,
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
+impl Default for AttemptLimits {
+    fn default() -> AttemptLimits {
         let minute = Duration::from_secs(60);
-        Limits {
-            login_ip: FailureLimiter::new(300, minute),
-            login_client: FailureLimiter::new(100, minute),
-            signin_email: FailureLimiter::new(10, 5 * minute),
-            signin_known: FailureLimiter::new(10, 5 * minute),
-            signin_ip: FailureLimiter::new(50, 5 * minute),
-            confirm_user: FailureLimiter::new(10, 5 * minute),
-            reset_ip: FailureLimiter::new(20, 15 * minute),
-            reset_email: FailureLimiter::new(3, 15 * minute),
-            leak_report_ip: FailureLimiter::new(60, minute),
+        AttemptLimits {
+            login_ip: AttemptLimiter::new(300, minute),
+            login_client: AttemptLimiter::new(100, minute),
+            signin_email: AttemptLimiter::new(10, 5 * minute),
+            signin_known: AttemptLimiter::new(10, 5 * minute),
+            signin_ip: AttemptLimiter::new(50, 5 * minute),
+            confirm_user: AttemptLimiter::new(10, 5 * minute),
+            reset_ip: AttemptLimiter::new(20, 15 * minute),
+            reset_email: AttemptLimiter::new(3, 15 * minute),
+            leak_report_ip: AttemptLimiter::new(60, minute),
         }
     }
 }
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn failures_over_the_limit_are_refused_until_the_window_ends() {
-        let l = FailureLimiter::new(2, Duration::from_millis(50));
+        let l = AttemptLimiter::new(2, Duration::from_millis(50));
         l.fail("a");
         assert!(l.check("a").is_ok());
         l.fail("a");
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn reservations_count_until_released_and_never_exceed_the_limit() {
-        let l = FailureLimiter::new(2, Duration::from_secs(60));
+        let l = AttemptLimiter::new(2, Duration::from_secs(60));
         let a = l.reserve("k").unwrap();
         let b = l.reserve("k").unwrap();
         assert!(l.reserve("k").is_err(), "two in flight use up the limit");
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn reservations_from_many_threads_stop_at_the_limit() {
-        let l = std::sync::Arc::new(FailureLimiter::new(10, Duration::from_secs(60)));
+        let l = std::sync::Arc::new(AttemptLimiter::new(10, Duration::from_secs(60)));
         let granted: u32 = (0..30)
             .map(|_| {
                 let l = l.clone();

@@ -1,5 +1,5 @@
 //! Prometheus metrics: what is counted, and its text exposition for the
-//! separate metrics listener (`serve --metrics-listen`, see `serve.rs`).
+//! separate metrics listener (`serve --metrics-listen`, see `cmd/serve.rs`).
 //!
 //! Built on `prometheus-client` (the Prometheus project's Rust client: an
 //! explicit registry, no global recorder, three small dependencies). Every

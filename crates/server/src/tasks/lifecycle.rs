@@ -22,9 +22,9 @@ use keygate_core::time::format_rfc3339;
 use keygate_store::{EXPIRY_WARNINGS_MS, KeyNotice, KeyRecord};
 use serde_json::json;
 
-use crate::app::AppState;
-use crate::audit::Actor;
-use crate::clock::now_ms;
+use crate::state::app::AppState;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
 
 /// Keys handled per round; a round with a full batch goes on at once.
 const BATCH: u32 = 200;

@@ -5,9 +5,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keygate_core::crypto::random_base62;
 
-use crate::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 use crate::service::sessions::{NewSession, SignIn};
 use crate::service::{Error, orgs, sessions};
+use crate::state::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
@@ -137,7 +137,7 @@ pub async fn sign_in(
     match sessions::sign_in_from(&app, &actor, &email, password, device.as_deref()).await {
         Ok(SignIn::Session(s)) => signed_in(tls, &s),
         Ok(SignIn::TwoFactor(c)) => code_form(&app, &pre, StatusCode::OK, c.token, None),
-        Err(Error::RateLimited { retry_after_secs }) => {
+        Err(Error::TooManyAttempts { retry_after_secs }) => {
             let msg = format!(
                 "Too many failed sign-in attempts. Try again in {} minute(s).",
                 retry_after_secs.div_ceil(60)
@@ -176,7 +176,7 @@ pub async fn sign_in(
 
 /// Signed in: the session cookie, and on to the app.
 fn signed_in(tls: bool, s: &NewSession) -> Response {
-    let max_age = (s.expires_at - crate::clock::now_ms()) / 1000;
+    let max_age = (s.expires_at - crate::state::clock::now_ms()) / 1000;
     let mut resp = see_other("/app");
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
@@ -248,7 +248,7 @@ pub async fn sign_in_code(
             challenge,
             Some("That code is not correct, or this sign-in has expired.".into()),
         ),
-        Err(Error::RateLimited { retry_after_secs }) => {
+        Err(Error::TooManyAttempts { retry_after_secs }) => {
             let msg = format!(
                 "Too many failed sign-in attempts. Try again in {} minute(s).",
                 retry_after_secs.div_ceil(60)

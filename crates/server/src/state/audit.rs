@@ -9,7 +9,7 @@ use keygate_core::{ClientId, EventId, OrgId, UserId};
 use keygate_store::{AuditEvent, Store};
 use tokio::sync::mpsc;
 
-use crate::clock::now_ms;
+use crate::state::clock::now_ms;
 
 /// Who did something, and from where.
 #[derive(Debug, Clone, Default)]

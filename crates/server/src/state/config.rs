@@ -16,7 +16,7 @@ use keygate_store::postgres::PgStore;
 use keygate_store::sqlite::SqliteStore;
 use serde::Deserialize;
 
-use crate::key_limits::redis::RedisConfig;
+use crate::state::rate_limits::redis::RedisConfig;
 
 /// Where the data lives; every subcommand takes these.
 #[derive(Args, Debug, Clone)]
@@ -35,7 +35,7 @@ impl DataArgs {
     /// default), creating the data dir (0700) and the SQLite file (0600) first.
     pub async fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         let url = self.database_url();
-        for warning in crate::data_dir::prepare(&self.data_dir, &url)? {
+        for warning in crate::state::data_dir::prepare(&self.data_dir, &url)? {
             tracing::warn!("{warning}");
         }
         if url.starts_with("sqlite:") {

@@ -8,15 +8,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 
-use crate::access::bearer;
-use crate::app::AppState;
-use crate::audit::Actor;
-use crate::http::dto::secret_scanning::{
+use crate::http::dto::leaks::{
     GithubLabel, GithubMatch, GitlabToken, GitlabTokenTypes, TOKEN_TYPE,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, parse_json};
+use crate::middleware::access::bearer;
 use crate::service::leaks::{self, Report, Reporter};
+use crate::state::app::AppState;
+use crate::state::audit::Actor;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())

@@ -11,7 +11,7 @@
 //! The feed also carries heartbeats ([`Change::CurrentAsOf`]): once the
 //! changes before a beat are in the cache, the cache's feed clock moves to the
 //! beat's time. The hot path refuses to answer from a cache whose feed clock
-//! is too old (a paused process, a lost listener); see `cache.rs`.
+//! is too old (a paused process, a lost listener); see `state/cache.rs`.
 //!
 //! Nothing here knows which database is behind the store: SQLite has no feed,
 //! so this task never starts there, and its cache counts as always current.
@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use keygate_store::{Change, ChangeFeed};
 
-use crate::app::{App, AppState};
-use crate::clock::now_ms;
 use crate::service::keys;
+use crate::state::app::{App, AppState};
+use crate::state::clock::now_ms;
 
 /// Notices handled in one go: a burst of changes to one key costs one re-read.
 const BATCH: usize = 256;

@@ -12,12 +12,12 @@ use keygate_core::token::TokenKeys;
 use keygate_store::Store;
 use tokio::sync::Notify;
 
-use crate::audit::AuditSink;
-use crate::cache::CredentialCache;
-use crate::config::Settings;
-use crate::key_limits::KeyLimits;
-use crate::metrics::Metrics;
-use crate::ratelimit::Limits;
+use crate::state::attempts::AttemptLimits;
+use crate::state::audit::AuditSink;
+use crate::state::cache::CredentialCache;
+use crate::state::config::Settings;
+use crate::state::metrics::Metrics;
+use crate::state::rate_limits::KeyRateLimits;
 
 pub type AppState = Arc<App>;
 
@@ -28,18 +28,18 @@ pub struct App {
     pub pepper: Pepper,
     signing_keys: RwLock<Arc<TokenKeys>>,
     pub settings: Settings,
-    pub limits: Limits,
+    pub attempts: AttemptLimits,
     /// Per-key rate limits (counted on every token check).
-    pub key_limits: Arc<KeyLimits>,
+    pub rate_limits: Arc<KeyRateLimits>,
     /// Browsers and addresses users signed in from (failure limits).
-    pub known: crate::known::KnownSignIns,
+    pub known: crate::state::known::KnownSignIns,
     pub audit: AuditSink,
     /// Wakes the notification dispatcher after a change queued deliveries.
     pub dispatcher: Wake,
     /// Last use and calls per key, counted in memory; `upkeep` writes them.
-    pub usage: crate::usage::Usage,
+    pub usage: crate::state::usage::Usage,
     /// GitHub's secret-scanning keys, with `--github-scanning-keys`.
-    pub github_keys: Option<crate::scanning_keys::GithubKeys>,
+    pub github_keys: Option<crate::state::leak_keys::GithubKeys>,
     /// Prometheus metrics; recorded only with `--metrics-listen`.
     pub metrics: Metrics,
 }
@@ -53,10 +53,10 @@ impl App {
     ) -> anyhow::Result<AppState> {
         let cache = CredentialCache::load(store.as_ref()).await?;
         let github_keys = match &settings.github_scanning_keys {
-            Some(path) => Some(crate::scanning_keys::GithubKeys::load(path)?),
+            Some(path) => Some(crate::state::leak_keys::GithubKeys::load(path)?),
             None => None,
         };
-        let key_limits = Arc::new(KeyLimits::new(settings.redis.is_some()));
+        let rate_limits = Arc::new(KeyRateLimits::new(settings.redis.is_some()));
         let settings_metrics = settings.metrics_listen.is_some();
         Ok(Arc::new(App {
             github_keys,
@@ -64,15 +64,15 @@ impl App {
             catalog: settings.catalog.clone(),
             store,
             cache,
-            known: crate::known::KnownSignIns::new(&pepper),
+            known: crate::state::known::KnownSignIns::new(&pepper),
             pepper,
             signing_keys: RwLock::new(Arc::new(signing_keys)),
             settings,
-            limits: Limits::default(),
-            key_limits,
+            attempts: AttemptLimits::default(),
+            rate_limits,
             dispatcher: Wake::default(),
             metrics: Metrics::new(settings_metrics),
-            usage: crate::usage::Usage::default(),
+            usage: crate::state::usage::Usage::default(),
         }))
     }
 

@@ -19,9 +19,9 @@ use keygate_core::crypto::{Digest, sha256};
 use keygate_core::{OrgId, Role, SessionId};
 use keygate_store::UserRecord;
 
-use crate::app::{App, AppState};
-use crate::audit::Actor;
 use crate::service::{Acting, Error, Need, account};
+use crate::state::app::{App, AppState};
+use crate::state::audit::Actor;
 
 /// A surface that signs people in: where its session token is, and how it
 /// shows a refusal.

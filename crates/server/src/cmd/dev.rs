@@ -9,8 +9,8 @@ use keygate_core::crypto::{Pepper, random_base62};
 use keygate_core::token::{Claims, ISSUER, TokenKey, TokenKeys};
 use keygate_core::{Catalog, ClientId, login_target};
 
-use crate::config::DataArgs;
-use crate::secrets;
+use crate::state::config::DataArgs;
+use crate::state::secrets;
 
 /// The machine's ceiling and floors, on the same stack as Keygate (axum on a
 /// multi-threaded tokio runtime): `/hello` does nothing; `/floor/login` does
@@ -138,7 +138,7 @@ pub async fn mint_tokens(
             .context("unknown client id")?;
         let target = login_target(&k.scope, None, |_| true)
             .map_err(|_| anyhow::anyhow!("key cannot log in"))?;
-        let now = crate::clock::now_ms() / 1000;
+        let now = crate::state::clock::now_ms() / 1000;
         claims.push(Claims {
             iss: ISSUER.into(),
             sub: k.client_id.clone(),

@@ -12,9 +12,9 @@ use std::time::Duration;
 use keygate_core::time::format_rfc3339;
 use keygate_store::{KeyKind, UnusedKey};
 
-use crate::app::{App, AppState};
-use crate::audit::Actor;
-use crate::clock::now_ms;
+use crate::state::app::{App, AppState};
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Minute rows are kept this long.

@@ -41,8 +41,8 @@ use std::time::Duration;
 
 use keygate_core::RateLimit;
 
-use crate::cache::FastHasher;
-use crate::clock::now_ms;
+use crate::state::cache::FastHasher;
+use crate::state::clock::now_ms;
 
 pub mod redis;
 
@@ -89,7 +89,7 @@ struct Shard {
 /// Where a key stands against its limit after one token check; rendered as the
 /// `RateLimit-Policy` and `RateLimit` headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimitStatus {
+pub struct RateLimitStatus {
     pub limit: RateLimit,
     /// Requests still allowed in this window (after this one).
     pub remaining: u32,
@@ -100,7 +100,7 @@ pub struct LimitStatus {
 }
 
 /// The counters of every limited key, and (with Redis) how the settling goes.
-pub struct KeyLimits {
+pub struct KeyRateLimits {
     shards: Box<[Mutex<Shard>]>,
     ids: RandomState,
     /// Set when `--redis-url` is given.
@@ -134,10 +134,10 @@ impl Pending {
     }
 }
 
-impl KeyLimits {
+impl KeyRateLimits {
     /// `shared`: whether counts are settled with Redis (`--redis-url`).
-    pub fn new(shared: bool) -> KeyLimits {
-        KeyLimits {
+    pub fn new(shared: bool) -> KeyRateLimits {
+        KeyRateLimits {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             ids: RandomState::new(),
             shared: shared.then(|| Shared {
@@ -161,7 +161,7 @@ impl KeyLimits {
         client_id: &str,
         limit: RateLimit,
         now_ms: i64,
-    ) -> Result<LimitStatus, LimitStatus> {
+    ) -> Result<RateLimitStatus, RateLimitStatus> {
         let per = i64::from(limit.per_seconds.max(1));
         let now_s = now_ms.div_euclid(1000);
         let ends_at = (now_s.div_euclid(per) + 1) * per;
@@ -201,7 +201,7 @@ impl KeyLimits {
                 (allowed, n.saturating_sub(used), used >= n)
             }
         };
-        let status = LimitStatus {
+        let status = RateLimitStatus {
             limit,
             remaining,
             reset_secs,
@@ -331,7 +331,7 @@ impl KeyLimits {
 }
 
 /// Sweeps old windows every minute; with Redis, also settles (see `redis.rs`).
-pub fn start(limits: Arc<KeyLimits>, redis: Option<redis::RedisConfig>) {
+pub fn start(limits: Arc<KeyRateLimits>, redis: Option<redis::RedisConfig>) {
     let sweeper = limits.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -353,7 +353,7 @@ const INSTANCES: &str = "keygate:rl:instances";
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Settles counts with Redis every `SETTLE_EVERY`, forever.
-async fn settle_forever(limits: Arc<KeyLimits>, cfg: redis::RedisConfig) {
+async fn settle_forever(limits: Arc<KeyRateLimits>, cfg: redis::RedisConfig) {
     let instance = keygate_core::crypto::random_base62(16);
     let mut conn: Option<redis::Conn> = None;
     let mut was_healthy = true;
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn one_instance_allows_exactly_the_limit_per_window() {
-        let l = KeyLimits::new(false);
+        let l = KeyRateLimits::new(false);
         let t0 = 1_800_000_000_000; // a multiple of 60 s
         let got: Vec<bool> = (0..8)
             .map(|i| l.take("kg_a", FIVE_A_MINUTE, t0 + i).is_ok())
@@ -477,7 +477,7 @@ mod tests {
         }
         let ids: Vec<String> = (0..1_000_000).map(|i| format!("kg_{i:0>22}")).collect();
         let before = rss_kb();
-        let l = KeyLimits::new(false);
+        let l = KeyRateLimits::new(false);
         for id in &ids {
             l.take(id, FIVE_A_MINUTE, 1_800_000_000_000).unwrap();
         }
@@ -490,7 +490,7 @@ mod tests {
 
     #[test]
     fn with_redis_an_instance_takes_its_share_between_settles() {
-        let l = KeyLimits::new(true);
+        let l = KeyRateLimits::new(true);
         let t0 = 1_800_000_000_000;
         let limit = RateLimit {
             requests: 90,

@@ -1,4 +1,4 @@
-//! A small Redis client for settling rate-limit counts (see `key_limits.rs`).
+//! A small Redis client for settling rate-limit counts (see `rate_limits.rs`).
 //!
 //! The client is a few dozen lines of RESP (the Redis protocol) over one
 //! `TcpStream`: four commands in a pipeline do not justify the `redis` crate's

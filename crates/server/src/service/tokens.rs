@@ -9,12 +9,12 @@ use keygate_core::crypto::{random_base62, sha256};
 use keygate_core::token::{Claims, ISSUER};
 use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 
-use crate::app::App;
-use crate::audit::Actor;
-use crate::clock::now_ms;
-use crate::key_limits::LimitStatus;
 use crate::service::Error;
-use crate::usage::Reason;
+use crate::state::app::App;
+use crate::state::audit::Actor;
+use crate::state::clock::now_ms;
+use crate::state::rate_limits::RateLimitStatus;
+use crate::state::usage::Reason;
 
 pub struct LoginRequest<'a> {
     pub client_id: Option<&'a str>,
@@ -36,14 +36,14 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     // before argon2, see `ratelimit`), the key check is an in-memory HMAC of
     // microseconds, so the gap is tiny, and reserving would add a second lock
     // and a map write to every successful login on the hot path.
-    let limits = &app.limits;
+    let attempts = &app.attempts;
     let client_key = format!("{}|{}", req.client_id.unwrap_or(""), req.ip);
-    if let Err(retry_after_secs) = limits
+    if let Err(retry_after_secs) = attempts
         .login_ip
         .check(req.ip)
-        .and(limits.login_client.check(&client_key))
+        .and(attempts.login_client.check(&client_key))
     {
-        return Err(Error::RateLimited { retry_after_secs });
+        return Err(Error::TooManyAttempts { retry_after_secs });
     }
     if !fresh(app).await {
         return Err(stale_cache());
@@ -71,8 +71,8 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         Some((client_id, cred, generation, good_until))
     })();
     let Some((client_id, cred, generation, good_until)) = credential else {
-        limits.login_ip.fail(req.ip);
-        limits.login_client.fail(&client_key);
+        attempts.login_ip.fail(req.ip);
+        attempts.login_client.fail(&client_key);
         record_failed_login(app, req, "login.failed");
         return Err(Error::Unauthorized);
     };
@@ -81,8 +81,8 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     if let Some(networks) = &cred.allowed_networks
         && !req.ip.parse::<IpAddr>().is_ok_and(|ip| networks.allows(ip))
     {
-        limits.login_ip.fail(req.ip);
-        limits.login_client.fail(&client_key);
+        attempts.login_ip.fail(req.ip);
+        attempts.login_client.fail(&client_key);
         record_failed_login(app, req, "login.network_refused");
         return Err(Error::Unauthorized);
     }
@@ -230,7 +230,7 @@ pub enum Denied {
     RateLimited {
         client_id: ClientId,
         org_id: OrgId,
-        status: LimitStatus,
+        status: RateLimitStatus,
     },
     /// A valid token used from outside its key's network allowlist: 403.
     Network,
@@ -241,7 +241,7 @@ pub enum Denied {
 #[derive(Debug, Clone)]
 pub struct Allowed {
     pub identity: Identity,
-    pub limit: Option<LimitStatus>,
+    pub limit: Option<RateLimitStatus>,
 }
 
 /// A token that is well signed, unexpired, and whose key still exists, has not
@@ -255,7 +255,7 @@ pub struct Allowed {
 pub async fn authenticate(
     app: &App,
     token: &str,
-) -> Result<(Identity, Arc<crate::cache::Credential>), Denied> {
+) -> Result<(Identity, Arc<crate::state::cache::Credential>), Denied> {
     authenticated(app, token).await.map_err(|r| r.denied)
 }
 
@@ -275,7 +275,7 @@ impl From<Denied> for Refused {
 async fn authenticated(
     app: &App,
     token: &str,
-) -> Result<(Identity, Arc<crate::cache::Credential>), Refused> {
+) -> Result<(Identity, Arc<crate::state::cache::Credential>), Refused> {
     if !fresh(app).await {
         return Err(Denied::Unavailable.into());
     }
@@ -354,7 +354,7 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
 /// The key of the token, if the token's secret generation is still good now:
 /// the current one while the key has not expired, the previous one until the
 /// end of its grace period.
-fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::cache::Credential>> {
+fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::state::cache::Credential>> {
     let now = now_ms();
     app.cache.key(claims.sub.as_str()).filter(|k| {
         *k.org_id == claims.org_id && k.generation_good_until(claims.r#gen, now).is_some()
@@ -412,7 +412,7 @@ pub async fn check(
 fn authorize(
     app: &App,
     identity: Identity,
-    cred: &crate::cache::Credential,
+    cred: &crate::state::cache::Credential,
     method: &str,
     path: &str,
 ) -> Result<Allowed, Denied> {
@@ -436,7 +436,7 @@ fn authorize(
                 limit: None,
             });
         };
-        match app.key_limits.take(identity.client_id(), limit, now_ms()) {
+        match app.rate_limits.take(identity.client_id(), limit, now_ms()) {
             Ok(status) => Ok(Allowed {
                 identity,
                 limit: Some(status),
@@ -485,8 +485,8 @@ mod tests {
         )
         .await
         .unwrap();
-        let args = <crate::config::ServeArgs as clap::FromArgMatches>::from_arg_matches(
-            &<crate::config::ServeArgs as clap::Args>::augment_args(clap::Command::new("t"))
+        let args = <crate::state::config::ServeArgs as clap::FromArgMatches>::from_arg_matches(
+            &<crate::state::config::ServeArgs as clap::Args>::augment_args(clap::Command::new("t"))
                 .get_matches_from(["t"]),
         )
         .unwrap();
@@ -509,7 +509,7 @@ mod tests {
             user: owner,
             org_id: created.org_id,
             role: keygate_core::Role::Owner,
-            actor: crate::audit::Actor::default(),
+            actor: crate::state::audit::Actor::default(),
         };
         let accounts = created.accounts.into_iter().map(|a| a.account_id).collect();
         (app, who, accounts, dir)

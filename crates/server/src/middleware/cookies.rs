@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::app::AppState;
+use crate::state::app::AppState;
 
 /// Whether the browser reached us over TLS (directly or through a trusted
 /// proxy that says so). Only then are cookies `Secure` with the `__Host-`

@@ -7,7 +7,7 @@
 //! one transaction. Counts from several instances add up in the database.
 //!
 //! Other parts of the server call [`Usage::refused`] with the [`Reason`] they
-//! refused a token for: `service::auth::check` counts scope, expiry (token,
+//! refused a token for: `service::tokens::check` counts scope, expiry (token,
 //! key, or an ended grace period) and revocation; the rate-limit refusal is
 //! counted in `gateway::check::refused_for_rate_limit` (with
 //! [`Usage::refused_key`]); a network allowlist would use `Reason::Network`.
@@ -20,8 +20,8 @@ use keygate_core::token::Claims;
 use keygate_core::{ClientId, OrgId};
 use keygate_store::{LastUsed, UsageBatch, UsageCounts, UsageDelta};
 
-use crate::cache::FastHasher;
-use crate::clock::now_ms;
+use crate::state::cache::FastHasher;
+use crate::state::clock::now_ms;
 
 const MINUTE_MS: i64 = 60_000;
 const SHARDS: usize = 16;

@@ -7,7 +7,7 @@
 //! the cache than the database holds.
 //!
 //! With several instances on one PostgreSQL database, other instances' writes
-//! arrive as change notices (see `sync.rs`), a lost notice connection leads to
+//! arrive as change notices (see `tasks/sync.rs`), a lost notice connection leads to
 //! a full [`CredentialCache::reload`], and the cache has a bounded lifetime:
 //! when it could not be re-read for too long, the hot path answers 503 rather
 //! than trust it. The feed's heartbeat also proves, request by request, that
@@ -287,7 +287,7 @@ impl CredentialCache {
             keys,
             accounts,
             org_limits,
-            loaded_at: AtomicI64::new(crate::clock::now_ms()),
+            loaded_at: AtomicI64::new(crate::state::clock::now_ms()),
             ..CredentialCache::default()
         })
     }
@@ -305,7 +305,7 @@ impl CredentialCache {
         self.accounts.replace_with(fresh.accounts);
         self.org_limits.replace_with(fresh.org_limits);
         self.loaded_at
-            .store(crate::clock::now_ms(), Ordering::Relaxed);
+            .store(crate::state::clock::now_ms(), Ordering::Relaxed);
         Ok(())
     }
 

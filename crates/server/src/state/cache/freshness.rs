@@ -2,7 +2,7 @@
 //!
 //! With several instances on PostgreSQL, the change feed carries a heartbeat
 //! (see the store's `postgres/changes.rs`): when this instance hears its own
-//! beat back and has applied every notice before it, `sync.rs` moves this
+//! beat back and has applied every notice before it, `tasks/sync.rs` moves this
 //! clock to the time the beat was sent. The hot path reads the clock (one
 //! atomic load, no lock, no query) and answers from the cache only when the
 //! feed was confirmed current less than [`MAX_LAG_MS`] ago. Otherwise (the

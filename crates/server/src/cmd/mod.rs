@@ -1,14 +1,19 @@
 //! The `keygate` command.
 
+pub mod demo;
+pub mod dev;
+pub mod listen;
+pub mod serve;
+
 use std::io::Read as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::{DataArgs, ServeArgs};
-use crate::secrets;
 use crate::service::{self, invitations, key_policy, orgs};
+use crate::state::config::{DataArgs, ServeArgs};
+use crate::state::secrets;
 
 #[derive(Parser)]
 #[command(
@@ -177,7 +182,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => crate::serve::serve(*args).await,
+        Command::Serve(args) => crate::cmd::serve::serve(*args).await,
         Command::Org(OrgCommand::Create {
             data,
             name,
@@ -252,7 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
-            crate::data_dir::prepare(&data.data_dir, "")?;
+            crate::state::data_dir::prepare(&data.data_dir, "")?;
             let kid = secrets::rotate_signing_key(&data.data_dir)?;
             println!("{}", serde_json::json!({"kid": kid}));
             Ok(())
@@ -265,7 +270,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keys_out,
         }) => seed_keys(&data, &org_id, count, reveal, keys_out.as_deref()).await,
         Command::Dev(DevCommand::Hello { listen, upstream }) => {
-            crate::dev::hello(listen, upstream).await
+            crate::cmd::dev::hello(listen, upstream).await
         }
         Command::Dev(DevCommand::CatalogTable) => {
             print!(
@@ -275,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dev(DevCommand::MintTokens { data, keys, count }) => {
-            crate::dev::mint_tokens(&data, &keys, count).await
+            crate::cmd::dev::mint_tokens(&data, &keys, count).await
         }
     }
 }
@@ -319,7 +324,7 @@ async fn seed_keys(
         None => None,
     };
     let started = std::time::Instant::now();
-    let now = crate::clock::now_ms();
+    let now = crate::state::clock::now_ms();
     let mut done = 0u64;
     while done < count {
         let n = (count - done).min(20_000);
@@ -350,7 +355,7 @@ async fn seed_keys(
                 exposed_at: None,
             });
         }
-        let event = crate::audit::Actor::default().event(
+        let event = crate::state::audit::Actor::default().event(
             Some(&org_id),
             "scoped_key.seeded",
             None,

@@ -1,0 +1,6 @@
+//! What the surfaces share before their handlers: who is calling (the
+//! client's address, the signed-in user and their role) and the cookies
+//! Keygate sets.
+
+pub mod access;
+pub mod cookies;
