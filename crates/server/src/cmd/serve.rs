@@ -9,14 +9,11 @@ use crate::cmd::demo;
 use crate::cmd::listen;
 use crate::gateway;
 use crate::http;
-use crate::notify;
 use crate::openapi;
-use crate::state::app::{App, AppState};
+use crate::state::app::App;
 use crate::state::config::{LogFormat, ServeArgs};
 use crate::state::secrets;
-use crate::tasks::lifecycle;
-use crate::tasks::sync;
-use crate::tasks::upkeep;
+use crate::tasks::{self, TaskName, Tasks, upkeep};
 use crate::ui;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -76,16 +73,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Listen before the cache loads, so no change slips between the two.
     let changes = store.subscribe_changes().await?;
     let app = App::new(store, settings, pepper, tokens).await?;
-    if let Some(feed) = changes {
-        sync::follow(app.clone(), feed);
-    }
-    notify::start(app.clone())?;
-    upkeep::start(app.clone());
-    crate::state::rate_limits::start(app.rate_limits.clone(), app.settings.redis.clone());
-    lifecycle::start(app.clone());
-    if signing_env.is_none() {
-        watch_signing_keys(app.clone(), data_dir);
-    }
+    let mut background = Tasks::default();
+    let signing_keys_dir = signing_env.is_none().then_some(data_dir);
+    tasks::start(&app, &mut background, changes, signing_keys_dir)?;
     // Printed for people and for tests that start Keygate on port 0.
     println!("keygate listening on http://{addr}");
     println!("Developer app: http://{addr}/app");
@@ -95,8 +85,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Printed like the address above, for people and tests on port 0.
         println!("metrics listening on http://{at}/metrics");
         let router = http::metrics_router(app.clone());
-        tokio::spawn(async move {
-            if let Err(e) = listen::serve(listener, router, shutdown()).await {
+        background.spawn(TaskName::MetricsListener, |stop| async move {
+            if let Err(e) = listen::serve(listener, router, stop.requested()).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });
@@ -109,11 +99,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app.clone(),
     );
     let served = listen::serve(listener, router, shutdown()).await;
-    // What was counted since the last flush is not lost on a clean stop.
+    // No call is counted any more: let every task finish its unit of work,
+    // then write what was counted since the last flush.
+    tracing::info!("stopping: the listener is closed; waiting for the background tasks");
+    background.shutdown(TASKS_STOP_WITHIN).await;
     upkeep::flush(&app).await;
+    tracing::info!("stopped");
     served?;
     Ok(())
 }
+
+/// How long a stop waits for the background tasks (a webhook delivery under
+/// way has its own timeout, well below this).
+const TASKS_STOP_WITHIN: Duration = Duration::from_secs(20);
 
 /// The log goes to stdout. The plain `println!` lines above (the address, the
 /// demo notes) are not log lines and stay plain in either format.
@@ -130,32 +128,6 @@ fn init_logging(format: LogFormat) {
         // request's span (with its `request_id`) under `span`.
         LogFormat::Json => fmt.json().flatten_event(true).try_init(),
     };
-}
-
-/// Picks up `keygate keys rotate-signing-key` run against the same data dir.
-fn watch_signing_keys(app: AppState, data_dir: std::path::PathBuf) {
-    tokio::spawn(async move {
-        let path = data_dir.join(secrets::SIGNING_KEYS_FILE);
-        let mut last = std::fs::read_to_string(&path).unwrap_or_default();
-        loop {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let Ok(now) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            if now != last {
-                match secrets::parse_signing_keys(&now) {
-                    Ok(keys) => {
-                        tracing::info!(kid = keys.current_kid(), "signing keys reloaded");
-                        app.set_signing_keys(keys);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "signing-keys file is invalid; keeping the old keys")
-                    }
-                }
-                last = now;
-            }
-        }
-    });
 }
 
 async fn shutdown() {

@@ -9,12 +9,14 @@ pub mod ssrf;
 pub mod user_mail;
 pub mod webhook;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keygate_core::crypto::{Pepper, random_bytes};
 use keygate_store::{AttemptOutcome, AttemptRecord, DeliveryTarget, DueDelivery, WebhookRecord};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::state::app::AppState;
@@ -61,21 +63,39 @@ struct Ctx {
     webhooks: WebhookClient,
 }
 
-/// Starts the dispatcher. Fails only when the SMTP URL is unusable.
-pub fn start(app: AppState) -> anyhow::Result<()> {
-    let s = &app.settings.notify;
-    let ctx = Arc::new(Ctx {
-        mailer: Mailer::new(s)?,
-        webhooks: WebhookClient::new(s.allow_insecure_webhooks),
-        app: app.clone(),
-    });
-    tokio::spawn(run(ctx));
-    Ok(())
+/// The outbox dispatcher, ready to run.
+pub struct Dispatcher(Arc<Ctx>);
+
+impl Dispatcher {
+    /// Fails only when the SMTP URL is unusable.
+    pub fn new(app: AppState) -> anyhow::Result<Dispatcher> {
+        let s = &app.settings.notify;
+        Ok(Dispatcher(Arc::new(Ctx {
+            mailer: Mailer::new(s)?,
+            webhooks: WebhookClient::new(s.allow_insecure_webhooks),
+            app: app.clone(),
+        })))
+    }
+
+    /// Claims and delivers due notifications until `stop` resolves, then
+    /// waits for the deliveries under way: each ends recorded (sent, or
+    /// failed with its next try), none is cut off between the send and its
+    /// record.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        let mut inflight = JoinSet::new();
+        run(self.0, &mut inflight, stop).await;
+        while inflight.join_next().await.is_some() {}
+    }
 }
 
-async fn run(ctx: Arc<Ctx>) {
+/// Claims due deliveries and starts each in `inflight`, until `stop`
+/// resolves. The stop is looked at only between rounds, never between a claim
+/// and the start of what it claimed.
+async fn run(ctx: Arc<Ctx>, inflight: &mut JoinSet<()>, stop: impl Future<Output = ()>) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    tokio::pin!(stop);
     loop {
+        while inflight.try_join_next().is_some() {}
         let free = permits.available_permits();
         let mut claimed = 0;
         if free > 0 {
@@ -99,7 +119,7 @@ async fn run(ctx: Arc<Ctx>) {
                             "delivery",
                             request_id = %due.delivery.delivery_id
                         );
-                        tokio::spawn(async move {
+                        inflight.spawn(async move {
                             deliver(&ctx, due).instrument(span).await;
                             drop(permit);
                             // A slot is free: look for more.
@@ -111,11 +131,17 @@ async fn run(ctx: Arc<Ctx>) {
             }
         }
         if claimed > 0 && claimed == free {
-            continue;
+            // More may be due: go on at once, unless a stop was asked for.
+            tokio::select! {
+                biased;
+                () = &mut stop => return,
+                () = std::future::ready(()) => continue,
+            }
         }
         tokio::select! {
             () = ctx.app.dispatcher.woken() => {}
             _ = tokio::time::sleep(POLL) => {}
+            () = &mut stop => return,
         }
     }
 }

@@ -33,6 +33,7 @@
 //! [`redis::TIMEOUT`]) keeps the counts for the next one.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -330,19 +331,14 @@ impl KeyRateLimits {
     }
 }
 
-/// Sweeps old windows every minute; with Redis, also settles (see `redis.rs`).
-pub fn start(limits: Arc<KeyRateLimits>, redis: Option<redis::RedisConfig>) {
-    let sweeper = limits.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(60));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            sweeper.sweep(now_ms());
+/// Drops ended windows every minute until `stop` resolves.
+pub async fn sweep_until(limits: Arc<KeyRateLimits>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => limits.sweep(now_ms()),
         }
-    });
-    if let Some(cfg) = redis {
-        tokio::spawn(settle_forever(limits, cfg));
     }
 }
 
@@ -352,15 +348,25 @@ const INSTANCES: &str = "keygate:rl:instances";
 /// After a failure, how long until Redis is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Settles counts with Redis every `SETTLE_EVERY`, forever.
-async fn settle_forever(limits: Arc<KeyRateLimits>, cfg: redis::RedisConfig) {
+/// Settles counts with Redis every `SETTLE_EVERY` until `stop` resolves, and
+/// once more then, so the counts of this instance's last calls reach the others.
+pub async fn settle_until(
+    limits: Arc<KeyRateLimits>,
+    cfg: redis::RedisConfig,
+    stop: impl Future<Output = ()>,
+) {
     let instance = keygate_core::crypto::random_base62(16);
     let mut conn: Option<redis::Conn> = None;
     let mut was_healthy = true;
     let mut tick = tokio::time::interval(SETTLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    tokio::pin!(stop);
+    let mut last = false;
+    while !last {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = &mut stop => last = true,
+        }
         let pending = limits.take_pending();
         let result = match conn.as_mut() {
             Some(c) => settle(c, &pending, &instance).await,
@@ -388,7 +394,12 @@ async fn settle_forever(limits: Arc<KeyRateLimits>, cfg: redis::RedisConfig) {
                     );
                 }
                 was_healthy = false;
-                tokio::time::sleep(RETRY).await;
+                if !last {
+                    tokio::select! {
+                        () = tokio::time::sleep(RETRY) => {}
+                        () = &mut stop => last = true,
+                    }
+                }
             }
         }
     }

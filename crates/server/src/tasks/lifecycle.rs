@@ -25,15 +25,19 @@ use serde_json::json;
 use crate::state::app::AppState;
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
+use crate::tasks::{TaskName, Tasks};
 
 /// Keys handled per round; a round with a full batch goes on at once.
 const BATCH: u32 = 200;
 
-pub fn start(app: AppState) {
-    tokio::spawn(async move {
+pub fn start(app: &AppState, tasks: &mut Tasks) {
+    let app = app.clone();
+    tasks.spawn(TaskName::Lifecycle, |stop| async move {
         // Instances started together should not sweep in lockstep.
         let jitter = u64::from(keygate_core::crypto::random_bytes::<2>()[0]) * 4;
-        tokio::time::sleep(Duration::from_millis(jitter)).await;
+        if stop.sleep(Duration::from_millis(jitter)).await {
+            return;
+        }
         loop {
             let full = match sweep(&app).await {
                 Ok(full) => full,
@@ -42,8 +46,13 @@ pub fn start(app: AppState) {
                     false
                 }
             };
-            if !full {
-                tokio::time::sleep(app.settings.lifecycle_interval).await;
+            let pause = if full {
+                Duration::ZERO
+            } else {
+                app.settings.lifecycle_interval
+            };
+            if stop.sleep(pause).await {
+                return;
             }
         }
     });

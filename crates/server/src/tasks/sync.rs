@@ -24,18 +24,21 @@ use keygate_store::{Change, ChangeFeed};
 use crate::service::keys;
 use crate::state::app::{App, AppState};
 use crate::state::clock::now_ms;
+use crate::tasks::{TaskName, Tasks};
 
 /// Notices handled in one go: a burst of changes to one key costs one re-read.
 const BATCH: usize = 256;
 /// How soon a failed full re-read is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
-pub fn follow(app: AppState, mut feed: ChangeFeed) {
+pub fn follow(app: AppState, mut feed: ChangeFeed, tasks: &mut Tasks) {
     let every = app.settings.cache_reload_interval;
     app.cache.set_shared();
     app.cache.feed().follow_feed();
     confirm(&app);
-    tokio::spawn(async move {
+    tasks.spawn(TaskName::CacheSync, |stop| async move {
+        let stopped = stop.clone().requested();
+        tokio::pin!(stopped);
         let mut next_reload = tokio::time::Instant::now() + every;
         let mut batch = Vec::with_capacity(BATCH);
         // Set after a lost feed connection until a full re-read succeeds: no
@@ -43,6 +46,7 @@ pub fn follow(app: AppState, mut feed: ChangeFeed) {
         let mut behind = false;
         loop {
             tokio::select! {
+                () = &mut stopped => return,
                 n = feed.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         tracing::error!("the change feed ended; the cache is now only reloaded on a timer");
@@ -73,7 +77,9 @@ pub fn follow(app: AppState, mut feed: ChangeFeed) {
         }
         loop {
             let done = reload(&app).await;
-            tokio::time::sleep(wait(done, every)).await;
+            if stop.sleep(wait(done, every)).await {
+                return;
+            }
         }
     });
 }

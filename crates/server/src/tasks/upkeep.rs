@@ -1,5 +1,5 @@
 //! Background upkeep of usage: writes the in-memory usage recorder to the store
-//! every `--usage-flush-interval` (and once more at shutdown, see `serve`),
+//! every `--usage-flush-interval` (and once more at shutdown, see `cmd/serve.rs`),
 //! removes usage past its retention (minutes after 30 days, days after 13
 //! months), and sends `*.unused` for keys idle for `--unused-key-days`.
 //!
@@ -15,6 +15,7 @@ use keygate_store::{KeyKind, UnusedKey};
 use crate::state::app::{App, AppState};
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
+use crate::tasks::{TaskName, Tasks};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Minute rows are kept this long.
@@ -25,23 +26,22 @@ pub const DAY_RETENTION_MS: i64 = 396 * DAY_MS;
 const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
 const SWEEP_BATCH: u32 = 200;
 
-pub fn start(app: AppState) {
+pub fn start(app: &AppState, tasks: &mut Tasks) {
     let flusher = app.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(flusher.settings.usage_flush_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
+    tasks.spawn(TaskName::UsageFlush, |stop| async move {
+        let every = flusher.settings.usage_flush_interval;
+        // The last flush is `serve`'s, after the listener and every task stopped.
+        while !stop.sleep(every).await {
             flush(&flusher).await;
         }
     });
-    tokio::spawn(async move {
+    let app = app.clone();
+    tasks.spawn(TaskName::UsageSweep, |stop| async move {
         // Shortly after start, so a restarted instance catches up at once.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        loop {
+        let mut pause = Duration::from_secs(1);
+        while !stop.sleep(pause).await {
             sweep(&app).await;
-            tokio::time::sleep(SWEEP_EVERY).await;
+            pause = SWEEP_EVERY;
         }
     });
 }

@@ -182,6 +182,17 @@ impl TestApp {
         let _ = c.wait();
     }
 
+    /// SIGTERM, then waits (at most 30 s) until the process has exited. The
+    /// test's own servers (receivers, upstreams) keep running meanwhile.
+    pub async fn terminate(&self) {
+        self.signal("-TERM");
+        let end = Instant::now() + Duration::from_secs(30);
+        while self.child.lock().unwrap().try_wait().unwrap().is_none() {
+            assert!(Instant::now() < end, "keygate did not stop on SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `kill -STOP`: the process freezes as in a VM pause or a long GC; the
     /// kernel still queues connections and requests sent to it.
     pub fn pause(&self) {

@@ -28,6 +28,7 @@ mod readiness;
 mod receivers;
 mod rejections;
 mod request_ids;
+mod shutdown;
 mod speed;
 mod surface;
 mod two_factor;

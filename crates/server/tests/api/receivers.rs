@@ -174,6 +174,8 @@ impl Post {
 #[derive(Default)]
 struct HookState {
     posts: Vec<Post>,
+    /// Posts that arrived, answered or not yet (the receiver may be slow).
+    arrived: usize,
     fail_next: usize,
     delay: Duration,
 }
@@ -202,7 +204,11 @@ impl WebhookReceiver {
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
             let state = state.clone();
             async move {
-                let delay = state.lock().unwrap().delay;
+                let delay = {
+                    let mut s = state.lock().unwrap();
+                    s.arrived += 1;
+                    s.delay
+                };
                 tokio::time::sleep(delay).await;
                 let mut s = state.lock().unwrap();
                 let answered = if s.fail_next > 0 {
@@ -257,6 +263,10 @@ impl WebhookReceiver {
         self.stop();
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.listen(self.port).await;
+    }
+
+    pub fn arrived(&self) -> usize {
+        self.state.lock().unwrap().arrived
     }
 
     pub fn posts(&self) -> Vec<Post> {

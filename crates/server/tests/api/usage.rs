@@ -420,7 +420,7 @@ async fn counts_not_yet_flushed_are_written_at_a_clean_shutdown() {
             .await;
         assert_eq!(r.status, 200);
     }
-    stop_cleanly(&g.app);
+    g.app.terminate().await;
     let args: Vec<String> = vec!["--usage-flush-interval".into(), "10".into()];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     g.app.restart_with(Some(&args), None);
@@ -440,32 +440,6 @@ async fn counts_not_yet_flushed_are_written_at_a_clean_shutdown() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(totals(&r.body).0, 4, "{}", r.body);
-}
-
-/// SIGTERM, then waits until the process has exited (a zombie until reaped).
-fn stop_cleanly(app: &TestApp) {
-    let pid = app.pid();
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .chars()
-            .next();
-        if stat.is_empty() || state == Some('Z') {
-            return;
-        }
-        assert!(Instant::now() < end, "keygate did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Moves a key's creation back by `days` in the database (the server stopped).
