@@ -64,7 +64,10 @@ pub trait Store: Send + Sync + 'static {
     /// Changes committed by any instance sharing this database, for keeping
     /// in-memory caches in step. `None` for a database that only this process
     /// writes (SQLite). Listening has begun when this returns.
-    async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>> {
+    /// `now_ms` is the server's clock: heartbeats carry its time, so the
+    /// feed's freshness is measured on the clock the server reads.
+    async fn subscribe_changes(&self, now_ms: fn() -> i64) -> Result<Option<ChangeFeed>> {
+        let _ = now_ms;
         Ok(None)
     }
 

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod dev;
 pub mod listen;
 pub mod serve;
+pub mod test_clock;
 
 use std::io::Read as _;
 use std::process::ExitCode;

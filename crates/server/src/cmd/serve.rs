@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cmd::demo;
 use crate::cmd::listen;
+use crate::cmd::test_clock;
 use crate::gateway;
 use crate::http;
 use crate::openapi;
@@ -71,7 +72,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.notify.public_url = format!("http://{addr}");
     }
     // Listen before the cache loads, so no change slips between the two.
-    let changes = store.subscribe_changes().await?;
+    let changes = store.subscribe_changes(crate::state::clock::now_ms).await?;
     let app = App::new(store, settings, pepper, tokens).await?;
     let mut background = Tasks::default();
     let signing_keys_dir = signing_env.is_none().then_some(data_dir);
@@ -91,13 +92,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let router = http::common_layers(
-        http::router(app.clone())
-            .merge(ui::router(app.clone()))
-            .merge(gateway::router(app.clone())?)
-            .merge(openapi::router()),
-        app.clone(),
-    );
+    let mut surfaces = http::router(app.clone())
+        .merge(ui::router(app.clone()))
+        .merge(gateway::router(app.clone())?)
+        .merge(openapi::router());
+    if args.test_clock {
+        tracing::warn!(
+            "--test-clock: POST /_test/clock moves this server's clock; never use it in production"
+        );
+        surfaces = surfaces.merge(test_clock::router());
+    }
+    let router = http::common_layers(surfaces, app.clone());
     let served = listen::serve(listener, router, shutdown()).await;
     // No call is counted any more: let every task finish its unit of work,
     // then write what was counted since the last flush.

@@ -157,6 +157,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // The limiter's windows are monotonic time (Instant), not the wall clock.
+    #[allow(clippy::disallowed_methods)]
     fn failures_over_the_limit_are_refused_until_the_window_ends() {
         let l = AttemptLimiter::new(2, Duration::from_millis(50));
         l.fail("a");

@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// Fill an empty database with a demo organization and print its owner's password.
     #[arg(long, env = "KEYGATE_DEMO")]
     pub demo: bool,
+    /// Tests only: `POST /_test/clock` moves the server's clock forward.
+    #[arg(long, env = "KEYGATE_TEST_CLOCK", hide = true)]
+    pub test_clock: bool,
     /// Access-token lifetime in seconds, 1 to 86400 [default: 1800]
     #[arg(long, env = "KEYGATE_TOKEN_TTL")]
     pub token_ttl: Option<u64>,

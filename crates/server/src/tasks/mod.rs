@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::notify;
 use crate::state::app::AppState;
+use crate::state::clock;
 use crate::state::rate_limits;
 
 /// The background tasks, by name (the `task` field of their log lines).
@@ -74,11 +75,13 @@ impl Stop {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
 
-    /// Sleeps for `d` unless a stop comes first; true when it did.
+    /// Sleeps for `d` unless a stop comes first (true) or a test moves the
+    /// clock (false: the time waited for may have passed, go on at once).
     pub async fn sleep(&self, d: Duration) -> bool {
         tokio::select! {
             () = self.clone().requested() => true,
             () = tokio::time::sleep(d) => false,
+            () = clock::moved() => false,
         }
     }
 }

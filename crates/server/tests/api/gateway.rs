@@ -259,7 +259,7 @@ async fn missing_malformed_forged_expired_and_foreign_tokens_get_401_with_www_au
         .call(Method::GET, "/api/v1/balances/current", Some(&token))
         .await;
     assert_eq!(ok.status, 200);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    app.advance_clock(Duration::from_millis(2100)).await;
     let r = g
         .call(Method::GET, "/api/v1/balances/current", Some(&token))
         .await;

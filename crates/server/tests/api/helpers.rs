@@ -138,6 +138,8 @@ fn launch(
             "RUST_LOG",
             "debug,sqlx=warn,hyper=info,hyper_util=info,rustls=info,lettre=info",
         )
+        // Time is a parameter: tests move the server's clock (advance_clock).
+        .env("KEYGATE_TEST_CLOCK", "true")
         .env_remove("KEYGATE_PEPPER")
         .env_remove("KEYGATE_SIGNING_KEYS")
         .env_remove("KEYGATE_DATABASE_URL")
@@ -180,6 +182,31 @@ impl TestApp {
         let mut c = self.child.lock().unwrap();
         let _ = c.kill();
         let _ = c.wait();
+    }
+
+    /// Moves the server's clock forward by `d`: what needs an hour to pass
+    /// (expiry, idle timeouts, sweeps) happens without sleeping. Background
+    /// tasks wake at the move. A restart sets the clock back to the real time.
+    pub async fn advance_clock(&self, d: Duration) -> i64 {
+        let r = self
+            .http
+            .post(format!("{}/_test/clock", self.base))
+            .json(&serde_json::json!({"advance_ms": d.as_millis() as i64}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the test clock");
+        r.json::<Value>().await.unwrap()["now_ms"].as_i64().unwrap()
+    }
+
+    /// Moves the server's clock to just past `at` (ms since the epoch), if
+    /// it is not there yet.
+    pub async fn move_clock_past(&self, at: i64) {
+        let now = self.advance_clock(Duration::ZERO).await;
+        if at + 100 > now {
+            self.advance_clock(Duration::from_millis((at + 100 - now) as u64))
+                .await;
+        }
     }
 
     /// SIGTERM, then waits (at most 30 s) until the process has exited. The

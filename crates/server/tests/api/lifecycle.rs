@@ -76,17 +76,6 @@ async fn introspect(app: &TestApp, token: &str) -> bool {
     r.body["active"] == true
 }
 
-/// Waits until `at` (Unix ms, from an answer) has passed, plus a little.
-async fn wait_past(at: i64) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    if at + 100 > now {
-        tokio::time::sleep(Duration::from_millis((at + 100 - now) as u64)).await;
-    }
-}
-
 /// The key's audit events, oldest first.
 async fn events(app: &TestApp, org: &Org, client_id: &str) -> Vec<Value> {
     let r = app
@@ -205,7 +194,7 @@ async fn a_grace_period_keeps_the_old_secret_and_its_tokens_until_it_ends() {
 
     // After it: the old secret is a wrong key, its tokens are refused; the
     // new ones work.
-    wait_past(grace_end).await;
+    app.move_clock_past(grace_end).await;
     let wrong = app
         .login(cid(&k), "kg_live_notarealkey000000000000000000000", acct)
         .await;
@@ -330,7 +319,7 @@ async fn an_expired_key_is_a_wrong_key_its_tokens_die_and_it_is_listed_as_expire
     assert_eq!(r.body["previous_secret_expires_at"], k["expires_at"]);
     let new = r.body.clone();
 
-    wait_past(expires_at).await;
+    app.move_clock_past(expires_at).await;
     let wrong = app
         .login(cid(&k), "kg_live_notarealkey000000000000000000000", acct)
         .await;

@@ -3,6 +3,9 @@
 //! PostgreSQL with `KEYGATE_TEST_DATABASE=postgres`. `multi` always uses
 //! PostgreSQL (and skips loudly without it, except on CI).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The tests keep the real clock (and may pause a thread); they move the
+// server's clock with `advance_clock`.
+#![allow(clippy::disallowed_methods)]
 
 mod helpers;
 

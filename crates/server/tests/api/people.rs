@@ -674,7 +674,7 @@ async fn sessions_end_after_the_idle_timeout_and_use_keeps_them_alive() {
     let org = app.create_org("Acme", "owner@acme.test", &[]).await;
     let idle = app.sign_in("owner@acme.test", PASSWORD).await;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        app.advance_clock(Duration::from_millis(1200)).await;
         assert_eq!(
             app.req(Method::GET, "/dev/v1/me", Some(&org.owner), None)
                 .await
@@ -690,7 +690,7 @@ async fn sessions_end_after_the_idle_timeout_and_use_keeps_them_alive() {
         401,
         "unused for 3.6 s: ended"
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.advance_clock(Duration::from_millis(2500)).await;
     assert_eq!(
         app.req(Method::GET, "/dev/v1/me", Some(&org.owner), None)
             .await

@@ -84,14 +84,6 @@ async fn usage_reaching(app: &TestApp, org: &Org, query: &str, want: &(u64, Valu
     }
 }
 
-/// Sleeps until the wall clock is past `at` (Unix ms).
-async fn wait_past(at: i64) {
-    let left = at + 100 - now_ms();
-    if left > 0 {
-        tokio::time::sleep(Duration::from_millis(left as u64)).await;
-    }
-}
-
 #[tokio::test]
 async fn usage_counts_rate_limit_expiry_and_ended_grace_refusals_by_reason() {
     // The lifecycle sweeper runs only at start here: an ended grace is still
@@ -158,7 +150,7 @@ async fn usage_counts_rate_limit_expiry_and_ended_grace_refusals_by_reason() {
             .unwrap();
     assert_eq!(fa(old_token.clone()).await, 200);
 
-    wait_past(
+    app.move_clock_past(
         grace_end
             .max(keygate_core::time::parse_rfc3339(short["expires_at"].as_str().unwrap()).unwrap()),
     )

@@ -77,20 +77,16 @@ fn parse(payload: &str, nonce: &str) -> Notice {
     change.map_or(Notice::Unknown, Notice::Change)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Starts listening before it returns, so a cache loaded after this call
 /// misses no change committed after the load began.
-pub(super) async fn subscribe(options: PgConnectOptions) -> Result<ChangeFeed> {
+pub(super) async fn subscribe(
+    options: PgConnectOptions,
+    now_ms: fn() -> i64,
+) -> Result<ChangeFeed> {
     let listener = connect(&options).await.map_err(db::<Postgres>)?;
     let (tx, rx) = mpsc::channel(FEED_CAPACITY);
     let nonce = keygate_core::crypto::random_base62(16);
-    tokio::spawn(beat(options.clone(), nonce.clone(), tx.clone()));
+    tokio::spawn(beat(options.clone(), nonce.clone(), tx.clone(), now_ms));
     tokio::spawn(run(options, listener, tx, nonce));
     Ok(rx)
 }
@@ -99,7 +95,12 @@ pub(super) async fn subscribe(options: PgConnectOptions) -> Result<ChangeFeed> {
 /// feed. Its own connection, so beats never wait for a request's, and never
 /// on the listening one (whose reads are not cancel-safe). A tick missed
 /// during a pause fires at once when the process resumes.
-async fn beat(options: PgConnectOptions, nonce: String, tx: mpsc::Sender<Change>) {
+async fn beat(
+    options: PgConnectOptions,
+    nonce: String,
+    tx: mpsc::Sender<Change>,
+    now_ms: fn() -> i64,
+) {
     // Four statements a second are not worth a log line each.
     let pool = PgPoolOptions::new()
         .max_connections(1)

@@ -119,9 +119,9 @@ impl Sql for Postgres {
         Ok(())
     }
 
-    async fn subscribe_changes(store: &PgStore) -> Result<Option<ChangeFeed>> {
+    async fn subscribe_changes(store: &PgStore, now_ms: fn() -> i64) -> Result<Option<ChangeFeed>> {
         let options = (*store.write.connect_options()).clone();
-        changes::subscribe(options).await.map(Some)
+        changes::subscribe(options, now_ms).await.map(Some)
     }
 
     async fn claim(

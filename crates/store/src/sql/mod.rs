@@ -63,7 +63,10 @@ pub trait Sql: Database<Arguments: IntoArguments<Self>> {
     /// Run inside the transaction of every change to a row the credential
     /// cache holds (keys, accounts). PostgreSQL tells the other instances.
     async fn changed(tx: &mut Transaction<'static, Self>, change: &Change) -> Result<()>;
-    async fn subscribe_changes(store: &SqlStore<Self>) -> Result<Option<ChangeFeed>>;
+    async fn subscribe_changes(
+        store: &SqlStore<Self>,
+        now_ms: fn() -> i64,
+    ) -> Result<Option<ChangeFeed>>;
     /// Leases due deliveries until `lease_until` and returns their ids.
     async fn claim(
         tx: &mut Transaction<'static, Self>,

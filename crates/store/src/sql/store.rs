@@ -32,8 +32,8 @@ where
     for<'q, 'r> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
-    async fn subscribe_changes(&self) -> Result<Option<ChangeFeed>> {
-        DB::subscribe_changes(self).await
+    async fn subscribe_changes(&self, now_ms: fn() -> i64) -> Result<Option<ChangeFeed>> {
+        DB::subscribe_changes(self, now_ms).await
     }
 
     async fn is_empty(&self) -> Result<bool> {

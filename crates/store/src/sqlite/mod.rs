@@ -88,7 +88,7 @@ impl Sql for Sqlite {
         Ok(())
     }
 
-    async fn subscribe_changes(_: &SqliteStore) -> Result<Option<ChangeFeed>> {
+    async fn subscribe_changes(_: &SqliteStore, _: fn() -> i64) -> Result<Option<ChangeFeed>> {
         Ok(None)
     }
 

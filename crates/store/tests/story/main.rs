@@ -2,6 +2,9 @@
 //! PostgreSQL on a fresh database per test (skipped loudly when PostgreSQL is
 //! not reachable, except with `CI=true`, where that fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The tests keep the real clock (and may pause a thread); they move the
+// server's clock with `advance_clock`.
+#![allow(clippy::disallowed_methods)]
 
 mod lifecycle;
 mod people;
