@@ -13,6 +13,7 @@ pub mod data_dir;
 pub mod demo;
 pub mod dev;
 pub mod gateway;
+pub mod headers;
 pub mod http;
 pub mod key_limits;
 pub mod known;

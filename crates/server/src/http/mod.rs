@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use tracing::Instrument;
 
 use crate::app::AppState;
+use crate::headers;
 use crate::metrics::{Group, Metrics};
 use crate::request_id;
 use error::ApiError;
@@ -208,6 +209,12 @@ async fn header_limit(req: Request, next: Next) -> Response {
         .sum();
     if size > HEADER_LIMIT || req.headers().len() > MAX_HEADERS {
         return ApiError::HeadersTooLarge.into_response();
+    }
+    // The credential of every surface (gateway, forward-auth, introspection,
+    // `/dev/v1`, GitLab's revocation calls): with two, Keygate would judge one
+    // and a server behind it might read the other.
+    if let Err(e) = headers::one(req.headers(), "authorization") {
+        return ApiError::from(e).into_response();
     }
     next.run(req).await
 }
