@@ -14,6 +14,7 @@ use super::check::{allowed_headers, check};
 use super::request;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::middleware::access::ClientAddr;
+use crate::middleware::headers;
 use crate::state::app::{App, AppState};
 use crate::state::metrics::{Check, Surface};
 
@@ -55,7 +56,7 @@ const TRAEFIK: Family = Family {
     responses(
         (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id; \
             for a key with a rate limit, `RateLimit-Policy` and `RateLimit`"),
-        (status = 400, description = "a header is missing (validation_error) or the path is ambiguous (invalid_path)", body = ErrorBody),
+        (status = 400, description = "a header is missing or sent twice (validation_error), or the path is ambiguous (invalid_path)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 405, description = "a method other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", body = ErrorBody),
         (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
@@ -189,7 +190,8 @@ fn header<'a>(
     title: &str,
     proxy: &str,
 ) -> Result<&'a str, ApiError> {
-    let value = h.get(name).ok_or_else(|| {
+    // Sent twice, the proxy and Keygate could each read another one.
+    let value = headers::one(h, name)?.ok_or_else(|| {
         ApiError::validation(
             name,
             format!("the {title} header is missing; {proxy} must set it on this endpoint"),

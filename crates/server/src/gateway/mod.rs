@@ -7,6 +7,7 @@ pub mod check;
 pub mod forward_auth;
 pub mod introspect;
 pub mod request;
+pub mod upstream_headers;
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use hyper_util::client::legacy::Client;
@@ -24,9 +25,11 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::http::error::ApiError;
 use crate::middleware::access::ClientAddr;
+use crate::middleware::cookies::Tls;
 use crate::state::app::AppState;
 use crate::state::metrics::{Check, Surface};
 use check::{check, identity_headers};
+use upstream_headers::strip_hop_by_hop;
 
 /// The gateway's router state: the shared `App` and the upstream client,
 /// which only the gateway uses.
@@ -91,42 +94,16 @@ impl Upstream {
     }
 }
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Names listed in `Connection` go too; nothing is copied when there is none.
-    if h.contains_key(header::CONNECTION) {
-        let listed: Vec<String> = h
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|s| s.trim().to_ascii_lowercase())
-            .collect();
-        for name in listed {
-            h.remove(name.as_str());
-        }
-    }
-    for name in HOP_BY_HOP {
-        h.remove(name);
-    }
-}
-
 /// The built-in gateway: checks the token against the request, then streams the
 /// request to the upstream with the caller's identity in `x-keygate-*` headers.
-pub async fn proxy(State(gw): State<Gateway>, client: ClientAddr, req: Request) -> Response {
+pub async fn proxy(
+    State(gw): State<Gateway>,
+    client: ClientAddr,
+    Tls(tls): Tls,
+    req: Request,
+) -> Response {
     let metrics = &gw.app.metrics;
-    match proxy_inner(&gw, client, req).await {
+    match proxy_inner(&gw, client, tls, req).await {
         Ok(r) => {
             metrics.token_check(Surface::Gateway, Check::Allowed);
             r
@@ -144,29 +121,36 @@ pub async fn proxy(State(gw): State<Gateway>, client: ClientAddr, req: Request) 
     }
 }
 
-async fn proxy_inner(gw: &Gateway, client: ClientAddr, req: Request) -> Result<Response, ApiError> {
+async fn proxy_inner(
+    gw: &Gateway,
+    client: ClientAddr,
+    tls: bool,
+    req: Request,
+) -> Result<Response, ApiError> {
     let app = &gw.app;
     // The request's shape first: a bad method or path is refused whoever asks.
     request::method(req.method().as_str(), None)?;
-    let path = request::path(req.uri().path())?;
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let path = request::path(path_and_query)?;
     let allowed = check(app, req.headers(), req.method().as_str(), path, client.0).await?;
     let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
-    let (mut parts, body) = req.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
     let uri = format!("{}{}", upstream.base, path_and_query)
         .parse::<Uri>()
         .map_err(|_| {
             ApiError::BadRequest("invalid_path", "the request URI cannot be forwarded".into())
         })?;
+    let (mut parts, body) = req.into_parts();
+    let host = upstream_headers::requested_host(&parts.uri, &parts.headers);
     let h = &mut parts.headers;
     strip_hop_by_hop(h);
-    request::strip_spoofable(h);
+    upstream_headers::strip_spoofable(h);
+    upstream_headers::strip_keygate_cookies(h);
     if !app.settings.forward_authorization {
         h.remove(header::AUTHORIZATION);
     }
@@ -178,14 +162,7 @@ async fn proxy_inner(gw: &Gateway, client: ClientAddr, req: Request) -> Result<R
     {
         h.insert(crate::state::request_id::HEADER, v);
     }
-    let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();
-    let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&forwarded) {
-        h.insert("x-forwarded-for", v);
-    }
+    upstream_headers::set_forwarded(h, client.0, host, tls);
     parts.uri = uri;
     parts.version = axum::http::Version::HTTP_11;
     let out = Request::from_parts(parts, body);

@@ -10,6 +10,7 @@ use keygate_core::text::{Invalid, clip};
 use keygate_store::StoreError;
 use serde::Serialize;
 
+use crate::middleware::headers::Repeated;
 use crate::service;
 use crate::state::rate_limits::RateLimitStatus;
 
@@ -84,6 +85,16 @@ impl From<Invalid> for ApiError {
             source: e.source,
             message: e.message,
         }
+    }
+}
+
+/// A header sent more than once (`headers::one`).
+impl From<Repeated> for ApiError {
+    fn from(Repeated(name): Repeated) -> ApiError {
+        ApiError::validation(
+            name,
+            format!("the {name} header is sent more than once; send it once"),
+        )
     }
 }
 

@@ -3,14 +3,15 @@
 //! refusals answered as JSON) and `JsonBody<T>` (declared JSON, 64 KiB, strict).
 
 use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use keygate_core::text::{clip, quote};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::ApiError;
 use crate::middleware::access;
+use crate::middleware::headers;
 use crate::state::app::App;
 
 pub use crate::middleware::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
@@ -44,22 +45,27 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct JsonBody<T>(pub T);
 
 /// `Some(true)` for `application/json` (parameters such as `charset` allowed),
-/// `Some(false)` for any other type, `None` when the header is absent.
-fn declares_json(headers: &HeaderMap) -> Option<bool> {
-    let value = headers.get(header::CONTENT_TYPE)?;
+/// `Some(false)` for any other type, `None` when the header is absent; two
+/// `Content-Type` headers are refused (400), never read as the first one.
+fn declares_json(headers: &HeaderMap) -> Result<Option<bool>, ApiError> {
+    let Some(value) = headers::one(headers, "content-type")? else {
+        return Ok(None);
+    };
     let essence = value
         .to_str()
         .ok()
         .and_then(|v| v.split(';').next())
         .map(str::trim);
-    Some(essence.is_some_and(|e| e.eq_ignore_ascii_case("application/json")))
+    Ok(Some(essence.is_some_and(|e| {
+        e.eq_ignore_ascii_case("application/json")
+    })))
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let declared = declares_json(req.headers());
+        let declared = declares_json(req.headers())?;
         if declared == Some(false) {
             return Err(ApiError::UnsupportedMediaType);
         }

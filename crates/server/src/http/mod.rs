@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 
 use tracing::Instrument;
 
+use crate::middleware::headers;
 use crate::state::app::AppState;
 use crate::state::metrics::{Group, Metrics};
 use crate::state::request_id;
@@ -197,6 +198,9 @@ pub const MAX_HEADERS: usize = 100;
 /// Longest request target (path and query) accepted: 414 `uri_too_long`.
 pub const URI_LIMIT: usize = 8 * 1024;
 
+/// The Airwallex-compatible login, which reads only its own headers.
+const LOGIN_PATH: &str = "/api/v1/authentication/login";
+
 async fn header_limit(req: Request, next: Next) -> Response {
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
         return ApiError::UriTooLong.into_response();
@@ -208,6 +212,15 @@ async fn header_limit(req: Request, next: Next) -> Response {
         .sum();
     if size > HEADER_LIMIT || req.headers().len() > MAX_HEADERS {
         return ApiError::HeadersTooLarge.into_response();
+    }
+    // The credential of every surface (gateway, forward-auth, introspection,
+    // `/dev/v1`, GitLab's revocation calls): with two, Keygate would judge one
+    // and a server behind it might read the other. The login ignores
+    // `Authorization` (API.md), so it ignores a second one too.
+    if req.uri().path() != LOGIN_PATH
+        && let Err(e) = headers::one(req.headers(), "authorization")
+    {
+        return ApiError::from(e).into_response();
     }
     next.run(req).await
 }

@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::state::app::AppState;
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
-use crate::tasks::{TaskName, Tasks};
+use crate::tasks::handle::{TaskName, Tasks};
 
 /// Keys handled per round; a round with a full batch goes on at once.
 const BATCH: u32 = 200;

@@ -7,131 +7,21 @@
 //! listener first (no new calls are counted), then the tasks, then writes what
 //! the recorder still holds.
 
+pub mod handle;
 pub mod lifecycle;
 pub mod signing_keys;
 pub mod sync;
 pub mod upkeep;
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use keygate_store::ChangeFeed;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::notify;
 use crate::state::app::AppState;
-use crate::state::clock;
 use crate::state::rate_limits;
 
-/// The background tasks, by name (the `task` field of their log lines).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskName {
-    /// Follows the change feed of the database (several instances).
-    CacheSync,
-    /// Sends the events of time passing (grace ended, expiry).
-    Lifecycle,
-    /// Writes the usage recorder to the store.
-    UsageFlush,
-    /// Removes usage past its retention; sends `*.unused`.
-    UsageSweep,
-    /// The outbox dispatcher: email and webhook deliveries.
-    Notify,
-    /// Drops per-key rate-limit windows that ended.
-    RateLimitSweep,
-    /// Settles per-key rate-limit counts with Redis.
-    RateLimitSettle,
-    /// Picks up `keygate keys rotate-signing-key` from the data dir.
-    SigningKeysWatch,
-    /// The `--metrics-listen` listener.
-    MetricsListener,
-}
-
-impl TaskName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskName::CacheSync => "cache_sync",
-            TaskName::Lifecycle => "lifecycle",
-            TaskName::UsageFlush => "usage_flush",
-            TaskName::UsageSweep => "usage_sweep",
-            TaskName::Notify => "notify",
-            TaskName::RateLimitSweep => "rate_limit_sweep",
-            TaskName::RateLimitSettle => "rate_limit_settle",
-            TaskName::SigningKeysWatch => "signing_keys_watch",
-            TaskName::MetricsListener => "metrics_listener",
-        }
-    }
-}
-
-/// A task's view of the stop signal.
-#[derive(Clone)]
-pub struct Stop(watch::Receiver<bool>);
-
-impl Stop {
-    /// Resolves once a stop is asked for (at once if it already was).
-    pub async fn requested(mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-
-    /// Sleeps for `d` unless a stop comes first (true) or a test moves the
-    /// clock (false: the time waited for may have passed, go on at once).
-    pub async fn sleep(&self, d: Duration) -> bool {
-        tokio::select! {
-            () = self.clone().requested() => true,
-            () = tokio::time::sleep(d) => false,
-            () = clock::moved() => false,
-        }
-    }
-}
-
-/// The running tasks and the sender of their stop signal.
-pub struct Tasks {
-    stop: watch::Sender<bool>,
-    running: Vec<(TaskName, JoinHandle<()>)>,
-}
-
-impl Default for Tasks {
-    fn default() -> Self {
-        Tasks {
-            stop: watch::Sender::new(false),
-            running: Vec::new(),
-        }
-    }
-}
-
-impl Tasks {
-    pub fn stop_signal(&self) -> Stop {
-        Stop(self.stop.subscribe())
-    }
-
-    /// Starts `task` with a stop signal of its own.
-    pub fn spawn<F, Fut>(&mut self, name: TaskName, task: F)
-    where
-        F: FnOnce(Stop) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let span = tracing::info_span!("task", task = name.as_str());
-        let handle = tokio::spawn(task(self.stop_signal()).instrument(span));
-        self.running.push((name, handle));
-    }
-
-    /// Asks every task to stop and waits, at most `within` in all, for each to
-    /// finish its unit of work. A task still running then is abandoned with a
-    /// log line naming it.
-    pub async fn shutdown(self, within: Duration) {
-        let _ = self.stop.send(true);
-        let deadline = tokio::time::Instant::now() + within;
-        for (name, handle) in self.running {
-            match tokio::time::timeout_at(deadline, handle).await {
-                Ok(Ok(())) => tracing::debug!(task = name.as_str(), "task stopped"),
-                Ok(Err(e)) => tracing::error!(task = name.as_str(), error = %e, "task failed"),
-                Err(_) => tracing::warn!(task = name.as_str(), "task did not stop in time"),
-            }
-        }
-    }
-}
+pub use handle::{Stop, TaskName, Tasks};
 
 /// Starts every background task of `serve`. `feed` is the database's change
 /// feed (PostgreSQL; `None` on SQLite); `signing_keys_dir` is the data dir

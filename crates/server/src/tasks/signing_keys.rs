@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::state::app::AppState;
 use crate::state::secrets;
-use crate::tasks::Stop;
+use crate::tasks::handle::Stop;
 
 const EVERY: Duration = Duration::from_secs(2);
 

@@ -24,7 +24,7 @@ use keygate_store::{Change, ChangeFeed};
 use crate::service::keys;
 use crate::state::app::{App, AppState};
 use crate::state::clock::now_ms;
-use crate::tasks::{TaskName, Tasks};
+use crate::tasks::handle::{TaskName, Tasks};
 
 /// Notices handled in one go: a burst of changes to one key costs one re-read.
 const BATCH: usize = 256;

@@ -15,7 +15,7 @@ use keygate_store::{KeyKind, UnusedKey};
 use crate::state::app::{App, AppState};
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
-use crate::tasks::{TaskName, Tasks};
+use crate::tasks::handle::{TaskName, Tasks};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Minute rows are kept this long.

@@ -36,4 +36,5 @@ mod speed;
 mod surface;
 mod two_factor;
 mod ui;
+mod upstream;
 mod usage;

@@ -14,12 +14,14 @@ use crate::http::dto::leaks::{
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ClientInfo, parse_json};
 use crate::middleware::access::bearer;
+use crate::middleware::headers;
 use crate::service::leaks::{self, Report, Reporter};
 use crate::state::app::AppState;
 use crate::state::audit::Actor;
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// A signature header; sent twice is refused (400), never read as the first.
+fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+    Ok(headers::one(h, name)?.and_then(|v| v.to_str().ok()))
 }
 
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -68,8 +70,8 @@ pub async fn github(
     leaks::check_github(
         &app,
         &client.ip,
-        header(&headers, "github-public-key-identifier"),
-        header(&headers, "github-public-key-signature"),
+        header(&headers, "github-public-key-identifier")?,
+        header(&headers, "github-public-key-signature")?,
         &raw,
     )?;
     let matches: Vec<GithubMatch> = parse_json(&raw)?;

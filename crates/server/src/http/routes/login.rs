@@ -10,15 +10,18 @@ use axum::response::{IntoResponse, Response};
 use crate::http::dto::LoginResponse;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::ClientInfo;
+use crate::middleware::headers;
 use crate::service::tokens::{self, LoginRequest};
 use crate::state::app::{App, AppState};
 use crate::state::metrics;
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name)
+/// A login header: absent, blank or not text reads as absent (401 like any
+/// bad credential); sent twice is refused (400) rather than read as the first.
+fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+    Ok(headers::one(h, name)?
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty()))
 }
 
 /// Trade a client id and API key for an access token (Airwallex-compatible).
@@ -31,6 +34,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     ),
     responses(
         (status = 201, body = LoginResponse),
+        (status = 400, body = ErrorBody, description = "A header sent twice (validation_error naming it)"),
         (status = 401, body = ErrorBody, description = "Bad client id or key, all alike"),
         (status = 403, body = ErrorBody, description = "login_as_not_allowed"),
         (status = 429, body = ErrorBody),
@@ -54,9 +58,9 @@ async fn issue(
     let issued = tokens::login(
         app,
         &LoginRequest {
-            client_id: header(headers, "x-client-id"),
-            api_key: header(headers, "x-api-key"),
-            login_as: header(headers, "x-login-as"),
+            client_id: header(headers, "x-client-id")?,
+            api_key: header(headers, "x-api-key")?,
+            login_as: header(headers, "x-login-as")?,
             ip: &client.ip,
             user_agent: client.user_agent.as_deref(),
         },
