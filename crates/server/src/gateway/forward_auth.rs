@@ -218,7 +218,7 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let allowed = check(app, h, method, path, client.0).await?;
+    let allowed = check(app, h, method, path, client.ip()?).await?;
     let mut resp = StatusCode::OK.into_response();
     allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)

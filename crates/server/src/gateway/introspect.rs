@@ -88,6 +88,7 @@ async fn answer(
     if !introspection_caller_ok(app, headers) {
         return Err(challenge(ApiError::Unauthorized.into_response()));
     }
+    let ip = client.ip().map_err(|e| ApiError::from(e).into_response())?;
     let form: IntrospectForm = serde_urlencoded::from_bytes(body)
         .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))
         .map_err(IntoResponse::into_response)?;
@@ -101,7 +102,7 @@ async fn answer(
     // A use of the key (last used), from the asking service's address; not a
     // call in the usage counts, nor against the rate limit: asking about a
     // token is not a call, the rate limit is only reported.
-    let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
     app.usage.used(&c.sub, &c.org_id, &ip);
     let rate_limit = app.cache.limit_of(&cred);
     let mut out = serde_json::json!({

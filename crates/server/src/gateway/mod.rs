@@ -149,7 +149,8 @@ async fn proxy_inner(gw: &Gateway, client: ClientAddr, req: Request) -> Result<R
     // The request's shape first: a bad method or path is refused whoever asks.
     request::method(req.method().as_str(), None)?;
     let path = request::path(req.uri().path())?;
-    let allowed = check(app, req.headers(), req.method().as_str(), path, client.0).await?;
+    let ip = client.ip()?;
+    let allowed = check(app, req.headers(), req.method().as_str(), path, ip).await?;
     let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
@@ -176,7 +177,7 @@ async fn proxy_inner(gw: &Gateway, client: ClientAddr, req: Request) -> Result<R
     if let Some(v) = crate::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
         h.insert(crate::request_id::HEADER, v);
     }
-    let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
     let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
         None => ip,
