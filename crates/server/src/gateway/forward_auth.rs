@@ -55,7 +55,8 @@ const TRAEFIK: Family = Family {
     responses(
         (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id; \
             for a key with a rate limit, `RateLimit-Policy` and `RateLimit`"),
-        (status = 400, description = "a header is missing (validation_error) or the path is ambiguous (invalid_path)", body = ErrorBody),
+        (status = 400, description = "a header is missing, or a --trusted-proxy's X-Forwarded-For names no address \
+            (validation_error), or the path is ambiguous (invalid_path)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 405, description = "a method other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", body = ErrorBody),
         (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),

@@ -29,6 +29,8 @@ pub struct IntrospectForm {
     responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat, rate_limit?, allowed_networks?}; \
                 `rate_limit` ({requests, per_seconds}) is the key's limit, reported, not counted; \
                 `allowed_networks` (CIDRs) only for a key with a network allowlist: the token may be used from those networks only", body = Object),
+              (status = 400, body = ErrorBody, description = "no `token` field, or a --trusted-proxy's \
+                X-Forwarded-For names no address (validation_error)"),
               (status = 401, body = ErrorBody, description = "Bad Basic credentials, or introspection is off \
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(

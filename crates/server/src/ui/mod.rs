@@ -55,11 +55,6 @@ impl FromRef<Pages> for AppState {
     }
 }
 
-/// The app's pages refuse as pages (`ClientInfo` on a sign-in form, say).
-impl crate::access::SurfaceState for Pages {
-    type Surface = extract::AppPages;
-}
-
 /// No inline script or style anywhere: everything comes from our own files.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

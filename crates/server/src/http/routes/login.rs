@@ -31,6 +31,8 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     ),
     responses(
         (status = 201, body = LoginResponse),
+        (status = 400, body = ErrorBody, description = "validation_error with source x-forwarded-for: \
+            the request came through a --trusted-proxy whose X-Forwarded-For names no address"),
         (status = 401, body = ErrorBody, description = "Bad client id or key, all alike"),
         (status = 403, body = ErrorBody, description = "login_as_not_allowed"),
         (status = 429, body = ErrorBody),
