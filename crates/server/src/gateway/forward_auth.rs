@@ -56,7 +56,8 @@ const TRAEFIK: Family = Family {
     responses(
         (status = 200, description = "Allowed; identity in x-keygate-client-id, x-keygate-org-id, x-keygate-account-id; \
             for a key with a rate limit, `RateLimit-Policy` and `RateLimit`"),
-        (status = 400, description = "a header is missing or sent twice (validation_error), or the path is ambiguous (invalid_path)", body = ErrorBody),
+        (status = 400, description = "a header is missing or sent twice, or a --trusted-proxy's X-Forwarded-For names no address \
+            (validation_error), or the path is ambiguous (invalid_path)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 405, description = "a method other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", body = ErrorBody),
         (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
@@ -220,7 +221,7 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     request::method(method, method_source)?;
     let path = request::path(uri)?;
-    let allowed = check(app, h, method, path, client.0).await?;
+    let allowed = check(app, h, method, path, client.ip()?).await?;
     let mut resp = StatusCode::OK.into_response();
     allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)

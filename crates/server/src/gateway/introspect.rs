@@ -29,6 +29,8 @@ pub struct IntrospectForm {
     responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat, rate_limit?, allowed_networks?}; \
                 `rate_limit` ({requests, per_seconds}) is the key's limit, reported, not counted; \
                 `allowed_networks` (CIDRs) only for a key with a network allowlist: the token may be used from those networks only", body = Object),
+              (status = 400, body = ErrorBody, description = "no `token` field, or a --trusted-proxy's \
+                X-Forwarded-For names no address (validation_error)"),
               (status = 401, body = ErrorBody, description = "Bad Basic credentials, or introspection is off \
                 (started without `--introspection-secret`); `WWW-Authenticate: Basic`")))]
 pub async fn introspect(
@@ -88,6 +90,7 @@ async fn answer(
     if !introspection_caller_ok(app, headers) {
         return Err(challenge(ApiError::Unauthorized.into_response()));
     }
+    let ip = client.ip().map_err(|e| ApiError::from(e).into_response())?;
     let form: IntrospectForm = serde_urlencoded::from_bytes(body)
         .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))
         .map_err(IntoResponse::into_response)?;
@@ -103,7 +106,7 @@ async fn answer(
     // A use of the key (last used), from the asking service's address; not a
     // call in the usage counts, nor against the rate limit: asking about a
     // token is not a call, the rate limit is only reported.
-    let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
     app.usage.used(&c.sub, &c.org_id, &ip);
     let rate_limit = app.cache.limit_of(&cred);
     let mut out = serde_json::json!({

@@ -136,7 +136,8 @@ async fn proxy_inner(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let path = request::path(path_and_query)?;
-    let allowed = check(app, req.headers(), req.method().as_str(), path, client.0).await?;
+    let ip = client.ip()?;
+    let allowed = check(app, req.headers(), req.method().as_str(), path, ip).await?;
     let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
@@ -162,7 +163,7 @@ async fn proxy_inner(
     {
         h.insert(crate::state::request_id::HEADER, v);
     }
-    upstream_headers::set_forwarded(h, client.0, host, tls);
+    upstream_headers::set_forwarded(h, ip, host, tls);
     parts.uri = uri;
     parts.version = axum::http::Version::HTTP_11;
     let out = Request::from_parts(parts, body);

@@ -29,6 +29,11 @@ impl access::Surface for Api {
     }
 }
 
+/// The JSON API's router state: its routes refuse as JSON.
+impl access::SurfaceState for crate::state::app::AppState {
+    type Surface = Api;
+}
+
 pub type CurrentUser = access::CurrentUser<Api>;
 pub type OrgMember<R> = access::OrgMember<R, Api>;
 

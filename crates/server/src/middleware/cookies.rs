@@ -38,7 +38,7 @@ pub fn is_tls(parts: &Parts, trusted: &[IpAddr]) -> bool {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| c.0.ip().to_canonical());
     peer.is_some_and(|p| trusted.contains(&p))
         && parts
             .headers

@@ -98,8 +98,10 @@ pub struct ServeArgs {
     /// The `<env>` part of new keys (`kg_<env>_…`).
     #[arg(long, env = "KEYGATE_KEY_ENV")]
     pub key_env: Option<String>,
-    /// A load balancer in front of Keygate: requests from this address take
-    /// the client's address from `X-Forwarded-For`. Repeat, or comma-separate.
+    /// A load balancer or proxy in front of Keygate: requests from this
+    /// address take the client's address from `X-Forwarded-For` (walked from
+    /// the right past trusted proxies; an entry that is not a plain address is
+    /// refused with 400). Repeat, or comma-separate.
     #[arg(
         long = "trusted-proxy",
         env = "KEYGATE_TRUSTED_PROXIES",
@@ -357,11 +359,16 @@ impl ServeArgs {
             )?,
             cache_reload_interval: Duration::from_secs(cache_reload_interval),
             cache_max_stale: Duration::from_secs(cache_max_stale),
+            // Canonical, as the peer and forwarded addresses are compared:
+            // `::ffff:10.0.0.2` is the proxy 10.0.0.2.
             trusted_proxies: if self.trusted_proxies.is_empty() {
                 file.trusted_proxies.unwrap_or_default()
             } else {
                 self.trusted_proxies.clone()
-            },
+            }
+            .into_iter()
+            .map(|ip| ip.to_canonical())
+            .collect(),
             usage_flush_interval: Duration::from_secs(usage_flush_interval),
             unused_key_days,
             notify: NotifySettings {

@@ -11,6 +11,7 @@ mod helpers;
 
 mod allowlists;
 mod cli;
+mod client_addr;
 mod examples;
 mod forward_auth;
 mod gateway;

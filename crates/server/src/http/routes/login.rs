@@ -34,7 +34,8 @@ fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, A
     ),
     responses(
         (status = 201, body = LoginResponse),
-        (status = 400, body = ErrorBody, description = "A header sent twice (validation_error naming it)"),
+        (status = 400, body = ErrorBody, description = "validation_error naming the header: a header sent twice, \
+            or a --trusted-proxy's X-Forwarded-For that names no address"),
         (status = 401, body = ErrorBody, description = "Bad client id or key, all alike"),
         (status = 403, body = ErrorBody, description = "login_as_not_allowed"),
         (status = 429, body = ErrorBody),

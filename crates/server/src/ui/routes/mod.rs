@@ -11,8 +11,15 @@ pub mod sign_in;
 pub mod two_factor;
 pub mod usage;
 
+use crate::middleware::access::SurfaceState;
 use crate::ui::Pages;
-use crate::ui::extract::{CurrentUser, FormBody, PageError, stale_form};
+use crate::ui::extract::{AppPages, CurrentUser, FormBody, PageError, stale_form};
+
+/// The app's handlers refuse as pages, also where no session is needed
+/// (`ClientInfo` on the sign-in form, say).
+impl SurfaceState for Pages {
+    type Surface = AppPages;
+}
 
 /// Consumes the form's token, bound to the signed-in session.
 pub fn check_form(app: &Pages, me: &CurrentUser, form: &FormBody) -> Result<(), PageError> {
