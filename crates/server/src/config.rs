@@ -16,6 +16,7 @@ use keygate_store::postgres::PgStore;
 use keygate_store::sqlite::SqliteStore;
 use serde::Deserialize;
 
+use crate::body_deadline::BodyRules;
 use crate::key_limits::redis::RedisConfig;
 
 /// Where the data lives; every subcommand takes these.
@@ -89,6 +90,17 @@ pub struct ServeArgs {
     /// Upstream timeout in seconds [default: 30]
     #[arg(long, env = "KEYGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<u64>,
+    /// A request body must be in this many seconds after the request's
+    /// headers, 1 to 3600, else 408 and the connection is closed; on every
+    /// surface, the gateway's proxied bodies too [default: 30]
+    #[arg(long, env = "KEYGATE_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// A request body waited on for more than 5 s must come at this many
+    /// bytes a second or faster on average (time spent waiting for the
+    /// client only), else 408 and the connection is closed; 0 turns the rate
+    /// off [default: 1024]
+    #[arg(long, env = "KEYGATE_BODY_MIN_RATE")]
+    pub body_min_rate: Option<u32>,
     /// Forward the client's `Authorization` header to the upstream.
     #[arg(long, env = "KEYGATE_FORWARD_AUTHORIZATION")]
     pub forward_authorization: bool,
@@ -192,6 +204,8 @@ struct FileConfig {
     metrics_listen: Option<String>,
     upstream: Option<String>,
     upstream_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    body_min_rate: Option<u32>,
     token_ttl: Option<u64>,
     introspection_secret: Option<String>,
     redis_url: Option<String>,
@@ -221,6 +235,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     pub upstream: Option<String>,
     pub upstream_timeout: Duration,
+    /// `--body-timeout` and `--body-min-rate`: how slowly a request body may come.
+    pub body: BodyRules,
     pub token_ttl_secs: i64,
     pub introspection_secret: Option<String>,
     /// Where rate-limit counts are settled across instances (password inside:
@@ -319,7 +335,20 @@ impl ServeArgs {
         if !(1..=3600).contains(&lifecycle_interval) {
             anyhow::bail!("lifecycle_interval must be between 1 and 3600 seconds");
         }
+        let body_timeout = self.body_timeout.or(file.body_timeout).unwrap_or(30);
+        if !(1..=3600).contains(&body_timeout) {
+            anyhow::bail!("body_timeout must be between 1 and 3600 seconds");
+        }
+        let body = BodyRules {
+            timeout: Duration::from_secs(body_timeout),
+            min_rate: self
+                .body_min_rate
+                .or(file.body_min_rate)
+                .unwrap_or(BodyRules::default().min_rate),
+            ..BodyRules::default()
+        };
         Ok(Settings {
+            body,
             lifecycle_interval: Duration::from_secs(lifecycle_interval),
             listen: match self.listen.clone().or(file.listen) {
                 Some(given) => listen_addr("--listen", &given)?,

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod app;
 pub mod audit;
+pub mod body_deadline;
 pub mod cache;
 pub mod cli;
 pub mod clock;

@@ -15,7 +15,7 @@ use crate::http::dto::secret_scanning::{
     GithubLabel, GithubMatch, GitlabToken, GitlabTokenTypes, TOKEN_TYPE,
 };
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ClientInfo, parse_json};
+use crate::http::extract::{ClientInfo, parse_json, unread_body};
 use crate::service::leaks::{self, Report, Reporter};
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -23,13 +23,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    b.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::InvalidJson("the request body could not be read".into())
-        }
-    })
+    b.map_err(unread_body)
 }
 
 /// The reporter as the audit log shows it: its address, no user.
