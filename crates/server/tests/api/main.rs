@@ -21,6 +21,7 @@ mod metrics;
 mod multi;
 mod notify;
 mod openapi;
+mod openapi_check;
 mod people;
 mod quickstart;
 mod rate_limits;
