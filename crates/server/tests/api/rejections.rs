@@ -103,6 +103,23 @@ async fn request_targets_of_64_kib_and_more_are_414_with_a_json_body() {
         assert!(r.head.contains("x-request-id: "), "{len}");
         assert!(r.head.contains("x-content-type-options: nosniff"), "{len}");
     }
+    // Past hyper's own header limit (1,000 fields) the 431 is JSON too.
+    let names: Vec<String> = (0..1_100).map(|i| format!("x-h{i}")).collect();
+    let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    let r = exchange(
+        &app.base,
+        &head("GET", "/healthz", &headers),
+        Then::Stall,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (431, Some("headers_too_large")),
+        "{} {}",
+        r.head,
+        r.body
+    );
 }
 
 /// A chunked body whose chunk size is not hexadecimal: 400 on every surface
