@@ -77,7 +77,7 @@ use crate::http::routes::{
         leaks::gitlab_types,
         leaks::gitlab_revoke,
     ),
-    modifiers(&SessionBearer, &CallerSchemes, &ResponseDescriptions)
+    modifiers(&SessionBearer, &CallerSchemes, &EdgeResponses, &ResponseDescriptions)
 )]
 pub struct ApiDoc;
 
@@ -201,6 +201,135 @@ impl utoipa::Modify for CallerSchemes {
         for (path, requirement) in wanted {
             if let Some(op) = doc.paths.paths.get_mut(path).and_then(|i| i.post.as_mut()) {
                 op.security = Some(vec![requirement]);
+            }
+        }
+    }
+}
+
+/// The answers any route may give, whatever its handler does, added where an
+/// annotation does not already say them: the edge's limits on every route
+/// (414, 431) and the errors of the server (`5XX`: `internal_error` or
+/// `unavailable`, with a `trace_id`); for a route that takes a body, a body
+/// that cannot be read (400, 408, 413, 415); for a route that needs a session,
+/// a missing or ended one (401), and with a body (a change, confirmed with the
+/// password) too many failed confirmations (429); for a route with query
+/// parameters, a bad one (400); under an organization, a role that does not
+/// allow it or a missing second factor (403) and not being a member (404). Tests hold every answer against the
+/// document (`tests/api/openapi_check.rs`).
+struct EdgeResponses;
+
+impl utoipa::Modify for EdgeResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        let everywhere = [
+            (
+                "414",
+                "`uri_too_long`: the path and query are longer than 8 KiB",
+            ),
+            (
+                "431",
+                "`headers_too_large`: more than 32 KiB of headers, or more than 100",
+            ),
+            (
+                "5XX",
+                "`internal_error` (500) or `unavailable` (503), with a `trace_id` to quote",
+            ),
+        ];
+        let with_body = [
+            (
+                "400",
+                "`validation_error` (`source` names the field), `invalid_json`, or `invalid_body` \
+                 (broken framing)",
+            ),
+            (
+                "408",
+                "`request_timeout`: the body did not arrive within `--body-timeout`, or came \
+                 slower than `--body-min-rate`; the connection is closed",
+            ),
+            ("413", "`payload_too_large`: the body is over 64 KiB"),
+            (
+                "415",
+                "`unsupported_media_type`: the body is not sent as `application/json`",
+            ),
+        ];
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let in_org = path.starts_with("/dev/v1/orgs/{org_id}");
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                let has_body = op.request_body.is_some();
+                let has_query = op.parameters.iter().flatten().any(|p| {
+                    matches!(p, RefOr::T(p)
+                        if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+                });
+                let session = op.security.iter().flatten().any(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .is_some_and(|v| v.get("session").is_some())
+                });
+                let responses = &mut op.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description));
+                };
+                for (status, description) in everywhere {
+                    add(status, description);
+                }
+                if has_body {
+                    for (status, description) in with_body {
+                        add(status, description);
+                    }
+                }
+                if session {
+                    add(
+                        "401",
+                        "`unauthorized`: the session token is missing, expired or ended",
+                    );
+                }
+                if has_query {
+                    add(
+                        "400",
+                        "`validation_error`: a query parameter is unknown, repeated or out of \
+                         range (`source` names it)",
+                    );
+                }
+                if in_org {
+                    add(
+                        "403",
+                        "`forbidden` (the member's role does not allow it) or \
+                         `two_factor_required` (the organization requires two-factor sign-in)",
+                    );
+                    add(
+                        "404",
+                        "`not_found`: no such object in this organization, or not a member of it",
+                    );
+                }
+                if session && has_body {
+                    add(
+                        "429",
+                        "`too_many_requests`: too many failed password confirmations; wait for \
+                         `Retry-After` seconds",
+                    );
+                }
             }
         }
     }

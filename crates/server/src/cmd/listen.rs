@@ -2,8 +2,18 @@
 //! cannot be configured): hyper's own limits are set above Keygate's, so
 //! requests with more headers than allowed still reach `http::header_limit`
 //! and get the documented JSON 431 instead of hyper's empty one.
+//!
+//! Some limits hyper keeps for itself: a request target of 65,535 bytes or
+//! more cannot be held by `http::Uri`, and a head over `HYPER_MAX_BUF` or with
+//! more than `HYPER_MAX_HEADERS` fields is refused while parsing. hyper then
+//! writes a bodyless 414 or 431 and closes. `EdgeIo` sees that answer go out
+//! and writes the JSON one of `http::error` in its place, so every length
+//! over the limit gets the same documented body.
 
 use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +21,7 @@ use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -57,7 +68,10 @@ pub async fn serve(
                 .max_headers(HYPER_MAX_HEADERS)
                 .max_buf_size(HYPER_MAX_BUF);
             let conn = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+                .serve_connection(
+                    TokioIo::new(EdgeIo::new(stream)),
+                    TowerToHyperService::new(svc),
+                )
                 .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
@@ -75,4 +89,138 @@ pub async fn serve(
     drop(stop_tx);
     while conns.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The answers hyper writes on its own when it cannot parse a request head:
+/// exactly these bytes, then a `date` line, then the end of the head. Keygate's
+/// own 414 and 431 carry a `content-type` first, so they never match.
+const HYPER_414: &[u8] = b"HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\n";
+const HYPER_431: &[u8] =
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n";
+
+/// A connection whose writes are watched for hyper's bodyless 414 and 431
+/// (see the module's comment). Reads pass through untouched; a write costs
+/// one comparison of its first bytes.
+struct EdgeIo<T> {
+    inner: T,
+    /// The JSON answer being written in place of hyper's: the bytes, how many
+    /// are out, and how long hyper's own answer was (reported written at the end).
+    replacing: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl<T> EdgeIo<T> {
+    fn new(inner: T) -> EdgeIo<T> {
+        EdgeIo {
+            inner,
+            replacing: None,
+        }
+    }
+}
+
+/// Keygate's answer in place of hyper's bodyless one, if `buf` is one: the
+/// whole head hyper wrote (its `date` line, then the blank line), nothing else.
+fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
+    let error = if buf.starts_with(HYPER_414) {
+        crate::http::error::ApiError::UriTooLong
+    } else if buf.starts_with(HYPER_431) {
+        crate::http::error::ApiError::HeadersTooLarge
+    } else {
+        return None;
+    };
+    if buf.len() > 200 || !buf.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let (status, body) = error.parts();
+    let body = serde_json::to_vec(&body).ok()?;
+    let id = crate::state::request_id::new_id();
+    tracing::info!(request_id = %id, status = status.as_u16(), "request head refused by the parser");
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n\
+         referrer-policy: no-referrer\r\nx-frame-options: DENY\r\n\
+         content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n\
+         x-request-id: {id}\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+impl<T: AsyncWrite + Unpin> EdgeIo<T> {
+    /// Writes the rest of the replacement; done, it reports hyper's bytes as
+    /// written.
+    fn poll_replace(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        while let Some((bytes, done, theirs)) = &mut self.replacing {
+            if *done == bytes.len() {
+                let theirs = *theirs;
+                self.replacing = None;
+                return Poll::Ready(Ok(theirs));
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*done..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => *done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(0))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for EdgeIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.replacing.is_none() {
+            match replacement(buf) {
+                Some(ours) => self.replacing = Some((ours, 0, buf.len())),
+                None => return Pin::new(&mut self.inner).poll_write(cx, buf),
+            }
+        }
+        self.poll_replace(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.replacing.is_none() {
+            let first = bufs.iter().find(|b| !b.is_empty());
+            match first.and_then(|b| replacement(b).map(|ours| (ours, b.len()))) {
+                Some((ours, theirs)) => self.replacing = Some((ours, 0, theirs)),
+                None => return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
+            }
+        }
+        self.poll_replace(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

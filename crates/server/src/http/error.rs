@@ -40,6 +40,11 @@ pub enum ApiError {
         source: Option<&'static str>,
     },
     Conflict(String),
+    /// The request body did not arrive within `--body-timeout` or came slower
+    /// than `--body-min-rate` (`body_deadline`).
+    RequestTimeout,
+    /// The request body's framing is broken (a bad chunk): 400 `invalid_body`.
+    InvalidBody,
     PayloadTooLarge,
     /// A body that is not declared `application/json`.
     UnsupportedMediaType,
@@ -233,6 +238,20 @@ impl ApiError {
                 body("uri_too_long", "the request URI is longer than 8 KiB"),
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, body("conflict", &m)),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                body(
+                    "request_timeout",
+                    "the request body did not arrive in time; the connection is closed",
+                ),
+            ),
+            ApiError::InvalidBody => (
+                StatusCode::BAD_REQUEST,
+                body(
+                    "invalid_body",
+                    "the request body could not be read (broken framing)",
+                ),
+            ),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 body(
@@ -310,6 +329,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let bearer = matches!(self, ApiError::BadToken);
         let allow = matches!(self, ApiError::UnsupportedMethod { .. });
+        // The rest of a slow body is not waited for: the connection ends.
+        let close = matches!(self, ApiError::RequestTimeout);
         let retry = match self {
             ApiError::TooManyAttempts { retry_after_secs }
             | ApiError::Busy { retry_after_secs } => Some(retry_after_secs.max(1)),
@@ -339,6 +360,9 @@ impl IntoResponse for ApiError {
             rate_limit_headers(&s, h);
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if close {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }

@@ -2,6 +2,7 @@
 //! with the session token taken only from `Authorization: Bearer` and
 //! refusals answered as JSON) and `JsonBody<T>` (declared JSON, 64 KiB, strict).
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::http::error::ApiError;
 use crate::middleware::access;
+use crate::middleware::body_deadline;
 use crate::middleware::headers;
 use crate::state::app::App;
 
@@ -41,6 +43,7 @@ pub type OrgMember<R> = access::OrgMember<R, Api>;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// A JSON body: declared `application/json` (415), at most 64 KiB (413),
+/// read in time (408) and well framed (400 `invalid_body`),
 /// syntactically JSON (400 `invalid_json`), and of the expected shape with no
 /// unknown fields (400 `validation_error`). No body and no `Content-Type` at
 /// all reads as `{}`.
@@ -74,18 +77,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if declared == Some(false) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::InvalidJson("the request body could not be read".into())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(unread_body)?;
         if declared.is_none() && !bytes.is_empty() {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         parse_json(bytes).map(JsonBody)
+    }
+}
+
+/// Why a body could not be read: over 64 KiB (413), too slow (408,
+/// `body_deadline`), or broken framing such as a bad chunk (400 `invalid_body`).
+pub fn unread_body(e: BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else if body_deadline::timed_out(&e) {
+        ApiError::RequestTimeout
+    } else {
+        ApiError::InvalidBody
     }
 }
 

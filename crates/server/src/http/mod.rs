@@ -9,16 +9,17 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use tracing::Instrument;
 
+use crate::middleware::body_deadline::{self, Fault};
 use crate::middleware::headers;
 use crate::state::app::AppState;
-use crate::state::metrics::{Group, Metrics};
+use crate::state::metrics::Group;
 use crate::state::request_id;
 use error::ApiError;
 use routes::{
@@ -175,6 +176,39 @@ pub fn common_layers(router: Router, app: AppState) -> Router {
         .layer(middleware::from_fn_with_state(app, headers_and_log))
 }
 
+/// A request whose body was cut off or broken: 408 (too slow) or 400
+/// (malformed), and the connection closed, whatever the surface answered. A
+/// surface that answered that status in its own words (the JSON API's
+/// `ApiError`, the app's page) keeps its answer; anything else (the gateway's
+/// 502 after the upstream lost the body, a plain-text rejection) becomes the
+/// JSON error.
+fn refused_body(resp: Response, fault: Fault, uri: &axum::http::Uri) -> Response {
+    let (status, error) = match fault {
+        Fault::Deadline | Fault::TooSlow => (StatusCode::REQUEST_TIMEOUT, ApiError::RequestTimeout),
+        Fault::Malformed => (StatusCode::BAD_REQUEST, ApiError::InvalidBody),
+    };
+    tracing::info!(
+        path = %without_token(uri.path()),
+        reason = fault.as_str(),
+        status = status.as_u16(),
+        "request body refused; closing the connection"
+    );
+    let own_words = resp.status() == status
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    let mut resp = if own_words {
+        resp
+    } else {
+        error.into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// The path as logged: the token of a mailed link (the last segment under
 /// `/app/invitations/` or `/app/password-reset/`) is never written to the log.
 fn without_token(path: &str) -> String {
@@ -242,18 +276,16 @@ async fn headers_and_log(State(app): State<AppState>, mut req: Request, next: Ne
         req.headers_mut().insert(request_id::HEADER, v);
     }
     let span = tracing::info_span!("request", request_id = %id);
-    let mut resp = request_id::scope(
-        id.clone(),
-        log_request(&app.metrics, req, next).instrument(span),
-    )
-    .await;
+    let mut resp =
+        request_id::scope(id.clone(), log_request(&app, req, next).instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(request_id::HEADER, v);
     }
     resp
 }
 
-async fn log_request(metrics: &Metrics, req: Request, next: Next) -> Response {
+async fn log_request(app: &AppState, req: Request, next: Next) -> Response {
+    let metrics = &app.metrics;
     let started = Instant::now();
     let path = req.uri().path();
     let group = metrics.enabled().then(|| Group::of_path(path));
@@ -264,7 +296,16 @@ async fn log_request(metrics: &Metrics, req: Request, next: Next) -> Response {
     let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
     let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))
         .then(|| (req.method().clone(), without_token(path)));
-    let mut resp = next.run(req).await;
+    // A body that trickles in is cut off (`body_deadline`); a request
+    // without one is left as it is.
+    let (parts, body) = req.into_parts();
+    let (body, body_outcome) = body_deadline::wrap(body, app.settings.body);
+    // Kept for the log line of a refused body (a clone of `Bytes`, no copy).
+    let uri = body_outcome.as_ref().map(|_| parts.uri.clone());
+    let mut resp = next.run(Request::from_parts(parts, body)).await;
+    if let (Some(fault), Some(uri)) = (body_outcome.and_then(|o| o.fault()), uri) {
+        resp = refused_body(resp, fault, &uri);
+    }
     let h = resp.headers_mut();
     let defaults = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -3,5 +3,6 @@
 //! Keygate sets.
 
 pub mod access;
+pub mod body_deadline;
 pub mod cookies;
 pub mod headers;

@@ -92,6 +92,17 @@ pub struct ServeArgs {
     /// Upstream timeout in seconds [default: 30]
     #[arg(long, env = "KEYGATE_UPSTREAM_TIMEOUT")]
     pub upstream_timeout: Option<u64>,
+    /// A request body must be in this many seconds after the request's
+    /// headers, 1 to 3600, else 408 and the connection is closed; on every
+    /// surface, the gateway's proxied bodies too [default: 30]
+    #[arg(long, env = "KEYGATE_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// A request body waited on for more than 5 s must come at this many
+    /// bytes a second or faster on average (time spent waiting for the
+    /// client only), else 408 and the connection is closed; 0 turns the rate
+    /// off [default: 1024]
+    #[arg(long, env = "KEYGATE_BODY_MIN_RATE")]
+    pub body_min_rate: Option<u32>,
     /// Forward the client's `Authorization` header to the upstream.
     #[arg(long, env = "KEYGATE_FORWARD_AUTHORIZATION")]
     pub forward_authorization: bool,
@@ -197,6 +208,8 @@ struct FileConfig {
     metrics_listen: Option<String>,
     upstream: Option<String>,
     upstream_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    body_min_rate: Option<u32>,
     token_ttl: Option<u64>,
     introspection_secret: Option<String>,
     redis_url: Option<String>,
@@ -226,6 +239,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     pub upstream: Option<String>,
     pub upstream_timeout: Duration,
+    /// `--body-timeout` and `--body-min-rate`: how slowly a request body may come.
+    pub body: BodyRules,
     pub token_ttl_secs: i64,
     pub introspection_secret: Option<String>,
     /// Where rate-limit counts are settled across instances (password inside:
@@ -324,7 +339,20 @@ impl ServeArgs {
         if !(1..=3600).contains(&lifecycle_interval) {
             anyhow::bail!("lifecycle_interval must be between 1 and 3600 seconds");
         }
+        let body_timeout = self.body_timeout.or(file.body_timeout).unwrap_or(30);
+        if !(1..=3600).contains(&body_timeout) {
+            anyhow::bail!("body_timeout must be between 1 and 3600 seconds");
+        }
+        let body = BodyRules {
+            timeout: Duration::from_secs(body_timeout),
+            min_rate: self
+                .body_min_rate
+                .or(file.body_min_rate)
+                .unwrap_or(BodyRules::default().min_rate),
+            ..BodyRules::default()
+        };
         Ok(Settings {
+            body,
             lifecycle_interval: Duration::from_secs(lifecycle_interval),
             listen: match self.listen.clone().or(file.listen) {
                 Some(given) => listen_addr("--listen", &given)?,
@@ -438,4 +466,30 @@ fn session_idle_ms(secs: Option<u64>) -> anyhow::Result<i64> {
         anyhow::bail!("session_idle_timeout must be between 1 and 43200 seconds");
     }
     Ok(secs as i64 * 1000)
+}
+
+/// How long a body may be waited on before the minimum rate applies: room for
+/// a lost packet or two at the start, as a slow mobile link has.
+pub const RATE_GRACE: Duration = Duration::from_secs(5);
+
+/// `--body-timeout` and `--body-min-rate`.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyRules {
+    /// The whole body must be in this long after the request head.
+    pub timeout: Duration,
+    /// Bytes per second, averaged over the time spent waiting for the client
+    /// after `grace`; 0 turns the rate off (the deadline stays).
+    pub min_rate: u32,
+    /// [`RATE_GRACE`]; shorter only in unit tests.
+    pub grace: Duration,
+}
+
+impl Default for BodyRules {
+    fn default() -> BodyRules {
+        BodyRules {
+            timeout: Duration::from_secs(30),
+            min_rate: 1024,
+            grace: RATE_GRACE,
+        }
+    }
 }

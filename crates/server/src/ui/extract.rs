@@ -34,6 +34,17 @@ impl access::Surface for AppPages {
 pub type CurrentUser = access::CurrentUser<AppPages>;
 pub type OrgMember<R> = access::OrgMember<R, AppPages>;
 
+/// Why a form body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormFault {
+    /// Over the body limit: 413.
+    TooLarge,
+    /// Not in by `--body-timeout`, or slower than `--body-min-rate`: 408.
+    TooSlow,
+    /// Broken framing (a bad chunk) or not a form: 400.
+    Malformed,
+}
+
 /// Why a page could not be shown.
 #[derive(Debug)]
 pub enum PageError {
@@ -42,7 +53,7 @@ pub enum PageError {
     /// The form's single-use token was missing, forged, expired or used.
     StaleForm,
     /// The form body could not be read.
-    BadForm { too_large: bool },
+    BadForm(FormFault),
 }
 
 impl From<Error> for PageError {
@@ -72,13 +83,27 @@ impl IntoResponse for PageError {
                     None,
                 );
             }
-            PageError::BadForm { too_large } => {
-                let status = if too_large {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
+            PageError::BadForm(fault) => {
+                let (status, message) = match fault {
+                    FormFault::TooLarge => (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "The form is too large. Nothing was changed.",
+                    ),
+                    FormFault::TooSlow => (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "The form took too long to arrive. Nothing was changed; try again.",
+                    ),
+                    FormFault::Malformed => (
+                        StatusCode::BAD_REQUEST,
+                        "The form was garbled on the way. Nothing was changed; try again.",
+                    ),
                 };
-                return page(status, "The form could not be read", String::new(), None);
+                return page(
+                    status,
+                    "The form could not be read",
+                    message.to_owned(),
+                    None,
+                );
             }
         };
         let trace_id = e.trace();
@@ -191,12 +216,18 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     type Rejection = PageError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| PageError::BadForm { too_large: true })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            PageError::BadForm(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                FormFault::TooLarge
+            } else if crate::middleware::body_deadline::timed_out(&e) {
+                FormFault::TooSlow
+            } else {
+                FormFault::Malformed
+            })
+        })?;
         serde_urlencoded::from_bytes(&bytes)
             .map(FormBody)
-            .map_err(|_| PageError::BadForm { too_large: false })
+            .map_err(|_| PageError::BadForm(FormFault::Malformed))
     }
 }
 

@@ -250,6 +250,8 @@ async fn help_shows_the_defaults_and_explains_every_flag() {
         ("--cache-reload-interval", "[default: 60]"),
         ("--cache-max-stale", "[default: 300]"),
         ("--lifecycle-interval", "[default: 10]"),
+        ("--body-timeout", "[default: 30]"),
+        ("--body-min-rate", "[default: 1024]"),
     ] {
         let at = help
             .find(&format!("{flag} <"))

@@ -418,8 +418,13 @@ impl TestApp {
         self.send(rb).await
     }
 
+    /// Sends the request; the answer must match `/openapi.json` where the
+    /// document describes its path and method (`openapi_check`).
     pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
-        let resp = rb.send().await.expect("request");
+        let (client, req) = rb.build_split();
+        let req = req.expect("request");
+        let (method, path) = (req.method().to_string(), req.url().path().to_owned());
+        let resp = client.execute(req).await.expect("request");
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
@@ -428,6 +433,8 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
         };
+        self.check_against_openapi(&method, &path, status, &headers, &body)
+            .await;
         let mut secrets = self.secrets.lock().unwrap();
         // A secret is shown once: no later response may contain one seen before.
         if let Some(seen) = secrets.iter().find(|s| text.contains(s.as_str())) {
@@ -442,6 +449,39 @@ impl TestApp {
             status,
             headers,
             body,
+        }
+    }
+
+    async fn check_against_openapi(
+        &self,
+        method: &str,
+        path: &str,
+        status: StatusCode,
+        headers: &reqwest::header::HeaderMap,
+        body: &Value,
+    ) {
+        // The document is the binary's: fetched once per test process.
+        static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+        if DOC.get().is_none() {
+            let doc: Value = self
+                .http
+                .get(format!("{}/openapi.json", self.base))
+                .send()
+                .await
+                .expect("GET /openapi.json")
+                .json()
+                .await
+                .expect("/openapi.json is JSON");
+            let _ = DOC.set(doc);
+        }
+        let json = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        let doc = DOC.get().expect("set above");
+        if let Err(e) = crate::openapi_check::check(doc, method, path, status.as_u16(), json, body)
+        {
+            panic!("{method} {path} does not match /openapi.json: {e}\nbody: {body}");
         }
     }
 

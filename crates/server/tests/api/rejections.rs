@@ -2,10 +2,13 @@
 //! JSON error, and no error message echoes more than ~100 characters of what
 //! the client sent or speaks in the parser's words.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::raw_http::{Then, exchange, head};
 
 #[tokio::test]
 async fn request_headers_over_32_kib_are_431_with_a_json_body() {
@@ -72,6 +75,100 @@ async fn request_uris_over_8_kib_are_414_with_a_json_body() {
     let r = get("q=".to_owned() + &"a".repeat(9_000)).await;
     assert_eq!((r.status.as_u16(), r.code()), (414, "uri_too_long"));
     assert_eq!(get("q=".to_owned() + &"a".repeat(8_000)).await.status, 200);
+}
+
+/// From 65,535 bytes on, hyper refuses the target itself (`http::Uri` cannot
+/// hold it); the answer is still Keygate's JSON 414, and the connection ends.
+#[tokio::test]
+async fn request_targets_of_64_kib_and_more_are_414_with_a_json_body() {
+    let app = spawn_app().await;
+    for len in [9_000, 65_534, 65_535, 70_000, 300_000] {
+        let target = format!("/healthz?q={}", "a".repeat(len - 11));
+        assert_eq!(target.len(), len);
+        let r = exchange(
+            &app.base,
+            &head("GET", &target, &[("connection", "close")]),
+            Then::Stall,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (414, Some("uri_too_long")),
+            "{len}: {} {}",
+            r.head,
+            r.body
+        );
+        assert!(r.head.contains("content-type: application/json"), "{len}");
+        assert!(r.head.contains("x-request-id: "), "{len}");
+        assert!(r.head.contains("x-content-type-options: nosniff"), "{len}");
+    }
+    // Past hyper's own header limit (1,000 fields) the 431 is JSON too.
+    let names: Vec<String> = (0..1_100).map(|i| format!("x-h{i}")).collect();
+    let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    let r = exchange(
+        &app.base,
+        &head("GET", "/healthz", &headers),
+        Then::Stall,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (431, Some("headers_too_large")),
+        "{} {}",
+        r.head,
+        r.body
+    );
+}
+
+/// A chunked body whose chunk size is not hexadecimal: 400 on every surface
+/// that reads bodies, JSON `invalid_body` or the app's 400 page, never 413.
+#[tokio::test]
+async fn a_malformed_chunked_body_is_400_on_every_surface() {
+    let up = crate::gateway::echo_upstream().await;
+    let app = spawn_app_with(&["--upstream", &format!("http://{up}")], &[]).await;
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let sk = app
+        .scoped_key(
+            &org,
+            json!({"name": "w", "account_permissions": {"accounts": [&org.accounts[0]],
+                   "resources": perms(&[("payment_intents", "write")])}}),
+        )
+        .await;
+    let bearer = format!("Bearer {}", app.token(&sk, None).await);
+    let owner = format!("Bearer {}", org.owner.token);
+    let accounts = format!("/dev/v1/orgs/{}/accounts", org.org_id);
+    let json = "application/json";
+    let form = "application/x-www-form-urlencoded";
+    let cases: [(&str, &str, Option<&str>); 6] = [
+        ("/dev/v1/sessions", json, None),
+        (&accounts, json, Some(&owner)),
+        ("/app/sign-in", form, None),
+        ("/api/v1/pa/payment_intents/create", json, Some(&bearer)),
+        ("/oauth/introspect", form, None),
+        ("/secret-scanning/github", json, None),
+    ];
+    for (path, content_type, auth) in cases {
+        let mut headers = vec![
+            ("content-type", content_type),
+            ("transfer-encoding", "chunked"),
+        ];
+        if let Some(a) = auth {
+            headers.push(("authorization", a));
+        }
+        let mut req = head("POST", path, &headers);
+        req.extend_from_slice(b"zz\r\nabc\r\n0\r\n\r\n");
+        let r = exchange(&app.base, &req, Then::Stall, Duration::from_secs(10)).await;
+        assert_eq!(r.status, 400, "{path}: {} {}", r.head, r.body);
+        if path.starts_with("/app/") {
+            assert!(r.head.contains("content-type: text/html"), "{path}");
+            assert!(r.body.contains("could not be read"), "{path}");
+        } else {
+            assert_eq!(r.json()["code"], "invalid_body", "{path}: {}", r.body);
+        }
+        assert!(r.closed, "{path}");
+    }
 }
 
 #[tokio::test]

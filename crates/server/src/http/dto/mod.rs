@@ -175,9 +175,26 @@ fn perms_out(set: &PermSet) -> Vec<PermissionDto> {
 #[serde(deny_unknown_fields)]
 pub struct AccountPermissionsDto {
     /// A list of account ids, or the string `"all"` (including accounts created later).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = account_selection)]
     pub accounts: AccountSelection,
     pub resources: Vec<PermissionDto>,
+}
+
+/// `accounts`: a list of account ids, or `"all"`.
+fn account_selection() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+    let one_of = OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["all"])),
+        )
+        .description(Some(
+            "A list of account ids, or the string `\"all\"` (including accounts created later).",
+        ))
+        .build();
+    Schema::OneOf(one_of)
 }
 
 impl From<AccountPermissionsDto> for AccountPermissionsInput {

@@ -12,7 +12,7 @@ use crate::http::dto::leaks::{
     GithubLabel, GithubMatch, GitlabToken, GitlabTokenTypes, TOKEN_TYPE,
 };
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ClientInfo, parse_json};
+use crate::http::extract::{ClientInfo, parse_json, unread_body};
 use crate::middleware::access::bearer;
 use crate::middleware::headers;
 use crate::service::leaks::{self, Report, Reporter};
@@ -25,13 +25,7 @@ fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, A
 }
 
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    b.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::InvalidJson("the request body could not be read".into())
-        }
-    })
+    b.map_err(unread_body)
 }
 
 /// The reporter as the audit log shows it: its address, no user.

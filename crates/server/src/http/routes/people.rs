@@ -113,7 +113,9 @@ pub async fn request_reset(
 
 /// Set a new password with a reset link's token; every session of the user ends.
 #[utoipa::path(post, path = "/dev/v1/password-resets/complete", tag = "people", request_body = PasswordResetComplete,
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: the user has two-factor sign-in on and `code` is missing or wrong"),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn complete_reset(
     State(app): State<AppState>,
     client: ClientInfo,
