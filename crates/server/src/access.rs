@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use keygate_core::crypto::{Digest, sha256};
-use keygate_core::{OrgId, Role, SessionId};
+use keygate_core::{OrgId, Role, SessionFactors, SessionId};
 use keygate_store::UserRecord;
 
 use crate::app::{App, AppState};
@@ -141,6 +141,9 @@ pub struct CurrentUser<S> {
     pub session_hash: Digest,
     /// The public id of this session.
     pub session_id: SessionId,
+    /// How this session was made (what an organization's two-factor policy
+    /// asks of it).
+    pub factors: SessionFactors,
     pub client: ClientInfo,
     surface: PhantomData<S>,
 }
@@ -151,6 +154,7 @@ impl<S> Clone for CurrentUser<S> {
             user: self.user.clone(),
             session_hash: self.session_hash,
             session_id: self.session_id.clone(),
+            factors: self.factors,
             client: self.client.clone(),
             surface: PhantomData,
         }
@@ -193,6 +197,7 @@ where
             user,
             session_hash,
             session_id: session.session_id,
+            factors: session.factors,
             client: ClientInfo::of(parts, &app),
             surface: PhantomData,
         })
@@ -286,7 +291,13 @@ where
         {
             return Err(Error::Forbidden(need).into());
         }
-        crate::service::two_factor::check_policy(&app, &org_id, &current.user.user_id).await?;
+        crate::service::two_factor::check_policy(
+            &app,
+            &org_id,
+            &current.user.user_id,
+            current.factors,
+        )
+        .await?;
         Ok(OrgMember {
             current,
             org_id,

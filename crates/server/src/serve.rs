@@ -66,6 +66,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Listen before the cache loads, so no change slips between the two.
     let changes = store.subscribe_changes().await?;
     let app = App::new(store, settings, pepper, tokens).await?;
+    let resealed = crate::service::two_factor::seal_unbound_secrets(&app)
+        .await
+        .map_err(|e| anyhow::anyhow!("re-sealing two-factor secrets: {e:?}"))?;
+    if resealed > 0 {
+        tracing::info!(
+            count = resealed,
+            "two-factor secrets re-sealed bound to their users"
+        );
+    }
     if let Some(feed) = changes {
         sync::follow(app.clone(), feed);
     }

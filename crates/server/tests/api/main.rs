@@ -28,6 +28,7 @@ mod readiness;
 mod receivers;
 mod rejections;
 mod request_ids;
+mod second_factor;
 mod speed;
 mod surface;
 mod two_factor;
