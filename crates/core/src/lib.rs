@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod crypto;
+pub mod factors;
 pub mod ids;
 pub mod key;
 pub mod leak;
@@ -21,6 +22,7 @@ pub mod token;
 pub mod totp;
 
 pub use catalog::{Catalog, Level, Resource};
+pub use factors::SessionFactors;
 pub use ids::{
     AccountId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId, SessionId, UserId,
     WebhookId,

@@ -102,36 +102,53 @@ impl TotpSecret {
         found
     }
 
-    /// Seals the secret for storage: it is the one two-factor value that must
-    /// be read back, so it is kept encrypted under a key derived from the
-    /// pepper (which never enters the database). Construction, with only the
-    /// workspace's HMAC-SHA-256: keystream = HMAC(enc_key, nonce), ciphertext =
-    /// secret XOR keystream, tag = HMAC(mac_key, nonce || ciphertext)
-    /// (encrypt-then-MAC). Text form: `v1.<hex nonce 16 B, ciphertext 20 B, tag 32 B>`.
-    pub fn seal(&self, pepper: &Pepper) -> String {
+    /// Seals the secret for storage, bound to its user: it is the one
+    /// two-factor value that must be read back, so it is kept encrypted under
+    /// a key derived from the pepper (which never enters the database), and
+    /// the user id is authenticated with it (associated data), so a sealed
+    /// secret copied onto another user's row does not open there.
+    /// Construction, with only the workspace's HMAC-SHA-256: keystream =
+    /// HMAC(enc_key, nonce), ciphertext = secret XOR keystream, tag =
+    /// HMAC(mac_key, len(user id) || user id || nonce || ciphertext)
+    /// (encrypt-then-MAC). Text form: `v2.<hex nonce 16 B, ciphertext 20 B, tag 32 B>`.
+    pub fn seal(&self, pepper: &Pepper, user_id: &str) -> String {
         let nonce: [u8; 16] = random_bytes();
-        let (enc, mac) = seal_keys(pepper);
+        let (enc, mac) = seal_keys(pepper, MAC_V2);
         let ct: [u8; 20] = xor(&self.0, &keystream(&enc, &nonce));
-        let tag = hmac_sha256(&mac, &[&nonce, &ct]);
-        format!("v1.{}{}{}", hex(&nonce), hex(&ct), hex(&tag))
+        let tag = tag_v2(&mac, user_id, &nonce, &ct);
+        format!("v2.{}{}{}", hex(&nonce), hex(&ct), hex(&tag))
     }
 
-    /// The secret sealed by [`TotpSecret::seal`] with the same pepper; `None`
-    /// for anything else (a wrong pepper, a changed row).
-    pub fn open(sealed: &str, pepper: &Pepper) -> Option<TotpSecret> {
-        let bytes = unhex(sealed.strip_prefix("v1.")?)?;
-        if bytes.len() != 16 + 20 + 32 {
+    /// The secret sealed by [`TotpSecret::seal`] with the same pepper for the
+    /// same user; `None` for anything else (a wrong pepper, a changed row,
+    /// another user's seal, a seal of the old unbound format).
+    pub fn open(sealed: &str, pepper: &Pepper, user_id: &str) -> Option<TotpSecret> {
+        let (nonce, ct, tag) = parts(sealed.strip_prefix("v2.")?)?;
+        let (enc, mac) = seal_keys(pepper, MAC_V2);
+        let expected = tag_v2(&mac, user_id, &nonce, &ct);
+        if !bool::from(expected.ct_eq(&tag)) {
             return None;
         }
-        let (nonce, rest) = bytes.split_at(16);
-        let (ct, tag) = rest.split_at(20);
-        let (enc, mac) = seal_keys(pepper);
-        let expected = hmac_sha256(&mac, &[nonce, ct]);
-        if !bool::from(expected.ct_eq(tag)) {
-            return None;
-        }
-        Some(TotpSecret(xor(ct, &keystream(&enc, nonce))))
+        Some(TotpSecret(xor(&ct, &keystream(&enc, &nonce))))
     }
+
+    /// A secret sealed in the old format (`v1.`, not bound to a user), for
+    /// the one-time re-seal at start-up only: the service never accepts a
+    /// code against a `v1.` seal.
+    pub fn open_unbound_v1(sealed: &str, pepper: &Pepper) -> Option<TotpSecret> {
+        let (nonce, ct, tag) = parts(sealed.strip_prefix("v1.")?)?;
+        let (enc, mac) = seal_keys(pepper, MAC_V1);
+        let expected = hmac_sha256(&mac, &[&nonce, &ct]);
+        if !bool::from(expected.ct_eq(&tag)) {
+            return None;
+        }
+        Some(TotpSecret(xor(&ct, &keystream(&enc, &nonce))))
+    }
+}
+
+/// Whether a sealed secret is of the old format, not bound to its user.
+pub fn is_unbound_seal(sealed: &str) -> bool {
+    sealed.starts_with("v1.")
 }
 
 /// The time step of a moment.
@@ -173,13 +190,39 @@ pub fn normalize_recovery_code(typed: &str) -> Option<String> {
     (s.len() == 10 && s.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(s)
 }
 
-fn seal_keys(pepper: &Pepper) -> ([u8; 32], [u8; 32]) {
+/// The MAC key labels of the two seal formats. Both share the encryption
+/// key (one secret, one keystream per nonce) but not the MAC key, so a tag of
+/// one format never verifies as the other.
+const MAC_V1: &[u8] = b"keygate two-factor secret authentication v1";
+const MAC_V2: &[u8] = b"keygate two-factor secret authentication v2, bound to the user id";
+
+fn seal_keys(pepper: &Pepper, mac_label: &[u8]) -> ([u8; 32], [u8; 32]) {
     (
         pepper.digest(b"keygate two-factor secret encryption v1").0,
-        pepper
-            .digest(b"keygate two-factor secret authentication v1")
-            .0,
+        pepper.digest(mac_label).0,
     )
+}
+
+/// The tag of a v2 seal: over the user id (its length first, so no id and
+/// nonce run together alike), the nonce and the ciphertext.
+fn tag_v2(mac: &[u8; 32], user_id: &str, nonce: &[u8], ct: &[u8]) -> [u8; 32] {
+    let len = (user_id.len() as u64).to_be_bytes();
+    hmac_sha256(mac, &[&len, user_id.as_bytes(), nonce, ct])
+}
+
+/// Nonce, ciphertext and tag of a sealed secret's hex text.
+fn parts(text: &str) -> Option<([u8; 16], [u8; 20], [u8; 32])> {
+    let bytes = unhex(text)?;
+    if bytes.len() != 16 + 20 + 32 {
+        return None;
+    }
+    let (nonce, rest) = bytes.split_at(16);
+    let (ct, tag) = rest.split_at(20);
+    Some((
+        nonce.try_into().ok()?,
+        ct.try_into().ok()?,
+        tag.try_into().ok()?,
+    ))
 }
 
 fn keystream(key: &[u8; 32], nonce: &[u8]) -> [u8; 32] {
@@ -278,20 +321,53 @@ mod tests {
     }
 
     #[test]
-    fn a_sealed_secret_opens_only_with_its_pepper_and_unchanged() {
+    fn a_sealed_secret_opens_only_with_its_pepper_for_its_user_and_unchanged() {
         let s = TotpSecret::generate();
         let p = Pepper::new(b"pepper");
-        let sealed = s.seal(&p);
+        let sealed = s.seal(&p, "usr_a");
+        assert!(sealed.starts_with("v2.") && !is_unbound_seal(&sealed));
         assert!(!sealed.contains(&hex(&s.0)));
-        assert_eq!(TotpSecret::open(&sealed, &p), Some(s.clone()));
-        assert_eq!(TotpSecret::open(&sealed, &Pepper::new(b"other")), None);
+        assert_eq!(TotpSecret::open(&sealed, &p, "usr_a"), Some(s.clone()));
+        assert_eq!(TotpSecret::open(&sealed, &p, "usr_b"), None, "another user");
+        assert_eq!(TotpSecret::open(&sealed, &p, "usr_"), None);
+        assert_eq!(
+            TotpSecret::open(&sealed, &Pepper::new(b"other"), "usr_a"),
+            None
+        );
+        assert_eq!(TotpSecret::open_unbound_v1(&sealed, &p), None);
         let mut tampered = sealed.clone().into_bytes();
         let i = 3 + 16 * 2 + 1;
         tampered[i] = if tampered[i] == b'0' { b'1' } else { b'0' };
         assert_eq!(
-            TotpSecret::open(&String::from_utf8(tampered).unwrap(), &p),
+            TotpSecret::open(&String::from_utf8(tampered).unwrap(), &p, "usr_a"),
             None
         );
+    }
+
+    /// A seal as versions before the user binding wrote it.
+    fn seal_v1(s: &TotpSecret, pepper: &Pepper) -> String {
+        let nonce: [u8; 16] = random_bytes();
+        let (enc, mac) = seal_keys(pepper, MAC_V1);
+        let ct: [u8; 20] = xor(&s.0, &keystream(&enc, &nonce));
+        let tag = hmac_sha256(&mac, &[&nonce, &ct]);
+        format!("v1.{}{}{}", hex(&nonce), hex(&ct), hex(&tag))
+    }
+
+    #[test]
+    fn an_old_unbound_seal_opens_only_for_the_re_seal_and_never_as_a_bound_one() {
+        let s = TotpSecret::generate();
+        let p = Pepper::new(b"pepper");
+        let old = seal_v1(&s, &p);
+        assert!(is_unbound_seal(&old));
+        assert_eq!(TotpSecret::open(&old, &p, "usr_a"), None);
+        assert_eq!(
+            TotpSecret::open(&old.replacen("v1.", "v2.", 1), &p, "usr_a"),
+            None
+        );
+        let opened = TotpSecret::open_unbound_v1(&old, &p).unwrap();
+        assert_eq!(opened, s);
+        let resealed = opened.seal(&p, "usr_a");
+        assert_eq!(TotpSecret::open(&resealed, &p, "usr_a"), Some(s));
     }
 
     #[test]

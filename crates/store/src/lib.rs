@@ -18,8 +18,8 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::policy::KeyPolicy;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
-    UserId, WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionFactors,
+    SessionId, UserId, WebhookId,
 };
 
 pub use records::*;
@@ -197,13 +197,17 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_two_factor(&self, user_id: &UserId, sealed_secret: &str, now: i64)
     -> Result<()>;
     /// Turns a pending enrolment on with its first code's time step, and
-    /// replaces the recovery codes; `mail` tells the user. NotFound when there
-    /// is no pending one.
+    /// replaces the recovery codes; `mail` tells the user. The session it was
+    /// confirmed from (`current_session`, which just passed a code) now
+    /// counts as made with a second factor, and every other session of the
+    /// user ends. NotFound when there is no pending one.
+    #[allow(clippy::too_many_arguments)]
     async fn enable_two_factor(
         &self,
         user_id: &UserId,
         step: i64,
         recovery_codes: &[Digest],
+        current_session: &Digest,
         now: i64,
         audit: &[AuditEvent],
         mail: &[UserMail],
@@ -215,6 +219,18 @@ pub trait Store: Send + Sync + 'static {
         audit: &[AuditEvent],
         mail: &[UserMail],
     ) -> Result<()>;
+    /// Every enrolment, pending or on (for the one-time re-seal of secrets
+    /// sealed before they were bound to their user).
+    async fn two_factor_seals(&self) -> Result<Vec<TwoFactorRecord>>;
+    /// Replaces a sealed secret if it is still `old`; false when it changed
+    /// meanwhile (another instance re-sealed it, or the user re-enrolled).
+    async fn reseal_two_factor(
+        &self,
+        user_id: &UserId,
+        old: &str,
+        new: &str,
+        now: i64,
+    ) -> Result<bool>;
     /// Records `step` as used if it is later than the last used one; false
     /// when it is not (a replayed code).
     async fn use_totp_step(&self, user_id: &UserId, step: i64, now: i64) -> Result<bool>;
@@ -250,8 +266,15 @@ pub trait Store: Send + Sync + 'static {
         on: bool,
         audit: &AuditEvent,
     ) -> Result<()>;
-    /// True when the org requires two-factor sign-in and the user has it off.
-    async fn lacks_required_two_factor(&self, org_id: &OrgId, user_id: &UserId) -> Result<bool>;
+    /// True when the org requires two-factor sign-in and the session of the
+    /// user falls short of it: made without a second factor (`factors`), or
+    /// the user has two-factor off now.
+    async fn lacks_required_two_factor(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        factors: SessionFactors,
+    ) -> Result<bool>;
 
     async fn accounts(&self, org_id: &OrgId) -> Result<Vec<AccountRecord>>;
     async fn all_accounts(&self) -> Result<Vec<AccountRecord>>;

@@ -6,8 +6,8 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, RateLimit, Role, SessionId,
-    UserId, WebhookId,
+    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, RateLimit, Role, SessionFactors,
+    SessionId, UserId, WebhookId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub struct SessionRecord {
     pub last_seen_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// What the user proved to open it: an organization that requires
+    /// two-factor admits only sessions made with a second factor.
+    pub factors: SessionFactors,
 }
 
 /// An invitation to join an organization. The token of its link is stored

@@ -74,6 +74,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Listen before the cache loads, so no change slips between the two.
     let changes = store.subscribe_changes(crate::state::clock::now_ms).await?;
     let app = App::new(store, settings, pepper, tokens).await?;
+    let resealed = crate::service::two_factor::seal_unbound_secrets(&app)
+        .await
+        .map_err(|e| anyhow::anyhow!("re-sealing two-factor secrets: {e:?}"))?;
+    if resealed > 0 {
+        tracing::info!(
+            count = resealed,
+            "two-factor secrets re-sealed bound to their users"
+        );
+    }
     let mut background = Tasks::default();
     let signing_keys_dir = signing_env.is_none().then_some(data_dir);
     tasks::start(&app, &mut background, changes, signing_keys_dir)?;

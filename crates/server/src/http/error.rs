@@ -194,7 +194,7 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 body(
                     "two_factor_required",
-                    "this organization requires two-factor sign-in: turn it on with POST /dev/v1/me/two-factor",
+                    "this organization requires two-factor sign-in: turn it on with POST /dev/v1/me/two-factor, or, if it is on, sign in again with a code (this session was made with the password alone)",
                 ),
             ),
             ApiError::LoginAsNotAllowed => (

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use keygate_core::crypto::{Digest, sha256};
 use keygate_core::text::quote;
-use keygate_core::{OrgId, Role, SessionId};
+use keygate_core::{OrgId, Role, SessionFactors, SessionId};
 use keygate_store::UserRecord;
 
 use crate::service::{Acting, Error, Need, account};
@@ -229,6 +229,9 @@ pub struct CurrentUser<S> {
     pub session_hash: Digest,
     /// The public id of this session.
     pub session_id: SessionId,
+    /// How this session was made (what an organization's two-factor policy
+    /// asks of it).
+    pub factors: SessionFactors,
     pub client: ClientInfo,
     surface: PhantomData<S>,
 }
@@ -239,6 +242,7 @@ impl<S> Clone for CurrentUser<S> {
             user: self.user.clone(),
             session_hash: self.session_hash,
             session_id: self.session_id.clone(),
+            factors: self.factors,
             client: self.client.clone(),
             surface: PhantomData,
         }
@@ -282,6 +286,7 @@ where
             user,
             session_hash,
             session_id: session.session_id,
+            factors: session.factors,
             client,
             surface: PhantomData,
         })
@@ -375,7 +380,13 @@ where
         {
             return Err(Error::Forbidden(need).into());
         }
-        crate::service::two_factor::check_policy(&app, &org_id, &current.user.user_id).await?;
+        crate::service::two_factor::check_policy(
+            &app,
+            &org_id,
+            &current.user.user_id,
+            current.factors,
+        )
+        .await?;
         Ok(OrgMember {
             current,
             org_id,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::service::sessions::{as_user, user_events};
 use crate::service::{Error, passwords, two_factor};
-use crate::state::app::App;
+use crate::state::app::{App, AppState};
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
 use crate::state::links;
@@ -25,7 +25,14 @@ pub const TOUCH_EVERY_MS: i64 = 60 * 1000;
 /// `POST /dev/v1/password-resets`: mails a reset link when `email` has an
 /// account. Says nothing either way (the caller answers 202 alike); limited
 /// per source address (429) and per email (quietly: no more mail).
-pub async fn request_reset(app: &App, actor: &Actor, email: &str) -> Result<(), Error> {
+///
+/// The answer must not tell, by its timing either, whether the email has an
+/// account: this function does only the same in-memory limit checks for
+/// every email and hands the rest (the lookup, and for an account the link,
+/// its audit events and the mail, written in one transaction) to a
+/// background task ([`mail_reset_link`]), so it returns before any of that
+/// is done, whatever the email.
+pub async fn request_reset(app: &AppState, actor: &Actor, email: &str) -> Result<(), Error> {
     let email = email.trim().to_lowercase();
     let ip = actor.ip.clone().unwrap_or_default();
     let attempts = &app.attempts;
@@ -38,7 +45,20 @@ pub async fn request_reset(app: &App, actor: &Actor, email: &str) -> Result<(), 
         return Ok(());
     }
     attempts.reset_email.fail(&email);
-    let Some(user) = app.store.user_by_email(&email).await? else {
+    let (app, actor) = (app.clone(), actor.clone());
+    tokio::spawn(async move {
+        if let Err(e) = mail_reset_link(&app, &actor, &email).await {
+            tracing::error!(error = ?e, "could not store a password reset link");
+        }
+    });
+    Ok(())
+}
+
+/// The work of [`request_reset`], after its answer: a link for the account
+/// of `email`, if there is one, stored with its audit events and its mail.
+async fn mail_reset_link(app: &App, actor: &Actor, email: &str) -> Result<(), Error> {
+    let ip = actor.ip.clone().unwrap_or_default();
+    let Some(user) = app.store.user_by_email(email).await? else {
         return Ok(());
     };
     let (link, token) = links::new_link(&app.pepper, RESET_PATH);

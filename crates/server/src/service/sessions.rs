@@ -1,7 +1,7 @@
 //! Sign-in with email and password, for the management API and the Developer app.
 
-use keygate_core::SessionId;
 use keygate_core::crypto::{Digest, random_base62, sha256};
+use keygate_core::{SessionFactors, SessionId};
 use keygate_store::{AuditEvent, SessionRecord, UserRecord};
 use serde_json::json;
 
@@ -39,13 +39,16 @@ pub async fn sign_in(
 
 /// Sign-in; `device` is the browser's known-device cookie, if it sent one.
 ///
-/// Failed attempts are limited per source IP and per email, or, from a
-/// browser or address the user signed in from before, per (user, device or
-/// address) instead of per email. Each attempt reserves its place in those
-/// limits *before* the password is checked and gives it back on success, so
-/// no more than the limit are ever checked per window, however many arrive at
-/// once. With two-factor on, a right password gives a challenge, not a
-/// session (see [`complete_sign_in`]).
+/// Failed attempts are limited per email, or, from a browser or address the
+/// user signed in from before, per (user, device or address) instead of per
+/// email; and per source address, except for the user's known device (whose
+/// cookie only a right password earns, and which its own bucket limits), so
+/// strangers sharing the owner's address cannot keep the owner's known
+/// browser out. Each attempt reserves its place in those limits *before* the
+/// password is checked and gives it back on success, so no more than the
+/// limit are ever checked per window, however many arrive at once. With
+/// two-factor on, a right password gives a challenge, not a session (see
+/// [`complete_sign_in`]).
 pub async fn sign_in_from(
     app: &App,
     actor: &Actor,
@@ -57,24 +60,37 @@ pub async fn sign_in_from(
     let ip = actor.ip.clone().unwrap_or_default();
     let attempts = &app.attempts;
     let too_many = |retry_after_secs| Error::TooManyAttempts { retry_after_secs };
-    // Fail fast, before the database, for an address already refused.
-    attempts.signin_ip.check(&ip).map_err(too_many)?;
+    // Fail fast, before the database, for an address already refused, unless
+    // the browser holds a genuine device cookie (checked against the email's
+    // user below).
+    if device.and_then(|c| app.known.cookie_user(c)).is_none() {
+        attempts.signin_ip.check(&ip).map_err(too_many)?;
+    }
     let user = app.store.user_by_email(&email).await?;
-    let (bucket, key) = match &user {
-        Some(u) => match device.and_then(|c| app.known.device(c, u.user_id.as_str())) {
-            Some(d) => (&attempts.signin_known, format!("{}|device:{d}", u.user_id)),
-            None if app.known.is_usual(u.user_id.as_str(), &ip) => {
-                (&attempts.signin_known, format!("{}|ip:{ip}", u.user_id))
-            }
-            None => (&attempts.signin_email, email.clone()),
-        },
-        None => (&attempts.signin_email, email.clone()),
+    let known_device = match (&user, device) {
+        (Some(u), Some(c)) => app.known.device(c, u.user_id.as_str()),
+        _ => None,
     };
-    let ip_slot = attempts.signin_ip.reserve(&ip).map_err(too_many)?;
+    let (bucket, key) = match (&user, known_device) {
+        (Some(u), Some(d)) => (&attempts.signin_known, format!("{}|device:{d}", u.user_id)),
+        (Some(u), None) if app.known.is_usual(u.user_id.as_str(), &ip) => {
+            (&attempts.signin_known, format!("{}|ip:{ip}", u.user_id))
+        }
+        _ => (&attempts.signin_email, email.clone()),
+    };
+    // The known device's failures still count for the address while it has
+    // room; a full address does not refuse it.
+    let ip_slot = match attempts.signin_ip.reserve(&ip) {
+        Ok(s) => Some(s),
+        Err(_) if known_device.is_some() => None,
+        Err(secs) => return Err(too_many(secs)),
+    };
     let slot = match bucket.reserve(&key) {
         Ok(s) => s,
         Err(secs) => {
-            ip_slot.release();
+            if let Some(s) = ip_slot {
+                s.release();
+            }
             return Err(too_many(secs));
         }
     };
@@ -91,7 +107,9 @@ pub async fn sign_in_from(
         Err(e) => {
             // Not checked at all (the server is busy): not a failure.
             slot.release();
-            ip_slot.release();
+            if let Some(s) = ip_slot {
+                s.release();
+            }
             return Err(e);
         }
     };
@@ -101,26 +119,32 @@ pub async fn sign_in_from(
         return Err(Error::Unauthorized);
     };
     slot.release();
-    ip_slot.release();
+    if let Some(s) = ip_slot {
+        s.release();
+    }
     if two_factor::is_on(app, &user.user_id).await? {
         return Ok(SignIn::TwoFactor(two_factor::challenge(app, &user).await?));
     }
-    open(app, actor, user, device).await.map(SignIn::Session)
+    open(app, actor, user, device, SessionFactors::Password)
+        .await
+        .map(SignIn::Session)
 }
 
-/// A new session for a user whose credentials (and second factor) were
-/// checked, stored with one `session.created` event per organization of the
-/// user; the address and browser become known ones (`known`).
+/// A new session for a user whose credentials (and second factor, as
+/// `factors` says) were checked, stored with one `session.created` event per
+/// organization of the user; the address and browser become known ones
+/// (`known`).
 pub(crate) async fn open(
     app: &App,
     actor: &Actor,
     user: UserRecord,
     device: Option<&str>,
+    factors: SessionFactors,
 ) -> Result<NewSession, Error> {
     let ip = actor.ip.clone().unwrap_or_default();
     app.known.remember(user.user_id.as_str(), &ip);
     let device_cookie = app.known.cookie_for(user.user_id.as_str(), device);
-    let (mut new, session) = new_session(app, actor, user);
+    let (mut new, session) = new_session_with(app, actor, user, factors);
     new.device_cookie = device_cookie;
     let events = user_events(
         app,
@@ -134,9 +158,21 @@ pub(crate) async fn open(
     Ok(new)
 }
 
-/// A fresh session of `user` (not stored yet): the token for the client and
-/// the record to store. No known-device cookie (`open` sets one).
+/// A fresh session of `user` made with the password alone (not stored yet):
+/// the token for the client and the record to store. No known-device cookie
+/// (`open` sets one).
 pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, SessionRecord) {
+    new_session_with(app, actor, user, SessionFactors::Password)
+}
+
+/// [`new_session`] for a session made with `factors` (what the flow that
+/// opens it checked).
+pub fn new_session_with(
+    app: &App,
+    actor: &Actor,
+    user: UserRecord,
+    factors: SessionFactors,
+) -> (NewSession, SessionRecord) {
     let token = format!("kgs_{}", random_base62(43));
     let now = now_ms();
     let session = SessionRecord {
@@ -148,6 +184,7 @@ pub fn new_session(app: &App, actor: &Actor, user: UserRecord) -> (NewSession, S
         last_seen_at: now,
         ip: actor.ip.clone().filter(|ip| !ip.is_empty()),
         user_agent: actor.user_agent.clone(),
+        factors,
     };
     let new = NewSession {
         token,
@@ -186,8 +223,11 @@ pub async fn user_events(
 }
 
 /// The second step of sign-in: a challenge and a code (or recovery code) →
-/// a session. Every failure is the same `Unauthorized` as a wrong password
-/// and counts against the same per-address and per-email attempts.
+/// a session made with two factors. Every failure is the same
+/// `Unauthorized` as a wrong password. Limited per challenge (a few codes
+/// each) and per user ([`two_factor::verify_code`]), never per email or per
+/// address: strangers fill those, and only someone who proved the password
+/// holds a challenge.
 pub async fn complete_sign_in(
     app: &App,
     actor: &Actor,
@@ -195,12 +235,6 @@ pub async fn complete_sign_in(
     code: &str,
     device: Option<&str>,
 ) -> Result<NewSession, Error> {
-    let ip = actor.ip.clone().unwrap_or_default();
-    let attempts = &app.attempts;
-    let too_many = |retry_after_secs| Error::TooManyAttempts { retry_after_secs };
-    // Reserved before the checks, kept on failure, given back on success:
-    // the same limits, the same way, as the password step.
-    let ip_slot = attempts.signin_ip.reserve(&ip).map_err(too_many)?;
     let hash = sha256(challenge.as_bytes());
     let user_id = match challenge.len() <= 100 {
         true => {
@@ -215,32 +249,17 @@ pub async fn complete_sign_in(
         None => None,
     };
     let Some(user) = user else {
-        drop(ip_slot);
+        // No such live challenge: a failed sign-in from this address.
+        app.attempts
+            .signin_ip
+            .fail(actor.ip.as_deref().unwrap_or_default());
         return Err(Error::Unauthorized);
     };
-    let slot = match attempts.signin_email.reserve(&user.email) {
-        Ok(s) => s,
-        Err(secs) => {
-            ip_slot.release();
-            return Err(too_many(secs));
-        }
-    };
-    match two_factor::second_factor(app, &user, actor, code).await {
-        Ok(true) => {}
-        Ok(false) => {
-            drop((slot, ip_slot));
-            return Err(Error::Unauthorized);
-        }
-        Err(e) => {
-            slot.release();
-            ip_slot.release();
-            return Err(e);
-        }
+    if !two_factor::verify_code(app, &user, actor, code).await? {
+        return Err(Error::Unauthorized);
     }
-    slot.release();
-    ip_slot.release();
     app.store.end_two_factor_challenge(&hash).await?;
-    open(app, actor, user, device).await
+    open(app, actor, user, device, SessionFactors::PasswordAndCode).await
 }
 
 /// Ends one session: its token stops working at once.

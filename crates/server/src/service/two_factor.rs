@@ -3,15 +3,24 @@
 //! `sessions::complete_sign_in`), recovery codes, and an organization's policy
 //! that requires it of every member.
 //!
-//! The shared secret is sealed at rest with a key derived from the pepper
-//! (`keygate_core::totp::TotpSecret::seal`); recovery codes are stored as
-//! keyed digests (HMAC with the pepper), challenges as SHA-256 of 43 random
-//! base62 characters. A TOTP code works once: the store keeps the last
-//! accepted time step per user and accepts only later ones.
+//! The shared secret is sealed at rest with a key derived from the pepper and
+//! bound to its user (`keygate_core::totp::TotpSecret::seal`: the user id is
+//! authenticated with it, so a sealed secret copied onto another user's row
+//! does not open there; seals of the old unbound format are re-sealed once at
+//! start-up by [`seal_unbound_secrets`] and never accepted otherwise).
+//! Recovery codes are stored as keyed digests (HMAC with the pepper),
+//! challenges as SHA-256 of 43 random base62 characters. A TOTP code works
+//! once: the store keeps the last accepted time step per user and accepts
+//! only later ones.
+//!
+//! Wrong codes are limited per challenge (in the store) and per user
+//! ([`verify_code`]), never per email: anyone who knows an email can fill
+//! that limit, and a code is only ever asked of someone who already proved
+//! the password or the mailbox.
 
 use keygate_core::crypto::{Digest, random_base62, sha256};
 use keygate_core::totp::{self, TotpSecret};
-use keygate_core::{OrgId, UserId};
+use keygate_core::{OrgId, SessionFactors, UserId};
 use keygate_store::{AuditEvent, OrgRecord, UserMail, UserRecord};
 use serde_json::json;
 
@@ -48,8 +57,9 @@ pub async fn enrol(
 ) -> Result<Enrolment, Error> {
     passwords::confirm(app, user, password).await?;
     let secret = TotpSecret::generate();
+    let sealed = secret.seal(&app.pepper, user.user_id.as_str());
     app.store
-        .begin_two_factor(&user.user_id, &secret.seal(&app.pepper), now_ms())
+        .begin_two_factor(&user.user_id, &sealed, now_ms())
         .await?;
     Ok(Enrolment {
         secret: secret.to_base32(),
@@ -58,11 +68,15 @@ pub async fn enrol(
 }
 
 /// Turns two-factor on with the first code from the app, and returns the
-/// recovery codes, shown this once.
+/// recovery codes, shown this once. The session it is confirmed from (which
+/// just passed the password at [`enrol`] and now a code) counts from here on
+/// as made with two factors; every other session of the user ends, since
+/// each was opened with the password alone.
 pub async fn confirm(
     app: &App,
     user: &UserRecord,
     actor: &Actor,
+    current_session: &Digest,
     code: &str,
 ) -> Result<Vec<String>, Error> {
     let pending = app
@@ -71,9 +85,8 @@ pub async fn confirm(
         .await?
         .filter(|t| t.enabled_at.is_none())
         .ok_or_else(|| Error::invalid("code", "start two-factor enrolment first"))?;
-    let secret = open(app, &pending.sealed_secret)?;
-    let step = secret
-        .verify(code, now_ms() / 1000, pending.last_step)
+    let step = open(app, user, &pending.sealed_secret)
+        .and_then(|secret| secret.verify(code, now_ms() / 1000, pending.last_step))
         .ok_or_else(|| {
             Error::invalid(
                 "code",
@@ -93,6 +106,7 @@ pub async fn confirm(
             &user.user_id,
             step,
             &digests,
+            current_session,
             now_ms(),
             &events,
             &[mail(user, ON)],
@@ -114,9 +128,7 @@ pub async fn disable(
     if !is_on(app, &user.user_id).await? {
         return Err(Error::NotFound);
     }
-    if !second_factor(app, user, actor, code).await? {
-        // Guessing codes here costs the same per-user budget as passwords.
-        app.attempts.confirm_user.fail(user.user_id.as_str());
+    if !verify_code(app, user, actor, code).await? {
         return Err(Error::invalid("code", "that code is not right"));
     }
     let events = user_events(app, actor, user, "two_factor.disabled").await?;
@@ -146,8 +158,41 @@ pub async fn challenge(app: &App, user: &UserRecord) -> Result<Challenge, Error>
 }
 
 /// Whether `code` is a current TOTP code not used before, or an unused
-/// recovery code; either is used up by this call.
-pub(crate) async fn second_factor(
+/// recovery code; either is used up by this call. Counted in the user's
+/// code limit ([`Limits::code_user`](crate::state::attempts::Limits)): the attempt
+/// is reserved before the check and given back only when the code is right,
+/// so concurrent guesses get no more than the limit checked. 429 when the
+/// user's wrong codes are used up.
+pub(crate) async fn verify_code(
+    app: &App,
+    user: &UserRecord,
+    actor: &Actor,
+    code: &str,
+) -> Result<bool, Error> {
+    let slot = app
+        .attempts
+        .code_user
+        .reserve(user.user_id.as_str())
+        .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
+    match second_factor(app, user, actor, code).await {
+        Ok(true) => {
+            slot.release();
+            Ok(true)
+        }
+        // A wrong code keeps its place in the limit (it counts).
+        Ok(false) => {
+            drop(slot);
+            Ok(false)
+        }
+        Err(e) => {
+            slot.release();
+            Err(e)
+        }
+    }
+}
+
+/// The check behind [`verify_code`], without the limit.
+async fn second_factor(
     app: &App,
     user: &UserRecord,
     actor: &Actor,
@@ -164,7 +209,9 @@ pub(crate) async fn second_factor(
     let now = now_ms();
     let code = code.trim();
     if code.len() == totp::DIGITS as usize {
-        let secret = open(app, &tf.sealed_secret)?;
+        let Some(secret) = open(app, user, &tf.sealed_secret) else {
+            return Ok(false);
+        };
         return match secret.verify(code, now / 1000, tf.last_step) {
             Some(step) => Ok(app.store.use_totp_step(&user.user_id, step, now).await?),
             None => Ok(false),
@@ -190,41 +237,27 @@ pub(crate) async fn second_factor(
 }
 
 /// Checks a second factor for another flow that proves a person (password
-/// reset, accepting an invitation with an existing account): `Ok(())` when
-/// two-factor is off, or the code is right and unused. A missing or wrong
-/// code is `Unauthorized` and counts against the per-email sign-in limit.
+/// reset, accepting an invitation with an existing account). Returns what
+/// the person proved: the password alone when two-factor is off, the
+/// password and a code when the code is right and unused. A missing or wrong
+/// code is `Unauthorized`; wrong ones count in the user's code limit
+/// ([`verify_code`]), not the per-email sign-in limit that strangers fill.
 pub async fn check_if_on(
     app: &App,
     user: &UserRecord,
     actor: &Actor,
     code: Option<&str>,
-) -> Result<(), Error> {
+) -> Result<SessionFactors, Error> {
     if !is_on(app, &user.user_id).await? {
-        return Ok(());
+        return Ok(SessionFactors::Password);
     }
-    let slot = app
-        .attempts
-        .signin_email
-        .reserve(&user.email)
-        .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
-    let ok = match code {
-        Some(c) => second_factor(app, user, actor, c).await,
-        None => Ok(false),
+    // No code is no guess: nothing to count.
+    let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
+        return Err(Error::Unauthorized);
     };
-    match ok {
-        Ok(true) => {
-            slot.release();
-            Ok(())
-        }
-        // A wrong or missing code keeps its place in the limit (it counts).
-        Ok(false) => {
-            drop(slot);
-            Err(Error::Unauthorized)
-        }
-        Err(e) => {
-            slot.release();
-            Err(e)
-        }
+    match verify_code(app, user, actor, code).await? {
+        true => Ok(SessionFactors::PasswordAndCode),
+        false => Err(Error::Unauthorized),
     }
 }
 
@@ -260,18 +293,67 @@ pub async fn org_with_policy(app: &App, org_id: &OrgId) -> Result<(OrgRecord, bo
     Ok((org, require))
 }
 
-/// The organization's policy, checked for every member on its routes.
-pub async fn check_policy(app: &App, org_id: &OrgId, user_id: &UserId) -> Result<(), Error> {
-    if app.store.lacks_required_two_factor(org_id, user_id).await? {
+/// The organization's policy, checked for every member on its routes: when
+/// it requires two-factor, the member's *session* must have been made with a
+/// second factor (`factors`), and the member must have it on now. A session
+/// opened with the password alone stays refused after its user turns
+/// two-factor on (that step ends the user's other sessions anyway).
+pub async fn check_policy(
+    app: &App,
+    org_id: &OrgId,
+    user_id: &UserId,
+    factors: SessionFactors,
+) -> Result<(), Error> {
+    if app
+        .store
+        .lacks_required_two_factor(org_id, user_id, factors)
+        .await?
+    {
         Err(Error::TwoFactorRequired)
     } else {
         Ok(())
     }
 }
 
-fn open(app: &App, sealed: &str) -> Result<TotpSecret, Error> {
-    TotpSecret::open(sealed, &app.pepper)
-        .ok_or_else(|| Error::Internal("a two-factor secret does not open with this pepper".into()))
+/// The user's secret, if its seal opens for this user with this pepper.
+/// One that does not (another user's seal copied onto this row, a changed
+/// row, a wrong pepper, an old unbound seal) accepts no code.
+fn open(app: &App, user: &UserRecord, sealed: &str) -> Option<TotpSecret> {
+    let secret = TotpSecret::open(sealed, &app.pepper, user.user_id.as_str());
+    if secret.is_none() {
+        tracing::error!(
+            user_id = %user.user_id,
+            "a two-factor secret does not open for its user: the row was changed or copied, or the pepper is not the one it was sealed with; no code is accepted"
+        );
+    }
+    secret
+}
+
+/// Re-seals, bound to their users, the secrets sealed before seals were
+/// bound (`v1.`), once at start-up; an old seal is never accepted otherwise,
+/// so one copied onto another user's row before the upgrade or after it
+/// opens for nobody. Each row is replaced only if it is still the old seal
+/// (instances starting together do it once). Returns how many were re-sealed.
+pub async fn seal_unbound_secrets(app: &App) -> Result<usize, Error> {
+    let mut resealed = 0;
+    for tf in app.store.two_factor_seals().await? {
+        if !totp::is_unbound_seal(&tf.sealed_secret) {
+            continue;
+        }
+        let Some(secret) = TotpSecret::open_unbound_v1(&tf.sealed_secret, &app.pepper) else {
+            tracing::error!(user_id = %tf.user_id, "an old two-factor secret does not open with this pepper; left as it is (no code is accepted for it)");
+            continue;
+        };
+        let bound = secret.seal(&app.pepper, tf.user_id.as_str());
+        if app
+            .store
+            .reseal_two_factor(&tf.user_id, &tf.sealed_secret, &bound, now_ms())
+            .await?
+        {
+            resealed += 1;
+        }
+    }
+    Ok(resealed)
 }
 
 fn recovery_digest(app: &App, code: &str) -> Option<Digest> {

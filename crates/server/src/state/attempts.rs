@@ -6,6 +6,13 @@
 //! address never blocks the key's owner calling from theirs. AttemptLimits are per
 //! instance (documented in the README).
 //!
+//! Each limit is keyed by what only the attacker it stops can fill. The
+//! per-email sign-in limit is filled by anyone who knows an email, so it
+//! guards the password step only and never a second factor: a code is asked
+//! only of someone who already proved the password (a sign-in challenge) or
+//! the mailbox (a reset link), and is limited per challenge (in the store)
+//! and per user ([`AttemptLimits::code_user`]).
+//!
 //! Checks that are slow (argon2 for passwords) *reserve* an attempt before they
 //! run and give it back only on success ([`AttemptLimiter::reserve`]): with
 //! `check` then a slow verify then `fail`, 30 parallel guesses would all pass the
@@ -122,8 +129,17 @@ pub struct AttemptLimits {
     /// in from before (see `known`): counted here instead of in
     /// `signin_email`, so a stranger who knows the email cannot lock them out.
     pub signin_known: AttemptLimiter,
-    /// Failed sign-ins from one IP.
+    /// Failed sign-ins from one IP. A browser holding the user's known-device
+    /// cookie is not refused by it (its own bucket, `signin_known`, limits
+    /// it), so strangers behind the owner's shared address (an office NAT)
+    /// cannot keep the owner's known browser out.
     pub signin_ip: AttemptLimiter,
+    /// Wrong second-factor codes (TOTP or recovery) of one user, across all
+    /// their challenges and flows (sign-in, reset link, invitation, turning
+    /// two-factor off): opening many challenges with a known password does
+    /// not buy more guesses. Only someone past the password or the mailbox
+    /// can fill it.
+    pub code_user: AttemptLimiter,
     /// Failed password confirmations of one user.
     pub confirm_user: AttemptLimiter,
     /// Password reset requests (all of them, not only failures) from one IP.
@@ -144,6 +160,9 @@ impl Default for AttemptLimits {
             signin_email: AttemptLimiter::new(10, 5 * minute),
             signin_known: AttemptLimiter::new(10, 5 * minute),
             signin_ip: AttemptLimiter::new(50, 5 * minute),
+            // A guess hits one of 3 accepted codes in 10^6: 10 per 15 minutes
+            // is about 0.3 % a day for someone who holds the password.
+            code_user: AttemptLimiter::new(10, 15 * minute),
             confirm_user: AttemptLimiter::new(10, 5 * minute),
             reset_ip: AttemptLimiter::new(20, 15 * minute),
             reset_email: AttemptLimiter::new(3, 15 * minute),

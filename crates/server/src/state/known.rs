@@ -58,6 +58,15 @@ impl KnownSignIns {
             .then_some(device)
     }
 
+    /// The user a genuine device cookie was issued to (any user): lets a
+    /// sign-in skip the per-address fast refusal before the database is
+    /// asked who the email's user is; [`KnownSignIns::device`] then checks it
+    /// is that user's.
+    pub fn cookie_user<'c>(&self, cookie: &'c str) -> Option<&'c str> {
+        let user = cookie.rsplitn(3, '.').nth(2)?;
+        self.device(cookie, user).map(|_| user)
+    }
+
     /// The cookie value to set after `user_id` signed in: the same device id
     /// when the browser already had one for this user, else a new one.
     pub fn cookie_for(&self, user_id: &str, current: Option<&str>) -> String {
@@ -114,6 +123,9 @@ mod tests {
         let other = KnownSignIns::new(&Pepper::new(b"q"));
         assert!(other.device(&c, "usr_1").is_none());
         assert!(k.device(&format!("usr_1.{d}.00"), "usr_1").is_none());
+        assert_eq!(k.cookie_user(&c), Some("usr_1"));
+        assert_eq!(k.cookie_user(&forged), None);
+        assert_eq!(k.cookie_user("usr_1"), None);
     }
 
     #[test]

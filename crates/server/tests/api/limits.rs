@@ -1,5 +1,6 @@
 //! Failure limits under concurrency, known devices and usual addresses, and
-//! the bound on password hashing (issue "Trust", items 4 and 9).
+//! the bound on password hashing (issue "Trust", items 4 and 9; a known
+//! browser behind a shared address: "Trust, round two", item 6).
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -10,7 +11,7 @@ const WRONG: &str = "wrong-password-123456";
 
 /// A sign-in through the JSON API from `ip` (via `X-Forwarded-For`, for an app
 /// started with `--trusted-proxy 127.0.0.1`) with an optional device cookie.
-async fn sign_in_from(
+pub(crate) async fn sign_in_from(
     app: &TestApp,
     email: &str,
     password: &str,
@@ -31,7 +32,7 @@ async fn sign_in_from(
 }
 
 /// The `keygate_device` cookie's value from a response's `Set-Cookie`.
-fn device_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+pub(crate) fn device_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
     headers
         .get_all("set-cookie")
         .iter()
@@ -41,7 +42,7 @@ fn device_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
 }
 
 /// Sends all requests at once; the answers in order.
-async fn all_at_once(requests: Vec<reqwest::RequestBuilder>) -> Vec<Resp> {
+pub(crate) async fn all_at_once(requests: Vec<reqwest::RequestBuilder>) -> Vec<Resp> {
     let mut set = tokio::task::JoinSet::new();
     for (i, rb) in requests.into_iter().enumerate() {
         set.spawn(async move {
@@ -318,4 +319,97 @@ async fn forty_concurrent_sign_ins_all_get_an_answer_and_memory_stays_bounded() 
         eprintln!("peak resident memory after 40 concurrent sign-ins: {peak} MiB");
         assert!(peak < 400, "peak resident memory {peak} MiB");
     }
+}
+
+#[tokio::test]
+async fn fifty_failures_from_a_shared_address_do_not_keep_a_known_browser_out() {
+    let app = spawn_app_with(&["--trusted-proxy", "127.0.0.1"], &[]).await;
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    app.invite_member(&org, "dev@acme.test", "developer").await;
+    // The owner and a colleague sign in at the office, behind one NAT address:
+    // both browsers are known; the colleague has two-factor on.
+    let office = "198.51.100.20";
+    let first = sign_in_from(&app, "owner@acme.test", PASSWORD, Some(office), None).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let owner_device = device_cookie(&first.headers).unwrap();
+    let first = sign_in_from(&app, "dev@acme.test", PASSWORD, Some(office), None).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let dev_device = device_cookie(&first.headers).unwrap();
+    let dev = Session {
+        token: first.body["session_token"].as_str().unwrap().to_owned(),
+        email: "dev@acme.test".into(),
+    };
+    let (secret, _) = crate::two_factor::enrol(&app, &dev).await;
+
+    // Someone else behind the same address fails fifty sign-ins.
+    for i in 0..50 {
+        let email = format!("guess{}@acme.test", i % 5);
+        let r = sign_in_from(&app, &email, WRONG, Some(office), None).await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    // The address is refused to every browser it does not know, the owner's
+    // usual address included, and a genuine cookie of another user or a
+    // forged one does not open it for this email: no more guessing from here.
+    for device in [None, Some(dev_device.as_str()), Some("usr_x.dev.00")] {
+        let r = sign_in_from(&app, "owner@acme.test", PASSWORD, Some(office), device).await;
+        assert_eq!((r.status.as_u16(), r.code()), (429, "too_many_requests"));
+    }
+    let r = sign_in_from(&app, "guess0@acme.test", WRONG, Some(office), None).await;
+    assert_eq!(r.status, 429);
+
+    // The owner's known browser still signs in, and so does the colleague's,
+    // code included.
+    let r = sign_in_from(
+        &app,
+        "owner@acme.test",
+        PASSWORD,
+        Some(office),
+        Some(&owner_device),
+    )
+    .await;
+    assert_eq!(r.status, 201, "the owner's known browser: {}", r.body);
+    let r = sign_in_from(
+        &app,
+        "dev@acme.test",
+        PASSWORD,
+        Some(office),
+        Some(&dev_device),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let challenge = r.body["challenge"].as_str().unwrap().to_owned();
+    app.remember(&challenge);
+    let r = app
+        .send(
+            app.http
+                .post(format!("{}/dev/v1/sessions/two-factor", app.base))
+                .header("x-forwarded-for", office)
+                .header("cookie", format!("keygate_device={dev_device}"))
+                .json(&json!({"challenge": challenge,
+                    "code": crate::two_factor::code(&secret, 1)})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "the colleague's code: {}", r.body);
+
+    // Guessing from a known browser keeps its own limit, reserved before the
+    // password is checked: 30 at once get 10 checked.
+    let attempts = (0..30)
+        .map(|_| {
+            app.http
+                .post(format!("{}/dev/v1/sessions", app.base))
+                .header("x-forwarded-for", office)
+                .header("cookie", format!("keygate_device={owner_device}"))
+                .json(&json!({"email": "owner@acme.test", "password": WRONG}))
+        })
+        .collect();
+    let statuses: Vec<u16> = all_at_once(attempts)
+        .await
+        .iter()
+        .map(|r| r.status.as_u16())
+        .collect();
+    assert_eq!(
+        (count(&statuses, 401), count(&statuses, 429)),
+        (10, 20),
+        "{statuses:?}"
+    );
 }

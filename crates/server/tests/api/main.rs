@@ -34,6 +34,7 @@ mod readiness;
 mod receivers;
 mod rejections;
 mod request_ids;
+mod second_factor;
 mod shutdown;
 mod slow_bodies;
 mod speed;

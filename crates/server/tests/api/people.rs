@@ -733,3 +733,110 @@ async fn reset_requests_are_limited_per_email_quietly_and_per_source_with_429() 
     assert_eq!((r.status.as_u16(), r.code()), (429, "too_many_requests"));
     assert!(r.headers.get("retry-after").is_some());
 }
+
+/// A lock that makes the server's database work wait while it is held: the
+/// write lock of the SQLite file, or on PostgreSQL the tables a reset
+/// request reads and writes.
+enum DatabaseLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl DatabaseLock {
+    async fn take(app: &TestApp) -> DatabaseLock {
+        use sqlx::Connection;
+        match &app.database_url {
+            Some(url) => {
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                for sql in [
+                    "begin",
+                    "lock table users, password_resets in access exclusive mode",
+                ] {
+                    sqlx::query(sql).execute(&mut c).await.unwrap();
+                }
+                DatabaseLock::Postgres(c)
+            }
+            None => {
+                let url = format!("sqlite://{}/keygate.db", app.data_dir.display());
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query("begin immediate")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                DatabaseLock::Sqlite(c)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            DatabaseLock::Sqlite(mut c) => {
+                sqlx::query("rollback").execute(&mut c).await.unwrap();
+            }
+            DatabaseLock::Postgres(mut c) => {
+                sqlx::query("rollback").execute(&mut c).await.unwrap();
+            }
+        }
+    }
+}
+
+/// The answer to a reset request cannot tell by its timing whether the email
+/// has an account when it does no work that depends on it: with the database
+/// locked, known and unknown emails are both answered at once, on the JSON
+/// API and in the app's form, and the link is stored and mailed afterwards.
+#[tokio::test]
+async fn a_reset_request_is_answered_before_any_database_work_whatever_the_email() {
+    let app = spawn_app().await;
+    app.create_org("Acme", "owner@acme.test", &[]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/app/password-reset", app.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("keygate_presession="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let html = page.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = html[at..].split('"').next().unwrap().to_owned();
+
+    let lock = DatabaseLock::take(&app).await;
+    let within = Duration::from_secs(3);
+    for email in ["owner@acme.test", "nobody@nowhere.test"] {
+        let ask = app.req(
+            Method::POST,
+            "/dev/v1/password-resets",
+            None,
+            Some(json!({"email": email})),
+        );
+        let r = tokio::time::timeout(within, ask)
+            .await
+            .unwrap_or_else(|_| panic!("{email}: no answer while the database is locked"));
+        assert_eq!(r.status, 202, "{email}");
+    }
+    let form = http
+        .post(format!("{}/app/password-reset", app.base))
+        .header("cookie", format!("keygate_presession={pre}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&email=owner%40acme.test"))
+        .send();
+    let r = tokio::time::timeout(within, form)
+        .await
+        .expect("the app's form: no answer while the database is locked")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    lock.release().await;
+
+    // The work happened after the answers: the link arrives.
+    app.mailed_link("owner@acme.test", "/app/password-reset/")
+        .await;
+}

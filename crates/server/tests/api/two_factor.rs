@@ -22,7 +22,7 @@ pub fn code(secret: &str, steps: i64) -> String {
 }
 
 /// A code that is none of the accepted ones around now.
-fn wrong_code(secret: &str) -> String {
+pub fn wrong_code(secret: &str) -> String {
     let near: Vec<String> = (-2..=2).map(|d| code(secret, d)).collect();
     ["000000", "111111", "222222", "333333"]
         .into_iter()
@@ -64,7 +64,7 @@ pub async fn enrol(app: &TestApp, s: &Session) -> (String, Vec<String>) {
     (secret, codes)
 }
 
-async fn challenge(app: &TestApp, email: &str) -> String {
+pub async fn challenge(app: &TestApp, email: &str) -> String {
     let body = json!({"email": email, "password": PASSWORD});
     let r = app
         .req(Method::POST, "/dev/v1/sessions", None, Some(body))
@@ -77,7 +77,7 @@ async fn challenge(app: &TestApp, email: &str) -> String {
     challenge
 }
 
-async fn second_step(app: &TestApp, challenge: &str, code: &str) -> crate::helpers::Resp {
+pub async fn second_step(app: &TestApp, challenge: &str, code: &str) -> crate::helpers::Resp {
     let body = json!({"challenge": challenge, "code": code});
     app.req(
         Method::POST,
@@ -86,6 +86,17 @@ async fn second_step(app: &TestApp, challenge: &str, code: &str) -> crate::helpe
         Some(body),
     )
     .await
+}
+
+/// A new session of `email` (two-factor on): password, then `code`.
+pub async fn sign_in_with_code(app: &TestApp, email: &str, code: &str) -> Session {
+    let ch = challenge(app, email).await;
+    let r = second_step(app, &ch, code).await;
+    assert_eq!(r.status, 201, "sign in {email} with a code: {}", r.body);
+    Session {
+        token: r.body["session_token"].as_str().unwrap().to_owned(),
+        email: email.to_owned(),
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! by their public id.
 
 use keygate_core::crypto::Digest;
-use keygate_core::{SessionId, UserId};
+use keygate_core::{SessionFactors, SessionId, UserId};
 
 use super::rows::{Get, parse_id, user_row};
 use super::{Sql, SqlStore, db, found};
@@ -11,7 +11,7 @@ use crate::{AuditEvent, Result, SessionRecord, StoreError, UserRecord};
 macro_rules! session_columns {
     () => {
         "s.session_id, s.public_id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, \
-         s.ip, s.user_agent"
+         s.ip, s.user_agent, s.factors"
     };
 }
 
@@ -27,6 +27,7 @@ fn session_row(r: &impl Get) -> Result<SessionRecord> {
         last_seen_at: r.opt_int("last_seen_at")?.unwrap_or(0),
         ip: r.opt_text("ip")?,
         user_agent: r.opt_text("user_agent")?,
+        factors: SessionFactors::parse(&r.text("factors")?),
     })
 }
 
@@ -52,7 +53,8 @@ where
             .map_err(db::<DB>)?;
         sqlx::query(
             "insert into sessions (session_id, public_id, user_id, expires_at, created_at, \
-             updated_at, last_seen_at, ip, user_agent) values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+             updated_at, last_seen_at, ip, user_agent, factors) \
+             values ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
         )
         .bind(s.session_hash.to_hex().as_str())
         .bind(s.session_id.as_str())
@@ -62,6 +64,7 @@ where
         .bind(s.last_seen_at)
         .bind(s.ip.as_deref())
         .bind(s.user_agent.as_deref())
+        .bind(s.factors.as_str())
         .execute(&mut **tx)
         .await
         .map_err(db::<DB>)?;

@@ -7,8 +7,8 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::policy::KeyPolicy;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionId,
-    UserId, WebhookId,
+    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionFactors,
+    SessionId, UserId, WebhookId,
 };
 
 use super::{Sql, SqlStore};
@@ -95,11 +95,36 @@ where
         user_id: &UserId,
         step: i64,
         recovery_codes: &[Digest],
+        current_session: &Digest,
         now: i64,
         audit: &[AuditEvent],
         mail: &[UserMail],
     ) -> Result<()> {
-        SqlStore::enable_two_factor(self, user_id, step, recovery_codes, now, audit, mail).await
+        SqlStore::enable_two_factor(
+            self,
+            user_id,
+            step,
+            recovery_codes,
+            current_session,
+            now,
+            audit,
+            mail,
+        )
+        .await
+    }
+
+    async fn two_factor_seals(&self) -> Result<Vec<TwoFactorRecord>> {
+        SqlStore::two_factor_seals(self).await
+    }
+
+    async fn reseal_two_factor(
+        &self,
+        user_id: &UserId,
+        old: &str,
+        new: &str,
+        now: i64,
+    ) -> Result<bool> {
+        SqlStore::reseal_two_factor(self, user_id, old, new, now).await
     }
 
     async fn disable_two_factor(
@@ -162,8 +187,13 @@ where
         SqlStore::set_require_two_factor(self, org_id, on, audit).await
     }
 
-    async fn lacks_required_two_factor(&self, org_id: &OrgId, user_id: &UserId) -> Result<bool> {
-        SqlStore::lacks_required_two_factor(self, org_id, user_id).await
+    async fn lacks_required_two_factor(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        factors: SessionFactors,
+    ) -> Result<bool> {
+        SqlStore::lacks_required_two_factor(self, org_id, user_id, factors).await
     }
 
     async fn session(

@@ -2,11 +2,20 @@
 //! sign-in challenges and the organizations' "require two-factor" policy.
 
 use keygate_core::crypto::Digest;
-use keygate_core::{OrgId, UserId};
+use keygate_core::{OrgId, SessionFactors, UserId};
 
 use super::rows::{Get, parse_id};
 use super::{Sql, SqlStore, db, found};
 use crate::{AuditEvent, Result, StoreError, TwoFactorRecord, UserMail};
+
+fn two_factor_row(r: &impl Get) -> Result<TwoFactorRecord> {
+    Ok(TwoFactorRecord {
+        user_id: parse_id(&r.text("user_id")?)?,
+        sealed_secret: r.text("sealed_secret")?,
+        enabled_at: r.opt_int("enabled_at")?,
+        last_step: r.int("last_step")?,
+    })
+}
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -26,13 +35,7 @@ where
         .fetch_optional(&self.read)
         .await
         .map_err(db::<DB>)?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(TwoFactorRecord {
-            user_id: parse_id(&r.text("user_id")?)?,
-            sealed_secret: r.text("sealed_secret")?,
-            enabled_at: r.opt_int("enabled_at")?,
-            last_step: r.int("last_step")?,
-        }))
+        row.as_ref().map(two_factor_row).transpose()
     }
 
     pub(crate) async fn begin_two_factor(
@@ -59,11 +62,13 @@ where
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn enable_two_factor(
         &self,
         user_id: &UserId,
         step: i64,
         recovery: &[Digest],
+        current_session: &Digest,
         now: i64,
         audit: &[AuditEvent],
         mail: &[UserMail],
@@ -81,7 +86,60 @@ where
         .map_err(db::<DB>)?;
         found::<DB>(&done)?;
         Self::replace_recovery(&mut tx, user_id, recovery, now).await?;
+        // The confirming session just passed a code; any other session was
+        // opened with the password alone and ends here.
+        let session = current_session.to_hex();
+        sqlx::query(
+            "update sessions set factors = $1, updated_at = $2 \
+             where session_id = $3 and user_id = $4",
+        )
+        .bind(SessionFactors::PasswordAndCode.as_str())
+        .bind(now)
+        .bind(session.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        sqlx::query("delete from sessions where user_id = $1 and session_id <> $2")
+            .bind(user_id.as_str())
+            .bind(session.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db::<DB>)?;
         Self::commit_with_mail(tx, audit, mail, None).await
+    }
+
+    pub(crate) async fn two_factor_seals(&self) -> Result<Vec<TwoFactorRecord>> {
+        sqlx::query(
+            "select user_id, sealed_secret, enabled_at, last_step from two_factor order by user_id",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?
+        .iter()
+        .map(two_factor_row)
+        .collect()
+    }
+
+    pub(crate) async fn reseal_two_factor(
+        &self,
+        user_id: &UserId,
+        old: &str,
+        new: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "update two_factor set sealed_secret = $1, updated_at = $2 \
+             where user_id = $3 and sealed_secret = $4",
+        )
+        .bind(new)
+        .bind(now)
+        .bind(user_id.as_str())
+        .bind(old)
+        .execute(&self.write)
+        .await
+        .map_err(db::<DB>)?;
+        Ok(DB::rows_affected(&done) == 1)
     }
 
     async fn replace_recovery(
@@ -260,20 +318,23 @@ where
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
-    /// True when the organization requires two-factor sign-in and the user
-    /// does not have it on.
+    /// True when the organization requires two-factor sign-in and the
+    /// session falls short: made without a second factor, or its user does
+    /// not have two-factor on (any more).
     pub(crate) async fn lacks_required_two_factor(
         &self,
         org_id: &OrgId,
         user_id: &UserId,
+        factors: SessionFactors,
     ) -> Result<bool> {
         let row = sqlx::query(
             "select 1 as lacking from orgs o where o.org_id = $1 and o.require_two_factor \
-             and not exists (select 1 from two_factor t where t.user_id = $2 \
-             and t.enabled_at is not null)",
+             and ($3 or not exists (select 1 from two_factor t where t.user_id = $2 \
+             and t.enabled_at is not null))",
         )
         .bind(org_id.as_str())
         .bind(user_id.as_str())
+        .bind(!factors.has_second_factor())
         .fetch_optional(&self.read)
         .await
         .map_err(db::<DB>)?;

@@ -2,7 +2,7 @@
 //! both backends.
 
 use keygate_core::crypto::sha256;
-use keygate_core::{InvitationId, Role, SessionId};
+use keygate_core::{InvitationId, Role, SessionFactors, SessionId};
 use keygate_store::{
     DeliveryQuery, DeliveryTarget, InvitationRecord, MailLink, PasswordResetRecord, SessionRecord,
     Store, StoreError, UserMail,
@@ -22,7 +22,7 @@ fn mail(to: &str) -> UserMail {
     }
 }
 
-fn session(user_id: &keygate_core::UserId, token: &[u8]) -> SessionRecord {
+pub(crate) fn session(user_id: &keygate_core::UserId, token: &[u8]) -> SessionRecord {
     SessionRecord {
         session_hash: sha256(token),
         session_id: SessionId::generate(),
@@ -32,6 +32,7 @@ fn session(user_id: &keygate_core::UserId, token: &[u8]) -> SessionRecord {
         last_seen_at: NOW,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("story".into()),
+        factors: SessionFactors::Password,
     }
 }
 

@@ -7,7 +7,7 @@ use keygate_core::network::Networks;
 use keygate_core::permission::{KeyScope, Permission};
 use keygate_core::{
     Access, AccountId, AccountSelection, Catalog, ClientId, EventId, OnLeak, OrgId, RateLimit,
-    Role, UserId, WebhookId,
+    Role, SessionFactors, UserId, WebhookId,
 };
 use keygate_store::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, Change, DeliveryQuery,
@@ -249,6 +249,7 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
         last_seen_at: NOW,
         ip: Some("203.0.113.9".into()),
         user_agent: None,
+        factors: keygate_core::SessionFactors::Password,
     };
     store
         .create_session(&session, &[event(Some(org_id), "session.created", None)])
@@ -1052,12 +1053,72 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
         "not on yet"
     );
 
+    // Two sessions of the owner, both made with the password alone; the
+    // second confirms the enrolment.
+    let other = crate::people::session(owner, b"other session");
+    let confirming = crate::people::session(owner, b"confirming session");
+    for s in [&other, &confirming] {
+        store.create_session(s, &[]).await.unwrap();
+    }
+    let factors = |s: &SessionRecord| {
+        let hash = s.session_hash;
+        async move {
+            store
+                .session(&hash, NOW + 1)
+                .await
+                .unwrap()
+                .map(|(_, s)| s.factors)
+        }
+    };
+    assert_eq!(factors(&confirming).await, Some(SessionFactors::Password));
+
     let codes = [sha256(b"one"), sha256(b"two")];
     let on = event(Some(org_id), "two_factor.enabled", None);
     store
-        .enable_two_factor(owner, 10, &codes, NOW, &[on], &[])
+        .enable_two_factor(owner, 10, &codes, &confirming.session_hash, NOW, &[on], &[])
         .await
         .unwrap();
+    // The confirming session passed a code; the other one ended.
+    assert_eq!(
+        factors(&confirming).await,
+        Some(SessionFactors::PasswordAndCode)
+    );
+    assert_eq!(factors(&other).await, None);
+    // A session stored as made with a code reads back so.
+    let mut with_code = crate::people::session(owner, b"with a code");
+    with_code.factors = SessionFactors::PasswordAndCode;
+    store.create_session(&with_code, &[]).await.unwrap();
+    assert_eq!(
+        factors(&with_code).await,
+        Some(SessionFactors::PasswordAndCode)
+    );
+
+    // Re-sealing replaces a secret only while it is still the old one.
+    let seals = store.two_factor_seals().await.unwrap();
+    assert_eq!(
+        seals
+            .iter()
+            .map(|t| (&t.user_id, t.sealed_secret.as_str()))
+            .collect::<Vec<_>>(),
+        [(owner, "v1.again")]
+    );
+    assert!(
+        !store
+            .reseal_two_factor(owner, "v1.other", "v2.new", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reseal_two_factor(owner, "v1.again", "v2.bound", NOW)
+            .await
+            .unwrap()
+    );
+    let on_now = store.two_factor(owner).await.unwrap().unwrap();
+    assert_eq!(
+        (on_now.sealed_secret.as_str(), on_now.enabled_at),
+        ("v2.bound", Some(NOW))
+    );
     assert!(matches!(
         store.begin_two_factor(owner, "v1.x", NOW).await,
         Err(StoreError::Conflict(_))
@@ -1130,7 +1191,7 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     assert!(!store.require_two_factor(org_id).await.unwrap());
     assert!(
         !store
-            .lacks_required_two_factor(org_id, &added.user_id)
+            .lacks_required_two_factor(org_id, &added.user_id, SessionFactors::Password)
             .await
             .unwrap()
     );
@@ -1141,13 +1202,21 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     assert!(store.require_two_factor(org_id).await.unwrap());
     assert!(
         store
-            .lacks_required_two_factor(org_id, &added.user_id)
+            .lacks_required_two_factor(org_id, &added.user_id, SessionFactors::Password)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .lacks_required_two_factor(org_id, owner)
+            .lacks_required_two_factor(org_id, owner, SessionFactors::PasswordAndCode)
+            .await
+            .unwrap()
+    );
+    // The owner has two-factor on, but a session made with the password
+    // alone falls short.
+    assert!(
+        store
+            .lacks_required_two_factor(org_id, owner, SessionFactors::Password)
             .await
             .unwrap()
     );
@@ -1167,9 +1236,10 @@ pub async fn two_factor_codes_and_recovery_codes_work_once(store: &dyn Store, _p
     assert!(store.two_factor(owner).await.unwrap().is_none());
     assert!(
         store
-            .lacks_required_two_factor(org_id, owner)
+            .lacks_required_two_factor(org_id, owner, SessionFactors::PasswordAndCode)
             .await
-            .unwrap()
+            .unwrap(),
+        "a session made with a code, of a user who turned it off"
     );
     assert!(
         !store

@@ -36,7 +36,9 @@ pub async fn enrol(
     }))
 }
 
-/// Turn two-factor on with the first code; returns ten recovery codes, shown once.
+/// Turn two-factor on with the first code; returns ten recovery codes, shown
+/// once. This session then counts as made with two factors; the user's other
+/// sessions end.
 #[utoipa::path(post, path = "/dev/v1/me/two-factor/confirm", tag = "two-factor", request_body = TwoFactorConfirm,
     responses((status = 200, body = RecoveryCodes), (status = 400, body = ErrorBody)))]
 pub async fn confirm(
@@ -44,7 +46,8 @@ pub async fn confirm(
     me: CurrentUser,
     JsonBody(body): JsonBody<TwoFactorConfirm>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
-    let codes = two_factor::confirm(&app, &me.user, &me.actor(), &body.code).await?;
+    let codes =
+        two_factor::confirm(&app, &me.user, &me.actor(), &me.session_hash, &body.code).await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes,
     }))

@@ -2,12 +2,13 @@
 //! resetting a forgotten password. Their form tokens are bound to the
 //! pre-session cookie, as on the sign-in page.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use keygate_core::crypto::random_base62;
 
 use crate::service::{Error, account, invitations};
+use crate::state::app::AppState;
 use crate::ui::Pages;
 use crate::ui::extract::{
     ClientInfo, FormBody, PRESESSION_COOKIE, PageError, Tls, cookie, see_other, session_cookie,
@@ -175,7 +176,7 @@ pub async fn reset_request(
         ));
     }
     let email = form.get("email").unwrap_or("");
-    account::request_reset(&app, &client.anonymous(), email).await?;
+    account::request_reset(&AppState::from_ref(&app), &client.anonymous(), email).await?;
     Ok(reset_request_page(
         &headers,
         tls,

@@ -101,7 +101,7 @@ pub async fn confirm(
 ) -> Result<Response, PageError> {
     check_form(&app, &me, &form)?;
     let code = form.get("code").unwrap_or("");
-    match two_factor::confirm(&app, &me.user, &me.actor(), code).await {
+    match two_factor::confirm(&app, &me.user, &me.actor(), &me.session_hash, code).await {
         Ok(codes) => Ok(render_status(StatusCode::OK, &CodesPage { codes })),
         Err(Error::Invalid { message, .. }) => {
             // The secret is not shown again: a wrong first code starts over.

@@ -69,14 +69,14 @@ async fn enrolling_two_factor_then_signing_in_asks_for_a_code() {
     b.click("#toggle-policy").await;
     b.wait_for_text("Every member must sign in with two-factor")
         .await;
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
+    // Turning two-factor on in the browser ended the owner's other sessions:
+    // the API session from before is gone; a new one takes a code.
+    let at = format!("/dev/v1/orgs/{}", org.org_id);
+    let old = app.req(Method::GET, &at, Some(&org.owner), None).await;
+    assert_eq!(old.status, 401, "{}", old.body);
+    let recovery = codes.lines().next().unwrap().trim().to_owned();
+    let owner = crate::two_factor::sign_in_with_code(&app, &org.owner.email, &recovery).await;
+    let r = app.req(Method::GET, &at, Some(&owner), None).await;
     assert_eq!(r.body["require_two_factor"], true, "{}", r.body);
     b.close().await;
 }
