@@ -16,6 +16,7 @@ mod leaks;
 mod lifecycle;
 mod limits;
 mod login;
+mod mail_files;
 mod management;
 mod metrics;
 mod multi;
