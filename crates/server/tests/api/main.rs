@@ -11,6 +11,7 @@ mod cli;
 mod examples;
 mod forward_auth;
 mod gateway;
+mod inviters;
 mod keys;
 mod leaks;
 mod lifecycle;
