@@ -57,10 +57,14 @@ impl App {
             None => None,
         };
         let key_limits = Arc::new(KeyLimits::new(settings.redis.is_some()));
-        let settings_metrics = settings.metrics_listen.is_some();
+        let metrics = Metrics::new(settings.metrics_listen.is_some());
         Ok(Arc::new(App {
             github_keys,
-            audit: AuditSink::start(store.clone()),
+            audit: AuditSink::start(
+                store.clone(),
+                settings.audit_queue_capacity,
+                metrics.audit_drops(),
+            ),
             catalog: settings.catalog.clone(),
             store,
             cache,
@@ -71,7 +75,7 @@ impl App {
             limits: Limits::default(),
             key_limits,
             dispatcher: Wake::default(),
-            metrics: Metrics::new(settings_metrics),
+            metrics,
             usage: crate::usage::Usage::default(),
         }))
     }

@@ -101,6 +101,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let served = listen::serve(listener, router, shutdown()).await;
     // What was counted since the last flush is not lost on a clean stop.
     upkeep::flush(&app).await;
+    // Nor are the queued audit events of failed logins.
+    app.audit.close(Duration::from_secs(5)).await;
     served?;
     Ok(())
 }

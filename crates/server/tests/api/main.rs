@@ -7,6 +7,7 @@
 mod helpers;
 
 mod allowlists;
+mod audit_queue;
 mod cli;
 mod examples;
 mod forward_auth;
