@@ -107,12 +107,16 @@ impl AuditSink {
         }
         q.drops.add(AuditDrop::QueueFull, 1);
         let total = q.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::error!(
-            action = %event.action,
-            capacity = q.capacity,
-            dropped_total = total,
-            "audit queue full (the database has not taken its events): an audit event was dropped"
-        );
+        // A flood of failed logins during an outage must not flood the log
+        // too: the first drop, then every thousandth (the metric counts each).
+        if total == 1 || total.is_multiple_of(1000) {
+            tracing::error!(
+                action = %event.action,
+                capacity = q.capacity,
+                dropped_total = total,
+                "audit queue full (the database has not taken its events): audit events are being dropped"
+            );
+        }
     }
 
     /// At shutdown: writes what is queued, trying for at most `within` while
