@@ -338,3 +338,47 @@ async fn removing_a_member_in_the_app_withdraws_their_invitations_and_the_app_sh
     assert_eq!(accept(&app, &token).await.status, 404);
     assert_eq!(audit(&app, &org, "invitation.withdrawn").await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_acceptance_racing_the_inviters_removal_is_decided_by_one_transaction() {
+    // Either the invitation was accepted first (the newcomer is a member and
+    // the invitation was never withdrawn) or the removal was (404, withdrawn,
+    // not a member): never a member through a withdrawn invitation.
+    let app = spawn_app().await;
+    let org = app.create_org("Acme", "owner@acme.test", &[]).await;
+    for round in 0..6 {
+        let admin_email = format!("admin{round}@acme.test");
+        let admin = app.invite_member(&org, &admin_email, "admin").await;
+        let admin_id = user_id(&app, &org, &admin_email).await;
+        let newcomer = format!("new{round}@acme.test");
+        let sent = invite(&app, &org, &admin, &newcomer, "admin").await;
+        let token = mailed_token(&app, &newcomer).await;
+        let path = format!("/dev/v1/orgs/{}/members/{admin_id}", org.org_id);
+        let removal = app.req(
+            Method::DELETE,
+            &path,
+            Some(&org.owner),
+            Some(json!({"password": PASSWORD})),
+        );
+        let (accepted, removed) = tokio::join!(accept(&app, &token), removal);
+        assert_eq!(removed.status, 204, "{}", removed.body);
+        let withdrawn = audit(&app, &org, "invitation.withdrawn")
+            .await
+            .iter()
+            .any(|e| e["details"]["invitation_id"] == sent["invitation_id"]);
+        let r = app
+            .req(
+                Method::GET,
+                &format!("/dev/v1/orgs/{}/members", org.org_id),
+                Some(&org.owner),
+                None,
+            )
+            .await;
+        let member = r.body.to_string().contains(&newcomer);
+        match accepted.status.as_u16() {
+            201 => assert!(member && !withdrawn, "round {round}: accepted"),
+            404 => assert!(!member && withdrawn, "round {round}: refused"),
+            s => panic!("round {round}: {s} {}", accepted.body),
+        }
+    }
+}
