@@ -171,16 +171,21 @@ async fn write_loop(store: Arc<dyn Store>, q: Arc<Queue>) {
             Err(e) => {
                 failures += 1;
                 let queued = lock(&q.events).len();
-                if let Some(deadline) = closing
-                    && Instant::now() + backoff > deadline
-                {
-                    let lost = lock(&q.events).drain(..).count();
-                    q.drops.add(AuditDrop::Shutdown, lost as u64);
-                    tracing::error!(error = %e, events = lost, "stopping: audit events the database still refuses were dropped");
-                    return;
-                }
-                tracing::warn!(error = %e, events = batch.len(), queued, retry_in_ms = backoff.as_millis() as u64, "could not write audit events; keeping them and trying again");
-                tokio::time::sleep(backoff).await;
+                // Stopping: retry until the deadline, then give up counted.
+                let wait = match closing {
+                    Some(deadline) if Instant::now() >= deadline => {
+                        let lost = lock(&q.events).drain(..).count();
+                        q.drops.add(AuditDrop::Shutdown, lost as u64);
+                        tracing::error!(error = %e, events = lost, "stopping: audit events the database still refuses were dropped");
+                        return;
+                    }
+                    Some(deadline) => {
+                        backoff.min(deadline.saturating_duration_since(Instant::now()))
+                    }
+                    None => backoff,
+                };
+                tracing::warn!(error = %e, events = batch.len(), queued, retry_in_ms = wait.as_millis() as u64, "could not write audit events; keeping them and trying again");
+                tokio::time::sleep(wait).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

@@ -206,3 +206,25 @@ async fn a_clean_stop_writes_the_queued_audit_events() {
     };
     assert_eq!(failed_logins(&app, &org, &key).await, 10);
 }
+
+#[tokio::test]
+async fn a_stop_while_the_database_still_refuses_says_what_it_dropped() {
+    let app = spawn_app().await;
+    let org = app.create_org("Acme", "owner@acme.test", &[]).await;
+    let key = key(&app, &org, "ci").await;
+    sql(&app, AWAY).await;
+    fail_logins(&app, &key, 7).await;
+    assert!(app.wait_for_log("could not write audit events", 10).await);
+    terminate(&app);
+    let end = Instant::now() + Duration::from_secs(20);
+    while !exited(&app) {
+        assert!(Instant::now() < end, "keygate did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = app.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("stopping: audit events the database still refuses were dropped"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("events=7"), "{line}");
+}
