@@ -45,6 +45,22 @@ impl Role {
     pub fn can_manage_org(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
+
+    /// Whether a member with this role may invite someone as `role`: only a
+    /// member who manages the organization, and never above their own role.
+    /// An invitation stands only while its inviter still may send it, so a
+    /// removed or demoted admin's links stop working.
+    pub fn may_invite_as(self, role: Role) -> bool {
+        self.can_manage_org() && self.rank() <= role.rank() && role != Role::Owner
+    }
+
+    /// 0 for the owner, growing as roles may do less (the order of `ALL`).
+    fn rank(self) -> usize {
+        Role::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(usize::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +74,19 @@ mod tests {
             .filter(|r| r.can_manage_keys())
             .collect();
         assert_eq!(allowed, [Role::Owner, Role::Admin, Role::Developer]);
+    }
+
+    #[test]
+    fn only_managers_invite_and_never_above_their_own_role() {
+        assert!(Role::Owner.may_invite_as(Role::Admin));
+        assert!(Role::Admin.may_invite_as(Role::Admin));
+        assert!(Role::Admin.may_invite_as(Role::Viewer));
+        assert!(!Role::Owner.may_invite_as(Role::Owner));
+        for low in [Role::Developer, Role::Analyst, Role::Viewer] {
+            for role in Role::ALL {
+                assert!(!low.may_invite_as(role), "{low:?} invites {role:?}");
+            }
+        }
     }
 
     #[test]

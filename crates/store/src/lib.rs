@@ -128,7 +128,9 @@ pub trait Store: Send + Sync + 'static {
     // `UserMail`) in its own transaction.
 
     /// Conflict when the email is a member, or has a pending invitation to
-    /// the organization (expired ones do not count).
+    /// the organization (expired ones do not count); NotFound when the
+    /// inviter may no longer send it (`InvitationRecord::stands`, read in the
+    /// transaction).
     async fn create_invitation(
         &self,
         invitation: &InvitationRecord,
@@ -149,7 +151,8 @@ pub trait Store: Send + Sync + 'static {
         invitation_id: &InvitationId,
         audit: &AuditEvent,
     ) -> Result<()>;
-    /// Uses the invitation (NotFound unless pending and unexpired), creates
+    /// Uses the invitation (NotFound unless pending, unexpired and its
+    /// inviter may still send it, read in the transaction), creates
     /// `user` when `new_user` (Conflict if the email got an account meanwhile),
     /// the membership and `session`, in one transaction.
     async fn accept_invitation(
@@ -282,18 +285,26 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, account: &AccountRecord, audit: &AuditEvent) -> Result<()>;
 
     async fn members(&self, org_id: &OrgId) -> Result<Vec<MemberRecord>>;
+    /// Changes a member's role (not the owner's). The pending invitations
+    /// they sent that the new role may not send (`Role::may_invite_as`) are
+    /// withdrawn in the same transaction, each audited as a copy of
+    /// `withdrawn` with the invitation's id, email and role added to its details.
     async fn set_member_role(
         &self,
         org_id: &OrgId,
         user_id: &UserId,
         role: Role,
         audit: &AuditEvent,
+        withdrawn: &AuditEvent,
     ) -> Result<()>;
+    /// Removes a member (not the owner) and withdraws every pending
+    /// invitation they sent, audited as for `set_member_role`.
     async fn remove_member(
         &self,
         org_id: &OrgId,
         user_id: &UserId,
         audit: &AuditEvent,
+        withdrawn: &AuditEvent,
     ) -> Result<()>;
 
     async fn keys(&self, org_id: &OrgId) -> Result<Vec<KeyRecord>>;

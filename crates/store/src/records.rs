@@ -90,9 +90,29 @@ pub struct InvitationRecord {
     pub email: String,
     pub role: Role,
     pub token_hash: Digest,
+    /// The member who sent it; `None` for an operator's (`keygate org
+    /// invite`), which stands with the owner's authority.
     pub invited_by: Option<UserId>,
+    /// Filled on reads; ignored when written: the inviter's email.
+    pub invited_by_email: Option<String>,
+    /// Filled on reads; ignored when written: the inviter's role in the
+    /// organization now (`None` once they are no longer a member).
+    pub inviter_role: Option<Role>,
     pub expires_at: i64,
     pub created_at: i64,
+}
+
+impl InvitationRecord {
+    /// Whether its inviter may still send it (see `Role::may_invite_as`):
+    /// accepting it is refused otherwise.
+    pub fn stands(&self) -> bool {
+        match (&self.invited_by, self.inviter_role) {
+            // An operator's invitation carries the owner's authority.
+            (None, _) => Role::Owner.may_invite_as(self.role),
+            (Some(_), Some(now)) => now.may_invite_as(self.role),
+            (Some(_), None) => false,
+        }
+    }
 }
 
 /// A password reset link's token, as its SHA-256.

@@ -118,6 +118,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping: the listener is closed; waiting for the background tasks");
     background.shutdown(TASKS_STOP_WITHIN).await;
     upkeep::flush(&app).await;
+    // Nor are the queued audit events of failed logins.
+    app.audit.close(Duration::from_secs(5)).await;
     tracing::info!("stopped");
     served?;
     Ok(())

@@ -9,6 +9,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 
 use super::attempt::{Failure, Sent};
+use super::mail_dir;
 use crate::state::config::NotifySettings;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,7 +45,10 @@ impl Mailer {
                     .timeout(Some(TIMEOUT))
                     .build(),
             )),
-            None => Ok(Mailer::Files(s.mail_dir.clone())),
+            None => {
+                mail_dir::tighten(&s.mail_dir)?;
+                Ok(Mailer::Files(s.mail_dir.clone()))
+            }
         }
     }
 
@@ -62,15 +66,11 @@ impl Mailer {
                 Err(_) => Err(Failure::new(None, "SMTP: timed out")),
             },
             Mailer::Files(dir) => {
-                let path = dir.join(format!("{}.eml", mail.file_stem));
-                let bytes = message.formatted();
-                let write = async {
-                    tokio::fs::create_dir_all(dir).await?;
-                    tokio::fs::write(&path, bytes).await
-                };
-                write.await.map_err(|e| {
-                    Failure::new(None, format!("could not write the mail file: {}", e.kind()))
-                })?;
+                let path = mail_dir::write(dir.clone(), &mail.file_stem, message.formatted())
+                    .await
+                    .map_err(|e| {
+                        Failure::new(None, format!("could not write the mail file: {}", e.kind()))
+                    })?;
                 tracing::info!(to = %mail.to, file = %path.display(), subject = %mail.subject, "mail written (no --smtp-url)");
                 Ok(Sent { status_code: None })
             }

@@ -5,6 +5,7 @@
 
 pub mod attempt;
 pub mod email;
+pub mod mail_dir;
 pub mod ssrf;
 pub mod user_mail;
 pub mod webhook;

@@ -8,11 +8,11 @@ use keygate_core::crypto::{Digest, Pepper};
 use keygate_core::text::{Email, NewPassword};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{InvitationId, OrgId, Role, UserId};
-use keygate_store::{InvitationRecord, Store, UserMail, UserRecord};
+use keygate_store::{InvitationRecord, Store, StoreError, UserMail, UserRecord};
 use serde_json::json;
 
 use crate::service::sessions::{self, NewSession};
-use crate::service::{Acting, Error, passwords, two_factor};
+use crate::service::{Acting, Error, Need, passwords, two_factor};
 use crate::state::app::App;
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
@@ -114,6 +114,8 @@ async fn create(
         role,
         token_hash: links::token_digest(&token),
         invited_by: invited_by.cloned(),
+        invited_by_email: invited_by.and(actor.email.clone()),
+        inviter_role: None,
         expires_at: now + TTL_MS,
         created_at: now,
     };
@@ -140,7 +142,12 @@ async fn create(
     );
     ctx.store
         .create_invitation(&invitation, &event, &mail)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The inviter lost the role since the request was authorized.
+            StoreError::NotFound => Error::Forbidden(Need::OrgManager),
+            e => e.into(),
+        })?;
     Ok(Invited {
         link: links::url(ctx.public_url, ctx.pepper, &link),
         invitation,
@@ -171,13 +178,14 @@ pub async fn withdraw(
         .await?)
 }
 
-/// The pending invitation a link's token opens (used, withdrawn, expired or
-/// unknown: not found).
+/// The pending invitation a link's token opens (used, withdrawn, expired,
+/// unknown, or its inviter may no longer send it: not found, all alike).
 pub async fn by_token(app: &App, token: &str) -> Result<InvitationRecord, Error> {
     let digest: Digest = links::token_digest(token);
     app.store
         .invitation_by_token(&digest, now_ms())
         .await?
+        .filter(InvitationRecord::stands)
         .ok_or(Error::NotFound)
 }
 

@@ -2,7 +2,7 @@
 
 use keygate_core::text::{DisplayName, Email, NewPassword};
 use keygate_core::{AccountId, OrgId, RateLimit, Role, UserId};
-use keygate_store::{AccountRecord, MemberRecord, Membership, OrgRecord, UserRecord};
+use keygate_store::{AccountRecord, AuditEvent, MemberRecord, Membership, OrgRecord, UserRecord};
 use serde_json::json;
 
 use crate::service::keys::LimitChange;
@@ -180,8 +180,9 @@ pub async fn set_role(
         None,
         json!({"user_id": user_id.as_str(), "role": role}),
     );
+    let withdrawn = withdrawn_event(actor, org_id, user_id, "inviter_role_changed");
     app.store
-        .set_member_role(org_id, user_id, role, &event)
+        .set_member_role(org_id, user_id, role, &event, &withdrawn)
         .await?;
     Ok(MemberRecord { role, ..before })
 }
@@ -202,7 +203,23 @@ pub async fn remove(
         None,
         json!({"user_id": user_id.as_str()}),
     );
-    Ok(app.store.remove_member(org_id, user_id, &event).await?)
+    let withdrawn = withdrawn_event(actor, org_id, user_id, "inviter_removed");
+    Ok(app
+        .store
+        .remove_member(org_id, user_id, &event, &withdrawn)
+        .await?)
+}
+
+/// The `invitation.withdrawn` event of each pending invitation a member sent
+/// that dies with their authority (the store adds the invitation's id, email
+/// and role): a removed admin's links must not still make someone an admin.
+fn withdrawn_event(actor: &Actor, org_id: &OrgId, inviter: &UserId, reason: &str) -> AuditEvent {
+    actor.event(
+        Some(org_id),
+        "invitation.withdrawn",
+        None,
+        json!({"reason": reason, "invited_by": inviter.as_str()}),
+    )
 }
 
 async fn guard_owner(

@@ -57,10 +57,14 @@ impl App {
             None => None,
         };
         let rate_limits = Arc::new(KeyRateLimits::new(settings.redis.is_some()));
-        let settings_metrics = settings.metrics_listen.is_some();
+        let metrics = Metrics::new(settings.metrics_listen.is_some());
         Ok(Arc::new(App {
             github_keys,
-            audit: AuditSink::start(store.clone()),
+            audit: AuditSink::start(
+                store.clone(),
+                settings.audit_queue_capacity,
+                metrics.audit_drops(),
+            ),
             catalog: settings.catalog.clone(),
             store,
             cache,
@@ -71,7 +75,7 @@ impl App {
             attempts: AttemptLimits::default(),
             rate_limits,
             dispatcher: Wake::default(),
-            metrics: Metrics::new(settings_metrics),
+            metrics,
             usage: crate::state::usage::Usage::default(),
         }))
     }

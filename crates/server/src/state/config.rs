@@ -180,6 +180,12 @@ pub struct ServeArgs {
     /// compare the times themselves [default: 10]
     #[arg(long, env = "KEYGATE_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<u64>,
+    /// The most audit events of failed logins held in memory while the
+    /// database cannot take them (they are retried until it can); past it,
+    /// new ones are dropped and counted in
+    /// `keygate_audit_events_dropped_total`, 100 to 10000000 [default: 10000]
+    #[arg(long, env = "KEYGATE_AUDIT_QUEUE_CAPACITY")]
+    pub audit_queue_capacity: Option<usize>,
     /// Log lines as plain text or as one JSON object per line. Read before the
     /// `--config` file, so only the flag or its variable set it.
     #[arg(long, env = "KEYGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -228,6 +234,7 @@ struct FileConfig {
     github_scanning_keys: Option<PathBuf>,
     gitlab_revocation_token: Option<String>,
     lifecycle_interval: Option<u64>,
+    audit_queue_capacity: Option<usize>,
     resource: Option<Vec<Resource>>,
 }
 
@@ -265,6 +272,8 @@ pub struct Settings {
     pub gitlab_revocation_token: Option<String>,
     /// How often the key lifecycle sweeper runs.
     pub lifecycle_interval: Duration,
+    /// Audit events held while the database cannot take them.
+    pub audit_queue_capacity: usize,
 }
 
 /// How notifications go out.
@@ -351,9 +360,17 @@ impl ServeArgs {
                 .unwrap_or(BodyRules::default().min_rate),
             ..BodyRules::default()
         };
+        let audit_queue_capacity = self
+            .audit_queue_capacity
+            .or(file.audit_queue_capacity)
+            .unwrap_or(10_000);
+        if !(100..=10_000_000).contains(&audit_queue_capacity) {
+            anyhow::bail!("audit_queue_capacity must be between 100 and 10000000");
+        }
         Ok(Settings {
             body,
             lifecycle_interval: Duration::from_secs(lifecycle_interval),
+            audit_queue_capacity,
             listen: match self.listen.clone().or(file.listen) {
                 Some(given) => listen_addr("--listen", &given)?,
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),

@@ -236,6 +236,34 @@ pub enum Delivery {
 }
 
 const DELIVERIES: [&str; 3] = ["delivered", "retry", "gave_up"];
+
+/// Why a queued audit event (a failed login) was dropped unwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditDrop {
+    /// The queue held `--audit-queue-capacity` events the database had not
+    /// taken yet.
+    QueueFull,
+    /// The database still refused them when the process stopped.
+    Shutdown,
+}
+
+const AUDIT_DROPS: [&str; 2] = ["queue_full", "shutdown"];
+
+/// The handles of `keygate_audit_events_dropped_total`, for the audit queue
+/// (`audit.rs`), which is made before `App` holds the [`Metrics`].
+#[derive(Clone)]
+pub struct AuditDrops {
+    enabled: bool,
+    counters: Vec<Counter>,
+}
+
+impl AuditDrops {
+    pub fn add(&self, reason: AuditDrop, events: u64) {
+        if self.enabled {
+            self.counters[reason as usize].inc_by(events);
+        }
+    }
+}
 const CHANNELS: [&str; 2] = ["webhook", "email"];
 const POOLS: [&str; 3] = ["read", "write", "main"];
 
@@ -249,6 +277,7 @@ pub struct Metrics {
     rate_limited: Vec<Counter>,
     /// `[channel * DELIVERIES.len() + outcome]`; channel 0 webhook, 1 email.
     deliveries: Vec<Counter>,
+    audit_drops: AuditDrops,
     cache_keys: Gauge,
     cache_age: Gauge<f64, AtomicU64>,
     cache_feed_lag: Gauge<f64, AtomicU64>,
@@ -344,6 +373,20 @@ impl Metrics {
             family,
         );
 
+        let family = Family::<Label1, Counter>::default();
+        let audit_drops = AuditDrops {
+            enabled,
+            counters: AUDIT_DROPS
+                .iter()
+                .map(|d| family.get_or_create(&[("reason", *d)]).clone())
+                .collect(),
+        };
+        r.register(
+            "audit_events_dropped",
+            "Audit events of failed logins dropped unwritten: the queue was full while the database refused writes, or they were still refused at shutdown",
+            family,
+        );
+
         let cache_keys = Gauge::default();
         r.register(
             "credential_cache_keys",
@@ -422,6 +465,7 @@ impl Metrics {
             durations,
             rate_limited,
             deliveries,
+            audit_drops,
             cache_keys,
             cache_age,
             cache_feed_lag,
@@ -494,6 +538,11 @@ impl Metrics {
             let channel = if webhook { 0 } else { 1 };
             self.deliveries[channel * DELIVERIES.len() + outcome as usize].inc();
         }
+    }
+
+    /// What the audit queue counts its drops with.
+    pub fn audit_drops(&self) -> AuditDrops {
+        self.audit_drops.clone()
     }
 
     /// Renders every series in the OpenMetrics text format, the gauges set

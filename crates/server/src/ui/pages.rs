@@ -409,6 +409,8 @@ pub struct InvitationRow {
     pub invitation_id: String,
     pub email: String,
     pub role: &'static str,
+    /// The inviter's email, or "An operator" (`keygate org invite`).
+    pub invited_by: String,
     pub expires: String,
 }
 

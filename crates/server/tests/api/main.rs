@@ -10,16 +10,19 @@
 mod helpers;
 
 mod allowlists;
+mod audit_queue;
 mod cli;
 mod client_addr;
 mod examples;
 mod forward_auth;
 mod gateway;
+mod inviters;
 mod keys;
 mod leaks;
 mod lifecycle;
 mod limits;
 mod login;
+mod mail_files;
 mod management;
 mod metrics;
 mod multi;

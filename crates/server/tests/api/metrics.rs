@@ -152,6 +152,7 @@ async fn metrics_are_scraped_from_their_own_listener_and_count_real_traffic() {
         "keygate_outbox_pending",
         "keygate_outbox_oldest_pending_age_seconds",
         "keygate_notification_attempts_total",
+        "keygate_audit_events_dropped_total",
         "keygate_rate_limit_refusals_total",
         "keygate_db_pool_connections",
         "keygate_db_pool_max_connections",

@@ -103,6 +103,8 @@ impl Sql for Postgres {
     // the redeliver's transaction, then sees the fresh state.
     const LEASE_OF_DELIVERY: &'static str =
         "select lease_until from deliveries where org_id = $1 and delivery_id = $2 for update";
+    const INVITER_ROLE: &'static str =
+        "select role from memberships where org_id = $1 and user_id = $2 for share";
     // One transaction (and `pg_notify`) per key, as the trait's default.
     const ONE_TRANSACTION_PER_BATCH: bool = false;
     const ONE_POOL: bool = true;

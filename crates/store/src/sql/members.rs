@@ -94,13 +94,15 @@ where
         .collect()
     }
 
-    /// Changes the role of a member who is not the owner.
+    /// Changes the role of a member who is not the owner, and withdraws the
+    /// pending invitations they sent that the new role may not send.
     pub(crate) async fn set_member_role(
         &self,
         org_id: &OrgId,
         user_id: &UserId,
         role: Role,
         audit: &AuditEvent,
+        withdrawn: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
@@ -115,15 +117,21 @@ where
         .await
         .map_err(db::<DB>)?;
         found::<DB>(&done)?;
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+        let mut events = vec![audit.clone()];
+        events.extend(
+            Self::withdraw_invitations_of(&mut tx, org_id, user_id, Some(role), withdrawn).await?,
+        );
+        Self::audit_and_commit(tx, &events).await
     }
 
-    /// Removes a member who is not the owner.
+    /// Removes a member who is not the owner, and withdraws every pending
+    /// invitation they sent.
     pub(crate) async fn remove_member(
         &self,
         org_id: &OrgId,
         user_id: &UserId,
         audit: &AuditEvent,
+        withdrawn: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
@@ -135,6 +143,10 @@ where
         .await
         .map_err(db::<DB>)?;
         found::<DB>(&done)?;
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+        let mut events = vec![audit.clone()];
+        events.extend(
+            Self::withdraw_invitations_of(&mut tx, org_id, user_id, None, withdrawn).await?,
+        );
+        Self::audit_and_commit(tx, &events).await
     }
 }

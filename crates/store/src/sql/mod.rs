@@ -54,6 +54,12 @@ pub trait Sql: Database<Arguments: IntoArguments<Self>> {
     /// The redeliver check's query; PostgreSQL locks the row (`for update`) so a
     /// dispatcher claiming it at the same moment waits, then sees the fresh state.
     const LEASE_OF_DELIVERY: &'static str;
+    /// The inviter's current role, read inside the transaction that creates
+    /// or accepts an invitation. PostgreSQL locks the membership row (`for
+    /// share`): a removal or role change at the same moment waits for that
+    /// transaction, or that transaction waits for it and reads the new role.
+    /// SQLite's one writer serializes the two anyway.
+    const INVITER_ROLE: &'static str;
     /// Whether `insert_keys` writes a whole batch in one transaction with one
     /// audit event (SQLite, one writer), or one transaction and event per key.
     const ONE_TRANSACTION_PER_BATCH: bool;

@@ -2,7 +2,8 @@
 //! `UserMail` in the same transaction.
 
 use keygate_core::crypto::Digest;
-use keygate_core::{InvitationId, OrgId};
+use keygate_core::{EventId, InvitationId, OrgId, Role, UserId};
+use sqlx::Transaction;
 
 use super::rows::{Get, parse_id, parse_role};
 use super::{Sql, SqlStore, conflict, db, found};
@@ -13,8 +14,11 @@ use crate::{
 macro_rules! invitation_columns {
     () => {
         "i.invitation_id, i.org_id, o.name as org_name, i.email, i.role, i.token_hash, \
-         i.invited_by, i.expires_at, i.created_at \
-         from invitations i join orgs o on o.org_id = i.org_id"
+         i.invited_by, iu.email as invited_by_email, im.role as inviter_role, \
+         i.expires_at, i.created_at \
+         from invitations i join orgs o on o.org_id = i.org_id \
+         left join users iu on iu.user_id = i.invited_by \
+         left join memberships im on im.org_id = i.org_id and im.user_id = i.invited_by"
     };
 }
 
@@ -30,6 +34,11 @@ fn invitation_row(r: &impl Get) -> Result<InvitationRecord> {
         invited_by: r
             .opt_text("invited_by")?
             .map(|u| parse_id(&u))
+            .transpose()?,
+        invited_by_email: r.opt_text("invited_by_email")?,
+        inviter_role: r
+            .opt_text("inviter_role")?
+            .map(|role| parse_role(&role))
             .transpose()?,
         expires_at: r.int("expires_at")?,
         created_at: r.int("created_at")?,
@@ -54,6 +63,11 @@ where
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let now = inv.created_at;
+        // The inviter's role is read again here: a removal or demotion that
+        // committed since the request was authorized refuses it.
+        if !Self::inviter_stands(&mut tx, inv).await? {
+            return Err(StoreError::NotFound);
+        }
         sqlx::query(
             "update invitations set status = 'expired', updated_at = $1 \
              where org_id = $2 and email = $3 and status = 'pending' and expires_at <= $1",
@@ -168,6 +182,82 @@ where
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 
+    /// Whether `inv`'s inviter, as the database says inside `tx`, may still
+    /// send it (locked on PostgreSQL until `tx` ends, see `Sql::INVITER_ROLE`).
+    async fn inviter_stands(
+        tx: &mut Transaction<'static, DB>,
+        inv: &InvitationRecord,
+    ) -> Result<bool> {
+        let Some(inviter) = &inv.invited_by else {
+            return Ok(InvitationRecord {
+                inviter_role: None,
+                ..inv.clone()
+            }
+            .stands());
+        };
+        let role = sqlx::query(DB::INVITER_ROLE)
+            .bind(inv.org_id.as_str())
+            .bind(inviter.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db::<DB>)?
+            .map(|r| parse_role(&r.text("role")?))
+            .transpose()?;
+        Ok(InvitationRecord {
+            inviter_role: role,
+            ..inv.clone()
+        }
+        .stands())
+    }
+
+    /// Withdraws, inside `tx`, the pending invitations `user_id` sent that
+    /// their role `now` (`None`: removed) may no longer send, with one copy of
+    /// `withdrawn` per invitation (its id, email and role added to the
+    /// details). Runs after the membership change, in the same transaction.
+    pub(crate) async fn withdraw_invitations_of(
+        tx: &mut Transaction<'static, DB>,
+        org_id: &OrgId,
+        user_id: &UserId,
+        now: Option<Role>,
+        withdrawn: &AuditEvent,
+    ) -> Result<Vec<AuditEvent>> {
+        let sent = sqlx::query(
+            "select invitation_id, email, role from invitations \
+             where org_id = $1 and invited_by = $2 and status = 'pending'",
+        )
+        .bind(org_id.as_str())
+        .bind(user_id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db::<DB>)?;
+        let mut events = Vec::new();
+        for row in &sent {
+            let role = parse_role(&row.text("role")?)?;
+            if now.is_some_and(|r| r.may_invite_as(role)) {
+                continue;
+            }
+            let id = row.text("invitation_id")?;
+            sqlx::query(
+                "update invitations set status = 'withdrawn', updated_at = $1 \
+                 where invitation_id = $2 and status = 'pending'",
+            )
+            .bind(withdrawn.occurred_at)
+            .bind(id.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db::<DB>)?;
+            let mut event = withdrawn.clone();
+            event.event_id = EventId::generate();
+            if let Some(details) = event.details.as_object_mut() {
+                details.insert("invitation_id".into(), id.into());
+                details.insert("email".into(), row.text("email")?.into());
+                details.insert("role".into(), role.as_str().into());
+            }
+            events.push(event);
+        }
+        Ok(events)
+    }
+
     /// Uses the invitation (NotFound unless still pending and unexpired at
     /// `session.created_at`), inserts `user` when `new_user`, the membership
     /// and the session, and the audit events.
@@ -181,6 +271,11 @@ where
     ) -> Result<()> {
         let now = session.created_at;
         let mut tx = self.begin().await?;
+        // Decided here, in the transaction: an invitation whose inviter was
+        // removed, or may no longer grant its role, is as good as withdrawn.
+        if !Self::inviter_stands(&mut tx, inv).await? {
+            return Err(StoreError::NotFound);
+        }
         let done = sqlx::query(
             "update invitations set status = 'accepted', updated_at = $1 \
              where invitation_id = $2 and status = 'pending' and expires_at > $1",

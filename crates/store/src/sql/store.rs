@@ -338,8 +338,9 @@ where
         user_id: &UserId,
         role: Role,
         audit: &AuditEvent,
+        withdrawn: &AuditEvent,
     ) -> Result<()> {
-        SqlStore::set_member_role(self, org_id, user_id, role, audit).await
+        SqlStore::set_member_role(self, org_id, user_id, role, audit, withdrawn).await
     }
 
     async fn remove_member(
@@ -347,8 +348,9 @@ where
         org_id: &OrgId,
         user_id: &UserId,
         audit: &AuditEvent,
+        withdrawn: &AuditEvent,
     ) -> Result<()> {
-        SqlStore::remove_member(self, org_id, user_id, audit).await
+        SqlStore::remove_member(self, org_id, user_id, audit, withdrawn).await
     }
 
     async fn keys(&self, org_id: &OrgId) -> Result<Vec<KeyRecord>> {

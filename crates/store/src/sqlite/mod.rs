@@ -80,6 +80,8 @@ impl Sql for Sqlite {
     // One writer connection: nothing claims in between, no lock needed.
     const LEASE_OF_DELIVERY: &'static str =
         "select lease_until from deliveries where org_id = $1 and delivery_id = $2";
+    const INVITER_ROLE: &'static str =
+        "select role from memberships where org_id = $1 and user_id = $2";
     const ONE_TRANSACTION_PER_BATCH: bool = true;
     const ONE_POOL: bool = false;
 

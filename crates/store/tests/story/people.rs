@@ -51,6 +51,8 @@ pub(crate) async fn join(
         role,
         token_hash: sha256(email.as_bytes()),
         invited_by: None,
+        invited_by_email: None,
+        inviter_role: None,
         expires_at: NOW + 1000,
         created_at: NOW,
     };
@@ -83,6 +85,8 @@ pub async fn invitations_resets_and_sessions_are_single_use_and_mail_one_person(
         role: Role::Developer,
         token_hash: sha256(b"invitation token"),
         invited_by: Some(acme.owner.clone()),
+        invited_by_email: None,
+        inviter_role: None,
         expires_at: NOW + 1000,
         created_at: NOW,
     };

@@ -209,6 +209,7 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
             &dev.user_id,
             Role::Viewer,
             &event(Some(org_id), "member.updated", None),
+            &event(Some(org_id), "invitation.withdrawn", None),
         )
         .await
         .unwrap();
@@ -222,7 +223,8 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
                 .remove_member(
                     org_id,
                     &acme.owner,
-                    &event(Some(org_id), "member.removed", None)
+                    &event(Some(org_id), "member.removed", None),
+                    &event(Some(org_id), "invitation.withdrawn", None),
                 )
                 .await,
             Err(StoreError::NotFound)
@@ -235,6 +237,7 @@ pub async fn users_sessions_and_members_are_kept_per_organization(store: &dyn St
             org_id,
             &dev.user_id,
             &event(Some(org_id), "member.removed", None),
+            &event(Some(org_id), "invitation.withdrawn", None),
         )
         .await
         .unwrap();

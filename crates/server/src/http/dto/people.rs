@@ -22,8 +22,18 @@ pub struct InvitationView {
     pub invitation_id: String,
     pub email: String,
     pub role: String,
+    /// The member who sent it; `null` for an operator's (`keygate org
+    /// invite`), which carries the owner's authority. An invitation is
+    /// withdrawn when its inviter is removed or may no longer send it.
+    pub invited_by: Option<InviterView>,
     pub expires_at: String,
     pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviterView {
+    pub user_id: String,
+    pub email: Option<String>,
 }
 
 impl From<&InvitationRecord> for InvitationView {
@@ -32,6 +42,10 @@ impl From<&InvitationRecord> for InvitationView {
             invitation_id: i.invitation_id.to_string(),
             email: i.email.clone(),
             role: i.role.as_str().to_owned(),
+            invited_by: i.invited_by.as_ref().map(|u| InviterView {
+                user_id: u.to_string(),
+                email: i.invited_by_email.clone(),
+            }),
             expires_at: format_rfc3339(i.expires_at),
             created_at: format_rfc3339(i.created_at),
         }

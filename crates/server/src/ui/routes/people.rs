@@ -68,6 +68,11 @@ async fn members_page(
             invitation_id: i.invitation_id.to_string(),
             email: i.email.clone(),
             role: role_label(i.role),
+            invited_by: match (&i.invited_by, &i.invited_by_email) {
+                (None, _) => "An operator".to_owned(),
+                (Some(_), Some(email)) => email.clone(),
+                (Some(id), None) => id.to_string(),
+            },
             expires: when(i.expires_at),
         })
         .collect();
