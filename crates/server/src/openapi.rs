@@ -208,7 +208,8 @@ impl utoipa::Modify for CallerSchemes {
 
 /// The answers any route may give, whatever its handler does, added where an
 /// annotation does not already say them: the edge's limits on every route
-/// (414, 431) and the errors of the server (`5XX`: `internal_error` or
+/// (400 for a repeated `Authorization` or an unreadable `X-Forwarded-For`,
+/// 414, 431) and the errors of the server (`5XX`: `internal_error` or
 /// `unavailable`, with a `trace_id`); for a route that takes a body, a body
 /// that cannot be read (400, 408, 413, 415); for a route that needs a session,
 /// a missing or ended one (401), and with a body (a change, confirmed with the
@@ -235,6 +236,12 @@ impl utoipa::Modify for EdgeResponses {
             )
         };
         let everywhere = [
+            (
+                "400",
+                "`validation_error`: `Authorization` sent more than once (`source` \
+                 `authorization`), or, behind a `--trusted-proxy`, an `X-Forwarded-For` that \
+                 names no address (`source` `x-forwarded-for`)",
+            ),
             (
                 "414",
                 "`uri_too_long`: the path and query are longer than 8 KiB",
