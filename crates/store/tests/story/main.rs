@@ -6,6 +6,7 @@
 mod lifecycle;
 mod people;
 mod policy;
+mod schema;
 mod story;
 mod usage;
 
