@@ -6,14 +6,24 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::cmd::{self, Refused};
 use crate::config::{DataArgs, ServeArgs};
 use crate::secrets;
 use crate::service::{self, invitations, key_policy, orgs};
 
+/// `keygate --version`: the crate's version and the commit it was built from
+/// (`unknown` outside a git checkout; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KEYGATE_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "keygate",
-    version,
+    version = VERSION,
     about = "API keys, access tokens and scope checks"
 )]
 struct Cli {
@@ -31,6 +41,38 @@ enum Command {
     /// Manage the token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Secrets for deployments that pass them in the environment.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Copy the SQLite database consistently while `serve` runs and writes,
+    /// with the data dir's pepper and signing keys beside it in FILE.secrets.
+    /// PostgreSQL: exit 2; use pg_dump.
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The new backup file; an existing file is refused (exit 2).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Put a backup (and its FILE.secrets, when beside it) into an empty or
+    /// new data dir; anything else there is refused (exit 2).
+    Restore {
+        #[command(flatten)]
+        data: DataArgs,
+        /// A file written by `keygate backup`.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
+    /// Apply the database migrations this build has and the database lacks,
+    /// print them and exit (see `serve --no-migrate`).
+    Migrate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Check what `serve` needs, with the same flags: the config, the secrets,
+    /// the database, Redis and SMTP (when given). One line each; exit 1 if any
+    /// fails.
+    Check(Box<ServeArgs>),
     /// Tools for developing and benchmarking Keygate.
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
@@ -131,17 +173,12 @@ enum OrgCommand {
     },
 }
 
-/// A refusal the caller can fix: exit code 2 and this sentence.
-#[derive(Debug)]
-struct Refused(String);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print a fresh `KEYGATE_PEPPER=…` and `KEYGATE_SIGNING_KEYS=…` (new on
+    /// every run). Every instance on one database needs the same two values.
+    Generate,
 }
-
-impl std::error::Error for Refused {}
 
 #[derive(Subcommand)]
 enum KeysCommand {
@@ -178,6 +215,11 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => crate::serve::serve(*args).await,
+        Command::Secrets(SecretsCommand::Generate) => cmd::secrets::generate(),
+        Command::Backup { data, to } => cmd::backup::backup(&data, &to).await,
+        Command::Restore { data, from } => cmd::backup::restore(&data, &from).await,
+        Command::Migrate { data } => cmd::migrate::run(&data).await,
+        Command::Check(args) => cmd::check::run(&args).await,
         Command::Org(OrgCommand::Create {
             data,
             name,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod cookies;
 pub mod data_dir;
