@@ -49,8 +49,8 @@ impl DataArgs {
         self.open_as_it_is().await
     }
 
-    /// Opens the database without creating the data dir or the SQLite file's
-    /// mode first, and without migrating (`keygate check`).
+    /// Opens the database as it is: no data dir or owner-only SQLite file made
+    /// first, no migration (`keygate check`, which must change nothing).
     pub async fn open_as_it_is(&self) -> anyhow::Result<Arc<dyn Store>> {
         let url = self.database_url();
         if url.starts_with("sqlite:") {
