@@ -543,6 +543,16 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_stats(&self) -> Result<Vec<OutboxStats>>;
     /// The connection pools' use now; no query.
     fn pool_stats(&self) -> Vec<PoolStats>;
+
+    // The schema.
+
+    /// The migrations this build knows that the database has not had yet,
+    /// oldest first. Reads only: a database never migrated has them all.
+    async fn pending_migrations(&self) -> Result<Vec<Migration>>;
+    /// Applies the pending migrations (on PostgreSQL under sqlx's advisory
+    /// lock, so several instances may run it at once) and returns those that
+    /// were pending when it started.
+    async fn migrate(&self) -> Result<Vec<Migration>>;
 }
 
 /// Whether an account exists in one organization.

@@ -394,6 +394,21 @@ pub struct PoolStats {
     pub max: u32,
 }
 
+/// One migration of the schema, as its file names it
+/// (`migrations/<backend>/0010_leaked_previous_secret.sql`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    /// The file name's words: `leaked previous secret`.
+    pub description: String,
+}
+
+impl std::fmt::Display for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04} {}", self.version, self.description)
+    }
+}
+
 /// What became of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptOutcome {

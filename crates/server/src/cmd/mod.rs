@@ -1,8 +1,15 @@
-//! The `keygate` command.
+//! The `keygate` command: parses the command line and calls the
+//! subcommand, one file each (`serve`, `secrets generate`, `backup` and
+//! `restore`, `migrate`, `check`, `dev`).
 
+pub mod backup;
+pub mod check;
 pub mod demo;
 pub mod dev;
 pub mod listen;
+pub mod migrate;
+pub mod refused;
+pub mod secrets;
 pub mod serve;
 pub mod test_clock;
 
@@ -12,14 +19,23 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::cmd::refused::Refused;
 use crate::service::{self, invitations, key_policy, orgs};
 use crate::state::config::{DataArgs, ServeArgs};
-use crate::state::secrets;
+
+/// `keygate --version`: the crate's version and the commit it was built from
+/// (`unknown` outside a git checkout; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KEYGATE_COMMIT"),
+    ")"
+);
 
 #[derive(Parser)]
 #[command(
     name = "keygate",
-    version,
+    version = VERSION,
     about = "API keys, access tokens and scope checks"
 )]
 struct Cli {
@@ -37,6 +53,38 @@ enum Command {
     /// Manage the token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Secrets for deployments that pass them in the environment.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Copy the SQLite database consistently while `serve` runs and writes,
+    /// with the data dir's pepper and signing keys beside it in FILE.secrets.
+    /// PostgreSQL: exit 2; use pg_dump.
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The new backup file; an existing file is refused (exit 2).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Put a backup (and its FILE.secrets, when beside it) into an empty or
+    /// new data dir; anything else there is refused (exit 2).
+    Restore {
+        #[command(flatten)]
+        data: DataArgs,
+        /// A file written by `keygate backup`.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
+    /// Apply the database migrations this build has and the database lacks,
+    /// print them and exit (see `serve --no-migrate`).
+    Migrate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Check what `serve` needs, with the same flags: the config, the secrets,
+    /// the database, Redis and SMTP (when given). One line each; exit 1 if any
+    /// fails.
+    Check(Box<ServeArgs>),
     /// Tools for developing and benchmarking Keygate.
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
@@ -137,17 +185,12 @@ enum OrgCommand {
     },
 }
 
-/// A refusal the caller can fix: exit code 2 and this sentence.
-#[derive(Debug)]
-struct Refused(String);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print a fresh `KEYGATE_PEPPER=…` and `KEYGATE_SIGNING_KEYS=…` (new on
+    /// every run). Every instance on one database needs the same two values.
+    Generate,
 }
-
-impl std::error::Error for Refused {}
 
 #[derive(Subcommand)]
 enum KeysCommand {
@@ -183,7 +226,12 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => crate::cmd::serve::serve(*args).await,
+        Command::Serve(args) => serve::serve(*args).await,
+        Command::Secrets(SecretsCommand::Generate) => secrets::generate(),
+        Command::Backup { data, to } => backup::backup(&data, &to).await,
+        Command::Restore { data, from } => backup::restore(&data, &from).await,
+        Command::Migrate { data } => migrate::run(&data).await,
+        Command::Check(args) => check::run(&args).await,
         Command::Org(OrgCommand::Create {
             data,
             name,
@@ -239,7 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
         }) => {
             let store = data.open_store().await?;
-            let pepper = secrets::load_pepper(
+            let pepper = crate::state::secrets::load_pepper(
                 &data.data_dir,
                 std::env::var("KEYGATE_PEPPER").ok().as_deref(),
             )?;
@@ -259,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
             crate::state::data_dir::prepare(&data.data_dir, "")?;
-            let kid = secrets::rotate_signing_key(&data.data_dir)?;
+            let kid = crate::state::secrets::rotate_signing_key(&data.data_dir)?;
             println!("{}", serde_json::json!({"kid": kid}));
             Ok(())
         }
@@ -300,7 +348,7 @@ async fn seed_keys(
 
     let org_id = OrgId::parse(org_id).map_err(|_| anyhow::anyhow!("--org-id is not an org id"))?;
     let store = data.open_store().await?;
-    let pepper = secrets::load_pepper(
+    let pepper = crate::state::secrets::load_pepper(
         &data.data_dir,
         std::env::var("KEYGATE_PEPPER").ok().as_deref(),
     )?;

@@ -20,7 +20,21 @@ use crate::ui;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let mut settings = args.settings()?;
-    let store = args.data.open_store().await?;
+    let store = if args.no_migrate {
+        let store = args.data.open_store_unmigrated().await?;
+        let pending = store.pending_migrations().await?;
+        if !pending.is_empty() {
+            return crate::cmd::refused::refuse(format!(
+                "the database lacks {} migration(s) of this keygate ({}); run `keygate migrate` \
+                 first, or start without --no-migrate",
+                pending.len(),
+                crate::cmd::migrate::list(&pending)
+            ));
+        }
+        store
+    } else {
+        args.data.open_store().await?
+    };
     let data_dir = args.data.data_dir.clone();
     let pepper = secrets::load_pepper(&data_dir, std::env::var("KEYGATE_PEPPER").ok().as_deref())?;
     let signing_env = std::env::var("KEYGATE_SIGNING_KEYS").ok();

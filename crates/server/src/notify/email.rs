@@ -52,6 +52,21 @@ impl Mailer {
         }
     }
 
+    /// Whether mail can go out now, for `keygate check`: the SMTP server
+    /// answers (connection, TLS and login as the URL asks, then `NOOP`). The
+    /// error names no secret. Without SMTP, nothing to check.
+    pub async fn check(&self) -> Result<(), String> {
+        match self {
+            Mailer::Smtp(t) => match tokio::time::timeout(TIMEOUT * 2, t.test_connection()).await {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => Err("the server did not answer NOOP".into()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("timed out".into()),
+            },
+            Mailer::Files(_) => Ok(()),
+        }
+    }
+
     pub async fn send(&self, from: &str, mail: &Mail) -> Result<Sent, Failure> {
         let message = build(from, mail)?;
         match self {

@@ -32,20 +32,45 @@ pub struct DataArgs {
 
 impl DataArgs {
     /// Opens the database `--database-url` names (SQLite in the data dir by
-    /// default), creating the data dir (0700) and the SQLite file (0600) first.
+    /// default), creating the data dir (0700) and the SQLite file (0600) first,
+    /// and brings its schema up to date.
     pub async fn open_store(&self) -> anyhow::Result<Arc<dyn Store>> {
-        let url = self.database_url();
-        for warning in crate::state::data_dir::prepare(&self.data_dir, &url)? {
+        let store = self.open_store_unmigrated().await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// As `open_store`, leaving the schema as it is: `Store::pending_migrations`
+    /// says what it lacks.
+    pub async fn open_store_unmigrated(&self) -> anyhow::Result<Arc<dyn Store>> {
+        for warning in crate::state::data_dir::prepare(&self.data_dir, &self.database_url())? {
             tracing::warn!("{warning}");
         }
+        self.open_as_it_is().await
+    }
+
+    /// Opens the database as it is: no data dir or owner-only SQLite file made
+    /// first, no migration (`keygate check`, which must change nothing).
+    pub async fn open_as_it_is(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let url = self.database_url();
         if url.starts_with("sqlite:") {
-            Ok(Arc::new(SqliteStore::open(&url).await?))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Arc::new(PgStore::open(&url).await?))
+            Ok(Arc::new(SqliteStore::open_unmigrated(&url).await?))
+        } else if self.is_postgres() {
+            Ok(Arc::new(PgStore::open_unmigrated(&url).await?))
         } else {
             // Not echoed: a database URL may carry a password.
             anyhow::bail!("unsupported --database-url: use sqlite://<file> or postgres://…")
         }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        let url = self.database_url();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+
+    /// The SQLite file, unless the database is PostgreSQL (or in memory).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        crate::state::data_dir::sqlite_file(&self.database_url())
     }
 
     pub fn database_url(&self) -> String {
@@ -78,6 +103,11 @@ pub struct ServeArgs {
     /// Tests only: `POST /_test/clock` moves the server's clock forward.
     #[arg(long, env = "KEYGATE_TEST_CLOCK", hide = true)]
     pub test_clock: bool,
+    /// Leave the database schema as it is: a schema this build would migrate
+    /// stops the server (exit 2) until `keygate migrate` has run. For rollouts
+    /// where one job migrates and many instances start.
+    #[arg(long, env = "KEYGATE_NO_MIGRATE")]
+    pub no_migrate: bool,
     /// Access-token lifetime in seconds, 1 to 86400 [default: 1800]
     #[arg(long, env = "KEYGATE_TOKEN_TTL")]
     pub token_ttl: Option<u64>,

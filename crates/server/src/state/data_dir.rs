@@ -47,7 +47,7 @@ pub fn prepare(data_dir: &Path, database_url: &str) -> anyhow::Result<Vec<String
 }
 
 /// The file a `sqlite:` URL names, unless it is an in-memory database.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

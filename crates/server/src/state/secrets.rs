@@ -22,7 +22,7 @@ const KEPT_SIGNING_KEYS: usize = 2;
 pub fn load_pepper(data_dir: &Path, from_env: Option<&str>) -> anyhow::Result<Pepper> {
     let text = match from_env {
         Some(v) => v.trim().to_owned(),
-        None => read_or_create(&data_dir.join(PEPPER_FILE), || hex(&random_bytes::<32>()))?,
+        None => read_or_create(&data_dir.join(PEPPER_FILE), new_pepper)?,
     };
     if text.len() < 32 {
         bail!("the pepper must be at least 32 characters long");
@@ -76,8 +76,63 @@ pub fn rotate_signing_key(data_dir: &Path) -> anyhow::Result<String> {
     Ok(keys.current_kid().to_owned())
 }
 
-fn new_seed_line() -> String {
+/// A fresh pepper: 32 random bytes in hex.
+pub fn new_pepper() -> String {
     hex(&random_bytes::<32>())
+}
+
+/// A fresh signing key's seed: 32 random bytes in hex.
+pub fn new_seed_line() -> String {
+    hex(&random_bytes::<32>())
+}
+
+/// The variables serve reads, as `NAME=value` lines (a shell, systemd's
+/// `EnvironmentFile=` and `docker --env-file` all read them): the pepper, and
+/// the signing keys comma-separated, oldest first. A `None` is left out.
+pub fn env_lines(pepper: Option<&str>, signing_keys: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(p) = pepper {
+        out.push_str(&format!("KEYGATE_PEPPER={}\n", p.trim()));
+    }
+    if let Some(k) = signing_keys {
+        let keys: Vec<&str> = k
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        out.push_str(&format!("KEYGATE_SIGNING_KEYS={}\n", keys.join(",")));
+    }
+    out
+}
+
+/// The pepper and the signing keys (one per line, as the data dir's file
+/// holds them) of `env_lines` text.
+pub fn parse_env_lines(text: &str) -> (Option<String>, Option<String>) {
+    let (mut pepper, mut keys) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        if let Some(v) = line.strip_prefix("KEYGATE_PEPPER=") {
+            pepper = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("KEYGATE_SIGNING_KEYS=") {
+            let lines: Vec<&str> = v.split(',').map(str::trim).collect();
+            keys = Some(lines.join("\n"));
+        }
+    }
+    (pepper, keys)
+}
+
+/// Writes a new owner-only (0600) file; an existing one is an error.
+pub fn create_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
 }
 
 fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {

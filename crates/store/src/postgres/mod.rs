@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 use sqlx::{Postgres, Transaction};
 
@@ -34,6 +35,9 @@ fn db(e: sqlx::Error) -> StoreError {
 /// a stopped database shows up as `unavailable` rather than as a hung request.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The PostgreSQL migrations, built into the binary.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// The store on PostgreSQL.
 pub type PgStore = SqlStore<Postgres>;
 
@@ -42,6 +46,14 @@ impl SqlStore<Postgres> {
     /// up to date. Several instances may start at once: sqlx serialises their
     /// migrations with an advisory lock.
     pub async fn open(url: &str) -> Result<PgStore> {
+        let store = Self::open_unmigrated(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to `url` and leaves the schema as it is: see
+    /// `Store::pending_migrations` and `Store::migrate`.
+    pub async fn open_unmigrated(url: &str) -> Result<PgStore> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Internal(format!("bad PostgreSQL URL: {e}")))?
             .application_name("keygate");
@@ -52,10 +64,6 @@ impl SqlStore<Postgres> {
             .connect_with(options)
             .await
             .map_err(unavailable)?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         Ok(SqlStore {
             read: pool.clone(),
             write: pool,
@@ -64,10 +72,7 @@ impl SqlStore<Postgres> {
 
     /// The migration versions this backend knows, for comparing backends.
     pub fn migration_versions() -> Vec<i64> {
-        sqlx::migrate!("./migrations/postgres")
-            .iter()
-            .map(|m| m.version)
-            .collect()
+        MIGRATOR.iter().map(|m| m.version).collect()
     }
 }
 
@@ -108,6 +113,19 @@ impl Sql for Postgres {
     // One transaction (and `pg_notify`) per key, as the trait's default.
     const ONE_TRANSACTION_PER_BATCH: bool = false;
     const ONE_POOL: bool = true;
+    const MIGRATIONS_TABLE: &'static str = "select count(*) as n from information_schema.tables \
+         where table_schema = current_schema() and table_name = '_sqlx_migrations'";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    async fn apply_migrations(store: &PgStore) -> Result<()> {
+        MIGRATOR
+            .run(&store.write)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
+    }
 
     /// Tells every instance (this one too) that a cached row changed. Delivered
     /// by PostgreSQL on commit, in commit order.

@@ -3,7 +3,7 @@
 //! database. The SQL is written so that SQLite and PostgreSQL both run it
 //! (`$n` placeholders, which SQLite also binds by number; no casts; booleans
 //! tested bare). What truly differs per database (opening, the change feed,
-//! claiming, streaming reads, batch inserts) is the [`Sql`] trait, implemented
+//! claiming, streaming reads, batch inserts, migrations) is the [`Sql`] trait, implemented
 //! in `sqlite/` and `postgres/`.
 //!
 //! The `where` clause on each `impl` block below lists what the shared code
@@ -19,6 +19,7 @@ mod passwords;
 mod people;
 mod policies;
 pub(crate) mod rows;
+mod schema;
 mod sessions;
 mod store;
 mod two_factor;
@@ -65,6 +66,14 @@ pub trait Sql: Database<Arguments: IntoArguments<Self>> {
     const ONE_TRANSACTION_PER_BATCH: bool;
     /// Whether `read` and `write` are the same pool (PostgreSQL).
     const ONE_POOL: bool;
+    /// A query counting the tables named `_sqlx_migrations` the store sees (0
+    /// before the first migration, else 1).
+    const MIGRATIONS_TABLE: &'static str;
+
+    /// This database's migrations (`migrations/<backend>`).
+    fn migrator() -> &'static sqlx::migrate::Migrator;
+    /// Applies the migrations the database has not had yet, on the writer.
+    async fn apply_migrations(store: &SqlStore<Self>) -> Result<()>;
 
     /// Run inside the transaction of every change to a row the credential
     /// cache holds (keys, accounts). PostgreSQL tells the other instances.

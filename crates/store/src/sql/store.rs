@@ -1,5 +1,5 @@
 //! The `Store` trait on the shared SQL layer: each method is the inherent one of
-//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `policies.rs`, `audit.rs`, `usage.rs` or `notifications.rs`, or the
+//! the same name in `orgs.rs`, `members.rs`, `sessions.rs`, `people.rs`, `passwords.rs`, `keys.rs`, `policies.rs`, `audit.rs`, `usage.rs`, `notifications.rs` or `schema.rs`, or the
 //! database's own (`Sql`).
 
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
-    KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, OrgRecord, OutboxStats,
+    KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration, OrgRecord, OutboxStats,
     PasswordResetRecord, PoolStats, Result, Rotation, SessionRecord, Store, TwoFactorRecord,
     UnusedKey, UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord,
     WebhookRecord,
@@ -619,5 +619,13 @@ where
 
     fn pool_stats(&self) -> Vec<PoolStats> {
         SqlStore::pool_stats(self)
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<Migration>> {
+        SqlStore::pending_migrations(self).await
+    }
+
+    async fn migrate(&self) -> Result<Vec<Migration>> {
+        SqlStore::migrate(self).await
     }
 }

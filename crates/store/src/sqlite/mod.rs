@@ -3,9 +3,11 @@
 //! Writes go through a pool of one connection, so SQLite's single writer never
 //! answers "database is locked" under concurrent changes; reads use several.
 //! The queries are the shared ones of `crate::sql`; this file keeps what is
-//! SQLite's own: opening, claiming, and the streamed load of every key.
+//! SQLite's own: opening, migrations, backups, claiming, and the streamed
+//! load of every key.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +16,12 @@ use async_trait::async_trait;
 use keygate_core::RateLimit;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{ConnectOptions as _, Connection as _, Row as _, Sqlite, Transaction};
 
 use crate::sql::rows::{corrupt, parse_id, parse_networks, parse_scope};
 use crate::sql::{Sql, SqlStore, db, unavailable};
@@ -27,26 +30,31 @@ use crate::{Change, ChangeFeed, KeyCredential, PreviousSecret, Result, StoreErro
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<Sqlite>;
 
+/// The SQLite migrations, built into the binary.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
 impl SqlStore<Sqlite> {
     /// Opens (creating if needed) the database at `url` (`sqlite://path`) and
     /// brings its schema up to date.
     pub async fn open(url: &str) -> Result<SqliteStore> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Internal(format!("bad SQLite URL: {e}")))?
+        let store = Self::open_unmigrated(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens (creating if needed) the database at `url` and leaves its schema
+    /// as it is: see `Store::pending_migrations` and `Store::migrate`.
+    pub async fn open_unmigrated(url: &str) -> Result<SqliteStore> {
+        let opts = options(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts.clone())
             .await
             .map_err(unavailable)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&write)
-            .await
-            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.read_only(true))
@@ -57,11 +65,114 @@ impl SqlStore<Sqlite> {
 
     /// The migration versions this backend knows, for comparing backends.
     pub fn migration_versions() -> Vec<i64> {
-        sqlx::migrate!("./migrations/sqlite")
-            .iter()
-            .map(|m| m.version)
-            .collect()
+        MIGRATOR.iter().map(|m| m.version).collect()
     }
+
+    /// Writes a consistent copy of the database at `url` into `to`, which must
+    /// be missing or an empty file (the caller creates it, with the mode it
+    /// wants). `VACUUM INTO` reads one snapshot in one read transaction: the
+    /// server may go on writing meanwhile, and nothing here writes to `url`
+    /// (its schema is left as it is, migrated or not).
+    pub async fn backup(url: &str, to: &Path) -> Result<()> {
+        let to = to
+            .to_str()
+            .ok_or_else(|| StoreError::Internal("the backup path is not UTF-8".into()))?;
+        let mut conn = options(url)?
+            .read_only(true)
+            .connect()
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("vacuum into $1")
+            .bind(to)
+            .execute(&mut conn)
+            .await
+            .map_err(db::<Sqlite>)?;
+        conn.close().await.map_err(db::<Sqlite>)?;
+        Ok(())
+    }
+
+    /// Reads the SQLite file at `path` without changing it and says whether it
+    /// is a whole Keygate database this build can open: `PRAGMA
+    /// integrity_check` passes, its migrations are this build's (none newer,
+    /// none changed). `Internal` with a sentence for the operator otherwise.
+    pub async fn check_backup(path: &Path) -> Result<BackupInfo> {
+        let bad = |m: String| StoreError::Internal(m);
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .connect()
+            .await
+            .map_err(|e| bad(format!("cannot open it as SQLite: {e}")))?;
+        let integrity: Vec<String> = sqlx::query_scalar("pragma integrity_check")
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| bad(format!("not a SQLite database: {e}")))?;
+        if integrity != ["ok"] {
+            let first = integrity.first().cloned().unwrap_or_default();
+            return Err(bad(format!("the integrity check failed: {first}")));
+        }
+        let has_table: i64 = sqlx::query_scalar(Sqlite::MIGRATIONS_TABLE)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db::<Sqlite>)?;
+        if has_table == 0 {
+            return Err(bad(
+                "not a Keygate database: it has no _sqlx_migrations table".into(),
+            ));
+        }
+        let applied: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("select version, checksum from _sqlx_migrations where success")
+                .fetch_all(&mut conn)
+                .await
+                .map_err(db::<Sqlite>)?;
+        for (version, checksum) in &applied {
+            match MIGRATOR.iter().find(|m| m.version == *version) {
+                None => {
+                    return Err(bad(format!(
+                        "written by a newer Keygate: this build does not know its migration {version:04}"
+                    )));
+                }
+                Some(m) if *m.checksum != checksum[..] => {
+                    return Err(bad(format!(
+                        "its migration {version:04} is not this build's (changed since)"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let not_keygate = |e: sqlx::Error| bad(format!("not a Keygate database: {e}"));
+        let orgs: i64 = sqlx::query_scalar("select count(*) from orgs")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(not_keygate)?;
+        let keys: i64 = sqlx::query_scalar("select count(*) from api_keys")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(not_keygate)?;
+        conn.close().await.map_err(db::<Sqlite>)?;
+        Ok(BackupInfo {
+            migrations: applied.len(),
+            orgs,
+            keys,
+        })
+    }
+}
+
+/// What `SqliteStore::check_backup` found in a backup file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupInfo {
+    /// How many migrations it has had.
+    pub migrations: usize,
+    pub orgs: i64,
+    pub keys: i64,
+}
+
+/// The connection options of `url`, with the timeout every connection here
+/// waits for SQLite's lock.
+fn options(url: &str) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Internal(format!("bad SQLite URL: {e}")))?
+        .busy_timeout(Duration::from_secs(10)))
 }
 
 #[async_trait]
@@ -84,6 +195,18 @@ impl Sql for Sqlite {
         "select role from memberships where org_id = $1 and user_id = $2";
     const ONE_TRANSACTION_PER_BATCH: bool = true;
     const ONE_POOL: bool = false;
+    const MIGRATIONS_TABLE: &'static str = "select count(*) as n from sqlite_master where type = 'table' and name = '_sqlx_migrations'";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    async fn apply_migrations(store: &SqliteStore) -> Result<()> {
+        MIGRATOR
+            .run(&store.write)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
+    }
 
     /// Only this process writes the file: nobody else to tell.
     async fn changed(_: &mut Transaction<'static, Sqlite>, _: &Change) -> Result<()> {

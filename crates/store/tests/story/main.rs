@@ -9,6 +9,7 @@
 mod lifecycle;
 mod people;
 mod policy;
+mod schema;
 mod story;
 mod usage;
 
