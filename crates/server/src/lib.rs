@@ -2,6 +2,7 @@
 //! `keygate` command.
 
 pub mod access;
+pub mod alloc_count;
 pub mod app;
 pub mod audit;
 pub mod cache;

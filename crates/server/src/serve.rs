@@ -92,10 +92,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     let router = http::common_layers(
-        http::router(app.clone())
-            .merge(ui::router(app.clone()))
-            .merge(gateway::router(app.clone())?)
-            .merge(openapi::router()),
+        crate::alloc_count::route(
+            http::router(app.clone())
+                .merge(ui::router(app.clone()))
+                .merge(gateway::router(app.clone())?)
+                .merge(openapi::router()),
+        ),
         app.clone(),
     );
     let served = listen::serve(listener, router, shutdown()).await;
