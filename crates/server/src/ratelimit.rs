@@ -15,12 +15,17 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct FailureLimiter {
     limit: u32,
     window: Duration,
     map: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Whether `map` holds anything, kept under its lock: while nothing
+    /// failed (the usual case) [`FailureLimiter::check`] reads only this,
+    /// instead of taking a lock that every core's logins share.
+    tracking: AtomicBool,
 }
 
 const MAX_TRACKED: usize = 100_000;
@@ -51,6 +56,7 @@ impl FailureLimiter {
             limit,
             window,
             map: Mutex::new(HashMap::new()),
+            tracking: AtomicBool::new(false),
         }
     }
 
@@ -58,8 +64,17 @@ impl FailureLimiter {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether any failure is counted at all (else [`FailureLimiter::check`]
+    /// passes every key, and its caller need not even make the key).
+    pub fn tracking(&self) -> bool {
+        self.tracking.load(Ordering::Acquire)
+    }
+
     /// `Err(seconds to wait)` when `key` has used up its failures.
     pub fn check(&self, key: &str) -> Result<(), u64> {
+        if !self.tracking() {
+            return Ok(());
+        }
         let map = self.lock();
         match map.get(key) {
             Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
@@ -73,6 +88,7 @@ impl FailureLimiter {
         let mut map = self.lock();
         self.prune(&mut map);
         let now = Instant::now();
+        self.tracking.store(true, Ordering::Release);
         let entry = map.entry(key.to_owned()).or_insert((now, 0));
         if entry.0.elapsed() >= self.window {
             *entry = (now, 0);
@@ -87,6 +103,7 @@ impl FailureLimiter {
         let mut map = self.lock();
         self.prune(&mut map);
         let now = Instant::now();
+        self.tracking.store(true, Ordering::Release);
         let entry = map.entry(key.to_owned()).or_insert((now, 0));
         if entry.0.elapsed() >= self.window {
             *entry = (now, 0);
@@ -106,6 +123,7 @@ impl FailureLimiter {
         if map.len() >= MAX_TRACKED {
             let window = self.window;
             map.retain(|_, (start, n)| *n > 0 && start.elapsed() < window);
+            self.tracking.store(!map.is_empty(), Ordering::Release);
         }
     }
 }

@@ -173,7 +173,7 @@ async fn proxy_inner(gw: &Gateway, client: ClientAddr, req: Request) -> Result<R
     h.remove(header::HOST);
     identity_headers(&allowed.identity, h);
     // The upstream logs under the same id as we do.
-    if let Some(v) = crate::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
+    if let Some(v) = crate::request_id::current_header() {
         h.insert(crate::request_id::HEADER, v);
     }
     let ip = client.0.map(|ip| ip.to_string()).unwrap_or_default();

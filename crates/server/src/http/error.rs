@@ -360,7 +360,7 @@ mod tests {
     /// `trace()` (used by the app's error page) says the same id.
     #[tokio::test]
     async fn trace_id_of_5xx_bodies_is_the_request_id() {
-        let (resp, traced) = crate::request_id::scope("req-7".into(), async {
+        let (resp, traced) = crate::request_id::scope(HeaderValue::from_static("req-7"), async {
             let resp = ApiError::Internal("boom".into()).into_response();
             (resp, service::Error::Unavailable("down".into()).trace())
         })

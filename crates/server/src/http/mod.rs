@@ -220,23 +220,15 @@ async fn header_limit(req: Request, next: Next) -> Response {
 /// field `request_id` around every log line, and the task-local that 5xx
 /// bodies read their `trace_id` from), and returned as `x-request-id`.
 async fn headers_and_log(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = request_id::accept(
-        req.headers()
-            .get(request_id::HEADER)
-            .map(HeaderValue::as_bytes),
-    );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(request_id::HEADER, v);
-    }
-    let span = tracing::info_span!("request", request_id = %id);
+    // One value for the request, the task-local and the answer (clones share it).
+    let id = request_id::of_request(req.headers_mut());
+    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
     let mut resp = request_id::scope(
         id.clone(),
         log_request(&app.metrics, req, next).instrument(span),
     )
     .await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(request_id::HEADER, v);
-    }
+    resp.headers_mut().insert(request_id::HEADER, id);
     resp
 }
 

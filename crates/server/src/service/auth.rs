@@ -37,12 +37,15 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     // microseconds, so the gap is tiny, and reserving would add a second lock
     // and a map write to every successful login on the hot path.
     let limits = &app.limits;
-    let client_key = format!("{}|{}", req.client_id.unwrap_or(""), req.ip);
-    if let Err(retry_after_secs) = limits
-        .login_ip
-        .check(req.ip)
-        .and(limits.login_client.check(&client_key))
-    {
+    // Formatted only when needed: a failure to count, or failures to check.
+    let client_key = || format!("{}|{}", req.client_id.unwrap_or(""), req.ip);
+    if let Err(retry_after_secs) = limits.login_ip.check(req.ip).and_then(|()| {
+        if limits.login_client.tracking() {
+            limits.login_client.check(&client_key())
+        } else {
+            Ok(())
+        }
+    }) {
         return Err(Error::RateLimited { retry_after_secs });
     }
     if !fresh(app).await {
@@ -72,7 +75,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     })();
     let Some((client_id, cred, generation, good_until)) = credential else {
         limits.login_ip.fail(req.ip);
-        limits.login_client.fail(&client_key);
+        limits.login_client.fail(&client_key());
         record_failed_login(app, req, "login.failed");
         return Err(Error::Unauthorized);
     };
@@ -82,7 +85,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         && !req.ip.parse::<IpAddr>().is_ok_and(|ip| networks.allows(ip))
     {
         limits.login_ip.fail(req.ip);
-        limits.login_client.fail(&client_key);
+        limits.login_client.fail(&client_key());
         record_failed_login(app, req, "login.network_refused");
         return Err(Error::Unauthorized);
     }
@@ -108,7 +111,8 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         jti: random_base62(16),
     };
     let token = app.signing_keys().sign(&claims);
-    app.usage.used(&claims.sub, &claims.org_id, req.ip);
+    app.usage
+        .used(&claims.sub, &claims.org_id, req.ip.parse().ok());
     Ok(Issued {
         token,
         expires_at_ms: exp * 1000,
@@ -394,28 +398,32 @@ pub async fn check(
         app.usage.refused(&identity.claims, Reason::Network);
         return Err(Denied::Network);
     }
-    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
-    let claims = identity.claims.clone();
-    let decided = authorize(app, identity, &cred, method, path);
-    match &decided {
-        Ok(_) => app.usage.allowed(&claims, &ip),
+    // One recorder update either way: the last use (and the allowed call).
+    match authorize(app, &identity, &cred, method, path) {
+        Ok(limit) => {
+            app.usage.allowed(&identity.claims, ip);
+            Ok(Allowed { identity, limit })
+        }
         Err(d) => {
-            app.usage.used(&claims.sub, &claims.org_id, &ip);
-            if *d == Denied::Forbidden {
-                app.usage.refused(&claims, Reason::Scope);
+            let claims = &identity.claims;
+            app.usage.used(&claims.sub, &claims.org_id, ip);
+            if d == Denied::Forbidden {
+                app.usage.refused(claims, Reason::Scope);
             }
+            Err(d)
         }
     }
-    decided
 }
 
+/// The scope and the rate limit: where the key stands against its limit (if
+/// it has one) when allowed.
 fn authorize(
     app: &App,
-    identity: Identity,
+    identity: &Identity,
     cred: &crate::cache::Credential,
     method: &str,
     path: &str,
-) -> Result<Allowed, Denied> {
+) -> Result<Option<LimitStatus>, Denied> {
     let resource = match app.catalog.resolve(path) {
         Ok(Some(r)) => r,
         Ok(None) => return Err(Denied::Forbidden),
@@ -423,24 +431,17 @@ fn authorize(
     };
     // The target account was checked against the key's organization at login,
     // and accounts never move between organizations.
-    let target = identity.claims.target();
-    if cred.scope.allows(
+    if cred.scope.allows_for(
         &resource.name,
         resource.level,
         Access::for_method(method),
-        &target,
+        identity.account_id(),
     ) {
         let Some(limit) = app.cache.limit_of(cred) else {
-            return Ok(Allowed {
-                identity,
-                limit: None,
-            });
+            return Ok(None);
         };
         match app.key_limits.take(identity.client_id(), limit, now_ms()) {
-            Ok(status) => Ok(Allowed {
-                identity,
-                limit: Some(status),
-            }),
+            Ok(status) => Ok(Some(status)),
             Err(status) => Err(Denied::RateLimited {
                 client_id: identity.claims.sub.clone(),
                 org_id: identity.claims.org_id.clone(),
