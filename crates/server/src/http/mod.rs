@@ -170,7 +170,6 @@ pub fn common_layers(router: Router, app: AppState) -> Router {
     router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn(header_limit))
         .layer(middleware::from_fn_with_state(app, headers_and_log))
 }
 
@@ -197,9 +196,12 @@ pub const MAX_HEADERS: usize = 100;
 /// Longest request target (path and query) accepted: 414 `uri_too_long`.
 pub const URI_LIMIT: usize = 8 * 1024;
 
-async fn header_limit(req: Request, next: Next) -> Response {
+/// The answer to a request target or headers over these limits, checked in
+/// [`log_request`] before the request goes on (not a layer of its own: each
+/// `from_fn` layer boxes the rest of the request's future once more).
+fn header_limit(req: &Request) -> Option<Response> {
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
-        return ApiError::UriTooLong.into_response();
+        return Some(ApiError::UriTooLong.into_response());
     }
     let size: usize = req
         .headers()
@@ -207,9 +209,9 @@ async fn header_limit(req: Request, next: Next) -> Response {
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if size > HEADER_LIMIT || req.headers().len() > MAX_HEADERS {
-        return ApiError::HeadersTooLarge.into_response();
+        return Some(ApiError::HeadersTooLarge.into_response());
     }
-    next.run(req).await
+    None
 }
 
 /// Security headers on every response, and one log line per request with the
@@ -243,7 +245,10 @@ async fn log_request(metrics: &Metrics, req: Request, next: Next) -> Response {
     let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
     let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))
         .then(|| (req.method().clone(), without_token(path)));
-    let mut resp = next.run(req).await;
+    let mut resp = match header_limit(&req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     let h = resp.headers_mut();
     let defaults = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
