@@ -120,11 +120,29 @@ impl Catalog {
 
     /// The resource a request path belongs to; `Ok(None)` when no route covers it.
     pub fn resolve(&self, path: &str) -> Result<Option<&Resource>, AmbiguousPath> {
-        let segs = split_path(path)?;
+        // Up to `INLINE` segments on the stack (the token check's hot path
+        // allocates nothing here); longer paths in a `Vec`.
+        const INLINE: usize = 16;
+        let mut inline = [""; INLINE];
+        let mut spilled = Vec::new();
+        let mut n = 0;
+        for seg in split_path(path)? {
+            match inline.get_mut(n) {
+                Some(slot) => *slot = seg,
+                None => {
+                    if spilled.is_empty() {
+                        spilled.extend_from_slice(&inline);
+                    }
+                    spilled.push(seg);
+                }
+            }
+            n += 1;
+        }
+        let segs: &[&str] = if n <= INLINE { &inline[..n] } else { &spilled };
         Ok(self
             .patterns
             .iter()
-            .find(|(pat, _)| matches(pat, &segs))
+            .find(|(pat, _)| matches(pat, segs))
             .map(|(_, i)| &self.resources[*i]))
     }
 
@@ -187,17 +205,19 @@ pub fn check_path(path: &str) -> Result<(), AmbiguousPath> {
     split_path(path).map(|_| ())
 }
 
-fn split_path(path: &str) -> Result<Vec<&str>, AmbiguousPath> {
+fn split_path(path: &str) -> Result<std::str::Split<'_, char>, AmbiguousPath> {
     let rest = path.strip_prefix('/').ok_or(AmbiguousPath)?;
     if rest.contains(['\\', ';']) || !escapes_are_plain(rest) {
         return Err(AmbiguousPath);
     }
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let segs: Vec<&str> = rest.split('/').collect();
-    if segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+    if rest
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err(AmbiguousPath);
     }
-    Ok(segs)
+    Ok(rest.split('/'))
 }
 
 /// Every `%` starts a well-formed escape of something other than `%`, `/`,

@@ -244,7 +244,24 @@ impl KeyScope {
         needed: Access,
         target: &LoginTarget,
     ) -> bool {
-        match (level, self, target) {
+        let account = match target {
+            LoginTarget::Account(a) => Some(a),
+            LoginTarget::Org => None,
+        };
+        self.allows_for(resource, level, needed, account)
+    }
+
+    /// [`KeyScope::allows`] for a token whose target is `account` (`None`:
+    /// the organization), without building a [`LoginTarget`] (the token
+    /// check's hot path: no copy of the account id).
+    pub fn allows_for(
+        &self,
+        resource: &str,
+        level: Level,
+        needed: Access,
+        account: Option<&AccountId>,
+    ) -> bool {
+        match (level, self, account) {
             (Level::Org, KeyScope::OrgAdmin, _) => true,
             (
                 Level::Org,
@@ -253,16 +270,14 @@ impl KeyScope {
                 },
                 _,
             ) => org_permissions.allows(resource, needed),
-            (Level::Account, KeyScope::AccountAdmin { account_id }, LoginTarget::Account(a)) => {
-                account_id == a
-            }
+            (Level::Account, KeyScope::AccountAdmin { account_id }, Some(a)) => account_id == a,
             (
                 Level::Account,
                 KeyScope::Scoped {
                     account_permissions: ap,
                     ..
                 },
-                LoginTarget::Account(a),
+                Some(a),
             ) => ap.accounts.contains(a) && ap.resources.allows(resource, needed),
             _ => false,
         }

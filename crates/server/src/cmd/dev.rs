@@ -91,6 +91,7 @@ pub async fn hello(listen: std::net::SocketAddr, upstream: Option<String>) -> an
             }),
         )
         .fallback(|| async { "hello" });
+    let app = crate::cmd::alloc_count::route(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("hello listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;

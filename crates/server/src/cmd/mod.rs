@@ -2,6 +2,7 @@
 //! subcommand, one file each (`serve`, `secrets generate`, `backup` and
 //! `restore`, `migrate`, `check`, `dev`).
 
+pub mod alloc_count;
 pub mod backup;
 pub mod check;
 pub mod demo;

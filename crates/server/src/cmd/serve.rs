@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
+use crate::cmd::alloc_count;
 use crate::cmd::demo;
 use crate::cmd::listen;
 use crate::cmd::test_clock;
@@ -115,10 +116,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let mut surfaces = http::router(app.clone())
-        .merge(ui::router(app.clone()))
-        .merge(gateway::router(app.clone())?)
-        .merge(openapi::router());
+    let mut surfaces = alloc_count::route(
+        http::router(app.clone())
+            .merge(ui::router(app.clone()))
+            .merge(gateway::router(app.clone())?)
+            .merge(openapi::router()),
+    );
     if args.test_clock {
         tracing::warn!(
             "--test-clock: POST /_test/clock moves this server's clock; never use it in production"

@@ -6,8 +6,8 @@
 //! sets `X-Forwarded-*`, and a client's own `X-Original-*` must not count
 //! there. A missing header is a broken proxy config: 400, never a default.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::check::{allowed_headers, check};
@@ -62,16 +62,11 @@ const TRAEFIK: Family = Family {
         (status = 405, description = "a method other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", body = ErrorBody),
         (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
-pub async fn verify(
-    State(app): State<AppState>,
-    client: ClientAddr,
-    method: Method,
-    h: HeaderMap,
-) -> Response {
+pub async fn verify(State(app): State<AppState>, client: ClientAddr, req: Request) -> Response {
     counted(
         &app,
         Surface::Nginx,
-        by_headers(&app, client, &method, &h, &NGINX).await,
+        by_headers(&app, client, req, &NGINX).await,
     )
 }
 
@@ -90,16 +85,11 @@ pub async fn verify(
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
         (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
-pub async fn nginx(
-    State(app): State<AppState>,
-    client: ClientAddr,
-    method: Method,
-    h: HeaderMap,
-) -> Response {
+pub async fn nginx(State(app): State<AppState>, client: ClientAddr, req: Request) -> Response {
     counted(
         &app,
         Surface::Nginx,
-        by_headers(&app, client, &method, &h, &NGINX).await,
+        by_headers(&app, client, req, &NGINX).await,
     )
 }
 
@@ -118,16 +108,11 @@ pub async fn nginx(
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
         (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
-pub async fn traefik(
-    State(app): State<AppState>,
-    client: ClientAddr,
-    method: Method,
-    h: HeaderMap,
-) -> Response {
+pub async fn traefik(State(app): State<AppState>, client: ClientAddr, req: Request) -> Response {
     counted(
         &app,
         Surface::Traefik,
-        by_headers(&app, client, &method, &h, &TRAEFIK).await,
+        by_headers(&app, client, req, &TRAEFIK).await,
     )
 }
 
@@ -146,18 +131,24 @@ pub async fn traefik(
         (status = 403, body = ErrorBody), (status = 405, body = ErrorBody),
         (status = 429, description = "the key's rate limit is used up: `Retry-After`, `RateLimit-Policy`, `RateLimit`", body = ErrorBody),
     ))]
-pub async fn envoy(
-    State(app): State<AppState>,
-    client: ClientAddr,
-    method: Method,
-    uri: Uri,
-    h: HeaderMap,
-) -> Response {
-    let answer = match uri
+pub async fn envoy(State(app): State<AppState>, client: ClientAddr, req: Request) -> Response {
+    let (req, _) = req.into_parts();
+    let answer = match req
+        .uri
         .path_and_query()
         .and_then(|p| p.as_str().strip_prefix("/auth/envoy"))
     {
-        Some(target) => decide(&app, client, &h, method.as_str(), None, target).await,
+        Some(target) => {
+            decide(
+                &app,
+                client,
+                &req.headers,
+                req.method.as_str(),
+                None,
+                target,
+            )
+            .await
+        }
         None => Err(ApiError::NotFound),
     };
     counted(&app, Surface::Envoy, answer)
@@ -175,11 +166,13 @@ fn counted(app: &App, surface: Surface, answer: Result<Response, ApiError>) -> R
 async fn by_headers(
     app: &App,
     client: ClientAddr,
-    own: &Method,
-    h: &HeaderMap,
+    req: Request,
     f: &Family,
 ) -> Result<Response, ApiError> {
-    request::method(own.as_str(), None)?;
+    // The parts alone (the body is not `Sync`); read in place, not copied.
+    let (req, _) = req.into_parts();
+    request::method(req.method.as_str(), None)?;
+    let h = &req.headers;
     let method = header(h, f.method, f.method_title, f.proxy)?;
     let uri = header(h, f.uri, f.uri_title, f.proxy)?;
     decide(app, client, h, method, Some(f.method), uri).await
@@ -223,6 +216,9 @@ async fn decide(
     let path = request::path(uri)?;
     let allowed = check(app, h, method, path, client.ip()?).await?;
     let mut resp = StatusCode::OK.into_response();
+    // Room for every header of the answer at once (identity, rate limit, the
+    // common layers' security headers and request id): one allocation.
+    resp.headers_mut().reserve(16);
     allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use keygate_core::crypto::sha256;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::middleware::access::ClientAddr;
@@ -40,13 +40,13 @@ pub async fn introspect(
     body: bytes::Bytes,
 ) -> Response {
     let (outcome, resp) = match answer(&app, client, &headers, &body).await {
-        Ok((active, json)) => (
+        Ok((active, resp)) => (
             if active {
                 Check::Allowed
             } else {
                 Check::Unauthenticated
             },
-            json.into_response(),
+            resp,
         ),
         // The caller's own credentials (or introspection being off) are the
         // 401s here; a token's own failure is `active: false`.
@@ -68,7 +68,7 @@ async fn answer(
     client: ClientAddr,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(bool, Json<serde_json::Value>), Response> {
+) -> Result<(bool, Response), Response> {
     if app.settings.introspection_secret.is_none() {
         return Err(challenge(
             (
@@ -94,44 +94,70 @@ async fn answer(
     let form: IntrospectForm = serde_urlencoded::from_bytes(body)
         .map_err(|_| ApiError::validation("token", "send the token as form field `token`"))
         .map_err(IntoResponse::into_response)?;
-    let inactive = Json(serde_json::json!({"active": false}));
     let (identity, cred) = match tokens::authenticate(app, &form.token).await {
         Ok(found) => found,
         Err(Denied::Unavailable) => {
             return Err(ApiError::from(tokens::stale_cache()).into_response());
         }
-        Err(_) => return Ok((false, inactive)),
+        Err(_) => {
+            return Ok((
+                false,
+                Json(serde_json::json!({"active": false})).into_response(),
+            ));
+        }
     };
     let c = &identity.claims;
     // A use of the key (last used), from the asking service's address; not a
     // call in the usage counts, nor against the rate limit: asking about a
     // token is not a call, the rate limit is only reported.
-    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
-    app.usage.used(&c.sub, &c.org_id, &ip);
-    let rate_limit = app.cache.limit_of(&cred);
-    let mut out = serde_json::json!({
-        "active": true,
-        "token_type": "Bearer",
-        "client_id": c.sub,
-        "sub": c.sub,
-        "org_id": c.org_id,
-        "account_id": c.account_id,
-        "scope": cred.scope.scope_string(&app.catalog, &c.target()),
-        "exp": c.exp,
-        "iat": c.iat,
-        "iss": c.iss,
-    });
-    if let Some(l) = rate_limit {
-        out["rate_limit"] =
-            serde_json::json!({"requests": l.requests, "per_seconds": l.per_seconds});
-    }
-    // The key's network allowlist: the token is for callers in these networks
-    // only (absent: anywhere). Introspection answers whoever asks (a resource
-    // server, not the client); the resource server enforces it.
-    if let Some(n) = &cred.allowed_networks {
-        out["allowed_networks"] = n.to_strings().into();
-    }
-    Ok((true, Json(out)))
+    app.usage.used(&c.sub, &c.org_id, ip);
+    let out = Active {
+        active: true,
+        token_type: "Bearer",
+        client_id: &c.sub,
+        sub: &c.sub,
+        org_id: &c.org_id,
+        account_id: &c.account_id,
+        scope: cred.scope.scope_string(&app.catalog, &c.target()),
+        exp: c.exp,
+        iat: c.iat,
+        iss: &c.iss,
+        rate_limit: app.cache.limit_of(&cred).map(|l| LimitJson {
+            requests: l.requests,
+            per_seconds: l.per_seconds,
+        }),
+        // The key's network allowlist: the token is for callers in these
+        // networks only (absent: anywhere). Introspection answers whoever asks
+        // (a resource server, not the client); the resource server enforces it.
+        allowed_networks: cred.allowed_networks.as_ref().map(|n| n.to_strings()),
+    };
+    Ok((true, Json(out).into_response()))
+}
+
+/// An active token's answer, serialized straight from the claims (no
+/// intermediate JSON tree on the hot path).
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    token_type: &'static str,
+    client_id: &'a keygate_core::ClientId,
+    sub: &'a keygate_core::ClientId,
+    org_id: &'a keygate_core::OrgId,
+    account_id: &'a Option<keygate_core::AccountId>,
+    scope: String,
+    exp: i64,
+    iat: i64,
+    iss: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<LimitJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_networks: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct LimitJson {
+    requests: u32,
+    per_seconds: u32,
 }
 
 /// A 401 of introspection says which scheme it wants (RFC 7235).

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use hyper_util::client::legacy::Client;
@@ -158,9 +158,7 @@ async fn proxy_inner(
     h.remove(header::HOST);
     identity_headers(&allowed.identity, h);
     // The upstream logs under the same id as we do.
-    if let Some(v) =
-        crate::state::request_id::current().and_then(|id| HeaderValue::from_str(&id).ok())
-    {
+    if let Some(v) = crate::state::request_id::current_header() {
         h.insert(crate::state::request_id::HEADER, v);
     }
     upstream_headers::set_forwarded(h, ip, host, tls);

@@ -397,11 +397,12 @@ mod tests {
     /// `trace()` (used by the app's error page) says the same id.
     #[tokio::test]
     async fn trace_id_of_5xx_bodies_is_the_request_id() {
-        let (resp, traced) = crate::state::request_id::scope("req-7".into(), async {
-            let resp = ApiError::Internal("boom".into()).into_response();
-            (resp, service::Error::Unavailable("down".into()).trace())
-        })
-        .await;
+        let (resp, traced) =
+            crate::state::request_id::scope(HeaderValue::from_static("req-7"), async {
+                let resp = ApiError::Internal("boom".into()).into_response();
+                (resp, service::Error::Unavailable("down".into()).trace())
+            })
+            .await;
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
             .await

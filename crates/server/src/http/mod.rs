@@ -172,7 +172,6 @@ pub fn common_layers(router: Router, app: AppState) -> Router {
     router
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn(header_limit))
         .layer(middleware::from_fn_with_state(app, headers_and_log))
 }
 
@@ -235,9 +234,13 @@ pub const URI_LIMIT: usize = 8 * 1024;
 /// The Airwallex-compatible login, which reads only its own headers.
 const LOGIN_PATH: &str = "/api/v1/authentication/login";
 
-async fn header_limit(req: Request, next: Next) -> Response {
+/// The answer to a request target or headers over these limits, or to a
+/// repeated `Authorization`, checked in [`log_request`] before the request
+/// goes on (not a layer of its own: each `from_fn` layer boxes the rest of
+/// the request's future once more).
+fn header_limit(req: &Request) -> Option<Response> {
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
-        return ApiError::UriTooLong.into_response();
+        return Some(ApiError::UriTooLong.into_response());
     }
     let size: usize = req
         .headers()
@@ -245,7 +248,7 @@ async fn header_limit(req: Request, next: Next) -> Response {
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if size > HEADER_LIMIT || req.headers().len() > MAX_HEADERS {
-        return ApiError::HeadersTooLarge.into_response();
+        return Some(ApiError::HeadersTooLarge.into_response());
     }
     // The credential of every surface (gateway, forward-auth, introspection,
     // `/dev/v1`, GitLab's revocation calls): with two, Keygate would judge one
@@ -254,9 +257,9 @@ async fn header_limit(req: Request, next: Next) -> Response {
     if req.uri().path() != LOGIN_PATH
         && let Err(e) = headers::one(req.headers(), "authorization")
     {
-        return ApiError::from(e).into_response();
+        return Some(ApiError::from(e).into_response());
     }
-    next.run(req).await
+    None
 }
 
 /// Security headers on every response, and one log line per request with the
@@ -267,20 +270,12 @@ async fn header_limit(req: Request, next: Next) -> Response {
 /// field `request_id` around every log line, and the task-local that 5xx
 /// bodies read their `trace_id` from), and returned as `x-request-id`.
 async fn headers_and_log(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = request_id::accept(
-        req.headers()
-            .get(request_id::HEADER)
-            .map(HeaderValue::as_bytes),
-    );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(request_id::HEADER, v);
-    }
-    let span = tracing::info_span!("request", request_id = %id);
+    // One value for the request, the task-local and the answer (clones share it).
+    let id = request_id::of_request(req.headers_mut());
+    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
     let mut resp =
         request_id::scope(id.clone(), log_request(&app, req, next).instrument(span)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(request_id::HEADER, v);
-    }
+    resp.headers_mut().insert(request_id::HEADER, id);
     resp
 }
 
@@ -298,14 +293,20 @@ async fn log_request(app: &AppState, req: Request, next: Next) -> Response {
         .then(|| (req.method().clone(), without_token(path)));
     // A body that trickles in is cut off (`body_deadline`); a request
     // without one is left as it is.
-    let (parts, body) = req.into_parts();
-    let (body, body_outcome) = body_deadline::wrap(body, app.settings.body);
-    // Kept for the log line of a refused body (a clone of `Bytes`, no copy).
-    let uri = body_outcome.as_ref().map(|_| parts.uri.clone());
-    let mut resp = next.run(Request::from_parts(parts, body)).await;
-    if let (Some(fault), Some(uri)) = (body_outcome.and_then(|o| o.fault()), uri) {
-        resp = refused_body(resp, fault, &uri);
-    }
+    let mut resp = match header_limit(&req) {
+        Some(refused) => refused,
+        None => {
+            let (parts, body) = req.into_parts();
+            let (body, body_outcome) = body_deadline::wrap(body, app.settings.body);
+            // Kept for the log line of a refused body (a clone of `Bytes`, no copy).
+            let uri = body_outcome.as_ref().map(|_| parts.uri.clone());
+            let resp = next.run(Request::from_parts(parts, body)).await;
+            match (body_outcome.and_then(|o| o.fault()), uri) {
+                (Some(fault), Some(uri)) => refused_body(resp, fault, &uri),
+                _ => resp,
+            }
+        }
+    };
     let h = resp.headers_mut();
     let defaults = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -22,12 +22,17 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct AttemptLimiter {
     limit: u32,
     window: Duration,
     map: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Whether `map` holds anything, kept under its lock: while nothing
+    /// failed (the usual case) [`AttemptLimiter::check`] reads only this,
+    /// instead of taking a lock that every core's logins share.
+    tracking: AtomicBool,
 }
 
 const MAX_TRACKED: usize = 100_000;
@@ -58,6 +63,7 @@ impl AttemptLimiter {
             limit,
             window,
             map: Mutex::new(HashMap::new()),
+            tracking: AtomicBool::new(false),
         }
     }
 
@@ -65,8 +71,17 @@ impl AttemptLimiter {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether any failure is counted at all (else [`AttemptLimiter::check`]
+    /// passes every key, and its caller need not even make the key).
+    pub fn tracking(&self) -> bool {
+        self.tracking.load(Ordering::Acquire)
+    }
+
     /// `Err(seconds to wait)` when `key` has used up its failures.
     pub fn check(&self, key: &str) -> Result<(), u64> {
+        if !self.tracking() {
+            return Ok(());
+        }
         let map = self.lock();
         match map.get(key) {
             Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
@@ -80,6 +95,7 @@ impl AttemptLimiter {
         let mut map = self.lock();
         self.prune(&mut map);
         let now = Instant::now();
+        self.tracking.store(true, Ordering::Release);
         let entry = map.entry(key.to_owned()).or_insert((now, 0));
         if entry.0.elapsed() >= self.window {
             *entry = (now, 0);
@@ -94,6 +110,7 @@ impl AttemptLimiter {
         let mut map = self.lock();
         self.prune(&mut map);
         let now = Instant::now();
+        self.tracking.store(true, Ordering::Release);
         let entry = map.entry(key.to_owned()).or_insert((now, 0));
         if entry.0.elapsed() >= self.window {
             *entry = (now, 0);
@@ -113,6 +130,7 @@ impl AttemptLimiter {
         if map.len() >= MAX_TRACKED {
             let window = self.window;
             map.retain(|_, (start, n)| *n > 0 && start.elapsed() < window);
+            self.tracking.store(!map.is_empty(), Ordering::Release);
         }
     }
 }

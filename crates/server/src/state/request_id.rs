@@ -5,11 +5,18 @@
 //!
 //! `http::common_layers` sets it for the whole request through a task-local,
 //! so services and surfaces below reach it without passing it along.
+//!
+//! On the hot path the id is one `HeaderValue` made once (one allocation for
+//! a made id, none for an accepted one, which shares the incoming header's
+//! bytes) and cloned by reference count into the request, the task-local,
+//! the answer and the upstream request.
 
 use std::future::Future;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::http::{HeaderMap, HeaderValue};
+use bytes::Bytes;
 use keygate_core::crypto::{BASE62, random_bytes};
 
 /// The header that carries the id in and out.
@@ -20,22 +27,36 @@ pub const HEADER: &str = "x-request-id";
 const LEN: usize = 22;
 
 tokio::task_local! {
-    static CURRENT: String;
+    static CURRENT: HeaderValue;
 }
 
-/// The incoming id if it is 1–64 characters of `[A-Za-z0-9._-]`; anything
-/// else (empty, too long, other characters, not UTF-8) is replaced by a new
-/// one, so a caller cannot put arbitrary text in our logs.
-pub fn accept(incoming: Option<&[u8]>) -> String {
+/// Whether an incoming id is kept: 1–64 characters of `[A-Za-z0-9._-]`.
+/// Anything else (empty, too long, other characters, not UTF-8) is replaced
+/// by a new one, so a caller cannot put arbitrary text in our logs.
+fn well_formed(v: &[u8]) -> bool {
+    (1..=64).contains(&v.len())
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The incoming id if [`well_formed`], else a new one.
+pub fn accept(incoming: Option<&HeaderValue>) -> HeaderValue {
     match incoming {
-        Some(v)
-            if (1..=64).contains(&v.len())
-                && v.iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
-        {
-            String::from_utf8_lossy(v).into_owned()
+        Some(v) if well_formed(v.as_bytes()) => v.clone(),
+        _ => new_header(),
+    }
+}
+
+/// The request's id ([`accept`]), left in (or put in) its `x-request-id`
+/// header, where the surfaces below and the upstream find it.
+pub fn of_request(headers: &mut HeaderMap) -> HeaderValue {
+    match headers.get(HEADER) {
+        Some(v) if well_formed(v.as_bytes()) => v.clone(),
+        _ => {
+            let id = new_header();
+            headers.insert(HEADER, id.clone());
+            id
         }
-        _ => new_id(),
     }
 }
 
@@ -46,13 +67,25 @@ pub fn accept(incoming: Option<&[u8]>) -> String {
 /// generator took one `getrandom` per request on the hot path). An id names
 /// a request; it is no secret.
 pub fn new_id() -> String {
+    new_bytes().iter().map(|&b| b as char).collect()
+}
+
+/// [`new_id`] as a header value, in one allocation that its clones share.
+pub fn new_header() -> HeaderValue {
+    // Base62 digits are always a valid header value.
+    HeaderValue::from_maybe_shared(Bytes::from_owner(new_bytes()))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+fn new_bytes() -> [u8; LEN] {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| u64::from_le_bytes(random_bytes::<8>()));
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut id = String::with_capacity(LEN);
-    push_base62(&mut id, prefix);
-    push_base62(&mut id, mix(n ^ prefix.rotate_left(29)));
+    let mut id = [0u8; LEN];
+    let (a, b) = id.split_at_mut(LEN / 2);
+    put_base62(a, prefix);
+    put_base62(b, mix(n ^ prefix.rotate_left(29)));
     id
 }
 
@@ -63,24 +96,30 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `v` as exactly 11 base62 digits (62^11 > 2^64).
-fn push_base62(out: &mut String, mut v: u64) {
-    let mut digits = [0u8; LEN / 2];
-    for d in digits.iter_mut().rev() {
+/// `v` as exactly 11 base62 digits (62^11 > 2^64) in `out` (11 bytes).
+fn put_base62(out: &mut [u8], mut v: u64) {
+    for d in out.iter_mut().rev() {
         *d = BASE62[(v % 62) as usize];
         v /= 62;
     }
-    out.extend(digits.iter().map(|&b| b as char));
 }
 
 /// Runs `fut` with `id` as the current request id.
-pub async fn scope<F: Future>(id: String, fut: F) -> F::Output {
+pub async fn scope<F: Future>(id: HeaderValue, fut: F) -> F::Output {
     CURRENT.scope(id, fut).await
 }
 
 /// The current request's id, if a request is being served.
 pub fn current() -> Option<String> {
-    CURRENT.try_with(|id| id.clone()).ok()
+    CURRENT
+        .try_with(|id| id.to_str().ok().map(str::to_owned))
+        .ok()
+        .flatten()
+}
+
+/// The current request's id as a header value (a reference-counted clone).
+pub fn current_header() -> Option<HeaderValue> {
+    CURRENT.try_with(HeaderValue::clone).ok()
 }
 
 /// The id to show as `trace_id`: the request's own, or a new one outside a
@@ -93,18 +132,31 @@ pub fn trace_id() -> String {
 mod tests {
     use super::*;
 
+    fn header(v: &[u8]) -> HeaderValue {
+        HeaderValue::from_bytes(v).unwrap()
+    }
+
     #[test]
     fn accepts_only_well_formed_ids() {
-        assert_eq!(accept(Some(b"abc-DEF_1.2")), "abc-DEF_1.2");
+        assert_eq!(accept(Some(&header(b"abc-DEF_1.2"))), "abc-DEF_1.2");
         let long = "a".repeat(64);
-        assert_eq!(accept(Some(long.as_bytes())), long);
+        assert_eq!(accept(Some(&header(long.as_bytes()))), long.as_str());
         let too_long = "a".repeat(65);
-        for bad in [&b""[..], b"a b", b"a\nb", b"\xff", too_long.as_bytes()] {
-            let got = accept(Some(bad));
+        for bad in [&b""[..], b"a b", b"\xff", too_long.as_bytes()] {
+            let got = accept(Some(&header(bad)));
             assert_eq!(got.len(), LEN);
             assert_ne!(got.as_bytes(), bad);
         }
+        assert!(!well_formed(b"a\nb"));
         assert_ne!(accept(None), accept(None));
+        let mut h = HeaderMap::new();
+        let made = of_request(&mut h);
+        assert_eq!(
+            h.get(HEADER),
+            Some(&made),
+            "a made id is put on the request"
+        );
+        assert_eq!(of_request(&mut h), made, "and kept from there on");
     }
 
     #[test]
@@ -116,7 +168,11 @@ mod tests {
             assert_eq!(id.len(), LEN);
             assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
             assert_eq!(&id[..LEN / 2], prefix);
-            assert_eq!(accept(Some(id.as_bytes())), *id, "accepted back as is");
+            assert_eq!(
+                accept(Some(&header(id.as_bytes()))),
+                id.as_str(),
+                "accepted back as is"
+            );
         }
     }
 
@@ -124,11 +180,10 @@ mod tests {
     fn the_mixer_is_a_bijection_on_a_sample() {
         let outs: std::collections::HashSet<u64> = (0..100_000u64).map(mix).collect();
         assert_eq!(outs.len(), 100_000);
-        let mut s = String::new();
-        push_base62(&mut s, u64::MAX);
-        assert_eq!(s, "LygHa16AHYF");
-        s.clear();
-        push_base62(&mut s, 0);
-        assert_eq!(s, "00000000000");
+        let mut s = [0u8; LEN / 2];
+        put_base62(&mut s, u64::MAX);
+        assert_eq!(&s, b"LygHa16AHYF");
+        put_base62(&mut s, 0);
+        assert_eq!(&s, b"00000000000");
     }
 }

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use keygate_core::token::Claims;
@@ -88,20 +89,14 @@ struct Entry {
     org_id: OrgId,
     /// Per minute start; rarely more than two minutes between flushes.
     minutes: Vec<(i64, UsageCounts)>,
-    last_used: Option<(i64, String)>,
+    /// When, and from which address (`None`: no socket, written as ""); the
+    /// address is turned into text only when flushed, not per request.
+    last_used: Option<(i64, Option<IpAddr>)>,
 }
 
 impl Entry {
-    fn last_use(&mut self, now: i64, ip: &str) {
-        match &mut self.last_used {
-            Some((at, old)) => {
-                *at = now;
-                if old != ip {
-                    ip.clone_into(old);
-                }
-            }
-            None => self.last_used = Some((now, ip.to_owned())),
-        }
+    fn last_use(&mut self, now: i64, ip: Option<IpAddr>) {
+        self.last_used = Some((now, ip));
     }
 
     fn minute(&mut self, start: i64) -> &mut UsageCounts {
@@ -153,14 +148,14 @@ impl Usage {
     }
 
     /// A login or a token check with this key, from `ip` (last used).
-    pub fn used(&self, client_id: &ClientId, org_id: &OrgId, ip: &str) {
+    pub fn used(&self, client_id: &ClientId, org_id: &OrgId, ip: Option<IpAddr>) {
         let now = now_ms();
         self.with(client_id.as_str(), org_id, |e| e.last_use(now, ip));
     }
 
     /// A token check at the gateway or forward-auth that let the request pass
     /// from `ip`: the key's last use and the allowed call, in one update.
-    pub fn allowed(&self, claims: &Claims, ip: &str) {
+    pub fn allowed(&self, claims: &Claims, ip: Option<IpAddr>) {
         let now = now_ms();
         let minute = now.div_euclid(MINUTE_MS) * MINUTE_MS;
         self.with(claims.sub.as_str(), &claims.org_id, |e| {
@@ -196,7 +191,7 @@ impl Usage {
                         client_id: client_id.clone(),
                         org_id: e.org_id.clone(),
                         at,
-                        ip,
+                        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
                     });
                 }
                 for (minute_start, counts) in e.minutes {
@@ -222,7 +217,7 @@ impl Usage {
         for u in batch.last_used {
             self.with(u.client_id.as_str(), &u.org_id, |e| match &e.last_used {
                 Some((at, _)) if *at >= u.at => {}
-                _ => e.last_used = Some((u.at, u.ip)),
+                _ => e.last_used = Some((u.at, u.ip.parse().ok())),
             });
         }
     }
@@ -255,11 +250,11 @@ mod tests {
             OrgId::generate(),
         );
         for _ in 0..3 {
-            u.allowed(&claims(&a, &o), "198.51.100.1");
+            u.allowed(&claims(&a, &o), "198.51.100.1".parse().ok());
         }
         u.refused(&claims(&a, &o), Reason::Scope);
         u.refused_key(&b, &o, Reason::RateLimit);
-        u.used(&a, &o, "203.0.113.9");
+        u.used(&a, &o, "203.0.113.9".parse().ok());
         let batch = u.take();
         let total = |c: &ClientId| {
             let mut t = UsageCounts::default();
@@ -275,13 +270,20 @@ mod tests {
         assert_eq!(batch.last_used[0].ip, "203.0.113.9");
         assert!(u.take().is_empty());
         u.restore(batch);
+        u.used(&b, &o, None);
+        let batch = u.take();
         assert_eq!(
-            u.take()
-                .counts
-                .iter()
-                .map(|d| d.counts.allowed)
-                .sum::<u64>(),
+            batch.counts.iter().map(|d| d.counts.allowed).sum::<u64>(),
             3
         );
+        let ip_of = |c: &ClientId| {
+            batch
+                .last_used
+                .iter()
+                .find(|l| &l.client_id == c)
+                .map(|l| l.ip.clone())
+        };
+        assert_eq!(ip_of(&a).as_deref(), Some("203.0.113.9"), "restored");
+        assert_eq!(ip_of(&b).as_deref(), Some(""), "no socket");
     }
 }

@@ -1,15 +1,17 @@
 //! `POST /api/v1/authentication/login` and the public keys that verify its tokens.
 
+use std::net::IpAddr;
+
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header::USER_AGENT};
 use keygate_core::time::format_airwallex;
 
 use axum::response::{IntoResponse, Response};
 
 use crate::http::dto::LoginResponse;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ClientInfo;
+use crate::middleware::access::ClientAddr;
 use crate::middleware::headers;
 use crate::service::tokens::{self, LoginRequest};
 use crate::state::app::{App, AppState};
@@ -40,12 +42,14 @@ fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, A
         (status = 403, body = ErrorBody, description = "login_as_not_allowed"),
         (status = 429, body = ErrorBody),
     ))]
-pub async fn login(
-    State(app): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-) -> Response {
-    let resp = issue(&app, &client, &headers).await.into_response();
+pub async fn login(State(app): State<AppState>, client: ClientAddr, req: Request) -> Response {
+    // The headers are read in place (the `HeaderMap` extractor copies them),
+    // the address is written on the stack, the user agent borrowed.
+    let (parts, _) = req.into_parts();
+    let resp = match client.ip() {
+        Ok(ip) => issue(&app, ip, &parts.headers).await.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    };
     app.metrics
         .login(metrics::Login::of_status(resp.status().as_u16()));
     resp
@@ -53,17 +57,18 @@ pub async fn login(
 
 async fn issue(
     app: &App,
-    client: &ClientInfo,
+    ip: Option<IpAddr>,
     headers: &HeaderMap,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
+    let ip = IpText::of(ip);
     let issued = tokens::login(
         app,
         &LoginRequest {
             client_id: header(headers, "x-client-id")?,
             api_key: header(headers, "x-api-key")?,
             login_as: header(headers, "x-login-as")?,
-            ip: &client.ip,
-            user_agent: client.user_agent.as_deref(),
+            ip: ip.as_str(),
+            user_agent: user_agent(headers),
         },
     )
     .await?;
@@ -74,6 +79,40 @@ async fn issue(
             expires_at: format_airwallex(issued.expires_at_ms),
         }),
     ))
+}
+
+/// The client's address as text ("" without a socket), as `ClientInfo` has
+/// it, written into a buffer on the stack.
+struct IpText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    fn of(ip: Option<IpAddr>) -> IpText {
+        use std::io::Write as _;
+        let mut buf = [0u8; 48];
+        let mut rest = &mut buf[..];
+        if let Some(ip) = ip {
+            // 45 characters at most (IPv4-mapped IPv6); cannot fail.
+            let _ = write!(rest, "{ip}");
+        }
+        let len = 48 - rest.len();
+        IpText { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+/// The user agent, its first 256 characters, as `ClientInfo` has it.
+fn user_agent(h: &HeaderMap) -> Option<&str> {
+    let s = h.get(USER_AGENT)?.to_str().ok()?;
+    Some(match s.char_indices().nth(256) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    })
 }
 
 /// The public keys that verify access tokens (RFC 7517). During a rotation both
