@@ -7,7 +7,9 @@ pub mod layers;
 pub mod routes;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::app::AppState;
 use error::ApiError;
@@ -16,121 +18,66 @@ use routes::{
     usage, webhooks,
 };
 
-/// The JSON API's routes: login, JWKS, the management API, the health check
-/// and readiness.
+/// The JSON API's documented routes: login, JWKS, the management API, the
+/// health check, readiness and the leak intake. Each path and method is the
+/// one in the handler's `#[utoipa::path]`, which also puts it in
+/// `/openapi.json` (`openapi::document`); handlers on one line share a path.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::login))
+        .routes(routes!(login::jwks))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(sessions::create))
+        .routes(routes!(sessions::delete))
+        .routes(routes!(sessions::me))
+        .routes(routes!(two_factor::enrol, two_factor::disable))
+        .routes(routes!(two_factor::confirm))
+        .routes(routes!(two_factor::sign_in))
+        .routes(routes!(two_factor::get_org, two_factor::update_org))
+        .routes(routes!(orgs::resources))
+        .routes(routes!(orgs::list_accounts, orgs::create_account))
+        .routes(routes!(orgs::list_members))
+        .routes(routes!(people::list_invitations, people::invite))
+        .routes(routes!(people::withdraw))
+        .routes(routes!(people::accept))
+        .routes(routes!(people::request_reset))
+        .routes(routes!(people::complete_reset))
+        .routes(routes!(people::change_password))
+        .routes(routes!(people::sessions))
+        .routes(routes!(people::end_session))
+        .routes(routes!(orgs::update_member, orgs::remove_member))
+        .routes(routes!(keys::list))
+        .routes(routes!(key_policy::get, key_policy::update))
+        .routes(routes!(keys::generate_admin))
+        .routes(routes!(keys::update_admin))
+        .routes(routes!(orgs::rate_limit, orgs::set_rate_limit))
+        .routes(routes!(keys::regenerate_admin))
+        .routes(routes!(keys::create_scoped))
+        .routes(routes!(
+            keys::get_scoped,
+            keys::update_scoped,
+            keys::delete_scoped
+        ))
+        .routes(routes!(keys::regenerate_scoped))
+        .routes(routes!(keys::duplicate_scoped))
+        .routes(routes!(audit::list))
+        .routes(routes!(usage::get))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::webhook_deliveries))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(leaks::github))
+        .routes(routes!(leaks::gitlab_types))
+        .routes(routes!(leaks::gitlab_revoke))
+}
+
+/// The JSON API's router: [`routes`], and the JSON 404 for a path no surface
+/// has.
 pub fn router(app: AppState) -> Router {
-    let org = "/dev/v1/orgs/{org_id}";
-    Router::new()
-        .route("/api/v1/authentication/login", post(login::login))
-        .route("/.well-known/jwks.json", get(login::jwks))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/dev/v1/sessions", post(sessions::create))
-        .route(
-            "/dev/v1/sessions/current",
-            axum::routing::delete(sessions::delete),
-        )
-        .route("/dev/v1/me", get(sessions::me))
-        .route(
-            "/dev/v1/me/two-factor",
-            post(two_factor::enrol).delete(two_factor::disable),
-        )
-        .route("/dev/v1/me/two-factor/confirm", post(two_factor::confirm))
-        .route("/dev/v1/sessions/two-factor", post(two_factor::sign_in))
-        .route(org, get(two_factor::get_org).patch(two_factor::update_org))
-        .route("/dev/v1/resources", get(orgs::resources))
-        .route(
-            &format!("{org}/accounts"),
-            get(orgs::list_accounts).post(orgs::create_account),
-        )
-        .route(&format!("{org}/members"), get(orgs::list_members))
-        .route(
-            &format!("{org}/invitations"),
-            get(people::list_invitations).post(people::invite),
-        )
-        .route(
-            &format!("{org}/invitations/{{invitation_id}}"),
-            axum::routing::delete(people::withdraw),
-        )
-        .route("/dev/v1/invitations/accept", post(people::accept))
-        .route("/dev/v1/password-resets", post(people::request_reset))
-        .route(
-            "/dev/v1/password-resets/complete",
-            post(people::complete_reset),
-        )
-        .route("/dev/v1/me/password", post(people::change_password))
-        .route("/dev/v1/me/sessions", get(people::sessions))
-        .route(
-            "/dev/v1/me/sessions/{session_id}",
-            axum::routing::delete(people::end_session),
-        )
-        .route(
-            &format!("{org}/members/{{user_id}}"),
-            axum::routing::patch(orgs::update_member).delete(orgs::remove_member),
-        )
-        .route(&format!("{org}/api-keys"), get(keys::list))
-        .route(
-            &format!("{org}/key-policy"),
-            get(key_policy::get).patch(key_policy::update),
-        )
-        .route(&format!("{org}/admin-keys"), post(keys::generate_admin))
-        .route(
-            &format!("{org}/admin-keys/{{client_id}}"),
-            axum::routing::patch(keys::update_admin),
-        )
-        .route(
-            &format!("{org}/rate-limit"),
-            get(orgs::rate_limit).patch(orgs::set_rate_limit),
-        )
-        .route(
-            &format!("{org}/admin-keys/{{client_id}}/regenerate"),
-            post(keys::regenerate_admin),
-        )
-        .route(&format!("{org}/scoped-keys"), post(keys::create_scoped))
-        .route(
-            &format!("{org}/scoped-keys/{{client_id}}"),
-            get(keys::get_scoped)
-                .patch(keys::update_scoped)
-                .delete(keys::delete_scoped),
-        )
-        .route(
-            &format!("{org}/scoped-keys/{{client_id}}/regenerate"),
-            post(keys::regenerate_scoped),
-        )
-        .route(
-            &format!("{org}/scoped-keys/{{client_id}}/duplicate"),
-            post(keys::duplicate_scoped),
-        )
-        .route(&format!("{org}/audit-events"), get(audit::list))
-        .route(&format!("{org}/usage"), get(usage::get))
-        .route(
-            &format!("{org}/webhooks"),
-            get(webhooks::list).post(webhooks::create),
-        )
-        .route(
-            &format!("{org}/webhooks/{{webhook_id}}"),
-            axum::routing::patch(webhooks::update).delete(webhooks::delete),
-        )
-        .route(
-            &format!("{org}/webhooks/{{webhook_id}}/deliveries"),
-            get(webhooks::webhook_deliveries),
-        )
-        .route(&format!("{org}/deliveries"), get(webhooks::deliveries))
-        .route(
-            &format!("{org}/deliveries/{{delivery_id}}/redeliver"),
-            post(webhooks::redeliver),
-        )
-        .route("/secret-scanning/github", post(leaks::github))
-        .route(
-            "/secret-scanning/gitlab/v1/revocable_token_types",
-            get(leaks::gitlab_types),
-        )
-        .route(
-            "/secret-scanning/gitlab/v1/revoke_tokens",
-            post(leaks::gitlab_revoke),
-        )
-        .fallback(no_route)
-        .with_state(app)
+    let (router, _document) = routes().split_for_parts();
+    router.fallback(no_route).with_state(app)
 }
 
 /// The metrics listener's routes (`serve --metrics-listen`): `GET /metrics`
