@@ -1,85 +1,40 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
 
-use utoipa::OpenApi;
+use std::sync::LazyLock;
+
+use utoipa::{Modify, OpenApi};
 
 use crate::gateway;
-use crate::gateway::forward_auth;
-use crate::http::routes::{
-    audit, health, key_policy, keys, leaks, login, orgs, people, sessions, two_factor, usage,
-    webhooks,
-};
+use crate::http;
 
+/// What the document says beyond its paths: its title and description.
 #[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Keygate",
-        description = "API keys, access tokens and scope checks. Management API under /dev/v1 \
-                       (session bearer token); API clients log in at /api/v1/authentication/login."
-    ),
-    paths(
-        login::login,
-        login::jwks,
-        sessions::create,
-        sessions::delete,
-        sessions::me,
-        two_factor::enrol,
-        two_factor::confirm,
-        two_factor::disable,
-        two_factor::sign_in,
-        two_factor::get_org,
-        two_factor::update_org,
-        orgs::list_accounts,
-        orgs::create_account,
-        orgs::list_members,
-        people::invite,
-        people::list_invitations,
-        people::withdraw,
-        people::accept,
-        people::request_reset,
-        people::complete_reset,
-        people::change_password,
-        people::sessions,
-        people::end_session,
-        orgs::update_member,
-        orgs::remove_member,
-        orgs::resources,
-        keys::list,
-        keys::generate_admin,
-        keys::regenerate_admin,
-        keys::update_admin,
-        orgs::rate_limit,
-        orgs::set_rate_limit,
-        keys::create_scoped,
-        keys::get_scoped,
-        keys::update_scoped,
-        keys::regenerate_scoped,
-        keys::duplicate_scoped,
-        keys::delete_scoped,
-        key_policy::get,
-        key_policy::update,
-        audit::list,
-        usage::get,
-        webhooks::list,
-        webhooks::create,
-        webhooks::update,
-        webhooks::delete,
-        webhooks::webhook_deliveries,
-        webhooks::deliveries,
-        webhooks::redeliver,
-        forward_auth::verify,
-        forward_auth::nginx,
-        forward_auth::traefik,
-        forward_auth::envoy,
-        gateway::introspect::introspect,
-        health::healthz,
-        health::readyz,
-        leaks::github,
-        leaks::gitlab_types,
-        leaks::gitlab_revoke,
-    ),
-    modifiers(&SessionBearer, &CallerSchemes, &EdgeResponses, &ResponseDescriptions)
-)]
-pub struct ApiDoc;
+#[openapi(info(
+    title = "Keygate",
+    description = "API keys, access tokens and scope checks. Management API under /dev/v1 \
+                   (session bearer token); API clients log in at /api/v1/authentication/login."
+))]
+struct ApiDoc;
+
+/// The document: the paths and schemas of the routers of `http` and
+/// `gateway` (each route's `#[utoipa::path]`, routed by `routes!`), then the
+/// rules below, which add what every route shares (security schemes, the
+/// edge's answers, descriptions).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(http::routes().into_openapi());
+    doc.merge(gateway::routes().into_openapi());
+    let rules: [&dyn Modify; 4] = [
+        &SessionBearer,
+        &CallerSchemes,
+        &EdgeResponses,
+        &ResponseDescriptions,
+    ];
+    for rule in rules {
+        rule.modify(&mut doc);
+    }
+    doc
+}
 
 /// `/dev/v1/**` (but signing in and the steps before a session) takes the session token as
 /// `Authorization: Bearer` only; the Developer app's cookie is not accepted.
@@ -418,10 +373,13 @@ pub fn router() -> axum::Router {
         HeaderValue::from_static(DOCS_CSP),
     ));
     axum::Router::new()
-        .route("/openapi.json", axum::routing::get(document))
+        .route("/openapi.json", axum::routing::get(serve_document))
         .merge(docs)
 }
 
-async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+/// Built once, on the first request.
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(document);
+
+async fn serve_document() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    axum::Json(&DOCUMENT)
 }

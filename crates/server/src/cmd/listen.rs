@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// hyper refuses a request head beyond these on its own (431, no body);
-/// `http::HEADER_LIMIT` and `http::MAX_HEADERS` refuse with JSON well before.
+/// `http::layers::HEADER_LIMIT` and `MAX_HEADERS` refuse with JSON well before.
 const HYPER_MAX_HEADERS: usize = 1000;
 const HYPER_MAX_BUF: usize = 256 * 1024;
 

@@ -128,7 +128,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         surfaces = surfaces.merge(test_clock::router());
     }
-    let router = http::common_layers(surfaces, app.clone());
+    let router = http::layers::common_layers(surfaces, app.clone());
     let served = listen::serve(listener, router, shutdown()).await;
     // No call is counted any more: let every task finish its unit of work,
     // then write what was counted since the last flush.

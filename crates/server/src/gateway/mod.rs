@@ -18,10 +18,12 @@ use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::any;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::http::error::ApiError;
 use crate::middleware::access::ClientAddr;
@@ -45,22 +47,54 @@ impl FromRef<Gateway> for AppState {
     }
 }
 
-/// The gateway's routes: the reverse proxy, forward-auth and introspection.
+/// The gateway's routes: the reverse proxy (`/api/**`, not in the document:
+/// its answers are the upstream's), and [`routes`].
 pub fn router(app: AppState) -> anyhow::Result<Router> {
     let upstream = match &app.settings.upstream {
         Some(url) => Some(Arc::new(Upstream::new(url, app.settings.upstream_timeout)?)),
         None => None,
     };
-    Ok(Router::new()
+    let (documented, _document) = routes().split_for_parts();
+    Ok(documented
         .route("/api/{*rest}", any(proxy))
-        // One forward-auth endpoint per proxy, each reading only its own
-        // headers; `/auth/verify/…` is no longer an Envoy prefix (404).
-        .route("/auth/verify", any(forward_auth::verify))
-        .route("/auth/nginx", any(forward_auth::nginx))
-        .route("/auth/traefik", any(forward_auth::traefik))
-        .route("/auth/envoy/{*rest}", any(forward_auth::envoy))
-        .route("/oauth/introspect", post(introspect::introspect))
         .with_state(Gateway { app, upstream }))
+}
+
+/// The gateway's documented routes, each path the one in its handler's
+/// `#[utoipa::path]`: one forward-auth endpoint per proxy, each reading only
+/// its own headers, and introspection. Forward-auth answers every method (a
+/// proxy asks with its own or the original request's); the document shows
+/// GET. `/auth/verify/…` is no longer an Envoy prefix (404).
+pub fn routes() -> OpenApiRouter<Gateway> {
+    OpenApiRouter::new()
+        .routes(routes!(forward_auth::verify).map(|_| any(forward_auth::verify)))
+        .routes(routes!(forward_auth::nginx).map(|_| any(forward_auth::nginx)))
+        .routes(routes!(forward_auth::traefik).map(|_| any(forward_auth::traefik)))
+        .merge(rest_of_path(
+            routes!(forward_auth::envoy).map(|_| any(forward_auth::envoy)),
+        ))
+        .routes(routes!(introspect::introspect))
+}
+
+/// A documented route whose last parameter takes the rest of the path
+/// (Envoy's prefix): `{path}` in the document, which has no such parameter,
+/// and `{*path}` in the router.
+fn rest_of_path(
+    (schemas, paths, method_router): UtoipaMethodRouter<Gateway>,
+) -> OpenApiRouter<Gateway> {
+    let mut router = OpenApiRouter::new();
+    for (path, item) in paths.paths {
+        let routed = match path.rsplit_once("/{") {
+            Some((head, param)) => format!("{head}/{{*{param}"),
+            None => path.clone(),
+        };
+        router = router.route(&routed, method_router.clone());
+        router.get_openapi_mut().paths.paths.insert(path, item);
+    }
+    let doc = router.get_openapi_mut();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.schemas.extend(schemas);
+    router
 }
 
 /// The server behind the built-in gateway, with a pooled HTTP/1 client.

@@ -48,9 +48,9 @@ pub enum ApiError {
     PayloadTooLarge,
     /// A body that is not declared `application/json`.
     UnsupportedMediaType,
-    /// More than `http::HEADER_LIMIT` bytes of request headers.
+    /// More than `http::layers::HEADER_LIMIT` bytes of request headers.
     HeadersTooLarge,
-    /// A request target longer than `http::URI_LIMIT`.
+    /// A request target longer than `http::layers::URI_LIMIT`.
     UriTooLong,
     TooManyAttempts {
         retry_after_secs: u64,

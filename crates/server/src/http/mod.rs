@@ -3,145 +3,81 @@
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod layers;
 pub mod routes;
 
-use std::time::Instant;
-
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use tracing::Instrument;
-
-use crate::middleware::body_deadline::{self, Fault};
-use crate::middleware::headers;
 use crate::state::app::AppState;
-use crate::state::metrics::Group;
-use crate::state::request_id;
 use error::ApiError;
 use routes::{
     audit, health, key_policy, keys, leaks, login, metrics, orgs, people, sessions, two_factor,
     usage, webhooks,
 };
 
-/// The JSON API's routes: login, JWKS, the management API, the health check
-/// and readiness.
+/// The JSON API's documented routes: login, JWKS, the management API, the
+/// health check, readiness and the leak intake. Each path and method is the
+/// one in the handler's `#[utoipa::path]`, which also puts it in
+/// `/openapi.json` (`openapi::document`); handlers on one line share a path.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::login))
+        .routes(routes!(login::jwks))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(sessions::create))
+        .routes(routes!(sessions::delete))
+        .routes(routes!(sessions::me))
+        .routes(routes!(two_factor::enrol, two_factor::disable))
+        .routes(routes!(two_factor::confirm))
+        .routes(routes!(two_factor::sign_in))
+        .routes(routes!(two_factor::get_org, two_factor::update_org))
+        .routes(routes!(orgs::resources))
+        .routes(routes!(orgs::list_accounts, orgs::create_account))
+        .routes(routes!(orgs::list_members))
+        .routes(routes!(people::list_invitations, people::invite))
+        .routes(routes!(people::withdraw))
+        .routes(routes!(people::accept))
+        .routes(routes!(people::request_reset))
+        .routes(routes!(people::complete_reset))
+        .routes(routes!(people::change_password))
+        .routes(routes!(people::sessions))
+        .routes(routes!(people::end_session))
+        .routes(routes!(orgs::update_member, orgs::remove_member))
+        .routes(routes!(keys::list))
+        .routes(routes!(key_policy::get, key_policy::update))
+        .routes(routes!(keys::generate_admin))
+        .routes(routes!(keys::update_admin))
+        .routes(routes!(orgs::rate_limit, orgs::set_rate_limit))
+        .routes(routes!(keys::regenerate_admin))
+        .routes(routes!(keys::create_scoped))
+        .routes(routes!(
+            keys::get_scoped,
+            keys::update_scoped,
+            keys::delete_scoped
+        ))
+        .routes(routes!(keys::regenerate_scoped))
+        .routes(routes!(keys::duplicate_scoped))
+        .routes(routes!(audit::list))
+        .routes(routes!(usage::get))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::webhook_deliveries))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(leaks::github))
+        .routes(routes!(leaks::gitlab_types))
+        .routes(routes!(leaks::gitlab_revoke))
+}
+
+/// The JSON API's router: [`routes`], and the JSON 404 for a path no surface
+/// has.
 pub fn router(app: AppState) -> Router {
-    let org = "/dev/v1/orgs/{org_id}";
-    Router::new()
-        .route("/api/v1/authentication/login", post(login::login))
-        .route("/.well-known/jwks.json", get(login::jwks))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/dev/v1/sessions", post(sessions::create))
-        .route(
-            "/dev/v1/sessions/current",
-            axum::routing::delete(sessions::delete),
-        )
-        .route("/dev/v1/me", get(sessions::me))
-        .route(
-            "/dev/v1/me/two-factor",
-            post(two_factor::enrol).delete(two_factor::disable),
-        )
-        .route("/dev/v1/me/two-factor/confirm", post(two_factor::confirm))
-        .route("/dev/v1/sessions/two-factor", post(two_factor::sign_in))
-        .route(org, get(two_factor::get_org).patch(two_factor::update_org))
-        .route("/dev/v1/resources", get(orgs::resources))
-        .route(
-            &format!("{org}/accounts"),
-            get(orgs::list_accounts).post(orgs::create_account),
-        )
-        .route(&format!("{org}/members"), get(orgs::list_members))
-        .route(
-            &format!("{org}/invitations"),
-            get(people::list_invitations).post(people::invite),
-        )
-        .route(
-            &format!("{org}/invitations/{{invitation_id}}"),
-            axum::routing::delete(people::withdraw),
-        )
-        .route("/dev/v1/invitations/accept", post(people::accept))
-        .route("/dev/v1/password-resets", post(people::request_reset))
-        .route(
-            "/dev/v1/password-resets/complete",
-            post(people::complete_reset),
-        )
-        .route("/dev/v1/me/password", post(people::change_password))
-        .route("/dev/v1/me/sessions", get(people::sessions))
-        .route(
-            "/dev/v1/me/sessions/{session_id}",
-            axum::routing::delete(people::end_session),
-        )
-        .route(
-            &format!("{org}/members/{{user_id}}"),
-            axum::routing::patch(orgs::update_member).delete(orgs::remove_member),
-        )
-        .route(&format!("{org}/api-keys"), get(keys::list))
-        .route(
-            &format!("{org}/key-policy"),
-            get(key_policy::get).patch(key_policy::update),
-        )
-        .route(&format!("{org}/admin-keys"), post(keys::generate_admin))
-        .route(
-            &format!("{org}/admin-keys/{{client_id}}"),
-            axum::routing::patch(keys::update_admin),
-        )
-        .route(
-            &format!("{org}/rate-limit"),
-            get(orgs::rate_limit).patch(orgs::set_rate_limit),
-        )
-        .route(
-            &format!("{org}/admin-keys/{{client_id}}/regenerate"),
-            post(keys::regenerate_admin),
-        )
-        .route(&format!("{org}/scoped-keys"), post(keys::create_scoped))
-        .route(
-            &format!("{org}/scoped-keys/{{client_id}}"),
-            get(keys::get_scoped)
-                .patch(keys::update_scoped)
-                .delete(keys::delete_scoped),
-        )
-        .route(
-            &format!("{org}/scoped-keys/{{client_id}}/regenerate"),
-            post(keys::regenerate_scoped),
-        )
-        .route(
-            &format!("{org}/scoped-keys/{{client_id}}/duplicate"),
-            post(keys::duplicate_scoped),
-        )
-        .route(&format!("{org}/audit-events"), get(audit::list))
-        .route(&format!("{org}/usage"), get(usage::get))
-        .route(
-            &format!("{org}/webhooks"),
-            get(webhooks::list).post(webhooks::create),
-        )
-        .route(
-            &format!("{org}/webhooks/{{webhook_id}}"),
-            axum::routing::patch(webhooks::update).delete(webhooks::delete),
-        )
-        .route(
-            &format!("{org}/webhooks/{{webhook_id}}/deliveries"),
-            get(webhooks::webhook_deliveries),
-        )
-        .route(&format!("{org}/deliveries"), get(webhooks::deliveries))
-        .route(
-            &format!("{org}/deliveries/{{delivery_id}}/redeliver"),
-            post(webhooks::redeliver),
-        )
-        .route("/secret-scanning/github", post(leaks::github))
-        .route(
-            "/secret-scanning/gitlab/v1/revocable_token_types",
-            get(leaks::gitlab_types),
-        )
-        .route(
-            "/secret-scanning/gitlab/v1/revoke_tokens",
-            post(leaks::gitlab_revoke),
-        )
-        .fallback(no_route)
-        .with_state(app)
+    let (router, _document) = routes().split_for_parts();
+    router.fallback(no_route).with_state(app)
 }
 
 /// The metrics listener's routes (`serve --metrics-listen`): `GET /metrics`
@@ -163,177 +99,4 @@ async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError 
         ""
     };
     ApiError::NoRoute(format!("no route {method} {path}{more}"))
-}
-
-/// What every surface's answers get, put around the composed router by
-/// `serve`: the body limit, the JSON answer to a wrong method, the security
-/// headers, the request id, the request log and the request metrics.
-pub fn common_layers(router: Router, app: AppState) -> Router {
-    router
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(app, headers_and_log))
-}
-
-/// A request whose body was cut off or broken: 408 (too slow) or 400
-/// (malformed), and the connection closed, whatever the surface answered. A
-/// surface that answered that status in its own words (the JSON API's
-/// `ApiError`, the app's page) keeps its answer; anything else (the gateway's
-/// 502 after the upstream lost the body, a plain-text rejection) becomes the
-/// JSON error.
-fn refused_body(resp: Response, fault: Fault, uri: &axum::http::Uri) -> Response {
-    let (status, error) = match fault {
-        Fault::Deadline | Fault::TooSlow => (StatusCode::REQUEST_TIMEOUT, ApiError::RequestTimeout),
-        Fault::Malformed => (StatusCode::BAD_REQUEST, ApiError::InvalidBody),
-    };
-    tracing::info!(
-        path = %without_token(uri.path()),
-        reason = fault.as_str(),
-        status = status.as_u16(),
-        "request body refused; closing the connection"
-    );
-    let own_words = resp.status() == status
-        && resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
-    let mut resp = if own_words {
-        resp
-    } else {
-        error.into_response()
-    };
-    resp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    resp
-}
-
-/// The path as logged: the token of a mailed link (the last segment under
-/// `/app/invitations/` or `/app/password-reset/`) is never written to the log.
-fn without_token(path: &str) -> String {
-    for prefix in ["/app/invitations/", "/app/password-reset/"] {
-        if path.starts_with(prefix) && path.len() > prefix.len() {
-            return format!("{prefix}…");
-        }
-    }
-    path.to_owned()
-}
-
-/// Request headers larger than this in total (names, values and the `: ` and
-/// CRLF around them) are refused with 431 `headers_too_large`. hyper's own
-/// limits (`cmd/listen.rs`: 256 KiB of head, 1000 headers) sit above these and
-/// answer without a body; everything between reaches this check and gets JSON.
-pub const HEADER_LIMIT: usize = 32 * 1024;
-
-/// More request header fields than this are refused the same way.
-pub const MAX_HEADERS: usize = 100;
-
-/// Longest request target (path and query) accepted: 414 `uri_too_long`.
-pub const URI_LIMIT: usize = 8 * 1024;
-
-/// The Airwallex-compatible login, which reads only its own headers.
-const LOGIN_PATH: &str = "/api/v1/authentication/login";
-
-/// The answer to a request target or headers over these limits, or to a
-/// repeated `Authorization`, checked in [`log_request`] before the request
-/// goes on (not a layer of its own: each `from_fn` layer boxes the rest of
-/// the request's future once more).
-fn header_limit(req: &Request) -> Option<Response> {
-    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
-        return Some(ApiError::UriTooLong.into_response());
-    }
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if size > HEADER_LIMIT || req.headers().len() > MAX_HEADERS {
-        return Some(ApiError::HeadersTooLarge.into_response());
-    }
-    // The credential of every surface (gateway, forward-auth, introspection,
-    // `/dev/v1`, GitLab's revocation calls): with two, Keygate would judge one
-    // and a server behind it might read the other. The login ignores
-    // `Authorization` (API.md), so it ignores a second one too.
-    if req.uri().path() != LOGIN_PATH
-        && let Err(e) = headers::one(req.headers(), "authorization")
-    {
-        return Some(ApiError::from(e).into_response());
-    }
-    None
-}
-
-/// Security headers on every response, and one log line per request with the
-/// path only: query strings, headers and bodies are never logged.
-///
-/// It also sets the request id (`request_id`): taken from a well-formed
-/// `x-request-id` or made here, current for the whole request (a span with
-/// field `request_id` around every log line, and the task-local that 5xx
-/// bodies read their `trace_id` from), and returned as `x-request-id`.
-async fn headers_and_log(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    // One value for the request, the task-local and the answer (clones share it).
-    let id = request_id::of_request(req.headers_mut());
-    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
-    let mut resp =
-        request_id::scope(id.clone(), log_request(&app, req, next).instrument(span)).await;
-    resp.headers_mut().insert(request_id::HEADER, id);
-    resp
-}
-
-async fn log_request(app: &AppState, req: Request, next: Next) -> Response {
-    let metrics = &app.metrics;
-    let started = Instant::now();
-    let path = req.uri().path();
-    let group = metrics.enabled().then(|| Group::of_path(path));
-    // Token checks and proxied calls log at debug level; when that is off (the
-    // default) nothing about them is copied or formatted.
-    let hot = path.starts_with("/api/") || path.starts_with("/auth/");
-    // Proxied answers are the upstream's own; only sniffing is switched off.
-    let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
-    let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))
-        .then(|| (req.method().clone(), without_token(path)));
-    // A body that trickles in is cut off (`body_deadline`); a request
-    // without one is left as it is.
-    let mut resp = match header_limit(&req) {
-        Some(refused) => refused,
-        None => {
-            let (parts, body) = req.into_parts();
-            let (body, body_outcome) = body_deadline::wrap(body, app.settings.body);
-            // Kept for the log line of a refused body (a clone of `Bytes`, no copy).
-            let uri = body_outcome.as_ref().map(|_| parts.uri.clone());
-            let resp = next.run(Request::from_parts(parts, body)).await;
-            match (body_outcome.and_then(|o| o.fault()), uri) {
-                (Some(fault), Some(uri)) => refused_body(resp, fault, &uri),
-                _ => resp,
-            }
-        }
-    };
-    let h = resp.headers_mut();
-    let defaults = [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
-    ];
-    for (name, value) in defaults {
-        if (!proxied || name == header::X_CONTENT_TYPE_OPTIONS) && !h.contains_key(&name) {
-            h.insert(name, HeaderValue::from_static(value));
-        }
-    }
-    if let Some(group) = group {
-        metrics.request(group, resp.status().as_u16(), started.elapsed());
-    }
-    if let Some((method, path)) = log {
-        let status = resp.status().as_u16();
-        let micros = started.elapsed().as_micros() as u64;
-        if hot {
-            tracing::debug!(%method, %path, status, micros, "request");
-        } else {
-            tracing::info!(%method, %path, status, micros, "request");
-        }
-    }
-    resp
 }

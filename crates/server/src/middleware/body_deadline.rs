@@ -3,7 +3,7 @@
 //! trickle (one byte every few seconds, fewer bytes than `Content-Length`, a
 //! chunk that never ends) and hold its connection and its task forever.
 //!
-//! `http::common_layers` wraps every request body in a [`TimedBody`]: the
+//! `http::layers::common_layers` wraps every request body in a [`TimedBody`]: the
 //! whole body must arrive within `--body-timeout` of the head, and, once it
 //! has been waited on for [`RATE_GRACE`], at `--body-min-rate` bytes a second
 //! or faster on average. Only the time spent waiting for the client counts

@@ -3,7 +3,7 @@
 //! upstream, written in every log line of the request (the `request` span's
 //! `request_id` field) and shown as the `trace_id` of 5xx answers.
 //!
-//! `http::common_layers` sets it for the whole request through a task-local,
+//! `http::layers::common_layers` sets it for the whole request through a task-local,
 //! so services and surfaces below reach it without passing it along.
 //!
 //! On the hot path the id is one `HeaderValue` made once (one allocation for
