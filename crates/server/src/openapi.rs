@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 use crate::gateway;
 use crate::gateway::forward_auth;
 use crate::http::routes::{
-    audit, health, key_policy, keys, leaks, login, orgs, people, sessions, two_factor, usage,
-    webhooks,
+    audit, health, key_policy, keys, leaks, login, operator, orgs, people, sessions, two_factor,
+    usage, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -66,6 +66,12 @@ use crate::http::routes::{
         webhooks::webhook_deliveries,
         webhooks::deliveries,
         webhooks::redeliver,
+        operator::create_org,
+        operator::list_orgs,
+        operator::get_org,
+        operator::update_org,
+        operator::suspend,
+        operator::resume,
         forward_auth::verify,
         forward_auth::nginx,
         forward_auth::traefik,

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod dev;
 pub mod listen;
+pub mod operator;
 pub mod serve;
 pub mod test_clock;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Manage the token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The operator API's credentials (`/operator/v1`).
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// Tools for developing and benchmarking Keygate.
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
@@ -257,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", invited.link);
             Ok(())
         }
+        Command::Operator(c) => operator::run(c).await.map_err(refused_anyhow),
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
             crate::state::data_dir::prepare(&data.data_dir, "")?;
             let kid = secrets::rotate_signing_key(&data.data_dir)?;
@@ -384,6 +389,14 @@ fn refused(e: service::Error) -> anyhow::Error {
             anyhow::Error::new(Refused(describe(e)))
         }
         other => anyhow::anyhow!(describe(other)),
+    }
+}
+
+/// A CLI action's error, with service errors as `refused` would show them.
+fn refused_anyhow(e: operator::CliError) -> anyhow::Error {
+    match e {
+        operator::CliError::Service(e) => refused(e),
+        operator::CliError::Other(e) => e,
     }
 }
 

@@ -23,8 +23,8 @@ use crate::state::metrics::Group;
 use crate::state::request_id;
 use error::ApiError;
 use routes::{
-    audit, health, key_policy, keys, leaks, login, metrics, orgs, people, sessions, two_factor,
-    usage, webhooks,
+    audit, health, key_policy, keys, leaks, login, metrics, operator, orgs, people, sessions,
+    two_factor, usage, webhooks,
 };
 
 /// The JSON API's routes: login, JWKS, the management API, the health check
@@ -64,6 +64,19 @@ pub fn router(app: AppState) -> Router {
             axum::routing::delete(people::withdraw),
         )
         .route("/dev/v1/invitations/accept", post(people::accept))
+        .route(
+            "/operator/v1/orgs",
+            post(operator::create_org).get(operator::list_orgs),
+        )
+        .route(
+            "/operator/v1/orgs/{org_id}",
+            get(operator::get_org).patch(operator::update_org),
+        )
+        .route(
+            "/operator/v1/orgs/{org_id}/suspend",
+            post(operator::suspend),
+        )
+        .route("/operator/v1/orgs/{org_id}/resume", post(operator::resume))
         .route("/dev/v1/password-resets", post(people::request_reset))
         .route(
             "/dev/v1/password-resets/complete",

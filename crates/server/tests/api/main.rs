@@ -29,6 +29,7 @@ mod multi;
 mod notify;
 mod openapi;
 mod openapi_check;
+mod operator;
 mod people;
 mod quickstart;
 mod rate_limits;
