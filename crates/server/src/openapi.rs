@@ -72,6 +72,7 @@ use crate::http::routes::{
         operator::update_org,
         operator::suspend,
         operator::resume,
+        operator::usage,
         forward_auth::verify,
         forward_auth::nginx,
         forward_auth::traefik,

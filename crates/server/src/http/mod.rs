@@ -77,6 +77,7 @@ pub fn router(app: AppState) -> Router {
             post(operator::suspend),
         )
         .route("/operator/v1/orgs/{org_id}/resume", post(operator::resume))
+        .route("/operator/v1/usage", get(operator::usage))
         .route("/dev/v1/password-resets", post(people::request_reset))
         .route(
             "/dev/v1/password-resets/complete",

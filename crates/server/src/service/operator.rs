@@ -375,3 +375,80 @@ pub async fn suspension(app: &App, org_id: &OrgId) -> Result<Option<Suspension>,
         .await?
         .and_then(|o| o.suspended))
 }
+
+/// One row of the usage export: a key that had calls in the span.
+pub struct UsageRow {
+    pub org_id: OrgId,
+    pub external_id: Option<String>,
+    pub client_id: keygate_core::ClientId,
+    pub counts: keygate_store::UsageCounts,
+}
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+
+/// The start of the UTC month of `at`.
+fn month_start(at: i64) -> i64 {
+    let text = keygate_core::time::format_rfc3339(at);
+    keygate_core::time::parse_rfc3339(&format!("{}01T00:00:00Z", &text[..8])).unwrap_or(at)
+}
+
+/// Every key's counts of every organization in `[from, to)` (RFC 3339;
+/// default: this UTC month so far), read the way `/dev/v1/orgs/{org}/usage`
+/// reads them: whole days from the daily table when both ends are midnights,
+/// else minutes (`from` rounded down, `to` up) from the minute table.
+pub async fn usage(
+    app: &App,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Vec<UsageRow>, Error> {
+    let time = |v: Option<&str>, field: &str| {
+        v.map(|s| {
+            keygate_core::time::parse_rfc3339(s)
+                .ok_or_else(|| Error::invalid(field, "an RFC 3339 date-time"))
+        })
+        .transpose()
+    };
+    let now = now_ms();
+    let to = time(to, "to")?.unwrap_or(now);
+    let from = time(from, "from")?.unwrap_or_else(|| month_start(now));
+    if from >= to {
+        return Err(Error::invalid("from", "must be before `to`"));
+    }
+    let (table, from, to) = if from % DAY_MS == 0 && to % DAY_MS == 0 {
+        (keygate_store::UsageTable::Days, from, to)
+    } else {
+        let first = from.div_euclid(MINUTE_MS) * MINUTE_MS;
+        let end = (to + MINUTE_MS - 1).div_euclid(MINUTE_MS) * MINUTE_MS;
+        (keygate_store::UsageTable::Minutes, first, end)
+    };
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = app
+            .store
+            .org_profiles(&OrgQuery {
+                after: after.clone(),
+                limit: MAX_PAGE,
+                ..OrgQuery::default()
+            })
+            .await?;
+        for org in &page {
+            let mut keys = app.store.usage_by_key(&org.org_id, table, from, to).await?;
+            keys.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            rows.extend(keys.into_iter().filter(|(_, c)| !c.is_zero()).map(
+                |(client_id, counts)| UsageRow {
+                    org_id: org.org_id.clone(),
+                    external_id: org.external_id.clone(),
+                    client_id,
+                    counts,
+                },
+            ));
+        }
+        match page.last() {
+            Some(last) if page.len() == MAX_PAGE as usize => after = Some(last.org_id.clone()),
+            _ => break,
+        }
+    }
+    Ok(rows)
+}

@@ -319,6 +319,19 @@ async fn the_operator_provisions_an_org_whose_invited_owner_takes_it_and_finds_p
     }
 }
 
+/// The Developer app's settings page of the org, as a signed-in member.
+async fn app_page(app: &TestApp, org_id: &str, member: &Session) -> String {
+    let page = app
+        .http
+        .get(format!("{}/app/orgs/{org_id}/settings", app.base))
+        .header("cookie", format!("keygate_session={}", member.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
 async fn verify(app: &TestApp, token: &str) -> Resp {
     let rb = app
         .http
@@ -378,7 +391,12 @@ async fn a_suspended_orgs_keys_and_tokens_are_refused_at_once_and_work_again_on_
     assert_eq!(introspect(&app, &token).await, json!({"active": false}));
     // Another org is untouched; members still sign in.
     assert_eq!(verify(&app, &other_token).await.status, 200);
-    app.sign_in("owner@acme.test", PASSWORD).await;
+    let member = app.sign_in("owner@acme.test", PASSWORD).await;
+    let page = app_page(&app, &org.org_id, &member).await;
+    assert!(
+        page.contains("This organization is suspended") && page.contains("invoice 42 unpaid"),
+        "the app shows the suspension and its reason"
+    );
 
     let listed = op(
         &app,
@@ -428,6 +446,8 @@ async fn a_suspended_orgs_keys_and_tokens_are_refused_at_once_and_work_again_on_
         "the same token works again"
     );
     assert_eq!(introspect(&app, &token).await["active"], true);
+    let page = app_page(&app, &org.org_id, &member).await;
+    assert!(!page.contains("This organization is suspended"));
 
     let actors = audit_actors(&app, &org.org_id, &org.owner).await;
     for action in ["org.suspended", "org.resumed"] {
@@ -438,4 +458,176 @@ async fn a_suspended_orgs_keys_and_tokens_are_refused_at_once_and_work_again_on_
             "{action} by operator:back-office in {actors:?}"
         );
     }
+}
+
+/// Polls `f` on `app` until it holds or a second passes.
+async fn within_a_second<F, Fut>(f: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        if f().await {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_suspension_on_one_instance_bites_on_the_others_within_a_second_and_so_does_resume() {
+    let Some((apps, _dir)) =
+        crate::multi::cluster("operator: suspension across instances", &[]).await
+    else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let back = new_token(a, "back-office");
+    let org = a.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let key = a
+        .scoped_key(&org, json!({"name": "r", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = a.token(&key, None).await;
+    for app in [b, c] {
+        assert_eq!(verify(app, &token).await.status, 200);
+        assert_eq!(app.login(cid(&key), secret(&key), None).await.status, 201);
+    }
+    let s = op(
+        a,
+        Method::POST,
+        &format!("/operator/v1/orgs/{}/suspend", org.org_id),
+        &back,
+        Some(json!({"reason": "unpaid"})),
+    )
+    .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    for app in [b, c] {
+        assert!(
+            within_a_second(|| async {
+                let v = verify(app, &token).await;
+                let l = app.login(cid(&key), secret(&key), None).await;
+                v.code() == "org_suspended" && l.code() == "org_suspended"
+            })
+            .await,
+            "suspended on every instance"
+        );
+    }
+    let r = op(
+        a,
+        Method::POST,
+        &format!("/operator/v1/orgs/{}/resume", org.org_id),
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    for app in [b, c] {
+        assert!(
+            within_a_second(|| async { verify(app, &token).await.status == 200 }).await,
+            "resumed on every instance"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_usage_export_sums_to_what_the_org_usage_shows_for_the_same_span_in_json_and_csv() {
+    let app = spawn_app_with(&["--usage-flush-interval", "1"], &[]).await;
+    let back = new_token(&app, "back-office");
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let key = app
+        .scoped_key(&org, json!({"name": "r", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = app.token(&key, None).await;
+    for _ in 0..3 {
+        assert_eq!(verify(&app, &token).await.status, 200);
+    }
+    let denied = app
+        .send(
+            app.http
+                .get(format!("{}/auth/verify", app.base))
+                .bearer_auth(&token)
+                .header("x-original-method", "POST")
+                .header("x-original-uri", "/api/v1/transfers/create"),
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+    // The flush runs when the clock passes its interval.
+    let now = app.advance_clock(std::time::Duration::from_secs(2)).await;
+    let from = keygate_core::time::format_rfc3339(now - 3_600_000);
+    let to = keygate_core::time::format_rfc3339(now + 60_000);
+    let span = format!("from={from}&to={to}");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rows = loop {
+        let r = op(
+            &app,
+            Method::GET,
+            &format!("/operator/v1/usage?{span}"),
+            &back,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let rows = r.body["rows"].as_array().unwrap().clone();
+        if rows.iter().any(|x| x["allowed"] == 3 && x["refused"] == 1) {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < end, "never flushed: {}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(rows.len(), 1, "one row per key that had calls: {rows:?}");
+    assert_eq!(rows[0]["org_id"], org.org_id.as_str());
+    assert_eq!(rows[0]["client_id"], cid(&key));
+    assert_eq!(rows[0]["external_id"], Value::Null);
+
+    let dev = app
+        .req(
+            Method::GET,
+            &format!(
+                "/dev/v1/orgs/{}/usage?{span}&granularity=minute",
+                org.org_id
+            ),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(dev.status, 200, "{}", dev.body);
+    let dev_allowed: u64 = dev.body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["allowed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(dev_allowed, 3, "the same sum as the org's own usage");
+
+    let csv = app
+        .http
+        .get(format!("{}/operator/v1/usage?{span}&format=csv", app.base))
+        .bearer_auth(&back.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "org_id,external_id,client_id,allowed,refused");
+    assert_eq!(lines[1], format!("{},,{},3,1", org.org_id, cid(&key)));
+    let bad = op(
+        &app,
+        Method::GET,
+        "/operator/v1/usage?format=xml",
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, 400);
 }

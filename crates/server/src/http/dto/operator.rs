@@ -137,3 +137,29 @@ pub struct OperatorOrgQuery {
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UsageExportQuery {
+    /// RFC 3339; default: the start of this UTC month.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive; default: now.
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// One key that had calls in the span.
+#[derive(Serialize, ToSchema)]
+pub struct UsageExportRow {
+    pub org_id: String,
+    pub external_id: Option<String>,
+    pub client_id: String,
+    pub allowed: u64,
+    pub refused: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsageExport {
+    pub rows: Vec<UsageExportRow>,
+}

@@ -9,7 +9,8 @@ use keygate_core::time::format_rfc3339;
 
 use crate::http::dto::operator::{
     OperatorAccount, OperatorOrgCreate, OperatorOrgCreated, OperatorOrgPage, OperatorOrgPatch,
-    OperatorOrgQuery, OperatorOrgView, OwnerInvitation, SuspendBody,
+    OperatorOrgQuery, OperatorOrgView, OwnerInvitation, SuspendBody, UsageExport, UsageExportQuery,
+    UsageExportRow,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, OperatorCaller};
@@ -147,4 +148,77 @@ pub async fn resume(
 ) -> Result<Json<OperatorOrgView>, ApiError> {
     let org = operator::resume(&app, &op, &org_id).await?;
     Ok(Json(OperatorOrgView::from(&org)))
+}
+
+/// Token checks per organization and key in a span, for billing; the sums
+/// equal what `/dev/v1/orgs/{org_id}/usage` shows for the same span.
+#[utoipa::path(get, path = "/operator/v1/usage", tag = "operator", operation_id = "operator_usage",
+    params(UsageExportQuery),
+    responses((status = 200, body = UsageExport, content_type = "application/json"),
+        (status = 200, body = String, content_type = "text/csv"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn usage(
+    State(app): State<AppState>,
+    OperatorCaller(_): OperatorCaller,
+    RawQuery(raw): RawQuery,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let q: UsageExportQuery = query_described(
+        raw.as_deref(),
+        &[
+            ("format", "json or csv"),
+            ("from", "an RFC 3339 date-time"),
+            ("to", "an RFC 3339 date-time"),
+        ],
+    )?;
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::validation("format", "format must be json or csv")),
+    };
+    let rows: Vec<UsageExportRow> = operator::usage(&app, q.from.as_deref(), q.to.as_deref())
+        .await?
+        .into_iter()
+        .map(|r| UsageExportRow {
+            org_id: r.org_id.to_string(),
+            external_id: r.external_id,
+            client_id: r.client_id.to_string(),
+            allowed: r.counts.allowed,
+            refused: r.counts.refused(),
+        })
+        .collect();
+    if !csv {
+        return Ok(Json(UsageExport { rows }).into_response());
+    }
+    let mut out = String::from("org_id,external_id,client_id,allowed,refused\n");
+    for r in &rows {
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            r.org_id,
+            csv_field(r.external_id.as_deref().unwrap_or("")),
+            r.client_id,
+            r.allowed,
+            r.refused
+        ));
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        out,
+    )
+        .into_response())
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180),
+/// and with a leading `=`, `+`, `-` or `@` defused for spreadsheets.
+fn csv_field(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
 }
