@@ -127,6 +127,7 @@ pub struct OperatorOrgPage {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorOrgQuery {
     pub external_id: Option<String>,
@@ -134,11 +135,13 @@ pub struct OperatorOrgQuery {
     /// `active` or `suspended`.
     pub status: Option<String>,
     /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageExportQuery {
     /// RFC 3339; default: the start of this UTC month.
