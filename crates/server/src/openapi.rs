@@ -130,6 +130,34 @@ impl utoipa::Modify for CallerSchemes {
             ))
             .build();
         components.add_security_scheme("gitlab_revocation", SecurityScheme::Http(gitlab));
+        let operator = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "An operator token (`kgop_…`) from `keygate operator token create`; only on \
+                 `/operator/v1`, where sessions, API keys and access tokens get 401.",
+            ))
+            .build();
+        components.add_security_scheme("operator", SecurityScheme::Http(operator));
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !path.starts_with("/operator/v1/") {
+                continue;
+            }
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.security = Some(vec![SecurityRequirement::new(
+                    "operator",
+                    Vec::<String>::new(),
+                )]);
+            }
+        }
         let gitlab_routes = [
             "/secret-scanning/gitlab/v1/revocable_token_types",
             "/secret-scanning/gitlab/v1/revoke_tokens",

@@ -88,6 +88,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<UserId>;
     async fn org(&self, org_id: &OrgId) -> Result<Option<OrgRecord>>;
 
+    // The operator's back office.
+
+    /// Conflict when a token has that name.
+    async fn create_operator_token(&self, token: &OperatorTokenRecord) -> Result<()>;
+    async fn operator_tokens(&self) -> Result<Vec<OperatorTokenRecord>>;
+    /// Read from the writer, so a revocation is seen by the next request.
+    async fn operator_token_by_hash(
+        &self,
+        token_hash: &Digest,
+    ) -> Result<Option<OperatorTokenRecord>>;
+    /// NotFound when no token has that name.
+    async fn revoke_operator_token(&self, name: &str) -> Result<()>;
+    /// Creates an organization with its accounts and the invitation of its
+    /// owner (and its mail), in one transaction. Conflict when another
+    /// organization has the external id.
+    async fn create_operator_org(
+        &self,
+        org: &OrgProfile,
+        accounts: &[AccountRecord],
+        invitation: &InvitationRecord,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()>;
+    async fn org_profile(&self, org_id: &OrgId) -> Result<Option<OrgProfile>>;
+    async fn org_profiles(&self, query: &OrgQuery) -> Result<Vec<OrgProfile>>;
+    /// Writes name, external id, plan, metadata and suspension (NotFound,
+    /// Conflict on the external id); the change feed hears of it.
+    async fn update_org_profile(&self, org: &OrgProfile, audit: &[AuditEvent]) -> Result<()>;
+    /// The organizations suspended now (the credential cache's flags).
+    async fn suspended_orgs(&self) -> Result<Vec<OrgId>>;
+
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>>;
     async fn memberships(&self, user_id: &UserId) -> Result<Vec<Membership>>;

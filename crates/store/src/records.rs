@@ -107,8 +107,11 @@ impl InvitationRecord {
     /// accepting it is refused otherwise.
     pub fn stands(&self) -> bool {
         match (&self.invited_by, self.inviter_role) {
-            // An operator's invitation carries the owner's authority.
-            (None, _) => Role::Owner.may_invite_as(self.role),
+            // An operator's invitation carries the owner's authority; the
+            // operator API's invitation of a new organization's first owner
+            // is the one invitation to the owner role (one owner per
+            // organization still holds: the database allows no second).
+            (None, _) => self.role == Role::Owner || Role::Owner.may_invite_as(self.role),
             (Some(_), Some(now)) => now.may_invite_as(self.role),
             (Some(_), None) => false,
         }
@@ -599,4 +602,45 @@ impl UnusedKey {
     pub fn idle_since(&self) -> i64 {
         self.last_used_at.unwrap_or(self.created_at)
     }
+}
+
+/// An operator token of the back office (`keygate operator token create`):
+/// its name and the HMAC of the token with the pepper, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorTokenRecord {
+    pub name: String,
+    pub token_hash: Digest,
+    pub created_at: i64,
+}
+
+/// An organization as the operator sees it: its id in the operator's own
+/// systems, its plan, free metadata and whether it is suspended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgProfile {
+    pub org_id: OrgId,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Set while the organization is suspended: why, and since when.
+    pub suspended: Option<Suspension>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspension {
+    pub reason: String,
+    pub since: i64,
+}
+
+/// Which organizations `Store::org_profiles` lists: the filters that are set,
+/// after `after` (an org id, the cursor), at most `limit`, by org id.
+#[derive(Debug, Clone, Default)]
+pub struct OrgQuery {
+    pub external_id: Option<String>,
+    pub plan_id: Option<String>,
+    /// `Some(true)`: only suspended ones; `Some(false)`: only active ones.
+    pub suspended: Option<bool>,
+    pub after: Option<OrgId>,
+    pub limit: u32,
 }

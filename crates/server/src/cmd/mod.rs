@@ -9,6 +9,7 @@ pub mod demo;
 pub mod dev;
 pub mod listen;
 pub mod migrate;
+pub mod operator;
 pub mod refused;
 pub mod secrets;
 pub mod serve;
@@ -86,6 +87,9 @@ enum Command {
     /// the database, Redis and SMTP (when given). One line each; exit 1 if any
     /// fails.
     Check(Box<ServeArgs>),
+    /// The operator API's credentials (`/operator/v1`).
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// Tools for developing and benchmarking Keygate.
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
@@ -306,6 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", invited.link);
             Ok(())
         }
+        Command::Operator(c) => operator::run(c).await.map_err(refused_anyhow),
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
             crate::state::data_dir::prepare(&data.data_dir, "")?;
             let kid = crate::state::secrets::rotate_signing_key(&data.data_dir)?;
@@ -433,6 +438,14 @@ fn refused(e: service::Error) -> anyhow::Error {
             anyhow::Error::new(Refused(describe(e)))
         }
         other => anyhow::anyhow!(describe(other)),
+    }
+}
+
+/// A CLI action's error, with service errors as `refused` would show them.
+fn refused_anyhow(e: operator::CliError) -> anyhow::Error {
+    match e {
+        operator::CliError::Service(e) => refused(e),
+        operator::CliError::Other(e) => e,
     }
 }
 

@@ -33,6 +33,7 @@ fn denied(app: &App, d: Denied) -> ApiError {
             refused_for_rate_limit(app, &client_id, &org_id, &status);
             ApiError::RateLimited(status)
         }
+        Denied::Suspended => ApiError::OrgSuspended,
         Denied::Network => {
             ApiError::Forbidden("the token's key may not be used from this network address")
         }

@@ -30,6 +30,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     TwoFactorRequired,
     LoginAsNotAllowed,
+    /// A key or token of an organization the operator suspended.
+    OrgSuspended,
     NotFound,
     /// No route has this path: `no route GET /foo` (path clipped, no query).
     NoRoute(String),
@@ -134,6 +136,7 @@ impl From<service::Error> for ApiError {
             E::NotAllowed(m) => ApiError::Forbidden(m),
             E::TwoFactorRequired => ApiError::TwoFactorRequired,
             E::LoginAsNotAllowed => ApiError::LoginAsNotAllowed,
+            E::OrgSuspended => ApiError::OrgSuspended,
             E::Unavailable(m) => ApiError::Unavailable(m),
             E::StaleCache => ApiError::StaleCache,
             E::Busy { retry_after_secs } => ApiError::Busy { retry_after_secs },
@@ -206,6 +209,13 @@ impl ApiError {
                         "this key cannot log in as that account",
                     )
                 },
+            ),
+            ApiError::OrgSuspended => (
+                StatusCode::FORBIDDEN,
+                body(
+                    "org_suspended",
+                    "this key's organization is suspended; its members can sign in to see why",
+                ),
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, body("not_found", "no such object")),
             ApiError::NoRoute(m) => (StatusCode::NOT_FOUND, body("not_found", &m)),

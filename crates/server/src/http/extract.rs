@@ -151,3 +151,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })
 }
+
+/// The operator behind an `/operator/v1` request: `Authorization: Bearer
+/// kgop_…`, read from the database on every request (a revoked token is
+/// refused at once on every instance). Anything else is 401 `unauthorized`.
+pub struct OperatorCaller(pub crate::service::operator::Operator);
+
+impl axum::extract::FromRequestParts<crate::state::app::AppState> for OperatorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &crate::state::app::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        headers::one(&parts.headers, "authorization")?;
+        let client = ClientInfo::of(parts, app)?;
+        let token = access::bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let op = crate::service::operator::authenticate(app, token, client.anonymous()).await?;
+        Ok(OperatorCaller(op))
+    }
+}

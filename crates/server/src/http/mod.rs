@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
-    audit, health, key_policy, keys, leaks, login, metrics, orgs, people, sessions, two_factor,
-    usage, webhooks,
+    audit, health, key_policy, keys, leaks, login, metrics, operator, orgs, people, sessions,
+    two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -68,6 +68,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::webhook_deliveries))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(operator::create_org, operator::list_orgs))
+        .routes(routes!(operator::get_org, operator::update_org))
+        .routes(routes!(operator::suspend))
+        .routes(routes!(operator::resume))
+        .routes(routes!(operator::usage))
         .routes(routes!(leaks::github))
         .routes(routes!(leaks::gitlab_types))
         .routes(routes!(leaks::gitlab_revoke))

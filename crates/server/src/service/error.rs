@@ -63,6 +63,8 @@ pub enum Error {
     TwoFactorRequired,
     /// The key cannot log in as the account named in `x-login-as`.
     LoginAsNotAllowed,
+    /// The key's organization is suspended by the operator.
+    OrgSuspended,
     /// The database, or something else the action needs, cannot be reached now.
     Unavailable(String),
     /// The credential cache cannot be trusted now (not re-read in time, or its

@@ -104,36 +104,9 @@ async fn create(
     role: Role,
 ) -> Result<Invited, Error> {
     let org = ctx.store.org(org_id).await?.ok_or(Error::NotFound)?;
-    let (link, token) = links::new_link(ctx.pepper, PATH);
-    let now = now_ms();
-    let invitation = InvitationRecord {
-        invitation_id: InvitationId::generate(),
-        org_id: org_id.clone(),
-        org_name: org.name.clone(),
-        email: email.to_owned(),
-        role,
-        token_hash: links::token_digest(&token),
-        invited_by: invited_by.cloned(),
-        invited_by_email: invited_by.and(actor.email.clone()),
-        inviter_role: None,
-        expires_at: now + TTL_MS,
-        created_at: now,
-    };
-    let inviter = actor.email.as_deref().unwrap_or("An operator");
-    let mail = UserMail {
-        to: email.to_owned(),
-        subject: format!("You are invited to {} on Keygate", org.name),
-        text: format!(
-            "{inviter} invited you to join {org} on Keygate as {role}.\n\n\
-             Open this link to accept (it works once, until {until}):\n{{link}}\n\n\
-             If you already use Keygate, sign in there with your own password. \
-             If you did not expect this, ignore this mail.\n",
-            org = org.name,
-            role = role.as_str(),
-            until = format_rfc3339(invitation.expires_at),
-        ),
-        link: Some(link.clone()),
-    };
+    let (invitation, mail, link) = prepare(
+        ctx.pepper, actor, org_id, &org.name, invited_by, email, role,
+    );
     let event = actor.event(
         Some(org_id),
         "invitation.created",
@@ -152,6 +125,51 @@ async fn create(
         link: links::url(ctx.public_url, ctx.pepper, &link),
         invitation,
     })
+}
+
+/// A new invitation and its mail (not yet stored), and the mail's link.
+pub(crate) fn prepare(
+    pepper: &Pepper,
+    actor: &Actor,
+    org_id: &OrgId,
+    org_name: &str,
+    invited_by: Option<&UserId>,
+    email: &str,
+    role: Role,
+) -> (InvitationRecord, UserMail, keygate_store::MailLink) {
+    let (link, token) = links::new_link(pepper, PATH);
+    let now = now_ms();
+    let invitation = InvitationRecord {
+        invitation_id: InvitationId::generate(),
+        org_id: org_id.clone(),
+        org_name: org_name.to_owned(),
+        email: email.to_owned(),
+        role,
+        token_hash: links::token_digest(&token),
+        invited_by: invited_by.cloned(),
+        invited_by_email: invited_by.and(actor.email.clone()),
+        inviter_role: None,
+        expires_at: now + TTL_MS,
+        created_at: now,
+    };
+    let inviter = invited_by
+        .and(actor.email.as_deref())
+        .unwrap_or("An operator");
+    let mail = UserMail {
+        to: email.to_owned(),
+        subject: format!("You are invited to {} on Keygate", org_name),
+        text: format!(
+            "{inviter} invited you to join {org} on Keygate as {role}.\n\n\
+             Open this link to accept (it works once, until {until}):\n{{link}}\n\n\
+             If you already use Keygate, sign in there with your own password. \
+             If you did not expect this, ignore this mail.\n",
+            org = org_name,
+            role = role.as_str(),
+            until = format_rfc3339(invitation.expires_at),
+        ),
+        link: Some(link.clone()),
+    };
+    (invitation, mail, link)
 }
 
 pub async fn pending(app: &App, org_id: &OrgId) -> Result<Vec<InvitationRecord>, Error> {

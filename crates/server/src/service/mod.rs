@@ -8,6 +8,7 @@ pub mod invitations;
 pub mod key_policy;
 pub mod keys;
 pub mod leaks;
+pub mod operator;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;

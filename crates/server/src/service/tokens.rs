@@ -89,6 +89,10 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         record_failed_login(app, req, "login.network_refused");
         return Err(Error::Unauthorized);
     }
+    // The right key of a suspended organization (a flag in memory).
+    if app.cache.is_suspended(&cred.org_id) {
+        return Err(Error::OrgSuspended);
+    }
     if let Some(a) = req.login_as.and_then(|s| AccountId::parse(s).ok()) {
         learn_account(app, &a).await?;
     }
@@ -239,6 +243,8 @@ pub enum Denied {
     },
     /// A valid token used from outside its key's network allowlist: 403.
     Network,
+    /// A valid token of a suspended organization's key: 403 `org_suspended`.
+    Suspended,
 }
 
 /// An allowed token check: who calls, and where their key stands against its
@@ -292,7 +298,7 @@ async fn authenticated(
         });
     }
     if let Some(cred) = current_key(app, &claims) {
-        return Ok((Identity { claims }, cred));
+        return usable(app, claims, cred);
     }
     let behind = app
         .cache
@@ -305,7 +311,7 @@ async fn authenticated(
             .map_err(|_| Denied::Unavailable)?;
     }
     match current_key(app, &claims) {
-        Some(cred) => Ok((Identity { claims }, cred)),
+        Some(cred) => usable(app, claims, cred),
         // Well signed, but its key is gone, expired, or its secret was
         // replaced since.
         None => {
@@ -316,6 +322,19 @@ async fn authenticated(
             })
         }
     }
+}
+
+/// A current key's token, refused while its organization is suspended.
+#[inline]
+fn usable(
+    app: &App,
+    claims: Arc<Claims>,
+    cred: Arc<crate::state::cache::Credential>,
+) -> Result<(Identity, Arc<crate::state::cache::Credential>), Refused> {
+    if app.cache.is_suspended(&cred.org_id) {
+        return Err(Denied::Suspended.into());
+    }
+    Ok((Identity { claims }, cred))
 }
 
 /// Why the key of a well-signed token no longer takes it, for usage:

@@ -195,6 +195,10 @@ pub struct CredentialCache {
     accounts: Sharded<AccountId, OrgId>,
     /// Organizations' default rate limits (only those that have one).
     org_limits: Sharded<OrgId, RateLimit>,
+    /// Suspended organizations (`suspended_count` of them): their keys log
+    /// in and check tokens to 403 `org_suspended`.
+    suspended: Sharded<OrgId, ()>,
+    suspended_count: std::sync::atomic::AtomicUsize,
     refresh: tokio::sync::Mutex<()>,
     verified: VerifiedTokens,
     valid_until: ValidUntil,
@@ -219,6 +223,8 @@ struct Contents {
     keys: Sharded<ClientId, Arc<Credential>>,
     accounts: Sharded<AccountId, OrgId>,
     org_limits: Sharded<OrgId, RateLimit>,
+    suspended: Sharded<OrgId, ()>,
+    suspended_count: usize,
 }
 
 /// Reads every key and account. Keys arrive one at a time and go straight
@@ -268,10 +274,18 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
     for (org_id, limit) in store.org_rate_limits().await? {
         org_limits.write(org_id.as_str()).insert(org_id, limit);
     }
+    let suspended: Sharded<OrgId, ()> = Sharded::default();
+    let mut suspended_count = 0;
+    for org_id in store.suspended_orgs().await? {
+        suspended.write(org_id.as_str()).insert(org_id, ());
+        suspended_count += 1;
+    }
     Ok(Contents {
         keys,
         accounts,
         org_limits,
+        suspended,
+        suspended_count,
     })
 }
 
@@ -282,11 +296,15 @@ impl CredentialCache {
             keys,
             accounts,
             org_limits,
+            suspended,
+            suspended_count,
         } = read_all(store).await?;
         Ok(CredentialCache {
             keys,
             accounts,
             org_limits,
+            suspended,
+            suspended_count: suspended_count.into(),
             loaded_at: AtomicI64::new(crate::state::clock::now_ms()),
             ..CredentialCache::default()
         })
@@ -304,6 +322,9 @@ impl CredentialCache {
         self.keys.replace_with(fresh.keys);
         self.accounts.replace_with(fresh.accounts);
         self.org_limits.replace_with(fresh.org_limits);
+        self.suspended.replace_with(fresh.suspended);
+        self.suspended_count
+            .store(fresh.suspended_count, Ordering::Relaxed);
         self.loaded_at
             .store(crate::state::clock::now_ms(), Ordering::Relaxed);
         Ok(())
@@ -409,9 +430,35 @@ impl CredentialCache {
             .or_else(|| self.org_limits.get(cred.org_id.as_str()))
     }
 
-    /// Re-reads an organization's default rate limit after a change.
+    /// Whether the organization is suspended. Memory only, and while no
+    /// organization is suspended, one atomic load.
+    #[inline]
+    pub fn is_suspended(&self, org_id: &OrgId) -> bool {
+        self.suspended_count.load(Ordering::Relaxed) != 0
+            && self.suspended.get(org_id.as_str()).is_some()
+    }
+
+    /// Re-reads an organization's default rate limit and suspension after a
+    /// change.
     pub async fn refresh_org(&self, store: &dyn Store, org_id: &OrgId) -> Result<(), StoreError> {
         let _one_at_a_time = self.refresh.lock().await;
+        let suspended = store
+            .org_profile(org_id)
+            .await?
+            .is_some_and(|o| o.suspended.is_some());
+        {
+            let mut map = self.suspended.write(org_id.as_str());
+            let was = if suspended {
+                map.insert(org_id.clone(), ()).is_some()
+            } else {
+                map.remove(org_id.as_str()).is_some()
+            };
+            match (was, suspended) {
+                (false, true) => self.suspended_count.fetch_add(1, Ordering::Relaxed),
+                (true, false) => self.suspended_count.fetch_sub(1, Ordering::Relaxed),
+                _ => 0,
+            };
+        }
         let limit = match store.org_rate_limit(org_id).await {
             Ok(l) => l,
             Err(StoreError::NotFound) => None,

@@ -103,7 +103,7 @@ async fn apply(app: &App, changes: &HashSet<Change>) {
             },
             Change::Org(org_id) => {
                 if let Err(e) = app.cache.refresh_org(app.store.as_ref(), org_id).await {
-                    tracing::warn!(error = %e, %org_id, "could not re-read an organization's rate limit");
+                    tracing::warn!(error = %e, %org_id, "could not re-read an organization's rate limit and suspension");
                 }
             }
             Change::Resync | Change::CurrentAsOf(_) => {}

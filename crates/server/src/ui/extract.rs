@@ -124,6 +124,11 @@ impl IntoResponse for PageError {
                 "Only the owner of this organization can do this.".into(),
             ),
             Error::NotAllowed(m) => (StatusCode::FORBIDDEN, "Not allowed", m.to_owned()),
+            Error::OrgSuspended => (
+                StatusCode::FORBIDDEN,
+                "Organization suspended",
+                "This organization is suspended: its keys cannot log in now.".into(),
+            ),
             Error::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page not found",

@@ -105,6 +105,9 @@ pub struct Shell {
     pub nav: &'static str,
     pub keys: bool,
     pub manage: bool,
+    /// Why the operator suspended the organization (while it is): a banner
+    /// on every page.
+    pub suspended: Option<String>,
 }
 
 impl Shell {
@@ -121,6 +124,9 @@ impl Shell {
             .find(|m| &m.org_id == org_id)
             .map(|m| m.org_name.clone())
             .unwrap_or_default();
+        let suspended = crate::service::operator::suspension(app, org_id)
+            .await?
+            .map(|s| s.reason);
         Ok(Shell {
             email: me.user.email.clone(),
             org_id: org_id.to_string(),
@@ -138,6 +144,7 @@ impl Shell {
             nav,
             keys: role.can_manage_keys(),
             manage: role.can_manage_org(),
+            suspended,
         })
     }
 

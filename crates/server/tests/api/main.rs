@@ -30,6 +30,7 @@ mod notify;
 mod openapi;
 mod openapi_check;
 mod operate;
+mod operator;
 mod people;
 mod quickstart;
 mod rate_limits;

@@ -14,6 +14,7 @@ mod audit;
 mod keys;
 mod members;
 mod notifications;
+mod operators;
 mod orgs;
 mod passwords;
 mod people;

@@ -92,6 +92,22 @@ where
                 "that email is already a member of this organization",
             ));
         }
+        Self::insert_invitation(&mut tx, inv).await?;
+        Self::commit_with_mail(
+            tx,
+            std::slice::from_ref(audit),
+            std::slice::from_ref(mail),
+            Some(&inv.org_id),
+        )
+        .await
+    }
+
+    /// Inserts a pending invitation; Conflict when the email has one to the
+    /// organization already.
+    pub(crate) async fn insert_invitation(
+        tx: &mut Transaction<'static, DB>,
+        inv: &InvitationRecord,
+    ) -> Result<()> {
         sqlx::query(
             "insert into invitations (invitation_id, org_id, email, role, token_hash, invited_by, \
              status, expires_at, created_at, updated_at) \
@@ -104,19 +120,13 @@ where
         .bind(inv.token_hash.to_hex().as_str())
         .bind(inv.invited_by.as_ref().map(|u| u.as_str()))
         .bind(inv.expires_at)
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(inv.created_at)
+        .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
             "that email already has a pending invitation to this organization",
         ))?;
-        Self::commit_with_mail(
-            tx,
-            std::slice::from_ref(audit),
-            std::slice::from_ref(mail),
-            Some(&inv.org_id),
-        )
-        .await
+        Ok(())
     }
 
     /// Pending, unexpired invitations of an organization, newest first.

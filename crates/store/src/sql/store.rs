@@ -15,10 +15,10 @@ use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
-    KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration, OrgRecord, OutboxStats,
-    PasswordResetRecord, PoolStats, Result, Rotation, SessionRecord, Store, TwoFactorRecord,
-    UnusedKey, UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord,
-    WebhookRecord,
+    KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration, OperatorTokenRecord,
+    OrgProfile, OrgQuery, OrgRecord, OutboxStats, PasswordResetRecord, PoolStats, Result, Rotation,
+    SessionRecord, Store, TwoFactorRecord, UnusedKey, UsageBatch, UsageCounts, UsageQuery,
+    UsageTable, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -52,6 +52,44 @@ where
 
     async fn org(&self, org_id: &OrgId) -> Result<Option<OrgRecord>> {
         SqlStore::org(self, org_id).await
+    }
+
+    async fn create_operator_token(&self, token: &OperatorTokenRecord) -> Result<()> {
+        SqlStore::create_operator_token(self, token).await
+    }
+    async fn operator_tokens(&self) -> Result<Vec<OperatorTokenRecord>> {
+        SqlStore::operator_tokens(self).await
+    }
+    async fn operator_token_by_hash(
+        &self,
+        token_hash: &Digest,
+    ) -> Result<Option<OperatorTokenRecord>> {
+        SqlStore::operator_token_by_hash(self, token_hash).await
+    }
+    async fn revoke_operator_token(&self, name: &str) -> Result<()> {
+        SqlStore::revoke_operator_token(self, name).await
+    }
+    async fn create_operator_org(
+        &self,
+        org: &OrgProfile,
+        accounts: &[AccountRecord],
+        invitation: &InvitationRecord,
+        audit: &[AuditEvent],
+        mail: &UserMail,
+    ) -> Result<()> {
+        SqlStore::create_operator_org(self, org, accounts, invitation, audit, mail).await
+    }
+    async fn org_profile(&self, org_id: &OrgId) -> Result<Option<OrgProfile>> {
+        SqlStore::org_profile(self, org_id).await
+    }
+    async fn org_profiles(&self, query: &OrgQuery) -> Result<Vec<OrgProfile>> {
+        SqlStore::org_profiles(self, query).await
+    }
+    async fn update_org_profile(&self, org: &OrgProfile, audit: &[AuditEvent]) -> Result<()> {
+        SqlStore::update_org_profile(self, org, audit).await
+    }
+    async fn suspended_orgs(&self) -> Result<Vec<OrgId>> {
+        SqlStore::suspended_orgs(self).await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {

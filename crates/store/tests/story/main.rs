@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod lifecycle;
+mod operators;
 mod people;
 mod policy;
 mod schema;
@@ -108,6 +109,7 @@ on_both_backends!(
     rate_limits_are_kept_on_keys_and_as_an_organization_default,
     a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once,
     allowlists_and_key_policies_are_kept,
+    operator_tokens_and_provisioned_orgs_are_kept,
 );
 
 #[test]

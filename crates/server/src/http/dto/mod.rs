@@ -2,6 +2,7 @@
 
 pub mod key_policy;
 pub mod leaks;
+pub mod operator;
 pub mod people;
 pub mod two_factor;
 pub mod usage;

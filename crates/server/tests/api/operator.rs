@@ -1,0 +1,633 @@
+//! The operator API (`/operator/v1`): operator tokens from the CLI, orgs
+//! provisioned with an invited owner, found, paged, edited, suspended and
+//! resumed, on the real server over HTTP.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const INTROSPECTION: &str = "introspection-secret-for-operator-tests";
+
+/// `keygate operator token create --name NAME`: the one kgop_ token printed.
+fn new_token(app: &TestApp, name: &str) -> Session {
+    let out = app.cli(&["operator", "token", "create", "--name", name], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("kgop_") && token.len() > 30, "{token}");
+    app.remember(&token);
+    Session {
+        token,
+        email: format!("operator:{name}"),
+    }
+}
+
+async fn op(app: &TestApp, m: Method, path: &str, token: &Session, body: Option<Value>) -> Resp {
+    app.req(m, path, Some(token), body).await
+}
+
+async fn audit_actors(app: &TestApp, org_id: &str, owner: &Session) -> Vec<(String, String)> {
+    let r = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{org_id}/audit-events"),
+            Some(owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_owned(),
+                e["actor_email"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn operator_tokens_are_the_only_credential_of_the_operator_api_and_die_when_revoked() {
+    let app = spawn_app().await;
+    let none = app.req(Method::GET, "/operator/v1/orgs", None, None).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.code(), "unauthorized");
+
+    let back = new_token(&app, "back-office");
+    let temp = new_token(&app, "ci-temp");
+    let list = app.cli(&["operator", "token", "list"], "");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success() && listed.contains("back-office") && listed.contains("ci-temp"));
+    assert!(
+        !listed.contains(&back.token[5..]),
+        "the token is never listed"
+    );
+    // Stored hashed: not in any file of the data dir.
+    for f in walk(&app.data_dir) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&back.token[5..]),
+            "{} holds the token",
+            f.display()
+        );
+    }
+
+    let r = op(&app, Method::GET, "/operator/v1/orgs", &temp, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["orgs"].is_array() && r.body.get("next_cursor").is_some());
+
+    // An operator token is no session; a session or an API key is no operator token.
+    let me = app.req(Method::GET, "/dev/v1/me", Some(&back), None).await;
+    assert_eq!(me.status, 401);
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let as_owner = op(&app, Method::GET, "/operator/v1/orgs", &org.owner, None).await;
+    assert_eq!(
+        (as_owner.status.as_u16(), &as_owner.body),
+        (401, &none.body)
+    );
+    let key = app
+        .scoped_key(&org, json!({"name": "r", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = app.token(&key, None).await;
+    for bad in [secret(&key).to_owned(), token] {
+        let s = Session {
+            token: bad,
+            email: String::new(),
+        };
+        let r = op(&app, Method::GET, "/operator/v1/orgs", &s, None).await;
+        assert_eq!((r.status.as_u16(), &r.body), (401, &none.body));
+    }
+
+    let out = app.cli(&["operator", "token", "revoke", "ci-temp"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = op(&app, Method::GET, "/operator/v1/orgs", &temp, None).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.body),
+        (401, &none.body),
+        "refused on the next request"
+    );
+    let r = op(&app, Method::GET, "/operator/v1/orgs", &back, None).await;
+    assert_eq!(r.status, 200);
+    let again = app.cli(&["operator", "token", "revoke", "ci-temp"], "");
+    assert_eq!(again.status.code(), Some(2), "an unknown name");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_operator_provisions_an_org_whose_invited_owner_takes_it_and_finds_pages_and_edits_orgs()
+ {
+    let app = spawn_app().await;
+    let back = new_token(&app, "back-office");
+    let meta = json!({"crm": "hubspot", "tier": "trial"});
+    let r = op(
+        &app,
+        Method::POST,
+        "/operator/v1/orgs",
+        &back,
+        Some(json!({"name": "Acme", "owner_email": "owner@acme.test",
+            "accounts": ["Acme HK", "Acme UK"], "external_id": "crm-1001", "metadata": meta})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}\n{}", r.body, app.log());
+    let a = r.body.clone();
+    assert_eq!(a["name"], "Acme");
+    assert_eq!(a["external_id"], "crm-1001");
+    assert_eq!(a["plan_id"], Value::Null);
+    assert_eq!(a["status"], "active");
+    assert_eq!(a["metadata"], meta);
+    assert_eq!(a["accounts"].as_array().unwrap().len(), 2);
+    let org_id = a["org_id"].as_str().unwrap().to_owned();
+    let url = a["owner_invitation"]["url"].as_str().unwrap().to_owned();
+    assert!(a["owner_invitation"]["invitation_id"].is_string());
+    assert!(a["owner_invitation"]["expires_at"].is_string());
+
+    // The same link is mailed; accepting it makes a new account the owner.
+    let mailed = app
+        .mailed_link("owner@acme.test", "/app/invitations/")
+        .await;
+    assert!(
+        url.ends_with(&mailed[mailed.find("/app/").unwrap()..]),
+        "{url} vs {mailed}"
+    );
+    let token = url.rsplit('/').next().unwrap();
+    let acc = app
+        .req(
+            Method::POST,
+            "/dev/v1/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(acc.status, 201, "{}\n{}", acc.body, app.log());
+    let owner = Session {
+        token: acc.body["session_token"].as_str().unwrap().to_owned(),
+        email: "owner@acme.test".into(),
+    };
+    let me = app.req(Method::GET, "/dev/v1/me", Some(&owner), None).await;
+    let roles: Vec<&Value> = me.body["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["org_id"] == org_id.as_str())
+        .map(|m| &m["role"])
+        .collect();
+    assert_eq!(roles, vec![&json!("owner")]);
+
+    // external_id is unique.
+    let dup = op(
+        &app,
+        Method::POST,
+        "/operator/v1/orgs",
+        &back,
+        Some(json!({"name": "Other", "owner_email": "o@other.test", "external_id": "crm-1001"})),
+    )
+    .await;
+    assert_eq!((dup.status.as_u16(), dup.code()), (409, "conflict"));
+    for (name, ext) in [("Beta", "crm-1002"), ("Gamma", "crm-1003")] {
+        let r = op(
+            &app,
+            Method::POST,
+            "/operator/v1/orgs",
+            &back,
+            Some(json!({"name": name, "owner_email": format!("owner@{ext}.test"), "external_id": ext})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+
+    let one = op(
+        &app,
+        Method::GET,
+        &format!("/operator/v1/orgs/{org_id}"),
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (one.status.as_u16(), &one.body["name"]),
+        (200, &json!("Acme"))
+    );
+    let found = op(
+        &app,
+        Method::GET,
+        "/operator/v1/orgs?external_id=crm-1001",
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(found.body["orgs"].as_array().unwrap().len(), 1);
+    assert_eq!(found.body["orgs"][0]["org_id"], org_id.as_str());
+    let none = op(
+        &app,
+        Method::GET,
+        "/operator/v1/orgs?external_id=nope",
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(none.body["orgs"], json!([]));
+
+    // limit=1 walks every org once and ends with a null cursor.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/operator/v1/orgs?limit=1&cursor={c}"),
+            None => "/operator/v1/orgs?limit=1".to_owned(),
+        };
+        let r = op(&app, Method::GET, &path, &back, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for o in r.body["orgs"].as_array().unwrap() {
+            seen.push(o["org_id"].as_str().unwrap().to_owned());
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (3, 3), "{seen:?}");
+    let bad = op(&app, Method::GET, "/operator/v1/orgs?limit=0", &back, None).await;
+    assert_eq!(bad.status, 400);
+
+    // PATCH: name and metadata; null clears external_id.
+    let p = op(
+        &app,
+        Method::PATCH,
+        &format!("/operator/v1/orgs/{org_id}"),
+        &back,
+        Some(json!({"name": "Acme Ltd", "metadata": {"crm": "salesforce"}, "external_id": null})),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.body["name"], "Acme Ltd");
+    assert_eq!(p.body["metadata"], json!({"crm": "salesforce"}));
+    assert_eq!(p.body["external_id"], Value::Null);
+    let one = op(
+        &app,
+        Method::GET,
+        &format!("/operator/v1/orgs/{org_id}"),
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(one.body["name"], "Acme Ltd");
+    let other = op(
+        &app,
+        Method::GET,
+        "/operator/v1/orgs/org_doesnotexist",
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(other.status, 404);
+
+    let actors = audit_actors(&app, &org_id, &owner).await;
+    for action in ["org.created", "org.updated"] {
+        assert!(
+            actors
+                .iter()
+                .any(|(a, who)| a == action && who == "operator:back-office"),
+            "{action} by operator:back-office in {actors:?}"
+        );
+    }
+}
+
+/// The Developer app's settings page of the org, as a signed-in member.
+async fn app_page(app: &TestApp, org_id: &str, member: &Session) -> String {
+    let page = app
+        .http
+        .get(format!("{}/app/orgs/{org_id}/settings", app.base))
+        .header("cookie", format!("keygate_session={}", member.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+async fn verify(app: &TestApp, token: &str) -> Resp {
+    let rb = app
+        .http
+        .get(format!("{}/auth/verify", app.base))
+        .bearer_auth(token)
+        .header("x-original-method", "GET")
+        .header("x-original-uri", "/api/v1/balances/current");
+    app.send(rb).await
+}
+
+async fn introspect(app: &TestApp, token: &str) -> Value {
+    let rb = app
+        .http
+        .post(format!("{}/oauth/introspect", app.base))
+        .basic_auth("rs", Some(INTROSPECTION))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"));
+    let r = app.send(rb).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn a_suspended_orgs_keys_and_tokens_are_refused_at_once_and_work_again_on_resume() {
+    let app = spawn_app_with(&["--introspection-secret", INTROSPECTION], &[]).await;
+    let back = new_token(&app, "back-office");
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let other = app.create_org("Globex", "owner@globex.test", &["G"]).await;
+    let key = app
+        .scoped_key(&org, json!({"name": "r", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let other_key = app
+        .scoped_key(&other, json!({"name": "g", "account_permissions": {"accounts": [&other.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = app.token(&key, None).await;
+    let other_token = app.token(&other_key, None).await;
+    assert_eq!(verify(&app, &token).await.status, 200);
+
+    let s = op(
+        &app,
+        Method::POST,
+        &format!("/operator/v1/orgs/{}/suspend", org.org_id),
+        &back,
+        Some(json!({"reason": "invoice 42 unpaid"})),
+    )
+    .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.body["status"], "suspended");
+
+    let login = app.login(cid(&key), secret(&key), None).await;
+    assert_eq!(
+        (login.status.as_u16(), login.code()),
+        (403, "org_suspended")
+    );
+    let v = verify(&app, &token).await;
+    assert_eq!((v.status.as_u16(), v.code()), (403, "org_suspended"));
+    assert_eq!(introspect(&app, &token).await, json!({"active": false}));
+    // Another org is untouched; members still sign in.
+    assert_eq!(verify(&app, &other_token).await.status, 200);
+    let member = app.sign_in("owner@acme.test", PASSWORD).await;
+    let page = app_page(&app, &org.org_id, &member).await;
+    assert!(
+        page.contains("This organization is suspended") && page.contains("invoice 42 unpaid"),
+        "the app shows the suspension and its reason"
+    );
+
+    let listed = op(
+        &app,
+        Method::GET,
+        "/operator/v1/orgs?status=suspended",
+        &back,
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = listed.body["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["org_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![org.org_id.as_str()]);
+    assert_eq!(
+        listed.body["orgs"][0]["suspended_reason"],
+        "invoice 42 unpaid"
+    );
+    let active = op(
+        &app,
+        Method::GET,
+        "/operator/v1/orgs?status=active",
+        &back,
+        None,
+    )
+    .await;
+    assert!(!active.body.to_string().contains(&org.org_id));
+
+    let r = op(
+        &app,
+        Method::POST,
+        &format!("/operator/v1/orgs/{}/resume", org.org_id),
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), &r.body["status"]),
+        (200, &json!("active"))
+    );
+    assert_eq!(app.login(cid(&key), secret(&key), None).await.status, 201);
+    assert_eq!(
+        verify(&app, &token).await.status,
+        200,
+        "the same token works again"
+    );
+    assert_eq!(introspect(&app, &token).await["active"], true);
+    let page = app_page(&app, &org.org_id, &member).await;
+    assert!(!page.contains("This organization is suspended"));
+
+    let actors = audit_actors(&app, &org.org_id, &org.owner).await;
+    for action in ["org.suspended", "org.resumed"] {
+        assert!(
+            actors
+                .iter()
+                .any(|(a, who)| a == action && who == "operator:back-office"),
+            "{action} by operator:back-office in {actors:?}"
+        );
+    }
+}
+
+/// Polls `f` on `app` until it holds or a second passes.
+async fn within_a_second<F, Fut>(f: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        if f().await {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_suspension_on_one_instance_bites_on_the_others_within_a_second_and_so_does_resume() {
+    let Some((apps, _dir)) =
+        crate::multi::cluster("operator: suspension across instances", &[]).await
+    else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let back = new_token(a, "back-office");
+    let org = a.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let key = a
+        .scoped_key(&org, json!({"name": "r", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = a.token(&key, None).await;
+    for app in [b, c] {
+        assert_eq!(verify(app, &token).await.status, 200);
+        assert_eq!(app.login(cid(&key), secret(&key), None).await.status, 201);
+    }
+    let s = op(
+        a,
+        Method::POST,
+        &format!("/operator/v1/orgs/{}/suspend", org.org_id),
+        &back,
+        Some(json!({"reason": "unpaid"})),
+    )
+    .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    for app in [b, c] {
+        assert!(
+            within_a_second(|| async {
+                let v = verify(app, &token).await;
+                let l = app.login(cid(&key), secret(&key), None).await;
+                v.code() == "org_suspended" && l.code() == "org_suspended"
+            })
+            .await,
+            "suspended on every instance"
+        );
+    }
+    let r = op(
+        a,
+        Method::POST,
+        &format!("/operator/v1/orgs/{}/resume", org.org_id),
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    for app in [b, c] {
+        assert!(
+            within_a_second(|| async { verify(app, &token).await.status == 200 }).await,
+            "resumed on every instance"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_usage_export_sums_to_what_the_org_usage_shows_for_the_same_span_in_json_and_csv() {
+    let app = spawn_app_with(&["--usage-flush-interval", "1"], &[]).await;
+    let back = new_token(&app, "back-office");
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let key = app
+        .scoped_key(&org, json!({"name": "r", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
+        .await;
+    let token = app.token(&key, None).await;
+    for _ in 0..3 {
+        assert_eq!(verify(&app, &token).await.status, 200);
+    }
+    let denied = app
+        .send(
+            app.http
+                .get(format!("{}/auth/verify", app.base))
+                .bearer_auth(&token)
+                .header("x-original-method", "POST")
+                .header("x-original-uri", "/api/v1/transfers/create"),
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+    // The flush runs when the clock passes its interval.
+    let now = app.advance_clock(std::time::Duration::from_secs(2)).await;
+    let from = keygate_core::time::format_rfc3339(now - 3_600_000);
+    let to = keygate_core::time::format_rfc3339(now + 60_000);
+    let span = format!("from={from}&to={to}");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rows = loop {
+        let r = op(
+            &app,
+            Method::GET,
+            &format!("/operator/v1/usage?{span}"),
+            &back,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let rows = r.body["rows"].as_array().unwrap().clone();
+        if rows.iter().any(|x| x["allowed"] == 3 && x["refused"] == 1) {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < end, "never flushed: {}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(rows.len(), 1, "one row per key that had calls: {rows:?}");
+    assert_eq!(rows[0]["org_id"], org.org_id.as_str());
+    assert_eq!(rows[0]["client_id"], cid(&key));
+    assert_eq!(rows[0]["external_id"], Value::Null);
+
+    let dev = app
+        .req(
+            Method::GET,
+            &format!(
+                "/dev/v1/orgs/{}/usage?{span}&granularity=minute",
+                org.org_id
+            ),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(dev.status, 200, "{}", dev.body);
+    let dev_allowed: u64 = dev.body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["allowed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(dev_allowed, 3, "the same sum as the org's own usage");
+
+    let csv = app
+        .http
+        .get(format!("{}/operator/v1/usage?{span}&format=csv", app.base))
+        .bearer_auth(&back.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "org_id,external_id,client_id,allowed,refused");
+    assert_eq!(lines[1], format!("{},,{},3,1", org.org_id, cid(&key)));
+    let bad = op(
+        &app,
+        Method::GET,
+        "/operator/v1/usage?format=xml",
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+}
