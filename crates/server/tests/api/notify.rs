@@ -307,7 +307,7 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-async fn deliveries(app: &TestApp, org: &Org, webhook_id: &str) -> Vec<Value> {
+pub async fn deliveries(app: &TestApp, org: &Org, webhook_id: &str) -> Vec<Value> {
     let r = app
         .req(
             Method::GET,

@@ -9,23 +9,8 @@ use serde_json::{Value, json};
 
 use crate::gateway::gateway;
 use crate::helpers::*;
+use crate::notify::deliveries;
 use crate::receivers::WebhookReceiver;
-
-async fn deliveries(app: &TestApp, org: &Org, webhook_id: &str) -> Vec<Value> {
-    let r = app
-        .req(
-            Method::GET,
-            &format!(
-                "/dev/v1/orgs/{}/webhooks/{webhook_id}/deliveries",
-                org.org_id
-            ),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["deliveries"].as_array().unwrap().clone()
-}
 
 #[tokio::test]
 async fn sigterm_during_deliveries_and_counted_calls_loses_no_count_and_leaves_no_delivery_half_recorded()
