@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::gateway::gateway;
 use crate::helpers::*;
