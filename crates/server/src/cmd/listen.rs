@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
@@ -80,6 +80,9 @@ pub async fn serve(
                 None => connection(stream, svc, stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                            connection_h2(stream, svc, stop).await
+                        }
                         Ok(Ok(stream)) => connection(stream, svc, stop).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -116,6 +119,35 @@ where
     let conn = builder
         .serve_connection(TokioIo::new(EdgeIo::new(io)), TowerToHyperService::new(svc))
         .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// One HTTP/2 connection (a TLS client that offered `h2` in ALPN). Its
+/// request heads are held to Keygate's limits by hyper (a header list over
+/// `HYPER_MAX_BUF` is refused) and, below them, by `http::header_limit`'s
+/// JSON 414/431; bodies by the same body deadlines as HTTP/1.
+async fn connection_h2<IO, S>(io: IO, svc: S, mut stop: tokio::sync::watch::Receiver<()>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(HYPER_MAX_BUF as u32);
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

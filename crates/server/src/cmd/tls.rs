@@ -1,5 +1,6 @@
 //! `serve --tls-cert FILE --tls-key FILE`: HTTPS served by Keygate itself
-//! (rustls with the aws-lc-rs provider). The certificate is re-read when its
+//! (rustls with the aws-lc-rs provider), HTTP/2 to clients that offer it in
+//! ALPN and HTTP/1.1 to the others. The certificate is re-read when its
 //! files change, as certbot's renewals do (new files renamed over the old
 //! ones): at most once a second, a handshake compares the files' inode, size
 //! and modification time with those loaded, and reloads when they differ. A
@@ -33,7 +34,8 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 where the client offers it, else HTTP/1.1.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -243,3 +243,61 @@ fn serve_refuses_a_key_that_is_not_the_certificates() {
     assert!(err.contains("a.crt"), "{err}");
     let _ = std::fs::remove_dir_all(&certs);
 }
+
+/// A client that offers `h2` in ALPN speaks HTTP/2 with Keygate, and gets
+/// the same answers (a JSON 404 with its headers, the health check).
+#[tokio::test]
+async fn a_client_offering_h2_gets_http2() {
+    use http_body_util::{BodyExt, Empty};
+    let certs = temp_dir();
+    make_ca(&certs);
+    let (crt, key) = make_leaf(&certs, "server", 7);
+    let app = spawn_app_with(
+        &[
+            "--tls-cert",
+            crt.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    let mut roots = RootCertStore::empty();
+    roots.add(der(&certs.join("ca.crt"))).unwrap();
+    let mut config = ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(app.base.trim_start_matches("https://"))
+        .await
+        .unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for (path, want) in [("/healthz", 200), ("/nowhere", 404)] {
+        let req = hyper::Request::get(format!("https://localhost{path}"))
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.version(), hyper::Version::HTTP_2);
+        assert_eq!(resp.status(), want, "{path}");
+        assert!(resp.headers().contains_key("x-request-id"), "{path}");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        if want == 404 {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["code"], "not_found", "{v}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&certs);
+}
