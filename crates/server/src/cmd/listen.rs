@@ -19,22 +19,31 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use crate::middleware::cookies::ServedOverTls;
 
 /// hyper refuses a request head beyond these on its own (431, no body);
 /// `http::layers::HEADER_LIMIT` and `MAX_HEADERS` refuse with JSON well before.
 const HYPER_MAX_HEADERS: usize = 1000;
 const HYPER_MAX_BUF: usize = 256 * 1024;
 
+/// A TLS handshake not done by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open
-/// requests finish (graceful shutdown) before returning.
+/// requests finish (graceful shutdown) before returning. With `tls`, every
+/// connection is a TLS one (`serve --tls-cert`), and its requests carry
+/// `ServedOverTls`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
@@ -54,31 +63,30 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let over_tls = tls.is_some();
         let svc = router
             .clone()
             .map_request(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if over_tls {
+                    req.extensions_mut().insert(ServedOverTls);
+                }
                 req
             });
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .max_headers(HYPER_MAX_HEADERS)
-                .max_buf_size(HYPER_MAX_BUF);
-            let conn = builder
-                .serve_connection(
-                    TokioIo::new(EdgeIo::new(stream)),
-                    TowerToHyperService::new(svc),
-                )
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => connection(stream, svc, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                            connection_h2(stream, svc, stop).await
+                        }
+                        Ok(Ok(stream)) => connection(stream, svc, stop).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
                 }
             }
         });
@@ -89,6 +97,65 @@ pub async fn serve(
     drop(stop_tx);
     while conns.join_next().await.is_some() {}
     Ok(())
+}
+
+/// One HTTP/1 connection (plain or inside TLS) with hyper's limits and
+/// `EdgeIo`, shut down gracefully when `stop` changes.
+async fn connection<IO, S>(io: IO, svc: S, mut stop: tokio::sync::watch::Receiver<()>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .max_headers(HYPER_MAX_HEADERS)
+        .max_buf_size(HYPER_MAX_BUF);
+    let conn = builder
+        .serve_connection(TokioIo::new(EdgeIo::new(io)), TowerToHyperService::new(svc))
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// One HTTP/2 connection (a TLS client that offered `h2` in ALPN). Its
+/// request heads are held to Keygate's limits by hyper (a header list over
+/// `HYPER_MAX_BUF` is refused) and, below them, by `http::header_limit`'s
+/// JSON 414/431; bodies by the same body deadlines as HTTP/1.
+async fn connection_h2<IO, S>(io: IO, svc: S, mut stop: tokio::sync::watch::Receiver<()>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(HYPER_MAX_BUF as u32);
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// The answers hyper writes on its own when it cannot parse a request head:

@@ -14,6 +14,7 @@ pub mod refused;
 pub mod secrets;
 pub mod serve;
 pub mod test_clock;
+pub mod tls;
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -218,7 +219,10 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<Refused>().is_some()
+                || e.downcast_ref::<crate::gateway::RouteOverlap>().is_some() =>
+        {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }

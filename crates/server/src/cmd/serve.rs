@@ -21,6 +21,8 @@ use crate::ui;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let mut settings = args.settings()?;
+    // A catalog route over Keygate's own paths: refused before anything starts.
+    gateway::prefixes(&settings.catalog)?;
     let store = if args.no_migrate {
         let store = args.data.open_store_unmigrated().await?;
         let pending = store.pending_migrations().await?;
@@ -75,6 +77,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::cmd::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let metrics_listener = match settings.metrics_listen {
         Some(at) => Some(
             tokio::net::TcpListener::bind(at)
@@ -84,7 +91,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     if settings.notify.public_url.is_empty() {
-        settings.notify.public_url = format!("http://{addr}");
+        settings.notify.public_url = format!("{scheme}://{addr}");
     }
     // Listen before the cache loads, so no change slips between the two.
     let changes = store.subscribe_changes(crate::state::clock::now_ms).await?;
@@ -102,8 +109,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let signing_keys_dir = signing_env.is_none().then_some(data_dir);
     tasks::start(&app, &mut background, changes, signing_keys_dir)?;
     // Printed for people and for tests that start Keygate on port 0.
-    println!("keygate listening on http://{addr}");
-    println!("Developer app: http://{addr}/app");
+    println!("keygate listening on {scheme}://{addr}");
+    println!("Developer app: {scheme}://{addr}/app");
     tracing::info!(%addr, "keygate started");
     if let Some(listener) = metrics_listener {
         let at = listener.local_addr()?;
@@ -111,7 +118,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("metrics listening on http://{at}/metrics");
         let router = http::metrics_router(app.clone());
         background.spawn(TaskName::MetricsListener, |stop| async move {
-            if let Err(e) = listen::serve(listener, router, stop.requested()).await {
+            if let Err(e) = listen::serve(listener, router, None, stop.requested()).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });
@@ -129,7 +136,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         surfaces = surfaces.merge(test_clock::router());
     }
     let router = http::layers::common_layers(surfaces, app.clone());
-    let served = listen::serve(listener, router, shutdown()).await;
+    let served = listen::serve(listener, router, tls, shutdown()).await;
     // No call is counted any more: let every task finish its unit of work,
     // then write what was counted since the last flush.
     tracing::info!("stopping: the listener is closed; waiting for the background tasks");

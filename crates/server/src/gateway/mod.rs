@@ -47,17 +47,78 @@ impl FromRef<Gateway> for AppState {
     }
 }
 
-/// The gateway's routes: the reverse proxy (`/api/**`, not in the document:
-/// its answers are the upstream's), and [`routes`].
+/// The first path segments of Keygate's own surfaces: a catalog route under
+/// one of them would be shadowed (or would shadow them), so `serve` refuses it.
+pub const OWN_PATHS: &[&str] = &[
+    "dev",
+    "app",
+    "auth",
+    "oauth",
+    "operator",
+    ".well-known",
+    "docs",
+    "openapi.json",
+    "healthz",
+    "readyz",
+    "secret-scanning",
+];
+
+/// The first path segments the reverse proxy serves: `api`, and the first
+/// segment of every catalog route. A route that starts with a wildcard or
+/// with one of [`OWN_PATHS`] is refused with the route named.
+pub fn prefixes(catalog: &keygate_core::Catalog) -> Result<Vec<String>, RouteOverlap> {
+    let mut out = vec!["api".to_owned()];
+    for resource in catalog.resources() {
+        for route in &resource.routes {
+            let first = route
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            let own = OWN_PATHS.contains(&first);
+            if own || first.contains('*') {
+                return Err(RouteOverlap(format!(
+                    "route {route} of resource {} overlaps Keygate's own paths \
+                     (/{}); give the API a prefix of its own",
+                    resource.name,
+                    if own { first } else { "*" }
+                )));
+            }
+            // axum reads these as parameters or escapes: not a literal path.
+            if first.starts_with([':', '{', '}']) || first.contains(['{', '}']) {
+                return Err(RouteOverlap(format!(
+                    "route {route} of resource {}: its first segment cannot be routed",
+                    resource.name
+                )));
+            }
+            if !out.iter().any(|p| p == first) {
+                out.push(first.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A catalog route the gateway cannot serve: `serve` stops with exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RouteOverlap(pub String);
+
+/// The gateway's routes: the reverse proxy (under `/api/` and every prefix of
+/// the catalog, see [`prefixes`]), forward-auth and introspection.
 pub fn router(app: AppState) -> anyhow::Result<Router> {
     let upstream = match &app.settings.upstream {
         Some(url) => Some(Arc::new(Upstream::new(url, app.settings.upstream_timeout)?)),
         None => None,
     };
-    let (documented, _document) = routes().split_for_parts();
-    Ok(documented
-        .route("/api/{*rest}", any(proxy))
-        .with_state(Gateway { app, upstream }))
+    let (mut router, _document) = routes().split_for_parts();
+    for prefix in prefixes(&app.settings.catalog)? {
+        if prefix != "api" {
+            router = router.route(&format!("/{prefix}"), any(proxy));
+        }
+        router = router.route(&format!("/{prefix}/{{*rest}}"), any(proxy));
+    }
+    Ok(router.with_state(Gateway { app, upstream }))
 }
 
 /// The gateway's documented routes, each path the one in its handler's

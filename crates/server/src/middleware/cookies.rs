@@ -29,10 +29,17 @@ where
     }
 }
 
-/// Whether the browser reached us over TLS: the request itself, or a trusted
-/// proxy's `X-Forwarded-Proto: https` (anyone else's is not believed).
+/// Set on every request of a connection Keygate itself took over TLS
+/// (`serve --tls-cert`).
+#[derive(Clone, Copy, Debug)]
+pub struct ServedOverTls;
+
+/// Whether the browser reached us over TLS: the request itself (Keygate's own
+/// TLS), or a trusted proxy's `X-Forwarded-Proto: https` (anyone else's is
+/// not believed).
 pub fn is_tls(parts: &Parts, trusted: &[IpAddr]) -> bool {
-    if parts.uri.scheme_str() == Some("https") {
+    if parts.uri.scheme_str() == Some("https") || parts.extensions.get::<ServedOverTls>().is_some()
+    {
         return true;
     }
     let peer = parts

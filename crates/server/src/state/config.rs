@@ -225,6 +225,13 @@ pub struct ServeArgs {
     /// it on a private address: `127.0.0.1:9464`.
     #[arg(long, env = "KEYGATE_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Serve HTTPS itself with this PEM certificate chain (with --tls-key);
+    /// the files are re-read when they change, and cookies are then `__Host-`.
+    #[arg(long, env = "KEYGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "KEYGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// How `serve` writes its log to stdout.
