@@ -1,4 +1,8 @@
-//! The values the store reads and writes.
+//! The values the store reads and writes. Deliveries and usage have files of
+//! their own (`records/deliveries.rs`, `records/usage.rs`).
+
+mod deliveries;
+mod usage;
 
 use std::sync::Arc;
 
@@ -6,9 +10,12 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, EventId, InvitationId, OrgId, RateLimit, Role, SessionFactors,
-    SessionId, UserId, WebhookId,
+    AccountId, ClientId, EventId, InvitationId, OrgId, RateLimit, Role, SessionFactors, SessionId,
+    UserId,
 };
+
+pub use deliveries::*;
+pub use usage::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgRecord {
@@ -280,123 +287,6 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-/// A registered webhook endpoint. Its signing secret is derived from
-/// `secret_salt` with the pepper, so the record holds no secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookRecord {
-    pub webhook_id: WebhookId,
-    pub org_id: OrgId,
-    pub url: String,
-    /// Event names it is subscribed to.
-    pub events: Vec<String>,
-    pub enabled: bool,
-    pub secret_salt: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// Where one delivery goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryTarget {
-    Webhook(WebhookId),
-    Email(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Not delivered yet; will be tried at `next_attempt_at`.
-    Pending,
-    Delivered,
-    /// Given up after the retry window.
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DeliveryStatus> {
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Failed,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
-    }
-}
-
-/// One try at delivering, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRecord {
-    /// 1 for the first try.
-    pub attempt: u32,
-    pub started_at: i64,
-    pub ok: bool,
-    /// The HTTP status (webhooks) or SMTP reply code, when there was an answer.
-    pub status_code: Option<u16>,
-    pub latency_ms: i64,
-    /// Why it failed, for people; never a secret.
-    pub error: Option<String>,
-}
-
-/// One notification to one webhook or mailbox: an outbox row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRecord {
-    /// Assigned by the store: the order deliveries were queued in.
-    pub seq: i64,
-    pub delivery_id: DeliveryId,
-    pub event_id: EventId,
-    pub event_name: String,
-    pub org_id: OrgId,
-    pub target: DeliveryTarget,
-    pub status: DeliveryStatus,
-    pub attempts: u32,
-    pub next_attempt_at: i64,
-    pub give_up_at: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Filled by `Store::deliveries` (oldest first); empty from `claim_due`.
-    pub attempt_log: Vec<AttemptRecord>,
-}
-
-/// A delivery handed to a dispatcher by `Store::claim_due`, with what it needs
-/// to send it.
-#[derive(Debug, Clone)]
-pub struct DueDelivery {
-    pub delivery: DeliveryRecord,
-    /// The event's JSON payload, byte for byte as it is sent.
-    pub payload: String,
-    /// The webhook's current settings (webhook deliveries only).
-    pub webhook: Option<WebhookRecord>,
-}
-
-/// Pending deliveries of one channel of the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxStats {
-    /// `webhook` or `email`.
-    pub channel: String,
-    pub pending: u64,
-    /// `created_at` (Unix ms) of the oldest pending delivery.
-    pub oldest_created_at: Option<i64>,
-}
-
-/// One connection pool: `read` and `write` on SQLite (one writer
-/// connection), `main` on PostgreSQL (one pool for both).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolStats {
-    pub pool: &'static str,
-    /// Connections open now, in use or idle.
-    pub open: u32,
-    pub idle: u32,
-    pub max: u32,
-}
-
 /// One migration of the schema, as its file names it
 /// (`migrations/<backend>/0010_leaked_previous_secret.sql`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,23 +300,6 @@ impl std::fmt::Display for Migration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04} {}", self.version, self.description)
     }
-}
-
-/// What became of one attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    Delivered,
-    RetryAt(i64),
-    GiveUp,
-}
-
-#[derive(Debug, Clone)]
-pub struct DeliveryQuery {
-    pub org_id: OrgId,
-    pub webhook_id: Option<WebhookId>,
-    /// `seq` of the last delivery of the previous page.
-    pub before: Option<i64>,
-    pub limit: u32,
 }
 
 /// A user's two-factor enrolment. `sealed_secret` is the TOTP secret
@@ -495,94 +368,6 @@ pub struct MailLink {
     pub path: String,
     /// 32 random bytes as hex.
     pub nonce: String,
-}
-
-/// Token checks counted for one key over some span: allowed, and refused by
-/// reason. The reasons are the columns of `usage_minutes` and `usage_days`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UsageCounts {
-    pub allowed: u64,
-    /// The token's scope does not allow the request.
-    pub scope: u64,
-    /// The key's rate limit was reached.
-    pub rate_limit: u64,
-    /// The token or its key has expired.
-    pub expired: u64,
-    /// The key was deleted or regenerated since the token was issued.
-    pub revoked: u64,
-    /// The request came from outside the key's allowed networks.
-    pub network: u64,
-}
-
-impl UsageCounts {
-    pub fn add(&mut self, o: &UsageCounts) {
-        self.allowed += o.allowed;
-        self.scope += o.scope;
-        self.rate_limit += o.rate_limit;
-        self.expired += o.expired;
-        self.revoked += o.revoked;
-        self.network += o.network;
-    }
-
-    pub fn refused(&self) -> u64 {
-        self.scope + self.rate_limit + self.expired + self.revoked + self.network
-    }
-
-    pub fn is_zero(&self) -> bool {
-        self.allowed == 0 && self.refused() == 0
-    }
-}
-
-/// One key's counts in one minute, as an instance's recorder flushes them;
-/// they are added to what the database holds (several instances add up).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageDelta {
-    pub client_id: ClientId,
-    pub org_id: OrgId,
-    /// Unix ms of the minute's start.
-    pub minute_start: i64,
-    pub counts: UsageCounts,
-}
-
-/// When and from where a key was last used (a login or a token check).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastUsed {
-    pub client_id: ClientId,
-    pub org_id: OrgId,
-    pub at: i64,
-    pub ip: String,
-}
-
-/// What one flush of the usage recorder writes, in one transaction.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UsageBatch {
-    pub counts: Vec<UsageDelta>,
-    pub last_used: Vec<LastUsed>,
-}
-
-impl UsageBatch {
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.last_used.is_empty()
-    }
-}
-
-/// Which table a usage read comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsageTable {
-    /// Per minute, kept 30 days.
-    Minutes,
-    /// Per UTC day, kept 13 months.
-    Days,
-}
-
-/// Usage of an organization (or one of its keys) in `[from, to)` (Unix ms).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageQuery {
-    pub org_id: OrgId,
-    pub client_id: Option<ClientId>,
-    pub table: UsageTable,
-    pub from: i64,
-    pub to: i64,
 }
 
 /// A key that has not been used since `idle_since` (its last use, or its

@@ -4,5 +4,6 @@
 
 pub mod access;
 pub mod body_deadline;
+pub mod client_addr;
 pub mod cookies;
 pub mod headers;

@@ -13,241 +13,31 @@
 //!
 //! Gauges that describe state (cache, outbox, pools) are read when scraped.
 
-use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod histogram;
+mod labels;
+
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 
 use keygate_store::{OutboxStats, PoolStats};
+
+use histogram::DurationHistogram;
+use labels::{
+    AUDIT_DROPS, CHECKS, DELIVERIES, GROUPS, INTROSPECTION_CHECKS, LIMITS, LOGINS, SURFACES,
+};
+pub use labels::{AuditDrop, Check, Delivery, Group, Limit, Login, Surface};
 
 /// The `Content-Type` of [`Metrics::render`]'s text (OpenMetrics 1.0, which
 /// Prometheus scrapes natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Upper bounds (seconds) of the request-duration buckets: 100 µs to 10 s.
-const BUCKETS: [f64; 15] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    10.0,
-];
-
 type Label1 = [(&'static str, &'static str); 1];
 type Label2 = [(&'static str, &'static str); 2];
-
-/// What became of one key login (`POST /api/v1/authentication/login`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Login {
-    Success,
-    /// Bad client id or key (the one 401).
-    Unauthorized,
-    /// `login_as_not_allowed`.
-    LoginAsRefused,
-    RateLimited,
-    /// The credential cache could not be trusted (503).
-    Unavailable,
-    Error,
-}
-
-const LOGINS: [&str; 6] = [
-    "success",
-    "unauthorized",
-    "login_as_refused",
-    "rate_limited",
-    "unavailable",
-    "error",
-];
-
-impl Login {
-    /// By the status of the login's answer.
-    pub fn of_status(status: u16) -> Login {
-        match status {
-            200..=299 => Login::Success,
-            401 => Login::Unauthorized,
-            403 => Login::LoginAsRefused,
-            429 => Login::RateLimited,
-            503 => Login::Unavailable,
-            _ => Login::Error,
-        }
-    }
-}
-
-/// Where a token was checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    /// The built-in reverse proxy, `/api/**`.
-    Gateway,
-    /// `/auth/verify` and `/auth/nginx`.
-    Nginx,
-    /// `/auth/traefik`.
-    Traefik,
-    /// `/auth/envoy/**`.
-    Envoy,
-    /// `POST /oauth/introspect`.
-    Introspection,
-}
-
-const SURFACES: [&str; 5] = [
-    "gateway",
-    "forward_auth_nginx",
-    "forward_auth_traefik",
-    "forward_auth_envoy",
-    "introspection",
-];
-
-/// What became of one token check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// Allowed (introspection: the token is active).
-    Allowed,
-    /// No, a bad or expired token, or a revoked key (introspection: inactive).
-    Unauthenticated,
-    /// The token's scope does not allow the request (introspection: the
-    /// caller's own Basic credentials were refused, or introspection is off).
-    Forbidden,
-    /// Over the key's request limit (429).
-    RateLimited,
-    /// The request itself was malformed: a missing header, a bad method or path.
-    Invalid,
-    /// The credential cache could not be trusted (503).
-    Unavailable,
-    Error,
-}
-
-const CHECKS: [&str; 7] = [
-    "allowed",
-    "unauthenticated",
-    "forbidden",
-    "rate_limited",
-    "invalid",
-    "unavailable",
-    "error",
-];
-
-/// Introspection names the same outcomes after RFC 7662.
-const INTROSPECTION_CHECKS: [&str; 7] = [
-    "active",
-    "inactive",
-    "caller_refused",
-    "rate_limited",
-    "invalid",
-    "unavailable",
-    "error",
-];
-
-impl Check {
-    /// By the status of Keygate's own answer (forward-auth answers, and the
-    /// gateway's refusals; a proxied answer is the upstream's and counts as
-    /// allowed, see `gateway::proxy`).
-    pub fn of_status(status: u16) -> Check {
-        match status {
-            200..=399 => Check::Allowed,
-            401 => Check::Unauthenticated,
-            403 => Check::Forbidden,
-            429 => Check::RateLimited,
-            503 => Check::Unavailable,
-            400..=499 => Check::Invalid,
-            _ => Check::Error,
-        }
-    }
-}
-
-/// Which requests a duration is filed under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    Login,
-    Gateway,
-    ForwardAuth,
-    Introspection,
-    /// The management API, `/dev/v1/**`.
-    Management,
-    /// The Developer app, `/app/**`.
-    App,
-    /// `/docs`, `/openapi.json`.
-    Docs,
-    /// `/healthz`, `/readyz`, `/.well-known/**`.
-    Health,
-    Other,
-}
-
-const GROUPS: [&str; 9] = [
-    "login",
-    "gateway",
-    "forward_auth",
-    "introspection",
-    "management",
-    "app",
-    "docs",
-    "health",
-    "other",
-];
-
-impl Group {
-    pub fn of_path(path: &str) -> Group {
-        if let Some(rest) = path.strip_prefix("/api/") {
-            if rest == "v1/authentication/login" {
-                Group::Login
-            } else {
-                Group::Gateway
-            }
-        } else if path.starts_with("/auth/") {
-            Group::ForwardAuth
-        } else if path.starts_with("/dev/") {
-            Group::Management
-        } else if path == "/app" || path.starts_with("/app/") {
-            Group::App
-        } else if path == "/oauth/introspect" {
-            Group::Introspection
-        } else if path.starts_with("/docs") || path == "/openapi.json" {
-            Group::Docs
-        } else if path == "/healthz" || path == "/readyz" || path.starts_with("/.well-known/") {
-            Group::Health
-        } else {
-            Group::Other
-        }
-    }
-}
-
-/// Which limit refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    /// A key's own request limit (gateway and forward-auth).
-    Key,
-    /// The limits on failed attempts: key logins, sign-ins, password
-    /// confirmations, two-factor codes.
-    FailedAttempts,
-}
-
-const LIMITS: [&str; 2] = ["key", "failed_attempts"];
-
-/// How a notification delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    Delivered,
-    /// Failed; tried again later.
-    Retry,
-    /// Failed for the last time.
-    GaveUp,
-}
-
-const DELIVERIES: [&str; 3] = ["delivered", "retry", "gave_up"];
-
-/// Why a queued audit event (a failed login) was dropped unwritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditDrop {
-    /// The queue held `--audit-queue-capacity` events the database had not
-    /// taken yet.
-    QueueFull,
-    /// The database still refused them when the process stopped.
-    Shutdown,
-}
-
-const AUDIT_DROPS: [&str; 2] = ["queue_full", "shutdown"];
 
 /// The handles of `keygate_audit_events_dropped_total`, for the audit queue
 /// (`audit.rs`), which is made before `App` holds the [`Metrics`].
@@ -614,81 +404,9 @@ fn secs_since(now_ms: i64, then_ms: i64) -> f64 {
     (now_ms.saturating_sub(then_ms).max(0)) as f64 / 1000.0
 }
 
-/// A histogram of durations with fixed buckets ([`BUCKETS`]) on atomics:
-/// an observation is two relaxed atomic adds.
-#[derive(Clone, Default, Debug)]
-pub struct DurationHistogram(Arc<HistogramInner>);
-
-#[derive(Default, Debug)]
-struct HistogramInner {
-    /// Observations per bucket (not cumulative); the last is `+Inf`.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_nanos: AtomicU64,
-}
-
-impl DurationHistogram {
-    #[inline]
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.0.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.0.sum_nanos.fetch_add(
-            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-}
-
-impl TypedMetric for DurationHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for DurationHistogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
-        let mut buckets = [(0.0, 0u64); BUCKETS.len() + 1];
-        let mut count = 0;
-        for (i, b) in buckets.iter_mut().enumerate() {
-            let n = self.0.buckets[i].load(Ordering::Relaxed);
-            *b = (BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), n);
-            count += n;
-        }
-        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn groups_of_paths() {
-        for (path, group) in [
-            ("/api/v1/authentication/login", Group::Login),
-            ("/api/v1/balances/current", Group::Gateway),
-            ("/auth/verify", Group::ForwardAuth),
-            ("/auth/envoy/api/x", Group::ForwardAuth),
-            ("/oauth/introspect", Group::Introspection),
-            ("/dev/v1/me", Group::Management),
-            ("/app", Group::App),
-            ("/app/keys", Group::App),
-            ("/application", Group::Other),
-            ("/docs/", Group::Docs),
-            ("/openapi.json", Group::Docs),
-            ("/readyz", Group::Health),
-            ("/.well-known/jwks.json", Group::Health),
-            ("/metrics", Group::Other),
-        ] {
-            assert_eq!(Group::of_path(path), group, "{path}");
-        }
-    }
 
     #[test]
     fn histogram_buckets_are_cumulative_and_end_in_inf() {

@@ -3,6 +3,7 @@
 //! cookie and refusals shown as pages: no session → the sign-in page, wrong
 //! role → a page that says which role is needed), form bodies, and cookies.
 
+use askama::Template;
 use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,10 +13,24 @@ use bytes::Bytes;
 use crate::middleware::access;
 use crate::service::{Error, Need};
 use crate::state::app::App;
-use crate::ui::pages::{ErrorPage, TwoFactorRequiredPage, render};
+use crate::ui::layout::render;
 
 pub use crate::middleware::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
 pub use crate::middleware::cookies::{Tls, cookie, is_tls, set_cookie};
+
+/// What a refusal or an error shows (`PageError`'s answer).
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    pub trace_id: Option<String>,
+}
+
+/// An organization that requires two-factor, to a member without it.
+#[derive(Template)]
+#[template(path = "two_factor_required.html")]
+pub struct TwoFactorRequiredPage;
 
 pub const SESSION_COOKIE: &str = "keygate_session";
 

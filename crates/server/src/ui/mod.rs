@@ -10,7 +10,7 @@ pub mod chart;
 pub mod csrf;
 pub mod extract;
 pub mod key_terms;
-pub mod pages;
+pub mod layout;
 pub mod rate_limit;
 mod routes;
 

@@ -7,7 +7,7 @@ use keygate_store::{AccountRecord, OrgProfile};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::present;
+use super::keys::present;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keygate_store::{KeyKind, KeyRecord};
 
-use crate::http::dto::{
-    AdminKeyCreate, AdminKeyPatch, KeyList, KeyRegenerate, KeyView, KeyWithSecret,
-    PasswordConfirmation, ScopedKeyCreate, ScopedKeyDuplicate, ScopedKeyPatch, limit_change,
-    new_limit,
+use crate::http::dto::PasswordConfirmation;
+use crate::http::dto::keys::{
+    AdminKeyCreate, AdminKeyPatch, KeyList, KeyRegenerate, KeyView, KeyWithSecret, ScopedKeyCreate,
+    ScopedKeyDuplicate, ScopedKeyPatch, limit_change, new_limit,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};

@@ -7,10 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keygate_core::{Level, UserId};
 
-use crate::http::dto::{
-    AccountCreate, AccountView, MemberPatch, MemberView, OrgRateLimitPatch, OrgRateLimitView,
-    PasswordConfirmation, RateLimitDto, ResourceView, limit_change,
+use crate::http::dto::keys::{
+    OrgRateLimitPatch, OrgRateLimitView, RateLimitDto, ResourceView, limit_change,
 };
+use crate::http::dto::{AccountCreate, AccountView, MemberPatch, MemberView, PasswordConfirmation};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AnyMember, CurrentUser, JsonBody, OrgManager, OrgMember};
 use crate::service::orgs;

@@ -3,6 +3,7 @@
 //! form in a dialog with it. The check itself is the service's (with its
 //! per-user failure limit); this only shows its answer next to the field.
 
+use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -10,8 +11,29 @@ use crate::service::Error;
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, OrgMember, PageError};
 use crate::ui::key_terms::TermsFields;
-use crate::ui::pages::{ConfirmPage, Shell, render_status};
+use crate::ui::layout::{Shell, render_status};
 use crate::ui::routes::check_form;
+
+/// The password prompt before an action (a page; JavaScript shows the same
+/// form in a dialog on the list).
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub shell: Shell,
+    pub title: String,
+    pub body: String,
+    pub action: String,
+    pub button: &'static str,
+    pub danger: bool,
+    pub hidden: Vec<(String, String)>,
+    pub back: String,
+    pub back_label: &'static str,
+    /// Regenerate: the choice of grace period, with the one selected.
+    pub grace: Option<String>,
+    /// An admin key's Generate and Regenerate: expiry, allowlist, rate limit.
+    pub terms: Option<crate::ui::key_terms::TermsFields>,
+    pub error: Option<String>,
+}
 
 /// The password prompt for one action.
 pub struct Prompt {

@@ -4,6 +4,7 @@
 //! for the login password; secrets appear only in the page that answers the
 //! action's POST, never in a URL, a redirect or a later page.
 
+use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use keygate_store::{KeyKind, KeyRecord};
@@ -14,9 +15,7 @@ use crate::service::orgs;
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError, see_other};
 use crate::ui::key_terms::TermsFields;
-use crate::ui::pages::{
-    AdminRow, ApiKeysPage, KeyInfo, Lifecycle, PolicyWarning, ScopedRow, Shell, render, stamp,
-};
+use crate::ui::layout::{Shell, Stamp, render, stamp};
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 
 pub mod admin;
@@ -25,8 +24,59 @@ mod form;
 pub mod limit;
 mod networks;
 pub mod scoped;
-use common::{KeyManagerMember, key_of, keys_url, reveal};
+use common::{KeyManagerMember, Lifecycle, key_of, keys_url, reveal};
 use form::scope_summary;
+
+pub struct KeyInfo {
+    pub client_id: String,
+    pub created: Stamp,
+    /// As of the last flush of the usage recorder.
+    pub last_used: Option<Stamp>,
+    /// Reported leaked (the organization notifies instead of revoking).
+    pub exposed: bool,
+    pub lifecycle: Lifecycle,
+    /// Its expiry, allowlist and rate limit as the Regenerate dialog starts.
+    pub terms: TermsFields,
+}
+
+pub struct AdminRow {
+    pub level: &'static str,
+    pub name: String,
+    pub owner_id: String,
+    pub key: Option<KeyInfo>,
+}
+
+pub struct ScopedRow {
+    pub name: String,
+    pub client_id: String,
+    pub org_scope: String,
+    pub account_scope: String,
+    pub created: Stamp,
+    pub last_used: Option<Stamp>,
+    /// Reported leaked (the organization notifies instead of revoking).
+    pub exposed: bool,
+    pub lifecycle: Lifecycle,
+}
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+pub struct ApiKeysPage {
+    pub shell: Shell,
+    pub notice: Option<&'static str>,
+    pub admin: Vec<AdminRow>,
+    pub scoped: Vec<ScopedRow>,
+    /// Keys that break the organization's key policy (set after they were made).
+    pub breaking: Vec<PolicyWarning>,
+    /// The empty key fields of the password dialog (admin keys' Generate and
+    /// Regenerate; app.js fills in a key's values).
+    pub terms: TermsFields,
+}
+
+pub struct PolicyWarning {
+    pub name: String,
+    pub client_id: String,
+    pub why: String,
+}
 
 pub async fn developer(m: KeyManagerMember) -> Response {
     see_other(&keys_url(&m))
@@ -57,7 +107,6 @@ pub async fn list(
             .map(|k| KeyInfo {
                 client_id: k.client_id.to_string(),
                 created: stamp(k.created_at),
-                updated: stamp(k.updated_at),
                 last_used: last_used(k),
                 exposed: k.exposed_at.is_some(),
                 lifecycle: Lifecycle::of(k, now),
@@ -87,7 +136,6 @@ pub async fn list(
                 org_scope,
                 account_scope,
                 created: stamp(k.created_at),
-                updated: stamp(k.updated_at),
                 last_used: last_used(k),
                 exposed: k.exposed_at.is_some(),
                 lifecycle: Lifecycle::of(k, now),

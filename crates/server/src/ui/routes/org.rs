@@ -1,6 +1,7 @@
 //! Settings overview (with the organization's default rate limit, which
 //! owners and admins set there) and the audit log.
 
+use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,12 +15,49 @@ use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, FormBody, KeyManager, OrgManager, OrgMember, PageError, see_other,
 };
-use crate::ui::pages::{
-    AuditPage, AuditRow, KeyChoice, SettingsPage, Shell, render, render_status, when,
-};
+use crate::ui::layout::{Shell, render, render_status, when};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::password_error;
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub shell: Shell,
+    pub accounts: usize,
+    pub notice: Option<&'static str>,
+    /// The organization's default rate limit in words, or "None".
+    pub rate_limit: String,
+    /// Its form (owners): the fields, and a wrong password.
+    pub limit: crate::ui::rate_limit::LimitFields,
+    pub password_error: Option<String>,
+}
+
+pub struct AuditRow {
+    pub when: String,
+    pub action: String,
+    pub actor: String,
+    pub client_id: String,
+    pub key_name: String,
+    pub ip: String,
+    pub details: String,
+}
+
+pub struct KeyChoice {
+    pub client_id: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub shell: Shell,
+    pub keys: Vec<KeyChoice>,
+    pub filter: String,
+    pub rows: Vec<AuditRow>,
+    pub next: Option<String>,
+}
 
 pub async fn settings(
     State(app): State<Pages>,

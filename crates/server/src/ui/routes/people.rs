@@ -2,6 +2,7 @@
 //! login password: a field of the invite/create forms, the key actions' dialog
 //! (or a prompt page without JavaScript) for a member's or invitation's row.
 
+use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,12 +12,58 @@ use keygate_store::MemberRecord;
 use crate::service::{Error, invitations, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, OrgManager, OrgMember, PageError, see_other};
-use crate::ui::pages::{
-    AccountRow, AccountsPage, InvitationRow, MemberRow, MembersPage, Shell, render, render_status,
-    role_label, when,
-};
+use crate::ui::layout::{Shell, render, render_status, role_label, when};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::{Prompt, confirmed, password_error};
+
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub role_value: &'static str,
+    pub owner: bool,
+    pub me: bool,
+    pub joined: String,
+    /// Whether the member has two-factor sign-in on.
+    pub two_factor: bool,
+}
+
+pub struct InvitationRow {
+    pub invitation_id: String,
+    pub email: String,
+    pub role: &'static str,
+    /// The inviter's email, or "An operator" (`keygate org invite`).
+    pub invited_by: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+pub struct MembersPage {
+    pub shell: Shell,
+    pub notice: Option<&'static str>,
+    pub rows: Vec<MemberRow>,
+    pub invitations: Vec<InvitationRow>,
+    pub error: Option<String>,
+    pub password_error: Option<String>,
+    pub email: String,
+}
+
+pub struct AccountRow {
+    pub account_id: String,
+    pub name: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+pub struct AccountsPage {
+    pub shell: Shell,
+    pub notice: Option<&'static str>,
+    pub rows: Vec<AccountRow>,
+    pub error: Option<String>,
+    pub password_error: Option<String>,
+    pub name: String,
+}
 
 /// An action whose failures other than the password's (a bad role, the
 /// owner's row) are shown on the list page rather than in the prompt.
@@ -53,7 +100,6 @@ async fn members_page(
         .map(|r| MemberRow {
             user_id: r.user_id.to_string(),
             email: r.email.clone(),
-            role: role_label(r.role),
             role_value: r.role.as_str(),
             owner: r.role == keygate_core::Role::Owner,
             me: r.user_id == m.current.user.user_id,

@@ -2,6 +2,7 @@
 //! resetting a forgotten password. Their form tokens are bound to the
 //! pre-session cookie, as on the sign-in page.
 
+use askama::Template;
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -14,7 +15,34 @@ use crate::ui::extract::{
     ClientInfo, FormBody, PRESESSION_COOKIE, PageError, Tls, cookie, see_other, session_cookie,
     set_cookie,
 };
-use crate::ui::pages::{InvitationPage, ResetPage, ResetRequestPage, render_status, role_label};
+use crate::ui::layout::{render_status, role_label};
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+pub struct InvitationPage {
+    pub csrf: String,
+    pub action: String,
+    pub org_name: String,
+    pub role: &'static str,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reset_request.html")]
+pub struct ResetRequestPage {
+    pub csrf: String,
+    pub sent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage {
+    pub csrf: String,
+    pub action: String,
+    pub email: String,
+    pub error: Option<String>,
+}
 
 /// The pre-session id of this browser, and the cookie to set when it is new.
 fn presession(headers: &HeaderMap, tls: bool) -> (String, Option<HeaderValue>) {

@@ -1,6 +1,7 @@
 //! Security, under the user (not an organization): change the password, see
 //! the sessions one is signed in with and sign any of them out.
 
+use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,10 +9,29 @@ use axum::response::{IntoResponse, Response};
 use crate::service::account;
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, see_other};
-use crate::ui::pages::{SecurityPage, SessionRow, render_status, when};
+use crate::ui::layout::{render_status, when};
 
 use super::check_form;
 use super::personal::sentence;
+
+pub struct SessionRow {
+    pub session_id: String,
+    pub created: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+pub struct SecurityPage {
+    pub email: String,
+    pub csrf: String,
+    pub sessions: Vec<SessionRow>,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+}
 
 async fn security_page(
     app: &Pages,

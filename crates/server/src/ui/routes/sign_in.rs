@@ -1,5 +1,6 @@
 //! Sign in, sign out, and where `/` and `/app` lead.
 
+use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,9 +14,27 @@ use crate::ui::extract::{
     AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
     clear_session_cookies, cookie, see_other, session_cookie, set_cookie,
 };
-use crate::ui::pages::{SignInCodePage, SignInPage, render_status};
+use crate::ui::layout::render_status;
 
 use super::check_form;
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    pub csrf: String,
+    pub email: String,
+    pub error: Option<String>,
+    pub notice: Option<&'static str>,
+}
+
+/// The second page of sign-in, for users with two-factor on.
+#[derive(Template)]
+#[template(path = "sign_in_code.html")]
+pub struct SignInCodePage {
+    pub csrf: String,
+    pub challenge: String,
+    pub error: Option<String>,
+}
 
 /// `/`: the app for a signed-in browser, the sign-in page otherwise.
 pub async fn root(me: Result<CurrentUser, PageError>) -> Response {

@@ -11,7 +11,7 @@ use crate::middleware::access::Owner;
 use crate::service::{Error, two_factor};
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, OrgMember, PageError, see_other};
-use crate::ui::pages::{Shell, render_status};
+use crate::ui::layout::{Shell, render_status};
 
 use super::check_form;
 

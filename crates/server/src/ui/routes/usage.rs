@@ -2,6 +2,7 @@
 //! last 24 hours) and the organization's overview (calls per day, top keys,
 //! refusals by reason). Both read the same service as `GET /dev/v1/…/usage`.
 
+use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use keygate_store::KeyKind;
@@ -12,9 +13,65 @@ use crate::state::usage::Reason;
 use crate::ui::Pages;
 use crate::ui::chart;
 use crate::ui::extract::PageError;
-use crate::ui::pages::{KeyPage, Lifecycle, ReasonRow, Shell, TopKeyRow, UsagePage, render, when};
+use crate::ui::layout::{Shell, render, when};
 use crate::ui::rate_limit::words;
-use crate::ui::routes::keys::common::{KeyManagerMember, key_of};
+use crate::ui::routes::keys::common::{KeyManagerMember, Lifecycle, key_of};
+
+/// One key's page: what it is, its last use, its calls.
+#[derive(Template)]
+#[template(path = "key.html")]
+pub struct KeyPage {
+    pub shell: Shell,
+    pub name: String,
+    pub client_id: String,
+    pub kind: &'static str,
+    pub created: String,
+    pub updated: String,
+    pub last_used: Option<(String, String)>,
+    /// When the key stops working (`None`: never), whether that has passed,
+    /// and the grace of a replaced secret.
+    pub expires: Option<String>,
+    pub expired: bool,
+    pub grace: Option<String>,
+    /// Its own limit in words, else the organization default's, else "None".
+    pub rate_limit: String,
+    /// Empty: any network.
+    pub networks: Vec<String>,
+    /// When its secret was reported leaked (it still works).
+    pub exposed: Option<String>,
+    pub flush_secs: u64,
+    /// Scoped keys: Edit; admin keys: Edit rate limit.
+    pub edit: (String, &'static str),
+    pub notice: Option<&'static str>,
+    pub chart: crate::ui::chart::Chart,
+}
+
+pub struct TopKeyRow {
+    pub name: String,
+    pub client_id: String,
+    pub url: String,
+    pub allowed: u64,
+    pub refused: u64,
+    pub last_used: String,
+}
+
+pub struct ReasonRow {
+    pub reason: &'static str,
+    pub meaning: &'static str,
+    pub count: u64,
+    pub share: String,
+}
+
+/// The organization's usage: calls per day, top keys, refusals by reason.
+#[derive(Template)]
+#[template(path = "usage.html")]
+pub struct UsagePage {
+    pub shell: Shell,
+    pub chart: crate::ui::chart::Chart,
+    pub top: Vec<TopKeyRow>,
+    pub reasons: Vec<ReasonRow>,
+    pub flush_secs: u64,
+}
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 

@@ -14,7 +14,7 @@ use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::key_terms::TermsFields;
-use crate::ui::pages::render;
+use crate::ui::layout::render;
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 use crate::ui::routes::keys::common::{KeyManagerMember, key_of, keys_url, reveal};

@@ -1,6 +1,8 @@
 //! What the API-key pages share: the role that may open them, the list's
-//! address, the key of the path, and the one page that shows a secret.
+//! address, the key of the path, a key's expiry and grace as the list and the
+//! key's page show them, and the one page that shows a secret.
 
+use askama::Template;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use keygate_core::ClientId;
@@ -10,7 +12,46 @@ use crate::service::Error;
 use crate::service::keys::{self, Revealed};
 use crate::ui::Pages;
 use crate::ui::extract::{KeyManager, OrgMember, PageError};
-use crate::ui::pages::{RevealPage, Shell, render};
+use crate::ui::layout::{Shell, render, when};
+
+/// A key's expiry and grace period, as the list shows them.
+pub struct Lifecycle {
+    /// "Expired 12 May 2026, 09:30 UTC" or "Expires …"; `None`: never expires.
+    pub expiry: Option<String>,
+    pub expired: bool,
+    /// "Old secret works until …" while a grace period lasts.
+    pub grace: Option<String>,
+}
+
+impl Lifecycle {
+    pub fn of(k: &keygate_store::KeyRecord, now: i64) -> Lifecycle {
+        let expired = k.expires_at.is_some_and(|t| t <= now);
+        Lifecycle {
+            expiry: k.expires_at.map(|t| {
+                format!(
+                    "{} {}",
+                    if expired { "Expired" } else { "Expires" },
+                    when(t)
+                )
+            }),
+            expired,
+            grace: k
+                .previous_secret
+                .filter(|p| p.expires_at > now && !expired)
+                .map(|p| format!("Old secret works until {}", when(p.expires_at))),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reveal.html")]
+pub struct RevealPage {
+    pub shell: Shell,
+    pub title: &'static str,
+    pub name: String,
+    pub client_id: String,
+    pub api_key: String,
+}
 
 pub type KeyManagerMember = OrgMember<KeyManager>;
 

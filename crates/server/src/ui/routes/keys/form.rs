@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use askama::Template;
 use keygate_core::permission::{AllAccounts, Permission};
 use keygate_core::{Access, AccountId, AccountSelection, KeyScope, Level, PermSet};
 use keygate_store::{AccountRecord, KeyRecord};
@@ -13,9 +14,69 @@ use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
 use crate::ui::key_terms::{TermsFields, expiry_field, sentence};
-use crate::ui::pages::{AccountOption, KeyForm, KeyFormPage, PermRow, Shell, humanize};
+use crate::ui::layout::{Shell, humanize};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::password_error;
+
+pub struct PermRow {
+    pub name: String,
+    pub label: String,
+    pub description: String,
+    pub read: bool,
+    pub write: bool,
+}
+
+pub struct AccountOption {
+    pub account_id: String,
+    pub name: String,
+    pub checked: bool,
+}
+
+/// The new / edit scoped key form, with its values and errors.
+pub struct KeyForm {
+    pub heading: String,
+    pub action: String,
+    pub submit: &'static str,
+    pub name: String,
+    pub org: Vec<PermRow>,
+    pub account: Vec<PermRow>,
+    pub accounts: Vec<AccountOption>,
+    pub all_accounts: bool,
+    pub error: Option<String>,
+    pub name_error: Option<String>,
+    pub org_error: Option<String>,
+    pub account_error: Option<String>,
+    pub password_error: Option<String>,
+    /// Expiry, allowlist and rate limit: the fields an admin key's Generate
+    /// and Regenerate offer too, with their errors.
+    pub terms: TermsFields,
+}
+
+impl KeyForm {
+    pub fn accounts_summary(&self) -> String {
+        if self.all_accounts {
+            return "All accounts".into();
+        }
+        let names: Vec<&str> = self
+            .accounts
+            .iter()
+            .filter(|a| a.checked)
+            .map(|a| a.name.as_str())
+            .collect();
+        if names.is_empty() {
+            "Select accounts".into()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "key_form.html")]
+pub struct KeyFormPage {
+    pub shell: Shell,
+    pub form: KeyForm,
+}
 
 /// The form's values, whether posted or read from a key.
 #[derive(Clone, Default)]

@@ -13,7 +13,7 @@ use crate::service::{Error, keys, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError, see_other};
 use crate::ui::key_terms::limit_hint;
-use crate::ui::pages::{Shell, render, render_status};
+use crate::ui::layout::{Shell, render, render_status};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::password_error;

@@ -12,11 +12,11 @@ use crate::service::Error;
 use crate::service::keys::{self, KeyChanges};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError, see_other};
-use crate::ui::pages::{KeyFormPage, render, render_status};
+use crate::ui::layout::{render, render_status};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::password_error;
 use crate::ui::routes::keys::common::{KeyManagerMember, key_of, keys_url, reveal};
-use crate::ui::routes::keys::form::{self, FormValues, form_page};
+use crate::ui::routes::keys::form::{self, FormValues, KeyFormPage, form_page};
 
 pub async fn new_page(
     State(app): State<Pages>,

@@ -1,0 +1,177 @@
+//! What every page shares: rendering a template (askama: checked at compile
+//! time, HTML-escaped), the frame and navigation around signed-in pages
+//! (`Shell`), and the small formatters of times, roles and names. Each page's
+//! own model sits beside the handler that fills it, in `routes/`.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use keygate_core::time::format_rfc3339;
+use keygate_core::{OrgId, Role};
+
+use crate::middleware::access::CurrentUser;
+use crate::service::{Error, orgs};
+use crate::ui::Pages;
+
+/// Renders a template; a template error is an internal error (logged, trace id shown).
+pub fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            let trace_id = Error::Internal(format!("template: {e}")).trace();
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html(format!(
+                    "<!doctype html><title>Error</title><p>Internal error. Trace id: {}</p>",
+                    trace_id.unwrap_or_default()
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub fn render_status<T: Template>(status: StatusCode, t: &T) -> Response {
+    let mut r = render(t);
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = status;
+    }
+    r
+}
+
+/// `26 Nov 2026, 20:51 UTC`.
+pub fn when(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let s = format_rfc3339(ms);
+    let month = s[5..7].parse::<usize>().unwrap_or(1).clamp(1, 12);
+    let day = s[8..10].trim_start_matches('0');
+    format!(
+        "{day} {} {}, {} UTC",
+        MONTHS[month - 1],
+        &s[..4],
+        &s[11..16]
+    )
+}
+
+/// A time for a table cell: the date, and the time below it.
+pub struct Stamp {
+    pub date: String,
+    pub time: String,
+}
+
+pub fn stamp(ms: i64) -> Stamp {
+    let full = when(ms);
+    let (date, time) = full.split_once(", ").unwrap_or((&full, ""));
+    Stamp {
+        date: date.to_owned(),
+        time: time.to_owned(),
+    }
+}
+
+pub fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Owner => "Owner",
+        Role::Admin => "Admin",
+        Role::Developer => "Developer",
+        Role::Analyst => "Analyst",
+        Role::Viewer => "Viewer",
+    }
+}
+
+/// `payment_intents` → `Payment intents`.
+pub fn humanize(name: &str) -> String {
+    let spaced = name.replace('_', " ");
+    let mut c = spaced.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+pub struct OrgLink {
+    pub org_id: String,
+    pub name: String,
+    pub current: bool,
+}
+
+/// What every signed-in page shows around its content.
+pub struct Shell {
+    pub email: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub role: &'static str,
+    pub orgs: Vec<OrgLink>,
+    pub csrf: String,
+    pub nav: &'static str,
+    pub keys: bool,
+    pub manage: bool,
+    /// Why the operator suspended the organization (while it is): a banner
+    /// on every page.
+    pub suspended: Option<String>,
+}
+
+impl Shell {
+    pub async fn load<S>(
+        app: &Pages,
+        me: &CurrentUser<S>,
+        org_id: &OrgId,
+        role: Role,
+        nav: &'static str,
+    ) -> Result<Shell, Error> {
+        let memberships = orgs::memberships(app, &me.user.user_id).await?;
+        let org_name = memberships
+            .iter()
+            .find(|m| &m.org_id == org_id)
+            .map(|m| m.org_name.clone())
+            .unwrap_or_default();
+        let suspended = crate::service::operator::suspension(app, org_id)
+            .await?
+            .map(|s| s.reason);
+        Ok(Shell {
+            email: me.user.email.clone(),
+            org_id: org_id.to_string(),
+            org_name,
+            role: role_label(role),
+            orgs: memberships
+                .iter()
+                .map(|m| OrgLink {
+                    org_id: m.org_id.to_string(),
+                    name: m.org_name.clone(),
+                    current: &m.org_id == org_id,
+                })
+                .collect(),
+            csrf: app.forms.issue(&me.session_hash.to_hex()),
+            nav,
+            keys: role.can_manage_keys(),
+            manage: role.can_manage_org(),
+            suspended,
+        })
+    }
+
+    pub fn base(&self) -> String {
+        format!("/app/orgs/{}/settings", self.org_id)
+    }
+
+    pub fn keys_url(&self) -> String {
+        format!("/app/orgs/{}/settings/developer/api-keys", self.org_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_like_a_person_writes_them() {
+        // 2026-05-02T07:05:00Z
+        assert_eq!(when(1_777_705_500_000), "2 May 2026, 07:05 UTC");
+    }
+
+    #[test]
+    fn resource_names_become_labels() {
+        assert_eq!(humanize("payment_intents"), "Payment intents");
+        assert_eq!(humanize(""), "");
+    }
+}
