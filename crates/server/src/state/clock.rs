@@ -4,8 +4,9 @@
 //!
 //! Time is a parameter: a server started with the hidden `--test-clock` flag
 //! takes `POST /_test/clock {"advance_ms": N}` (see `cmd/test_clock.rs`), which
-//! moves this clock forward. Background tasks waiting in `Stop::sleep` wake at
-//! each move, so a test that needs an hour to pass moves the clock an hour and
+//! moves this clock forward. Background tasks waiting in `Stop::sleep` look at
+//! each move and go on once their wait has passed, so a test that needs an hour
+//! to pass moves the clock an hour and
 //! sees the sweep's result at once, without sleeping.
 
 use std::sync::atomic::{AtomicI64, Ordering};

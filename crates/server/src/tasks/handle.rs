@@ -59,13 +59,26 @@ impl Stop {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
 
-    /// Sleeps for `d` unless a stop comes first (true) or a test moves the
-    /// clock (false: the time waited for may have passed, go on at once).
+    /// Sleeps for `d` unless a stop comes first (true). A test that moves the
+    /// clock (`--test-clock`) shortens the wait by as much: the sleep ends
+    /// once `d` has passed on the clock, never merely because it moved, so a
+    /// task with an hour's interval does not run early when a test moves the
+    /// clock by a second.
     pub async fn sleep(&self, d: Duration) -> bool {
-        tokio::select! {
-            () = self.clone().requested() => true,
-            () = tokio::time::sleep(d) => false,
-            () = clock::moved() => false,
+        let deadline = clock::now_ms().saturating_add(d.as_millis().min(i64::MAX as u128) as i64);
+        let mut wait = d;
+        loop {
+            tokio::select! {
+                () = self.clone().requested() => return true,
+                () = tokio::time::sleep(wait) => return false,
+                () = clock::moved() => {
+                    let left = deadline.saturating_sub(clock::now_ms());
+                    if left <= 0 {
+                        return false;
+                    }
+                    wait = Duration::from_millis(left as u64);
+                }
+            }
         }
     }
 }
