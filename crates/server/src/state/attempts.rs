@@ -23,12 +23,15 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::state::clock::now_ms;
 
 pub struct AttemptLimiter {
     limit: u32,
     window: Duration,
-    map: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Per key: when its window started (ms, `clock::now_ms`) and the count.
+    map: Mutex<HashMap<String, (i64, u32)>>,
     /// Whether `map` holds anything, kept under its lock: while nothing
     /// failed (the usual case) [`AttemptLimiter::check`] reads only this,
     /// instead of taking a lock that every core's logins share.
@@ -42,7 +45,7 @@ const MAX_TRACKED: usize = 100_000;
 pub struct Reservation<'a> {
     limiter: &'a AttemptLimiter,
     key: String,
-    window_start: Instant,
+    window_start: i64,
 }
 
 impl Reservation<'_> {
@@ -67,7 +70,7 @@ impl AttemptLimiter {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, u32)>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -84,8 +87,8 @@ impl AttemptLimiter {
         }
         let map = self.lock();
         match map.get(key) {
-            Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
-                Err((self.window - start.elapsed()).as_secs() + 1)
+            Some((start, n)) if *n >= self.limit && self.left(*start) > Duration::ZERO => {
+                Err(self.left(*start).as_secs() + 1)
             }
             _ => Ok(()),
         }
@@ -94,10 +97,10 @@ impl AttemptLimiter {
     pub fn fail(&self, key: &str) {
         let mut map = self.lock();
         self.prune(&mut map);
-        let now = Instant::now();
+        let now = now_ms();
         self.tracking.store(true, Ordering::Release);
         let entry = map.entry(key.to_owned()).or_insert((now, 0));
-        if entry.0.elapsed() >= self.window {
+        if self.left(entry.0).is_zero() {
             *entry = (now, 0);
         }
         entry.1 += 1;
@@ -109,14 +112,14 @@ impl AttemptLimiter {
     pub fn reserve(&self, key: &str) -> Result<Reservation<'_>, u64> {
         let mut map = self.lock();
         self.prune(&mut map);
-        let now = Instant::now();
+        let now = now_ms();
         self.tracking.store(true, Ordering::Release);
         let entry = map.entry(key.to_owned()).or_insert((now, 0));
-        if entry.0.elapsed() >= self.window {
+        if self.left(entry.0).is_zero() {
             *entry = (now, 0);
         }
         if entry.1 >= self.limit {
-            return Err((self.window.saturating_sub(entry.0.elapsed())).as_secs() + 1);
+            return Err(self.left(entry.0).as_secs() + 1);
         }
         entry.1 += 1;
         Ok(Reservation {
@@ -126,10 +129,16 @@ impl AttemptLimiter {
         })
     }
 
-    fn prune(&self, map: &mut HashMap<String, (Instant, u32)>) {
+    /// What is left of a window that started at `start` (zero once it ended;
+    /// a clock set back keeps the window no longer than its length).
+    fn left(&self, start: i64) -> Duration {
+        let elapsed = Duration::from_millis(now_ms().saturating_sub(start).max(0) as u64);
+        self.window.saturating_sub(elapsed)
+    }
+
+    fn prune(&self, map: &mut HashMap<String, (i64, u32)>) {
         if map.len() >= MAX_TRACKED {
-            let window = self.window;
-            map.retain(|_, (start, n)| *n > 0 && start.elapsed() < window);
+            map.retain(|_, (start, n)| *n > 0 && !self.left(*start).is_zero());
             self.tracking.store(!map.is_empty(), Ordering::Release);
         }
     }
@@ -194,16 +203,18 @@ mod tests {
     use super::*;
 
     #[test]
-    // The limiter's windows are monotonic time (Instant), not the wall clock.
-    #[allow(clippy::disallowed_methods)]
     fn failures_over_the_limit_are_refused_until_the_window_ends() {
-        let l = AttemptLimiter::new(2, Duration::from_millis(50));
+        let l = AttemptLimiter::new(2, Duration::from_secs(60));
         l.fail("a");
         assert!(l.check("a").is_ok());
         l.fail("a");
-        assert!(l.check("a").is_err());
+        assert!(
+            matches!(l.check("a"), Err(60 | 61)),
+            "about a minute to wait"
+        );
         assert!(l.check("b").is_ok());
-        std::thread::sleep(Duration::from_millis(60));
+        // A window that started a minute ago has ended.
+        l.lock().get_mut("a").unwrap().0 -= 60_000;
         assert!(l.check("a").is_ok());
     }
 
