@@ -98,6 +98,26 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// The proxies and load balancers in front of Keygate (`--trusted-proxy`),
+/// as addresses or networks. Unlike a key's allowlist, empty trusts nobody.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<Cidr>);
+
+impl TrustedProxies {
+    pub fn new(networks: Vec<Cidr>) -> TrustedProxies {
+        TrustedProxies(networks)
+    }
+
+    /// Whether `ip` (in any spelling: `::ffff:10.0.0.2` is 10.0.0.2) is one.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|c| c.contains(ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A key's allowlist. Empty means anywhere (no restriction).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Networks(Vec<Cidr>);

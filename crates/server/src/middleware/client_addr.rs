@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use keygate_core::network::TrustedProxies;
 use keygate_core::text::quote;
 
 use crate::service::Error;
@@ -29,7 +30,7 @@ pub fn client_addr(parts: &Parts, app: &App) -> Result<Option<IpAddr>, BadForwar
         return Ok(None);
     };
     let trusted = &app.settings.trusted_proxies;
-    if !trusted.contains(&peer) {
+    if !trusted.contains(peer) {
         return Ok(Some(peer));
     }
     Ok(Some(
@@ -113,7 +114,7 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 /// header: `None` (the proxy is the client). No allocation unless refused.
 fn forwarded_client(
     headers: &HeaderMap,
-    trusted: &[IpAddr],
+    trusted: &TrustedProxies,
 ) -> Result<Option<IpAddr>, BadForwardedFor> {
     let mut leftmost = None;
     for value in headers.get_all(X_FORWARDED_FOR).iter().rev() {
@@ -122,7 +123,7 @@ fn forwarded_client(
             .map_err(|_| BadForwardedFor("a value that is not plain text".to_owned()))?;
         for entry in text.rsplit(',') {
             let ip = plain_ip(entry).ok_or_else(|| BadForwardedFor::entry(entry))?;
-            if !trusted.contains(&ip) {
+            if !trusted.contains(ip) {
                 return Ok(Some(ip));
             }
             leftmost = Some(ip);
@@ -155,8 +156,12 @@ mod tests {
         h
     }
 
-    fn ips(list: &[&str]) -> Vec<IpAddr> {
-        list.iter().map(|s| s.parse().unwrap()).collect()
+    fn ips(list: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(
+            list.iter()
+                .map(|s| keygate_core::network::Cidr::parse(s).unwrap())
+                .collect(),
+        )
     }
 
     fn client(values: &[&str], trusted: &[&str]) -> Result<Option<IpAddr>, String> {
@@ -165,6 +170,21 @@ mod tests {
 
     fn ip(s: &str) -> Result<Option<IpAddr>, String> {
         Ok(Some(s.parse().unwrap()))
+    }
+
+    #[test]
+    fn a_trusted_network_trusts_every_address_in_it_and_no_other() {
+        let lbs = ["10.0.0.0/24", "fd00::/8"];
+        assert_eq!(
+            client(&["198.51.100.7, 10.0.0.9, 10.0.0.200"], &lbs),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client(&["198.51.100.7, 10.0.1.1"], &lbs), ip("10.0.1.1"));
+        assert_eq!(client(&["198.51.100.7, fd12::1"], &lbs), ip("198.51.100.7"));
+        assert_eq!(
+            client(&["198.51.100.7, ::ffff:10.0.0.3"], &lbs),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]

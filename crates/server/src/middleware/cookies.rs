@@ -3,11 +3,13 @@
 //! over TLS, which decides their names: over TLS only the `__Host-` form is
 //! set and read.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
+
+use keygate_core::network::TrustedProxies;
 
 use crate::state::app::AppState;
 
@@ -37,7 +39,7 @@ pub struct ServedOverTls;
 /// Whether the browser reached us over TLS: the request itself (Keygate's own
 /// TLS), or a trusted proxy's `X-Forwarded-Proto: https` (anyone else's is
 /// not believed).
-pub fn is_tls(parts: &Parts, trusted: &[IpAddr]) -> bool {
+pub fn is_tls(parts: &Parts, trusted: &TrustedProxies) -> bool {
     if parts.uri.scheme_str() == Some("https") || parts.extensions.get::<ServedOverTls>().is_some()
     {
         return true;
@@ -46,7 +48,7 @@ pub fn is_tls(parts: &Parts, trusted: &[IpAddr]) -> bool {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_canonical());
-    peer.is_some_and(|p| trusted.contains(&p))
+    peer.is_some_and(|p| trusted.contains(p))
         && parts
             .headers
             .get("x-forwarded-proto")

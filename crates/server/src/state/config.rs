@@ -37,7 +37,7 @@ struct FileConfig {
     key_env: Option<String>,
     cache_reload_interval: Option<u64>,
     cache_max_stale: Option<u64>,
-    trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    trusted_proxies: Option<Vec<String>>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
     allow_insecure_webhooks: Option<bool>,
@@ -74,7 +74,7 @@ pub struct Settings {
     pub session_idle_ms: i64,
     pub cache_reload_interval: Duration,
     pub cache_max_stale: Duration,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: keygate_core::network::TrustedProxies,
     pub notify: NotifySettings,
     /// How often the usage recorder is written to the store (1–10 s).
     pub usage_flush_interval: Duration,
@@ -218,16 +218,21 @@ impl ServeArgs {
             )?,
             cache_reload_interval: Duration::from_secs(cache_reload_interval),
             cache_max_stale: Duration::from_secs(cache_max_stale),
-            // Canonical, as the peer and forwarded addresses are compared:
-            // `::ffff:10.0.0.2` is the proxy 10.0.0.2.
-            trusted_proxies: if self.trusted_proxies.is_empty() {
-                file.trusted_proxies.unwrap_or_default()
-            } else {
-                self.trusted_proxies.clone()
-            }
-            .into_iter()
-            .map(|ip| ip.to_canonical())
-            .collect(),
+            trusted_proxies: keygate_core::network::TrustedProxies::new(
+                if self.trusted_proxies.is_empty() {
+                    file.trusted_proxies
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|raw| {
+                            keygate_core::network::Cidr::parse(raw).map_err(|e| {
+                                anyhow::anyhow!("trusted_proxies in the config file: {e}")
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?
+                } else {
+                    self.trusted_proxies.clone()
+                },
+            ),
             usage_flush_interval: Duration::from_secs(usage_flush_interval),
             unused_key_days,
             notify: NotifySettings {

@@ -453,3 +453,49 @@ async fn without_a_trusted_proxy_forwarded_headers_are_ignored_even_unreadable_o
         assert_eq!(r.status.as_u16(), status, "{source} {xff}: {}", r.body);
     }
 }
+
+#[tokio::test]
+async fn a_trusted_proxy_may_be_a_network_and_a_bad_one_stops_serve() {
+    let app = spawn_app_with(&["--trusted-proxy", "127.0.0.0/8,10.0.0.0/24"], &[]).await;
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/dev/v1/orgs/{}/scoped-keys", org.org_id),
+            Some(&org.owner),
+            Some(json!({"name": "office", "allowed_networks": ["198.51.100.0/24"],
+                        "password": PASSWORD,
+                        "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = r.body;
+    let login = |source: &str, xff: &str| {
+        let rb = client_from(source)
+            .post(format!("{}/api/v1/authentication/login", app.base))
+            .header("x-client-id", cid(&key))
+            .header("x-api-key", secret(&key))
+            .header("x-login-as", org.accounts[0].as_str())
+            .header("x-forwarded-for", xff);
+        app.send(rb)
+    };
+    // Any peer in 127.0.0.0/8 is a proxy; so is every hop in 10.0.0.0/24.
+    for (source, xff, status) in [
+        ("127.0.0.2", "198.51.100.7, 10.0.0.77, 10.0.0.3", 201),
+        ("127.0.0.3", "203.0.113.9, 198.51.100.7", 201),
+        // 10.0.1.1 is outside the trusted network: it is the client.
+        ("127.0.0.2", "198.51.100.7, 10.0.1.1", 401),
+    ] {
+        let r = login(source, xff).await;
+        assert_eq!(r.status.as_u16(), status, "{source} {xff}: {}", r.body);
+    }
+
+    // A network with bits past its prefix is a typo, not a wider trust.
+    let out = app.cli(&["serve", "--trusted-proxy", "10.0.0.1/24"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--trusted-proxy") && err.contains("10.0.0.0/24"),
+        "{err}"
+    );
+}

@@ -131,16 +131,18 @@ pub struct ServeArgs {
     /// The `<env>` part of new keys (`kg_<env>_…`).
     #[arg(long, env = "KEYGATE_KEY_ENV")]
     pub key_env: Option<String>,
-    /// A load balancer or proxy in front of Keygate: requests from this
-    /// address take the client's address from `X-Forwarded-For` (walked from
-    /// the right past trusted proxies; an entry that is not a plain address is
-    /// refused with 400). Repeat, or comma-separate.
+    /// A load balancer or proxy in front of Keygate, as an address or a
+    /// network (`10.0.0.0/8`, `fd00::/8`): requests from it take the client's
+    /// address from `X-Forwarded-For` (walked from the right past trusted
+    /// proxies; an entry that is not a plain address is refused with 400).
+    /// Repeat, or comma-separate.
     #[arg(
         long = "trusted-proxy",
         env = "KEYGATE_TRUSTED_PROXIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = keygate_core::network::Cidr::parse
     )]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<keygate_core::network::Cidr>,
     /// PostgreSQL only: re-read the whole credential cache this often (seconds),
     /// a backstop for change notices that never arrived [default: 60]
     #[arg(long, env = "KEYGATE_CACHE_RELOAD_INTERVAL")]
