@@ -143,10 +143,9 @@ fn links(prose: &str) -> Vec<String> {
         if t.starts_with('[')
             && let Some(close) = t.find("]:")
             && !t[..close].contains("](")
+            && let Some(target) = t[close + 2..].split_whitespace().next()
         {
-            if let Some(target) = t[close + 2..].split_whitespace().next() {
-                out.push(target.trim_matches(['<', '>']).to_owned());
-            }
+            out.push(target.trim_matches(['<', '>']).to_owned());
         }
     }
     for attr in ["href=\"", "src=\""] {
