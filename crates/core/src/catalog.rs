@@ -147,8 +147,8 @@ impl Catalog {
     }
 
     /// The catalog as a Markdown table (resource, level, route patterns,
-    /// description): `keygate dev catalog-table` prints the default catalog's for
-    /// the README, and a test keeps the README's copy equal to it.
+    /// description): `keygate dev reference` writes the default catalog's into
+    /// docs/reference/catalog.md, and a test keeps that page equal to it.
     pub fn markdown_table(&self) -> String {
         let cell = |s: &str| s.replace('|', "\\|");
         let mut out = String::from(
@@ -256,25 +256,15 @@ fn matches(pat: &[Seg], segs: &[&str]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    /// The README lists the default catalog's routes between two markers; the
-    /// table is written by `keygate dev catalog-table`, so it stays true.
+    /// `docs/reference/catalog.md` lists the default catalog; it is written by
+    /// `keygate dev reference docs/reference`, so it stays true.
     #[test]
-    fn the_readme_lists_the_default_catalog() {
-        let readme = include_str!("../../../README.md");
-        let start = "<!-- catalog-table: written by `keygate dev catalog-table` -->\n";
-        let end = "<!-- /catalog-table -->";
-        let from = readme
-            .find(start)
-            .expect("the README has the catalog table's start marker");
-        let body = &readme[from + start.len()..];
-        let to = body
-            .find(end)
-            .expect("the README has the catalog table's end marker");
-        assert_eq!(
-            &body[..to],
-            Catalog::default_catalog().markdown_table(),
-            "the README's catalog table is out of date: run `cargo run -q -- dev catalog-table` \
-             and paste its output between the markers"
+    fn the_reference_lists_the_default_catalog() {
+        let page = include_str!("../../../docs/reference/catalog.md");
+        assert!(
+            page.contains(&Catalog::default_catalog().markdown_table()),
+            "docs/reference/catalog.md is out of date: run \
+             `cargo run -q -- dev reference docs/reference`"
         );
     }
 

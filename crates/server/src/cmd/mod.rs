@@ -10,6 +10,7 @@ pub mod dev;
 pub mod listen;
 pub mod migrate;
 pub mod operator;
+pub mod reference;
 pub mod refused;
 pub mod secrets;
 pub mod serve;
@@ -122,8 +123,11 @@ enum DevCommand {
         #[arg(long)]
         upstream: Option<String>,
     },
-    /// Print the default resource catalog as the README's Markdown table.
+    /// Print the default resource catalog as a Markdown table.
     CatalogTable,
+    /// Write the reference pages made from the code (`cli.md`, `catalog.md`)
+    /// into DIR (docs/reference).
+    Reference { dir: std::path::PathBuf },
     /// Print `--count` fresh tokens for the keys in `--keys` (never-seen-token runs).
     MintTokens {
         #[command(flatten)]
@@ -206,6 +210,12 @@ enum KeysCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+}
+
+/// The `keygate` command as clap describes it: for the reference pages and
+/// the test that parses every command line of the docs.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 pub fn main() -> ExitCode {
@@ -338,6 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Dev(DevCommand::Reference { dir }) => reference::write(&dir),
         Command::Dev(DevCommand::MintTokens { data, keys, count }) => {
             crate::cmd::dev::mint_tokens(&data, &keys, count).await
         }

@@ -13,6 +13,7 @@ mod allowlists;
 mod audit_queue;
 mod cli;
 mod client_addr;
+mod docs;
 mod examples;
 mod forward_auth;
 mod gateway;
