@@ -4,7 +4,7 @@
 //! locked out for good. Login failures are counted per source IP and per
 //! (client id, source IP): an attacker hammering one client id from their own
 //! address never blocks the key's owner calling from theirs. AttemptLimits are per
-//! instance (documented in the README).
+//! instance (documented in docs/people.md).
 //!
 //! Each limit is keyed by what only the attacker it stops can fill. The
 //! per-email sign-in limit is filled by anyone who knows an email, so it

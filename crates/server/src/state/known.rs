@@ -5,7 +5,7 @@
 //! again. So a sign-in from a *known device* (a browser holding the signed
 //! `keygate_device` cookie of that user) or from one of the user's *usual
 //! addresses* is counted in its own per-(user, device) or per-(user, address)
-//! bucket instead (see README, "Rate limits").
+//! bucket instead (see docs/people.md, "Passwords, sign-in limits and second factors").
 //!
 //! - The device cookie is `<user id>.<device id>.<HMAC>`, the HMAC keyed with a
 //!   key derived from the pepper (every instance sharing the pepper accepts

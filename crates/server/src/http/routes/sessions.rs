@@ -23,8 +23,8 @@ use crate::state::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 ///
 /// A session also sets the `keygate_device` cookie: a client that keeps
 /// cookies and sends it back on later sign-ins is a known device, which keeps
-/// signing in while a stranger exhausts the email's failure limit (README,
-/// "Rate limits").
+/// signing in while a stranger exhausts the email's failure limit (docs/people.md,
+/// "Passwords, sign-in limits and second factors").
 #[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", operation_id = "create_session", request_body = SessionCreate,
     responses((status = 201, body = SessionCreated), (status = 200, body = TwoFactorChallenge),
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]

@@ -34,7 +34,7 @@ async fn fits(b: &Browser, page: &str) {
 }
 
 /// Saves the screenshot under target/ui-screenshots/, and into docs/screenshots/
-/// for the README when KEYGATE_DOCS_SCREENSHOTS=1.
+/// for the docs when KEYGATE_DOCS_SCREENSHOTS=1.
 async fn shot_for_docs(b: &Browser, name: &str) {
     b.shot_full(name, 1600).await;
     if std::env::var("KEYGATE_DOCS_SCREENSHOTS").as_deref() == Ok("1") {
