@@ -47,6 +47,26 @@
     });
   });
 
+  // Times marked data-local in the reader's time zone ("Today, 15:53"),
+  // the UTC time kept as the title.
+  var sameDay = function (a, b) { return a.toDateString() === b.toDateString(); };
+  document.querySelectorAll("time[data-local]").forEach(function (t) {
+    var d = new Date(t.getAttribute("datetime"));
+    if (isNaN(d)) return;
+    var now = new Date();
+    var yesterday = new Date(now.getTime() - 86400000);
+    var clock = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    var day = sameDay(d, now) ? "Today" : sameDay(d, yesterday) ? "Yesterday"
+      : d.toLocaleDateString(undefined, { day: "numeric", month: "short", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
+    t.title = t.textContent.replace(/\s+/g, " ").trim();
+    t.textContent = "";
+    t.appendChild(document.createTextNode(day));
+    var sub = document.createElement("span");
+    sub.className = "cell-sub";
+    sub.textContent = clock;
+    t.appendChild(sub);
+  });
+
   // Phones: the top bar and the sidebar fold into one menu behind a button.
   var toggle = document.getElementById("nav-toggle");
   if (toggle) {

@@ -312,6 +312,18 @@ async fn every_page_fits_a_phone_and_a_desktop() {
             b.go(path).await;
             b.css("h1").await;
             fits(&b, name, width).await;
+            let toggle = js(
+                &b,
+                "const t = document.getElementById('nav-toggle'); return t && t.offsetParent !== null;",
+            )
+            .await;
+            if !toggle.is_null() {
+                assert_eq!(
+                    toggle,
+                    json!(width == 390),
+                    "the Menu button on {name} shows on a phone only"
+                );
+            }
             axe(&b, axe_js.as_deref(), &format!("{name} at {width} px")).await;
             screenshot(&b, &format!("{name}-{width}")).await;
         }
@@ -321,6 +333,24 @@ async fn every_page_fits_a_phone_and_a_desktop() {
     b.go(&format!("{base}/developer/api-keys/{cid}")).await;
     b.wait_for_text("Billing invoices (Read)").await;
     b.wait_for_text("Balances (Read)").await;
+
+    // The audit log reads as sentences with labelled details; the key's
+    // created event lists its permissions.
+    b.go(&format!("{base}/developer/audit-log")).await;
+    b.wait_for_text("owner@acme.test created the scoped key “Nightly reconciliation of invoices”")
+        .await;
+    let created = js(
+        &b,
+        r#"const row = [...document.querySelectorAll('table.audit tbody tr')]
+             .find(r => r.innerText.includes('scoped_key.created'));
+           return [...row.querySelectorAll('dl.kv > div')].map(d => d.innerText.replace(/\s+/g, ' '));"#,
+    )
+    .await;
+    let created = created.to_string();
+    assert!(
+        created.contains("Permissions") && created.contains("Billing invoices (Read)"),
+        "{created}"
+    );
 
     // A phone: the top bar is one line with a Menu button; the sidebar does
     // not push the page down; the menu opens both.
