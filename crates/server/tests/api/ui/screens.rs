@@ -75,6 +75,30 @@ async fn fits(b: &Browser, what: &str, width: u32) {
     assert_eq!(bad, json!([]), "{what} does not fit {width} px");
 }
 
+/// Misaligned form rows (fields side by side whose inputs start at
+/// different heights) and charts narrower than their card: empty when none.
+const ROUGH_EDGES: &str = r#"
+const bad = [];
+document.querySelectorAll('.grid-form').forEach(g => {
+  const rows = {};
+  g.querySelectorAll(':scope > .field').forEach(f => {
+    const input = f.querySelector('input:not([type=hidden]), select, textarea');
+    if (!input) return;
+    const top = Math.round(f.getBoundingClientRect().top);
+    (rows[top] = rows[top] || []).push(Math.round(input.getBoundingClientRect().top));
+  });
+  Object.values(rows).forEach(tops => {
+    if (Math.max(...tops) - Math.min(...tops) > 1) bad.push(`form row inputs at ${tops.join(', ')}`);
+  });
+});
+document.querySelectorAll('svg.chart-svg').forEach(svg => {
+  const card = svg.closest('.card');
+  const inner = card.clientWidth - parseFloat(getComputedStyle(card).paddingLeft) - parseFloat(getComputedStyle(card).paddingRight);
+  if (svg.getBoundingClientRect().width < inner - 2) bad.push(`chart ${svg.getBoundingClientRect().width} of ${inner}`);
+});
+return bad;
+"#;
+
 /// axe-core from npm, installed outside the repository by the test setup
 /// (`.ci/run`, `scripts/screenshots`): `KEYGATE_AXE_JS` or its usual place.
 fn axe_source() -> Option<String> {
@@ -312,6 +336,8 @@ async fn every_page_fits_a_phone_and_a_desktop() {
             b.go(path).await;
             b.css("h1").await;
             fits(&b, name, width).await;
+            let rough = js(&b, ROUGH_EDGES).await;
+            assert_eq!(rough, json!([]), "{name} at {width} px");
             let toggle = js(
                 &b,
                 "const t = document.getElementById('nav-toggle'); return t && t.offsetParent !== null;",
