@@ -98,8 +98,12 @@ pub fn fields(e: &AuditEvent, names: &Names) -> Vec<(String, String)> {
         return Vec::new();
     };
     obj.iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "name" | "invitation_id" | "user_id"))
-        .filter(|(k, _)| !(k.as_str() == "previous_secret_expires_at"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "name" | "invitation_id" | "user_id" | "previous_secret_expires_at"
+            )
+        })
         .filter_map(|(k, v)| {
             let shown = match (v.get("before"), v.get("after")) {
                 (Some(b), Some(a)) if v.as_object().is_some_and(|o| o.len() == 2) => {
