@@ -3,7 +3,7 @@
 //! the top bar and the sidebar fold into a menu on a phone, the … menu of a
 //! key floats above its table and follows the keyboard (WAI-ARIA's menu
 //! button), a form lists every error at once, and axe-core finds no serious
-//! or critical accessibility violation. With KEYGATE_DOCS_SCREENSHOTS=1
+//! or critical accessibility violation, in the light and the dark theme. With KEYGATE_DOCS_SCREENSHOTS=1
 //! (`scripts/screenshots`) the pages are also saved into docs/screenshots.
 
 use std::path::PathBuf;
@@ -354,6 +354,32 @@ async fn every_page_fits_a_phone_and_a_desktop() {
             screenshot(&b, &format!("{name}-{width}")).await;
         }
     }
+
+    // The dark theme (the system's choice, emulated over chromedriver's
+    // CDP endpoint) passes axe too.
+    set_width(&b, 1280).await;
+    let id = b.c.session_id().await.unwrap().unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/session/{id}/goog/cdp/execute", b.driver_url))
+        .json(&json!({"cmd": "Emulation.setEmulatedMedia",
+                      "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    for (name, path) in &pages[1..6] {
+        b.go(path).await;
+        b.css("h1").await;
+        let dark = js(
+            &b,
+            "return matchMedia('(prefers-color-scheme: dark)').matches;",
+        )
+        .await;
+        assert_eq!(dark, true);
+        axe(&b, axe_js.as_deref(), &format!("{name}, dark")).await;
+        screenshot(&b, &format!("{name}-1280-dark")).await;
+    }
+    set_width(&b, 390).await;
 
     // A key's page says what the key can do.
     b.go(&format!("{base}/developer/api-keys/{cid}")).await;
