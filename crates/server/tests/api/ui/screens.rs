@@ -316,6 +316,19 @@ async fn every_page_fits_a_phone_and_a_desktop() {
         return;
     };
     let axe_js = axe_source();
+    // The pages before signing in.
+    for width in [390, 1280] {
+        set_width(&b, width).await;
+        for (name, path) in [
+            ("sign-in", "/app/sign-in"),
+            ("password-reset", "/app/password-reset"),
+        ] {
+            b.go(path).await;
+            b.css("h1").await;
+            fits(&b, name, width).await;
+            axe(&b, axe_js.as_deref(), &format!("{name} at {width} px")).await;
+        }
+    }
     b.sign_in(&org.owner.email, PASSWORD).await;
     let base = format!("/app/orgs/{}/settings", org.org_id);
     let pages = [
