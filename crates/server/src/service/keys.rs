@@ -24,7 +24,8 @@ pub(crate) use common::refresh;
 pub use common::{KeyTerms, LimitChange, Revealed, find, get, list};
 use common::{new_expiry, new_secret, rfc3339, with_networks};
 pub use scoped::{
-    AccountPermissionsInput, KeyChanges, ScopeInput, create_scoped, delete, duplicate, update,
+    AccountPermissionsInput, KeyChanges, ScopeInput, create_scoped, delete, duplicate,
+    field_problems, update,
 };
 
 /// The longest grace period a regenerate may give the replaced secret: 7 days.

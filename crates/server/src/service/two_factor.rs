@@ -67,6 +67,23 @@ pub async fn enrol(
     })
 }
 
+/// The enrolment under way (started by [`enrol`], not yet confirmed), to show
+/// its secret again after a wrong first code: what the user already scanned
+/// into their app stays the one that counts.
+pub async fn pending(app: &App, user: &UserRecord) -> Result<Option<Enrolment>, Error> {
+    let pending = app
+        .store
+        .two_factor(&user.user_id)
+        .await?
+        .filter(|t| t.enabled_at.is_none());
+    Ok(pending
+        .and_then(|p| open(app, user, &p.sealed_secret))
+        .map(|secret| Enrolment {
+            secret: secret.to_base32(),
+            otpauth_uri: totp::otpauth_uri(ISSUER, &user.email, &secret),
+        }))
+}
+
 /// Turns two-factor on with the first code from the app, and returns the
 /// recovery codes, shown this once. The session it is confirmed from (which
 /// just passed the password at [`enrol`] and now a code) counts from here on

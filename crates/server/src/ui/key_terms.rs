@@ -58,6 +58,33 @@ impl TermsFields {
     }
 }
 
+impl TermsFields {
+    /// The errors `show_error` placed for `field`, for a form's summary:
+    /// (the input's id, the message).
+    pub fn errors_of(&self, field: &str) -> Vec<(String, String)> {
+        let one = |id: &str, e: &Option<String>| -> Vec<(String, String)> {
+            e.iter().map(|m| (id.to_owned(), m.clone())).collect()
+        };
+        if field == "expires_at" {
+            one("expires_at", &self.expires_error)
+        } else if field.starts_with("rate_limit") {
+            let mut out = one("rate_limit_requests", &self.limit.requests_error);
+            out.extend(one("rate_limit_per_seconds", &self.limit.per_seconds_error));
+            out
+        } else {
+            self.network_errors
+                .iter()
+                .map(|m| {
+                    (
+                        "allowed_networks".to_owned(),
+                        format!("Allowed networks: {m}"),
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
 /// An expiry as the `datetime-local` field shows it (UTC, to the second).
 pub fn expiry_field(at: Option<i64>) -> String {
     at.map(|t| format_rfc3339(t)[..19].to_owned())

@@ -80,9 +80,22 @@ pub fn role_label(r: Role) -> &'static str {
     }
 }
 
-/// `payment_intents` → `Payment intents`.
+/// `payment_intents` → `Payment intents`, `fx_quotes` → `FX quotes`.
 pub fn humanize(name: &str) -> String {
-    let spaced = name.replace('_', " ");
+    const ACRONYMS: [&str; 10] = [
+        "api", "fx", "id", "ip", "kyc", "url", "iban", "vat", "sms", "otp",
+    ];
+    let spaced = name
+        .split('_')
+        .map(|w| {
+            if ACRONYMS.contains(&w) {
+                w.to_uppercase()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut c = spaced.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
@@ -172,6 +185,8 @@ mod tests {
     #[test]
     fn resource_names_become_labels() {
         assert_eq!(humanize("payment_intents"), "Payment intents");
+        assert_eq!(humanize("fx_quotes"), "FX quotes");
+        assert_eq!(humanize("owner_id"), "Owner ID");
         assert_eq!(humanize(""), "");
     }
 }

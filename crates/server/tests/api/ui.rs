@@ -25,6 +25,7 @@ mod leaks;
 mod lifecycle;
 mod people;
 mod rate_limits;
+mod screens;
 mod two_factor;
 mod usage;
 mod without_js;

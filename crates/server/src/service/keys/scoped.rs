@@ -42,6 +42,54 @@ async fn build_scope(app: &App, org_id: &OrgId, input: &ScopeInput) -> Result<Ke
     )?)
 }
 
+/// Every problem of a scoped key's fields at once (name, scope, expiry,
+/// allowlist and the organization's key policy), so a form can show them
+/// together; empty when they would pass. `expiry` is a change as
+/// [`update`] takes it (`None` keeps `current`); `input` and `terms` are
+/// `None` when the form could not even read them (its own error says so).
+/// The create and update that follow still check everything themselves.
+pub async fn field_problems(
+    app: &App,
+    org_id: &OrgId,
+    name: &str,
+    input: Option<&ScopeInput>,
+    expiry: Option<Option<&str>>,
+    current: Option<i64>,
+    terms: Option<&KeyTerms>,
+) -> Result<Vec<Error>, Error> {
+    let mut problems = Vec::new();
+    let mut note = |r: Result<(), Error>| match r {
+        Err(e @ Error::Invalid { .. }) => {
+            problems.push(e);
+            Ok(())
+        }
+        other => other,
+    };
+    note(
+        KeyName::parse(name, "name")
+            .map(|_| ())
+            .map_err(Error::from),
+    )?;
+    if let Some(input) = input {
+        note(build_scope(app, org_id, input).await.map(|_| ()))?;
+    }
+    let expires_at = new_expiry(expiry, current, now_ms());
+    let networks = terms.map(KeyTerms::networks).transpose();
+    let (expires_at, networks) = match (expires_at, networks) {
+        (Ok(e), Ok(n)) => (Some(e), n.flatten()),
+        (e, n) => {
+            note(e.map(|_| ()))?;
+            note(n.map(|_| ()))?;
+            (None, None)
+        }
+    };
+    if let Some(expires_at) = expires_at {
+        let networks = networks.unwrap_or_default();
+        note(key_policy::check(app, org_id, expires_at, &networks).await)?;
+    }
+    Ok(problems)
+}
+
 pub async fn create_scoped(
     app: &App,
     who: &Acting,

@@ -1,6 +1,7 @@
 //! Page handlers: extract (the role check is in the extractor), check the
 //! form token, call one service function, render or redirect.
 
+mod audit_text;
 pub mod confirm;
 pub mod keys;
 pub mod org;

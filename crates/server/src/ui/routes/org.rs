@@ -6,8 +6,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use keygate_core::ClientId;
+use keygate_core::time::format_rfc3339;
 use keygate_store::AuditEvent;
-use serde_json::Value;
 
 use crate::service::Error;
 use crate::service::{audit as audit_log, keys as key_service, orgs};
@@ -17,6 +17,7 @@ use crate::ui::extract::{
 };
 use crate::ui::layout::{Shell, render, render_status, when};
 use crate::ui::rate_limit::{self, LimitFields};
+use crate::ui::routes::audit_text::{self, Names};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::password_error;
 
@@ -36,11 +37,14 @@ pub struct SettingsPage {
 pub struct AuditRow {
     pub when: String,
     pub action: String,
-    pub actor: String,
     pub client_id: String,
-    pub key_name: String,
     pub ip: String,
-    pub details: String,
+    /// What happened, in a sentence.
+    pub sentence: String,
+    /// When, as RFC 3339 (app.js shows it in the reader's time zone).
+    pub at: String,
+    /// The details as (label, value).
+    pub fields: Vec<(String, String)>,
 }
 
 pub struct KeyChoice {
@@ -132,31 +136,6 @@ pub async fn set_rate_limit(
 const AUDIT_PAGE: u32 = 50;
 
 /// Top-level details of an event in one line: `name: CI deploy · role: admin`.
-fn details_line(v: &Value) -> String {
-    let Some(obj) = v.as_object() else {
-        return String::new();
-    };
-    let plain = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    };
-    obj.iter()
-        .filter_map(|(k, v)| match (plain(v), v.get("before"), v.get("after")) {
-            (Some(s), _, _) => Some(format!("{k}: {s}")),
-            (None, Some(b), Some(a)) => match (plain(b), plain(a)) {
-                (Some(b), Some(a)) if a == b => None,
-                (Some(b), Some(a)) => Some(format!("{k}: {b} → {a}")),
-                _ if a != b => Some(format!("{k}: changed")),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
 fn param(q: &[(String, String)], name: &str) -> Option<String> {
     q.iter()
         .find(|(k, v)| k == name && !v.is_empty())
@@ -182,20 +161,30 @@ pub async fn audit(
             .map(|k| k.name.clone())
             .or_else(|| e.details["name"].as_str().map(str::to_owned))
     };
+    let accounts = orgs::accounts(&app, &m.org_id).await?;
+    let org_id = m.org_id.to_string();
+    let names = Names {
+        org_id: &org_id,
+        org_name: &shell.org_name,
+        accounts: &accounts,
+    };
     let rows = events
         .iter()
-        .map(|e| AuditRow {
-            when: when(e.occurred_at),
-            action: e.action.clone(),
-            actor: e.actor_email.clone().unwrap_or_else(|| "Keygate".into()),
-            client_id: e
-                .client_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            key_name: key_name(e).unwrap_or_default(),
-            ip: e.source_ip.clone().unwrap_or_default(),
-            details: details_line(&e.details),
+        .map(|e| {
+            let key_name = key_name(e).unwrap_or_default();
+            AuditRow {
+                when: when(e.occurred_at),
+                at: format_rfc3339(e.occurred_at),
+                action: e.action.clone(),
+                client_id: e
+                    .client_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                sentence: audit_text::sentence(e, &key_name, &names),
+                fields: audit_text::fields(e, &names),
+                ip: e.source_ip.clone().unwrap_or_default(),
+            }
         })
         .collect();
     let filter_s = filter.as_ref().map(ToString::to_string).unwrap_or_default();

@@ -35,10 +35,39 @@ struct EnrolPage {
     error: Option<String>,
 }
 
+impl EnrolPage {
+    /// The key in groups of four, easier to type by hand.
+    fn secret_groups(&self) -> Vec<&str> {
+        self.secret
+            .as_bytes()
+            .chunks(4)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect()
+    }
+}
+
 #[derive(Template)]
 #[template(path = "two_factor_codes.html")]
 struct CodesPage {
     codes: Vec<String>,
+}
+
+impl CodesPage {
+    /// The codes as a text file to download (a `data:` link, no script).
+    fn download_href(&self) -> String {
+        let mut href = String::from("data:text/plain;charset=utf-8,");
+        for c in &self.codes {
+            for b in c.bytes() {
+                if b.is_ascii_alphanumeric() || b == b'-' {
+                    href.push(b as char);
+                } else {
+                    href.push_str(&format!("%{b:02X}"));
+                }
+            }
+            href.push_str("%0A");
+        }
+        href
+    }
 }
 
 async fn status_page(
@@ -104,17 +133,35 @@ pub async fn confirm(
     match two_factor::confirm(&app, &me.user, &me.actor(), &me.session_hash, code).await {
         Ok(codes) => Ok(render_status(StatusCode::OK, &CodesPage { codes })),
         Err(Error::Invalid { message, .. }) => {
-            // The secret is not shown again: a wrong first code starts over.
-            status_page(
-                &app,
-                &me,
-                StatusCode::BAD_REQUEST,
-                Some(format!("{message}. Start again.")),
-            )
-            .await
+            // The same secret again: what the app already holds still counts.
+            let msg = Some(sentence(&message));
+            match two_factor::pending(&app, &me.user).await? {
+                Some(e) => enrol_page(
+                    &app,
+                    &me,
+                    StatusCode::BAD_REQUEST,
+                    e.secret,
+                    e.otpauth_uri,
+                    msg,
+                ),
+                None => status_page(&app, &me, StatusCode::BAD_REQUEST, msg).await,
+            }
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A service message as a sentence: `that code is not right` → `That code is not right.`
+fn sentence(message: &str) -> String {
+    let mut c = message.chars();
+    let mut s: String = match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => return String::new(),
+    };
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
 }
 
 pub async fn disable(
@@ -131,7 +178,7 @@ pub async fn disable(
             status_page(&app, &me, StatusCode::UNAUTHORIZED, Some(msg)).await
         }
         Err(Error::Invalid { message, .. }) => {
-            status_page(&app, &me, StatusCode::BAD_REQUEST, Some(message)).await
+            status_page(&app, &me, StatusCode::BAD_REQUEST, Some(sentence(&message))).await
         }
         Err(e) => Err(e.into()),
     }

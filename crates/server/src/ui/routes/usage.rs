@@ -16,6 +16,7 @@ use crate::ui::extract::PageError;
 use crate::ui::layout::{Shell, render, when};
 use crate::ui::rate_limit::words;
 use crate::ui::routes::keys::common::{KeyManagerMember, Lifecycle, key_of};
+use crate::ui::routes::keys::form::scope_lines;
 
 /// One key's page: what it is, its last use, its calls.
 #[derive(Template)]
@@ -37,6 +38,8 @@ pub struct KeyPage {
     pub rate_limit: String,
     /// Empty: any network.
     pub networks: Vec<String>,
+    /// What it may reach: (level, resources and access).
+    pub permissions: Vec<(&'static str, String)>,
     /// When its secret was reported leaked (it still works).
     pub exposed: Option<String>,
     pub flush_secs: u64,
@@ -127,6 +130,7 @@ pub async fn key_page(
         grace: life.grace,
         rate_limit,
         networks: key.allowed_networks.to_strings(),
+        permissions: scope_lines(&key.scope, &orgs::accounts(&app, &m.org_id).await?),
         exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
         edit,

@@ -53,6 +53,21 @@ async fn the_regenerate_dialog_offers_a_grace_period_for_the_old_key() {
     b.confirm(PASSWORD, "Regenerate").await;
     let (client_id, new_key) = b.revealed(&app).await;
     assert_eq!(client_id, cid(&old));
+    // The reveal says until when the old key works, and its curl example
+    // names this Keygate.
+    let old_key = b.css("#old-key").await.text().await.unwrap();
+    assert!(old_key.contains("keep working until"), "{old_key}");
+    let curl = b
+        .css(".howto pre")
+        .await
+        .prop("textContent")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        curl.contains(&format!("{}/api/v1/authentication/login", app.base)),
+        "{curl}"
+    );
 
     // The old key keeps working for the hour, the new one works now.
     let acct = Some(org.accounts[0].as_str());
@@ -83,6 +98,8 @@ async fn the_regenerate_dialog_offers_a_grace_period_for_the_old_key() {
     );
     b.confirm(PASSWORD, "Regenerate").await;
     let (_, newest) = b.revealed(&app).await;
+    let old_key = b.css("#old-key").await.text().await.unwrap();
+    assert!(old_key.contains("have stopped working"), "{old_key}");
     assert_eq!(app.login(&client_id, &new_key, acct).await.status, 401);
     assert_eq!(app.login(&client_id, &newest, acct).await.status, 201);
     b.close().await;

@@ -24,7 +24,10 @@ async fn enrolling_two_factor_then_signing_in_asks_for_a_code() {
     b.wait_for_text("Scan this QR code").await;
     let qr = b.css("#qr").await.attr("src").await.unwrap().unwrap();
     assert!(qr.starts_with("data:image/svg+xml;base64,"), "{qr}");
-    let secret = b.css("#secret").await.text().await.unwrap();
+    // Shown in groups of four, easier to type.
+    let grouped = b.css("#secret").await.text().await.unwrap();
+    assert!(grouped.contains(' '), "{grouped}");
+    let secret = grouped.replace(' ', "");
     app.remember(&secret);
     let uri = b
         .css("#otpauth-uri")
@@ -38,10 +41,35 @@ async fn enrolling_two_factor_then_signing_in_asks_for_a_code() {
         "{uri}"
     );
     b.shot("two-factor-enrol").await;
+    // A wrong first code keeps the secret the app already holds, and says so
+    // in a sentence.
+    b.fill("#code", &crate::two_factor::wrong_code(&secret))
+        .await;
+    b.click("#confirm-code").await;
+    b.wait_for_text("That code is not right").await;
+    let again = b.css("#secret").await.text().await.unwrap();
+    assert_eq!(
+        again.replace(' ', ""),
+        secret,
+        "the secret changed after a wrong code"
+    );
     b.fill("#code", &code(&secret, 0)).await;
     b.click("#confirm-code").await;
     b.wait_for_text("Save these recovery codes").await;
     let codes = b.css("#recovery-codes").await.text().await.unwrap();
+    // They can be copied and downloaded as a text file.
+    b.css("button.copy[data-copy='recovery-text']").await;
+    let download = b.css("#download-codes").await;
+    assert_eq!(
+        download.attr("download").await.unwrap().as_deref(),
+        Some("keygate-recovery-codes.txt")
+    );
+    let href = download.attr("href").await.unwrap().unwrap();
+    let first = codes.lines().next().unwrap().trim();
+    assert!(
+        href.starts_with("data:text/plain") && href.contains(first),
+        "{href}"
+    );
     assert_eq!(codes.lines().count(), 10, "{codes}");
     codes.lines().for_each(|c| app.remember(c.trim()));
 

@@ -51,6 +51,11 @@ pub struct RevealPage {
     pub name: String,
     pub client_id: String,
     pub api_key: String,
+    /// After a regenerate: until when the old secret works.
+    pub old_key: Option<String>,
+    /// Where this Keygate answers (`--public-url`, else the address it
+    /// listens on), for the curl example.
+    pub base_url: String,
 }
 
 pub type KeyManagerMember = OrgMember<KeyManager>;
@@ -71,6 +76,17 @@ pub async fn reveal(
         name: r.key.name.clone(),
         client_id: r.key.client_id.to_string(),
         api_key: r.api_key.expose().to_owned(),
+        old_key: (r.key.generation > 1).then(|| match &r.key.previous_secret {
+            Some(p) if p.expires_at > crate::state::clock::now_ms() => format!(
+                "The old key and the tokens issued with it keep working until {}; then only this key works.",
+                crate::ui::layout::when(p.expires_at)
+            ),
+            _ => "The old key and every token issued with it have stopped working.".to_owned(),
+        }),
+        base_url: match app.settings.notify.public_url.as_str() {
+            "" => "<your Keygate URL>".to_owned(),
+            u => u.to_owned(),
+        },
     };
     let mut resp = render(&page);
     resp.headers_mut()

@@ -43,6 +43,9 @@ pub struct KeyForm {
     pub accounts: Vec<AccountOption>,
     pub all_accounts: bool,
     pub error: Option<String>,
+    /// Every error, in the page's order of fields: (the field's id, or
+    /// empty when it has none; the message). Shown first, each linking to its field.
+    pub summary: Vec<(String, String)>,
     pub name_error: Option<String>,
     pub org_error: Option<String>,
     pub account_error: Option<String>,
@@ -53,6 +56,59 @@ pub struct KeyForm {
 }
 
 impl KeyForm {
+    /// Puts one error beside its field and into the summary.
+    fn place(&mut self, e: Error) -> Result<(), PageError> {
+        match e {
+            e @ (Error::PasswordRejected | Error::TooManyAttempts { .. } | Error::Busy { .. }) => {
+                let msg = password_error(&e).map(|(_, msg)| msg).unwrap_or_default();
+                self.summary.push(("password".into(), msg.clone()));
+                self.password_error = Some(msg);
+            }
+            Error::Invalid {
+                field: source,
+                message,
+            } => {
+                let msg = sentence(&message);
+                if source == "password" {
+                    self.summary.push(("password".into(), msg.clone()));
+                    self.password_error = Some(msg);
+                } else if source == "name" {
+                    let msg = format!("API key name: {}", msg.to_lowercase());
+                    self.summary.push(("name".into(), msg.clone()));
+                    self.name_error = Some(msg);
+                } else if source.starts_with("org_permissions") {
+                    let shown = format!("Organization-level permissions: {}", msg.to_lowercase());
+                    self.summary.push(("org-perms".into(), shown));
+                    self.org_error = Some(msg);
+                } else if source.starts_with("account_permissions") {
+                    let shown = format!("Account-level permissions: {}", msg.to_lowercase());
+                    self.summary.push(("acct-perms".into(), shown));
+                    self.account_error = Some(msg);
+                } else if self.terms.show_error(&source, &message) {
+                    self.summary.extend(self.terms.errors_of(&source));
+                } else {
+                    self.summary.push((String::new(), msg.clone()));
+                    self.error = Some(msg);
+                }
+            }
+            e => return Err(e.into()),
+        }
+        // The page's order: name, expiry, permissions, networks, rate limit, password.
+        const ORDER: [&str; 8] = [
+            "name",
+            "expires_at",
+            "org-perms",
+            "acct-perms",
+            "allowed_networks",
+            "rate_limit_requests",
+            "rate_limit_per_seconds",
+            "password",
+        ];
+        self.summary
+            .sort_by_key(|(id, _)| ORDER.iter().position(|o| o == id).unwrap_or(0));
+        Ok(())
+    }
+
     pub fn accounts_summary(&self) -> String {
         if self.all_accounts {
             return "All accounts".into();
@@ -246,13 +302,14 @@ fn rows(app: &Pages, level: Level, chosen: &BTreeMap<String, Access>) -> Vec<Per
         .collect()
 }
 
-/// The new (no key) or edit form, with `error` placed next to its field.
+/// The new (no key) or edit form, with each of `errors` next to its field
+/// and all of them in the summary at the top.
 pub async fn form_page(
     app: &Pages,
     m: &OrgMember<KeyManager>,
     key: Option<&KeyRecord>,
     values: FormValues,
-    error: Option<Error>,
+    errors: Vec<Error>,
 ) -> Result<KeyFormPage, PageError> {
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?;
     let mut accounts = orgs::accounts(app, &m.org_id).await?;
@@ -287,6 +344,7 @@ pub async fn form_page(
             .collect(),
         all_accounts: values.all_accounts,
         error: None,
+        summary: Vec::new(),
         name_error: None,
         org_error: None,
         account_error: None,
@@ -298,41 +356,93 @@ pub async fn form_page(
             ..TermsFields::blank(org_default)
         },
     };
-    match error {
-        None => {}
-        Some(
-            e @ (Error::PasswordRejected | Error::TooManyAttempts { .. } | Error::Busy { .. }),
-        ) => {
-            form.password_error = password_error(&e).map(|(_, msg)| msg);
-        }
-        Some(Error::Invalid {
-            field: source,
-            message,
-        }) => {
-            let msg = sentence(&message);
-            if source == "name" {
-                form.name_error = Some(format!("API key name: {}", msg.to_lowercase()));
-            } else if source.starts_with("org_permissions") {
-                form.org_error = Some(msg);
-            } else if source.starts_with("account_permissions") {
-                form.account_error = Some(msg);
-            } else if !form.terms.show_error(&source, &message) {
-                form.error = Some(msg);
-            }
-        }
-        Some(e) => return Err(e.into()),
+    for e in errors {
+        form.place(e)?;
     }
     Ok(KeyFormPage { shell, form })
 }
 
-fn perm_words(set: &PermSet) -> String {
-    let words: Vec<String> = set
-        .iter()
+/// `Billing (Read)`, one entry per resource.
+fn perm_list(set: &PermSet) -> Vec<String> {
+    set.iter()
         .map(|(r, a)| {
             let a = if a == Access::Write { "Write" } else { "Read" };
             format!("{} ({a})", humanize(r))
         })
-        .collect();
+        .collect()
+}
+
+fn account_names(selection: &AccountSelection, accounts: &[AccountRecord]) -> String {
+    match selection {
+        AccountSelection::All(_) => "All accounts".to_owned(),
+        AccountSelection::Some(ids) => {
+            let mut names: Vec<String> = ids
+                .iter()
+                .map(|id| {
+                    accounts
+                        .iter()
+                        .find(|a| &a.account_id == id)
+                        .map_or_else(|| id.to_string(), |a| a.name.clone())
+                })
+                .collect();
+            names.sort();
+            names.join(", ")
+        }
+    }
+}
+
+/// What a key may do, in full, for its page: (level, what it reaches).
+pub fn scope_lines(scope: &KeyScope, accounts: &[AccountRecord]) -> Vec<(&'static str, String)> {
+    match scope {
+        KeyScope::OrgAdmin => vec![
+            (
+                "Organization-level",
+                "Every resource, Read and Write".to_owned(),
+            ),
+            ("Account-level", "None".to_owned()),
+        ],
+        KeyScope::AccountAdmin { account_id } => {
+            let selection = AccountSelection::Some([account_id.clone()].into_iter().collect());
+            vec![
+                ("Organization-level", "None".to_owned()),
+                (
+                    "Account-level",
+                    format!(
+                        "{}: every resource, Read and Write",
+                        account_names(&selection, accounts)
+                    ),
+                ),
+            ]
+        }
+        KeyScope::Scoped {
+            org_permissions,
+            account_permissions,
+        } => {
+            let org = perm_list(org_permissions);
+            let acct = perm_list(&account_permissions.resources);
+            let none = |l: Vec<String>| {
+                if l.is_empty() {
+                    "None".to_owned()
+                } else {
+                    l.join(", ")
+                }
+            };
+            let acct = if acct.is_empty() {
+                "None".to_owned()
+            } else {
+                format!(
+                    "{}: {}",
+                    account_names(&account_permissions.accounts, accounts),
+                    none(acct)
+                )
+            };
+            vec![("Organization-level", none(org)), ("Account-level", acct)]
+        }
+    }
+}
+
+fn perm_words(set: &PermSet) -> String {
+    let words = perm_list(set);
     match words.len() {
         0 => "—".into(),
         1..=3 => words.join(", "),
@@ -352,22 +462,7 @@ pub fn scope_summary(scope: &KeyScope, accounts: &[AccountRecord]) -> (String, S
     let acct = if account_permissions.resources.is_empty() {
         "—".to_owned()
     } else {
-        let who = match &account_permissions.accounts {
-            AccountSelection::All(_) => "All accounts".to_owned(),
-            AccountSelection::Some(ids) => {
-                let mut names: Vec<String> = ids
-                    .iter()
-                    .map(|id| {
-                        accounts
-                            .iter()
-                            .find(|a| &a.account_id == id)
-                            .map_or_else(|| id.to_string(), |a| a.name.clone())
-                    })
-                    .collect();
-                names.sort();
-                names.join(", ")
-            }
-        };
+        let who = account_names(&account_permissions.accounts, accounts);
         format!("{who}: {}", perm_words(&account_permissions.resources))
     };
     (perm_words(org_permissions), acct)

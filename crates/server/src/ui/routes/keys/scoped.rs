@@ -23,7 +23,7 @@ pub async fn new_page(
     m: KeyManagerMember,
 ) -> Result<Response, PageError> {
     let values = FormValues::default();
-    let page = form_page(&app, &m, None, values, None).await?;
+    let page = form_page(&app, &m, None, values, Vec::new()).await?;
     Ok(render(&page))
 }
 
@@ -35,6 +35,10 @@ pub async fn create(
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
+    let problems = all_problems(&app, &m, &values, None, password).await?;
+    if !problems.is_empty() {
+        return form_again(&app, &m, None, values, problems).await;
+    }
     let checked = values.scope_input().and_then(|input| {
         let terms = values.terms()?;
         Ok((input, terms, values.limit.limit()?))
@@ -49,24 +53,75 @@ pub async fn create(
     };
     match result {
         Ok(r) => reveal(&app, &m, "Scoped API key created", r).await,
-        Err(e) => form_again(&app, &m, None, values, e).await,
+        Err(e) => form_again(&app, &m, None, values, vec![e]).await,
     }
 }
 
-/// The form again with the error next to its field; nothing was changed.
+/// Every error of the form at once: what the form reads itself (accounts,
+/// allowlist lines, rate limit) and what the service would refuse (name,
+/// scope, expiry, key policy), and an empty password among others. The
+/// create or edit runs only when there is none.
+async fn all_problems(
+    app: &Pages,
+    m: &KeyManagerMember,
+    values: &FormValues,
+    key: Option<&KeyRecord>,
+    password: Option<&str>,
+) -> Result<Vec<Error>, PageError> {
+    let mut problems = Vec::new();
+    let input = values.scope_input().map_err(|e| problems.push(e)).ok();
+    let terms = values.terms().map_err(|e| problems.push(e)).ok();
+    if let Err(e) = values.limit.limit() {
+        problems.push(e);
+    }
+    let expiry = values.expires_at_input();
+    let change = match key {
+        Some(k) if values.same_expiry(k) => None,
+        _ => Some(expiry.as_deref()),
+    };
+    let current = key.and_then(|k| k.expires_at);
+    problems.extend(
+        keys::field_problems(
+            app,
+            &m.org_id,
+            &values.name,
+            input.as_ref(),
+            change,
+            current,
+            terms.as_ref(),
+        )
+        .await?,
+    );
+    if !problems.is_empty() && password.unwrap_or("").is_empty() {
+        problems.push(Error::invalid(
+            "password",
+            "enter your login password to confirm",
+        ));
+    }
+    Ok(problems)
+}
+
+/// The form again with each error next to its field and all of them in a
+/// summary at the top; nothing was changed.
 async fn form_again(
     app: &Pages,
     m: &KeyManagerMember,
     key: Option<&KeyRecord>,
     values: FormValues,
-    e: Error,
+    errors: Vec<Error>,
 ) -> Result<Response, PageError> {
-    let status = match (&e, password_error(&e)) {
-        (Error::Invalid { .. }, _) => StatusCode::BAD_REQUEST,
-        (_, Some((status, _))) => status,
-        (_, None) => return Err(e.into()),
-    };
-    let page: KeyFormPage = form_page(app, m, key, values, Some(e)).await?;
+    if let Some(i) = errors
+        .iter()
+        .position(|e| !matches!(e, Error::Invalid { .. }) && password_error(e).is_none())
+    {
+        return Err(errors.into_iter().nth(i).unwrap_or(Error::NotFound).into());
+    }
+    let status = errors
+        .iter()
+        .find_map(|e| password_error(e).map(|(s, _)| s))
+        .filter(|_| errors.iter().all(|e| !matches!(e, Error::Invalid { .. })))
+        .unwrap_or(StatusCode::BAD_REQUEST);
+    let page: KeyFormPage = form_page(app, m, key, values, errors).await?;
     Ok(render_status(status, &page))
 }
 
@@ -77,7 +132,9 @@ pub async fn edit_page(
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Scoped)).await?;
     let values = FormValues::from_key(&k);
-    Ok(render(&form_page(&app, &m, Some(&k), values, None).await?))
+    Ok(render(
+        &form_page(&app, &m, Some(&k), values, Vec::new()).await?,
+    ))
 }
 
 pub async fn edit(
@@ -90,6 +147,10 @@ pub async fn edit(
     check_form(&app, &m.current, &form)?;
     let values = FormValues::from_form(&app, &form);
     let password = form.get("password");
+    let problems = all_problems(&app, &m, &values, Some(&k), password).await?;
+    if !problems.is_empty() {
+        return form_again(&app, &m, Some(&k), values, problems).await;
+    }
     let checked = values.scope_input().and_then(|input| {
         let terms = values.terms()?;
         Ok((input, terms, values.limit.change()?))
@@ -114,6 +175,6 @@ pub async fn edit(
     };
     match result {
         Ok(_) => Ok(see_other(&format!("{}?done=updated", keys_url(&m)))),
-        Err(e) => form_again(&app, &m, Some(&k), values, e).await,
+        Err(e) => form_again(&app, &m, Some(&k), values, vec![e]).await,
     }
 }
