@@ -42,6 +42,8 @@ pub struct App {
     pub github_keys: Option<crate::state::leak_keys::GithubKeys>,
     /// Prometheus metrics; recorded only with `--metrics-listen`.
     pub metrics: Metrics,
+    /// DPoP proofs seen recently: each is accepted once.
+    pub dpop_proofs: crate::state::dpop_proofs::SeenProofs,
 }
 
 impl App {
@@ -77,6 +79,7 @@ impl App {
             dispatcher: Wake::default(),
             metrics,
             usage: crate::state::usage::Usage::default(),
+            dpop_proofs: Default::default(),
         }))
     }
 
