@@ -11,15 +11,22 @@ use crate::state::clock::now_ms;
 
 /// A proof sent to get a token (`/oauth/token`, login): the thumbprint of
 /// its key, for the token's `cnf.jkt`.
-pub fn issue_proof(app: &App, proof: &str, method: &str, path: &str) -> Result<String, Error> {
-    checked(app, proof, method, path, None).map_err(Error::InvalidDpopProof)
+pub async fn issue_proof(
+    app: &App,
+    proof: &str,
+    method: &str,
+    path: &str,
+) -> Result<String, Error> {
+    checked(app, proof, method, path, None)
+        .await
+        .map_err(Error::InvalidDpopProof)
 }
 
 /// A proof presented with a bound token at the gateway or forward-auth:
 /// `method` and `path` are those of the request the token is used for (at
 /// forward-auth, the original request the proxy names), and the proof's key
 /// must be the one the token is bound to.
-pub fn use_proof(
+pub async fn use_proof(
     app: &App,
     proof: &str,
     method: &str,
@@ -27,14 +34,14 @@ pub fn use_proof(
     token: &str,
     jkt: &str,
 ) -> Result<(), ProofError> {
-    let seen = checked(app, proof, method, path, Some(token))?;
+    let seen = checked(app, proof, method, path, Some(token)).await?;
     if seen != jkt {
         return Err(ProofError::Key);
     }
     Ok(())
 }
 
-fn checked(
+async fn checked(
     app: &App,
     proof: &str,
     method: &str,
@@ -53,10 +60,12 @@ fn checked(
         },
     )?;
     // Checked last, so that only a well-signed proof of this request is
-    // remembered: nobody else can fill the memory with someone's jti.
+    // remembered: nobody else can fill the memory with someone's jti. With
+    // --redis-url this is one Redis round trip (DPoP requests only).
     if !app
         .dpop_proofs
-        .first_use(&p.jkt, &p.jti, now, p.iat + IAT_WINDOW_SECS)
+        .first_use_everywhere(&p.jkt, &p.jti, now, p.iat + IAT_WINDOW_SECS)
+        .await
     {
         return Err(ProofError::Replayed);
     }

@@ -116,7 +116,7 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     // key, so it is no oracle for guessing one.
     let cnf = match req.dpop {
         Some(p) => Some(Confirmation {
-            jkt: dpop::issue_proof(app, p.proof, p.method, p.path)?,
+            jkt: dpop::issue_proof(app, p.proof, p.method, p.path).await?,
         }),
         None if cred.require_dpop => return Err(Error::DpopRequired),
         None => None,
@@ -503,6 +503,7 @@ pub async fn check(
         (Some(cnf), Presented::Dpop { token, proof }) => {
             let proof = proof.ok_or(Denied::Dpop(DpopRefusal::Proof(None)))?;
             dpop::use_proof(app, proof, method, path, token, &cnf.jkt)
+                .await
                 .map_err(|e| Denied::Dpop(DpopRefusal::Proof(Some(e))))?;
         }
     }

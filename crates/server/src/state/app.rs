@@ -60,6 +60,7 @@ impl App {
         };
         let rate_limits = Arc::new(KeyRateLimits::new(settings.redis.is_some()));
         let metrics = Metrics::new(settings.metrics_listen.is_some());
+        let dpop_proofs = crate::state::dpop_proofs::SeenProofs::new(settings.redis.clone());
         Ok(Arc::new(App {
             github_keys,
             audit: AuditSink::start(
@@ -79,7 +80,7 @@ impl App {
             dispatcher: Wake::default(),
             metrics,
             usage: crate::state::usage::Usage::default(),
-            dpop_proofs: Default::default(),
+            dpop_proofs,
         }))
     }
 

@@ -426,3 +426,51 @@ async fn a_key_with_require_dpop_issues_only_bound_tokens() {
         (201, &json!(true))
     );
 }
+
+#[tokio::test]
+async fn with_redis_a_proof_used_on_one_instance_is_refused_on_another() {
+    let test = "dpop: a replay across instances";
+    let Some(redis) = crate::rate_limits::Redis::start(test) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    // One public origin for the three, as behind a load balancer.
+    let origin = "https://keygate.example.com";
+    let args = ["--redis-url", url.as_str(), "--public-url", origin];
+    let Some((apps, _dir)) = crate::multi::cluster(test, &args).await else {
+        return;
+    };
+    let (a, b) = (&apps[0], &apps[1]);
+    let org = a.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let key = a
+        .scoped_key(
+            &org,
+            json!({"name": "m", "account_permissions": {"accounts": [&org.accounts[0]],
+            "resources": perms(&[("balances", "read")])}}),
+        )
+        .await;
+    let client = ProofKey::es256();
+    let p = client.proof("POST", &format!("{origin}/oauth/token"), None, json!({}));
+    let r = token_request(a, &[CC], Some((cid(&key), secret(&key))), Some(&p)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    let htu = format!("{origin}{BALANCES}");
+    let once = client.proof("GET", &htu, Some(&token), json!({}));
+    assert_eq!(forward_auth(a, &token, &once).await.status, 200);
+    let again = forward_auth(b, &token, &once).await;
+    assert_eq!(again.status, 401, "replayed on another instance");
+    let fresh = client.proof("GET", &htu, Some(&token), json!({}));
+    assert_eq!(forward_auth(b, &token, &fresh).await.status, 200);
+}
+
+async fn forward_auth(app: &TestApp, token: &str, proof: &str) -> Resp {
+    app.send(
+        app.http
+            .get(format!("{}/auth/verify", app.base))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .header("x-original-method", "GET")
+            .header("x-original-uri", BALANCES),
+    )
+    .await
+}

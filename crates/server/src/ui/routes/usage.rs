@@ -37,6 +37,8 @@ pub struct KeyPage {
     pub rate_limit: String,
     /// Empty: any network.
     pub networks: Vec<String>,
+    /// Only DPoP-bound tokens are issued.
+    pub require_dpop: bool,
     /// When its secret was reported leaked (it still works).
     pub exposed: Option<String>,
     pub flush_secs: u64,
@@ -127,6 +129,7 @@ pub async fn key_page(
         grace: life.grace,
         rate_limit,
         networks: key.allowed_networks.to_strings(),
+        require_dpop: key.require_dpop,
         exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
         edit,
