@@ -284,3 +284,70 @@ async fn the_metadata_document_names_the_endpoints_and_what_they_take() {
         json!(["ES256", "EdDSA"])
     );
 }
+
+/// A real OAuth client: Python's Authlib (`pip install authlib requests`)
+/// reads the metadata, gets a token with client_secret_basic and with
+/// client_secret_post, and calls the gateway with each.
+const AUTHLIB_CLIENT: &str = r#"
+import json, sys
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+base, client_id, secret, path = sys.argv[1:5]
+meta = requests.get(base + "/.well-known/oauth-authorization-server").json()
+out = {}
+for method in ("client_secret_basic", "client_secret_post"):
+    s = OAuth2Session(client_id, secret, token_endpoint_auth_method=method, scope="balances:read")
+    token = s.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    r = s.get(base + path)
+    out[method] = {"token_type": token["token_type"], "scope": token.get("scope"), "status": r.status_code,
+                   "client_id": r.json()["headers"].get("x-keygate-client-id")}
+print(json.dumps(out))
+"#;
+
+fn authlib_installed() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import authlib, requests"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn an_authlib_client_gets_tokens_both_ways_and_calls_the_gateway() {
+    if !authlib_installed() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("Authlib is required under CI=true (pip install authlib requests)");
+        }
+        eprintln!(
+            "SKIPPED: Authlib not installed; no real OAuth client was tried (pip install authlib requests)"
+        );
+        return;
+    }
+    let g = gateway(&[]).await;
+    let key = machine_key(&g, json!({})).await;
+    // The gateway's echo upstream runs on this test's runtime: wait without blocking it.
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            AUTHLIB_CLIENT,
+            &g.app.base,
+            cid(&key),
+            secret(&key),
+            BALANCES,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "authlib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for method in ["client_secret_basic", "client_secret_post"] {
+        let r = &got[method];
+        assert_eq!(r["token_type"], "Bearer", "{method}: {r}");
+        assert_eq!(r["scope"], "balances:read", "{method}: {r}");
+        assert_eq!(r["status"], 200, "{method}: {r}");
+        assert_eq!(r["client_id"], cid(&key), "{method}: {r}");
+    }
+}
