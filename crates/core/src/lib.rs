@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod crypto;
+pub mod dpop;
 pub mod factors;
 pub mod ids;
 pub mod key;

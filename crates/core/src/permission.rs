@@ -299,8 +299,79 @@ impl KeyScope {
     }
 }
 
+/// OAuth `scope` narrowing (RFC 6749 §3.3): the space-separated
+/// `resource:read|write` words asked for, each within `granted` (a
+/// [`KeyScope::scope_string`]), or `None` if one asks for more or is not a
+/// word. Duplicates are merged, keeping the wider access.
+pub fn narrow_scope(granted: &str, requested: &str) -> Option<String> {
+    let mut asked: BTreeMap<&str, Access> = BTreeMap::new();
+    for word in requested.split(' ').filter(|w| !w.is_empty()) {
+        let (resource, access) = word.split_once(':')?;
+        let access = match access {
+            "read" => Access::Read,
+            "write" => Access::Write,
+            _ => return None,
+        };
+        if !scope_allows(granted, resource, access) {
+            return None;
+        }
+        let e = asked.entry(resource).or_insert(access);
+        *e = (*e).max(access);
+    }
+    if asked.is_empty() {
+        return None;
+    }
+    let words: Vec<String> = asked
+        .iter()
+        .map(|(r, a)| format!("{r}:{}", a.as_str()))
+        .collect();
+    Some(words.join(" "))
+}
+
+/// Whether a scope string (`resource:access` words) allows `needed` on
+/// `resource`: the check of a narrowed token, beside its key's scope.
+pub fn scope_allows(scope: &str, resource: &str, needed: Access) -> bool {
+    scope.split(' ').any(|w| {
+        w.split_once(':').is_some_and(|(r, a)| {
+            r == resource
+                && match a {
+                    "write" => true,
+                    "read" => needed == Access::Read,
+                    _ => false,
+                }
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_scope_narrows_only_to_what_it_grants() {
+        let granted = "balances:read payment_intents:write";
+        assert_eq!(
+            narrow_scope(granted, "balances:read").as_deref(),
+            Some("balances:read")
+        );
+        assert_eq!(
+            narrow_scope(granted, "payment_intents:read balances:read").as_deref(),
+            Some("balances:read payment_intents:read")
+        );
+        for wider in [
+            "balances:write",
+            "refunds:read",
+            "balances",
+            "balances:all",
+            "",
+            " ",
+        ] {
+            assert_eq!(narrow_scope(granted, wider), None, "{wider:?}");
+        }
+        assert!(scope_allows("balances:read", "balances", Access::Read));
+        assert!(!scope_allows("balances:read", "balances", Access::Write));
+        assert!(scope_allows("balances:write", "balances", Access::Read));
+        assert!(!scope_allows("balances:write", "refunds", Access::Read));
+    }
     use super::*;
 
     fn p(resource: &str, access: Access) -> Permission {

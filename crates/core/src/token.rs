@@ -31,6 +31,21 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// Set when the client asked for less than its key allows (OAuth
+    /// `scope`): then `scope` limits every check, beside the key's current
+    /// scope. Unset, `scope` is informational and the key's scope decides.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub narrowed: bool,
+    /// A DPoP-bound token (RFC 9449 §6): the thumbprint of the client's key,
+    /// whose fresh proof must go with every use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 confirmation: the key a token is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl Claims {
@@ -220,6 +235,8 @@ mod tests {
             iat: now,
             exp: now + 1800,
             jti: "j".into(),
+            narrowed: false,
+            cnf: None,
         }
     }
 

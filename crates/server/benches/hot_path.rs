@@ -22,6 +22,8 @@ fn claims() -> Claims {
         iat: 1,
         exp: i64::MAX / 2,
         jti: random_base62(16),
+        narrowed: false,
+        cnf: None,
     }
 }
 
@@ -48,6 +50,7 @@ fn hot_path(c: &mut Criterion) {
             expires_at: None,
             previous_secret: None,
             allowed_networks: None,
+            require_dpop: false,
         });
         ids.push((id, k));
     }

@@ -170,6 +170,8 @@ pub struct KeyRecord {
     pub previous_secret: Option<PreviousSecret>,
     /// Where the key may be used from; empty: anywhere.
     pub allowed_networks: Networks,
+    /// Only DPoP-bound tokens (RFC 9449) are issued for this key.
+    pub require_dpop: bool,
     pub created_at: i64,
     pub updated_at: i64,
     /// When the current secret was reported leaked and the organization's
@@ -211,6 +213,7 @@ pub struct KeyEdit<'a> {
     pub expires_at: Option<i64>,
     /// Where the key may be used from; empty: anywhere.
     pub allowed_networks: &'a Networks,
+    pub require_dpop: bool,
 }
 
 /// How long before a key's expiry its two warnings go out: 7 days, 1 day.
@@ -241,6 +244,8 @@ pub struct KeyCredential {
     pub previous_secret: Option<PreviousSecret>,
     /// `None`: anywhere (the common case costs the hot path nothing).
     pub allowed_networks: Option<Arc<Networks>>,
+    /// Login and `/oauth/token` issue only DPoP-bound tokens.
+    pub require_dpop: bool,
 }
 
 impl From<&KeyRecord> for KeyCredential {
@@ -256,6 +261,7 @@ impl From<&KeyRecord> for KeyCredential {
             previous_secret: k.previous_secret,
             allowed_networks: (!k.allowed_networks.is_empty())
                 .then(|| Arc::new(k.allowed_networks.clone())),
+            require_dpop: k.require_dpop,
         }
     }
 }

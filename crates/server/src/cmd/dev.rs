@@ -44,6 +44,8 @@ pub async fn hello(listen: std::net::SocketAddr, upstream: Option<String>) -> an
         iat: 0,
         exp: i64::MAX / 2,
         jti: random_base62(16),
+        narrowed: false,
+        cnf: None,
     };
     let token: Arc<str> = keys.sign(&claims).into();
     let (k1, p1) = (keys.clone(), pepper.clone());
@@ -109,6 +111,8 @@ fn floor_claims() -> Claims {
         iat: 1,
         exp: 2,
         jti: random_base62(16),
+        narrowed: false,
+        cnf: None,
     }
 }
 
@@ -150,6 +154,8 @@ pub async fn mint_tokens(
             iat: now,
             exp: now + 1800,
             jti: String::new(),
+            narrowed: false,
+            cnf: None,
         });
     }
     anyhow::ensure!(!claims.is_empty(), "no keys in {}", keys.display());

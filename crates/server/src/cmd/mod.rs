@@ -420,6 +420,7 @@ async fn seed_keys(
                 expires_at: None,
                 previous_secret: None,
                 allowed_networks: Default::default(),
+                require_dpop: false,
                 created_at: now,
                 updated_at: now,
                 exposed_at: None,

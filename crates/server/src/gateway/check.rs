@@ -8,9 +8,8 @@ use std::net::IpAddr;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::gateway::request;
-use crate::http::error::{ApiError, rate_limit_headers};
-use crate::middleware::access::bearer;
-use crate::service::tokens::{self, Allowed, Denied, Identity};
+use crate::http::error::{ApiError, proof_message, rate_limit_headers};
+use crate::service::tokens::{self, Allowed, Denied, DpopRefusal, Identity, Presented};
 use crate::state::app::App;
 use crate::state::rate_limits::RateLimitStatus;
 use crate::state::usage::Reason;
@@ -18,6 +17,8 @@ use crate::state::usage::Reason;
 pub const CLIENT_ID_HEADER: &str = "x-keygate-client-id";
 pub const ORG_ID_HEADER: &str = "x-keygate-org-id";
 pub const ACCOUNT_ID_HEADER: &str = "x-keygate-account-id";
+/// The thumbprint of the key a DPoP-bound token is bound to (RFC 9449 §6).
+pub const DPOP_JKT_HEADER: &str = "x-keygate-dpop-jkt";
 
 fn denied(app: &App, d: Denied) -> ApiError {
     match d {
@@ -37,6 +38,17 @@ fn denied(app: &App, d: Denied) -> ApiError {
         Denied::Network => {
             ApiError::Forbidden("the token's key may not be used from this network address")
         }
+        Denied::Dpop(DpopRefusal::Token) => ApiError::DpopRefused {
+            proof: false,
+            message: "",
+        },
+        Denied::Dpop(DpopRefusal::Proof(e)) => ApiError::DpopRefused {
+            proof: true,
+            message: e.map_or(
+                "a DPoP-bound token needs a DPoP proof of this request in the DPoP header",
+                proof_message,
+            ),
+        },
     }
 }
 
@@ -65,10 +77,36 @@ pub async fn check(
     path: &str,
     ip: Option<IpAddr>,
 ) -> Result<Allowed, ApiError> {
-    let token = bearer(headers).ok_or(ApiError::BadToken)?;
-    tokens::check(app, token, method, path, ip)
+    let presented = presented(headers)?;
+    tokens::check(app, presented, method, path, ip)
         .await
         .map_err(|d| denied(app, d))
+}
+
+/// The token as the request presents it: `Authorization: Bearer <token>`, or
+/// `Authorization: DPoP <token>` with its proof in the `DPoP` header (RFC
+/// 9449 §7.1; a proof sent twice is refused, as either could be read).
+fn presented(headers: &HeaderMap) -> Result<Presented<'_>, ApiError> {
+    let refused = ApiError::BadToken;
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(refused)?;
+    let (scheme, token) = v.split_once(' ').ok_or(ApiError::BadToken)?;
+    let token = token.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Presented::Bearer(token));
+    }
+    if !scheme.eq_ignore_ascii_case("dpop") {
+        return Err(ApiError::BadToken);
+    }
+    let proof = crate::middleware::headers::one(headers, "dpop")
+        .map_err(|_| ApiError::DpopRefused {
+            proof: true,
+            message: "send one DPoP header",
+        })?
+        .and_then(|v| v.to_str().ok());
+    Ok(Presented::Dpop { token, proof })
 }
 
 /// The caller's identity, and where their key stands against its rate limit.
@@ -89,5 +127,8 @@ pub fn identity_headers(id: &Identity, h: &mut HeaderMap) {
     set(ORG_ID_HEADER, id.org_id().as_str());
     if let Some(a) = id.account_id() {
         set(ACCOUNT_ID_HEADER, a.as_str());
+    }
+    if let Some(cnf) = &id.claims.cnf {
+        set(DPOP_JKT_HEADER, &cnf.jkt);
     }
 }

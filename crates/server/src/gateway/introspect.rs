@@ -26,7 +26,7 @@ pub struct IntrospectForm {
 /// password being the configured introspection secret.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "gateway",
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "{active, client_id, org_id, account_id, scope, exp, iat, rate_limit?, allowed_networks?}; \
+    responses((status = 200, description = "{active, token_type (Bearer, or DPoP with cnf {jkt} for a DPoP-bound token), client_id, org_id, account_id, scope, exp, iat, rate_limit?, allowed_networks?}; \
                 `rate_limit` ({requests, per_seconds}) is the key's limit, reported, not counted; \
                 `allowed_networks` (CIDRs) only for a key with a network allowlist: the token may be used from those networks only", body = Object),
               (status = 400, body = ErrorBody, description = "no `token` field, or a --trusted-proxy's \
@@ -113,12 +113,18 @@ async fn answer(
     app.usage.used(&c.sub, &c.org_id, ip);
     let out = Active {
         active: true,
-        token_type: "Bearer",
+        token_type: if c.cnf.is_some() { "DPoP" } else { "Bearer" },
+        cnf: c.cnf.as_ref(),
         client_id: &c.sub,
         sub: &c.sub,
         org_id: &c.org_id,
         account_id: &c.account_id,
-        scope: cred.scope.scope_string(&app.catalog, &c.target()),
+        // A narrowed token's own scope (its key's current one still limits it).
+        scope: if c.narrowed {
+            c.scope.clone()
+        } else {
+            cred.scope.scope_string(&app.catalog, &c.target())
+        },
         exp: c.exp,
         iat: c.iat,
         iss: &c.iss,
@@ -140,6 +146,8 @@ async fn answer(
 struct Active<'a> {
     active: bool,
     token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<&'a keygate_core::token::Confirmation>,
     client_id: &'a keygate_core::ClientId,
     sub: &'a keygate_core::ClientId,
     org_id: &'a keygate_core::OrgId,

@@ -26,6 +26,16 @@ pub enum ApiError {
     Unauthorized,
     /// A missing, malformed, expired or forged bearer token.
     BadToken,
+    /// A token under the `DPoP` scheme refused (RFC 9449 §7.1): 401 with
+    /// `WWW-Authenticate: DPoP error="…"`; `proof` says whether the proof
+    /// (`invalid_dpop_proof`) or the token (`invalid_token`) failed.
+    DpopRefused {
+        proof: bool,
+        message: &'static str,
+    },
+    /// A DPoP proof sent to get a token that does not hold: 400
+    /// `invalid_dpop_proof`.
+    BadDpopProof(&'static str),
     PasswordConfirmationFailed,
     Forbidden(&'static str),
     TwoFactorRequired,
@@ -137,11 +147,40 @@ impl From<service::Error> for ApiError {
             E::TwoFactorRequired => ApiError::TwoFactorRequired,
             E::LoginAsNotAllowed => ApiError::LoginAsNotAllowed,
             E::OrgSuspended => ApiError::OrgSuspended,
+            E::InvalidScope => ApiError::BadRequest(
+                "invalid_scope",
+                "scope asks for more than the key allows".into(),
+            ),
+            E::InvalidDpopProof(e) => ApiError::BadDpopProof(proof_message(e)),
+            // A key that takes only bound tokens, asked without a proof: the
+            // login answers as for any credential it refuses.
+            E::DpopRequired => ApiError::Unauthorized,
             E::Unavailable(m) => ApiError::Unavailable(m),
             E::StaleCache => ApiError::StaleCache,
             E::Busy { retry_after_secs } => ApiError::Busy { retry_after_secs },
             E::Internal(m) => ApiError::Internal(m),
         }
+    }
+}
+
+/// RFC 9449 §7.1 challenges, naming the algorithms a proof may use.
+const DPOP_PROOF_CHALLENGE: &str = r#"DPoP error="invalid_dpop_proof", algs="ES256 EdDSA""#;
+const DPOP_TOKEN_CHALLENGE: &str = r#"DPoP error="invalid_token", algs="ES256 EdDSA""#;
+
+/// What a refused DPoP proof is told (no secret: the rule it broke).
+pub fn proof_message(e: keygate_core::dpop::ProofError) -> &'static str {
+    use keygate_core::dpop::ProofError as P;
+    match e {
+        P::Malformed => "the DPoP proof is not a well-formed JWT",
+        P::Type => "the DPoP proof's typ must be dpop+jwt",
+        P::Algorithm => "the DPoP proof's alg must be ES256 or EdDSA with a matching public jwk",
+        P::Signature => "the DPoP proof's signature does not verify under its jwk",
+        P::Method => "the DPoP proof's htm is not the request's method",
+        P::Uri => "the DPoP proof's htu is not the request's URI",
+        P::Time => "the DPoP proof's iat is not within 60 seconds of now",
+        P::TokenHash => "the DPoP proof's ath is not the hash of the access token",
+        P::Key => "the DPoP proof is not made with the key the token is bound to",
+        P::Replayed => "the DPoP proof was used before: make a new one for every request",
     }
 }
 
@@ -182,6 +221,18 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 body("unauthorized", "the credentials are missing or not valid"),
             ),
+            ApiError::DpopRefused {
+                proof: true,
+                message,
+            } => (
+                StatusCode::UNAUTHORIZED,
+                body("invalid_dpop_proof", message),
+            ),
+            ApiError::DpopRefused { proof: false, .. } => (
+                StatusCode::UNAUTHORIZED,
+                body("unauthorized", "the credentials are missing or not valid"),
+            ),
+            ApiError::BadDpopProof(m) => (StatusCode::BAD_REQUEST, body("invalid_dpop_proof", m)),
             ApiError::PasswordConfirmationFailed => (
                 StatusCode::UNAUTHORIZED,
                 ErrorBody {
@@ -338,6 +389,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let bearer = matches!(self, ApiError::BadToken);
+        let dpop = match &self {
+            ApiError::DpopRefused { proof: true, .. } => Some(DPOP_PROOF_CHALLENGE),
+            ApiError::DpopRefused { proof: false, .. } => Some(DPOP_TOKEN_CHALLENGE),
+            _ => None,
+        };
         let allow = matches!(self, ApiError::UnsupportedMethod { .. });
         // The rest of a slow body is not waited for: the connection ends.
         let close = matches!(self, ApiError::RequestTimeout);
@@ -356,6 +412,9 @@ impl IntoResponse for ApiError {
         let h = resp.headers_mut();
         if bearer {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(c) = dpop {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         if allow {
             h.insert(

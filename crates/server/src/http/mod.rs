@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
-    audit, health, key_policy, keys, leaks, login, metrics, operator, orgs, people, sessions,
-    two_factor, usage, webhooks,
+    audit, health, key_policy, keys, leaks, login, metrics, oauth, operator, orgs, people,
+    sessions, two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -26,6 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login::login))
         .routes(routes!(login::jwks))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::metadata))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(sessions::create))

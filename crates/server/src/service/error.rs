@@ -65,6 +65,13 @@ pub enum Error {
     LoginAsNotAllowed,
     /// The key's organization is suspended by the operator.
     OrgSuspended,
+    /// OAuth `scope` asks for more than the key allows, or is not a list of
+    /// `resource:read|write` words.
+    InvalidScope,
+    /// A DPoP proof sent to get a token does not hold.
+    InvalidDpopProof(keygate_core::dpop::ProofError),
+    /// The key issues only DPoP-bound tokens and no proof came.
+    DpopRequired,
     /// The database, or something else the action needs, cannot be reached now.
     Unavailable(String),
     /// The credential cache cannot be trusted now (not re-read in time, or its

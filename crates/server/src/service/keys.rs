@@ -81,6 +81,7 @@ pub async fn generate_admin(
         expires_at,
         previous_secret: None,
         allowed_networks,
+        require_dpop: false,
         created_at: now,
         updated_at: now,
         exposed_at: None,

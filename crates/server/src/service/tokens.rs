@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use keygate_core::catalog::AmbiguousPath;
 use keygate_core::crypto::{random_base62, sha256};
-use keygate_core::token::{Claims, ISSUER};
+use keygate_core::dpop::ProofError;
+use keygate_core::permission::{narrow_scope, scope_allows};
+use keygate_core::token::{Claims, Confirmation, ISSUER};
 use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 
-use crate::service::Error;
+use crate::service::{Error, dpop};
 use crate::state::app::App;
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
@@ -22,11 +24,28 @@ pub struct LoginRequest<'a> {
     pub login_as: Option<&'a str>,
     pub ip: &'a str,
     pub user_agent: Option<&'a str>,
+    /// OAuth `scope`: less than the key allows (`POST /oauth/token`).
+    pub scope: Option<&'a str>,
+    /// A `DPoP` proof of this request, and the request it must name.
+    pub dpop: Option<IssueProof<'a>>,
+}
+
+/// A DPoP proof sent to get a token: checked once the key is (a proof is no
+/// credential), then the token is bound to its key.
+#[derive(Clone, Copy)]
+pub struct IssueProof<'a> {
+    pub proof: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
 }
 
 pub struct Issued {
     pub token: String,
     pub expires_at_ms: i64,
+    /// The token's `scope` words.
+    pub scope: String,
+    /// Bound to a DPoP key (`token_type` DPoP).
+    pub bound: bool,
 }
 
 /// `POST /api/v1/authentication/login`. Every way of failing the credential
@@ -93,6 +112,15 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
     if app.cache.is_suspended(&cred.org_id) {
         return Err(Error::OrgSuspended);
     }
+    // A key that takes only bound tokens; a proof is checked only for a good
+    // key, so it is no oracle for guessing one.
+    let cnf = match req.dpop {
+        Some(p) => Some(Confirmation {
+            jkt: dpop::issue_proof(app, p.proof, p.method, p.path).await?,
+        }),
+        None if cred.require_dpop => return Err(Error::DpopRequired),
+        None => None,
+    };
     if let Some(a) = req.login_as.and_then(|s| AccountId::parse(s).ok()) {
         learn_account(app, &a).await?;
     }
@@ -100,6 +128,14 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         app.cache.account_in_org(a, &cred.org_id)
     })
     .map_err(|_| Error::LoginAsNotAllowed)?;
+    let granted = cred.scope.scope_string(&app.catalog, &target);
+    let (scope, narrowed) = match req.scope {
+        Some(asked) => match narrow_scope(&granted, asked) {
+            Some(s) => (s, true),
+            None => return Err(Error::InvalidScope),
+        },
+        None => (granted, false),
+    };
     let iat = now / 1000;
     // A token never outlives its key's expiry or its secret's grace period.
     let exp = (iat + app.settings.token_ttl_secs).min(good_until / 1000);
@@ -109,17 +145,22 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         org_id: (*cred.org_id).clone(),
         account_id: target.account().cloned(),
         r#gen: generation,
-        scope: cred.scope.scope_string(&app.catalog, &target),
+        scope,
         iat,
         exp,
         jti: random_base62(16),
+        narrowed,
+        cnf,
     };
     let token = app.signing_keys().sign(&claims);
     app.usage
         .used(&claims.sub, &claims.org_id, req.ip.parse().ok());
+    let bound = claims.cnf.is_some();
     Ok(Issued {
         token,
         expires_at_ms: exp * 1000,
+        scope: claims.scope,
+        bound,
     })
 }
 
@@ -206,8 +247,8 @@ fn record_failed_login(app: &App, req: &LoginRequest<'_>, action: &str) {
     ));
 }
 
-/// Who a valid token speaks for. Its claims are as cached: `scope` and `jti`
-/// are empty (see `verified_claims`).
+/// Who a valid token speaks for. Its claims are as cached: `jti` is empty,
+/// and so is `scope` unless the token was narrowed (see `verified_claims`).
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub claims: Arc<Claims>,
@@ -245,6 +286,37 @@ pub enum Denied {
     Network,
     /// A valid token of a suspended organization's key: 403 `org_suspended`.
     Suspended,
+    /// A DPoP-bound token without a good proof of this request by its key,
+    /// or a token under the `DPoP` scheme that is not valid: 401 with a
+    /// `WWW-Authenticate: DPoP` challenge.
+    Dpop(DpopRefusal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopRefusal {
+    /// The proof (missing, malformed, stale, replayed, for another request).
+    Proof(Option<ProofError>),
+    /// The token itself (RFC 6750's `invalid_token`).
+    Token,
+}
+
+/// How the request presented its token: `Authorization: Bearer`, or
+/// `Authorization: DPoP` with the request's `DPoP` proof header (RFC 9449 §7).
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    Bearer(&'a str),
+    Dpop {
+        token: &'a str,
+        proof: Option<&'a str>,
+    },
+}
+
+impl<'a> Presented<'a> {
+    pub fn token(&self) -> &'a str {
+        match self {
+            Presented::Bearer(t) | Presented::Dpop { token: t, .. } => t,
+        }
+    }
 }
 
 /// An allowed token check: who calls, and where their key stands against its
@@ -370,7 +442,10 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
             // Kept without what no check reads after the signature: the scope
             // (checks use the key's current one) and the `jti`. The cache
             // holds up to 100,000 tokens; these were a third of each entry.
-            c.scope = String::new();
+            // A narrowed token keeps its scope: every check reads it.
+            if !c.narrowed {
+                c.scope = String::new();
+            }
             c.jti = String::new();
             let c = Arc::new(c);
             app.cache.verified_tokens().insert(digest, c.clone());
@@ -400,20 +475,38 @@ fn current_key(app: &App, claims: &Claims) -> Option<Arc<crate::state::cache::Cr
 /// (`gateway::check::refused_for_rate_limit`).
 pub async fn check(
     app: &App,
-    token: &str,
+    presented: Presented<'_>,
     method: &str,
     path: &str,
     ip: Option<IpAddr>,
 ) -> Result<Allowed, Denied> {
-    let (identity, cred) = match authenticated(app, token).await {
+    let (identity, cred) = match authenticated(app, presented.token()).await {
         Ok(found) => found,
         Err(r) => {
             if let Some((claims, reason)) = &r.key {
                 app.usage.refused(claims, *reason);
             }
-            return Err(r.denied);
+            return Err(match (r.denied, presented) {
+                (Denied::Unauthenticated, Presented::Dpop { .. }) => {
+                    Denied::Dpop(DpopRefusal::Token)
+                }
+                (d, _) => d,
+            });
         }
     };
+    // A bearer token of an unbound key: one field check, nothing more.
+    match (&identity.claims.cnf, presented) {
+        (None, Presented::Bearer(_)) => {}
+        // A bound token is worth nothing without its key: as Bearer it is refused.
+        (Some(_), Presented::Bearer(_)) => return Err(Denied::Unauthenticated),
+        (None, Presented::Dpop { .. }) => return Err(Denied::Dpop(DpopRefusal::Token)),
+        (Some(cnf), Presented::Dpop { token, proof }) => {
+            let proof = proof.ok_or(Denied::Dpop(DpopRefusal::Proof(None)))?;
+            dpop::use_proof(app, proof, method, path, token, &cnf.jkt)
+                .await
+                .map_err(|e| Denied::Dpop(DpopRefusal::Proof(Some(e))))?;
+        }
+    }
     // The key's current allowlist (the cache follows edits at once), so a
     // token is refused from elsewhere even if it was issued before the edit.
     // A refused call is not the key's last use.
@@ -455,13 +548,17 @@ fn authorize(
         Err(AmbiguousPath) => return Err(Denied::AmbiguousPath),
     };
     // The target account was checked against the key's organization at login,
-    // and accounts never move between organizations.
+    // and accounts never move between organizations. A narrowed token is held
+    // to its own scope too (the key's current one still limits it).
+    let needed = Access::for_method(method);
+    let claims = &identity.claims;
     if cred.scope.allows_for(
         &resource.name,
         resource.level,
-        Access::for_method(method),
+        needed,
         identity.account_id(),
-    ) {
+    ) && (!claims.narrowed || scope_allows(&claims.scope, &resource.name, needed))
+    {
         let Some(limit) = app.cache.limit_of(cred) else {
             return Ok(None);
         };
@@ -573,38 +670,70 @@ mod tests {
                     login_as: None,
                     ip: "127.0.0.1",
                     user_agent: None,
+                    scope: None,
+                    dpop: None,
                 };
                 login(&app, &req).await.map(|i| i.token)
             }
         };
         let token = login(r.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &token, "GET", "/api/v1/balances/current", LOCAL)
-                .await
-                .is_ok()
+            check(
+                &app,
+                Presented::Bearer(&token),
+                "GET",
+                "/api/v1/balances/current",
+                LOCAL
+            )
+            .await
+            .is_ok()
         );
         assert_eq!(
-            check(&app, &token, "POST", "/api/v1/balances/current", LOCAL)
-                .await
-                .err(),
+            check(
+                &app,
+                Presented::Bearer(&token),
+                "POST",
+                "/api/v1/balances/current",
+                LOCAL
+            )
+            .await
+            .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/nothing", LOCAL)
-                .await
-                .err(),
+            check(
+                &app,
+                Presented::Bearer(&token),
+                "GET",
+                "/api/v1/nothing",
+                LOCAL
+            )
+            .await
+            .err(),
             Some(Denied::Forbidden)
         );
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/../x", LOCAL)
-                .await
-                .err(),
+            check(
+                &app,
+                Presented::Bearer(&token),
+                "GET",
+                "/api/v1/balances/../x",
+                LOCAL
+            )
+            .await
+            .err(),
             Some(Denied::AmbiguousPath)
         );
         assert_eq!(
-            check(&app, "x.y.z", "GET", "/api/v1/balances", LOCAL)
-                .await
-                .err(),
+            check(
+                &app,
+                Presented::Bearer("x.y.z"),
+                "GET",
+                "/api/v1/balances",
+                LOCAL
+            )
+            .await
+            .err(),
             Some(Denied::Unauthenticated)
         );
 
@@ -620,15 +749,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/balances/current", LOCAL)
-                .await
-                .err(),
+            check(
+                &app,
+                Presented::Bearer(&token),
+                "GET",
+                "/api/v1/balances/current",
+                LOCAL
+            )
+            .await
+            .err(),
             Some(Denied::Forbidden)
         );
         assert!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
-                .await
-                .is_ok()
+            check(
+                &app,
+                Presented::Bearer(&token),
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                LOCAL
+            )
+            .await
+            .is_ok()
         );
 
         // Regenerated: the old token and the old secret are dead, the new ones work.
@@ -644,17 +785,29 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            check(&app, &token, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
-                .await
-                .err(),
+            check(
+                &app,
+                Presented::Bearer(&token),
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                LOCAL
+            )
+            .await
+            .err(),
             Some(Denied::Unauthenticated)
         );
         assert!(login(r.api_key.expose().to_owned()).await.is_err());
         let fresh = login(regen.api_key.expose().to_owned()).await.unwrap();
         assert!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
-                .await
-                .is_ok()
+            check(
+                &app,
+                Presented::Bearer(&fresh),
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                LOCAL
+            )
+            .await
+            .is_ok()
         );
 
         // Deleted: dead.
@@ -662,9 +815,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            check(&app, &fresh, "GET", "/api/v1/pa/payment_intents/1", LOCAL)
-                .await
-                .err(),
+            check(
+                &app,
+                Presented::Bearer(&fresh),
+                "GET",
+                "/api/v1/pa/payment_intents/1",
+                LOCAL
+            )
+            .await
+            .err(),
             Some(Denied::Unauthenticated)
         );
         let _ = std::fs::remove_dir_all(dir);

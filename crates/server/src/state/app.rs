@@ -42,6 +42,8 @@ pub struct App {
     pub github_keys: Option<crate::state::leak_keys::GithubKeys>,
     /// Prometheus metrics; recorded only with `--metrics-listen`.
     pub metrics: Metrics,
+    /// DPoP proofs seen recently: each is accepted once.
+    pub dpop_proofs: crate::state::dpop_proofs::SeenProofs,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
         };
         let rate_limits = Arc::new(KeyRateLimits::new(settings.redis.is_some()));
         let metrics = Metrics::new(settings.metrics_listen.is_some());
+        let dpop_proofs = crate::state::dpop_proofs::SeenProofs::new(settings.redis.clone());
         Ok(Arc::new(App {
             github_keys,
             audit: AuditSink::start(
@@ -77,6 +80,7 @@ impl App {
             dispatcher: Wake::default(),
             metrics,
             usage: crate::state::usage::Usage::default(),
+            dpop_proofs,
         }))
     }
 

@@ -50,6 +50,8 @@ pub struct Credential {
     pub previous: Option<PreviousSecret>,
     /// Where the key and its tokens may be used from; `None`: anywhere.
     pub allowed_networks: Option<Arc<Networks>>,
+    /// Login and `/oauth/token` issue only DPoP-bound tokens for this key.
+    pub require_dpop: bool,
 }
 
 impl Credential {
@@ -90,6 +92,7 @@ impl From<KeyCredential> for Credential {
             expires_at: k.expires_at.unwrap_or(i64::MAX),
             previous: k.previous_secret,
             allowed_networks: k.allowed_networks,
+            require_dpop: k.require_dpop,
         }
     }
 }
@@ -253,6 +256,7 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                 expires_at: k.expires_at.unwrap_or(i64::MAX),
                 previous: k.previous_secret,
                 allowed_networks: k.allowed_networks,
+                require_dpop: k.require_dpop,
             };
             keys.write(client_id.as_str())
                 .insert(client_id, Arc::new(cred));

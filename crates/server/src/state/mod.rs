@@ -9,6 +9,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
+pub mod dpop_proofs;
 pub mod known;
 pub mod leak_keys;
 pub mod links;

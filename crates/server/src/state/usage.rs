@@ -238,6 +238,8 @@ mod tests {
             iat: 0,
             exp: 0,
             jti: String::new(),
+            narrowed: false,
+            cnf: None,
         }
     }
 

@@ -165,6 +165,7 @@ mod tests {
             rate_limit: None,
             exposed_at: None,
             allowed_networks: Default::default(),
+            require_dpop: false,
             created_at: 0,
             updated_at: 0,
         };

@@ -164,6 +164,9 @@ impl IntoResponse for PageError {
             }
             Error::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m),
             Error::LoginAsNotAllowed => (StatusCode::FORBIDDEN, "Not allowed", String::new()),
+            Error::InvalidScope | Error::InvalidDpopProof(_) | Error::DpopRequired => {
+                (StatusCode::BAD_REQUEST, "That did not work", String::new())
+            }
             Error::TwoFactorRequired => {
                 return two_factor_required_page();
             }

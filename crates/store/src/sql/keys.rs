@@ -14,7 +14,7 @@ macro_rules! key_columns {
     () => {
         "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
          exposed_at, rate_limit_requests, rate_limit_seconds, \
-         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks"
+         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop"
     };
 }
 
@@ -93,7 +93,7 @@ where
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -112,6 +112,7 @@ where
         .bind(previous_hash.as_deref())
         .bind(key.previous_secret.map(|p| p.expires_at))
         .bind(networks_json(&key.allowed_networks).as_deref())
+        .bind(key.require_dpop)
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -210,7 +211,7 @@ where
              previous_secret_expires_at = case when $8 is not null \
                and previous_secret_expires_at > $8 then $8 \
                else previous_secret_expires_at end, \
-             allowed_networks = $9 \
+             allowed_networks = $9, require_dpop = $10 \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
@@ -223,6 +224,7 @@ where
         .bind(edit.rate_limit.map(|l| i64::from(l.per_seconds)))
         .bind(edit.expires_at)
         .bind(networks_json(edit.allowed_networks).as_deref())
+        .bind(edit.require_dpop)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

@@ -179,6 +179,7 @@ pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
             _ => None,
         },
         allowed_networks: parse_networks(r.opt_text("allowed_networks")?.as_deref())?,
+        require_dpop: r.flag("require_dpop")?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         exposed_at: r.opt_int("exposed_at")?,

@@ -266,11 +266,11 @@ impl Sql for Sqlite {
                  coalesce(rate_limit_seconds, '') || char(31) || \
                  coalesce(expires_at, '') || char(31) || coalesce(previous_secret_hash, '') || \
                  char(31) || coalesce(previous_secret_expires_at, '') || char(31) || \
-                 coalesce(allowed_networks, '') || char(31) || scope, \
+                 coalesce(allowed_networks, '') || char(31) || require_dpop || char(31) || scope, \
                  char(30)) as recs from (select rowid, client_id, org_id, secret_hash, generation, \
                  rate_limit_requests, rate_limit_seconds, \
                  expires_at, previous_secret_hash, previous_secret_expires_at, \
-                 allowed_networks, scope from api_keys where rowid > $1 order by rowid limit $2)",
+                 allowed_networks, require_dpop, scope from api_keys where rowid > $1 order by rowid limit $2)",
             )
             .bind(after)
             .bind(PAGE)
@@ -293,12 +293,12 @@ impl Sql for Sqlite {
             let recs: &str = row.try_get("recs").map_err(db::<Sqlite>)?;
             for rec in recs.split('\u{1e}') {
                 // The scope comes last: it is the only field that is free text.
-                let mut fields = rec.splitn(11, '\u{1f}');
+                let mut fields = rec.splitn(12, '\u{1f}');
                 let mut next = || fields.next().ok_or_else(corrupt_key);
                 let (client_id, org_id, hash, generation) = (next()?, next()?, next()?, next()?);
                 let (requests, seconds) = (next()?, next()?);
                 let (expires_at, previous_hash, previous_expires_at) = (next()?, next()?, next()?);
-                let (networks, text) = (next()?, next()?);
+                let (networks, require_dpop, text) = (next()?, next()?, next()?);
                 let opt_int = |s: &str| -> Result<Option<i64>> {
                     match s {
                         "" => Ok(None),
@@ -337,6 +337,7 @@ impl Sql for Sqlite {
                         "" => None,
                         n => Some(Arc::new(parse_networks(Some(n))?)),
                     },
+                    require_dpop: require_dpop == "1",
                 });
             }
             if n < PAGE {

@@ -18,6 +18,7 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
         "s",
     );
     k.allowed_networks = nets.clone();
+    k.require_dpop = true;
     store
         .insert_key(&k, &event(Some(org_id), "scoped_key.created", None))
         .await
@@ -30,6 +31,9 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
         .await
         .unwrap();
     assert_eq!(creds[0].allowed_networks.as_deref(), Some(&nets));
+    // A key that issues only DPoP-bound tokens says so in both reads, and
+    // an edit turns it off (below).
+    assert!(read.require_dpop && creds[0].require_dpop);
 
     // An edit replaces the list; regenerate keeps it unless given one.
     let one = Networks::parse(&["127.0.0.2"], "n").unwrap();
@@ -43,6 +47,7 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
                 rate_limit: None,
                 expires_at: None,
                 allowed_networks: &one,
+                require_dpop: false,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
@@ -50,6 +55,7 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
         .await
         .unwrap();
     assert_eq!(edited.allowed_networks, one);
+    assert!(!edited.require_dpop);
     let ev = event(Some(org_id), "scoped_key.regenerated", None);
     let kept = store
         .regenerate_key(

@@ -102,6 +102,9 @@ pub struct KeyView {
     /// The networks (CIDR) the key may log in from and its tokens may be used
     /// from; empty: anywhere.
     pub allowed_networks: Vec<String>,
+    /// Only DPoP-bound tokens (RFC 9449) are issued for this key: login and
+    /// `/oauth/token` need a DPoP proof.
+    pub require_dpop: bool,
     pub created_at: String,
     pub updated_at: String,
     /// The key's last login or token check (gateway, forward-auth,
@@ -169,6 +172,7 @@ impl KeyView {
             },
             rate_limit: k.rate_limit.map(RateLimitDto::from),
             allowed_networks: k.allowed_networks.to_strings(),
+            require_dpop: k.require_dpop,
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
             last_used_at: None,
@@ -370,6 +374,9 @@ pub struct ScopedKeyCreate {
     /// Absent or empty: anywhere.
     #[serde(default)]
     pub allowed_networks: Option<Vec<String>>,
+    /// Issue only DPoP-bound tokens (RFC 9449). Absent: false.
+    #[serde(default)]
+    pub require_dpop: Option<bool>,
     #[serde(default)]
     pub password: Option<String>,
     /// When the key stops working (RFC 3339, in the future). Absent or null: never.
@@ -396,6 +403,9 @@ pub struct ScopedKeyPatch {
     /// 100. Absent or null: keep the key's; `[]`: anywhere.
     #[serde(default)]
     pub allowed_networks: Option<Vec<String>>,
+    /// Issue only DPoP-bound tokens (RFC 9449). Absent: keep the key's.
+    #[serde(default)]
+    pub require_dpop: Option<bool>,
     #[serde(default)]
     pub password: Option<String>,
     /// A new expiry (RFC 3339, in the future); null removes it; absent keeps it.
@@ -417,6 +427,9 @@ pub struct ScopedKeyDuplicate {
     /// Absent or null: the original's allowlist; `[]`: anywhere.
     #[serde(default)]
     pub allowed_networks: Option<Vec<String>>,
+    /// Issue only DPoP-bound tokens (RFC 9449). Absent: the original's.
+    #[serde(default)]
+    pub require_dpop: Option<bool>,
     #[serde(default)]
     pub password: Option<String>,
     /// The new key's expiry (RFC 3339, in the future). Absent or null: never

@@ -187,4 +187,8 @@ pub struct LoginResponse {
     pub token: String,
     /// Like `2026-05-12T00:00:00+0000`.
     pub expires_at: String,
+    /// `DPoP` when the login carried a DPoP proof: send the token as
+    /// `Authorization: DPoP <token>` with a fresh proof. Absent: a bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
 }

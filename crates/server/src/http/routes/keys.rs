@@ -49,6 +49,7 @@ pub async fn generate_admin(
     let terms = KeyTerms {
         allowed_networks: body.allowed_networks,
         expires_at: body.expires_at,
+        require_dpop: None,
     };
     let password = body.password.as_deref();
     let r =
@@ -130,6 +131,7 @@ pub async fn create_scoped(
     let terms = KeyTerms {
         allowed_networks: body.allowed_networks,
         expires_at: None,
+        require_dpop: body.require_dpop,
     };
     let password = body.password.as_deref();
     let r = keys::create_scoped(
@@ -183,6 +185,7 @@ pub async fn update_scoped(
         rate_limit: limit_change(body.rate_limit)?,
         expires_at: body.expires_at,
         allowed_networks: body.allowed_networks,
+        require_dpop: body.require_dpop,
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
@@ -219,6 +222,7 @@ pub async fn duplicate_scoped(
     let terms = KeyTerms {
         allowed_networks: body.allowed_networks,
         expires_at: body.expires_at,
+        require_dpop: body.require_dpop,
     };
     let password = body.password.as_deref();
     let r = keys::duplicate(&app, &m.acting(), &id, name, limit, &terms, password).await?;

@@ -13,7 +13,7 @@ use crate::http::dto::LoginResponse;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::middleware::access::ClientAddr;
 use crate::middleware::headers;
-use crate::service::tokens::{self, LoginRequest};
+use crate::service::tokens::{self, IssueProof, LoginRequest};
 use crate::state::app::{App, AppState};
 use crate::state::metrics;
 
@@ -33,12 +33,16 @@ fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, A
         ("x-client-id" = String, Header, description = "The key's client id"),
         ("x-api-key" = String, Header, description = "The API key"),
         ("x-login-as" = Option<String>, Header, description = "Target account id (see the login rules)"),
+        ("dpop" = Option<String>, Header, description = "A DPoP proof (RFC 9449) of this request: the token is \
+            bound to its key (cnf.jkt) and token_type is DPoP"),
     ),
     responses(
         (status = 201, body = LoginResponse),
         (status = 400, body = ErrorBody, description = "validation_error naming the header: a header sent twice, \
-            or a --trusted-proxy's X-Forwarded-For that names no address"),
-        (status = 401, body = ErrorBody, description = "Bad client id or key, all alike"),
+            or a --trusted-proxy's X-Forwarded-For that names no address; invalid_dpop_proof: a DPoP proof that \
+            does not hold"),
+        (status = 401, body = ErrorBody, description = "Bad client id or key, all alike; a key with require_dpop \
+            and no DPoP proof"),
         (status = 403, body = ErrorBody, description = "login_as_not_allowed"),
         (status = 429, body = ErrorBody),
     ))]
@@ -69,6 +73,12 @@ async fn issue(
             login_as: header(headers, "x-login-as")?,
             ip: ip.as_str(),
             user_agent: user_agent(headers),
+            scope: None,
+            dpop: header(headers, "dpop")?.map(|proof| IssueProof {
+                proof,
+                method: "POST",
+                path: "/api/v1/authentication/login",
+            }),
         },
     )
     .await?;
@@ -77,6 +87,7 @@ async fn issue(
         Json(LoginResponse {
             token: issued.token,
             expires_at: format_airwallex(issued.expires_at_ms),
+            token_type: issued.bound.then_some("DPoP"),
         }),
     ))
 }

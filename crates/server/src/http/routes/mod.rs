@@ -8,6 +8,7 @@ pub mod keys;
 pub mod leaks;
 pub mod login;
 pub mod metrics;
+pub mod oauth;
 pub mod operator;
 pub mod orgs;
 pub mod people;

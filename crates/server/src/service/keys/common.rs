@@ -22,6 +22,9 @@ pub struct KeyTerms {
     /// key's create, edit and a regenerate carry theirs in `ScopeInput`,
     /// `KeyChanges` and `RotateOptions`.
     pub expires_at: Option<String>,
+    /// Issue only DPoP-bound tokens (RFC 9449). `None`: no (create), the
+    /// original's (duplicate).
+    pub require_dpop: Option<bool>,
 }
 
 impl KeyTerms {

@@ -109,6 +109,7 @@ pub async fn create_scoped(
         rate_limit,
         expires_at,
         allowed_networks: networks,
+        require_dpop: terms.require_dpop.unwrap_or(false),
     };
     insert_scoped(app, who, name, scope, terms, "scoped_key.created", None).await
 }
@@ -118,6 +119,7 @@ struct NewKey {
     rate_limit: Option<RateLimit>,
     expires_at: Option<i64>,
     allowed_networks: Networks,
+    require_dpop: bool,
 }
 
 async fn insert_scoped(
@@ -145,6 +147,7 @@ async fn insert_scoped(
         expires_at: terms.expires_at,
         previous_secret: None,
         allowed_networks: terms.allowed_networks,
+        require_dpop: terms.require_dpop,
         created_at: now,
         updated_at: now,
         exposed_at: None,
@@ -158,6 +161,9 @@ async fn insert_scoped(
     }
     if key.expires_at.is_some() {
         details["expires_at"] = rfc3339(key.expires_at);
+    }
+    if key.require_dpop {
+        details["require_dpop"] = true.into();
     }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
@@ -203,6 +209,7 @@ pub async fn duplicate(
             rate_limit: rate_limit.apply(original.rate_limit),
             expires_at,
             allowed_networks: networks,
+            require_dpop: terms.require_dpop.unwrap_or(original.require_dpop),
         },
         "scoped_key.duplicated",
         Some(client_id),
@@ -223,6 +230,8 @@ pub struct KeyChanges {
     /// The network allowlist (CIDRs or addresses): `None` keeps the key's,
     /// an empty list means anywhere.
     pub allowed_networks: Option<Vec<String>>,
+    /// Issue only DPoP-bound tokens: `None` keeps the key's setting.
+    pub require_dpop: Option<bool>,
 }
 
 /// Changes a scoped key's name, scope, rate limit, expiry and/or allowlist;
@@ -245,7 +254,9 @@ pub async fn update(
         rate_limit,
         expires_at,
         allowed_networks,
+        require_dpop,
     } = changes;
+    let require_dpop = require_dpop.unwrap_or(before.require_dpop);
     let rate_limit = rate_limit.apply(before.rate_limit);
     let now = now_ms();
     let expires_at = new_expiry(
@@ -299,6 +310,9 @@ pub async fn update(
             "after": networks.to_strings(),
         });
     }
+    if require_dpop != before.require_dpop {
+        details["require_dpop"] = json!({"before": before.require_dpop, "after": require_dpop});
+    }
     let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
         .store
@@ -311,6 +325,7 @@ pub async fn update(
                 rate_limit,
                 expires_at,
                 allowed_networks: &networks,
+                require_dpop,
             },
             now,
             &event,

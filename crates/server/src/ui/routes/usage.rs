@@ -40,6 +40,8 @@ pub struct KeyPage {
     pub networks: Vec<String>,
     /// What it may reach: (level, resources and access).
     pub permissions: Vec<(&'static str, String)>,
+    /// Only DPoP-bound tokens are issued.
+    pub require_dpop: bool,
     /// When its secret was reported leaked (it still works).
     pub exposed: Option<String>,
     pub flush_secs: u64,
@@ -131,6 +133,7 @@ pub async fn key_page(
         rate_limit,
         networks: key.allowed_networks.to_strings(),
         permissions: scope_lines(&key.scope, &orgs::accounts(&app, &m.org_id).await?),
+        require_dpop: key.require_dpop,
         exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
         edit,

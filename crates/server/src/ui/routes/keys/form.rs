@@ -53,6 +53,8 @@ pub struct KeyForm {
     /// Expiry, allowlist and rate limit: the fields an admin key's Generate
     /// and Regenerate offer too, with their errors.
     pub terms: TermsFields,
+    /// Issue only DPoP-bound tokens (scoped keys only).
+    pub require_dpop: bool,
 }
 
 impl KeyForm {
@@ -149,6 +151,8 @@ pub struct FormValues {
     pub networks: String,
     /// The key's own rate limit as typed; both empty: none.
     pub limit: LimitFields,
+    /// The "only DPoP-bound tokens" checkbox.
+    pub require_dpop: bool,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -192,6 +196,7 @@ impl FormValues {
             accounts: form.all("account").map(str::to_owned).collect(),
             all_accounts: form.has("accounts_all", "on"),
             networks: form.get("allowed_networks").unwrap_or("").to_owned(),
+            require_dpop: form.has("require_dpop", "on"),
             expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
             limit: LimitFields::posted(
                 form.get(rate_limit::REQUESTS),
@@ -229,6 +234,7 @@ impl FormValues {
             expires_at: expiry_field(k.expires_at),
             networks: k.allowed_networks.to_strings().join("\n"),
             limit: LimitFields::of(k.rate_limit),
+            require_dpop: k.require_dpop,
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -355,6 +361,7 @@ pub async fn form_page(
             limit: values.limit.clone(),
             ..TermsFields::blank(org_default)
         },
+        require_dpop: values.require_dpop,
     };
     for e in errors {
         form.place(e)?;

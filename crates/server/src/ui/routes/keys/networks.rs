@@ -33,6 +33,7 @@ impl FormValues {
         Ok(KeyTerms {
             allowed_networks: Some(lines.iter().map(|(_, l)| (*l).to_owned()).collect()),
             expires_at: None,
+            require_dpop: Some(self.require_dpop),
         })
     }
 }

@@ -168,6 +168,7 @@ pub async fn edit(
                 // Unchanged (even when already past) is kept; empty clears.
                 expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
                 allowed_networks: terms.allowed_networks,
+                require_dpop: terms.require_dpop,
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }
