@@ -4,6 +4,7 @@
 //! Everything here is plain computation: no files, sockets or clocks. Callers pass
 //! the current time and the secrets in.
 
+pub mod audit_chain;
 pub mod catalog;
 pub mod crypto;
 pub mod factors;

@@ -517,8 +517,12 @@ pub trait Store: Send + Sync + 'static {
     /// (`SqlStore::commit_with_mail`).
     async fn record_audit_with_mail(&self, events: &[AuditEvent], mails: &[UserMail])
     -> Result<()>;
-    /// Newest first; `before` is the `seq` of the last event of the previous page.
+    /// One organization's events: newest first below `before`, or oldest
+    /// first above `after` (seqs of its chain).
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+    /// Recomputes the hash chain of `org`, or of every organization with
+    /// events, from the database (reads only).
+    async fn verify_audit_chain(&self, org: Option<&OrgId>) -> Result<Vec<ChainCheck>>;
 
     // Notifications. Every method above that writes an audit event whose action
     // is a key event (`outbox::KEY_EVENTS`) also writes, in the same transaction,

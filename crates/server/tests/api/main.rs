@@ -10,6 +10,7 @@
 mod helpers;
 
 mod allowlists;
+mod audit_chain;
 mod audit_queue;
 mod cli;
 mod client_addr;

@@ -13,7 +13,7 @@ use keygate_core::{
 
 use super::{Sql, SqlStore};
 use crate::{
-    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
+    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChainCheck, ChangeFeed,
     DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
     KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration, OperatorTokenRecord,
     OrgProfile, OrgQuery, OrgRecord, OutboxStats, PasswordResetRecord, PoolStats, Result, Rotation,
@@ -603,6 +603,10 @@ where
         SqlStore::audit_events(self, query).await
     }
 
+    async fn verify_audit_chain(&self, org: Option<&OrgId>) -> Result<Vec<ChainCheck>> {
+        SqlStore::verify_audit_chain(self, org).await
+    }
+
     async fn create_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
         SqlStore::create_webhook(self, webhook, audit).await
     }
@@ -664,6 +668,8 @@ where
     }
 
     async fn migrate(&self) -> Result<Vec<Migration>> {
-        SqlStore::migrate(self).await
+        let applied = SqlStore::migrate(self).await?;
+        self.chain_unlinked_audit().await?;
+        Ok(applied)
     }
 }

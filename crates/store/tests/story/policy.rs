@@ -122,6 +122,7 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
             org_id: org_id.clone(),
             client_id: None,
             before: None,
+            after: None,
             limit: 50,
         })
         .await
