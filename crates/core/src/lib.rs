@@ -25,8 +25,8 @@ pub mod totp;
 pub use catalog::{Catalog, Level, Resource};
 pub use factors::SessionFactors;
 pub use ids::{
-    AccountId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId, SessionId, UserId,
-    WebhookId,
+    AccountId, AuditStreamId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId,
+    SessionId, UserId, WebhookId,
 };
 pub use key::{ApiKey, KeyFormatError};
 pub use leak::OnLeak;

@@ -10,8 +10,8 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
-    AccountId, ClientId, EventId, InvitationId, OrgId, RateLimit, Role, SessionFactors, SessionId,
-    UserId,
+    AccountId, AuditStreamId, ClientId, EventId, InvitationId, OrgId, RateLimit, Role,
+    SessionFactors, SessionId, UserId,
 };
 
 pub use deliveries::*;
@@ -318,6 +318,28 @@ pub struct AuditQuery {
     /// Oldest first, above this seq (`before` is then not read).
     pub after: Option<i64>,
     pub limit: u32,
+}
+
+/// An audit stream: where its organization's chain goes and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditStreamRecord {
+    pub stream_id: AuditStreamId,
+    pub org_id: OrgId,
+    /// `https://…` (jsonl) or `tcp://host:port` (syslog).
+    pub url: String,
+    /// `jsonl` or `syslog`.
+    pub format: String,
+    /// With the pepper, derives the jsonl signing secret.
+    pub secret_salt: String,
+    /// The newest seq the receiver took (0: none yet).
+    pub delivered_seq: i64,
+    /// Failed attempts since the last success.
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    /// The organization's newest seq, read with the stream.
+    pub head_seq: i64,
 }
 
 /// What `Store::verify_audit_chain` found for one organization.

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod audit_streams;
 pub mod error;
 pub mod health;
 pub mod invitations;

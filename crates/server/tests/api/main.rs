@@ -12,6 +12,7 @@ mod helpers;
 mod allowlists;
 mod audit_chain;
 mod audit_queue;
+mod audit_streams;
 mod cli;
 mod client_addr;
 mod examples;

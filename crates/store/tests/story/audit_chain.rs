@@ -104,3 +104,116 @@ pub async fn the_audit_chain_has_no_gap_or_fork_under_concurrent_writers(
     assert_eq!(only_b.len(), 1);
     assert_eq!(only_b[0].events, chain_b.len() as i64);
 }
+
+pub async fn an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was(
+    store: &dyn Store,
+    _pg: bool,
+) {
+    use keygate_core::AuditStreamId;
+    use keygate_store::AuditStreamRecord;
+
+    use crate::story::NOW;
+
+    let a = acme(store).await;
+    let org_id = a.org.org_id.clone();
+    let newest = ascending(store, &org_id).await.len() as i64;
+    assert!(newest > 0);
+    let s = AuditStreamRecord {
+        stream_id: AuditStreamId::generate(),
+        org_id: org_id.clone(),
+        url: "tcp://127.0.0.1:6514".into(),
+        format: "syslog".into(),
+        secret_salt: "salt".into(),
+        delivered_seq: 0,
+        attempts: 0,
+        next_attempt_at: NOW,
+        last_error: None,
+        created_at: NOW,
+        head_seq: 0,
+    };
+    let created = event(Some(&org_id), "audit_stream.created", None);
+    store.create_audit_stream(&s, &created).await.unwrap();
+    let newest = newest + 1;
+
+    // One claimer gets it; a second one finds it leased.
+    let claimed = store
+        .claim_audit_streams(NOW, 10, NOW + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].delivered_seq, claimed[0].head_seq), (0, newest));
+    assert!(
+        store
+            .claim_audit_streams(NOW, 10, NOW + 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A failure keeps its error and waits; the lease ends.
+    store
+        .audit_stream_failed(&s.stream_id, "HTTP 500", NOW + 1000, NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_audit_streams(NOW + 999, 10, NOW + 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_audit_streams(NOW + 1000, 10, NOW + 31_000)
+        .await
+        .unwrap();
+    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 500"));
+    // Moving on only from where it was read.
+    assert!(
+        !store
+            .audit_stream_sent(&s.stream_id, 5, newest, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .audit_stream_sent(&s.stream_id, 0, newest, NOW)
+            .await
+            .unwrap()
+    );
+    let listed = store.audit_streams(&org_id).await.unwrap();
+    assert_eq!(
+        (listed[0].delivered_seq, listed[0].last_error.clone()),
+        (newest, None)
+    );
+    // Caught up: nothing to claim until a new event.
+    assert!(
+        store
+            .claim_audit_streams(NOW + 2000, 10, NOW + 32_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_audit(&[event(Some(&org_id), "test.written", None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_audit_streams(NOW + 2000, 10, NOW + 32_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let gone = event(Some(&org_id), "audit_stream.deleted", None);
+    store
+        .delete_audit_stream(&org_id, &s.stream_id, &gone)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .delete_audit_stream(&org_id, &s.stream_id, &gone)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}

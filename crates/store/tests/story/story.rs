@@ -16,7 +16,10 @@ use keygate_store::{
 };
 use serde_json::json;
 
-pub use crate::audit_chain::the_audit_chain_has_no_gap_or_fork_under_concurrent_writers;
+pub use crate::audit_chain::{
+    an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
+    the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
+};
 pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::operators::operator_tokens_and_provisioned_orgs_are_kept;
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;

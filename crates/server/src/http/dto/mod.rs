@@ -4,6 +4,7 @@
 //! confirmation many requests carry; each larger area in a file of its own
 //! (`keys.rs`: API keys and rate limits).
 
+pub mod audit_streams;
 pub mod key_policy;
 pub mod keys;
 pub mod leaks;
