@@ -317,6 +317,10 @@ pub struct AuditQuery {
     pub before: Option<i64>,
     /// Oldest first, above this seq (`before` is then not read).
     pub after: Option<i64>,
+    /// Only events by this actor (their email).
+    pub actor: Option<String>,
+    /// Only events of this action (`scoped_key.created`, …).
+    pub action: Option<String>,
     pub limit: u32,
 }
 

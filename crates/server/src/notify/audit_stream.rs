@@ -72,6 +72,8 @@ pub(super) async fn deliver(app: &App, webhooks: &WebhookClient, s: AuditStreamR
             client_id: None,
             before: None,
             after: Some(s.delivered_seq),
+            actor: None,
+            action: None,
             limit: BATCH,
         })
         .await

@@ -6,12 +6,36 @@ use keygate_store::{AuditEvent, AuditQuery, ChainCheck, Store};
 use crate::service::Error;
 use crate::state::app::App;
 
+/// What the app's audit page narrows the log to.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub client_id: Option<ClientId>,
+    /// The actor's email.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+}
+
 /// The organization's audit log, newest first: at most `limit` (1 to 200)
 /// events older than `before`, of one key if `client_id` is given.
 pub async fn events(
     app: &App,
     org_id: &OrgId,
     client_id: Option<ClientId>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, Error> {
+    let filter = Filter {
+        client_id,
+        ..Filter::default()
+    };
+    filtered(app, org_id, &filter, before, limit).await
+}
+
+/// As [`events`], narrowed by `filter`.
+pub async fn filtered(
+    app: &App,
+    org_id: &OrgId,
+    filter: &Filter,
     before: Option<i64>,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, Error> {
@@ -25,12 +49,47 @@ pub async fn events(
         .store
         .audit_events(&AuditQuery {
             org_id: org_id.clone(),
-            client_id,
+            client_id: filter.client_id.clone(),
             before,
             after: None,
+            actor: filter.actor.clone(),
+            action: filter.action.clone(),
             limit,
         })
         .await?)
+}
+
+/// Every event `filter` lets through, oldest first (the app's export).
+pub async fn export(app: &App, org_id: &OrgId, filter: &Filter) -> Result<Vec<AuditEvent>, Error> {
+    let mut all: Vec<AuditEvent> = Vec::new();
+    loop {
+        let page = app
+            .store
+            .audit_events(&AuditQuery {
+                org_id: org_id.clone(),
+                client_id: filter.client_id.clone(),
+                before: None,
+                after: Some(all.last().map_or(0, |e| e.seq)),
+                actor: filter.actor.clone(),
+                action: filter.action.clone(),
+                limit: 200,
+            })
+            .await?;
+        if page.is_empty() {
+            return Ok(all);
+        }
+        all.extend(page);
+    }
+}
+
+/// The organization's hash chain recomputed from the database.
+pub async fn chain_status(app: &App, org_id: &OrgId) -> Result<Option<ChainCheck>, Error> {
+    Ok(app
+        .store
+        .verify_audit_chain(Some(org_id))
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// The organization's hash chain in order: at most `limit` (1 to 200)
@@ -57,6 +116,8 @@ pub async fn chain_after(
             client_id: None,
             before: None,
             after: Some(after),
+            actor: None,
+            action: None,
             limit,
         })
         .await?)

@@ -37,8 +37,8 @@ async fn check_target(app: &App, url: &str, format: &str) -> Result<String, Erro
     Ok(url.to_owned())
 }
 
-/// Only the host goes into the audit log: a URL can carry a token.
-fn host_of(s: &AuditStreamRecord) -> String {
+/// Only the host goes into the audit log or the app: a URL can carry a token.
+pub fn host_of(s: &AuditStreamRecord) -> String {
     let t = if s.format == "syslog" {
         tcp_target(&s.url)
     } else {

@@ -313,12 +313,14 @@ where
              client_id, action, source_ip, user_agent, details, org_seq, prev_hash, hash \
              from audit_events \
              where org_id = $1 and ($2 is null or client_id = $2) and org_seq > $3 \
+             and ($5 is null or actor_email = $5) and ($6 is null or action = $6) \
              order by org_seq limit $4"
         } else {
             "select audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
              client_id, action, source_ip, user_agent, details, org_seq, prev_hash, hash \
              from audit_events \
              where org_id = $1 and ($2 is null or client_id = $2) and org_seq < $3 \
+             and ($5 is null or actor_email = $5) and ($6 is null or action = $6) \
              order by org_seq desc limit $4"
         };
         let bound = match q.after {
@@ -330,6 +332,8 @@ where
             .bind(q.client_id.as_ref().map(|c| c.as_str()))
             .bind(bound)
             .bind(i64::from(q.limit))
+            .bind(q.actor.as_deref())
+            .bind(q.action.as_deref())
             .fetch_all(&self.read)
             .await
             .map_err(db::<DB>)?

@@ -20,6 +20,8 @@ async fn ascending(store: &dyn Store, org_id: &OrgId) -> Vec<AuditEvent> {
                 client_id: None,
                 before: None,
                 after: Some(all.last().map_or(0, |e| e.seq)),
+                actor: None,
+                action: None,
                 limit: 7,
             })
             .await

@@ -123,6 +123,8 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
             client_id: None,
             before: None,
             after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await

@@ -392,6 +392,8 @@ pub async fn an_owner_has_at_most_one_admin_key(store: &dyn Store, _pg: bool) {
             client_id: None,
             before: None,
             after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await
@@ -510,6 +512,8 @@ pub async fn the_audit_log_pages_newest_first_and_filters_by_key(store: &dyn Sto
         client_id,
         before,
         after: None,
+        actor: None,
+        action: None,
         limit,
     };
     let all = store.audit_events(&q(None, None, 50)).await.unwrap();
@@ -593,6 +597,8 @@ pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
             client_id: Some(k.client_id.clone()),
             before: None,
             after: None,
+            actor: None,
+            action: None,
             limit: 200,
         })
         .await
@@ -1373,6 +1379,8 @@ pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
             client_id: Some(k.client_id.clone()),
             before: None,
             after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await
@@ -1456,6 +1464,8 @@ pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
             client_id: None,
             before: None,
             after: None,
+            actor: None,
+            action: None,
             limit: 100,
         })
         .await
