@@ -121,6 +121,11 @@ id_type!(
     DeliveryId,
     "dlv_"
 );
+id_type!(
+    /// An audit stream: an organization's hash chain sent on to a receiver.
+    AuditStreamId,
+    "ast_"
+);
 
 id_type!(
     /// The public id of a signed-in session (never its token or the token's hash).

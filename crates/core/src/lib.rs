@@ -4,6 +4,7 @@
 //! Everything here is plain computation: no files, sockets or clocks. Callers pass
 //! the current time and the secrets in.
 
+pub mod audit_chain;
 pub mod catalog;
 pub mod crypto;
 pub mod dpop;
@@ -25,8 +26,8 @@ pub mod totp;
 pub use catalog::{Catalog, Level, Resource};
 pub use factors::SessionFactors;
 pub use ids::{
-    AccountId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId, SessionId, UserId,
-    WebhookId,
+    AccountId, AuditStreamId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId,
+    SessionId, UserId, WebhookId,
 };
 pub use key::{ApiKey, KeyFormatError};
 pub use leak::OnLeak;

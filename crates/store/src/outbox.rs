@@ -273,6 +273,8 @@ mod tests {
             source_ip: Some("203.0.113.9".into()),
             user_agent: None,
             details,
+            prev_hash: String::new(),
+            hash: String::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! `restore`, `migrate`, `check`, `dev`).
 
 pub mod alloc_count;
+pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod demo;
@@ -92,6 +93,9 @@ enum Command {
     /// The operator API's credentials (`/operator/v1`).
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
+    /// The audit log's hash chains.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Tools for developing and benchmarking Keygate.
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
@@ -325,6 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Operator(c) => operator::run(c).await.map_err(refused_anyhow),
+        Command::Audit(c) => audit::run(c).await,
         Command::Keys(KeysCommand::RotateSigningKey { data }) => {
             crate::state::data_dir::prepare(&data.data_dir, "")?;
             let kid = crate::state::secrets::rotate_signing_key(&data.data_dir)?;

@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
-    audit, health, key_policy, keys, leaks, login, metrics, oauth, operator, orgs, people,
-    sessions, two_factor, usage, webhooks,
+    audit, audit_streams, health, key_policy, keys, leaks, login, metrics, oauth, operator, orgs,
+    people, sessions, two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -64,6 +64,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::regenerate_scoped))
         .routes(routes!(keys::duplicate_scoped))
         .routes(routes!(audit::list))
+        .routes(routes!(audit_streams::list, audit_streams::create))
+        .routes(routes!(audit_streams::get, audit_streams::delete))
         .routes(routes!(usage::get))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::update, webhooks::delete))

@@ -4,6 +4,7 @@
 //! actions never wait for it; they only wake it.
 
 pub mod attempt;
+pub mod audit_stream;
 pub mod email;
 pub mod mail_dir;
 pub mod ssrf;
@@ -14,7 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keygate_core::crypto::{Pepper, random_bytes};
+use keygate_core::crypto::Pepper;
 use keygate_store::{AttemptOutcome, AttemptRecord, DeliveryTarget, DueDelivery, WebhookRecord};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -23,7 +24,7 @@ use tracing::Instrument;
 use crate::state::app::AppState;
 use crate::state::clock::now_ms;
 use crate::state::metrics;
-pub use attempt::{Failure, Sent};
+pub use attempt::{Failure, Sent, retry_delay_ms};
 use email::Mailer;
 use webhook::{Post, WebhookClient};
 
@@ -36,9 +37,6 @@ const LEASE_MS: i64 = 30_000;
 /// How often the outbox is looked at without a wake-up (other instances'
 /// events, retries coming due).
 const POLL: Duration = Duration::from_millis(500);
-/// Retry delays double up to this many times, then stay (about 2.3 h with the
-/// default 4 s base).
-const MAX_DOUBLINGS: u32 = 11;
 
 /// The signing secret of a webhook: derived from the pepper, so the database
 /// alone does not hold it.
@@ -46,16 +44,6 @@ pub fn signing_secret(pepper: &Pepper, w: &WebhookRecord) -> String {
     let d = pepper
         .digest(format!("webhook-signing-secret:{}:{}", w.webhook_id, w.secret_salt).as_bytes());
     format!("whsec_{}", d.to_hex())
-}
-
-/// Delay before retry number `attempt` (1 after the first failure):
-/// exponential from `base_ms`, with jitter of ±50 % so that receivers coming
-/// back up are not hit by every retry at once.
-pub fn retry_delay_ms(base_ms: u64, attempt: u32) -> i64 {
-    let exp = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(MAX_DOUBLINGS));
-    let [a, b] = random_bytes::<2>();
-    let jitter = 0.5 + f64::from(u16::from_le_bytes([a, b])) / 65_536.0;
-    (exp as f64 * jitter) as i64
 }
 
 struct Ctx {
@@ -131,6 +119,37 @@ async fn run(ctx: Arc<Ctx>, inflight: &mut JoinSet<()>, stop: impl Future<Output
                 Err(e) => tracing::warn!(error = %e, "could not read the notification outbox"),
             }
         }
+        // Audit streams share the slots, the lease and the retry rules: a
+        // stream that lags is leased like a due delivery and sent the same way.
+        let free_for_streams = permits.available_permits();
+        if free_for_streams > 0 {
+            let now = now_ms();
+            match ctx
+                .app
+                .store
+                .claim_audit_streams(now, free_for_streams as u32, now + LEASE_MS)
+                .await
+            {
+                Ok(streams) => {
+                    for stream in streams {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let ctx = ctx.clone();
+                        let span =
+                            tracing::info_span!("audit_stream", request_id = %stream.stream_id);
+                        inflight.spawn(async move {
+                            audit_stream::deliver(&ctx.app, &ctx.webhooks, stream)
+                                .instrument(span)
+                                .await;
+                            drop(permit);
+                            ctx.app.dispatcher.wake();
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the audit streams"),
+            }
+        }
         if claimed > 0 && claimed == free {
             // More may be due: go on at once, unless a stop was asked for.
             tokio::select! {
@@ -164,6 +183,7 @@ async fn deliver(ctx: &Ctx, due: DueDelivery) {
                         delivery_id: d.delivery_id.as_str(),
                         body: &due.payload,
                         timestamp_ms: now_ms(),
+                        content_type: "application/json",
                     })
                     .await
             }

@@ -40,6 +40,9 @@ pub struct Post<'a> {
     pub delivery_id: &'a str,
     pub body: &'a str,
     pub timestamp_ms: i64,
+    /// `application/json` for a notification, `application/x-ndjson` for a
+    /// batch of an audit stream.
+    pub content_type: &'a str,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -105,7 +108,7 @@ impl WebhookClient {
         let signature = Self::signature(p.secret, p.timestamp_ms, p.body);
         let req = Request::post(target.path_and_query.as_str())
             .header(header::HOST, target.authority.as_str())
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, p.content_type)
             .header(header::USER_AGENT, "Keygate-Webhooks/1")
             .header("x-timestamp", p.timestamp_ms.to_string())
             .header("x-signature", signature)

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod audit_streams;
 pub mod dpop;
 pub mod error;
 pub mod health;

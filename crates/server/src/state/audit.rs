@@ -44,6 +44,8 @@ impl Actor {
             source_ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
             details,
+            prev_hash: String::new(),
+            hash: String::new(),
         }
     }
 }

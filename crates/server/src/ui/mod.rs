@@ -145,6 +145,10 @@ pub fn router(app: AppState) -> Router {
         )
         .route(&format!("{keys_at}/{{client_id}}"), get(usage::key_page))
         .route(&format!("{org}/developer/audit-log"), get(org::audit))
+        .route(
+            &format!("{org}/developer/audit-log/export"),
+            get(org::audit_export),
+        )
         .route(&format!("{org}/developer/usage"), get(usage::overview))
         .route(&format!("{org}/members"), get(people::members))
         .route(&format!("{org}/invitations"), post(people::invite))

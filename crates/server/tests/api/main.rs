@@ -10,7 +10,9 @@
 mod helpers;
 
 mod allowlists;
+mod audit_chain;
 mod audit_queue;
+mod audit_streams;
 mod cli;
 mod client_addr;
 mod docs;

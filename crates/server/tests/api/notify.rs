@@ -23,7 +23,7 @@ const ALL_EVENTS: [&str; 7] = [
     "scoped_key.deleted",
 ];
 
-fn hex_hmac(secret: &str, ts: &str, body: &[u8]) -> String {
+pub(crate) fn hex_hmac(secret: &str, ts: &str, body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(ts.as_bytes());
     mac.update(body);

@@ -231,7 +231,7 @@ async fn a_body_sent_in_pieces_at_a_fair_pace_is_read() {
 
 /// All futures at once (they borrow, so they are polled together rather
 /// than spawned), their outputs in order.
-async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+pub(crate) async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
     let futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
     let mut outs: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
     let mut futs: Vec<Option<_>> = futs.into_iter().map(Some).collect();

@@ -20,6 +20,7 @@ use crate::helpers::{Org, PASSWORD, TestApp, perms};
 mod admin_keys;
 mod allowlist;
 mod api_keys;
+mod audit;
 mod docs;
 mod leaks;
 mod lifecycle;

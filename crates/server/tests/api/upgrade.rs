@@ -100,6 +100,38 @@ async fn upgrade(fixture: &Path, about: &Value) {
         "{name}: {}",
         keys.body
     );
+    // The events written before the hash chain were chained by the upgrade,
+    // oldest first, and the chain goes on after them.
+    let org_id = about["org_id"].as_str().unwrap();
+    let audit = app
+        .req(
+            Method::GET,
+            &format!("/dev/v1/orgs/{org_id}/audit-events?after_seq=0&limit=200"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(audit.status, 200, "{name}: {}", audit.body);
+    let events = audit.body["events"].as_array().unwrap();
+    assert!(!events.is_empty(), "{name}: no audit events");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["seq"], serde_json::json!(i + 1), "{name}: {}", audit.body);
+        assert_eq!(
+            e["hash"].as_str().unwrap(),
+            keygate_core::audit_chain::event_hash(e),
+            "{name}"
+        );
+    }
+    let out = keygate(
+        &["audit", "verify", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{name}: audit verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }

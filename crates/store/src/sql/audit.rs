@@ -4,10 +4,12 @@
 use keygate_core::{DeliveryId, EventId, OrgId};
 use sqlx::Transaction;
 
-use super::rows::{Get, audit_row, events_of, parse_role};
+use keygate_core::audit_chain;
+
+use super::rows::{Get, audit_row, events_of, parse_id, parse_role};
 use super::{Sql, SqlStore, db};
 use crate::outbox::{self, EMAIL_ROLES, RETRY_WINDOW_MS};
-use crate::{AuditEvent, AuditQuery, Result, UserMail};
+use crate::{AuditEvent, AuditQuery, ChainBreak, ChainCheck, Result, StoreError, UserMail};
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -106,14 +108,27 @@ where
         Ok(())
     }
 
+    /// The one place an audit event is written: an event of an organization
+    /// takes the next link of that organization's chain (see
+    /// [`Self::link_audit`]) in the caller's transaction, then the
+    /// notifications a key event queues.
     pub(crate) async fn insert_audit(
         tx: &mut Transaction<'static, DB>,
         e: &AuditEvent,
     ) -> Result<()> {
+        // The chain covers the details as they will be read back.
+        let details_text = e.details.to_string();
+        let mut event = e.clone();
+        event.details = serde_json::from_str(&details_text)
+            .map_err(|err| StoreError::Internal(err.to_string()))?;
+        if event.org_id.is_some() {
+            Self::link_audit(tx, &mut event).await?;
+        }
         sqlx::query(
             "insert into audit_events (audit_event_id, org_id, occurred_at, actor_user_id, \
              actor_email, client_id, action, source_ip, user_agent, details, created_at, \
-             updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $3, $3)",
+             updated_at, org_seq, prev_hash, hash) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $3, $3, $11, $12, $13)",
         )
         .bind(e.event_id.as_str())
         .bind(e.org_id.as_ref().map(|o| o.as_str()))
@@ -124,12 +139,91 @@ where
         .bind(e.action.as_str())
         .bind(e.source_ip.as_deref())
         .bind(e.user_agent.as_deref())
-        .bind(e.details.to_string().as_str())
+        .bind(details_text.as_str())
+        .bind(event.org_id.is_some().then_some(event.seq))
+        .bind(event.org_id.is_some().then_some(event.prev_hash.as_str()))
+        .bind(event.org_id.is_some().then_some(event.hash.as_str()))
         .execute(&mut **tx)
         .await
         .map_err(db::<DB>)?;
         // A key event queues its notifications in the same transaction.
         Self::insert_outbox(tx, e).await
+    }
+
+    /// Gives `e` the next seq of its organization's chain, the head's hash as
+    /// `prev_hash`, and its own hash, and moves the head on. The upsert
+    /// takes the head row's lock until the transaction ends, so concurrent
+    /// writers of one organization queue up here (PostgreSQL) or are already
+    /// one at a time (SQLite's one writer): no two events get one seq, none
+    /// is skipped, and a rolled-back change gives its seq back. The unique
+    /// `(org_id, org_seq)` index refuses a fork should anything else write.
+    async fn link_audit(tx: &mut Transaction<'static, DB>, e: &mut AuditEvent) -> Result<()> {
+        let Some(org_id) = e.org_id.clone() else {
+            return Ok(());
+        };
+        let head = sqlx::query(
+            "insert into audit_chain_heads (org_id, seq, hash) values ($1, 1, $2) \
+             on conflict (org_id) do update set seq = audit_chain_heads.seq + 1 \
+             returning seq, hash",
+        )
+        .bind(org_id.as_str())
+        .bind(audit_chain::GENESIS)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db::<DB>)?;
+        e.seq = head.int("seq")?;
+        e.prev_hash = head.text("hash")?;
+        e.hash = String::new();
+        e.hash = audit_chain::event_hash(&e.document());
+        sqlx::query("update audit_chain_heads set hash = $1 where org_id = $2")
+            .bind(e.hash.as_str())
+            .bind(org_id.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db::<DB>)?;
+        Ok(())
+    }
+
+    /// Chains the events written before the chain existed (the upgrade's
+    /// migration leaves them unlinked), oldest first, continuing each
+    /// organization's chain. Run after every migration; finds nothing to do
+    /// once done.
+    pub(crate) async fn chain_unlinked_audit(&self) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "select audit_seq, audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
+             client_id, action, source_ip, user_agent, details, org_seq, prev_hash, hash \
+             from audit_events where hash is null and org_id is not null order by audit_seq",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        let mut linked = 0;
+        for row in &rows {
+            let audit_seq = row.int("audit_seq")?;
+            let mut e = audit_row(row)?;
+            Self::link_audit(&mut tx, &mut e).await?;
+            let done = sqlx::query(
+                "update audit_events set org_seq = $1, prev_hash = $2, hash = $3 \
+                 where audit_seq = $4 and hash is null",
+            )
+            .bind(e.seq)
+            .bind(e.prev_hash.as_str())
+            .bind(e.hash.as_str())
+            .bind(audit_seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db::<DB>)?;
+            if DB::rows_affected(&done) == 0 {
+                // Another instance migrating at the same moment chained it
+                // first: its links stand, ours go.
+                tx.rollback().await.map_err(db::<DB>)?;
+                return Ok(0);
+            }
+            linked += 1;
+        }
+        tx.commit().await.map_err(db::<DB>)?;
+        Ok(linked)
     }
 
     /// Writes the notification of a key event and its deliveries.
@@ -212,22 +306,141 @@ where
         Self::commit_with_mail(tx, events, mails, None).await
     }
 
+    /// Newest first below `before`, or, with `after`, oldest first above it.
     pub(crate) async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
-        sqlx::query(
-            "select audit_seq, audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
-             client_id, action, source_ip, user_agent, details from audit_events \
-             where org_id = $1 and ($2 is null or client_id = $2) and audit_seq < $3 \
-             order by audit_seq desc limit $4",
-        )
-        .bind(q.org_id.as_str())
-        .bind(q.client_id.as_ref().map(|c| c.as_str()))
-        .bind(q.before.unwrap_or(i64::MAX))
-        .bind(i64::from(q.limit))
-        .fetch_all(&self.read)
-        .await
-        .map_err(db::<DB>)?
-        .iter()
-        .map(audit_row)
-        .collect()
+        let sql = if q.after.is_some() {
+            "select audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
+             client_id, action, source_ip, user_agent, details, org_seq, prev_hash, hash \
+             from audit_events \
+             where org_id = $1 and ($2 is null or client_id = $2) and org_seq > $3 \
+             and ($5 is null or actor_email = $5) and ($6 is null or action = $6) \
+             order by org_seq limit $4"
+        } else {
+            "select audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
+             client_id, action, source_ip, user_agent, details, org_seq, prev_hash, hash \
+             from audit_events \
+             where org_id = $1 and ($2 is null or client_id = $2) and org_seq < $3 \
+             and ($5 is null or actor_email = $5) and ($6 is null or action = $6) \
+             order by org_seq desc limit $4"
+        };
+        let bound = match q.after {
+            Some(after) => after,
+            None => q.before.unwrap_or(i64::MAX),
+        };
+        sqlx::query(sql)
+            .bind(q.org_id.as_str())
+            .bind(q.client_id.as_ref().map(|c| c.as_str()))
+            .bind(bound)
+            .bind(i64::from(q.limit))
+            .bind(q.actor.as_deref())
+            .bind(q.action.as_deref())
+            .fetch_all(&self.read)
+            .await
+            .map_err(db::<DB>)?
+            .iter()
+            .map(audit_row)
+            .collect()
+    }
+
+    /// Recomputes the chain of `org` (or of every organization) from the
+    /// database, in pages: each event's seq, link and hash, then the head.
+    pub(crate) async fn verify_audit_chain(&self, org: Option<&OrgId>) -> Result<Vec<ChainCheck>> {
+        let orgs: Vec<String> = match org {
+            Some(o) => vec![o.as_str().to_owned()],
+            None => sqlx::query(
+                "select org_id from audit_chain_heads union \
+                 select org_id from audit_events where org_id is not null order by org_id",
+            )
+            .fetch_all(&self.read)
+            .await
+            .map_err(db::<DB>)?
+            .iter()
+            .map(|r| r.text("org_id"))
+            .collect::<Result<_>>()?,
+        };
+        let mut checks = Vec::new();
+        for org_id in orgs {
+            let mut chain = audit_chain::Verifier::default();
+            let mut broken = None;
+            let mut after = 0;
+            'pages: loop {
+                let rows = sqlx::query(
+                    "select audit_event_id, org_id, occurred_at, actor_user_id, actor_email, \
+                     client_id, action, source_ip, user_agent, details, org_seq, prev_hash, hash \
+                     from audit_events where org_id = $1 and org_seq > $2 \
+                     order by org_seq limit 1000",
+                )
+                .bind(org_id.as_str())
+                .bind(after)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db::<DB>)?;
+                if rows.is_empty() {
+                    break;
+                }
+                for row in &rows {
+                    let e = match audit_row(row) {
+                        Ok(e) => e,
+                        Err(_) => {
+                            let seq = row.opt_int("org_seq")?.unwrap_or(chain.next_seq());
+                            broken = Some(ChainBreak {
+                                seq,
+                                reason: "its row cannot be read".to_owned(),
+                            });
+                            break 'pages;
+                        }
+                    };
+                    after = e.seq;
+                    if let Err(b) = chain.push(&e.document()) {
+                        broken = Some(ChainBreak {
+                            seq: b.seq,
+                            reason: b.reason.to_owned(),
+                        });
+                        break 'pages;
+                    }
+                }
+            }
+            // Events written before the chain, not yet linked: the chain
+            // cannot vouch for them.
+            if broken.is_none() {
+                let unlinked = sqlx::query(
+                    "select count(*) as n from audit_events where org_id = $1 and hash is null",
+                )
+                .bind(org_id.as_str())
+                .fetch_one(&self.read)
+                .await
+                .map_err(db::<DB>)?
+                .int("n")?;
+                if unlinked > 0 {
+                    broken = Some(ChainBreak {
+                        seq: chain.next_seq(),
+                        reason: format!("{unlinked} events are not linked (run keygate migrate)"),
+                    });
+                }
+            }
+            if broken.is_none() {
+                let head = sqlx::query("select seq, hash from audit_chain_heads where org_id = $1")
+                    .bind(org_id.as_str())
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(db::<DB>)?;
+                let head = match head {
+                    Some(h) => Some((h.int("seq")?, h.text("hash")?)),
+                    None => None,
+                };
+                if let Err(b) = chain.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
+                    broken = Some(ChainBreak {
+                        seq: b.seq,
+                        reason: b.reason.to_owned(),
+                    });
+                }
+            }
+            checks.push(ChainCheck {
+                org_id: parse_id(&org_id)?,
+                events: chain.count(),
+                broken,
+            });
+        }
+        Ok(checks)
     }
 }

@@ -11,6 +11,7 @@
 //! for its users, so it is repeated per block.
 
 mod audit;
+mod audit_streams;
 mod keys;
 mod members;
 mod notifications;

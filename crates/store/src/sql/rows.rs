@@ -196,7 +196,7 @@ pub(crate) fn rate_limit_row(r: &impl Get) -> Result<Option<RateLimit>> {
 
 pub(crate) fn audit_row(r: &impl Get) -> Result<AuditEvent> {
     Ok(AuditEvent {
-        seq: r.int("audit_seq")?,
+        seq: r.opt_int("org_seq")?.unwrap_or(0),
         event_id: id(r, "audit_event_id")?,
         org_id: opt_id(r, "org_id")?,
         occurred_at: r.int("occurred_at")?,
@@ -207,6 +207,8 @@ pub(crate) fn audit_row(r: &impl Get) -> Result<AuditEvent> {
         source_ip: r.opt_text("source_ip")?,
         user_agent: r.opt_text("user_agent")?,
         details: serde_json::from_str(&r.text("details")?).map_err(|_| corrupt("audit details"))?,
+        prev_hash: r.opt_text("prev_hash")?.unwrap_or_default(),
+        hash: r.opt_text("hash")?.unwrap_or_default(),
     })
 }
 

@@ -7,18 +7,18 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::policy::KeyPolicy;
 use keygate_core::{
-    AccountId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role, SessionFactors,
-    SessionId, UserId, WebhookId,
+    AccountId, AuditStreamId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role,
+    SessionFactors, SessionId, UserId, WebhookId,
 };
 
 use super::{Sql, SqlStore};
 use crate::{
-    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, ChangeFeed,
-    DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord, KeyCredential, KeyEdit,
-    KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration, OperatorTokenRecord,
-    OrgProfile, OrgQuery, OrgRecord, OutboxStats, PasswordResetRecord, PoolStats, Result, Rotation,
-    SessionRecord, Store, TwoFactorRecord, UnusedKey, UsageBatch, UsageCounts, UsageQuery,
-    UsageTable, UserMail, UserRecord, WebhookRecord,
+    AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, AuditStreamRecord,
+    ChainCheck, ChangeFeed, DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord,
+    KeyCredential, KeyEdit, KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration,
+    OperatorTokenRecord, OrgProfile, OrgQuery, OrgRecord, OutboxStats, PasswordResetRecord,
+    PoolStats, Result, Rotation, SessionRecord, Store, TwoFactorRecord, UnusedKey, UsageBatch,
+    UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -603,6 +603,60 @@ where
         SqlStore::audit_events(self, query).await
     }
 
+    async fn verify_audit_chain(&self, org: Option<&OrgId>) -> Result<Vec<ChainCheck>> {
+        SqlStore::verify_audit_chain(self, org).await
+    }
+
+    async fn create_audit_stream(
+        &self,
+        stream: &AuditStreamRecord,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::create_audit_stream(self, stream, audit).await
+    }
+
+    async fn audit_streams(&self, org_id: &OrgId) -> Result<Vec<AuditStreamRecord>> {
+        SqlStore::audit_streams(self, org_id).await
+    }
+
+    async fn delete_audit_stream(
+        &self,
+        org_id: &OrgId,
+        stream_id: &AuditStreamId,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::delete_audit_stream(self, org_id, stream_id, audit).await
+    }
+
+    async fn claim_audit_streams(
+        &self,
+        now: i64,
+        limit: u32,
+        lease_until: i64,
+    ) -> Result<Vec<AuditStreamRecord>> {
+        SqlStore::claim_audit_streams(self, now, limit, lease_until).await
+    }
+
+    async fn audit_stream_sent(
+        &self,
+        stream_id: &AuditStreamId,
+        from_seq: i64,
+        to_seq: i64,
+        now: i64,
+    ) -> Result<bool> {
+        SqlStore::audit_stream_sent(self, stream_id, from_seq, to_seq, now).await
+    }
+
+    async fn audit_stream_failed(
+        &self,
+        stream_id: &AuditStreamId,
+        error: &str,
+        next_attempt_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        SqlStore::audit_stream_failed(self, stream_id, error, next_attempt_at, now).await
+    }
+
     async fn create_webhook(&self, webhook: &WebhookRecord, audit: &AuditEvent) -> Result<()> {
         SqlStore::create_webhook(self, webhook, audit).await
     }
@@ -664,6 +718,8 @@ where
     }
 
     async fn migrate(&self) -> Result<Vec<Migration>> {
-        SqlStore::migrate(self).await
+        let applied = SqlStore::migrate(self).await?;
+        self.chain_unlinked_audit().await?;
+        Ok(applied)
     }
 }

@@ -111,6 +111,9 @@ pub async fn a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed
             org_id: org_id.clone(),
             client_id: Some(id.clone()),
             before: None,
+            after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await

@@ -6,6 +6,7 @@
 // server's clock with `advance_clock`.
 #![allow(clippy::disallowed_methods)]
 
+mod audit_chain;
 mod lifecycle;
 mod operators;
 mod people;
@@ -110,6 +111,8 @@ on_both_backends!(
     a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once,
     allowlists_and_key_policies_are_kept,
     operator_tokens_and_provisioned_orgs_are_kept,
+    the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
+    an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
 );
 
 #[test]

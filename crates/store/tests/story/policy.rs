@@ -128,6 +128,9 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
             org_id: org_id.clone(),
             client_id: None,
             before: None,
+            after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await

@@ -16,6 +16,10 @@ use keygate_store::{
 };
 use serde_json::json;
 
+pub use crate::audit_chain::{
+    an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
+    the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
+};
 pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::operators::operator_tokens_and_provisioned_orgs_are_kept;
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
@@ -37,6 +41,8 @@ pub(crate) fn event(org: Option<&OrgId>, action: &str, client_id: Option<&Client
         source_ip: Some("127.0.0.1".into()),
         user_agent: None,
         details: json!({"n": 1}),
+        prev_hash: String::new(),
+        hash: String::new(),
     }
 }
 
@@ -386,6 +392,9 @@ pub async fn an_owner_has_at_most_one_admin_key(store: &dyn Store, _pg: bool) {
             org_id: org_id.clone(),
             client_id: None,
             before: None,
+            after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await
@@ -505,6 +514,9 @@ pub async fn the_audit_log_pages_newest_first_and_filters_by_key(store: &dyn Sto
         org_id: org_id.clone(),
         client_id,
         before,
+        after: None,
+        actor: None,
+        action: None,
         limit,
     };
     let all = store.audit_events(&q(None, None, 50)).await.unwrap();
@@ -587,6 +599,9 @@ pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
             org_id,
             client_id: Some(k.client_id.clone()),
             before: None,
+            after: None,
+            actor: None,
+            action: None,
             limit: 200,
         })
         .await
@@ -601,7 +616,7 @@ pub async fn concurrent_regenerates_each_commit_once_with_one_audit_entry(
 }
 
 /// Polls a set of futures together on the current task (no extra dependency).
-async fn futures_join_all<F: std::future::Future>(
+pub(crate) async fn futures_join_all<F: std::future::Future>(
     futs: impl IntoIterator<Item = F>,
 ) -> Vec<F::Output> {
     let mut set = Vec::new();
@@ -1366,6 +1381,9 @@ pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
             org_id: org_id.clone(),
             client_id: Some(k.client_id.clone()),
             before: None,
+            after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await
@@ -1448,6 +1466,9 @@ pub async fn a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once(
             org_id: org_id.clone(),
             client_id: None,
             before: None,
+            after: None,
+            actor: None,
+            action: None,
             limit: 100,
         })
         .await

@@ -102,6 +102,9 @@ pub async fn usage_adds_up_and_an_idle_key_is_claimed_once(store: &dyn Store, _p
             org_id: org_id.clone(),
             client_id: Some(k.client_id.clone()),
             before: None,
+            after: None,
+            actor: None,
+            action: None,
             limit: 50,
         })
         .await

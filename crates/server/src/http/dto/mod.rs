@@ -4,6 +4,7 @@
 //! confirmation many requests carry; each larger area in a file of its own
 //! (`keys.rs`: API keys and rate limits).
 
+pub mod audit_streams;
 pub mod key_policy;
 pub mod keys;
 pub mod leaks;
@@ -141,11 +142,19 @@ pub struct PasswordConfirmation {
     pub password: Option<String>,
 }
 
+/// One event of the organization's hash chain. Its `hash` is the lowercase
+/// hex SHA-256 of this object without `hash`, in RFC 8785 (JCS) form; it is
+/// `keygate_store::AuditEvent::document`, member for member.
 #[derive(Serialize, ToSchema)]
 pub struct AuditEventView {
     pub event_id: String,
-    /// Position in the log; pass the last one as `before` for the next page.
+    pub org_id: Option<String>,
+    /// Place in the organization's chain: 1, 2, 3, … with no gap.
     pub seq: i64,
+    /// The previous event's `hash`; 64 zeros for seq 1.
+    pub prev_hash: String,
+    /// SHA-256 (hex) of this event without `hash`, in RFC 8785 form.
+    pub hash: String,
     pub action: String,
     pub occurred_at: String,
     pub actor_user_id: Option<String>,
@@ -161,7 +170,10 @@ impl From<&AuditEvent> for AuditEventView {
     fn from(e: &AuditEvent) -> AuditEventView {
         AuditEventView {
             event_id: e.event_id.to_string(),
+            org_id: e.org_id.as_ref().map(ToString::to_string),
             seq: e.seq,
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
             action: e.action.clone(),
             occurred_at: format_rfc3339(e.occurred_at),
             actor_user_id: e.actor_user_id.as_ref().map(ToString::to_string),
@@ -176,9 +188,44 @@ impl From<&AuditEvent> for AuditEventView {
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
+    /// Newest first; with `after_seq`, oldest first.
     pub events: Vec<AuditEventView>,
-    /// Pass as `before` to get the next (older) page; absent on the last page.
+    /// Newest first: pass as `before` for the next (older) page; null on the last page.
     pub next_before: Option<i64>,
+    /// With `after_seq`: pass as `after_seq` for the next (newer) page; null
+    /// once the page reached the newest event.
+    pub next_after_seq: Option<i64>,
+}
+
+#[cfg(test)]
+mod audit_view_tests {
+    use keygate_core::{ClientId, EventId, OrgId, UserId};
+    use keygate_store::AuditEvent;
+    use serde_json::json;
+
+    use super::AuditEventView;
+
+    /// The API's event is the document the chain hashes, member for member.
+    #[test]
+    fn the_view_is_the_hashed_document() {
+        let e = AuditEvent {
+            seq: 3,
+            event_id: EventId::generate(),
+            org_id: Some(OrgId::generate()),
+            occurred_at: 1_776_000_000_123,
+            actor_user_id: Some(UserId::generate()),
+            actor_email: Some("a@b.test".into()),
+            client_id: Some(ClientId::generate()),
+            action: "scoped_key.created".into(),
+            source_ip: Some("127.0.0.1".into()),
+            user_agent: None,
+            details: json!({"name": "x", "n": [1, true, null]}),
+            prev_hash: "a".repeat(64),
+            hash: "b".repeat(64),
+        };
+        let view = serde_json::to_value(AuditEventView::from(&e)).unwrap();
+        assert_eq!(view, e.document());
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! map to a response.
 
 pub mod audit;
+pub mod audit_streams;
 pub mod health;
 pub mod key_policy;
 pub mod keys;

@@ -3,14 +3,14 @@
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use keygate_core::ClientId;
 use keygate_core::time::format_rfc3339;
 use keygate_store::AuditEvent;
 
 use crate::service::Error;
-use crate::service::{audit as audit_log, keys as key_service, orgs};
+use crate::service::{audit as audit_log, audit_streams, keys as key_service, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, FormBody, KeyManager, OrgManager, OrgMember, PageError, see_other,
@@ -53,6 +53,16 @@ pub struct KeyChoice {
     pub selected: bool,
 }
 
+/// An audit stream as the audit page lists it.
+pub struct StreamRow {
+    pub format: String,
+    /// Only the host: a receiver's URL can carry a token.
+    pub host: String,
+    pub delivered_seq: i64,
+    pub lag_seq: i64,
+    pub last_error: String,
+}
+
 #[derive(Template)]
 #[template(path = "audit.html")]
 pub struct AuditPage {
@@ -61,6 +71,14 @@ pub struct AuditPage {
     pub filter: String,
     pub rows: Vec<AuditRow>,
     pub next: Option<String>,
+    /// The actor (email) and event filters, as typed.
+    pub actor: String,
+    pub action: String,
+    /// The JSON lines export of what is filtered.
+    pub export: String,
+    /// Whether the hash chain verifies, in a sentence.
+    pub chain: String,
+    pub streams: Vec<StreamRow>,
 }
 
 pub async fn settings(
@@ -151,9 +169,34 @@ pub async fn audit(
         serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
     let filter = param(&q, "client_id").and_then(|c| ClientId::parse(&c).ok());
     let before = param(&q, "before").and_then(|b| b.parse::<i64>().ok());
+    let narrow = audit_filter(&q, filter.clone());
     let shell = Shell::load(&app, &m.current, &m.org_id, m.role, "audit").await?;
     let keys = key_service::list(&app, &m.org_id).await?;
-    let events = audit_log::events(&app, &m.org_id, filter.clone(), before, AUDIT_PAGE).await?;
+    let events = audit_log::filtered(&app, &m.org_id, &narrow, before, AUDIT_PAGE).await?;
+    let chain = match audit_log::chain_status(&app, &m.org_id).await? {
+        None => "The hash chain verifies: no events yet.".to_owned(),
+        Some(c) => match c.broken {
+            None => format!(
+                "The hash chain verifies: {} events, each linked to the one before.",
+                c.events
+            ),
+            Some(b) => format!(
+                "The hash chain does not verify at seq {}: {}.",
+                b.seq, b.reason
+            ),
+        },
+    };
+    let streams = audit_streams::list(&app, &m.org_id)
+        .await?
+        .iter()
+        .map(|s| StreamRow {
+            format: s.format.clone(),
+            host: audit_streams::host_of(s),
+            delivered_seq: s.delivered_seq,
+            lag_seq: (s.head_seq - s.delivered_seq).max(0),
+            last_error: s.last_error.clone().unwrap_or_default(),
+        })
+        .collect();
     let key_name = |e: &AuditEvent| {
         let id = e.client_id.as_ref()?;
         keys.iter()
@@ -188,15 +231,19 @@ pub async fn audit(
         })
         .collect();
     let filter_s = filter.as_ref().map(ToString::to_string).unwrap_or_default();
+    let actor = narrow.actor.clone().unwrap_or_default();
+    let action = narrow.action.clone().unwrap_or_default();
+    let query = serde_urlencoded::to_string([
+        ("client_id", filter_s.as_str()),
+        ("actor", actor.as_str()),
+        ("action", action.as_str()),
+    ])
+    .unwrap_or_default();
     let next = (events.len() == AUDIT_PAGE as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten()
-        .map(|seq| {
-            format!(
-                "{}/developer/audit-log?client_id={filter_s}&before={seq}",
-                shell.base()
-            )
-        });
+        .map(|seq| format!("{}/developer/audit-log?{query}&before={seq}", shell.base()));
+    let export = format!("{}/developer/audit-log/export?{query}", shell.base());
     let choices = keys
         .iter()
         .map(|k| KeyChoice {
@@ -211,5 +258,49 @@ pub async fn audit(
         filter: filter_s,
         rows,
         next,
+        actor,
+        action,
+        export,
+        chain,
+        streams,
     }))
+}
+
+fn audit_filter(q: &[(String, String)], client_id: Option<ClientId>) -> audit_log::Filter {
+    audit_log::Filter {
+        client_id,
+        actor: param(q, "actor").map(|a| a.trim().to_owned()),
+        action: param(q, "action").map(|a| a.trim().to_owned()),
+    }
+}
+
+/// The filtered log as JSON lines, oldest first: each line the API's event
+/// (the object its hash covers), for an archive or a SIEM import.
+pub async fn audit_export(
+    State(app): State<Pages>,
+    m: OrgMember<KeyManager>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    let q: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
+    let filter = param(&q, "client_id").and_then(|c| ClientId::parse(&c).ok());
+    let events = audit_log::export(&app, &m.org_id, &audit_filter(&q, filter)).await?;
+    let body: String = events
+        .iter()
+        .map(|e| format!("{}\n", e.document()))
+        .collect();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/x-ndjson; charset=utf-8".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"audit-{}.jsonl\"", m.org_id),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
