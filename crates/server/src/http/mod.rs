@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
-    audit, health, key_policy, keys, leaks, login, metrics, operator, orgs, people, sessions,
-    two_factor, usage, webhooks,
+    audit, health, key_policy, keys, leaks, login, metrics, operator, orgs, people, plans,
+    sessions, two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -73,6 +73,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operator::suspend))
         .routes(routes!(operator::resume))
         .routes(routes!(operator::usage))
+        .routes(routes!(plans::list_plans))
+        .routes(routes!(
+            plans::put_plan,
+            plans::get_plan,
+            plans::delete_plan
+        ))
         .routes(routes!(leaks::github))
         .routes(routes!(leaks::gitlab_types))
         .routes(routes!(leaks::gitlab_revoke))

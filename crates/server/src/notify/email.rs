@@ -119,6 +119,9 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     if payload["name"] == "api_key.exposed" {
         return render_exposed(payload, org_name, to, delivery_id);
     }
+    if payload["name"] == "quota.threshold" {
+        return render_quota(payload, org_name, to, delivery_id);
+    }
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let name = s(&payload["name"]);
     let data = &payload["data"];
@@ -355,6 +358,46 @@ fn render_exposed(payload: &Value, org_name: &str, to: &str, delivery_id: &str) 
             "Regenerate this key now in Settings > Developer > API keys, put the new secret \
              where it is used, remove the leaked one from where it was found (and from its \
              history), and check the audit log for what the key did.",
+        )
+    };
+    compose(payload, to, delivery_id, subject, &facts, line, advice)
+}
+
+/// `quota.threshold`: how much of the plan's daily or monthly quota the
+/// organization used, and what happens at 100 %.
+fn render_quota(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> Mail {
+    let data = &payload["data"];
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let period = s(&data["period"]);
+    let percent = data["percent"].as_i64().unwrap_or(0);
+    let adjective = if period == "day" { "daily" } else { "monthly" };
+    let subject = format!("{org_name} used {percent} % of its {adjective} quota");
+    let facts = [
+        (
+            "Organization",
+            format!("{org_name} ({})", s(&payload["org_id"])),
+        ),
+        (
+            "Quota",
+            format!(
+                "{} requests per UTC {period}, from {}",
+                data["requests"],
+                s(&data["period_start"])
+            ),
+        ),
+        ("Used", format!("{} ({percent} %)", data["used"])),
+        ("Event", format!("{} (quota.threshold)", s(&payload["id"]))),
+    ];
+    let (line, advice) = if percent >= 100 {
+        (
+            "Token checks of this organization's keys are refused with 429 quota_exceeded \
+             until the period ends.",
+            "Ask your provider for a larger plan, or wait for the next period.",
+        )
+    } else {
+        (
+            "Token checks still work; at 100 % they are refused until the period ends.",
+            "Check which keys use the most in Usage, or ask your provider for a larger plan.",
         )
     };
     compose(payload, to, delivery_id, subject, &facts, line, advice)

@@ -34,6 +34,7 @@ mod operator;
 mod people;
 mod prefixes;
 mod quickstart;
+mod quotas;
 mod rate_limits;
 mod raw_http;
 mod readiness;

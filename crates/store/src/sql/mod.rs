@@ -18,6 +18,7 @@ mod operators;
 mod orgs;
 mod passwords;
 mod people;
+mod plans;
 mod policies;
 pub(crate) mod rows;
 mod schema;

@@ -110,6 +110,7 @@ on_both_backends!(
     a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once,
     allowlists_and_key_policies_are_kept,
     operator_tokens_and_provisioned_orgs_are_kept,
+    plans_are_kept_and_a_threshold_is_claimed_once,
 );
 
 #[test]

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod operator;
 pub mod orgs;
 pub mod people;
+pub mod plans;
 pub mod sessions;
 pub mod two_factor;
 pub mod usage;

@@ -1,0 +1,72 @@
+//! The operator's plans (`/operator/v1/plans`): quotas per UTC day and month
+//! over all of an organization's keys, and the rate limit for keys that set
+//! none. Plans belong to no organization, so their changes are in no
+//! organization's audit log; the change feed carries them to every
+//! instance's cache through the organizations on the plan.
+
+use keygate_core::RateLimit;
+use keygate_core::quota::Plan;
+use keygate_core::text::DisplayName;
+use keygate_store::PlanRecord;
+
+use crate::service::Error;
+use crate::service::operator::Operator;
+use crate::state::app::App;
+use crate::state::clock::now_ms;
+
+/// A plan as `PUT /operator/v1/plans/{plan_id}` sends it.
+pub struct PlanInput {
+    pub name: String,
+    /// `(period, requests)` as sent.
+    pub quotas: Vec<(String, i64)>,
+    /// `(requests, per_seconds)` as sent.
+    pub rate_limit: Option<(i64, i64)>,
+}
+
+/// Creates or replaces a plan (true: created). Organizations on it get its
+/// new quotas and limit at once (this instance now, the others through the
+/// change feed); what their keys used this period still counts.
+pub async fn put(
+    app: &App,
+    _op: &Operator,
+    plan_id: &str,
+    input: PlanInput,
+) -> Result<(PlanRecord, bool), Error> {
+    Plan::check_id(plan_id).map_err(|_| Error::NotFound)?;
+    let plan = Plan {
+        plan_id: plan_id.to_owned(),
+        name: DisplayName::parse(&input.name, "name")?.into_string(),
+        quotas: Plan::check_quotas(&input.quotas)?,
+        rate_limit: input
+            .rate_limit
+            .map(|(r, s)| RateLimit::new(r, s, "rate_limit"))
+            .transpose()?,
+    };
+    let now = now_ms();
+    let created_at = app.store.plan(plan_id).await?.map_or(now, |p| p.created_at);
+    let record = PlanRecord {
+        plan,
+        created_at,
+        updated_at: now,
+    };
+    let created = app.store.put_plan(&record).await?;
+    for (org_id, p) in app.store.org_plans().await? {
+        if p.plan.plan_id == plan_id {
+            app.cache.refresh_org(app.store.as_ref(), &org_id).await?;
+        }
+    }
+    Ok((record, created))
+}
+
+pub async fn get(app: &App, plan_id: &str) -> Result<PlanRecord, Error> {
+    app.store.plan(plan_id).await?.ok_or(Error::NotFound)
+}
+
+pub async fn list(app: &App) -> Result<Vec<PlanRecord>, Error> {
+    Ok(app.store.plans().await?)
+}
+
+/// Deletes a plan; 409 while an organization is on it.
+pub async fn delete(app: &App, _op: &Operator, plan_id: &str) -> Result<(), Error> {
+    Ok(app.store.delete_plan(plan_id).await?)
+}
