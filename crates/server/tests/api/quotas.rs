@@ -312,3 +312,69 @@ async fn quota_counts_and_thresholds_survive_a_restart_and_fire_once() {
         "each threshold once: the restarted task's first round found 80 % claimed"
     );
 }
+
+/// Three instances on one PostgreSQL database with Redis share one quota.
+/// The bound docs/plans-and-quotas.md states: at most N + k × B, where B is
+/// what one instance serves of the org within one settle interval (here at
+/// most one round of 10 calls).
+#[tokio::test]
+async fn three_instances_with_redis_keep_a_quota_within_the_stated_bound() {
+    let test = "quotas: three instances and Redis";
+    let Some(redis) = crate::rate_limits::Redis::start(test) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let Some((apps, _dir)) = crate::multi::cluster(test, &["--redis-url", &url]).await else {
+        return;
+    };
+    let a = &apps[0];
+    let back = new_token(a, "back-office");
+    let org = a.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    const QUOTA: usize = 60;
+    let r = put_plan(
+        a,
+        &back,
+        "sixty",
+        json!({"name": "Sixty", "quotas": [{"period": "day", "requests": QUOTA}]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(set_plan(a, &back, &org, json!("sixty")).await.status, 200);
+    let key = reader(a, &org, "r").await;
+    let token = a.token(&key, None).await;
+    // Every instance hears of the plan through the change feed.
+    for app in &apps {
+        let end = Instant::now() + Duration::from_secs(10);
+        while verify(app, &token).await.status != 200 {
+            assert!(Instant::now() < end);
+        }
+    }
+    let mut allowed = apps.len();
+    for round in 0.. {
+        assert!(round < 20, "never refused: {allowed} allowed");
+        let mut this_round = 0;
+        for app in &apps {
+            for _ in 0..10 {
+                let r = verify(app, &token).await;
+                match (r.status.as_u16(), r.code()) {
+                    (200, _) => this_round += 1,
+                    (429, "quota_exceeded") => {}
+                    (s, c) => panic!("unexpected {s} {c}: {}", r.body),
+                }
+            }
+        }
+        allowed += this_round;
+        if this_round == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    eprintln!(
+        "FIGURE: 3 instances + Redis, daily quota {QUOTA}: {allowed} allowed ({:+.1} %)",
+        (allowed as f64 - QUOTA as f64) * 100.0 / QUOTA as f64
+    );
+    assert!(
+        (QUOTA..=QUOTA + apps.len() * 10).contains(&allowed),
+        "{allowed} allowed, quota {QUOTA}"
+    );
+}

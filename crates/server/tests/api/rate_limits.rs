@@ -326,13 +326,13 @@ async fn futures_codes(app: &TestApp, token: &str, n: usize) -> Vec<u16> {
 }
 
 /// This test's own `redis-server` on a free port, stopped when dropped.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Redis {
-    fn start(test: &str) -> Option<Redis> {
+    pub(crate) fn start(test: &str) -> Option<Redis> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
