@@ -70,3 +70,30 @@ pub async fn list(app: &App) -> Result<Vec<PlanRecord>, Error> {
 pub async fn delete(app: &App, _op: &Operator, plan_id: &str) -> Result<(), Error> {
     Ok(app.store.delete_plan(plan_id).await?)
 }
+
+/// One quota of an organization's plan and where it stands now.
+pub struct QuotaUse {
+    pub quota: keygate_core::quota::Quota,
+    /// Allowed checks this period, as this instance counts them (with Redis,
+    /// every instance's as of the last settle).
+    pub used: u32,
+    /// When the period ends (Unix ms).
+    pub ends_at: i64,
+}
+
+/// The organization's plan (id and name) and its quotas' use this period,
+/// for its members. Memory only.
+pub fn org_quotas(app: &App, org_id: &keygate_core::OrgId) -> Option<(Plan, Vec<QuotaUse>)> {
+    let plan = app.cache.plan_of(org_id)?;
+    let now = now_ms();
+    let uses = plan
+        .quotas
+        .iter()
+        .map(|q| QuotaUse {
+            quota: *q,
+            used: app.rate_limits.quota_used(org_id, q.period, now),
+            ends_at: q.period.bounds(now).1,
+        })
+        .collect();
+    Some(((*plan).clone(), uses))
+}

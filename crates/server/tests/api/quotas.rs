@@ -234,6 +234,24 @@ async fn a_daily_quota_over_all_keys_refuses_with_retry_after_to_midnight_and_ro
     // Logins still work; another organization has its own count.
     assert_eq!(app.login(cid(&a), secret(&a), None).await.status, 201);
     assert_eq!(verify(&app, &other_token).await.status, 200);
+    // Members see the plan and a bar of each quota's use on the Usage page.
+    let member = app.sign_in("owner@acme.test", PASSWORD).await;
+    let page = app
+        .http
+        .get(format!(
+            "{}/app/orgs/{}/settings/developer/usage",
+            app.base, org.org_id
+        ))
+        .header("cookie", format!("keygate_session={}", member.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Plan: Starter"), "{page}");
+    assert!(page.contains("3 of 3 calls (100 %)"), "the day's bar");
+    assert!(page.contains("3 of 100 calls (3 %)"), "the month's bar");
 
     // The next UTC day starts over (the month still counts the three).
     app.move_clock_past(midnight).await;
