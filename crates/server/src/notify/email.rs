@@ -449,6 +449,25 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_threshold_mail_says_how_much_was_used_and_what_happens_at_100() {
+        let p = json!({"id": "evt_3", "name": "quota.threshold", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "account_id": null, "data": {"org_id": "org_1", "external_id": "cus_1",
+            "period": "day", "period_start": "2026-05-12T00:00:00.000Z", "requests": 1000, "used": 800,
+            "percent": 80}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_3");
+        assert_eq!(m.subject, "Acme used 80 % of its daily quota");
+        assert!(m.text.contains("Used: 800 (80 %)"), "{}", m.text);
+        assert!(m.text.contains("1000 requests per UTC day"));
+        let mut full = p.clone();
+        full["data"]["percent"] = json!(100);
+        full["data"]["period"] = json!("month");
+        let m = render(&full, "Acme", "owner@acme.test", "dlv_4");
+        assert_eq!(m.subject, "Acme used 100 % of its monthly quota");
+        assert!(m.text.contains("quota_exceeded"));
+        assert!(m.text.lines().all(|l| l.len() <= 78));
+    }
+
+    #[test]
     fn an_unused_key_mail_says_since_when_and_what_to_do() {
         let p = json!({"id": "evt_2", "name": "admin_key.unused", "created_at": "2026-05-12T00:00:00.000Z",
             "org_id": "org_1", "data": {"key_name": "Admin key for HK", "key_kind": "admin", "client_id": "cid_1",

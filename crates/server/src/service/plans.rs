@@ -32,7 +32,9 @@ pub async fn put(
     plan_id: &str,
     input: PlanInput,
 ) -> Result<(PlanRecord, bool), Error> {
-    Plan::check_id(plan_id).map_err(|_| Error::NotFound)?;
+    // The id names what is created: a bad one is bad input (400); reads and
+    // deletes of such an id are 404, as no such plan can exist.
+    Plan::check_id(plan_id)?;
     let plan = Plan {
         plan_id: plan_id.to_owned(),
         name: DisplayName::parse(&input.name, "name")?.into_string(),

@@ -120,12 +120,21 @@ async fn plans_are_created_replaced_listed_and_deleted_only_when_no_org_is_on_th
         );
         assert_eq!(r.body["source"], field, "{}", r.body);
     }
+    let bad_id = put_plan(&app, &back, "Not-A-Plan", json!({"name": "X"})).await;
     assert_eq!(
-        put_plan(&app, &back, "Not-A-Plan", json!({"name": "X"}))
-            .await
-            .status,
-        404
+        (bad_id.status.as_u16(), bad_id.code()),
+        (400, "validation_error")
     );
+    assert_eq!(bad_id.body["source"], "plan_id");
+    let none = op(
+        &app,
+        Method::GET,
+        "/operator/v1/plans/Not-A-Plan",
+        &back,
+        None,
+    )
+    .await;
+    assert_eq!(none.status, 404);
     let list = op(&app, Method::GET, "/operator/v1/plans", &back, None).await;
     let ids: Vec<&str> = list.body["plans"]
         .as_array()
