@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use keygate_core::quota::{Period, Quota};
+use keygate_core::quota::{Period, Quota, THRESHOLDS, threshold_count};
 use keygate_core::{OrgId, RateLimit};
 
 use crate::state::cache::FastHasher;
@@ -113,6 +113,9 @@ pub struct KeyRateLimits {
     ids: RandomState,
     /// Set when `--redis-url` is given.
     shared: Option<Shared>,
+    /// Quotas whose count just reached a threshold (80/90/100 %), for the
+    /// task that sends `quota.threshold`: touched only at those counts.
+    crossed: Mutex<Vec<(OrgId, Quota)>>,
 }
 
 struct Shared {
@@ -172,6 +175,7 @@ impl KeyRateLimits {
         KeyRateLimits {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             ids: RandomState::new(),
+            crossed: Mutex::default(),
             shared: shared.then(|| Shared {
                 healthy: AtomicBool::new(false),
                 peers: AtomicU32::new(1),
@@ -221,12 +225,31 @@ impl KeyRateLimits {
             requests: quota.requests,
             per_seconds: u32::try_from((end - start) / 1000).unwrap_or(u32::MAX),
         };
-        self.take_window(
+        let taken = self.take_window(
             self.quota_hash(org_id, quota.period),
             || quota_counter(org_id, quota.period),
             limit,
             Window::ending(end.div_euclid(1000), now_ms),
-        )
+        );
+        if let Ok(s) = &taken {
+            let used = quota.requests.saturating_sub(s.remaining);
+            if THRESHOLDS
+                .iter()
+                .any(|p| threshold_count(quota.requests, *p) == used)
+            {
+                self.crossed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((org_id.clone(), quota));
+            }
+        }
+        taken
+    }
+
+    /// Quotas that reached a threshold since the last call (an organization
+    /// may have left its plan since).
+    pub fn take_crossed(&self) -> Vec<(OrgId, Quota)> {
+        std::mem::take(&mut *self.crossed.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn quota_hash(&self, org_id: &OrgId, period: Period) -> u64 {

@@ -99,8 +99,20 @@ async fn round(
     // Claims of periods that are over are never asked again.
     claimed.retain(|t| t.period_start == t.period.bounds(now).0);
     let mut sent = false;
-    for (org_id, plan) in &orgs {
-        for q in &plan.quotas {
+    // The quotas of organizations on a plan, and those that reached a
+    // threshold since the last round (their organization may have left its
+    // plan meanwhile: the threshold was still reached).
+    let mut quotas: Vec<(OrgId, keygate_core::quota::Quota)> = orgs
+        .iter()
+        .flat_map(|(o, p)| p.quotas.iter().map(move |q| (o.clone(), *q)))
+        .collect();
+    for c in app.rate_limits.take_crossed() {
+        if !quotas.contains(&c) {
+            quotas.push(c);
+        }
+    }
+    for (org_id, q) in &quotas {
+        {
             let used = app.rate_limits.quota_used(org_id, q.period, now);
             let (period_start, _) = q.period.bounds(now);
             for percent in THRESHOLDS {

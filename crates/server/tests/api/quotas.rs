@@ -405,3 +405,31 @@ async fn three_instances_with_redis_keep_a_quota_within_the_stated_bound() {
         "{allowed} allowed, quota {QUOTA}"
     );
 }
+
+#[tokio::test]
+async fn a_threshold_reached_just_before_the_org_leaves_its_plan_is_still_sent() {
+    let app = spawn_app().await;
+    let back = new_token(&app, "back-office");
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    put_plan(
+        &app,
+        &back,
+        "five",
+        json!({"name": "Five", "quotas": [{"period": "day", "requests": 5}]}),
+    )
+    .await;
+    assert_eq!(set_plan(&app, &back, &org, json!("five")).await.status, 200);
+    let token = app.token(&reader(&app, &org, "r").await, None).await;
+    for _ in 0..5 {
+        assert_eq!(verify(&app, &token).await.status, 200);
+    }
+    assert_eq!(set_plan(&app, &back, &org, Value::Null).await.status, 200);
+    assert_eq!(
+        wait_for_thresholds(&app, &org, 3).await,
+        [
+            ("day".to_owned(), 80),
+            ("day".to_owned(), 90),
+            ("day".to_owned(), 100)
+        ]
+    );
+}
