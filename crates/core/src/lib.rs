@@ -16,6 +16,7 @@ pub mod login;
 pub mod network;
 pub mod permission;
 pub mod policy;
+pub mod quota;
 pub mod rate_limit;
 pub mod role;
 pub mod text;

@@ -119,6 +119,25 @@ pub trait Store: Send + Sync + 'static {
     /// The organizations suspended now (the credential cache's flags).
     async fn suspended_orgs(&self) -> Result<Vec<OrgId>>;
 
+    // Plans and quotas.
+
+    /// Creates or replaces a plan (true: created); the organizations on it
+    /// are named on the change feed.
+    async fn put_plan(&self, plan: &PlanRecord) -> Result<bool>;
+    async fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>>;
+    /// Every plan, by id.
+    async fn plans(&self) -> Result<Vec<PlanRecord>>;
+    /// NotFound, or Conflict while an organization is on the plan.
+    async fn delete_plan(&self, plan_id: &str) -> Result<()>;
+    /// The plan of every organization that is on one.
+    async fn org_plans(&self) -> Result<Vec<(OrgId, PlanRecord)>>;
+    async fn org_plan(&self, org_id: &OrgId) -> Result<Option<PlanRecord>>;
+    /// Allowed token checks per organization since a UTC day start (Unix ms).
+    async fn allowed_since(&self, since: i64) -> Result<Vec<(OrgId, i64)>>;
+    /// Claims one `quota.threshold` and writes `audit` (and its outbox rows)
+    /// in the same transaction; false when it was claimed before.
+    async fn claim_quota_threshold(&self, t: &QuotaThreshold, audit: &AuditEvent) -> Result<bool>;
+
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>>;
     async fn memberships(&self, user_id: &UserId) -> Result<Vec<Membership>>;

@@ -11,7 +11,7 @@ use crate::AuditEvent;
 /// a key reported leaked (`api_key.exposed`), the lifecycle events the
 /// background sweeper writes (a grace period ended, an expiry is near, a key
 /// expired), and a key not used for `--unused-key-days` (`*.unused`).
-pub const KEY_EVENTS: [&str; 17] = [
+pub const KEY_EVENTS: [&str; 18] = [
     "admin_key.generated",
     "admin_key.regenerated",
     "admin_key.updated",
@@ -30,6 +30,8 @@ pub const KEY_EVENTS: [&str; 17] = [
     // Sent once per idle stretch (`--unused-key-days`).
     "admin_key.unused",
     "scoped_key.unused",
+    // 80, 90 and 100 % of a plan's quota, once per org, quota and period.
+    "quota.threshold",
 ];
 
 /// Members with these roles get an email for every key event: the roles that
@@ -41,7 +43,7 @@ pub const EMAIL_ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Developer];
 /// keys (owners and admins), every other key event to all three.
 pub fn email_roles(action: &str) -> &'static [Role] {
     match action {
-        "api_key.exposed" => &EMAIL_ROLES[..2],
+        "api_key.exposed" | "quota.threshold" => &EMAIL_ROLES[..2],
         _ => &EMAIL_ROLES,
     }
 }
@@ -133,6 +135,29 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     }
     let org_id = e.org_id.as_ref()?;
     let d = &e.details;
+    if e.action == "quota.threshold" {
+        let mut data = Map::new();
+        data.insert("org_id".into(), json!(org_id));
+        for f in [
+            "external_id",
+            "period",
+            "period_start",
+            "requests",
+            "used",
+            "percent",
+        ] {
+            data.insert(f.into(), d[f].clone());
+        }
+        let payload = json!({
+            "id": e.event_id,
+            "name": e.action,
+            "created_at": format_rfc3339(e.occurred_at),
+            "org_id": org_id,
+            "account_id": null,
+            "data": Value::Object(data),
+        });
+        return Some(payload.to_string());
+    }
     // `api_key.exposed` is about either kind: its details say which.
     let kind = d["kind"]
         .as_str()

@@ -511,3 +511,21 @@ pub struct OrgQuery {
     pub after: Option<OrgId>,
     pub limit: u32,
 }
+
+/// A plan the operator sells (`PUT /operator/v1/plans/{plan_id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    pub plan: keygate_core::quota::Plan,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One `quota.threshold` to claim: `percent` of the organization's `period`
+/// quota reached in the period that starts at `period_start` (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QuotaThreshold {
+    pub org_id: OrgId,
+    pub period: keygate_core::quota::Period,
+    pub period_start: i64,
+    pub percent: u8,
+}

@@ -107,7 +107,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut background = Tasks::default();
     let signing_keys_dir = signing_env.is_none().then_some(data_dir);
-    tasks::start(&app, &mut background, changes, signing_keys_dir)?;
+    tasks::start(&app, &mut background, changes, signing_keys_dir).await?;
     // Printed for people and for tests that start Keygate on port 0.
     println!("keygate listening on {scheme}://{addr}");
     println!("Developer app: {scheme}://{addr}/app");

@@ -34,6 +34,15 @@ fn denied(app: &App, d: Denied) -> ApiError {
             refused_for_rate_limit(app, &client_id, &org_id, &status);
             ApiError::RateLimited(status)
         }
+        Denied::QuotaExceeded {
+            client_id,
+            org_id,
+            period,
+            status,
+        } => {
+            refused_for_rate_limit(app, &client_id, &org_id, &status);
+            ApiError::QuotaExceeded { period, status }
+        }
         Denied::Suspended => ApiError::OrgSuspended,
         Denied::Network => {
             ApiError::Forbidden("the token's key may not be used from this network address")
@@ -54,7 +63,8 @@ fn denied(app: &App, d: Denied) -> ApiError {
 
 /// The one place where a token check is refused for its key's rate limit
 /// (gateway and every forward-auth endpoint): counted in usage as
-/// `Reason::RateLimit` (and not as allowed); metrics hook in here too.
+/// `Reason::RateLimit` (and not as allowed); so is a refusal for the
+/// organization's quota. Metrics hook in here too.
 fn refused_for_rate_limit(
     app: &App,
     client_id: &keygate_core::ClientId,

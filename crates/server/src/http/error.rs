@@ -70,6 +70,11 @@ pub enum ApiError {
     /// A token check over its key's rate limit: 429 with `Retry-After` and
     /// the `RateLimit-Policy` / `RateLimit` headers.
     RateLimited(RateLimitStatus),
+    /// The organization used up its plan's quota for this UTC day or month.
+    QuotaExceeded {
+        period: keygate_core::quota::Period,
+        status: RateLimitStatus,
+    },
     BadGateway(&'static str),
     GatewayTimeout,
     Unavailable(String),
@@ -344,6 +349,18 @@ impl ApiError {
                     ),
                 ),
             ),
+            ApiError::QuotaExceeded { period, status } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                body(
+                    "quota_exceeded",
+                    &format!(
+                        "this organization's quota of {} requests per UTC {} is used up; retry after {} s",
+                        status.limit.requests,
+                        period.as_str(),
+                        status.retry_after_secs
+                    ),
+                ),
+            ),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, body("bad_gateway", m)),
             ApiError::GatewayTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -400,11 +417,17 @@ impl IntoResponse for ApiError {
         let retry = match self {
             ApiError::TooManyAttempts { retry_after_secs }
             | ApiError::Busy { retry_after_secs } => Some(retry_after_secs.max(1)),
-            ApiError::RateLimited(s) => Some(u64::from(s.retry_after_secs.max(1))),
+            ApiError::RateLimited(s) | ApiError::QuotaExceeded { status: s, .. } => {
+                Some(u64::from(s.retry_after_secs.max(1)))
+            }
             _ => None,
         };
         let limit = match &self {
             ApiError::RateLimited(s) => Some(*s),
+            _ => None,
+        };
+        let quota = match &self {
+            ApiError::QuotaExceeded { period, status } => Some((*period, *status)),
             _ => None,
         };
         let (status, body) = self.parts();
@@ -428,6 +451,9 @@ impl IntoResponse for ApiError {
         if let Some(s) = limit {
             rate_limit_headers(&s, h);
         }
+        if let Some((period, s)) = quota {
+            quota_headers(period, &s, h);
+        }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if close {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -447,6 +473,32 @@ pub fn rate_limit_headers(s: &RateLimitStatus, h: &mut axum::http::HeaderMap) {
         s.limit.requests, s.limit.per_seconds
     );
     let state = format!("\"default\";r={};t={}", s.remaining, s.reset_secs);
+    if let (Ok(p), Ok(v)) = (
+        HeaderValue::from_str(&policy),
+        HeaderValue::from_str(&state),
+    ) {
+        h.insert(axum::http::HeaderName::from_static("ratelimit-policy"), p);
+        h.insert(axum::http::HeaderName::from_static("ratelimit"), v);
+    }
+}
+
+/// A plan's quota in the same header fields, its policy named after the
+/// period: `RateLimit-Policy: "quota_day";q=1000;w=86400` and
+/// `RateLimit: "quota_day";r=0;t=3600` (seconds until the UTC period ends).
+pub fn quota_headers(
+    period: keygate_core::quota::Period,
+    s: &RateLimitStatus,
+    h: &mut axum::http::HeaderMap,
+) {
+    let name = match period {
+        keygate_core::quota::Period::Day => "quota_day",
+        keygate_core::quota::Period::Month => "quota_month",
+    };
+    let policy = format!(
+        "\"{name}\";q={};w={}",
+        s.limit.requests, s.limit.per_seconds
+    );
+    let state = format!("\"{name}\";r={};t={}", s.remaining, s.reset_secs);
     if let (Ok(p), Ok(v)) = (
         HeaderValue::from_str(&policy),
         HeaderValue::from_str(&state),

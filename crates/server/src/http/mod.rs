@@ -15,7 +15,7 @@ use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
     audit, audit_streams, health, key_policy, keys, leaks, login, metrics, oauth, operator, orgs,
-    people, sessions, two_factor, usage, webhooks,
+    people, plans, sessions, two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -77,6 +77,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operator::suspend))
         .routes(routes!(operator::resume))
         .routes(routes!(operator::usage))
+        .routes(routes!(plans::list_plans))
+        .routes(routes!(
+            plans::put_plan,
+            plans::get_plan,
+            plans::delete_plan
+        ))
         .routes(routes!(leaks::github))
         .routes(routes!(leaks::gitlab_types))
         .routes(routes!(leaks::gitlab_revoke))

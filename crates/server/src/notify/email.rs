@@ -119,6 +119,9 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     if payload["name"] == "api_key.exposed" {
         return render_exposed(payload, org_name, to, delivery_id);
     }
+    if payload["name"] == "quota.threshold" {
+        return render_quota(payload, org_name, to, delivery_id);
+    }
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     let name = s(&payload["name"]);
     let data = &payload["data"];
@@ -360,6 +363,46 @@ fn render_exposed(payload: &Value, org_name: &str, to: &str, delivery_id: &str) 
     compose(payload, to, delivery_id, subject, &facts, line, advice)
 }
 
+/// `quota.threshold`: how much of the plan's daily or monthly quota the
+/// organization used, and what happens at 100 %.
+fn render_quota(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> Mail {
+    let data = &payload["data"];
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let period = s(&data["period"]);
+    let percent = data["percent"].as_i64().unwrap_or(0);
+    let adjective = if period == "day" { "daily" } else { "monthly" };
+    let subject = format!("{org_name} used {percent} % of its {adjective} quota");
+    let facts = [
+        (
+            "Organization",
+            format!("{org_name} ({})", s(&payload["org_id"])),
+        ),
+        (
+            "Quota",
+            format!(
+                "{} requests per UTC {period}, from {}",
+                data["requests"],
+                s(&data["period_start"])
+            ),
+        ),
+        ("Used", format!("{} ({percent} %)", data["used"])),
+        ("Event", format!("{} (quota.threshold)", s(&payload["id"]))),
+    ];
+    let (line, advice) = if percent >= 100 {
+        (
+            "Token checks of this organization's keys are refused with 429 quota_exceeded \
+             until the period ends.",
+            "Ask your provider for a larger plan, or wait for the next period.",
+        )
+    } else {
+        (
+            "Token checks still work; at 100 % they are refused until the period ends.",
+            "Check which keys use the most in Usage, or ask your provider for a larger plan.",
+        )
+    };
+    compose(payload, to, delivery_id, subject, &facts, line, advice)
+}
+
 pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -402,6 +445,25 @@ mod tests {
         assert!(m.text.contains("When: 2026-05-12 00:00:00 UTC"));
         assert!(m.text.contains("From IP: 203.0.113.9"));
         assert!(m.html.contains("Acme &lt;&amp;&gt;"));
+        assert!(m.text.lines().all(|l| l.len() <= 78));
+    }
+
+    #[test]
+    fn a_quota_threshold_mail_says_how_much_was_used_and_what_happens_at_100() {
+        let p = json!({"id": "evt_3", "name": "quota.threshold", "created_at": "2026-05-12T00:00:00.000Z",
+            "org_id": "org_1", "account_id": null, "data": {"org_id": "org_1", "external_id": "cus_1",
+            "period": "day", "period_start": "2026-05-12T00:00:00.000Z", "requests": 1000, "used": 800,
+            "percent": 80}});
+        let m = render(&p, "Acme", "owner@acme.test", "dlv_3");
+        assert_eq!(m.subject, "Acme used 80 % of its daily quota");
+        assert!(m.text.contains("Used: 800 (80 %)"), "{}", m.text);
+        assert!(m.text.contains("1000 requests per UTC day"));
+        let mut full = p.clone();
+        full["data"]["percent"] = json!(100);
+        full["data"]["period"] = json!("month");
+        let m = render(&full, "Acme", "owner@acme.test", "dlv_4");
+        assert_eq!(m.subject, "Acme used 100 % of its monthly quota");
+        assert!(m.text.contains("quota_exceeded"));
         assert!(m.text.lines().all(|l| l.len() <= 78));
     }
 

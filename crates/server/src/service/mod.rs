@@ -13,6 +13,7 @@ pub mod leaks;
 pub mod operator;
 pub mod orgs;
 pub mod passwords;
+pub mod plans;
 pub mod sessions;
 pub mod tokens;
 pub mod two_factor;

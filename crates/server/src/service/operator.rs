@@ -128,16 +128,19 @@ fn external_id(v: &str) -> Result<String, Error> {
     Ok(v.to_owned())
 }
 
-fn plan_id(v: &str) -> Result<String, Error> {
-    let ok = !v.is_empty()
-        && v.len() <= 64
-        && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'));
-    if ok {
-        Ok(v.to_owned())
-    } else {
-        Err(Error::invalid("plan_id", "must match [a-z0-9_-]{1,64}"))
+/// A `plan_id` of an organization: a plan that exists (else 400
+/// `validation_error` on `plan_id`: it is a field of the body, not the
+/// object the URL names).
+async fn plan_id(app: &App, v: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(v) = v else { return Ok(None) };
+    keygate_core::quota::Plan::check_id(v)?;
+    if app.store.plan(v).await?.is_none() {
+        return Err(Error::invalid(
+            "plan_id",
+            "no such plan; create it first with PUT /operator/v1/plans/{plan_id}",
+        ));
     }
+    Ok(Some(v.to_owned()))
 }
 
 fn metadata(m: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, Error> {
@@ -170,7 +173,7 @@ pub async fn create_org(app: &App, op: &Operator, new: NewOrg) -> Result<Created
         org_id: OrgId::generate(),
         name: name.into_string(),
         external_id: new.external_id.as_deref().map(external_id).transpose()?,
-        plan_id: new.plan_id.as_deref().map(plan_id).transpose()?,
+        plan_id: plan_id(app, new.plan_id.as_deref()).await?,
         metadata: metadata(new.metadata)?,
         suspended: None,
         created_at: now,
@@ -211,6 +214,11 @@ pub async fn create_org(app: &App, op: &Operator, new: NewOrg) -> Result<Created
     app.store
         .create_operator_org(&org, &accounts, &invitation, &[created, invited], &mail)
         .await?;
+    if org.plan_id.is_some() {
+        app.cache
+            .refresh_org(app.store.as_ref(), &org.org_id)
+            .await?;
+    }
     app.dispatcher.wake();
     Ok(CreatedOrg {
         invitation_url: links::url(&app.settings.notify.public_url, &app.pepper, &link),
@@ -297,7 +305,7 @@ pub async fn update_org(
         org.external_id = e.as_deref().map(external_id).transpose()?;
     }
     if let Some(p) = change.plan_id {
-        org.plan_id = p.as_deref().map(plan_id).transpose()?;
+        org.plan_id = plan_id(app, p.as_deref()).await?;
     }
     if let Some(m) = change.metadata {
         org.metadata = metadata(m)?;

@@ -8,6 +8,7 @@ use keygate_core::catalog::AmbiguousPath;
 use keygate_core::crypto::{random_base62, sha256};
 use keygate_core::dpop::ProofError;
 use keygate_core::permission::{narrow_scope, scope_allows};
+use keygate_core::quota::{Period, Plan};
 use keygate_core::token::{Claims, Confirmation, ISSUER};
 use keygate_core::{Access, AccountId, ApiKey, ClientId, OrgId, login_target};
 
@@ -280,6 +281,14 @@ pub enum Denied {
     RateLimited {
         client_id: ClientId,
         org_id: OrgId,
+        status: RateLimitStatus,
+    },
+    /// A valid token whose organization used up a quota of its plan for
+    /// this UTC day or month: 429 `quota_exceeded`.
+    QuotaExceeded {
+        client_id: ClientId,
+        org_id: OrgId,
+        period: Period,
         status: RateLimitStatus,
     },
     /// A valid token used from outside its key's network allowlist: 403.
@@ -559,20 +568,57 @@ fn authorize(
         identity.account_id(),
     ) && (!claims.narrowed || scope_allows(&claims.scope, &resource.name, needed))
     {
-        let Some(limit) = app.cache.limit_of(cred) else {
-            return Ok(None);
+        let now = now_ms();
+        let status = match app.cache.limit_of(cred) {
+            Some(limit) => match app.rate_limits.take(identity.client_id(), limit, now) {
+                Ok(status) => Some(status),
+                Err(status) => {
+                    return Err(Denied::RateLimited {
+                        client_id: identity.claims.sub.clone(),
+                        org_id: identity.claims.org_id.clone(),
+                        status,
+                    });
+                }
+            },
+            None => None,
         };
-        match app.rate_limits.take(identity.client_id(), limit, now_ms()) {
-            Ok(status) => Ok(Some(status)),
-            Err(status) => Err(Denied::RateLimited {
-                client_id: identity.claims.sub.clone(),
-                org_id: identity.claims.org_id.clone(),
-                status,
-            }),
+        if let Some(plan) = app.cache.plan_of(&cred.org_id) {
+            take_quotas(app, identity, &plan, status.is_some(), now)?;
         }
+        Ok(status)
     } else {
         Err(Denied::Forbidden)
     }
+}
+
+/// Counts one check against each quota of the organization's plan. A
+/// refusal gives back what this check already counted (the key's limit, an
+/// earlier quota): a refused call uses nothing.
+fn take_quotas(
+    app: &App,
+    identity: &Identity,
+    plan: &Plan,
+    limited: bool,
+    now: i64,
+) -> Result<(), Denied> {
+    let org_id = identity.org_id();
+    for (i, q) in plan.quotas.iter().enumerate() {
+        if let Err(status) = app.rate_limits.take_quota(org_id, *q, now) {
+            for earlier in &plan.quotas[..i] {
+                app.rate_limits.give_back_quota(org_id, earlier.period);
+            }
+            if limited {
+                app.rate_limits.give_back(identity.client_id());
+            }
+            return Err(Denied::QuotaExceeded {
+                client_id: identity.claims.sub.clone(),
+                org_id: org_id.clone(),
+                period: q.period,
+                status,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

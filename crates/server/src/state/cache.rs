@@ -24,6 +24,7 @@ use std::sync::{Arc, RwLock};
 use keygate_core::Networks;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
+use keygate_core::quota::Plan;
 use keygate_core::token::Claims;
 use keygate_core::{AccountId, ClientId, OrgId, RateLimit};
 use keygate_store::{KeyCredential, PreviousSecret, Store, StoreError};
@@ -198,6 +199,9 @@ pub struct CredentialCache {
     accounts: Sharded<AccountId, OrgId>,
     /// Organizations' default rate limits (only those that have one).
     org_limits: Sharded<OrgId, RateLimit>,
+    /// Organizations' plans (only those on one; `plan_count` of them).
+    org_plans: Sharded<OrgId, Arc<Plan>>,
+    plan_count: std::sync::atomic::AtomicUsize,
     /// Suspended organizations (`suspended_count` of them): their keys log
     /// in and check tokens to 403 `org_suspended`.
     suspended: Sharded<OrgId, ()>,
@@ -226,6 +230,8 @@ struct Contents {
     keys: Sharded<ClientId, Arc<Credential>>,
     accounts: Sharded<AccountId, OrgId>,
     org_limits: Sharded<OrgId, RateLimit>,
+    org_plans: Sharded<OrgId, Arc<Plan>>,
+    plan_count: usize,
     suspended: Sharded<OrgId, ()>,
     suspended_count: usize,
 }
@@ -278,6 +284,14 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
     for (org_id, limit) in store.org_rate_limits().await? {
         org_limits.write(org_id.as_str()).insert(org_id, limit);
     }
+    let org_plans: Sharded<OrgId, Arc<Plan>> = Sharded::default();
+    let mut plan_count = 0;
+    for (org_id, p) in store.org_plans().await? {
+        org_plans
+            .write(org_id.as_str())
+            .insert(org_id, Arc::new(p.plan));
+        plan_count += 1;
+    }
     let suspended: Sharded<OrgId, ()> = Sharded::default();
     let mut suspended_count = 0;
     for org_id in store.suspended_orgs().await? {
@@ -288,6 +302,8 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
         keys,
         accounts,
         org_limits,
+        org_plans,
+        plan_count,
         suspended,
         suspended_count,
     })
@@ -300,6 +316,8 @@ impl CredentialCache {
             keys,
             accounts,
             org_limits,
+            org_plans,
+            plan_count,
             suspended,
             suspended_count,
         } = read_all(store).await?;
@@ -307,6 +325,8 @@ impl CredentialCache {
             keys,
             accounts,
             org_limits,
+            org_plans,
+            plan_count: plan_count.into(),
             suspended,
             suspended_count: suspended_count.into(),
             loaded_at: AtomicI64::new(crate::state::clock::now_ms()),
@@ -326,6 +346,8 @@ impl CredentialCache {
         self.keys.replace_with(fresh.keys);
         self.accounts.replace_with(fresh.accounts);
         self.org_limits.replace_with(fresh.org_limits);
+        self.org_plans.replace_with(fresh.org_plans);
+        self.plan_count.store(fresh.plan_count, Ordering::Relaxed);
         self.suspended.replace_with(fresh.suspended);
         self.suspended_count
             .store(fresh.suspended_count, Ordering::Relaxed);
@@ -432,6 +454,31 @@ impl CredentialCache {
     pub fn limit_of(&self, cred: &Credential) -> Option<RateLimit> {
         cred.rate_limit
             .or_else(|| self.org_limits.get(cred.org_id.as_str()))
+            .or_else(|| self.plan_of(&cred.org_id).and_then(|p| p.rate_limit))
+    }
+
+    /// The organization's plan, if it is on one. Memory only, and while no
+    /// organization is on a plan, one atomic load.
+    #[inline]
+    pub fn plan_of(&self, org_id: &OrgId) -> Option<Arc<Plan>> {
+        if self.plan_count.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.org_plans.get(org_id.as_str())
+    }
+
+    /// Every organization on a plan that has quotas, with its plan.
+    pub fn orgs_with_quotas(&self) -> Vec<(OrgId, Arc<Plan>)> {
+        let mut out = Vec::new();
+        for shard in self.org_plans.shards.iter() {
+            let map = shard.read().unwrap_or_else(|p| p.into_inner());
+            out.extend(
+                map.iter()
+                    .filter(|(_, p)| !p.quotas.is_empty())
+                    .map(|(o, p)| (o.clone(), p.clone())),
+            );
+        }
+        out
     }
 
     /// Whether the organization is suspended. Memory only, and while no
@@ -460,6 +507,19 @@ impl CredentialCache {
             match (was, suspended) {
                 (false, true) => self.suspended_count.fetch_add(1, Ordering::Relaxed),
                 (true, false) => self.suspended_count.fetch_sub(1, Ordering::Relaxed),
+                _ => 0,
+            };
+        }
+        let plan = store.org_plan(org_id).await?;
+        {
+            let mut map = self.org_plans.write(org_id.as_str());
+            let was = match plan {
+                Some(p) => map.insert(org_id.clone(), Arc::new(p.plan)).is_some(),
+                None => map.remove(org_id.as_str()).is_some(),
+            };
+            match (was, map.contains_key(org_id.as_str())) {
+                (false, true) => self.plan_count.fetch_add(1, Ordering::Relaxed),
+                (true, false) => self.plan_count.fetch_sub(1, Ordering::Relaxed),
                 _ => 0,
             };
         }

@@ -24,6 +24,12 @@
 //! down, each instance enforces N by itself (per-instance limits) until it
 //! answers again; nothing on the request path ever waits for Redis.
 //!
+//! **Quotas** of a plan (`take_quota`) are counters of the same kind, one per
+//! organization and UTC calendar day or month, settled with Redis in the same
+//! pipeline. A quota's counter starts from what the usage table counted
+//! earlier in its period (`seed_quota`, at start), so a restart does not
+//! reset it.
+//!
 //! One settle is one pipeline: for each key used lately, `INCRBY` its counter
 //! for the window (named by client id, window length and window end; it
 //! expires a little after the window) by this instance's new count (0 when
@@ -40,7 +46,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use keygate_core::RateLimit;
+use keygate_core::quota::{Period, Quota, THRESHOLDS, threshold_count};
+use keygate_core::{OrgId, RateLimit};
 
 use crate::state::cache::FastHasher;
 use crate::state::clock::now_ms;
@@ -106,6 +113,9 @@ pub struct KeyRateLimits {
     ids: RandomState,
     /// Set when `--redis-url` is given.
     shared: Option<Shared>,
+    /// Quotas whose count just reached a threshold (80/90/100 %), for the
+    /// task that sends `quota.threshold`: touched only at those counts.
+    crossed: Mutex<Vec<(OrgId, Quota)>>,
 }
 
 struct Shared {
@@ -114,6 +124,30 @@ struct Shared {
     healthy: AtomicBool,
     /// Instances that settled with Redis in the last few seconds (this one too).
     peers: AtomicU32,
+}
+
+/// The window a check counts in: when it ends (Unix s) and the seconds
+/// until then, rounded up.
+#[derive(Clone, Copy)]
+struct Window {
+    ends_at: u32,
+    reset_secs: u32,
+}
+
+impl Window {
+    fn ending(ends_at_s: i64, now_ms: i64) -> Window {
+        let reset_ms = ends_at_s * 1000 - now_ms;
+        Window {
+            ends_at: u32::try_from(ends_at_s).unwrap_or(u32::MAX),
+            reset_secs: u32::try_from((reset_ms + 999) / 1000).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// The name of an organization's quota counter in Redis (beside key ids,
+/// which start `kg_`/`ak_`…, never `quota-`).
+fn quota_counter(org_id: &OrgId, period: Period) -> Box<str> {
+    format!("quota-{}:{}", period.as_str(), org_id).into()
 }
 
 /// Counts taken out for one settle with Redis.
@@ -141,6 +175,7 @@ impl KeyRateLimits {
         KeyRateLimits {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             ids: RandomState::new(),
+            crossed: Mutex::default(),
             shared: shared.then(|| Shared {
                 healthy: AtomicBool::new(false),
                 peers: AtomicU32::new(1),
@@ -166,11 +201,126 @@ impl KeyRateLimits {
         let per = i64::from(limit.per_seconds.max(1));
         let now_s = now_ms.div_euclid(1000);
         let ends_at = (now_s.div_euclid(per) + 1) * per;
-        let reset_ms = ends_at * 1000 - now_ms;
-        let reset_secs = u32::try_from((reset_ms + 999) / 1000).unwrap_or(u32::MAX);
-        let ends_at = u32::try_from(ends_at).unwrap_or(u32::MAX);
-        let n = limit.requests;
         let hash = self.ids.hash_one(client_id);
+        self.take_window(
+            hash,
+            || client_id.into(),
+            limit,
+            Window::ending(ends_at, now_ms),
+        )
+    }
+
+    /// Counts one token check against the organization's `quota` for the UTC
+    /// calendar period of `now_ms`: the same counters (and Redis settling) as
+    /// key limits, one per organization and period. The status's
+    /// `limit.per_seconds` is the period's length.
+    pub fn take_quota(
+        &self,
+        org_id: &OrgId,
+        quota: Quota,
+        now_ms: i64,
+    ) -> Result<RateLimitStatus, RateLimitStatus> {
+        let (start, end) = quota.period.bounds(now_ms);
+        let limit = RateLimit {
+            requests: quota.requests,
+            per_seconds: u32::try_from((end - start) / 1000).unwrap_or(u32::MAX),
+        };
+        let taken = self.take_window(
+            self.quota_hash(org_id, quota.period),
+            || quota_counter(org_id, quota.period),
+            limit,
+            Window::ending(end.div_euclid(1000), now_ms),
+        );
+        if let Ok(s) = &taken {
+            let used = quota.requests.saturating_sub(s.remaining);
+            if THRESHOLDS
+                .iter()
+                .any(|p| threshold_count(quota.requests, *p) == used)
+            {
+                self.crossed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((org_id.clone(), quota));
+            }
+        }
+        taken
+    }
+
+    /// Quotas that reached a threshold since the last call (an organization
+    /// may have left its plan since).
+    pub fn take_crossed(&self) -> Vec<(OrgId, Quota)> {
+        std::mem::take(&mut *self.crossed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn quota_hash(&self, org_id: &OrgId, period: Period) -> u64 {
+        self.ids.hash_one((org_id.as_str(), period))
+    }
+
+    /// Takes back one count of a check that a later rule refused (so that a
+    /// refused call uses neither the key's limit nor a quota).
+    pub fn give_back(&self, client_id: &str) {
+        self.give_back_hash(self.ids.hash_one(client_id));
+    }
+
+    pub fn give_back_quota(&self, org_id: &OrgId, period: Period) {
+        self.give_back_hash(self.quota_hash(org_id, period));
+    }
+
+    fn give_back_hash(&self, hash: u64) {
+        let mut shard = self.shard(hash);
+        if let Some(slot) = shard.slots.get_mut(&hash)
+            && slot.here > 0
+        {
+            slot.here -= 1;
+            slot.unsettled = slot.unsettled.saturating_sub(1);
+        }
+    }
+
+    /// Counts of the organization's period allowed before this process
+    /// started (from the usage table): they count against the quota here;
+    /// with Redis, the first settle replaces them with Redis's total.
+    pub fn seed_quota(&self, org_id: &OrgId, period: Period, allowed: u32, now_ms: i64) {
+        let (_, end) = period.bounds(now_ms);
+        let ends_at = u32::try_from(end.div_euclid(1000)).unwrap_or(u32::MAX);
+        let hash = self.quota_hash(org_id, period);
+        let mut shard = self.shard(hash);
+        let slot = shard.slots.entry(hash).or_default();
+        if slot.ends_at != ends_at {
+            *slot = Slot {
+                ends_at,
+                ..Slot::default()
+            };
+        }
+        slot.others = slot.others.max(allowed);
+    }
+
+    /// How many checks the organization's `period` quota counted in the
+    /// period of `now_ms`, on every instance as of the last settle.
+    pub fn quota_used(&self, org_id: &OrgId, period: Period, now_ms: i64) -> u32 {
+        let (_, end) = period.bounds(now_ms);
+        let ends_at = u32::try_from(end.div_euclid(1000)).unwrap_or(u32::MAX);
+        let hash = self.quota_hash(org_id, period);
+        let shard = self.shard(hash);
+        match shard.slots.get(&hash) {
+            Some(s) if s.ends_at == ends_at => s.others.saturating_add(s.here),
+            _ => 0,
+        }
+    }
+
+    /// One check counted in `window`'s counter `hash`; `name` names the
+    /// counter in Redis (only asked the first time it is used lately).
+    fn take_window(
+        &self,
+        hash: u64,
+        name: impl FnOnce() -> Box<str>,
+        limit: RateLimit,
+        window: Window,
+    ) -> Result<RateLimitStatus, RateLimitStatus> {
+        let Window {
+            ends_at,
+            reset_secs,
+        } = window;
+        let n = limit.requests;
         let settling = self
             .shared
             .as_ref()
@@ -195,10 +345,18 @@ impl KeyRateLimits {
                 let used = slot.unsettled + u32::from(allowed);
                 (allowed, left.saturating_sub(used), used >= left)
             }
-            // One instance (or Redis out of reach): this instance's own count.
-            None => {
+            // Redis out of reach: this instance's own count.
+            None if self.shared.is_some() => {
                 let allowed = slot.here < n;
                 let used = slot.here + u32::from(allowed);
+                (allowed, n.saturating_sub(used), used >= n)
+            }
+            // One instance: its own count, plus what a quota counted before
+            // this process started (`seed_quota`; 0 for key limits).
+            None => {
+                let before = slot.others.saturating_add(slot.here);
+                let allowed = before < n;
+                let used = before + u32::from(allowed);
                 (allowed, n.saturating_sub(used), used >= n)
             }
         };
@@ -221,7 +379,7 @@ impl KeyRateLimits {
                     shard.dirty.insert(
                         hash,
                         Dirty {
-                            client_id: client_id.into(),
+                            client_id: name(),
                             per_seconds: limit.per_seconds,
                             idle: 0,
                         },

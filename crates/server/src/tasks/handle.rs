@@ -27,6 +27,8 @@ pub enum TaskName {
     RateLimitSweep,
     /// Settles per-key rate-limit counts with Redis.
     RateLimitSettle,
+    /// Starts quota counters from the usage table; sends `quota.threshold`.
+    Quotas,
     /// Picks up `keygate keys rotate-signing-key` from the data dir.
     SigningKeysWatch,
     /// The `--metrics-listen` listener.
@@ -43,6 +45,7 @@ impl TaskName {
             TaskName::Notify => "notify",
             TaskName::RateLimitSweep => "rate_limit_sweep",
             TaskName::RateLimitSettle => "rate_limit_settle",
+            TaskName::Quotas => "quotas",
             TaskName::SigningKeysWatch => "signing_keys_watch",
             TaskName::MetricsListener => "metrics_listener",
         }

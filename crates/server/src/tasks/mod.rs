@@ -9,6 +9,7 @@
 
 pub mod handle;
 pub mod lifecycle;
+pub mod quotas;
 pub mod signing_keys;
 pub mod sync;
 pub mod upkeep;
@@ -26,13 +27,16 @@ pub use handle::{Stop, TaskName, Tasks};
 /// Starts every background task of `serve`. `feed` is the database's change
 /// feed (PostgreSQL; `None` on SQLite); `signing_keys_dir` is the data dir
 /// whose signing-keys file is watched, `None` when the keys come from the
-/// environment.
-pub fn start(
+/// environment. Quota counters start from the usage table before it returns.
+pub async fn start(
     app: &AppState,
     tasks: &mut Tasks,
     feed: Option<ChangeFeed>,
     signing_keys_dir: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    let seeded = quotas::seed_all(app)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading this period's usage for quotas: {e}"))?;
     if let Some(feed) = feed {
         sync::follow(app.clone(), feed, tasks);
     }
@@ -50,6 +54,7 @@ pub fn start(
         });
     }
     lifecycle::start(app, tasks);
+    quotas::start(app, tasks, seeded);
     if let Some(dir) = signing_keys_dir {
         let app = app.clone();
         tasks.spawn(TaskName::SigningKeysWatch, |stop| {

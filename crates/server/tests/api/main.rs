@@ -39,6 +39,7 @@ mod operator;
 mod people;
 mod prefixes;
 mod quickstart;
+mod quotas;
 mod rate_limits;
 mod raw_http;
 mod readiness;

@@ -10,7 +10,7 @@ use crate::helpers::*;
 const INTROSPECTION: &str = "introspection-secret-for-operator-tests";
 
 /// `keygate operator token create --name NAME`: the one kgop_ token printed.
-fn new_token(app: &TestApp, name: &str) -> Session {
+pub(crate) fn new_token(app: &TestApp, name: &str) -> Session {
     let out = app.cli(&["operator", "token", "create", "--name", name], "");
     assert!(
         out.status.success(),
@@ -26,7 +26,13 @@ fn new_token(app: &TestApp, name: &str) -> Session {
     }
 }
 
-async fn op(app: &TestApp, m: Method, path: &str, token: &Session, body: Option<Value>) -> Resp {
+pub(crate) async fn op(
+    app: &TestApp,
+    m: Method,
+    path: &str,
+    token: &Session,
+    body: Option<Value>,
+) -> Resp {
     app.req(m, path, Some(token), body).await
 }
 
@@ -332,7 +338,7 @@ async fn app_page(app: &TestApp, org_id: &str, member: &Session) -> String {
     page.text().await.unwrap()
 }
 
-async fn verify(app: &TestApp, token: &str) -> Resp {
+pub(crate) async fn verify(app: &TestApp, token: &str) -> Resp {
     let rb = app
         .http
         .get(format!("{}/auth/verify", app.base))

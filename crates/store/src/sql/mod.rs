@@ -19,6 +19,7 @@ mod operators;
 mod orgs;
 mod passwords;
 mod people;
+mod plans;
 mod policies;
 pub(crate) mod rows;
 mod schema;

@@ -141,6 +141,8 @@ where
             Self::insert_account(&mut tx, a).await?;
         }
         Self::insert_invitation(&mut tx, invitation).await?;
+        // Other instances' caches learn its plan (quotas, default limit).
+        DB::changed(&mut tx, &Change::Org(org.org_id.clone())).await?;
         Self::commit_with_mail(tx, audit, std::slice::from_ref(mail), Some(&org.org_id)).await
     }
 

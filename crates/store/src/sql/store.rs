@@ -17,8 +17,9 @@ use crate::{
     ChainCheck, ChangeFeed, DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord,
     KeyCredential, KeyEdit, KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration,
     OperatorTokenRecord, OrgProfile, OrgQuery, OrgRecord, OutboxStats, PasswordResetRecord,
-    PoolStats, Result, Rotation, SessionRecord, Store, TwoFactorRecord, UnusedKey, UsageBatch,
-    UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
+    PlanRecord, PoolStats, QuotaThreshold, Result, Rotation, SessionRecord, Store, TwoFactorRecord,
+    UnusedKey, UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord,
+    WebhookRecord,
 };
 
 #[async_trait]
@@ -52,6 +53,31 @@ where
 
     async fn org(&self, org_id: &OrgId) -> Result<Option<OrgRecord>> {
         SqlStore::org(self, org_id).await
+    }
+
+    async fn put_plan(&self, plan: &PlanRecord) -> Result<bool> {
+        SqlStore::put_plan(self, plan).await
+    }
+    async fn plan(&self, plan_id: &str) -> Result<Option<PlanRecord>> {
+        SqlStore::plan(self, plan_id).await
+    }
+    async fn plans(&self) -> Result<Vec<PlanRecord>> {
+        SqlStore::plans(self).await
+    }
+    async fn delete_plan(&self, plan_id: &str) -> Result<()> {
+        SqlStore::delete_plan(self, plan_id).await
+    }
+    async fn org_plans(&self) -> Result<Vec<(OrgId, PlanRecord)>> {
+        SqlStore::org_plans(self).await
+    }
+    async fn org_plan(&self, org_id: &OrgId) -> Result<Option<PlanRecord>> {
+        SqlStore::org_plan(self, org_id).await
+    }
+    async fn allowed_since(&self, since: i64) -> Result<Vec<(OrgId, i64)>> {
+        SqlStore::allowed_since(self, since).await
+    }
+    async fn claim_quota_threshold(&self, t: &QuotaThreshold, audit: &AuditEvent) -> Result<bool> {
+        SqlStore::claim_quota_threshold(self, t, audit).await
     }
 
     async fn create_operator_token(&self, token: &OperatorTokenRecord) -> Result<()> {

@@ -113,6 +113,7 @@ on_both_backends!(
     operator_tokens_and_provisioned_orgs_are_kept,
     the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
     an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
+    plans_are_kept_and_a_threshold_is_claimed_once,
 );
 
 #[test]

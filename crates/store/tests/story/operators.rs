@@ -159,3 +159,77 @@ pub async fn operator_tokens_and_provisioned_orgs_are_kept(store: &dyn Store, _p
         .unwrap();
     assert!(store.suspended_orgs().await.unwrap().is_empty());
 }
+
+pub async fn plans_are_kept_and_a_threshold_is_claimed_once(store: &dyn Store, _pg: bool) {
+    use keygate_core::RateLimit;
+    use keygate_core::quota::{Period, Plan, Quota};
+    use keygate_store::{PlanRecord, QuotaThreshold};
+
+    let plan = |name: &str, day: u32| PlanRecord {
+        plan: Plan {
+            plan_id: "basic".into(),
+            name: name.into(),
+            quotas: vec![Quota {
+                period: Period::Day,
+                requests: day,
+            }],
+            rate_limit: Some(RateLimit {
+                requests: 5,
+                per_seconds: 60,
+            }),
+        },
+        created_at: NOW,
+        updated_at: NOW,
+    };
+    assert!(
+        store.put_plan(&plan("Basic", 100)).await.unwrap(),
+        "created"
+    );
+    assert!(
+        !store.put_plan(&plan("Basic+", 200)).await.unwrap(),
+        "replaced"
+    );
+    assert_eq!(
+        store.plan("basic").await.unwrap(),
+        Some(plan("Basic+", 200))
+    );
+    assert_eq!(store.plans().await.unwrap(), vec![plan("Basic+", 200)]);
+    // `profile` puts organizations on "basic".
+    let a = profile("Acme", None);
+    provision(store, &a, "owner@acme.test").await.unwrap();
+    assert_eq!(
+        store.org_plans().await.unwrap(),
+        vec![(a.org_id.clone(), plan("Basic+", 200))]
+    );
+    assert_eq!(
+        store.org_plan(&a.org_id).await.unwrap(),
+        Some(plan("Basic+", 200))
+    );
+    let used = store.delete_plan("basic").await;
+    assert!(matches!(used, Err(StoreError::Conflict(_))), "{used:?}");
+    assert!(matches!(
+        store.delete_plan("gold").await,
+        Err(StoreError::NotFound)
+    ));
+
+    let t = QuotaThreshold {
+        org_id: a.org_id.clone(),
+        period: Period::Day,
+        period_start: NOW,
+        percent: 80,
+    };
+    let claim = || event(Some(&a.org_id), "quota.threshold", None);
+    assert!(store.claim_quota_threshold(&t, &claim()).await.unwrap());
+    assert!(
+        !store.claim_quota_threshold(&t, &claim()).await.unwrap(),
+        "once"
+    );
+    let next = QuotaThreshold { percent: 90, ..t };
+    assert!(store.claim_quota_threshold(&next, &claim()).await.unwrap());
+
+    let mut off = a.clone();
+    off.plan_id = None;
+    store.update_org_profile(&off, &[]).await.unwrap();
+    store.delete_plan("basic").await.unwrap();
+    assert_eq!(store.plans().await.unwrap(), vec![]);
+}

@@ -21,7 +21,9 @@ pub use crate::audit_chain::{
     the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
 };
 pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
-pub use crate::operators::operator_tokens_and_provisioned_orgs_are_kept;
+pub use crate::operators::{
+    operator_tokens_and_provisioned_orgs_are_kept, plans_are_kept_and_a_threshold_is_claimed_once,
+};
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 pub use crate::policy::allowlists_and_key_policies_are_kept;
 pub use crate::usage::usage_adds_up_and_an_idle_key_is_claimed_once;

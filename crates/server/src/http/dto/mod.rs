@@ -10,6 +10,7 @@ pub mod keys;
 pub mod leaks;
 pub mod operator;
 pub mod people;
+pub mod plans;
 pub mod two_factor;
 pub mod usage;
 pub mod webhooks;

@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod operator;
 pub mod orgs;
 pub mod people;
+pub mod plans;
 pub mod sessions;
 pub mod two_factor;
 pub mod usage;

@@ -67,11 +67,28 @@ pub struct ReasonRow {
     pub share: String,
 }
 
-/// The organization's usage: calls per day, top keys, refusals by reason.
+/// One quota of the organization's plan: a bar of this period's use.
+pub struct QuotaRow {
+    /// "Per UTC day" or "Per UTC month".
+    pub period: &'static str,
+    pub used: u32,
+    pub requests: u32,
+    pub percent: u32,
+    /// 80 % and 90 % of the quota: the bar turns at the thresholds.
+    pub low: u32,
+    pub high: u32,
+    pub resets: String,
+}
+
+/// The organization's usage: its plan's quotas, calls per day, top keys,
+/// refusals by reason.
 #[derive(Template)]
 #[template(path = "usage.html")]
 pub struct UsagePage {
     pub shell: Shell,
+    /// The plan's name and id, when the organization is on one.
+    pub plan: Option<(String, String)>,
+    pub quotas: Vec<QuotaRow>,
     pub chart: crate::ui::chart::Chart,
     pub top: Vec<TopKeyRow>,
     pub reasons: Vec<ReasonRow>,
@@ -151,7 +168,9 @@ pub async fn key_page(
 fn meaning(r: Reason) -> &'static str {
     match r {
         Reason::Scope => "The token's scope does not allow the request (403).",
-        Reason::RateLimit => "The key's rate limit was reached (429).",
+        Reason::RateLimit => {
+            "The key's rate limit, or a quota of the organization's plan, was reached (429)."
+        }
         Reason::Expired => "The token or its key had expired (401).",
         Reason::Revoked => "The key was deleted or regenerated after the token was issued (401).",
         Reason::Network => "The call came from outside the key's allowed networks (403).",
@@ -226,8 +245,31 @@ pub async fn overview(
             }
         })
         .collect();
+    let (plan, quotas) = match crate::service::plans::org_quotas(&app, &m.org_id) {
+        Some((plan, uses)) => (
+            Some((plan.name, plan.plan_id)),
+            uses.iter()
+                .map(|u| QuotaRow {
+                    period: match u.quota.period {
+                        keygate_core::quota::Period::Day => "Per UTC day",
+                        keygate_core::quota::Period::Month => "Per UTC month",
+                    },
+                    used: u.used,
+                    requests: u.quota.requests,
+                    percent: (u64::from(u.used.min(u.quota.requests)) * 100
+                        / u64::from(u.quota.requests.max(1))) as u32,
+                    low: keygate_core::quota::threshold_count(u.quota.requests, 80),
+                    high: keygate_core::quota::threshold_count(u.quota.requests, 90),
+                    resets: when(u.ends_at),
+                })
+                .collect(),
+        ),
+        None => (None, Vec::new()),
+    };
     Ok(render(&UsagePage {
         shell,
+        plan,
+        quotas,
         chart,
         top,
         reasons,
