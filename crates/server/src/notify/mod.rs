@@ -265,14 +265,12 @@ async fn finish(
             )
         }
     };
-    ctx.app.metrics.delivery(
-        matches!(d.target, DeliveryTarget::Webhook(_)),
-        match outcome {
-            AttemptOutcome::Delivered => metrics::Delivery::Delivered,
-            AttemptOutcome::RetryAt(_) => metrics::Delivery::Retry,
-            AttemptOutcome::GiveUp => metrics::Delivery::GaveUp,
-        },
-    );
+    let webhook = matches!(d.target, DeliveryTarget::Webhook(_));
+    let counted = match outcome {
+        AttemptOutcome::Delivered => metrics::Delivery::Delivered,
+        AttemptOutcome::RetryAt(_) => metrics::Delivery::Retry,
+        AttemptOutcome::GiveUp => metrics::Delivery::GaveUp,
+    };
     let channel = match &d.target {
         DeliveryTarget::Webhook(w) => format!("webhook {w}"),
         DeliveryTarget::Email(_) => "email".to_owned(),
@@ -296,6 +294,9 @@ async fn finish(
         // The lease runs out and the delivery is tried again: at least once.
         tracing::error!(error = %e, delivery_id = %d.delivery_id, "could not record a delivery attempt");
     }
+    // Counted once recorded: a scrape that sees the attempt also sees the
+    // delivery's new state in the outbox gauges.
+    ctx.app.metrics.delivery(webhook, counted);
 }
 
 #[cfg(test)]

@@ -144,12 +144,6 @@ impl Window {
     }
 }
 
-/// The name of an organization's quota counter in Redis (beside key ids,
-/// which start `kg_`/`ak_`…, never `quota-`).
-fn quota_counter(org_id: &OrgId, period: Period) -> Box<str> {
-    format!("quota-{}:{}", period.as_str(), org_id).into()
-}
-
 /// Counts taken out for one settle with Redis.
 pub struct Pending {
     hash: u64,
@@ -210,60 +204,10 @@ impl KeyRateLimits {
         )
     }
 
-    /// Counts one token check against the organization's `quota` for the UTC
-    /// calendar period of `now_ms`: the same counters (and Redis settling) as
-    /// key limits, one per organization and period. The status's
-    /// `limit.per_seconds` is the period's length.
-    pub fn take_quota(
-        &self,
-        org_id: &OrgId,
-        quota: Quota,
-        now_ms: i64,
-    ) -> Result<RateLimitStatus, RateLimitStatus> {
-        let (start, end) = quota.period.bounds(now_ms);
-        let limit = RateLimit {
-            requests: quota.requests,
-            per_seconds: u32::try_from((end - start) / 1000).unwrap_or(u32::MAX),
-        };
-        let taken = self.take_window(
-            self.quota_hash(org_id, quota.period),
-            || quota_counter(org_id, quota.period),
-            limit,
-            Window::ending(end.div_euclid(1000), now_ms),
-        );
-        if let Ok(s) = &taken {
-            let used = quota.requests.saturating_sub(s.remaining);
-            if THRESHOLDS
-                .iter()
-                .any(|p| threshold_count(quota.requests, *p) == used)
-            {
-                self.crossed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((org_id.clone(), quota));
-            }
-        }
-        taken
-    }
-
-    /// Quotas that reached a threshold since the last call (an organization
-    /// may have left its plan since).
-    pub fn take_crossed(&self) -> Vec<(OrgId, Quota)> {
-        std::mem::take(&mut *self.crossed.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn quota_hash(&self, org_id: &OrgId, period: Period) -> u64 {
-        self.ids.hash_one((org_id.as_str(), period))
-    }
-
     /// Takes back one count of a check that a later rule refused (so that a
     /// refused call uses neither the key's limit nor a quota).
     pub fn give_back(&self, client_id: &str) {
         self.give_back_hash(self.ids.hash_one(client_id));
-    }
-
-    pub fn give_back_quota(&self, org_id: &OrgId, period: Period) {
-        self.give_back_hash(self.quota_hash(org_id, period));
     }
 
     fn give_back_hash(&self, hash: u64) {
@@ -273,37 +217,6 @@ impl KeyRateLimits {
         {
             slot.here -= 1;
             slot.unsettled = slot.unsettled.saturating_sub(1);
-        }
-    }
-
-    /// Counts of the organization's period allowed before this process
-    /// started (from the usage table): they count against the quota here;
-    /// with Redis, the first settle replaces them with Redis's total.
-    pub fn seed_quota(&self, org_id: &OrgId, period: Period, allowed: u32, now_ms: i64) {
-        let (_, end) = period.bounds(now_ms);
-        let ends_at = u32::try_from(end.div_euclid(1000)).unwrap_or(u32::MAX);
-        let hash = self.quota_hash(org_id, period);
-        let mut shard = self.shard(hash);
-        let slot = shard.slots.entry(hash).or_default();
-        if slot.ends_at != ends_at {
-            *slot = Slot {
-                ends_at,
-                ..Slot::default()
-            };
-        }
-        slot.others = slot.others.max(allowed);
-    }
-
-    /// How many checks the organization's `period` quota counted in the
-    /// period of `now_ms`, on every instance as of the last settle.
-    pub fn quota_used(&self, org_id: &OrgId, period: Period, now_ms: i64) -> u32 {
-        let (_, end) = period.bounds(now_ms);
-        let ends_at = u32::try_from(end.div_euclid(1000)).unwrap_or(u32::MAX);
-        let hash = self.quota_hash(org_id, period);
-        let shard = self.shard(hash);
-        match shard.slots.get(&hash) {
-            Some(s) if s.ends_at == ends_at => s.others.saturating_add(s.here),
-            _ => 0,
         }
     }
 
@@ -489,119 +402,8 @@ impl KeyRateLimits {
     }
 }
 
-/// Drops ended windows every minute until `stop` resolves.
-pub async fn sweep_until(limits: Arc<KeyRateLimits>, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return,
-            () = tokio::time::sleep(Duration::from_secs(60)) => limits.sweep(now_ms()),
-        }
-    }
-}
-
-/// Instances that settled within this long count as alive.
-const ALIVE_MS: i64 = 3_000;
-const INSTANCES: &str = "keygate:rl:instances";
-/// After a failure, how long until Redis is tried again.
-const RETRY: Duration = Duration::from_secs(1);
-
-/// Settles counts with Redis every `SETTLE_EVERY` until `stop` resolves, and
-/// once more then, so the counts of this instance's last calls reach the others.
-pub async fn settle_until(
-    limits: Arc<KeyRateLimits>,
-    cfg: redis::RedisConfig,
-    stop: impl Future<Output = ()>,
-) {
-    let instance = keygate_core::crypto::random_base62(16);
-    let mut conn: Option<redis::Conn> = None;
-    let mut was_healthy = true;
-    let mut tick = tokio::time::interval(SETTLE_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    let mut last = false;
-    while !last {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = &mut stop => last = true,
-        }
-        let pending = limits.take_pending();
-        let result = match conn.as_mut() {
-            Some(c) => settle(c, &pending, &instance).await,
-            None => match redis::Conn::open(&cfg).await {
-                Ok(c) => settle(conn.insert(c), &pending, &instance).await,
-                Err(e) => Err(e),
-            },
-        };
-        match result {
-            Ok((totals, peers)) => {
-                limits.settled(pending, &totals, peers);
-                if !was_healthy {
-                    tracing::info!(redis = %cfg.address(), peers, "Redis answers again; rate limits hold across instances");
-                }
-                was_healthy = true;
-            }
-            Err(e) => {
-                limits.unsettled(pending);
-                conn = None;
-                if was_healthy {
-                    tracing::warn!(
-                        redis = %cfg.address(),
-                        error = %e,
-                        "cannot settle rate-limit counts with Redis; limits are per instance until it answers"
-                    );
-                }
-                was_healthy = false;
-                if !last {
-                    tokio::select! {
-                        () = tokio::time::sleep(RETRY) => {}
-                        () = &mut stop => last = true,
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// One pipeline: the new counts in, the totals and the live instances out.
-async fn settle(
-    conn: &mut redis::Conn,
-    pending: &[Pending],
-    instance: &str,
-) -> std::io::Result<(Vec<i64>, u32)> {
-    let now = now_ms();
-    let mut cmds = Vec::with_capacity(pending.len() * 2 + 3);
-    for p in pending {
-        let key = p.redis_key();
-        cmds.push(redis::cmd(&["INCRBY", &key, &p.delta.to_string()]));
-        // A little after the window ends; the name is never reused.
-        let ttl = u64::from(p.ends_at).saturating_sub(u64::try_from(now / 1000).unwrap_or(0)) + 10;
-        cmds.push(redis::cmd(&["EXPIRE", &key, &ttl.to_string()]));
-    }
-    cmds.push(redis::cmd(&["ZADD", INSTANCES, &now.to_string(), instance]));
-    cmds.push(redis::cmd(&[
-        "ZREMRANGEBYSCORE",
-        INSTANCES,
-        "-inf",
-        &(now - ALIVE_MS).to_string(),
-    ]));
-    cmds.push(redis::cmd(&["ZCARD", INSTANCES]));
-    let replies = tokio::time::timeout(redis::TIMEOUT, conn.pipeline(&cmds))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis is too slow"))??;
-    let mut totals = Vec::with_capacity(pending.len());
-    for pair in replies[..pending.len() * 2].chunks(2) {
-        match &pair[0] {
-            redis::Reply::Int(n) => totals.push(*n),
-            other => return Err(redis::bad(&format!("INCRBY answered {other:?}"))),
-        }
-    }
-    let peers = match replies.last() {
-        Some(redis::Reply::Int(n)) => u32::try_from(*n).unwrap_or(1),
-        other => return Err(redis::bad(&format!("ZCARD answered {other:?}"))),
-    };
-    Ok((totals, peers))
-}
+mod quotas;
+pub mod settle;
 
 #[cfg(test)]
 mod tests {

@@ -45,12 +45,12 @@ pub async fn start(
     upkeep::start(app, tasks);
     let limits = app.rate_limits.clone();
     tasks.spawn(TaskName::RateLimitSweep, |stop| {
-        rate_limits::sweep_until(limits, stop.requested())
+        rate_limits::settle::sweep_until(limits, stop.requested())
     });
     if let Some(cfg) = app.settings.redis.clone() {
         let limits = app.rate_limits.clone();
         tasks.spawn(TaskName::RateLimitSettle, |stop| {
-            rate_limits::settle_until(limits, cfg, stop.requested())
+            rate_limits::settle::settle_until(limits, cfg, stop.requested())
         });
     }
     lifecycle::start(app, tasks);

@@ -25,16 +25,20 @@ async fn the_audit_page_filters_by_actor_and_event_exports_json_lines_and_shows_
     let (st, _, html) = c.get(&base).await;
     assert_eq!(st, 200);
     assert!(html.contains("The hash chain verifies:"), "{html}");
-    assert!(html.contains(">scoped_key.<wbr>created<"));
+    assert!(html.contains("class=\"event-code\">scoped_key.created<"));
 
     // By event: only that event's rows.
     let (_, _, html) = c.get(&format!("{base}?action=scoped_key.created")).await;
-    let rows = html.matches("class=\"pill\">").count();
-    assert_eq!(html.matches(">scoped_key.<wbr>created<").count(), 2);
+    let rows = html.matches("class=\"event-code\">").count();
+    assert_eq!(
+        html.matches("class=\"event-code\">scoped_key.created<")
+            .count(),
+        2
+    );
     assert_eq!(rows, 2, "{html}");
     // By actor: the owner's events; nobody's: none.
     let (_, _, html) = c.get(&format!("{base}?actor=owner%40acme.test")).await;
-    assert!(html.contains(">scoped_key.<wbr>created<"));
+    assert!(html.contains("class=\"event-code\">scoped_key.created<"));
     let (_, _, html) = c.get(&format!("{base}?actor=nobody%40acme.test")).await;
     assert!(html.contains("No events"), "{html}");
 
