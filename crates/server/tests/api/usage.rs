@@ -84,6 +84,42 @@ async fn usage_reaching(app: &TestApp, org: &Org, query: &str, want: &(u64, Valu
     }
 }
 
+/// Waits until the lifecycle sweeper's first round is behind us, so that with
+/// an hour's interval it does not run again while the test moves the clock by
+/// seconds. That round starts after a jitter of up to 1.02 s from the start:
+/// a key expiring in three days, made now, gets its 7-day warning from it,
+/// unless the round came before the key. No warning 1.5 s after the key was
+/// made means exactly that (the jitter is over), so the next round is an hour
+/// away either way.
+async fn first_sweep_done(app: &TestApp, org: &Org, mut probe: Value) {
+    probe["expires_at"] = keygate_core::time::format_rfc3339(now_ms() + 3 * DAY_MS).into();
+    let probe = app.scoped_key(org, probe).await;
+    let warned = || async {
+        let r = app
+            .req(
+                Method::GET,
+                &format!(
+                    "/dev/v1/orgs/{}/audit-events?client_id={}&limit=20",
+                    org.org_id,
+                    cid(&probe)
+                ),
+                Some(&org.owner),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "scoped_key.expiring")
+    };
+    let start = Instant::now();
+    while !warned().await && start.elapsed() < Duration::from_millis(1500) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn usage_counts_rate_limit_expiry_and_ended_grace_refusals_by_reason() {
     // The lifecycle sweeper runs only at start here: an ended grace is still
@@ -97,6 +133,7 @@ async fn usage_counts_rate_limit_expiry_and_ended_grace_refusals_by_reason() {
     .await;
     let (app, org) = (&g.app, &g.org);
     let key = |name: &str| json!({"name": name, "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}});
+    first_sweep_done(app, org, key("probe")).await;
     let fa = |token: String| {
         let rb = app
             .http
