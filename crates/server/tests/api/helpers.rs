@@ -504,6 +504,15 @@ impl TestApp {
         r.body["token"].as_str().unwrap().to_owned()
     }
 
+    /// The org's audit events for `query` (`client_id=…&limit=…`), as the
+    /// owner reads them: newest first.
+    pub async fn audit_events(&self, org: &Org, query: &str) -> Vec<Value> {
+        let path = format!("/dev/v1/orgs/{}/audit-events?{query}", org.org_id);
+        let r = self.req(Method::GET, &path, Some(&org.owner), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["events"].as_array().unwrap().clone()
+    }
+
     pub async fn scoped_key(&self, org: &Org, body: Value) -> Value {
         let mut body = body;
         body["password"] = PASSWORD.into();

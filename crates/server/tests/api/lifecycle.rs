@@ -78,19 +78,9 @@ async fn introspect(app: &TestApp, token: &str) -> bool {
 
 /// The key's audit events, oldest first.
 async fn events(app: &TestApp, org: &Org, client_id: &str) -> Vec<Value> {
-    let r = app
-        .req(
-            Method::GET,
-            &format!(
-                "/dev/v1/orgs/{}/audit-events?client_id={client_id}&limit=100",
-                org.org_id
-            ),
-            Some(&org.owner),
-            None,
-        )
+    let mut list = app
+        .audit_events(org, &format!("client_id={client_id}&limit=100"))
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let mut list = r.body["events"].as_array().unwrap().clone();
     list.reverse();
     list
 }

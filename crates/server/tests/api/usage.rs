@@ -94,23 +94,10 @@ async fn usage_reaching(app: &TestApp, org: &Org, query: &str, want: &(u64, Valu
 async fn first_sweep_done(app: &TestApp, org: &Org, mut probe: Value) {
     probe["expires_at"] = keygate_core::time::format_rfc3339(now_ms() + 3 * DAY_MS).into();
     let probe = app.scoped_key(org, probe).await;
+    let query = format!("client_id={}&limit=20", cid(&probe));
     let warned = || async {
-        let r = app
-            .req(
-                Method::GET,
-                &format!(
-                    "/dev/v1/orgs/{}/audit-events?client_id={}&limit=20",
-                    org.org_id,
-                    cid(&probe)
-                ),
-                Some(&org.owner),
-                None,
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        r.body["events"]
-            .as_array()
-            .unwrap()
+        app.audit_events(org, &query)
+            .await
             .iter()
             .any(|e| e["action"] == "scoped_key.expiring")
     };
