@@ -70,12 +70,23 @@ async fn a_webhook_that_now_points_inside_is_refused_at_delivery_time() {
     // loopback target is checked again before every delivery.
     app.restart_with(Some(&[]), Some(&[("KEYGATE_RETRY_BASE_MS", "200")]));
     app.scoped_key(&org, named("inside")).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait for the delivery's first attempt to be on record, then look.
+    let webhook_id = wh["webhook_id"].as_str().unwrap();
+    let mut log = Vec::new();
+    for _ in 0..200 {
+        log = deliveries(&app, &org, webhook_id).await;
+        if log
+            .first()
+            .is_some_and(|d| d["attempt_log"].as_array().is_some_and(|a| !a.is_empty()))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         hook.posts().is_empty(),
         "nothing reached the loopback receiver"
     );
-    let log = deliveries(&app, &org, wh["webhook_id"].as_str().unwrap()).await;
     let err = log[0]["attempt_log"][0]["error"].as_str().unwrap();
     assert!(err.starts_with("refused"), "{err}");
 }

@@ -1,8 +1,6 @@
 //! Key lifecycle in the Developer app: the Regenerate dialog's grace period
 //! choice, and the expiry field of the scoped key form, in a real browser.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::{browser, org_with_two_accounts};
@@ -110,7 +108,8 @@ async fn the_key_form_sets_and_clears_an_expiry_and_the_list_shows_it() {
     let app = spawn_app().await;
     let org = org_with_two_accounts(&app).await;
     // One key that expires in a moment, to be listed as expired.
-    let soon = keygate_core::time::format_rfc3339(now_ms() + 1500);
+    let soon_ms = now_ms() + 1500;
+    let soon = keygate_core::time::format_rfc3339(soon_ms);
     let short = app
         .scoped_key(
             &org,
@@ -149,7 +148,7 @@ async fn the_key_form_sets_and_clears_an_expiry_and_the_list_shows_it() {
 
     b.click_text("a", "Done").await;
     b.wait_for_text("Expires 2 Jan 2031, 03:04 UTC").await;
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    app.move_clock_past(soon_ms).await;
     b.open_api_keys().await;
     b.wait_for_text("Expired").await;
     assert_eq!(app.get_scoped_key(&org, cid(&short)).await["expired"], true);
