@@ -118,6 +118,7 @@ pub(crate) fn key(
         created_at: NOW,
         updated_at: NOW,
         exposed_at: None,
+        credits: None,
     }
 }
 
@@ -439,6 +440,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                 expires_at: None,
                 allowed_networks: &Networks::default(),
                 require_dpop: false,
+                credits: None,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
@@ -473,6 +475,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                     expires_at: None,
                     allowed_networks: &Networks::default(),
                     require_dpop: false,
+                    credits: None,
                 },
                 NOW,
                 &event(Some(org_id), "x", None)
@@ -1527,6 +1530,7 @@ pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
                 expires_at: None,
                 allowed_networks: &Networks::default(),
                 require_dpop: false,
+                credits: None,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
