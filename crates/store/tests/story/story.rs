@@ -20,6 +20,7 @@ pub use crate::audit_chain::{
     an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
     the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
 };
+pub use crate::credits::credits_are_settled_and_their_exhaustion_claimed_once;
 pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::operators::{
     operator_tokens_and_provisioned_orgs_are_kept, plans_are_kept_and_a_threshold_is_claimed_once,
