@@ -94,12 +94,13 @@ impl KeyCredits {
     /// the refill comes (if there is one) when none is left.
     pub fn take(&self, client_id: &ClientId, c: &Credits, now_ms: i64) -> Result<(), Option<i64>> {
         let mut shard = self.shard(client_id.as_str());
-        let slot = match shard.get_mut(client_id) {
-            Some(s) if s.set_at == c.set_at => s,
-            _ => {
-                shard.insert(client_id.clone(), Slot::new(c));
-                shard.get_mut(client_id).expect("just inserted")
-            }
+        // A key first used here, or set anew since: start over (the id is
+        // cloned only then).
+        if shard.get(client_id).is_none_or(|s| s.set_at != c.set_at) {
+            shard.insert(client_id.clone(), Slot::new(c));
+        }
+        let Some(slot) = shard.get_mut(client_id) else {
+            return Ok(());
         };
         slot.roll(now_ms);
         let left = slot.left();
