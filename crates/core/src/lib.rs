@@ -6,6 +6,7 @@
 
 pub mod audit_chain;
 pub mod catalog;
+pub mod credits;
 pub mod crypto;
 pub mod dpop;
 pub mod factors;

@@ -51,6 +51,7 @@ fn hot_path(c: &mut Criterion) {
             previous_secret: None,
             allowed_networks: None,
             require_dpop: false,
+            credits: None,
         });
         ids.push((id, k));
     }

@@ -100,6 +100,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<OperatorTokenRecord>>;
     /// NotFound when no token has that name.
     async fn revoke_operator_token(&self, name: &str) -> Result<()>;
+    async fn create_operator_webhook(&self, webhook: &OperatorWebhookRecord) -> Result<()>;
+    /// The operator's webhooks, oldest first.
+    async fn operator_webhooks(&self) -> Result<Vec<OperatorWebhookRecord>>;
+    /// Deletes it and its deliveries; NotFound when there is none.
+    async fn delete_operator_webhook(&self, webhook_id: &WebhookId) -> Result<()>;
     /// Creates an organization with its accounts and the invitation of its
     /// owner (and its mail), in one transaction. Conflict when another
     /// organization has the external id.
@@ -137,6 +142,20 @@ pub trait Store: Send + Sync + 'static {
     /// Claims one `quota.threshold` and writes `audit` (and its outbox rows)
     /// in the same transaction; false when it was claimed before.
     async fn claim_quota_threshold(&self, t: &QuotaThreshold, audit: &AuditEvent) -> Result<bool>;
+    /// Subtracts the instances' uses of keys' credits (one transaction, not
+    /// on the change feed); what each touched key has left.
+    async fn settle_credits(&self, uses: &[CreditsUse]) -> Result<Vec<SettledCredits>>;
+    /// What every key with credits has left, as last settled.
+    async fn key_credits(&self) -> Result<Vec<SettledCredits>>;
+    /// Claims `api_key.credits_exhausted` of the key for `mark` (its setting
+    /// or refill period) and writes `audit` in the same transaction; false
+    /// when it was claimed before.
+    async fn claim_credits_exhausted(
+        &self,
+        client_id: &ClientId,
+        mark: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     async fn user(&self, user_id: &UserId) -> Result<Option<UserRecord>>;

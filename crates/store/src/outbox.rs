@@ -11,7 +11,7 @@ use crate::AuditEvent;
 /// a key reported leaked (`api_key.exposed`), the lifecycle events the
 /// background sweeper writes (a grace period ended, an expiry is near, a key
 /// expired), and a key not used for `--unused-key-days` (`*.unused`).
-pub const KEY_EVENTS: [&str; 18] = [
+pub const KEY_EVENTS: [&str; 19] = [
     "admin_key.generated",
     "admin_key.regenerated",
     "admin_key.updated",
@@ -32,7 +32,23 @@ pub const KEY_EVENTS: [&str; 18] = [
     "scoped_key.unused",
     // 80, 90 and 100 % of a plan's quota, once per org, quota and period.
     "quota.threshold",
+    // A key's credits ran out, once per setting and refill period.
+    "api_key.credits_exhausted",
 ];
+
+/// The events an operator webhook may subscribe to: those of every
+/// organization that concern the API provider's back office.
+pub const OPERATOR_EVENTS: [&str; 5] = [
+    "org.created",
+    "org.suspended",
+    "org.resumed",
+    "quota.threshold",
+    "api_key.exposed",
+];
+
+pub fn is_operator_event(name: &str) -> bool {
+    OPERATOR_EVENTS.contains(&name)
+}
 
 /// Members with these roles get an email for every key event: the roles that
 /// may use the Developer app.
@@ -43,7 +59,7 @@ pub const EMAIL_ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Developer];
 /// keys (owners and admins), every other key event to all three.
 pub fn email_roles(action: &str) -> &'static [Role] {
     match action {
-        "api_key.exposed" | "quota.threshold" => &EMAIL_ROLES[..2],
+        "api_key.exposed" | "quota.threshold" | "api_key.credits_exhausted" => &EMAIL_ROLES[..2],
         _ => &EMAIL_ROLES,
     }
 }
@@ -130,11 +146,30 @@ pub fn targets(
 /// action has one, the scope (`before` and/or `after`). The audit details never
 /// hold a secret or its digest, and only named fields are copied from them.
 pub fn event_payload(e: &AuditEvent) -> Option<String> {
-    if !is_key_event(&e.action) {
+    if !is_key_event(&e.action) && !is_operator_event(&e.action) {
         return None;
     }
     let org_id = e.org_id.as_ref()?;
     let d = &e.details;
+    if e.action.starts_with("org.") {
+        // The organization's own events (operator webhooks only).
+        let mut data = Map::new();
+        data.insert("org_id".into(), json!(org_id));
+        for f in ["name", "external_id", "plan_id", "reason"] {
+            if let Some(v) = d.get(f) {
+                data.insert(f.into(), v.clone());
+            }
+        }
+        let payload = json!({
+            "id": e.event_id,
+            "name": e.action,
+            "created_at": format_rfc3339(e.occurred_at),
+            "org_id": org_id,
+            "account_id": null,
+            "data": Value::Object(data),
+        });
+        return Some(payload.to_string());
+    }
     if e.action == "quota.threshold" {
         let mut data = Map::new();
         data.insert("org_id".into(), json!(org_id));
@@ -178,6 +213,10 @@ pub fn event_payload(e: &AuditEvent) -> Option<String> {
     }
     if let Some(from) = d["duplicated_from"].as_str() {
         data.insert("duplicated_from".into(), json!(from));
+    }
+    if e.action == "api_key.credits_exhausted" {
+        data.insert("credits".into(), d["credits"].clone());
+        data.insert("refills_at".into(), d["refills_at"].clone());
     }
     if e.action.ends_with(".unused") {
         data.insert("last_used_at".into(), d["last_used_at"].clone());

@@ -6,6 +6,7 @@ mod usage;
 
 use std::sync::Arc;
 
+use keygate_core::credits::Credits;
 use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
@@ -177,6 +178,8 @@ pub struct KeyRecord {
     /// When the current secret was reported leaked and the organization's
     /// `on_leak` is `notify` (the key still works); `None` otherwise.
     pub exposed_at: Option<i64>,
+    /// The key's credits as last settled; `None`: it has none.
+    pub credits: Option<Credits>,
 }
 
 /// The secret before the last regenerate, still accepted until `expires_at`
@@ -214,6 +217,29 @@ pub struct KeyEdit<'a> {
     /// Where the key may be used from; empty: anywhere.
     pub allowed_networks: &'a Networks,
     pub require_dpop: bool,
+    /// `None` keeps the key's credits (and what was used of them),
+    /// `Some(None)` removes them, `Some(Some(c))` sets new ones.
+    pub credits: Option<Option<Credits>>,
+}
+
+/// Credits used on one instance since its last settle (see
+/// `Store::settle_credits`): `used` of the setting `set_at`, in the refill
+/// period starting `period_start` (0 without a refill).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditsUse {
+    pub client_id: ClientId,
+    pub set_at: i64,
+    pub period_start: i64,
+    pub used: i64,
+}
+
+/// A key's credits as the database has them after a settle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledCredits {
+    pub client_id: ClientId,
+    pub remaining: i64,
+    pub period_start: i64,
+    pub set_at: i64,
 }
 
 /// How long before a key's expiry its two warnings go out: 7 days, 1 day.
@@ -246,6 +272,8 @@ pub struct KeyCredential {
     pub allowed_networks: Option<Arc<Networks>>,
     /// Login and `/oauth/token` issue only DPoP-bound tokens.
     pub require_dpop: bool,
+    /// The key's credits as last settled; `None`: it has none.
+    pub credits: Option<Arc<Credits>>,
 }
 
 impl From<&KeyRecord> for KeyCredential {
@@ -262,6 +290,7 @@ impl From<&KeyRecord> for KeyCredential {
             allowed_networks: (!k.allowed_networks.is_empty())
                 .then(|| Arc::new(k.allowed_networks.clone())),
             require_dpop: k.require_dpop,
+            credits: k.credits.map(Arc::new),
         }
     }
 }

@@ -429,6 +429,7 @@ async fn seed_keys(
                 created_at: now,
                 updated_at: now,
                 exposed_at: None,
+                credits: None,
             });
         }
         let event = crate::state::audit::Actor::default().event(

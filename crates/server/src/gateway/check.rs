@@ -43,6 +43,19 @@ fn denied(app: &App, d: Denied) -> ApiError {
             refused_for_rate_limit(app, &client_id, &org_id, &status);
             ApiError::QuotaExceeded { period, status }
         }
+        Denied::CreditsExhausted {
+            client_id,
+            org_id,
+            refills_at,
+        } => {
+            app.usage
+                .refused_key(&client_id, &org_id, Reason::RateLimit);
+            let now = crate::state::clock::now_ms();
+            ApiError::CreditsExhausted {
+                retry_after_secs: refills_at
+                    .map(|t| u64::try_from((t - now + 999) / 1000).unwrap_or(1).max(1)),
+            }
+        }
         Denied::Suspended => ApiError::OrgSuspended,
         Denied::Network => {
             ApiError::Forbidden("the token's key may not be used from this network address")

@@ -75,6 +75,11 @@ pub enum ApiError {
         period: keygate_core::quota::Period,
         status: RateLimitStatus,
     },
+    /// The key's credits are used up: 429 `credits_exhausted`, with
+    /// `Retry-After` to the refill when there is one.
+    CreditsExhausted {
+        retry_after_secs: Option<u64>,
+    },
     BadGateway(&'static str),
     GatewayTimeout,
     Unavailable(String),
@@ -361,6 +366,18 @@ impl ApiError {
                     ),
                 ),
             ),
+            ApiError::CreditsExhausted { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                body(
+                    "credits_exhausted",
+                    &match retry_after_secs {
+                        Some(s) => {
+                            format!("this key's credits are used up; they are refilled in {s} s")
+                        }
+                        None => "this key's credits are used up".to_owned(),
+                    },
+                ),
+            ),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, body("bad_gateway", m)),
             ApiError::GatewayTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -420,6 +437,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited(s) | ApiError::QuotaExceeded { status: s, .. } => {
                 Some(u64::from(s.retry_after_secs.max(1)))
             }
+            ApiError::CreditsExhausted { retry_after_secs } => retry_after_secs,
             _ => None,
         };
         let limit = match &self {

@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
-    audit, audit_streams, health, key_policy, keys, leaks, login, metrics, oauth, operator, orgs,
-    people, plans, sessions, two_factor, usage, webhooks,
+    audit, audit_streams, health, key_policy, keys, leaks, login, metrics, oauth, operator,
+    operator_webhooks, orgs, people, plans, sessions, two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -77,6 +77,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operator::suspend))
         .routes(routes!(operator::resume))
         .routes(routes!(operator::usage))
+        .routes(routes!(operator_webhooks::create, operator_webhooks::list))
+        .routes(routes!(operator_webhooks::delete))
         .routes(routes!(plans::list_plans))
         .routes(routes!(
             plans::put_plan,

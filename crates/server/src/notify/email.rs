@@ -136,6 +136,8 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
     let scheduled = matches!(event, "expiring" | "expired" | "previous_secret_expired");
     // Keygate noticed that the key is idle (`--unused-key-days`).
     let unused = event == "unused";
+    // Keygate counted the key's calls to its last credit.
+    let exhausted = event == "credits_exhausted";
     let subject = match event {
         "duplicated" => format!("{kind} API key '{key_name}' was created as a duplicate"),
         "expiring" => match data["expires_within_days"].as_i64() {
@@ -150,6 +152,7 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
             "{kind} API key '{key_name}' was not used for {} days",
             data["unused_days"].as_u64().unwrap_or(0)
         ),
+        "credits_exhausted" => format!("{kind} API key '{key_name}' used up its credits"),
         v => format!("{kind} API key '{key_name}' was {v}"),
     };
     let who = match (
@@ -160,6 +163,9 @@ pub fn render(payload: &Value, org_name: &str, to: &str, delivery_id: &str) -> M
         (Some(e), Some(id)) => format!("{e} ({id})"),
         (Some(e), None) => e.to_owned(),
         _ if unused => "nobody: Keygate noticed that the key is idle".to_owned(),
+        _ if exhausted => {
+            "nobody: Keygate counted the key's calls; they get 429 credits_exhausted".to_owned()
+        }
         _ => "an operator using the keygate command".to_owned(),
     };
     let human = |v: &Value| {

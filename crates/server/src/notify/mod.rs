@@ -41,8 +41,13 @@ const POLL: Duration = Duration::from_millis(500);
 /// The signing secret of a webhook: derived from the pepper, so the database
 /// alone does not hold it.
 pub fn signing_secret(pepper: &Pepper, w: &WebhookRecord) -> String {
-    let d = pepper
-        .digest(format!("webhook-signing-secret:{}:{}", w.webhook_id, w.secret_salt).as_bytes());
+    secret_of(pepper, &w.webhook_id, &w.secret_salt)
+}
+
+/// The signing secret of the webhook `id` with `salt`, an organization's or
+/// the operator's (the dispatcher reads both as a `WebhookRecord`).
+pub fn secret_of(pepper: &Pepper, id: &keygate_core::WebhookId, salt: &str) -> String {
+    let d = pepper.digest(format!("webhook-signing-secret:{id}:{salt}").as_bytes());
     format!("whsec_{}", d.to_hex())
 }
 

@@ -21,7 +21,7 @@ use crate::state::app::App;
 use crate::state::clock::now_ms;
 
 pub(crate) use common::refresh;
-pub use common::{KeyTerms, LimitChange, Revealed, find, get, list};
+pub use common::{KeyTerms, LimitChange, Revealed, credits_json, find, get, list};
 use common::{new_expiry, new_secret, rfc3339, with_networks};
 pub use scoped::{
     AccountPermissionsInput, KeyChanges, ScopeInput, create_scoped, delete, duplicate,
@@ -85,6 +85,7 @@ pub async fn generate_admin(
         created_at: now,
         updated_at: now,
         exposed_at: None,
+        credits: None,
     };
     let mut details = json!({"owner_id": owner_id, "name": key.name});
     if let Some(l) = rate_limit {

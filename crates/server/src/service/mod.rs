@@ -11,6 +11,7 @@ pub mod key_policy;
 pub mod keys;
 pub mod leaks;
 pub mod operator;
+pub mod operator_webhooks;
 pub mod orgs;
 pub mod passwords;
 pub mod plans;

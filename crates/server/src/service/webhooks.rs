@@ -27,7 +27,7 @@ pub struct WebhookInput {
     pub enabled: Option<bool>,
 }
 
-async fn check_url(app: &App, url: &str) -> Result<String, Error> {
+pub(crate) async fn check_url(app: &App, url: &str) -> Result<String, Error> {
     let insecure = app.settings.notify.allow_insecure_webhooks;
     let target = ssrf::parse(url.trim(), insecure).map_err(|m| Error::invalid("url", m))?;
     ssrf::resolve(&target, insecure)
@@ -56,7 +56,7 @@ fn check_events(events: Vec<String>) -> Result<Vec<String>, Error> {
 }
 
 /// Only the host goes into the audit log: a webhook URL can carry a token.
-fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     ssrf::parse(url, true).map(|t| t.host).unwrap_or_default()
 }
 

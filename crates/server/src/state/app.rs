@@ -31,6 +31,9 @@ pub struct App {
     pub attempts: AttemptLimits,
     /// Per-key rate limits (counted on every token check).
     pub rate_limits: Arc<KeyRateLimits>,
+    /// Keys' credits (counted on every allowed token check of a key with
+    /// credits; `tasks/credits.rs` settles them).
+    pub credits: crate::state::credits::KeyCredits,
     /// Browsers and addresses users signed in from (failure limits).
     pub known: crate::state::known::KnownSignIns,
     pub audit: AuditSink,
@@ -77,6 +80,7 @@ impl App {
             settings,
             attempts: AttemptLimits::default(),
             rate_limits,
+            credits: Default::default(),
             dispatcher: Wake::default(),
             metrics,
             usage: crate::state::usage::Usage::default(),

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keygate_core::Networks;
+use keygate_core::credits::Credits;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
 use keygate_core::quota::Plan;
@@ -53,6 +54,9 @@ pub struct Credential {
     pub allowed_networks: Option<Arc<Networks>>,
     /// Login and `/oauth/token` issue only DPoP-bound tokens for this key.
     pub require_dpop: bool,
+    /// The key's credits as last read (each instance counts their use in
+    /// `state::credits`); `None`: it has none.
+    pub credits: Option<Arc<Credits>>,
 }
 
 impl Credential {
@@ -94,6 +98,7 @@ impl From<KeyCredential> for Credential {
             previous: k.previous_secret,
             allowed_networks: k.allowed_networks,
             require_dpop: k.require_dpop,
+            credits: k.credits,
         }
     }
 }
@@ -263,6 +268,7 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                 previous: k.previous_secret,
                 allowed_networks: k.allowed_networks,
                 require_dpop: k.require_dpop,
+                credits: k.credits,
             };
             keys.write(client_id.as_str())
                 .insert(client_id, Arc::new(cred));

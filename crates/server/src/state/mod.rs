@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod credits;
 pub mod data_dir;
 pub mod dpop_proofs;
 pub mod known;

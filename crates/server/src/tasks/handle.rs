@@ -29,6 +29,8 @@ pub enum TaskName {
     RateLimitSettle,
     /// Starts quota counters from the usage table; sends `quota.threshold`.
     Quotas,
+    /// Settles keys' credits; sends `api_key.credits_exhausted`.
+    Credits,
     /// Picks up `keygate keys rotate-signing-key` from the data dir.
     SigningKeysWatch,
     /// The `--metrics-listen` listener.
@@ -46,6 +48,7 @@ impl TaskName {
             TaskName::RateLimitSweep => "rate_limit_sweep",
             TaskName::RateLimitSettle => "rate_limit_settle",
             TaskName::Quotas => "quotas",
+            TaskName::Credits => "credits",
             TaskName::SigningKeysWatch => "signing_keys_watch",
             TaskName::MetricsListener => "metrics_listener",
         }

@@ -164,6 +164,7 @@ mod tests {
             previous_secret: None,
             rate_limit: None,
             exposed_at: None,
+            credits: None,
             allowed_networks: Default::default(),
             require_dpop: false,
             created_at: 0,

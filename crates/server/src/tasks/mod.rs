@@ -7,6 +7,7 @@
 //! listener first (no new calls are counted), then the tasks, then writes what
 //! the recorder still holds.
 
+pub mod credits;
 pub mod handle;
 pub mod lifecycle;
 pub mod quotas;
@@ -55,6 +56,7 @@ pub async fn start(
     }
     lifecycle::start(app, tasks);
     quotas::start(app, tasks, seeded);
+    credits::start(app, tasks);
     if let Some(dir) = signing_keys_dir {
         let app = app.clone();
         tasks.spawn(TaskName::SigningKeysWatch, |stop| {

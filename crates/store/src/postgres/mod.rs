@@ -160,7 +160,7 @@ impl Sql for Postgres {
                left join webhooks w on w.webhook_id = d.webhook_id \
                where d.status = 'pending' and d.next_attempt_at <= $2 \
                  and (d.lease_until is null or d.lease_until <= $2) \
-                 and (d.channel = 'email' or w.enabled) \
+                 and (d.channel = 'email' or w.enabled or d.operator_webhook_id is not null) \
                order by d.next_attempt_at, d.delivery_seq limit $3 \
                for update of d skip locked) \
              returning delivery_id",

@@ -18,6 +18,19 @@ pub struct WebhookRecord {
     pub updated_at: i64,
 }
 
+/// A webhook of the operator: events of every organization. Its signing
+/// secret is HMAC(pepper, id + salt), as an organization's webhook's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorWebhookRecord {
+    pub webhook_id: WebhookId,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret_salt: String,
+    /// The name of the operator token that made it.
+    pub created_by: String,
+    pub created_at: i64,
+}
+
 /// Where one delivery goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryTarget {

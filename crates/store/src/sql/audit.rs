@@ -244,47 +244,75 @@ where
         .execute(&mut **tx)
         .await
         .map_err(db::<DB>)?;
-        let hooks = sqlx::query(
-            "select webhook_id, events from webhooks where org_id = $1 and enabled \
-             order by created_at, webhook_id",
-        )
-        .bind(org_id.as_str())
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db::<DB>)?
-        .iter()
-        .map(|h| Ok((h.text("webhook_id")?, events_of(&h.text("events")?)?)))
-        .collect::<Result<Vec<_>>>()?;
-        let emails = sqlx::query(
-            "select u.email, m.role from memberships m join users u on u.user_id = m.user_id \
-             where m.org_id = $1 and m.role in ($2, $3, $4) order by u.email",
-        )
-        .bind(org_id.as_str())
-        .bind(EMAIL_ROLES[0].as_str())
-        .bind(EMAIL_ROLES[1].as_str())
-        .bind(EMAIL_ROLES[2].as_str())
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db::<DB>)?
-        .iter()
-        .map(|r| Ok((r.text("email")?, parse_role(&r.text("role")?)?)))
-        .collect::<Result<Vec<_>>>()?;
-        for target in outbox::targets(&e.action, hooks, emails) {
-            let (channel, webhook_id, recipient) = target.columns();
+        let mut rows: Vec<(&str, outbox::Target)> = Vec::new();
+        if outbox::is_key_event(&e.action) {
+            let hooks = sqlx::query(
+                "select webhook_id, events from webhooks where org_id = $1 and enabled \
+                 order by created_at, webhook_id",
+            )
+            .bind(org_id.as_str())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db::<DB>)?
+            .iter()
+            .map(|h| Ok((h.text("webhook_id")?, events_of(&h.text("events")?)?)))
+            .collect::<Result<Vec<_>>>()?;
+            let emails = sqlx::query(
+                "select u.email, m.role from memberships m join users u on u.user_id = m.user_id \
+                 where m.org_id = $1 and m.role in ($2, $3, $4) order by u.email",
+            )
+            .bind(org_id.as_str())
+            .bind(EMAIL_ROLES[0].as_str())
+            .bind(EMAIL_ROLES[1].as_str())
+            .bind(EMAIL_ROLES[2].as_str())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db::<DB>)?
+            .iter()
+            .map(|r| Ok((r.text("email")?, parse_role(&r.text("role")?)?)))
+            .collect::<Result<Vec<_>>>()?;
+            for t in outbox::targets(&e.action, hooks, emails) {
+                rows.push((org_id.as_str(), t));
+            }
+        }
+        let mut operator_hooks = Vec::new();
+        if outbox::is_operator_event(&e.action) {
+            // The operator's webhooks: rows of no organization (`NO_ORG`).
+            operator_hooks = sqlx::query(
+                "select webhook_id, events from operator_webhooks order by created_at, webhook_id",
+            )
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db::<DB>)?
+            .iter()
+            .map(|h| Ok((h.text("webhook_id")?, events_of(&h.text("events")?)?)))
+            .collect::<Result<Vec<_>>>()?;
+            operator_hooks.retain(|(_, events)| outbox::subscribed(events, &e.action));
+        }
+        // (org, channel, webhook, recipient, operator webhook) of each row.
+        let org_rows = rows.iter().map(|(org, t)| {
+            let (channel, webhook_id, recipient) = t.columns();
+            (*org, channel, webhook_id, recipient, None)
+        });
+        let operator_rows = operator_hooks
+            .iter()
+            .map(|(id, _)| (outbox::NO_ORG, "webhook", None, None, Some(id.as_str())));
+        for (org, channel, webhook_id, recipient, operator_id) in org_rows.chain(operator_rows) {
             sqlx::query(
                 "insert into deliveries (delivery_id, event_id, org_id, channel, webhook_id, \
                  recipient, status, attempts, next_attempt_at, lease_until, give_up_at, \
-                 created_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, null, $8, $7, $7)",
+                 created_at, updated_at, operator_webhook_id) \
+                 values ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, null, $8, $7, $7, $9)",
             )
             .bind(DeliveryId::generate().as_str())
             .bind(e.event_id.as_str())
-            .bind(org_id.as_str())
+            .bind(org)
             .bind(channel)
             .bind(webhook_id)
             .bind(recipient)
             .bind(now)
             .bind(now + RETRY_WINDOW_MS)
+            .bind(operator_id)
             .execute(&mut **tx)
             .await
             .map_err(db::<DB>)?;

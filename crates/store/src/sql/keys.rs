@@ -14,7 +14,9 @@ macro_rules! key_columns {
     () => {
         "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
          exposed_at, rate_limit_requests, rate_limit_seconds, \
-         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop"
+         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop, \
+         credits_remaining, credits_refill_amount, credits_refill_period, credits_period_start, \
+         credits_set_at"
     };
 }
 
@@ -93,7 +95,8 @@ where
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, $22, $23)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -113,6 +116,11 @@ where
         .bind(key.previous_secret.map(|p| p.expires_at))
         .bind(networks_json(&key.allowed_networks).as_deref())
         .bind(key.require_dpop)
+        .bind(key.credits.map(|c| c.remaining))
+        .bind(key.credits.and_then(|c| c.refill).map(|r| r.amount))
+        .bind(key.credits.and_then(|c| c.refill).map(|r| r.period.as_str()))
+        .bind(key.credits.map(|c| c.period_start))
+        .bind(key.credits.map(|c| c.set_at))
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -211,7 +219,12 @@ where
              previous_secret_expires_at = case when $8 is not null \
                and previous_secret_expires_at > $8 then $8 \
                else previous_secret_expires_at end, \
-             allowed_networks = $9, require_dpop = $10 \
+             allowed_networks = $9, require_dpop = $10, \
+             credits_remaining = case when $11 then $12 else credits_remaining end, \
+             credits_refill_amount = case when $11 then $13 else credits_refill_amount end, \
+             credits_refill_period = case when $11 then $14 else credits_refill_period end, \
+             credits_period_start = case when $11 then $15 else credits_period_start end, \
+             credits_set_at = case when $11 then $16 else credits_set_at end \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
@@ -225,6 +238,22 @@ where
         .bind(edit.expires_at)
         .bind(networks_json(edit.allowed_networks).as_deref())
         .bind(edit.require_dpop)
+        .bind(edit.credits.is_some())
+        .bind(edit.credits.flatten().map(|c| c.remaining))
+        .bind(
+            edit.credits
+                .flatten()
+                .and_then(|c| c.refill)
+                .map(|r| r.amount),
+        )
+        .bind(
+            edit.credits
+                .flatten()
+                .and_then(|c| c.refill)
+                .map(|r| r.period.as_str()),
+        )
+        .bind(edit.credits.flatten().map(|c| c.period_start))
+        .bind(edit.credits.flatten().map(|c| c.set_at))
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

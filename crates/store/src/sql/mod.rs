@@ -12,9 +12,11 @@
 
 mod audit;
 mod audit_streams;
+mod credits;
 mod keys;
 mod members;
 mod notifications;
+mod operator_webhooks;
 mod operators;
 mod orgs;
 mod passwords;

@@ -19,7 +19,7 @@ macro_rules! webhook_columns {
 macro_rules! delivery_columns {
     () => {
         "d.delivery_seq, d.delivery_id, d.event_id, e.name as event_name, d.org_id, d.channel, \
-         d.webhook_id, d.recipient, d.status, d.attempts, d.next_attempt_at, d.give_up_at, \
+         coalesce(d.webhook_id, d.operator_webhook_id) as webhook_id, d.recipient, d.status, d.attempts, d.next_attempt_at, d.give_up_at, \
          d.created_at, d.updated_at"
     };
 }
@@ -172,10 +172,14 @@ where
             .map_err(db::<DB>)?;
             let delivery = delivery_row(&row)?;
             let webhook = match &delivery.target {
+                // An organization's webhook, or an operator webhook (of no
+                // organization: `outbox::NO_ORG`, spelled out in the query).
                 DeliveryTarget::Webhook(w) => sqlx::query(concat!(
                     "select ",
                     webhook_columns!(),
-                    " from webhooks where webhook_id = $1"
+                    " from webhooks where webhook_id = $1 \
+                     union all select webhook_id, 'org_0000000000000000000000' as org_id, url, events, true as enabled, \
+                     secret_salt, created_at, updated_at from operator_webhooks where webhook_id = $1"
                 ))
                 .bind(w.as_str())
                 .fetch_optional(&mut *tx)

@@ -2,9 +2,11 @@
 
 use std::str::FromStr;
 
+use keygate_core::credits::{Credits, Refill};
 use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
+use keygate_core::quota::Period;
 use keygate_core::{RateLimit, Role};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -183,7 +185,31 @@ pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         exposed_at: r.opt_int("exposed_at")?,
+        credits: credits_row(r)?,
     })
+}
+
+/// A key's credits columns; `None` when `credits_remaining` is null.
+fn credits_row(r: &impl Get) -> Result<Option<Credits>> {
+    let Some(remaining) = r.opt_int("credits_remaining")? else {
+        return Ok(None);
+    };
+    let refill = match (
+        r.opt_int("credits_refill_amount")?,
+        r.opt_text("credits_refill_period")?,
+    ) {
+        (Some(amount), Some(period)) => Some(Refill {
+            amount,
+            period: Period::parse(&period).ok_or_else(|| corrupt("credits refill period"))?,
+        }),
+        _ => None,
+    };
+    Ok(Some(Credits {
+        remaining,
+        refill,
+        period_start: r.opt_int("credits_period_start")?.unwrap_or(0),
+        set_at: r.opt_int("credits_set_at")?.unwrap_or(0),
+    }))
 }
 
 /// The `rate_limit_requests` / `rate_limit_seconds` pair of a key or an org.

@@ -14,12 +14,12 @@ use keygate_core::{
 use super::{Sql, SqlStore};
 use crate::{
     AccountRecord, AttemptOutcome, AttemptRecord, AuditEvent, AuditQuery, AuditStreamRecord,
-    ChainCheck, ChangeFeed, DeliveryQuery, DeliveryRecord, DueDelivery, InvitationRecord,
-    KeyCredential, KeyEdit, KeyNotice, KeyRecord, LastUsed, MemberRecord, Membership, Migration,
-    OperatorTokenRecord, OrgProfile, OrgQuery, OrgRecord, OutboxStats, PasswordResetRecord,
-    PlanRecord, PoolStats, QuotaThreshold, Result, Rotation, SessionRecord, Store, TwoFactorRecord,
-    UnusedKey, UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord,
-    WebhookRecord,
+    ChainCheck, ChangeFeed, CreditsUse, DeliveryQuery, DeliveryRecord, DueDelivery,
+    InvitationRecord, KeyCredential, KeyEdit, KeyNotice, KeyRecord, LastUsed, MemberRecord,
+    Membership, Migration, OperatorTokenRecord, OperatorWebhookRecord, OrgProfile, OrgQuery,
+    OrgRecord, OutboxStats, PasswordResetRecord, PlanRecord, PoolStats, QuotaThreshold, Result,
+    Rotation, SessionRecord, SettledCredits, Store, TwoFactorRecord, UnusedKey, UsageBatch,
+    UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -79,7 +79,30 @@ where
     async fn claim_quota_threshold(&self, t: &QuotaThreshold, audit: &AuditEvent) -> Result<bool> {
         SqlStore::claim_quota_threshold(self, t, audit).await
     }
+    async fn settle_credits(&self, uses: &[CreditsUse]) -> Result<Vec<SettledCredits>> {
+        SqlStore::settle_credits(self, uses).await
+    }
+    async fn key_credits(&self) -> Result<Vec<SettledCredits>> {
+        SqlStore::key_credits(self).await
+    }
+    async fn claim_credits_exhausted(
+        &self,
+        client_id: &ClientId,
+        mark: i64,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        SqlStore::claim_credits_exhausted(self, client_id, mark, audit).await
+    }
 
+    async fn create_operator_webhook(&self, webhook: &OperatorWebhookRecord) -> Result<()> {
+        SqlStore::create_operator_webhook(self, webhook).await
+    }
+    async fn operator_webhooks(&self) -> Result<Vec<OperatorWebhookRecord>> {
+        SqlStore::operator_webhooks(self).await
+    }
+    async fn delete_operator_webhook(&self, webhook_id: &WebhookId) -> Result<()> {
+        SqlStore::delete_operator_webhook(self, webhook_id).await
+    }
     async fn create_operator_token(&self, token: &OperatorTokenRecord) -> Result<()> {
         SqlStore::create_operator_token(self, token).await
     }

@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keygate_core::RateLimit;
+use keygate_core::credits::{Credits, Refill};
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
+use keygate_core::quota::Period;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
@@ -231,7 +233,7 @@ impl Sql for Sqlite {
                left join webhooks w on w.webhook_id = d.webhook_id \
                where d.status = 'pending' and d.next_attempt_at <= $2 \
                  and (d.lease_until is null or d.lease_until <= $2) \
-                 and (d.channel = 'email' or w.enabled) \
+                 and (d.channel = 'email' or w.enabled or d.operator_webhook_id is not null) \
                order by d.next_attempt_at, d.delivery_seq limit $3) \
              returning delivery_id",
         )
@@ -266,11 +268,17 @@ impl Sql for Sqlite {
                  coalesce(rate_limit_seconds, '') || char(31) || \
                  coalesce(expires_at, '') || char(31) || coalesce(previous_secret_hash, '') || \
                  char(31) || coalesce(previous_secret_expires_at, '') || char(31) || \
-                 coalesce(allowed_networks, '') || char(31) || require_dpop || char(31) || scope, \
+                 coalesce(allowed_networks, '') || char(31) || require_dpop || char(31) || \
+                 coalesce(credits_remaining, '') || char(31) || \
+                 coalesce(credits_refill_amount, '') || char(31) || \
+                 coalesce(credits_refill_period, '') || char(31) || \
+                 coalesce(credits_period_start, '') || char(31) || \
+                 coalesce(credits_set_at, '') || char(31) || scope, \
                  char(30)) as recs from (select rowid, client_id, org_id, secret_hash, generation, \
                  rate_limit_requests, rate_limit_seconds, \
                  expires_at, previous_secret_hash, previous_secret_expires_at, \
-                 allowed_networks, require_dpop, scope from api_keys where rowid > $1 order by rowid limit $2)",
+                 allowed_networks, require_dpop, credits_remaining, credits_refill_amount, \
+                 credits_refill_period, credits_period_start, credits_set_at, scope from api_keys where rowid > $1 order by rowid limit $2)",
             )
             .bind(after)
             .bind(PAGE)
@@ -293,12 +301,14 @@ impl Sql for Sqlite {
             let recs: &str = row.try_get("recs").map_err(db::<Sqlite>)?;
             for rec in recs.split('\u{1e}') {
                 // The scope comes last: it is the only field that is free text.
-                let mut fields = rec.splitn(12, '\u{1f}');
+                let mut fields = rec.splitn(17, '\u{1f}');
                 let mut next = || fields.next().ok_or_else(corrupt_key);
                 let (client_id, org_id, hash, generation) = (next()?, next()?, next()?, next()?);
                 let (requests, seconds) = (next()?, next()?);
                 let (expires_at, previous_hash, previous_expires_at) = (next()?, next()?, next()?);
-                let (networks, require_dpop, text) = (next()?, next()?, next()?);
+                let (networks, require_dpop) = (next()?, next()?);
+                let (remaining, amount, period) = (next()?, next()?, next()?);
+                let (period_start, set_at, text) = (next()?, next()?, next()?);
                 let opt_int = |s: &str| -> Result<Option<i64>> {
                     match s {
                         "" => Ok(None),
@@ -338,6 +348,18 @@ impl Sql for Sqlite {
                         n => Some(Arc::new(parse_networks(Some(n))?)),
                     },
                     require_dpop: require_dpop == "1",
+                    credits: match opt_int(remaining)? {
+                        None => None,
+                        Some(remaining) => Some(Arc::new(Credits {
+                            remaining,
+                            refill: match (opt_int(amount)?, Period::parse(period)) {
+                                (Some(amount), Some(period)) => Some(Refill { amount, period }),
+                                _ => None,
+                            },
+                            period_start: opt_int(period_start)?.unwrap_or(0),
+                            set_at: opt_int(set_at)?.unwrap_or(0),
+                        })),
+                    },
                 });
             }
             if n < PAGE {

@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod audit_chain;
+mod credits;
 mod lifecycle;
 mod operators;
 mod people;
@@ -114,6 +115,7 @@ on_both_backends!(
     the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
     an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
     plans_are_kept_and_a_threshold_is_claimed_once,
+    credits_are_settled_and_their_exhaustion_claimed_once,
 );
 
 #[test]

@@ -48,6 +48,7 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
                 expires_at: None,
                 allowed_networks: &one,
                 require_dpop: false,
+                credits: None,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),

@@ -20,6 +20,7 @@ pub use crate::audit_chain::{
     an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
     the_audit_chain_has_no_gap_or_fork_under_concurrent_writers,
 };
+pub use crate::credits::credits_are_settled_and_their_exhaustion_claimed_once;
 pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_notice_is_claimed_once;
 pub use crate::operators::{
     operator_tokens_and_provisioned_orgs_are_kept, plans_are_kept_and_a_threshold_is_claimed_once,
@@ -118,6 +119,7 @@ pub(crate) fn key(
         created_at: NOW,
         updated_at: NOW,
         exposed_at: None,
+        credits: None,
     }
 }
 
@@ -439,6 +441,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                 expires_at: None,
                 allowed_networks: &Networks::default(),
                 require_dpop: false,
+                credits: None,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
@@ -473,6 +476,7 @@ pub async fn scoped_keys_can_be_edited_and_deleted_but_admin_keys_cannot(
                     expires_at: None,
                     allowed_networks: &Networks::default(),
                     require_dpop: false,
+                    credits: None,
                 },
                 NOW,
                 &event(Some(org_id), "x", None)
@@ -1527,6 +1531,7 @@ pub async fn rate_limits_are_kept_on_keys_and_as_an_organization_default(
                 expires_at: None,
                 allowed_networks: &Networks::default(),
                 require_dpop: false,
+                credits: None,
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),

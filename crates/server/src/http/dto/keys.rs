@@ -125,6 +125,43 @@ pub struct KeyView {
     /// While a grace period after a regenerate lasts: when the replaced secret
     /// (and its tokens) stops working. Null otherwise.
     pub previous_secret_expires_at: Option<String>,
+    /// The key's credits; null: none (calls are not counted against any).
+    /// `remaining` is as of at most a few seconds ago.
+    pub credits: Option<CreditsDto>,
+}
+
+/// A key's credits: each allowed token check (gateway and forward-auth)
+/// uses one; at 0, 429 `credits_exhausted` until the refill, if any.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreditsDto {
+    /// What is left, 0 to 10⁹.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    pub remaining: i64,
+    /// At the start of every UTC day or month `remaining` becomes `amount`;
+    /// absent or null: never refilled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<RefillDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefillDto {
+    /// 1 to 10⁹.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    pub amount: i64,
+    /// `day` or `month` (UTC).
+    pub period: String,
+}
+
+impl CreditsDto {
+    pub fn new(c: &keygate_core::credits::Credits, remaining: i64) -> CreditsDto {
+        CreditsDto {
+            remaining,
+            refill: c.refill.map(|r| RefillDto {
+                amount: r.amount,
+                period: r.period.as_str().to_owned(),
+            }),
+        }
+    }
 }
 
 impl KeyView {
@@ -184,7 +221,22 @@ impl KeyView {
                 .previous_secret
                 .filter(|p| p.expires_at > now && k.expires_at.is_none_or(|t| t > now))
                 .map(|p| format_rfc3339(p.expires_at)),
+            credits: k.credits.map(|c| CreditsDto::new(&c, c.remaining_at(now))),
         }
+    }
+
+    /// With the key's credits as this instance counts them (what it used
+    /// since the last settle taken off).
+    pub fn with_credits(
+        mut self,
+        k: &KeyRecord,
+        credits: &crate::state::credits::KeyCredits,
+    ) -> KeyView {
+        if let Some(c) = &k.credits {
+            let now = crate::state::clock::now_ms();
+            self.credits = Some(CreditsDto::new(c, credits.remaining(&k.client_id, c, now)));
+        }
+        self
     }
 }
 
@@ -377,6 +429,11 @@ pub struct ScopedKeyCreate {
     /// Issue only DPoP-bound tokens (RFC 9449). Absent: false.
     #[serde(default)]
     pub require_dpop: Option<bool>,
+    /// Credits: `{"remaining": N, "refill"?: {"amount": N, "period": "day"|"month"}}`;
+    /// each allowed token check uses one. Absent or null: none.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<CreditsDto>, nullable)]
+    pub credits: Option<Option<serde_json::Value>>,
     #[serde(default)]
     pub password: Option<String>,
     /// When the key stops working (RFC 3339, in the future). Absent or null: never.
@@ -406,6 +463,11 @@ pub struct ScopedKeyPatch {
     /// Issue only DPoP-bound tokens (RFC 9449). Absent: keep the key's.
     #[serde(default)]
     pub require_dpop: Option<bool>,
+    /// Credits: `{"remaining": N, "refill"?: {"amount": N, "period": "day"|"month"}}`;
+    /// each allowed token check uses one. Null removes them; absent keeps them (and what was used).
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<CreditsDto>, nullable)]
+    pub credits: Option<Option<serde_json::Value>>,
     #[serde(default)]
     pub password: Option<String>,
     /// A new expiry (RFC 3339, in the future); null removes it; absent keeps it.
@@ -430,6 +492,11 @@ pub struct ScopedKeyDuplicate {
     /// Issue only DPoP-bound tokens (RFC 9449). Absent: the original's.
     #[serde(default)]
     pub require_dpop: Option<bool>,
+    /// Credits: `{"remaining": N, "refill"?: {"amount": N, "period": "day"|"month"}}`;
+    /// each allowed token check uses one. Absent: the original's terms with what it has left; null: none.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<CreditsDto>, nullable)]
+    pub credits: Option<Option<serde_json::Value>>,
     #[serde(default)]
     pub password: Option<String>,
     /// The new key's expiry (RFC 3339, in the future). Absent or null: never

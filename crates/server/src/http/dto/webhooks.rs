@@ -14,8 +14,8 @@ pub struct WebhookCreate {
     /// `scoped_key.created`, `scoped_key.regenerated`, `scoped_key.duplicated`, `scoped_key.updated`,
     /// `scoped_key.deleted`, `api_key.exposed`, the key lifecycle's `admin_key.previous_secret_expired`,
     /// `scoped_key.previous_secret_expired`, `admin_key.expiring`, `scoped_key.expiring`,
-    /// `admin_key.expired`, `scoped_key.expired`, and an idle key's `admin_key.unused`,
-    /// `scoped_key.unused`.
+    /// `admin_key.expired`, `scoped_key.expired`, an idle key's `admin_key.unused`,
+    /// `scoped_key.unused`, a plan's `quota.threshold` and a key's `api_key.credits_exhausted`.
     pub events: Vec<String>,
     /// Default true.
     #[serde(default)]

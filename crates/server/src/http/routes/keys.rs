@@ -28,7 +28,11 @@ type Created = (StatusCode, Json<KeyWithSecret>);
 pub async fn list(State(app): State<AppState>, m: Member) -> Result<Json<KeyList>, ApiError> {
     let all = keys::list(&app, &m.org_id).await?;
     let used = usage::last_used(&app, &m.org_id).await?;
-    let view = |k: &KeyRecord| KeyView::new(k, &app.catalog).with_last_used(used.get(&k.client_id));
+    let view = |k: &KeyRecord| {
+        KeyView::new(k, &app.catalog)
+            .with_last_used(used.get(&k.client_id))
+            .with_credits(k, &app.credits)
+    };
     let (admin, scoped): (Vec<_>, Vec<_>) = all.iter().partition(|k| k.kind == KeyKind::Admin);
     Ok(Json(KeyList {
         admin_keys: admin.into_iter().map(view).collect(),
@@ -50,6 +54,7 @@ pub async fn generate_admin(
         allowed_networks: body.allowed_networks,
         expires_at: body.expires_at,
         require_dpop: None,
+        credits: None,
     };
     let password = body.password.as_deref();
     let r =
@@ -132,6 +137,7 @@ pub async fn create_scoped(
         allowed_networks: body.allowed_networks,
         expires_at: None,
         require_dpop: body.require_dpop,
+        credits: body.credits,
     };
     let password = body.password.as_deref();
     let r = keys::create_scoped(
@@ -162,7 +168,9 @@ pub async fn get_scoped(
     let key = keys::get(&app, &m.org_id, &client_id(&id)?, KeyKind::Scoped).await?;
     let used = usage::last_used(&app, &m.org_id).await?;
     Ok(Json(
-        KeyView::new(&key, &app.catalog).with_last_used(used.get(&key.client_id)),
+        KeyView::new(&key, &app.catalog)
+            .with_last_used(used.get(&key.client_id))
+            .with_credits(&key, &app.credits),
     ))
 }
 
@@ -186,6 +194,7 @@ pub async fn update_scoped(
         expires_at: body.expires_at,
         allowed_networks: body.allowed_networks,
         require_dpop: body.require_dpop,
+        credits: body.credits,
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
@@ -223,6 +232,7 @@ pub async fn duplicate_scoped(
         allowed_networks: body.allowed_networks,
         expires_at: body.expires_at,
         require_dpop: body.require_dpop,
+        credits: body.credits,
     };
     let password = body.password.as_deref();
     let r = keys::duplicate(&app, &m.acting(), &id, name, limit, &terms, password).await?;

@@ -11,6 +11,7 @@ pub mod login;
 pub mod metrics;
 pub mod oauth;
 pub mod operator;
+pub mod operator_webhooks;
 pub mod orgs;
 pub mod people;
 pub mod plans;

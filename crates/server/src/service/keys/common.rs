@@ -2,6 +2,7 @@
 //! rate-limit change) and their checks, a new secret, the cache refresh after
 //! every change, and the reads of a key of the organization.
 
+use keygate_core::credits::Credits;
 use keygate_core::time::{format_rfc3339, parse_rfc3339};
 use keygate_core::{ApiKey, ClientId, Networks, OrgId, RateLimit};
 use keygate_store::{KeyKind, KeyRecord, StoreError};
@@ -25,15 +26,49 @@ pub struct KeyTerms {
     /// Issue only DPoP-bound tokens (RFC 9449). `None`: no (create), the
     /// original's (duplicate).
     pub require_dpop: Option<bool>,
+    /// A scoped key's credits as sent (`{"remaining", "refill"?}`): `None`
+    /// none (create) or the original's (duplicate); `Some(None)` (null)
+    /// none.
+    pub credits: Option<Option<serde_json::Value>>,
 }
 
 impl KeyTerms {
+    /// The credits sent, checked, set at `now`: `None` when none were sent
+    /// (the caller's default), `Some(None)` for null.
+    pub(super) fn credits(&self, now: i64) -> Result<Option<Option<Credits>>, Error> {
+        parse_credits(self.credits.as_ref(), now)
+    }
+
     pub(super) fn networks(&self) -> Result<Option<Networks>, Error> {
         Ok(self
             .allowed_networks
             .as_ref()
             .map(|n| Networks::parse(n, "allowed_networks"))
             .transpose()?)
+    }
+}
+
+/// Credits as sent (see [`KeyTerms::credits`]); a bad one is 400 naming
+/// `credits` or its field.
+pub(super) fn parse_credits(
+    sent: Option<&Option<serde_json::Value>>,
+    now: i64,
+) -> Result<Option<Option<Credits>>, Error> {
+    Ok(match sent {
+        None => None,
+        Some(None) | Some(Some(serde_json::Value::Null)) => Some(None),
+        Some(Some(v)) => Some(Some(Credits::parse(v, "credits", now)?)),
+    })
+}
+
+/// Credits as the audit log and the API show them.
+pub fn credits_json(c: Option<&Credits>, remaining: Option<i64>) -> serde_json::Value {
+    match c {
+        None => serde_json::Value::Null,
+        Some(c) => serde_json::json!({
+            "remaining": remaining.unwrap_or(c.remaining),
+            "refill": c.refill.map(|r| serde_json::json!({"amount": r.amount, "period": r.period.as_str()})),
+        }),
     }
 }
 

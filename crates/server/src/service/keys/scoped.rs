@@ -1,6 +1,7 @@
 //! Scoped keys: create, duplicate, edit and delete, each confirmed with the
 //! user's password and checked against the organization's key policy.
 
+use keygate_core::credits::Credits;
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::{ClientId, Networks, OrgId, RateLimit};
@@ -8,7 +9,8 @@ use keygate_store::{KeyEdit, KeyKind, KeyRecord, account_in};
 use serde_json::json;
 
 use crate::service::keys::common::{
-    KeyTerms, LimitChange, Revealed, get, new_expiry, new_secret, refresh, rfc3339, with_networks,
+    KeyTerms, LimitChange, Revealed, credits_json, get, new_expiry, new_secret, parse_credits,
+    refresh, rfc3339, with_networks,
 };
 use crate::service::{Acting, Error, key_policy, passwords};
 use crate::state::app::App;
@@ -105,11 +107,13 @@ pub async fn create_scoped(
     let expires_at = new_expiry(Some(input.expires_at.as_deref()), None, now_ms())?;
     let networks = terms.networks()?.unwrap_or_default();
     key_policy::check(app, &who.org_id, expires_at, &networks).await?;
+    let credits = terms.credits(now_ms())?.flatten();
     let terms = NewKey {
         rate_limit,
         expires_at,
         allowed_networks: networks,
         require_dpop: terms.require_dpop.unwrap_or(false),
+        credits,
     };
     insert_scoped(app, who, name, scope, terms, "scoped_key.created", None).await
 }
@@ -120,6 +124,7 @@ struct NewKey {
     expires_at: Option<i64>,
     allowed_networks: Networks,
     require_dpop: bool,
+    credits: Option<Credits>,
 }
 
 async fn insert_scoped(
@@ -151,6 +156,7 @@ async fn insert_scoped(
         created_at: now,
         updated_at: now,
         exposed_at: None,
+        credits: terms.credits,
     };
     let mut details = with_networks(
         json!({"name": key.name, "scope": key.scope}),
@@ -164,6 +170,9 @@ async fn insert_scoped(
     }
     if key.require_dpop {
         details["require_dpop"] = true.into();
+    }
+    if key.credits.is_some() {
+        details["credits"] = credits_json(key.credits.as_ref(), None);
     }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
@@ -193,6 +202,17 @@ pub async fn duplicate(
     // The original's expiry is not copied: absent means never.
     let expires_at = new_expiry(Some(terms.expires_at.as_deref()), None, now_ms())?;
     key_policy::check(app, &who.org_id, expires_at, &networks).await?;
+    let now = now_ms();
+    // Absent: the original's terms with what it has left now, set anew.
+    let credits = match terms.credits(now)? {
+        Some(c) => c,
+        None => original.credits.map(|c| Credits {
+            remaining: app.credits.remaining(client_id, &c, now),
+            period_start: c.period_at(now),
+            set_at: now,
+            ..c
+        }),
+    };
     let name = match name {
         Some(n) => KeyName::parse(n, "name")?,
         None => {
@@ -210,6 +230,7 @@ pub async fn duplicate(
             expires_at,
             allowed_networks: networks,
             require_dpop: terms.require_dpop.unwrap_or(original.require_dpop),
+            credits,
         },
         "scoped_key.duplicated",
         Some(client_id),
@@ -232,6 +253,9 @@ pub struct KeyChanges {
     pub allowed_networks: Option<Vec<String>>,
     /// Issue only DPoP-bound tokens: `None` keeps the key's setting.
     pub require_dpop: Option<bool>,
+    /// Credits as sent: `None` keeps the key's (and what is used of them),
+    /// `Some(None)` (null) removes them, else new ones from now on.
+    pub credits: Option<Option<serde_json::Value>>,
 }
 
 /// Changes a scoped key's name, scope, rate limit, expiry and/or allowlist;
@@ -255,10 +279,12 @@ pub async fn update(
         expires_at,
         allowed_networks,
         require_dpop,
+        credits,
     } = changes;
     let require_dpop = require_dpop.unwrap_or(before.require_dpop);
     let rate_limit = rate_limit.apply(before.rate_limit);
     let now = now_ms();
+    let credits = parse_credits(credits.as_ref(), now)?;
     let expires_at = new_expiry(
         expires_at.as_ref().map(Option::as_deref),
         before.expires_at,
@@ -313,6 +339,13 @@ pub async fn update(
     if require_dpop != before.require_dpop {
         details["require_dpop"] = json!({"before": before.require_dpop, "after": require_dpop});
     }
+    if let Some(after) = &credits {
+        let left = before
+            .credits
+            .map(|c| app.credits.remaining(client_id, &c, now));
+        details["credits"] = json!({"before": credits_json(before.credits.as_ref(), left),
+                                    "after": credits_json(after.as_ref(), None)});
+    }
     let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
         .store
@@ -326,6 +359,7 @@ pub async fn update(
                 expires_at,
                 allowed_networks: &networks,
                 require_dpop,
+                credits,
             },
             now,
             &event,

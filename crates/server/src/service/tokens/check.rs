@@ -1,5 +1,6 @@
 //! Checking a token against a request: its signature (once, then cached),
-//! its key now, DPoP, the scope, the key's rate limit and the plan's quotas.
+//! its key now, DPoP, the scope, the key's rate limit, the plan's quotas and
+//! the key's credits.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -62,6 +63,13 @@ pub enum Denied {
         org_id: OrgId,
         period: Period,
         status: RateLimitStatus,
+    },
+    /// A valid token whose key has no credits left: 429
+    /// `credits_exhausted`, until the refill (Unix ms) if there is one.
+    CreditsExhausted {
+        client_id: ClientId,
+        org_id: OrgId,
+        refills_at: Option<i64>,
     },
     /// A valid token used from outside its key's network allowlist: 403.
     Network,
@@ -354,8 +362,26 @@ fn authorize(
             },
             None => None,
         };
-        if let Some(plan) = app.cache.plan_of(&cred.org_id) {
-            take_quotas(app, identity, &plan, status.is_some(), now)?;
+        let plan = app.cache.plan_of(&cred.org_id);
+        if let Some(plan) = &plan {
+            take_quotas(app, identity, plan, status.is_some(), now)?;
+        }
+        if let Some(credits) = &cred.credits
+            && let Err(refills_at) = app.credits.take(&claims.sub, credits, now)
+        {
+            // A refused call uses nothing: the quotas and the limit get
+            // back what this check counted.
+            for q in plan.iter().flat_map(|p| p.quotas.iter()) {
+                app.rate_limits.give_back_quota(identity.org_id(), q.period);
+            }
+            if status.is_some() {
+                app.rate_limits.give_back(identity.client_id());
+            }
+            return Err(Denied::CreditsExhausted {
+                client_id: claims.sub.clone(),
+                org_id: claims.org_id.clone(),
+                refills_at,
+            });
         }
         Ok(status)
     } else {

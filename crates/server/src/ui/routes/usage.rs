@@ -42,6 +42,8 @@ pub struct KeyPage {
     pub permissions: Vec<(&'static str, String)>,
     /// Only DPoP-bound tokens are issued.
     pub require_dpop: bool,
+    /// Its credits in words ("None" without).
+    pub credits: String,
     /// When its secret was reported leaked (it still works).
     pub exposed: Option<String>,
     pub flush_secs: u64,
@@ -151,6 +153,7 @@ pub async fn key_page(
         networks: key.allowed_networks.to_strings(),
         permissions: scope_lines(&key.scope, &orgs::accounts(&app, &m.org_id).await?),
         require_dpop: key.require_dpop,
+        credits: credit_words(&app, &key),
         exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
         edit,
@@ -275,4 +278,22 @@ pub async fn overview(
         reasons,
         flush_secs: flush_secs(&app),
     }))
+}
+
+/// "12 left, refilled to 100 every UTC day", or "None".
+fn credit_words(app: &Pages, key: &keygate_store::KeyRecord) -> String {
+    let Some(c) = &key.credits else {
+        return "None".to_owned();
+    };
+    let left = app
+        .credits
+        .remaining(&key.client_id, c, crate::state::clock::now_ms());
+    match c.refill {
+        Some(r) => format!(
+            "{left} left, refilled to {} every UTC {}",
+            r.amount,
+            r.period.as_str()
+        ),
+        None => format!("{left} left, no refill"),
+    }
 }

@@ -17,6 +17,7 @@ use crate::ui::key_terms::{TermsFields, expiry_field, sentence};
 use crate::ui::layout::{Shell, humanize};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::confirm::password_error;
+use crate::ui::routes::keys::credits::{self, CreditFields};
 
 pub struct PermRow {
     pub name: String,
@@ -55,6 +56,8 @@ pub struct KeyForm {
     pub terms: TermsFields,
     /// Issue only DPoP-bound tokens (scoped keys only).
     pub require_dpop: bool,
+    /// Credits (scoped keys only).
+    pub credits: CreditFields,
 }
 
 impl KeyForm {
@@ -86,6 +89,10 @@ impl KeyForm {
                     let shown = format!("Account-level permissions: {}", msg.to_lowercase());
                     self.summary.push(("acct-perms".into(), shown));
                     self.account_error = Some(msg);
+                } else if source.starts_with("credits") {
+                    self.credits.show_error(&message);
+                    let shown = self.credits.error.clone().unwrap_or_default();
+                    self.summary.push((credits::REMAINING.into(), shown));
                 } else if self.terms.show_error(&source, &message) {
                     self.summary.extend(self.terms.errors_of(&source));
                 } else {
@@ -96,7 +103,7 @@ impl KeyForm {
             e => return Err(e.into()),
         }
         // The page's order: name, expiry, permissions, networks, rate limit, password.
-        const ORDER: [&str; 8] = [
+        const ORDER: [&str; 9] = [
             "name",
             "expires_at",
             "org-perms",
@@ -104,6 +111,7 @@ impl KeyForm {
             "allowed_networks",
             "rate_limit_requests",
             "rate_limit_per_seconds",
+            credits::REMAINING,
             "password",
         ];
         self.summary
@@ -153,6 +161,7 @@ pub struct FormValues {
     pub limit: LimitFields,
     /// The "only DPoP-bound tokens" checkbox.
     pub require_dpop: bool,
+    pub credits: CreditFields,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -197,6 +206,7 @@ impl FormValues {
             all_accounts: form.has("accounts_all", "on"),
             networks: form.get("allowed_networks").unwrap_or("").to_owned(),
             require_dpop: form.has("require_dpop", "on"),
+            credits: CreditFields::posted(form),
             expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
             limit: LimitFields::posted(
                 form.get(rate_limit::REQUESTS),
@@ -235,6 +245,11 @@ impl FormValues {
             networks: k.allowed_networks.to_strings().join("\n"),
             limit: LimitFields::of(k.rate_limit),
             require_dpop: k.require_dpop,
+            credits: CreditFields::of(
+                k.credits.as_ref(),
+                k.credits
+                    .map_or(0, |c| c.remaining_at(crate::state::clock::now_ms())),
+            ),
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -362,6 +377,7 @@ pub async fn form_page(
             ..TermsFields::blank(org_default)
         },
         require_dpop: values.require_dpop,
+        credits: values.credits.clone(),
     };
     for e in errors {
         form.place(e)?;

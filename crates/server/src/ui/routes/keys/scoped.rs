@@ -169,6 +169,8 @@ pub async fn edit(
                 expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
                 allowed_networks: terms.allowed_networks,
                 require_dpop: terms.require_dpop,
+                // Unchanged fields keep the credits and what was used.
+                credits: values.credits.change(),
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }
