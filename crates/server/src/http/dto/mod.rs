@@ -11,6 +11,7 @@ pub mod leaks;
 pub mod operator;
 pub mod people;
 pub mod plans;
+pub mod sso;
 pub mod two_factor;
 pub mod usage;
 pub mod webhooks;
