@@ -29,13 +29,13 @@ pub async fn sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member(
     let a = acme(store).await;
     let org = &a.org.org_id;
     assert_eq!(store.sso_settings(org).await.unwrap(), None);
-    let put = event(Some(org), "sso.updated", None);
+    let put = || event(Some(org), "sso.updated", None);
     let s = settings(org, &["example.test", "example.org"], false);
-    store.put_sso_settings(&s, &put).await.unwrap();
+    store.put_sso_settings(&s, &put()).await.unwrap();
     assert_eq!(store.sso_settings(org).await.unwrap(), Some(s.clone()));
     // Replaced: the domain no longer listed is free again.
     let s = settings(org, &["example.test"], true);
-    store.put_sso_settings(&s, &put).await.unwrap();
+    store.put_sso_settings(&s, &put()).await.unwrap();
     assert_eq!(
         store.sso_settings_for_domain("example.test").await.unwrap(),
         Some(s.clone())
@@ -64,7 +64,7 @@ pub async fn sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member(
     let taken = store
         .put_sso_settings(
             &settings(&other, &["other.test", "example.test"], false),
-            &put,
+            &event(Some(&other), "sso.updated", None),
         )
         .await;
     assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
@@ -76,7 +76,7 @@ pub async fn sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member(
 
     // A new person signs in: account, membership and session in one go.
     let newdev = user("newdev@example.test");
-    let signed = event(Some(org), "session.created", None);
+    let signed = || event(Some(org), "session.created", None);
     store
         .sso_sign_in(
             org,
@@ -84,7 +84,7 @@ pub async fn sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member(
             true,
             Some(Role::Developer),
             &session(&newdev.user_id, b"t1"),
-            &[signed.clone()],
+            &[signed()],
         )
         .await
         .unwrap();
@@ -100,7 +100,7 @@ pub async fn sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member(
             false,
             None,
             &session(&newdev.user_id, b"t2"),
-            &[signed.clone()],
+            &[signed()],
         )
         .await
         .unwrap();
@@ -111,7 +111,7 @@ pub async fn sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member(
             false,
             Some(Role::Viewer),
             &session(&newdev.user_id, b"t3"),
-            &[signed],
+            &[signed()],
         )
         .await;
     assert!(matches!(twice, Err(StoreError::Conflict(_))));
