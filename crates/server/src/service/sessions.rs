@@ -6,7 +6,8 @@ use keygate_store::{AuditEvent, SessionRecord, UserRecord};
 use serde_json::json;
 
 use crate::service::Error;
-use crate::service::{passwords, sso, two_factor};
+use crate::service::sso::enforce;
+use crate::service::{passwords, two_factor};
 use crate::state::app::App;
 use crate::state::audit::Actor;
 use crate::state::clock::now_ms;
@@ -123,7 +124,7 @@ pub async fn sign_in_from(
         s.release();
     }
     // Checked after the password, so it tells nothing to a stranger.
-    if sso::required_for(app, &user).await? {
+    if enforce::required_for(app, &user).await? {
         return Err(Error::SsoRequired);
     }
     if two_factor::is_on(app, &user.user_id).await? {

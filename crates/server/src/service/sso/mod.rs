@@ -1,10 +1,11 @@
 //! Single sign-on with OpenID Connect, per organization (owner only): the
 //! settings (issuer, client, email domains, enforcement, the role of people
 //! who join through it), and the rule that keeps enforced members off the
-//! password. The sign-in itself is in `flow.rs`; the provider is reached
+//! password (`enforce.rs`). The sign-in itself is in `flow.rs`; the provider is reached
 //! through `http.rs`. The client secret is sealed at rest
 //! (`keygate_core::sso::seal`, bound to the org id).
 
+pub mod enforce;
 mod flow;
 mod http;
 
@@ -15,10 +16,10 @@ pub fn flow_cookie_max_age() -> i64 {
     flow::PENDING_TTL_SECS
 }
 
-use keygate_core::sso::{email_domain, parse_domains, seal};
+use keygate_core::sso::{parse_domains, seal};
 use keygate_core::text::Invalid;
 use keygate_core::{OrgId, Role};
-use keygate_store::{SsoSettingsRecord, StoreError, UserRecord};
+use keygate_store::{SsoSettingsRecord, StoreError};
 use serde_json::json;
 
 use crate::service::{Acting, Error, passwords};
@@ -125,21 +126,4 @@ pub async fn delete(app: &App, who: &Acting, password: Option<&str>) -> Result<(
         Err(StoreError::NotFound) => Err(Error::NotFound),
         other => Ok(other?),
     }
-}
-
-/// Whether `user` must sign in through single sign-on: the organization that
-/// claims the email's domain enforces it and the user is a member there,
-/// not its owner (the owner keeps the password, to repair a broken provider).
-pub async fn required_for(app: &App, user: &UserRecord) -> Result<bool, Error> {
-    let Some(domain) = email_domain(&user.email) else {
-        return Ok(false);
-    };
-    let Some(s) = app.store.sso_settings_for_domain(&domain).await? else {
-        return Ok(false);
-    };
-    if !s.enforce {
-        return Ok(false);
-    }
-    let role = app.store.role(&s.org_id, &user.user_id).await?;
-    Ok(matches!(role, Some(r) if r != Role::Owner))
 }
