@@ -11,6 +11,10 @@ pub enum SessionFactors {
     Password,
     /// The password, then a TOTP code or a recovery code.
     PasswordAndCode,
+    /// The organization's OpenID provider (single sign-on). Keygate cannot
+    /// tell which factors the provider checked, so it grants no more than
+    /// the password alone.
+    Sso,
 }
 
 impl SessionFactors {
@@ -18,6 +22,7 @@ impl SessionFactors {
         match self {
             SessionFactors::Password => "password",
             SessionFactors::PasswordAndCode => "password_and_code",
+            SessionFactors::Sso => "sso",
         }
     }
 
@@ -26,6 +31,7 @@ impl SessionFactors {
     pub fn parse(s: &str) -> SessionFactors {
         match s {
             "password_and_code" => SessionFactors::PasswordAndCode,
+            "sso" => SessionFactors::Sso,
             _ => SessionFactors::Password,
         }
     }
@@ -42,7 +48,11 @@ mod tests {
 
     #[test]
     fn factors_read_back_as_written_and_unknown_text_grants_the_least() {
-        for f in [SessionFactors::Password, SessionFactors::PasswordAndCode] {
+        for f in [
+            SessionFactors::Password,
+            SessionFactors::PasswordAndCode,
+            SessionFactors::Sso,
+        ] {
             assert_eq!(SessionFactors::parse(f.as_str()), f);
         }
         assert_eq!(SessionFactors::parse("passkey?"), SessionFactors::Password);

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod quota;
 pub mod rate_limit;
 pub mod role;
+pub mod sso;
 pub mod text;
 pub mod time;
 pub mod token;

@@ -603,6 +603,33 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<()>;
 
+    // Single sign-on.
+
+    /// Creates or replaces the organization's settings and its domain claims,
+    /// with `audit`; Conflict when another organization claims a domain.
+    async fn put_sso_settings(
+        &self,
+        settings: &SsoSettingsRecord,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    async fn sso_settings(&self, org_id: &OrgId) -> Result<Option<SsoSettingsRecord>>;
+    /// The settings of the organization that claims the email domain.
+    async fn sso_settings_for_domain(&self, domain: &str) -> Result<Option<SsoSettingsRecord>>;
+    /// NotFound when the organization has none.
+    async fn delete_sso_settings(&self, org_id: &OrgId, audit: &AuditEvent) -> Result<()>;
+    /// A sign-in through the provider, in one transaction: `user` when
+    /// `new_user` (Conflict if the email got an account meanwhile), the
+    /// membership when `join_as` (Conflict if it exists), `session`, `audit`.
+    async fn sso_sign_in(
+        &self,
+        org_id: &OrgId,
+        user: &UserRecord,
+        new_user: bool,
+        join_as: Option<Role>,
+        session: &SessionRecord,
+        audit: &[AuditEvent],
+    ) -> Result<()>;
+
     // Notifications. Every method above that writes an audit event whose action
     // is a key event (`outbox::KEY_EVENTS`) also writes, in the same transaction,
     // the event's payload (`outbox::event_payload`) and one pending delivery per

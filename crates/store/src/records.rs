@@ -558,3 +558,34 @@ pub struct QuotaThreshold {
     pub period_start: i64,
     pub percent: u8,
 }
+
+/// An organization's single sign-on: its OpenID provider and the email
+/// domains it claims (each claimed by one organization at most).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SsoSettingsRecord {
+    pub org_id: OrgId,
+    /// As the owner gave it and the provider's discovery document names it.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret, sealed (`keygate_core::sso::seal`, bound to the org id).
+    pub sealed_secret: String,
+    /// Lowercase DNS names.
+    pub domains: Vec<String>,
+    /// Members in `domains` (not the owner) sign in only through the provider.
+    pub enforce: bool,
+    /// The role of a person who joins through the provider.
+    pub default_role: Role,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for SsoSettingsRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoSettingsRecord")
+            .field("org_id", &self.org_id)
+            .field("issuer", &self.issuer)
+            .field("domains", &self.domains)
+            .field("enforce", &self.enforce)
+            .finish_non_exhaustive()
+    }
+}

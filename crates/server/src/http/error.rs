@@ -39,6 +39,8 @@ pub enum ApiError {
     PasswordConfirmationFailed,
     Forbidden(&'static str),
     TwoFactorRequired,
+    /// Password sign-in of a member whose organization enforces single sign-on.
+    SsoRequired,
     LoginAsNotAllowed,
     /// A key or token of an organization the operator suspended.
     OrgSuspended,
@@ -155,6 +157,7 @@ impl From<service::Error> for ApiError {
             E::Forbidden(need) => ApiError::Forbidden(need.sentence()),
             E::NotAllowed(m) => ApiError::Forbidden(m),
             E::TwoFactorRequired => ApiError::TwoFactorRequired,
+            E::SsoRequired => ApiError::SsoRequired,
             E::LoginAsNotAllowed => ApiError::LoginAsNotAllowed,
             E::OrgSuspended => ApiError::OrgSuspended,
             E::InvalidScope => ApiError::BadRequest(
@@ -259,6 +262,13 @@ impl ApiError {
                 body(
                     "two_factor_required",
                     "this organization requires two-factor sign-in: turn it on with POST /dev/v1/me/two-factor, or, if it is on, sign in again with a code (this session was made with the password alone)",
+                ),
+            ),
+            ApiError::SsoRequired => (
+                StatusCode::FORBIDDEN,
+                body(
+                    "sso_required",
+                    "your organization signs you in through its identity provider: open /app/sso/start?email=YOUR_EMAIL in a browser",
                 ),
             ),
             ApiError::LoginAsNotAllowed => (

@@ -16,7 +16,7 @@ use crate::middleware::body_deadline;
 use crate::middleware::headers;
 use crate::state::app::App;
 
-pub use crate::middleware::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
+pub use crate::middleware::access::{AnyMember, ClientInfo, KeyManager, OrgManager, Owner};
 
 /// The management API: sessions come as `Authorization: Bearer`, never as the
 /// Developer app's cookie, so a page of another site cannot use a browser's

@@ -15,7 +15,7 @@ use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
     audit, audit_streams, health, key_policy, keys, leaks, login, metrics, oauth, operator,
-    operator_webhooks, orgs, people, plans, sessions, two_factor, usage, webhooks,
+    operator_webhooks, orgs, people, plans, sessions, sso, two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -66,6 +66,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(audit_streams::list, audit_streams::create))
         .routes(routes!(audit_streams::get, audit_streams::delete))
+        .routes(routes!(sso::put, sso::get, sso::delete))
         .routes(routes!(usage::get))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::update, webhooks::delete))

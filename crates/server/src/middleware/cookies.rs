@@ -1,5 +1,5 @@
 //! Cookies Keygate sets in browsers (the app's session, the sign-in form's
-//! pre-session, the known-device cookie) and whether the browser reached us
+//! pre-session, the known-device cookie, single sign-on's pending state) and whether the browser reached us
 //! over TLS, which decides their names: over TLS only the `__Host-` form is
 //! set and read.
 
@@ -83,9 +83,22 @@ fn cookie_name(base: &str, tls: bool) -> String {
 
 /// `Set-Cookie` for a cookie only this site's pages send back.
 pub fn set_cookie(base: &str, value: &str, max_age_secs: i64, tls: bool) -> HeaderValue {
+    cookie_header(base, value, max_age_secs, tls, "Strict")
+}
+
+/// `Set-Cookie` for a cookie that must also come back when another site
+/// sends the browser here with a top-level GET (`SameSite=Lax`): single
+/// sign-on's pending state and the session it opens arrive with the
+/// provider's redirect, which a `Strict` cookie does not follow. Changes
+/// still need the forms' tokens, which no other site can read.
+pub fn set_lax_cookie(base: &str, value: &str, max_age_secs: i64, tls: bool) -> HeaderValue {
+    cookie_header(base, value, max_age_secs, tls, "Lax")
+}
+
+fn cookie_header(base: &str, value: &str, max_age: i64, tls: bool, same_site: &str) -> HeaderValue {
     let secure = if tls { "; Secure" } else { "" };
     let v = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}",
+        "{}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}",
         cookie_name(base, tls)
     );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))

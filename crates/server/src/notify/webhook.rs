@@ -45,20 +45,47 @@ pub struct Post<'a> {
     pub content_type: &'a str,
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A connection, plain or inside TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// TLS with the platform's trust store; `None` (logged) when there is none.
+pub fn platform_tls() -> Option<TlsConnector> {
+    use rustls_platform_verifier::ConfigVerifierExt;
+    match ClientConfig::with_platform_verifier() {
+        Ok(c) => Some(TlsConnector::from(Arc::new(c))),
+        Err(e) => {
+            tracing::error!(error = %e, "no TLS trust store: https requests will fail");
+            None
+        }
+    }
+}
+
+/// A connection to `target` at the first of `addrs` (the SSRF check's
+/// answer) that takes it, inside TLS when the URL is https.
+pub async fn dial(
+    tls: Option<&TlsConnector>,
+    target: &ssrf::Target,
+    addrs: &[std::net::SocketAddr],
+) -> Result<Box<dyn Io>, Failure> {
+    let tcp = connect(addrs).await?;
+    if !target.https {
+        return Ok(Box::new(tcp));
+    }
+    let tls = tls.ok_or_else(|| Failure::new(None, "TLS is not available"))?;
+    let name = ServerName::try_from(target.host.clone())
+        .map_err(|_| Failure::new(None, "the host is not a valid TLS server name"))?;
+    Ok(Box::new(tls.connect(name, tcp).await.map_err(|e| {
+        Failure::new(None, format!("TLS handshake failed: {e}"))
+    })?))
+}
 
 impl WebhookClient {
     pub fn new(insecure: bool) -> WebhookClient {
-        use rustls_platform_verifier::ConfigVerifierExt;
-        let tls = match ClientConfig::with_platform_verifier() {
-            Ok(c) => Some(TlsConnector::from(Arc::new(c))),
-            Err(e) => {
-                tracing::error!(error = %e, "no TLS trust store: https webhooks will fail");
-                None
-            }
-        };
-        WebhookClient { tls, insecure }
+        WebhookClient {
+            tls: platform_tls(),
+            insecure,
+        }
     }
 
     /// `x-signature` = hex HMAC-SHA-256 keyed with the secret string, over the
@@ -83,22 +110,7 @@ impl WebhookClient {
         let addrs = ssrf::resolve(&target, self.insecure)
             .await
             .map_err(|e| Failure::new(None, format!("refused: the URL {e}")))?;
-        let tcp = connect(&addrs).await?;
-        let io: Box<dyn Io> = if target.https {
-            let tls = self
-                .tls
-                .as_ref()
-                .ok_or_else(|| Failure::new(None, "TLS is not available"))?;
-            let name = ServerName::try_from(target.host.clone())
-                .map_err(|_| Failure::new(None, "the host is not a valid TLS server name"))?;
-            Box::new(
-                tls.connect(name, tcp)
-                    .await
-                    .map_err(|e| Failure::new(None, format!("TLS handshake failed: {e}")))?,
-            )
-        } else {
-            Box::new(tcp)
-        };
+        let io = dial(self.tls.as_ref(), &target, &addrs).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| Failure::new(None, format!("HTTP handshake failed: {e}")))?;

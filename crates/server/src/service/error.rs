@@ -61,6 +61,9 @@ pub enum Error {
     /// The organization requires two-factor sign-in and the member (or the
     /// owner turning the requirement on) does not have it on.
     TwoFactorRequired,
+    /// The person's organization enforces single sign-on: no password (or
+    /// passkey) sign-in for its members but the owner.
+    SsoRequired,
     /// The key cannot log in as the account named in `x-login-as`.
     LoginAsNotAllowed,
     /// The key's organization is suspended by the operator.

@@ -16,6 +16,7 @@ pub mod orgs;
 pub mod passwords;
 pub mod plans;
 pub mod sessions;
+pub mod sso;
 pub mod tokens;
 pub mod two_factor;
 pub mod usage;

@@ -6,6 +6,7 @@ use keygate_store::{AuditEvent, SessionRecord, UserRecord};
 use serde_json::json;
 
 use crate::service::Error;
+use crate::service::sso::enforce;
 use crate::service::{passwords, two_factor};
 use crate::state::app::App;
 use crate::state::audit::Actor;
@@ -121,6 +122,10 @@ pub async fn sign_in_from(
     slot.release();
     if let Some(s) = ip_slot {
         s.release();
+    }
+    // Checked after the password, so it tells nothing to a stranger.
+    if enforce::required_for(app, &user).await? {
+        return Err(Error::SsoRequired);
     }
     if two_factor::is_on(app, &user.user_id).await? {
         return Ok(SignIn::TwoFactor(two_factor::challenge(app, &user).await?));

@@ -88,6 +88,9 @@ pub struct Settings {
     pub lifecycle_interval: Duration,
     /// Audit events held while the database cannot take them.
     pub audit_queue_capacity: usize,
+    /// `--allow-insecure-issuers`: http:// and loopback or private OpenID
+    /// Connect issuers are accepted (tests, demo).
+    pub allow_insecure_issuers: bool,
 }
 
 /// How notifications go out.
@@ -185,6 +188,7 @@ impl ServeArgs {
             body,
             lifecycle_interval: Duration::from_secs(lifecycle_interval),
             audit_queue_capacity,
+            allow_insecure_issuers: self.allow_insecure_issuers,
             listen: match self.listen.clone().or(file.listen) {
                 Some(given) => listen_addr("--listen", &given)?,
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),

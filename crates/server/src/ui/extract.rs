@@ -16,7 +16,7 @@ use crate::state::app::App;
 use crate::ui::layout::render;
 
 pub use crate::middleware::access::{AnyMember, ClientInfo, KeyManager, OrgManager};
-pub use crate::middleware::cookies::{Tls, cookie, is_tls, set_cookie};
+pub use crate::middleware::cookies::{Tls, cookie, is_tls, set_cookie, set_lax_cookie};
 
 /// What a refusal or an error shows (`PageError`'s answer).
 #[derive(Template)]
@@ -164,6 +164,11 @@ impl IntoResponse for PageError {
             }
             Error::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m),
             Error::LoginAsNotAllowed => (StatusCode::FORBIDDEN, "Not allowed", String::new()),
+            Error::SsoRequired => (
+                StatusCode::FORBIDDEN,
+                "Single sign-on required",
+                "Your organization signs you in through its identity provider.".into(),
+            ),
             Error::InvalidScope | Error::InvalidDpopProof(_) | Error::DpopRequired => {
                 (StatusCode::BAD_REQUEST, "That did not work", String::new())
             }
@@ -197,7 +202,13 @@ fn two_factor_required_page() -> Response {
     (StatusCode::FORBIDDEN, render(&page)).into_response()
 }
 
-fn page(status: StatusCode, title: &str, message: String, trace_id: Option<String>) -> Response {
+/// A page that says what happened, with the status.
+pub fn page(
+    status: StatusCode,
+    title: &str,
+    message: String,
+    trace_id: Option<String>,
+) -> Response {
     let page = ErrorPage {
         title: title.to_owned(),
         message,

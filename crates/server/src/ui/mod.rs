@@ -25,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::app::{App, AppState};
-use routes::{keys, org, people, personal, security, sign_in, two_factor, usage};
+use routes::{
+    keys, org, people, personal, security, sign_in, sso, sso_settings, two_factor, usage,
+};
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
 /// that only the app uses. Derefs to `App`, so services take it as one.
@@ -75,6 +77,8 @@ pub fn router(app: AppState) -> Router {
             get(sign_in::sign_in_page).post(sign_in::sign_in),
         )
         .route("/app/sign-in/two-factor", post(sign_in::sign_in_code))
+        .route("/app/sso/start", get(sso::start))
+        .route("/app/sso/callback", get(sso::callback))
         .route("/app/sign-out", post(sign_in::sign_out))
         .route("/app/security/two-factor", get(two_factor::page))
         .route("/app/security/two-factor/enrol", post(two_factor::enrol))
@@ -113,6 +117,11 @@ pub fn router(app: AppState) -> Router {
             &format!("{org}/two-factor"),
             get(two_factor::org_policy).post(two_factor::set_org_policy),
         )
+        .route(
+            &format!("{org}/sso"),
+            get(sso_settings::page).post(sso_settings::save),
+        )
+        .route(&format!("{org}/sso/delete"), post(sso_settings::remove))
         .route(&format!("{org}/developer"), get(keys::developer))
         .route(&keys_at, get(keys::list))
         .route(

@@ -52,6 +52,7 @@ mod second_factor;
 mod shutdown;
 mod slow_bodies;
 mod speed;
+mod sso;
 mod surface;
 mod tls;
 mod two_factor;

@@ -27,6 +27,7 @@ mod lifecycle;
 mod people;
 mod rate_limits;
 mod screens;
+mod sso;
 mod two_factor;
 mod usage;
 mod without_js;

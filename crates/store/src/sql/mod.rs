@@ -26,6 +26,7 @@ mod policies;
 pub(crate) mod rows;
 mod schema;
 mod sessions;
+mod sso;
 mod store;
 mod two_factor;
 mod usage;

@@ -18,8 +18,8 @@ use crate::{
     InvitationRecord, KeyCredential, KeyEdit, KeyNotice, KeyRecord, LastUsed, MemberRecord,
     Membership, Migration, OperatorTokenRecord, OperatorWebhookRecord, OrgProfile, OrgQuery,
     OrgRecord, OutboxStats, PasswordResetRecord, PlanRecord, PoolStats, QuotaThreshold, Result,
-    Rotation, SessionRecord, SettledCredits, Store, TwoFactorRecord, UnusedKey, UsageBatch,
-    UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
+    Rotation, SessionRecord, SettledCredits, SsoSettingsRecord, Store, TwoFactorRecord, UnusedKey,
+    UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -654,6 +654,38 @@ where
 
     async fn verify_audit_chain(&self, org: Option<&OrgId>) -> Result<Vec<ChainCheck>> {
         SqlStore::verify_audit_chain(self, org).await
+    }
+
+    async fn put_sso_settings(
+        &self,
+        settings: &SsoSettingsRecord,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        SqlStore::put_sso_settings(self, settings, audit).await
+    }
+
+    async fn sso_settings(&self, org_id: &OrgId) -> Result<Option<SsoSettingsRecord>> {
+        SqlStore::sso_settings(self, org_id).await
+    }
+
+    async fn sso_settings_for_domain(&self, domain: &str) -> Result<Option<SsoSettingsRecord>> {
+        SqlStore::sso_settings_for_domain(self, domain).await
+    }
+
+    async fn delete_sso_settings(&self, org_id: &OrgId, audit: &AuditEvent) -> Result<()> {
+        SqlStore::delete_sso_settings(self, org_id, audit).await
+    }
+
+    async fn sso_sign_in(
+        &self,
+        org_id: &OrgId,
+        user: &UserRecord,
+        new_user: bool,
+        join_as: Option<Role>,
+        session: &SessionRecord,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        SqlStore::sso_sign_in(self, org_id, user, new_user, join_as, session, audit).await
     }
 
     async fn create_audit_stream(

@@ -13,6 +13,7 @@ mod operators;
 mod people;
 mod policy;
 mod schema;
+mod sso;
 mod story;
 mod usage;
 
@@ -116,6 +117,7 @@ on_both_backends!(
     an_audit_stream_is_leased_once_and_moves_on_only_from_where_it_was,
     plans_are_kept_and_a_threshold_is_claimed_once,
     credits_are_settled_and_their_exhaustion_claimed_once,
+    sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member,
 );
 
 #[test]

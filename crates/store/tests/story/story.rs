@@ -27,6 +27,7 @@ pub use crate::operators::{
 };
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 pub use crate::policy::allowlists_and_key_policies_are_kept;
+pub use crate::sso::sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member;
 pub use crate::usage::usage_adds_up_and_an_idle_key_is_claimed_once;
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;

@@ -12,6 +12,7 @@ pub mod operator;
 pub mod operator_webhooks;
 pub mod people;
 pub mod plans;
+pub mod sso;
 pub mod two_factor;
 pub mod usage;
 pub mod webhooks;

@@ -16,6 +16,7 @@ pub mod orgs;
 pub mod people;
 pub mod plans;
 pub mod sessions;
+pub mod sso;
 pub mod two_factor;
 pub mod usage;
 pub mod webhooks;

@@ -25,9 +25,12 @@ use crate::state::known::{DEVICE_COOKIE, DEVICE_MAX_AGE_SECS};
 /// cookies and sends it back on later sign-ins is a known device, which keeps
 /// signing in while a stranger exhausts the email's failure limit (docs/people.md,
 /// "Passwords, sign-in limits and second factors").
+///
+/// A member whose organization enforces single sign-on (not its owner) gets
+/// 403 `sso_required` after a right password (docs/sso.md).
 #[utoipa::path(post, path = "/dev/v1/sessions", tag = "sessions", operation_id = "create_session", request_body = SessionCreate,
     responses((status = 201, body = SessionCreated), (status = 200, body = TwoFactorChallenge),
-        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     headers: HeaderMap,

@@ -75,6 +75,9 @@ pub fn sentence(e: &AuditEvent, key_name: &str, names: &Names) -> String {
         "member.joined" => format!("{who} joined the organization"),
         "member.removed" => format!("{who} removed a member"),
         "member.role_changed" => format!("{who} changed a member's role"),
+        "session.created" if e.details["method"] == "sso" => {
+            format!("{who} signed in with single sign-on")
+        }
         "session.created" => format!("{who} signed in"),
         "session.ended" => format!("{who} signed out"),
         "password.changed" => format!("{who} changed their password"),
@@ -83,6 +86,8 @@ pub fn sentence(e: &AuditEvent, key_name: &str, names: &Names) -> String {
         "org.created" => format!("{who} created the organization"),
         "org.updated" => format!("{who} changed the organization's settings"),
         "org.key_policy_updated" => format!("{who} changed the key policy"),
+        "sso.updated" => format!("{who} set up single sign-on"),
+        "sso.deleted" => format!("{who} turned off single sign-on"),
         "org.suspended" => "The operator suspended the organization".to_owned(),
         "org.resumed" => "The operator resumed the organization".to_owned(),
         other => {

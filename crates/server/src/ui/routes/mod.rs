@@ -9,6 +9,8 @@ pub mod people;
 pub mod personal;
 pub mod security;
 pub mod sign_in;
+pub mod sso;
+pub mod sso_settings;
 pub mod two_factor;
 pub mod usage;
 

@@ -25,6 +25,8 @@ pub struct SignInPage {
     pub email: String,
     pub error: Option<String>,
     pub notice: Option<&'static str>,
+    /// Single sign-on is required: where to continue (`/app/sso/start?…`).
+    pub sso_start: Option<String>,
 }
 
 /// The second page of sign-in, for users with two-factor on.
@@ -79,6 +81,41 @@ fn sign_in_form(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Response {
+    let page = |csrf| SignInPage {
+        csrf,
+        email,
+        error,
+        notice,
+        sso_start: None,
+    };
+    sign_in_page_with(app, headers, tls, status, page)
+}
+
+/// The sign-in page for a member whose organization enforces single
+/// sign-on: a link on to the provider (a link, not a redirect of this form's
+/// POST, which the app's `form-action 'self'` would stop at the provider).
+fn sso_required_form(app: &Pages, headers: &HeaderMap, tls: bool, email: String) -> Response {
+    let next = format!(
+        "/app/sso/start?{}",
+        serde_urlencoded::to_string([("email", &email)]).unwrap_or_default()
+    );
+    let page = |csrf| SignInPage {
+        csrf,
+        email,
+        error: Some("Your organization signs you in through its identity provider.".into()),
+        notice: None,
+        sso_start: Some(next),
+    };
+    sign_in_page_with(app, headers, tls, StatusCode::FORBIDDEN, page)
+}
+
+fn sign_in_page_with(
+    app: &Pages,
+    headers: &HeaderMap,
+    tls: bool,
+    status: StatusCode,
+    page: impl FnOnce(String) -> SignInPage,
+) -> Response {
     let pre = cookie(headers, PRESESSION_COOKIE, tls).filter(|c| c.len() == 32);
     let (pre, new_cookie) = match pre {
         Some(p) => (p, None),
@@ -88,12 +125,7 @@ fn sign_in_form(
             (p, Some(c))
         }
     };
-    let page = SignInPage {
-        csrf: app.forms.issue(&format!("pre:{pre}")),
-        email,
-        error,
-        notice,
-    };
+    let page = page(app.forms.issue(&format!("pre:{pre}")));
     let mut resp = render_status(status, &page);
     if let Some(c) = new_cookie {
         resp.headers_mut().append(header::SET_COOKIE, c);
@@ -156,6 +188,7 @@ pub async fn sign_in(
     match sessions::sign_in_from(&app, &actor, &email, password, device.as_deref()).await {
         Ok(SignIn::Session(s)) => signed_in(tls, &s),
         Ok(SignIn::TwoFactor(c)) => code_form(&app, &pre, StatusCode::OK, c.token, None),
+        Err(Error::SsoRequired) => sso_required_form(&app, &headers, tls, email),
         Err(Error::TooManyAttempts { retry_after_secs }) => {
             let msg = format!(
                 "Too many failed sign-in attempts. Try again in {} minute(s).",
