@@ -1,5 +1,5 @@
-//! What a person proved to open a session: the password alone, or the
-//! password and a second factor. Kept with the session, so a rule such as an
+//! What a person proved to open a session: the password alone, the password
+//! and a second factor, or a passkey (two factors in one). Kept with the session, so a rule such as an
 //! organization's "require two-factor" asks how *this session* was made, not
 //! whether its user has two-factor on today (a session opened with the
 //! password before the user turned two-factor on proved only the password).
@@ -11,6 +11,9 @@ pub enum SessionFactors {
     Password,
     /// The password, then a TOTP code or a recovery code.
     PasswordAndCode,
+    /// A passkey (WebAuthn, user verification required): something the user
+    /// has and something they know or are, so it counts as two factors.
+    Passkey,
 }
 
 impl SessionFactors {
@@ -18,6 +21,7 @@ impl SessionFactors {
         match self {
             SessionFactors::Password => "password",
             SessionFactors::PasswordAndCode => "password_and_code",
+            SessionFactors::Passkey => "passkey",
         }
     }
 
@@ -26,13 +30,17 @@ impl SessionFactors {
     pub fn parse(s: &str) -> SessionFactors {
         match s {
             "password_and_code" => SessionFactors::PasswordAndCode,
+            "passkey" => SessionFactors::Passkey,
             _ => SessionFactors::Password,
         }
     }
 
     /// Whether a second factor was checked when the session was made.
     pub fn has_second_factor(self) -> bool {
-        self == SessionFactors::PasswordAndCode
+        matches!(
+            self,
+            SessionFactors::PasswordAndCode | SessionFactors::Passkey
+        )
     }
 }
 
@@ -42,11 +50,16 @@ mod tests {
 
     #[test]
     fn factors_read_back_as_written_and_unknown_text_grants_the_least() {
-        for f in [SessionFactors::Password, SessionFactors::PasswordAndCode] {
+        for f in [
+            SessionFactors::Password,
+            SessionFactors::PasswordAndCode,
+            SessionFactors::Passkey,
+        ] {
             assert_eq!(SessionFactors::parse(f.as_str()), f);
         }
         assert_eq!(SessionFactors::parse("passkey?"), SessionFactors::Password);
         assert!(SessionFactors::PasswordAndCode.has_second_factor());
+        assert!(SessionFactors::Passkey.has_second_factor());
         assert!(!SessionFactors::Password.has_second_factor());
     }
 }

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod leaks;
 pub mod operator;
 pub mod orgs;
+pub mod passkeys;
 pub mod passwords;
 pub mod plans;
 pub mod sessions;

@@ -36,6 +36,7 @@ mod openapi;
 mod openapi_check;
 mod operate;
 mod operator;
+mod passkeys;
 mod people;
 mod prefixes;
 mod quickstart;

@@ -17,6 +17,7 @@ mod members;
 mod notifications;
 mod operators;
 mod orgs;
+mod passkeys;
 mod passwords;
 mod people;
 mod plans;

@@ -9,6 +9,7 @@ pub mod key_policy;
 pub mod keys;
 pub mod leaks;
 pub mod operator;
+pub mod passkeys;
 pub mod people;
 pub mod plans;
 pub mod two_factor;

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod operator;
 pub mod orgs;
+pub mod passkeys;
 pub mod people;
 pub mod plans;
 pub mod sessions;
