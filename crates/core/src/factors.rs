@@ -1,5 +1,5 @@
-//! What a person proved to open a session: the password alone, or the
-//! password and a second factor. Kept with the session, so a rule such as an
+//! What a person proved to open a session: the password alone, the password
+//! and a second factor, or a passkey (two factors in one). Kept with the session, so a rule such as an
 //! organization's "require two-factor" asks how *this session* was made, not
 //! whether its user has two-factor on today (a session opened with the
 //! password before the user turned two-factor on proved only the password).
@@ -15,6 +15,9 @@ pub enum SessionFactors {
     /// tell which factors the provider checked, so it grants no more than
     /// the password alone.
     Sso,
+    /// A passkey (WebAuthn, user verification required): something the user
+    /// has and something they know or are, so it counts as two factors.
+    Passkey,
 }
 
 impl SessionFactors {
@@ -23,6 +26,7 @@ impl SessionFactors {
             SessionFactors::Password => "password",
             SessionFactors::PasswordAndCode => "password_and_code",
             SessionFactors::Sso => "sso",
+            SessionFactors::Passkey => "passkey",
         }
     }
 
@@ -32,13 +36,17 @@ impl SessionFactors {
         match s {
             "password_and_code" => SessionFactors::PasswordAndCode,
             "sso" => SessionFactors::Sso,
+            "passkey" => SessionFactors::Passkey,
             _ => SessionFactors::Password,
         }
     }
 
     /// Whether a second factor was checked when the session was made.
     pub fn has_second_factor(self) -> bool {
-        self == SessionFactors::PasswordAndCode
+        matches!(
+            self,
+            SessionFactors::PasswordAndCode | SessionFactors::Passkey
+        )
     }
 }
 
@@ -52,11 +60,13 @@ mod tests {
             SessionFactors::Password,
             SessionFactors::PasswordAndCode,
             SessionFactors::Sso,
+            SessionFactors::Passkey,
         ] {
             assert_eq!(SessionFactors::parse(f.as_str()), f);
         }
         assert_eq!(SessionFactors::parse("passkey?"), SessionFactors::Password);
         assert!(SessionFactors::PasswordAndCode.has_second_factor());
+        assert!(SessionFactors::Passkey.has_second_factor());
         assert!(!SessionFactors::Password.has_second_factor());
     }
 }

@@ -133,6 +133,11 @@ id_type!(
     "ses_"
 );
 id_type!(
+    /// A person's registered passkey (WebAuthn credential).
+    PasskeyId,
+    "pk_"
+);
+id_type!(
     /// An invitation to join an organization.
     InvitationId,
     "inv_"

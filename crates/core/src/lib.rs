@@ -30,7 +30,7 @@ pub use catalog::{Catalog, Level, Resource};
 pub use factors::SessionFactors;
 pub use ids::{
     AccountId, AuditStreamId, ClientId, DeliveryId, EventId, InvitationId, LoginTarget, OrgId,
-    SessionId, UserId, WebhookId,
+    PasskeyId, SessionId, UserId, WebhookId,
 };
 pub use key::{ApiKey, KeyFormatError};
 pub use leak::OnLeak;

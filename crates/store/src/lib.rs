@@ -18,8 +18,8 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::policy::KeyPolicy;
 use keygate_core::{
-    AccountId, AuditStreamId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role,
-    SessionFactors, SessionId, UserId, WebhookId,
+    AccountId, AuditStreamId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, PasskeyId,
+    RateLimit, Role, SessionFactors, SessionId, UserId, WebhookId,
 };
 
 pub use records::*;
@@ -261,6 +261,50 @@ pub trait Store: Send + Sync + 'static {
         mail: &UserMail,
     ) -> Result<()>;
 
+    // Passkeys (WebAuthn).
+
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&self, user_id: &UserId) -> Result<Vec<PasskeyRecord>>;
+    /// The passkey with this credential id (base64url), whoever's it is.
+    async fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<PasskeyRecord>>;
+    /// Adds a passkey with its audit events and mail, in one transaction.
+    /// Conflict when its credential id is registered already.
+    async fn add_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()>;
+    /// Removes one of the user's passkeys with its audit events and mail.
+    /// NotFound when the user has no such passkey.
+    async fn remove_passkey(
+        &self,
+        user_id: &UserId,
+        passkey_id: &PasskeyId,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()>;
+    /// Records a sign-in: the new counter and flags, if the counter is still
+    /// `seen_count`; false when another sign-in changed it meanwhile.
+    async fn use_passkey(
+        &self,
+        passkey_id: &PasskeyId,
+        seen_count: i64,
+        sign_count: i64,
+        dynamic_state: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Stores a started ceremony (and drops expired ones).
+    async fn create_passkey_challenge(&self, challenge: &PasskeyChallengeRecord) -> Result<()>;
+    /// Takes (deletes) a ceremony for `purpose`; `None` when there is none,
+    /// it was taken before, or it expired by `now`.
+    async fn take_passkey_challenge(
+        &self,
+        challenge_hash: &Digest,
+        purpose: PasskeyPurpose,
+        now: i64,
+    ) -> Result<Option<PasskeyChallengeRecord>>;
+
     // Two-factor sign-in (TOTP).
 
     /// The user's enrolment, pending or on.
@@ -340,7 +384,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// True when the org requires two-factor sign-in and the session of the
     /// user falls short of it: made without a second factor (`factors`), or
-    /// the user has two-factor off now.
+    /// the user no longer has that factor (two-factor off now, or, for a
+    /// passkey session, no passkey left).
     async fn lacks_required_two_factor(
         &self,
         org_id: &OrgId,

@@ -1,7 +1,9 @@
-//! The values the store reads and writes. Deliveries and usage have files of
-//! their own (`records/deliveries.rs`, `records/usage.rs`).
+//! The values the store reads and writes. Deliveries, passkeys and usage have
+//! files of their own (`records/deliveries.rs`, `records/passkeys.rs`,
+//! `records/usage.rs`).
 
 mod deliveries;
+mod passkeys;
 mod usage;
 
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use keygate_core::{
 };
 
 pub use deliveries::*;
+pub use passkeys::*;
 pub use usage::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

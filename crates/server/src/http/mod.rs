@@ -15,7 +15,7 @@ use crate::state::app::AppState;
 use error::ApiError;
 use routes::{
     audit, audit_streams, health, key_policy, keys, leaks, login, metrics, oauth, operator,
-    operator_webhooks, orgs, people, plans, sessions, sso, two_factor, usage, webhooks,
+    operator_webhooks, orgs, passkeys, people, plans, sessions, sso, two_factor, usage, webhooks,
 };
 
 /// The JSON API's documented routes: login, JWKS, the management API, the
@@ -37,6 +37,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(two_factor::confirm))
         .routes(routes!(two_factor::sign_in))
         .routes(routes!(two_factor::get_org, two_factor::update_org))
+        .routes(routes!(passkeys::registration_options))
+        .routes(routes!(passkeys::register, passkeys::list))
+        .routes(routes!(passkeys::remove))
+        .routes(routes!(passkeys::sign_in_options))
+        .routes(routes!(passkeys::sign_in))
         .routes(routes!(orgs::resources))
         .routes(routes!(orgs::list_accounts, orgs::create_account))
         .routes(routes!(orgs::list_members))

@@ -13,6 +13,7 @@ pub mod leaks;
 pub mod operator;
 pub mod operator_webhooks;
 pub mod orgs;
+pub mod passkeys;
 pub mod passwords;
 pub mod plans;
 pub mod sessions;

@@ -151,12 +151,16 @@ pub(crate) async fn open(
     let device_cookie = app.known.cookie_for(user.user_id.as_str(), device);
     let (mut new, session) = new_session_with(app, actor, user, factors);
     new.device_cookie = device_cookie;
+    let details = match factors {
+        SessionFactors::Passkey => json!({"method": "passkey"}),
+        _ => json!({}),
+    };
     let events = user_events(
         app,
         &as_user(actor, &new.user),
         &new.user,
         "session.created",
-        json!({}),
+        details,
     )
     .await?;
     app.store.create_session(&session, &events).await?;

@@ -26,7 +26,7 @@ use axum::routing::{get, post};
 
 use crate::state::app::{App, AppState};
 use routes::{
-    keys, org, people, personal, security, sign_in, sso, sso_settings, two_factor, usage,
+    keys, org, passkeys, people, personal, security, sign_in, sso, sso_settings, two_factor, usage,
 };
 
 /// The Developer app's router state: the shared `App`, plus the form tokens
@@ -58,11 +58,13 @@ impl FromRef<Pages> for AppState {
 }
 
 /// No inline script or style anywhere: everything comes from our own files.
+/// `connect-src 'self'`: the passkey script fetches its options from us.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
+const PASSKEYS_JS: &str = include_str!("static/passkeys.js");
 
 /// The Developer app's routes, with their own state.
 pub fn router(app: AppState) -> Router {
@@ -79,6 +81,7 @@ pub fn router(app: AppState) -> Router {
         .route("/app/sign-in/two-factor", post(sign_in::sign_in_code))
         .route("/app/sso/start", get(sso::start))
         .route("/app/sso/callback", get(sso::callback))
+        .route("/app/sign-in/passkey", post(passkeys::sign_in))
         .route("/app/sign-out", post(sign_in::sign_out))
         .route("/app/security/two-factor", get(two_factor::page))
         .route("/app/security/two-factor/enrol", post(two_factor::enrol))
@@ -110,6 +113,13 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/app/static/app.css", get(css))
         .route("/app/static/app.js", get(js))
+        .route("/app/static/passkeys.js", get(passkeys_js))
+        .route("/app/security/passkeys", post(passkeys::add))
+        .route("/app/security/passkeys/options", post(passkeys::options))
+        .route(
+            "/app/security/passkeys/{passkey_id}/remove",
+            post(passkeys::remove),
+        )
         .route("/app/orgs/{org_id}", get(sign_in::landing))
         .route(org, get(org::settings))
         .route(&format!("{org}/rate-limit"), post(org::set_rate_limit))
@@ -192,6 +202,10 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset(JS, "text/javascript; charset=utf-8")
+}
+
+async fn passkeys_js() -> Response {
+    asset(PASSKEYS_JS, "text/javascript; charset=utf-8")
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

@@ -130,8 +130,13 @@ fn launch(
     log: &Arc<Mutex<String>>,
 ) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
-    cmd.arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+    cmd.arg("serve");
+    // Any free port, unless the test names one (a browser test whose public
+    // URL must carry the port).
+    if !args.iter().any(|a| a == "--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.arg("--data-dir")
         .arg(data_dir)
         .args(args)
         .env(

@@ -38,6 +38,7 @@ mod openapi_check;
 mod operate;
 mod operator;
 mod operator_webhooks;
+mod passkeys;
 mod people;
 mod prefixes;
 mod quickstart;

@@ -270,7 +270,7 @@ async fn two_factor_sign_in_takes_each_code_once_and_each_recovery_code_once() {
 }
 
 /// Waits up to 10 s for a mail to `to` with `subject` in the data dir.
-async fn mail_to(app: &TestApp, to: &str, subject: &str) -> bool {
+pub(crate) async fn mail_to(app: &TestApp, to: &str, subject: &str) -> bool {
     for _ in 0..100 {
         let found = std::fs::read_dir(app.data_dir.join("mail"))
             .into_iter()

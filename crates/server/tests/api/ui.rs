@@ -24,6 +24,7 @@ mod audit;
 mod docs;
 mod leaks;
 mod lifecycle;
+mod passkeys;
 mod people;
 mod rate_limits;
 mod screens;

@@ -19,6 +19,7 @@ mod notifications;
 mod operator_webhooks;
 mod operators;
 mod orgs;
+mod passkeys;
 mod passwords;
 mod people;
 mod plans;

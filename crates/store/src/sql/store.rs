@@ -7,8 +7,8 @@ use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::policy::KeyPolicy;
 use keygate_core::{
-    AccountId, AuditStreamId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, RateLimit, Role,
-    SessionFactors, SessionId, UserId, WebhookId,
+    AccountId, AuditStreamId, ClientId, DeliveryId, InvitationId, OnLeak, OrgId, PasskeyId,
+    RateLimit, Role, SessionFactors, SessionId, UserId, WebhookId,
 };
 
 use super::{Sql, SqlStore};
@@ -17,9 +17,10 @@ use crate::{
     ChainCheck, ChangeFeed, CreditsUse, DeliveryQuery, DeliveryRecord, DueDelivery,
     InvitationRecord, KeyCredential, KeyEdit, KeyNotice, KeyRecord, LastUsed, MemberRecord,
     Membership, Migration, OperatorTokenRecord, OperatorWebhookRecord, OrgProfile, OrgQuery,
-    OrgRecord, OutboxStats, PasswordResetRecord, PlanRecord, PoolStats, QuotaThreshold, Result,
-    Rotation, SessionRecord, SettledCredits, SsoSettingsRecord, Store, TwoFactorRecord, UnusedKey,
-    UsageBatch, UsageCounts, UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
+    OrgRecord, OutboxStats, PasskeyChallengeRecord, PasskeyPurpose, PasskeyRecord,
+    PasswordResetRecord, PlanRecord, PoolStats, QuotaThreshold, Result, Rotation, SessionRecord,
+    SettledCredits, SsoSettingsRecord, Store, TwoFactorRecord, UnusedKey, UsageBatch, UsageCounts,
+    UsageQuery, UsageTable, UserMail, UserRecord, WebhookRecord,
 };
 
 #[async_trait]
@@ -167,6 +168,57 @@ where
 
     async fn delete_session(&self, session_hash: &Digest) -> Result<()> {
         SqlStore::delete_session(self, session_hash).await
+    }
+
+    async fn passkeys(&self, user_id: &UserId) -> Result<Vec<PasskeyRecord>> {
+        SqlStore::passkeys(self, user_id).await
+    }
+
+    async fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<PasskeyRecord>> {
+        SqlStore::passkey_by_credential(self, credential_id).await
+    }
+
+    async fn add_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()> {
+        SqlStore::add_passkey(self, passkey, audit, mail).await
+    }
+
+    async fn remove_passkey(
+        &self,
+        user_id: &UserId,
+        passkey_id: &PasskeyId,
+        audit: &[AuditEvent],
+        mail: &[UserMail],
+    ) -> Result<()> {
+        SqlStore::remove_passkey(self, user_id, passkey_id, audit, mail).await
+    }
+
+    async fn use_passkey(
+        &self,
+        passkey_id: &PasskeyId,
+        seen_count: i64,
+        sign_count: i64,
+        dynamic_state: &str,
+        now: i64,
+    ) -> Result<bool> {
+        SqlStore::use_passkey(self, passkey_id, seen_count, sign_count, dynamic_state, now).await
+    }
+
+    async fn create_passkey_challenge(&self, challenge: &PasskeyChallengeRecord) -> Result<()> {
+        SqlStore::create_passkey_challenge(self, challenge).await
+    }
+
+    async fn take_passkey_challenge(
+        &self,
+        challenge_hash: &Digest,
+        purpose: PasskeyPurpose,
+        now: i64,
+    ) -> Result<Option<PasskeyChallengeRecord>> {
+        SqlStore::take_passkey_challenge(self, challenge_hash, purpose, now).await
     }
 
     async fn two_factor(&self, user_id: &UserId) -> Result<Option<TwoFactorRecord>> {

@@ -327,14 +327,19 @@ where
         user_id: &UserId,
         factors: SessionFactors,
     ) -> Result<bool> {
+        // A passkey session keeps its access while the user has a passkey;
+        // a password-and-code one while two-factor is on.
         let row = sqlx::query(
             "select 1 as lacking from orgs o where o.org_id = $1 and o.require_two_factor \
-             and ($3 or not exists (select 1 from two_factor t where t.user_id = $2 \
-             and t.enabled_at is not null))",
+             and ($3 or ($4 and not exists (select 1 from two_factor t where t.user_id = $2 \
+             and t.enabled_at is not null)) \
+             or ($5 and not exists (select 1 from passkeys p where p.user_id = $2)))",
         )
         .bind(org_id.as_str())
         .bind(user_id.as_str())
         .bind(!factors.has_second_factor())
+        .bind(factors == SessionFactors::PasswordAndCode)
+        .bind(factors == SessionFactors::Passkey)
         .fetch_optional(&self.read)
         .await
         .map_err(db::<DB>)?;

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod leaks;
 pub mod operator;
 pub mod operator_webhooks;
+pub mod passkeys;
 pub mod people;
 pub mod plans;
 pub mod sso;

@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod operator;
 pub mod operator_webhooks;
 pub mod orgs;
+pub mod passkeys;
 pub mod people;
 pub mod plans;
 pub mod sessions;

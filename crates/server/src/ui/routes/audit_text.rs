@@ -78,11 +78,16 @@ pub fn sentence(e: &AuditEvent, key_name: &str, names: &Names) -> String {
         "session.created" if e.details["method"] == "sso" => {
             format!("{who} signed in with single sign-on")
         }
+        "session.created" if text("method") == "passkey" => {
+            format!("{who} signed in with a passkey")
+        }
         "session.created" => format!("{who} signed in"),
         "session.ended" => format!("{who} signed out"),
         "password.changed" => format!("{who} changed their password"),
         "two_factor.enabled" => format!("{who} turned on two-factor authentication"),
         "two_factor.disabled" => format!("{who} turned off two-factor authentication"),
+        "passkey.added" => format!("{who} added the passkey {}", text("name")),
+        "passkey.removed" => format!("{who} removed the passkey {}", text("name")),
         "org.created" => format!("{who} created the organization"),
         "org.updated" => format!("{who} changed the organization's settings"),
         "org.key_policy_updated" => format!("{who} changed the key policy"),

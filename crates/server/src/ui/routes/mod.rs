@@ -5,6 +5,7 @@ mod audit_text;
 pub mod confirm;
 pub mod keys;
 pub mod org;
+pub mod passkeys;
 pub mod people;
 pub mod personal;
 pub mod security;

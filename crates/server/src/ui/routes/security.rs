@@ -1,12 +1,13 @@
 //! Security, under the user (not an organization): change the password, see
-//! the sessions one is signed in with and sign any of them out.
+//! the sessions one is signed in with and sign any of them out, and the
+//! passkeys (added and removed in `passkeys.rs`).
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::service::account;
+use crate::service::{account, passkeys};
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, see_other};
 use crate::ui::layout::{render_status, when};
@@ -23,17 +24,25 @@ pub struct SessionRow {
     pub current: bool,
 }
 
+pub struct PasskeyRow {
+    pub passkey_id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
 #[derive(Template)]
 #[template(path = "security.html")]
 pub struct SecurityPage {
     pub email: String,
     pub csrf: String,
     pub sessions: Vec<SessionRow>,
+    pub passkeys: Vec<PasskeyRow>,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
 }
 
-async fn security_page(
+pub(super) async fn security_page(
     app: &Pages,
     me: &CurrentUser,
     notice: Option<&'static str>,
@@ -52,10 +61,21 @@ async fn security_page(
             current: s.session_id == me.session_id,
         })
         .collect();
+    let passkeys = passkeys::list(app, &me.user.user_id)
+        .await?
+        .iter()
+        .map(|p| PasskeyRow {
+            passkey_id: p.passkey_id.to_string(),
+            name: p.name.clone(),
+            created: when(p.created_at),
+            last_used: p.last_used_at.map(when).unwrap_or_else(|| "Never".into()),
+        })
+        .collect();
     let page = SecurityPage {
         email: me.user.email.clone(),
         csrf: app.forms.issue(&me.session_hash.to_hex()),
         sessions,
+        passkeys,
         notice,
         error,
     };
@@ -71,6 +91,8 @@ pub async fn security(
     let notice = match q.as_deref() {
         Some("done=password") => Some("Password changed. Your other sessions were signed out."),
         Some("done=ended") => Some("Session signed out."),
+        Some("done=passkey-added") => Some("Passkey added. You can sign in with it now."),
+        Some("done=passkey-removed") => Some("Passkey removed."),
         _ => None,
     };
     security_page(&app, &me, notice, None, StatusCode::OK).await

@@ -72,7 +72,7 @@ pub async fn landing(m: OrgMember<AnyMember>) -> Response {
 
 /// The sign-in form. Its token is bound to a random pre-session cookie so
 /// another site cannot sign a browser in to an account of its choosing.
-fn sign_in_form(
+pub(super) fn sign_in_form(
     app: &Pages,
     headers: &HeaderMap,
     tls: bool,
@@ -227,7 +227,7 @@ pub async fn sign_in(
 }
 
 /// Signed in: the session cookie, and on to the app.
-fn signed_in(tls: bool, s: &NewSession) -> Response {
+pub(super) fn signed_in(tls: bool, s: &NewSession) -> Response {
     let max_age = (s.expires_at - crate::state::clock::now_ms()) / 1000;
     let mut resp = see_other("/app");
     resp.headers_mut()
