@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod crypto;
 pub mod dpop;
 pub mod factors;
+pub mod federation;
 pub mod ids;
 pub mod key;
 pub mod leak;

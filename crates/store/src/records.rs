@@ -7,6 +7,7 @@ mod usage;
 use std::sync::Arc;
 
 use keygate_core::crypto::Digest;
+use keygate_core::federation::FederationRules;
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
@@ -172,6 +173,9 @@ pub struct KeyRecord {
     pub allowed_networks: Networks,
     /// Only DPoP-bound tokens (RFC 9449) are issued for this key.
     pub require_dpop: bool,
+    /// Outside OIDC tokens that may be exchanged for this key's tokens (RFC
+    /// 8693); empty: none.
+    pub federation: FederationRules,
     pub created_at: i64,
     pub updated_at: i64,
     /// When the current secret was reported leaked and the organization's
@@ -214,6 +218,7 @@ pub struct KeyEdit<'a> {
     /// Where the key may be used from; empty: anywhere.
     pub allowed_networks: &'a Networks,
     pub require_dpop: bool,
+    pub federation: &'a FederationRules,
 }
 
 /// How long before a key's expiry its two warnings go out: 7 days, 1 day.

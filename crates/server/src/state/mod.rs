@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod dpop_proofs;
+pub mod issuer_keys;
 pub mod known;
 pub mod leak_keys;
 pub mod links;

@@ -166,6 +166,7 @@ mod tests {
             exposed_at: None,
             allowed_networks: Default::default(),
             require_dpop: false,
+            federation: Default::default(),
             created_at: 0,
             updated_at: 0,
         };

@@ -164,7 +164,10 @@ impl IntoResponse for PageError {
             }
             Error::Conflict(m) => (StatusCode::CONFLICT, "That did not work", m),
             Error::LoginAsNotAllowed => (StatusCode::FORBIDDEN, "Not allowed", String::new()),
-            Error::InvalidScope | Error::InvalidDpopProof(_) | Error::DpopRequired => {
+            Error::InvalidScope
+            | Error::InvalidDpopProof(_)
+            | Error::DpopRequired
+            | Error::SubjectTokenRefused(_) => {
                 (StatusCode::BAD_REQUEST, "That did not work", String::new())
             }
             Error::TwoFactorRequired => {

@@ -18,6 +18,7 @@ mod client_addr;
 mod docs;
 mod dpop;
 mod examples;
+mod federation;
 mod forward_auth;
 mod gateway;
 mod inviters;

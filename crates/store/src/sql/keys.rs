@@ -5,7 +5,9 @@ use keygate_core::network::Networks;
 use keygate_core::{ClientId, EventId, OrgId, RateLimit};
 use sqlx::Transaction;
 
-use super::rows::{Get, key_row, networks_json, parse_id, rate_limit_row, scope_json};
+use super::rows::{
+    Get, federation_json, key_row, networks_json, parse_id, rate_limit_row, scope_json,
+};
 use super::{Sql, SqlStore, conflict, db, found};
 use crate::{AuditEvent, Change, KeyEdit, KeyNotice, KeyRecord, Result, Rotation, StoreError};
 
@@ -14,7 +16,7 @@ macro_rules! key_columns {
     () => {
         "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
          exposed_at, rate_limit_requests, rate_limit_seconds, \
-         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop"
+         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop, federation"
     };
 }
 
@@ -93,7 +95,7 @@ where
         sqlx::query(concat!(
             "insert into api_keys (",
             key_columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -113,6 +115,7 @@ where
         .bind(key.previous_secret.map(|p| p.expires_at))
         .bind(networks_json(&key.allowed_networks).as_deref())
         .bind(key.require_dpop)
+        .bind(federation_json(&key.federation)?.as_deref())
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -211,7 +214,7 @@ where
              previous_secret_expires_at = case when $8 is not null \
                and previous_secret_expires_at > $8 then $8 \
                else previous_secret_expires_at end, \
-             allowed_networks = $9, require_dpop = $10 \
+             allowed_networks = $9, require_dpop = $10, federation = $11 \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
@@ -225,6 +228,7 @@ where
         .bind(edit.expires_at)
         .bind(networks_json(edit.allowed_networks).as_deref())
         .bind(edit.require_dpop)
+        .bind(federation_json(edit.federation)?.as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

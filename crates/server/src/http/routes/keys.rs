@@ -9,7 +9,7 @@ use keygate_store::{KeyKind, KeyRecord};
 use crate::http::dto::PasswordConfirmation;
 use crate::http::dto::keys::{
     AdminKeyCreate, AdminKeyPatch, KeyList, KeyRegenerate, KeyView, KeyWithSecret, ScopedKeyCreate,
-    ScopedKeyDuplicate, ScopedKeyPatch, limit_change, new_limit,
+    ScopedKeyDuplicate, ScopedKeyPatch, federation_in, limit_change, new_limit,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
@@ -50,6 +50,7 @@ pub async fn generate_admin(
         allowed_networks: body.allowed_networks,
         expires_at: body.expires_at,
         require_dpop: None,
+        federation: None,
     };
     let password = body.password.as_deref();
     let r =
@@ -132,6 +133,7 @@ pub async fn create_scoped(
         allowed_networks: body.allowed_networks,
         expires_at: None,
         require_dpop: body.require_dpop,
+        federation: federation_in(body.federation),
     };
     let password = body.password.as_deref();
     let r = keys::create_scoped(
@@ -186,6 +188,7 @@ pub async fn update_scoped(
         expires_at: body.expires_at,
         allowed_networks: body.allowed_networks,
         require_dpop: body.require_dpop,
+        federation: federation_in(body.federation),
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
@@ -223,6 +226,7 @@ pub async fn duplicate_scoped(
         allowed_networks: body.allowed_networks,
         expires_at: body.expires_at,
         require_dpop: body.require_dpop,
+        federation: federation_in(body.federation),
     };
     let password = body.password.as_deref();
     let r = keys::duplicate(&app, &m.acting(), &id, name, limit, &terms, password).await?;

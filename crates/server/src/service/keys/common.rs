@@ -2,6 +2,7 @@
 //! rate-limit change) and their checks, a new secret, the cache refresh after
 //! every change, and the reads of a key of the organization.
 
+use keygate_core::federation::{FederationRule, FederationRules};
 use keygate_core::time::{format_rfc3339, parse_rfc3339};
 use keygate_core::{ApiKey, ClientId, Networks, OrgId, RateLimit};
 use keygate_store::{KeyKind, KeyRecord, StoreError};
@@ -25,9 +26,20 @@ pub struct KeyTerms {
     /// Issue only DPoP-bound tokens (RFC 9449). `None`: no (create), the
     /// original's (duplicate).
     pub require_dpop: Option<bool>,
+    /// Outside OIDC tokens that may be exchanged for the key's tokens (RFC
+    /// 8693). `None`: none (create), the original's (duplicate). An empty
+    /// list: none.
+    pub federation: Option<Vec<FederationRule>>,
 }
 
 impl KeyTerms {
+    pub(super) fn federation(&self, app: &App) -> Result<Option<FederationRules>, Error> {
+        self.federation
+            .as_deref()
+            .map(|r| federation_rules(app, r))
+            .transpose()
+    }
+
     pub(super) fn networks(&self) -> Result<Option<Networks>, Error> {
         Ok(self
             .allowed_networks
@@ -35,6 +47,19 @@ impl KeyTerms {
             .map(|n| Networks::parse(n, "allowed_networks"))
             .transpose()?)
     }
+}
+
+/// Federation rules as sent, checked (https issuers unless
+/// `--allow-insecure-issuers`).
+pub(super) fn federation_rules(
+    app: &App,
+    rules: &[FederationRule],
+) -> Result<FederationRules, Error> {
+    Ok(FederationRules::parse(
+        rules,
+        "federation",
+        app.settings.allow_insecure_issuers,
+    )?)
 }
 
 /// Adds the allowlist to an audit event's details when there is one.

@@ -1,6 +1,7 @@
 //! Scoped keys: create, duplicate, edit and delete, each confirmed with the
 //! user's password and checked against the organization's key policy.
 
+use keygate_core::federation::{FederationRule, FederationRules};
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::{ClientId, Networks, OrgId, RateLimit};
@@ -8,7 +9,8 @@ use keygate_store::{KeyEdit, KeyKind, KeyRecord, account_in};
 use serde_json::json;
 
 use crate::service::keys::common::{
-    KeyTerms, LimitChange, Revealed, get, new_expiry, new_secret, refresh, rfc3339, with_networks,
+    KeyTerms, LimitChange, Revealed, federation_rules, get, new_expiry, new_secret, refresh,
+    rfc3339, with_networks,
 };
 use crate::service::{Acting, Error, key_policy, passwords};
 use crate::state::app::App;
@@ -83,6 +85,9 @@ pub async fn field_problems(
             (None, None)
         }
     };
+    if let Some(t) = terms {
+        note(t.federation(app).map(|_| ()))?;
+    }
     if let Some(expires_at) = expires_at {
         let networks = networks.unwrap_or_default();
         note(key_policy::check(app, org_id, expires_at, &networks).await)?;
@@ -104,12 +109,14 @@ pub async fn create_scoped(
     let scope = build_scope(app, &who.org_id, input).await?;
     let expires_at = new_expiry(Some(input.expires_at.as_deref()), None, now_ms())?;
     let networks = terms.networks()?.unwrap_or_default();
+    let federation = terms.federation(app)?.unwrap_or_default();
     key_policy::check(app, &who.org_id, expires_at, &networks).await?;
     let terms = NewKey {
         rate_limit,
         expires_at,
         allowed_networks: networks,
         require_dpop: terms.require_dpop.unwrap_or(false),
+        federation,
     };
     insert_scoped(app, who, name, scope, terms, "scoped_key.created", None).await
 }
@@ -120,6 +127,7 @@ struct NewKey {
     expires_at: Option<i64>,
     allowed_networks: Networks,
     require_dpop: bool,
+    federation: FederationRules,
 }
 
 async fn insert_scoped(
@@ -148,6 +156,7 @@ async fn insert_scoped(
         previous_secret: None,
         allowed_networks: terms.allowed_networks,
         require_dpop: terms.require_dpop,
+        federation: terms.federation,
         created_at: now,
         updated_at: now,
         exposed_at: None,
@@ -164,6 +173,9 @@ async fn insert_scoped(
     }
     if key.require_dpop {
         details["require_dpop"] = true.into();
+    }
+    if !key.federation.is_empty() {
+        details["federation"] = json!(key.federation.as_slice());
     }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
@@ -190,6 +202,9 @@ pub async fn duplicate(
     let networks = terms
         .networks()?
         .unwrap_or_else(|| original.allowed_networks.clone());
+    let federation = terms
+        .federation(app)?
+        .unwrap_or_else(|| original.federation.clone());
     // The original's expiry is not copied: absent means never.
     let expires_at = new_expiry(Some(terms.expires_at.as_deref()), None, now_ms())?;
     key_policy::check(app, &who.org_id, expires_at, &networks).await?;
@@ -210,6 +225,7 @@ pub async fn duplicate(
             expires_at,
             allowed_networks: networks,
             require_dpop: terms.require_dpop.unwrap_or(original.require_dpop),
+            federation,
         },
         "scoped_key.duplicated",
         Some(client_id),
@@ -232,6 +248,8 @@ pub struct KeyChanges {
     pub allowed_networks: Option<Vec<String>>,
     /// Issue only DPoP-bound tokens: `None` keeps the key's setting.
     pub require_dpop: Option<bool>,
+    /// The federation rules: `None` keeps the key's, an empty list means none.
+    pub federation: Option<Vec<FederationRule>>,
 }
 
 /// Changes a scoped key's name, scope, rate limit, expiry and/or allowlist;
@@ -255,8 +273,13 @@ pub async fn update(
         expires_at,
         allowed_networks,
         require_dpop,
+        federation,
     } = changes;
     let require_dpop = require_dpop.unwrap_or(before.require_dpop);
+    let federation = match &federation {
+        Some(r) => federation_rules(app, r)?,
+        None => before.federation.clone(),
+    };
     let rate_limit = rate_limit.apply(before.rate_limit);
     let now = now_ms();
     let expires_at = new_expiry(
@@ -313,6 +336,12 @@ pub async fn update(
     if require_dpop != before.require_dpop {
         details["require_dpop"] = json!({"before": before.require_dpop, "after": require_dpop});
     }
+    if federation != before.federation {
+        details["federation"] = json!({
+            "before": before.federation.as_slice(),
+            "after": federation.as_slice(),
+        });
+    }
     let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
         .store
@@ -326,6 +355,7 @@ pub async fn update(
                 expires_at,
                 allowed_networks: &networks,
                 require_dpop,
+                federation: &federation,
             },
             now,
             &event,

@@ -165,6 +165,10 @@ pub struct ServeArgs {
     /// development and tests only).
     #[arg(long, env = "KEYGATE_ALLOW_INSECURE_WEBHOOKS")]
     pub allow_insecure_webhooks: bool,
+    /// Allow http:// and loopback or private OIDC issuers in keys' federation
+    /// rules (token exchange; local development, tests and demos only).
+    #[arg(long, env = "KEYGATE_ALLOW_INSECURE_ISSUERS")]
+    pub allow_insecure_issuers: bool,
     /// First retry delay of a failed notification in milliseconds; each retry
     /// waits about twice as long as the one before. Lower it for tests
     /// [default: 4000]

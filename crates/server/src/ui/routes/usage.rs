@@ -42,6 +42,8 @@ pub struct KeyPage {
     pub permissions: Vec<(&'static str, String)>,
     /// Only DPoP-bound tokens are issued.
     pub require_dpop: bool,
+    /// Federation rules: (issuer, audience, subject).
+    pub federation: Vec<(String, String, String)>,
     /// When its secret was reported leaked (it still works).
     pub exposed: Option<String>,
     pub flush_secs: u64,
@@ -151,6 +153,12 @@ pub async fn key_page(
         networks: key.allowed_networks.to_strings(),
         permissions: scope_lines(&key.scope, &orgs::accounts(&app, &m.org_id).await?),
         require_dpop: key.require_dpop,
+        federation: key
+            .federation
+            .as_slice()
+            .iter()
+            .map(|r| (r.issuer.clone(), r.audience.clone(), r.subject.clone()))
+            .collect(),
         exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
         edit,

@@ -55,6 +55,9 @@ pub struct KeyForm {
     pub terms: TermsFields,
     /// Issue only DPoP-bound tokens (scoped keys only).
     pub require_dpop: bool,
+    /// The federation rules as typed, one per line.
+    pub federation: String,
+    pub federation_error: Option<String>,
 }
 
 impl KeyForm {
@@ -86,6 +89,10 @@ impl KeyForm {
                     let shown = format!("Account-level permissions: {}", msg.to_lowercase());
                     self.summary.push(("acct-perms".into(), shown));
                     self.account_error = Some(msg);
+                } else if source.starts_with("federation") {
+                    let shown = format!("Workload identity federation: {}", msg.to_lowercase());
+                    self.summary.push(("federation".into(), shown));
+                    self.federation_error = Some(federation_error(&source, &msg));
                 } else if self.terms.show_error(&source, &message) {
                     self.summary.extend(self.terms.errors_of(&source));
                 } else {
@@ -96,12 +103,13 @@ impl KeyForm {
             e => return Err(e.into()),
         }
         // The page's order: name, expiry, permissions, networks, rate limit, password.
-        const ORDER: [&str; 8] = [
+        const ORDER: [&str; 9] = [
             "name",
             "expires_at",
             "org-perms",
             "acct-perms",
             "allowed_networks",
+            "federation",
             "rate_limit_requests",
             "rate_limit_per_seconds",
             "password",
@@ -153,6 +161,9 @@ pub struct FormValues {
     pub limit: LimitFields,
     /// The "only DPoP-bound tokens" checkbox.
     pub require_dpop: bool,
+    /// The federation rules as typed: one per line, issuer, audience and
+    /// subject separated by spaces.
+    pub federation: String,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -197,6 +208,7 @@ impl FormValues {
             all_accounts: form.has("accounts_all", "on"),
             networks: form.get("allowed_networks").unwrap_or("").to_owned(),
             require_dpop: form.has("require_dpop", "on"),
+            federation: form.get("federation").unwrap_or("").to_owned(),
             expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
             limit: LimitFields::posted(
                 form.get(rate_limit::REQUESTS),
@@ -235,6 +247,7 @@ impl FormValues {
             networks: k.allowed_networks.to_strings().join("\n"),
             limit: LimitFields::of(k.rate_limit),
             require_dpop: k.require_dpop,
+            federation: super::federation::lines(&k.federation),
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -281,6 +294,22 @@ impl FormValues {
             account_permissions,
             expires_at: None,
         })
+    }
+}
+
+/// A service error about rule `federation[i].field` as the form shows it:
+/// the rule's line.
+fn federation_error(source: &str, msg: &str) -> String {
+    let line = source
+        .strip_prefix("federation[")
+        .and_then(|r| r.split(']').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    match line {
+        Some(i) => {
+            let part = source.rsplit('.').next().unwrap_or("rule");
+            format!("Line {}: the {part} {}", i + 1, msg.to_lowercase())
+        }
+        None => msg.to_owned(),
     }
 }
 
@@ -362,6 +391,8 @@ pub async fn form_page(
             ..TermsFields::blank(org_default)
         },
         require_dpop: values.require_dpop,
+        federation: values.federation.clone(),
+        federation_error: None,
     };
     for e in errors {
         form.place(e)?;

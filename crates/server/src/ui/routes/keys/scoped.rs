@@ -169,6 +169,7 @@ pub async fn edit(
                 expires_at: (!values.same_expiry(&k)).then(|| values.expires_at_input()),
                 allowed_networks: terms.allowed_networks,
                 require_dpop: terms.require_dpop,
+                federation: terms.federation,
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }
