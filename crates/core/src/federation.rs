@@ -42,7 +42,7 @@ impl FederationRule {
     /// Whether the rule lets in a token with these claims.
     pub fn allows(&self, claims: &OutsideClaims) -> bool {
         claims.iss == self.issuer
-            && claims.aud.iter().any(|a| *a == self.audience)
+            && claims.aud.contains(&self.audience)
             && self.allows_subject(&claims.sub)
     }
 }

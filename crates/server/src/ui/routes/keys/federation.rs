@@ -5,7 +5,6 @@
 use keygate_core::federation::{FederationRule, FederationRules};
 
 use crate::service::Error;
-use crate::ui::routes::keys::form::FormValues;
 
 /// The rules as the form shows them.
 pub fn lines(rules: &FederationRules) -> String {
@@ -17,34 +16,31 @@ pub fn lines(rules: &FederationRules) -> String {
         .join("\n")
 }
 
-impl FormValues {
-    /// The typed rules; a line that is not three words is an error naming
-    /// `federation` and the line.
-    pub fn federation_rules(&self) -> Result<Vec<FederationRule>, Error> {
-        let mut rules = Vec::new();
-        let mut problems = Vec::new();
-        let lines = self
-            .federation
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        for (i, line) in lines {
-            match line.split_whitespace().collect::<Vec<_>>()[..] {
-                [issuer, audience, subject] => rules.push(FederationRule {
-                    issuer: issuer.to_owned(),
-                    audience: audience.to_owned(),
-                    subject: subject.to_owned(),
-                }),
-                _ => problems.push(format!(
-                    "Line {}: write the issuer, the audience and the subject, separated by spaces.",
-                    i + 1
-                )),
-            }
+/// The typed rules; a line that is not three words is an error naming
+/// `federation` and the line.
+pub fn rules_of(typed: &str) -> Result<Vec<FederationRule>, Error> {
+    let mut rules = Vec::new();
+    let mut problems = Vec::new();
+    let lines = typed
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    for (i, line) in lines {
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [issuer, audience, subject] => rules.push(FederationRule {
+                issuer: issuer.to_owned(),
+                audience: audience.to_owned(),
+                subject: subject.to_owned(),
+            }),
+            _ => problems.push(format!(
+                "Line {}: write the issuer, the audience and the subject, separated by spaces.",
+                i + 1
+            )),
         }
-        if problems.is_empty() {
-            Ok(rules)
-        } else {
-            Err(Error::invalid("federation", problems.join("\n")))
-        }
+    }
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(Error::invalid("federation", problems.join("\n")))
     }
 }

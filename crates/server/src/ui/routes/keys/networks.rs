@@ -34,7 +34,7 @@ impl FormValues {
             allowed_networks: Some(lines.iter().map(|(_, l)| (*l).to_owned()).collect()),
             expires_at: None,
             require_dpop: Some(self.require_dpop),
-            federation: Some(self.federation_rules()?),
+            federation: Some(super::federation::rules_of(&self.federation)?),
         })
     }
 }
