@@ -57,7 +57,7 @@ async fn the_key_form_edits_the_federation_rules_and_the_key_page_lists_them() {
         org.org_id
     ))
     .await;
-    b.wait_for_text("Workload identity federation").await;
+    b.wait_for_text("Tokens of https://token.actions").await;
     let listed = b.css("#key-federation").await.text().await.unwrap();
     assert!(
         listed.contains(github) && listed.contains("repo:acme/app:ref:refs/heads/*"),
