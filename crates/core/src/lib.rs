@@ -10,6 +10,7 @@ pub mod credits;
 pub mod crypto;
 pub mod dpop;
 pub mod factors;
+pub mod federation;
 pub mod ids;
 pub mod key;
 pub mod leak;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use keygate_core::credits::Credits;
 use keygate_core::crypto::Digest;
+use keygate_core::federation::FederationRules;
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::{
@@ -176,6 +177,9 @@ pub struct KeyRecord {
     pub allowed_networks: Networks,
     /// Only DPoP-bound tokens (RFC 9449) are issued for this key.
     pub require_dpop: bool,
+    /// Outside OIDC tokens that may be exchanged for this key's tokens (RFC
+    /// 8693); empty: none.
+    pub federation: FederationRules,
     pub created_at: i64,
     pub updated_at: i64,
     /// When the current secret was reported leaked and the organization's
@@ -223,6 +227,7 @@ pub struct KeyEdit<'a> {
     /// `None` keeps the key's credits (and what was used of them),
     /// `Some(None)` removes them, `Some(Some(c))` sets new ones.
     pub credits: Option<Option<Credits>>,
+    pub federation: &'a FederationRules,
 }
 
 /// Credits used on one instance since its last settle (see

@@ -426,6 +426,7 @@ async fn seed_keys(
                 previous_secret: None,
                 allowed_networks: Default::default(),
                 require_dpop: false,
+                federation: Default::default(),
                 created_at: now,
                 updated_at: now,
                 exposed_at: None,

@@ -44,8 +44,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let tokens = secrets::load_signing_keys(&data_dir, signing_env.as_deref())?;
     if args.demo {
         settings.notify.allow_insecure_webhooks = true;
+        settings.allow_insecure_issuers = true;
         println!(
-            "demo: insecure webhooks allowed (http:// and loopback/private targets); never use --demo in production"
+            "demo: insecure webhooks and OIDC issuers allowed (http:// and loopback/private targets); never use --demo in production"
         );
         demo::seed(store.as_ref()).await?;
         if settings.upstream.is_none() {
@@ -58,6 +59,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.notify.allow_insecure_webhooks {
         tracing::warn!(
             "insecure webhooks allowed: http:// and loopback/private targets are accepted"
+        );
+    }
+    if settings.allow_insecure_issuers {
+        tracing::warn!(
+            "insecure OIDC issuers allowed: federation rules may name http:// and loopback/private issuers"
         );
     }
     if settings.introspection_secret.is_none() {

@@ -167,7 +167,7 @@ impl From<service::Error> for ApiError {
             E::InvalidDpopProof(e) => ApiError::BadDpopProof(proof_message(e)),
             // A key that takes only bound tokens, asked without a proof: the
             // login answers as for any credential it refuses.
-            E::DpopRequired => ApiError::Unauthorized,
+            E::DpopRequired | E::SubjectTokenRefused(_) => ApiError::Unauthorized,
             E::Unavailable(m) => ApiError::Unavailable(m),
             E::StaleCache => ApiError::StaleCache,
             E::Busy { retry_after_secs } => ApiError::Busy { retry_after_secs },

@@ -6,6 +6,7 @@
 pub mod attempt;
 pub mod audit_stream;
 pub mod email;
+pub mod fetch;
 pub mod mail_dir;
 pub mod ssrf;
 pub mod user_mail;

@@ -153,7 +153,7 @@ impl WebhookClient {
     }
 }
 
-async fn connect(addrs: &[std::net::SocketAddr]) -> Result<TcpStream, Failure> {
+pub(super) async fn connect(addrs: &[std::net::SocketAddr]) -> Result<TcpStream, Failure> {
     let mut last = String::from("no address to connect to");
     for a in addrs {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {

@@ -75,6 +75,8 @@ pub enum Error {
     InvalidDpopProof(keygate_core::dpop::ProofError),
     /// The key issues only DPoP-bound tokens and no proof came.
     DpopRequired,
+    /// A token exchange's subject token is refused (RFC 8693 §2.2.2).
+    SubjectTokenRefused(keygate_core::federation::Refusal),
     /// The database, or something else the action needs, cannot be reached now.
     Unavailable(String),
     /// The credential cache cannot be trusted now (not re-read in time, or its

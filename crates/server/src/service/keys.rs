@@ -82,6 +82,7 @@ pub async fn generate_admin(
         previous_secret: None,
         allowed_networks,
         require_dpop: false,
+        federation: Default::default(),
         created_at: now,
         updated_at: now,
         exposed_at: None,

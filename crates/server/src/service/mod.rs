@@ -5,6 +5,7 @@ pub mod audit;
 pub mod audit_streams;
 pub mod dpop;
 pub mod error;
+pub mod federation;
 pub mod health;
 pub mod invitations;
 pub mod key_policy;

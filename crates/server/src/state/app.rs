@@ -47,6 +47,8 @@ pub struct App {
     pub metrics: Metrics,
     /// DPoP proofs seen recently: each is accepted once.
     pub dpop_proofs: crate::state::dpop_proofs::SeenProofs,
+    /// Outside OIDC issuers' signing keys (token exchange).
+    pub issuer_keys: crate::state::issuer_keys::IssuerKeys,
 }
 
 impl App {
@@ -85,6 +87,7 @@ impl App {
             metrics,
             usage: crate::state::usage::Usage::default(),
             dpop_proofs,
+            issuer_keys: Default::default(),
         }))
     }
 

@@ -41,6 +41,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     allow_insecure_webhooks: Option<bool>,
+    allow_insecure_issuers: Option<bool>,
     public_url: Option<String>,
     session_idle_timeout: Option<u64>,
     usage_flush_interval: Option<u64>,
@@ -89,7 +90,9 @@ pub struct Settings {
     /// Audit events held while the database cannot take them.
     pub audit_queue_capacity: usize,
     /// `--allow-insecure-issuers`: http:// and loopback or private OpenID
-    /// Connect issuers are accepted (tests, demo).
+    /// Connect issuers are accepted: single sign-on's issuers, and keys'
+    /// federation rules, whose documents may then be fetched from loopback or
+    /// private addresses (tests, demo).
     pub allow_insecure_issuers: bool,
 }
 
@@ -188,7 +191,8 @@ impl ServeArgs {
             body,
             lifecycle_interval: Duration::from_secs(lifecycle_interval),
             audit_queue_capacity,
-            allow_insecure_issuers: self.allow_insecure_issuers,
+            allow_insecure_issuers: self.allow_insecure_issuers
+                || file.allow_insecure_issuers.unwrap_or(false),
             listen: match self.listen.clone().or(file.listen) {
                 Some(given) => listen_addr("--listen", &given)?,
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),

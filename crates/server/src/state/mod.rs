@@ -11,6 +11,7 @@ pub mod config;
 pub mod credits;
 pub mod data_dir;
 pub mod dpop_proofs;
+pub mod issuer_keys;
 pub mod known;
 pub mod leak_keys;
 pub mod links;

@@ -167,6 +167,7 @@ mod tests {
             credits: None,
             allowed_networks: Default::default(),
             require_dpop: false,
+            federation: Default::default(),
             created_at: 0,
             updated_at: 0,
         };

@@ -169,7 +169,10 @@ impl IntoResponse for PageError {
                 "Single sign-on required",
                 "Your organization signs you in through its identity provider.".into(),
             ),
-            Error::InvalidScope | Error::InvalidDpopProof(_) | Error::DpopRequired => {
+            Error::InvalidScope
+            | Error::InvalidDpopProof(_)
+            | Error::DpopRequired
+            | Error::SubjectTokenRefused(_) => {
                 (StatusCode::BAD_REQUEST, "That did not work", String::new())
             }
             Error::TwoFactorRequired => {

@@ -19,6 +19,7 @@ mod credits;
 mod docs;
 mod dpop;
 mod examples;
+mod federation;
 mod forward_auth;
 mod gateway;
 mod inviters;

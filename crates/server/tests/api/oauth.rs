@@ -273,7 +273,10 @@ async fn the_metadata_document_names_the_endpoints_and_what_they_take() {
     );
     assert_eq!(
         r.body["grant_types_supported"],
-        json!(["client_credentials"])
+        json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         r.body["token_endpoint_auth_methods_supported"],

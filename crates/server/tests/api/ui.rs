@@ -22,6 +22,7 @@ mod allowlist;
 mod api_keys;
 mod audit;
 mod docs;
+mod federation;
 mod leaks;
 mod lifecycle;
 mod passkeys;

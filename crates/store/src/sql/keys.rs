@@ -5,7 +5,9 @@ use keygate_core::network::Networks;
 use keygate_core::{ClientId, EventId, OrgId, RateLimit};
 use sqlx::Transaction;
 
-use super::rows::{Get, key_row, networks_json, parse_id, rate_limit_row, scope_json};
+use super::rows::{
+    Get, federation_json, key_row, networks_json, parse_id, rate_limit_row, scope_json,
+};
 use super::{Sql, SqlStore, conflict, db, found};
 use crate::{AuditEvent, Change, KeyEdit, KeyNotice, KeyRecord, Result, Rotation, StoreError};
 
@@ -16,7 +18,7 @@ macro_rules! key_columns {
          exposed_at, rate_limit_requests, rate_limit_seconds, \
          expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop, \
          credits_remaining, credits_refill_amount, credits_refill_period, credits_period_start, \
-         credits_set_at"
+         credits_set_at, federation"
     };
 }
 
@@ -96,7 +98,7 @@ where
             "insert into api_keys (",
             key_columns!(),
             ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23)"
+             $19, $20, $21, $22, $23, $24)"
         ))
         .bind(key.client_id.as_str())
         .bind(key.org_id.as_str())
@@ -121,6 +123,7 @@ where
         .bind(key.credits.and_then(|c| c.refill).map(|r| r.period.as_str()))
         .bind(key.credits.map(|c| c.period_start))
         .bind(key.credits.map(|c| c.set_at))
+        .bind(federation_json(&key.federation)?.as_deref())
         .execute(&mut **tx)
         .await
         .map_err(conflict::<DB>(
@@ -224,7 +227,8 @@ where
              credits_refill_amount = case when $11 then $13 else credits_refill_amount end, \
              credits_refill_period = case when $11 then $14 else credits_refill_period end, \
              credits_period_start = case when $11 then $15 else credits_period_start end, \
-             credits_set_at = case when $11 then $16 else credits_set_at end \
+             credits_set_at = case when $11 then $16 else credits_set_at end, \
+             federation = $17 \
              where org_id = $4 and client_id = $5 and kind = 'scoped' returning ",
             key_columns!()
         ))
@@ -254,6 +258,7 @@ where
         )
         .bind(edit.credits.flatten().map(|c| c.period_start))
         .bind(edit.credits.flatten().map(|c| c.set_at))
+        .bind(federation_json(edit.federation)?.as_deref())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db::<DB>)?

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use keygate_core::credits::{Credits, Refill};
 use keygate_core::crypto::Digest;
+use keygate_core::federation::{FederationRule, FederationRules};
 use keygate_core::network::Networks;
 use keygate_core::permission::KeyScope;
 use keygate_core::quota::Period;
@@ -182,6 +183,7 @@ pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
         },
         allowed_networks: parse_networks(r.opt_text("allowed_networks")?.as_deref())?,
         require_dpop: r.flag("require_dpop")?,
+        federation: parse_federation(r.opt_text("federation")?.as_deref())?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         exposed_at: r.opt_int("exposed_at")?,
@@ -292,4 +294,23 @@ pub(crate) fn attempt_row(r: &impl Get) -> Result<AttemptRecord> {
         latency_ms: r.int("latency_ms")?,
         error: r.opt_text("error")?,
     })
+}
+
+/// A key's federation rules as stored: a JSON list, `null` when there are none.
+pub(crate) fn federation_json(rules: &FederationRules) -> Result<Option<String>> {
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(rules.as_slice())
+        .map(Some)
+        .map_err(|_| corrupt("federation rules"))
+}
+
+fn parse_federation(text: Option<&str>) -> Result<FederationRules> {
+    match text {
+        None | Some("") => Ok(FederationRules::default()),
+        Some(t) => serde_json::from_str::<Vec<FederationRule>>(t)
+            .map(FederationRules::stored)
+            .map_err(|_| corrupt("federation rules")),
+    }
 }

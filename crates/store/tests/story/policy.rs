@@ -1,5 +1,6 @@
 //! The store story of network allowlists and key policies, on both backends.
 
+use keygate_core::federation::{FederationRule, FederationRules};
 use keygate_core::network::Networks;
 use keygate_core::policy::KeyPolicy;
 use keygate_store::{AuditQuery, KeyEdit, KeyKind, Store};
@@ -19,6 +20,17 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
     );
     k.allowed_networks = nets.clone();
     k.require_dpop = true;
+    let rules = FederationRules::parse(
+        &[FederationRule {
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            audience: "https://keygate.test".into(),
+            subject: "repo:acme/app:*".into(),
+        }],
+        "federation",
+        false,
+    )
+    .unwrap();
+    k.federation = rules.clone();
     store
         .insert_key(&k, &event(Some(org_id), "scoped_key.created", None))
         .await
@@ -34,6 +46,8 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
     // A key that issues only DPoP-bound tokens says so in both reads, and
     // an edit turns it off (below).
     assert!(read.require_dpop && creds[0].require_dpop);
+    // Federation rules are kept with the key (the cache does not hold them).
+    assert_eq!(read.federation, rules);
 
     // An edit replaces the list; regenerate keeps it unless given one.
     let one = Networks::parse(&["127.0.0.2"], "n").unwrap();
@@ -49,6 +63,7 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
                 allowed_networks: &one,
                 require_dpop: false,
                 credits: None,
+                federation: &Default::default(),
             },
             NOW + 1,
             &event(Some(org_id), "scoped_key.updated", None),
@@ -57,6 +72,7 @@ pub async fn allowlists_and_key_policies_are_kept(store: &dyn Store, _pg: bool) 
         .unwrap();
     assert_eq!(edited.allowed_networks, one);
     assert!(!edited.require_dpop);
+    assert!(edited.federation.is_empty(), "an edit replaces the rules");
     let ev = event(Some(org_id), "scoped_key.regenerated", None);
     let kept = store
         .regenerate_key(

@@ -2,6 +2,7 @@
 //! create, edit, duplicate and regenerate one, and rate limits (a key's own
 //! and the organization's default).
 
+use keygate_core::federation::FederationRule;
 use keygate_core::permission::{AccountSelection, KeyScope, PermSet, Permission};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{Catalog, Level, RateLimit};
@@ -105,6 +106,9 @@ pub struct KeyView {
     /// Only DPoP-bound tokens (RFC 9449) are issued for this key: login and
     /// `/oauth/token` need a DPoP proof.
     pub require_dpop: bool,
+    /// Outside OIDC tokens that `/oauth/token` exchanges for this key's tokens
+    /// (RFC 8693); empty: none.
+    pub federation: Vec<FederationRuleDto>,
     pub created_at: String,
     pub updated_at: String,
     /// The key's last login or token check (gateway, forward-auth,
@@ -210,6 +214,13 @@ impl KeyView {
             rate_limit: k.rate_limit.map(RateLimitDto::from),
             allowed_networks: k.allowed_networks.to_strings(),
             require_dpop: k.require_dpop,
+            federation: k
+                .federation
+                .as_slice()
+                .iter()
+                .cloned()
+                .map(FederationRuleDto::from)
+                .collect(),
             created_at: format_rfc3339(k.created_at),
             updated_at: format_rfc3339(k.updated_at),
             last_used_at: None,
@@ -434,6 +445,9 @@ pub struct ScopedKeyCreate {
     #[serde(default, deserialize_with = "some")]
     #[schema(value_type = Option<CreditsDto>, nullable)]
     pub credits: Option<Option<serde_json::Value>>,
+    /// Workload identity federation: at most 10 rules. Absent or empty: none.
+    #[serde(default)]
+    pub federation: Option<Vec<FederationRuleDto>>,
     #[serde(default)]
     pub password: Option<String>,
     /// When the key stops working (RFC 3339, in the future). Absent or null: never.
@@ -468,6 +482,10 @@ pub struct ScopedKeyPatch {
     #[serde(default, deserialize_with = "some")]
     #[schema(value_type = Option<CreditsDto>, nullable)]
     pub credits: Option<Option<serde_json::Value>>,
+    /// Workload identity federation: at most 10 rules. Absent or null: keep
+    /// the key's; `[]`: none.
+    #[serde(default)]
+    pub federation: Option<Vec<FederationRuleDto>>,
     #[serde(default)]
     pub password: Option<String>,
     /// A new expiry (RFC 3339, in the future); null removes it; absent keeps it.
@@ -497,6 +515,10 @@ pub struct ScopedKeyDuplicate {
     #[serde(default, deserialize_with = "some")]
     #[schema(value_type = Option<CreditsDto>, nullable)]
     pub credits: Option<Option<serde_json::Value>>,
+    /// Workload identity federation rules. Absent or null: the original's;
+    /// `[]`: none.
+    #[serde(default)]
+    pub federation: Option<Vec<FederationRuleDto>>,
     #[serde(default)]
     pub password: Option<String>,
     /// The new key's expiry (RFC 3339, in the future). Absent or null: never
@@ -504,4 +526,43 @@ pub struct ScopedKeyDuplicate {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+}
+
+/// A federation rule (RFC 8693 token exchange): tokens of `issuer` (its
+/// `iss`, an https URL), for `audience` (one of its `aud`), whose `sub` is
+/// `subject`, or starts with it when `subject` ends in `*`.
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FederationRuleDto {
+    #[schema(example = "https://token.actions.githubusercontent.com")]
+    pub issuer: String,
+    #[schema(example = "https://keygate.example.com")]
+    pub audience: String,
+    #[schema(example = "repo:acme/app:ref:refs/heads/*")]
+    pub subject: String,
+}
+
+impl From<FederationRule> for FederationRuleDto {
+    fn from(r: FederationRule) -> FederationRuleDto {
+        FederationRuleDto {
+            issuer: r.issuer,
+            audience: r.audience,
+            subject: r.subject,
+        }
+    }
+}
+
+impl From<FederationRuleDto> for FederationRule {
+    fn from(r: FederationRuleDto) -> FederationRule {
+        FederationRule {
+            issuer: r.issuer,
+            audience: r.audience,
+            subject: r.subject,
+        }
+    }
+}
+
+/// Rules as sent, for the service to check.
+pub fn federation_in(rules: Option<Vec<FederationRuleDto>>) -> Option<Vec<FederationRule>> {
+    rules.map(|r| r.into_iter().map(FederationRule::from).collect())
 }

@@ -9,7 +9,7 @@ use keygate_store::{KeyKind, KeyRecord};
 use crate::http::dto::PasswordConfirmation;
 use crate::http::dto::keys::{
     AdminKeyCreate, AdminKeyPatch, KeyList, KeyRegenerate, KeyView, KeyWithSecret, ScopedKeyCreate,
-    ScopedKeyDuplicate, ScopedKeyPatch, limit_change, new_limit,
+    ScopedKeyDuplicate, ScopedKeyPatch, federation_in, limit_change, new_limit,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{JsonBody, KeyManager, OrgMember};
@@ -55,6 +55,7 @@ pub async fn generate_admin(
         expires_at: body.expires_at,
         require_dpop: None,
         credits: None,
+        federation: None,
     };
     let password = body.password.as_deref();
     let r =
@@ -138,6 +139,7 @@ pub async fn create_scoped(
         expires_at: None,
         require_dpop: body.require_dpop,
         credits: body.credits,
+        federation: federation_in(body.federation),
     };
     let password = body.password.as_deref();
     let r = keys::create_scoped(
@@ -195,6 +197,7 @@ pub async fn update_scoped(
         allowed_networks: body.allowed_networks,
         require_dpop: body.require_dpop,
         credits: body.credits,
+        federation: federation_in(body.federation),
     };
     let id = client_id(&id)?;
     let key = keys::update(&app, &m.acting(), &id, changes, body.password.as_deref()).await?;
@@ -233,6 +236,7 @@ pub async fn duplicate_scoped(
         expires_at: body.expires_at,
         require_dpop: body.require_dpop,
         credits: body.credits,
+        federation: federation_in(body.federation),
     };
     let password = body.password.as_deref();
     let r = keys::duplicate(&app, &m.acting(), &id, name, limit, &terms, password).await?;

@@ -16,21 +16,33 @@ use crate::http::error::proof_message;
 use crate::middleware::access::ClientAddr;
 use crate::middleware::headers;
 use crate::service::Error;
+use crate::service::federation::{self, JWT_TOKEN_TYPE};
 use crate::service::tokens::{self, IssueProof, LoginRequest};
 use crate::state::app::{App, AppState};
 use crate::state::clock::now_ms;
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 const CLIENT_CREDENTIALS: &str = "client_credentials";
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// `issued_token_type` of an exchange (RFC 8693 §3).
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// The form of a token request. Every field is optional here so that a
 /// missing one is answered in RFC 6749's words, not serde's.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
-    /// `client_credentials`.
+    /// `client_credentials`, or `urn:ietf:params:oauth:grant-type:token-exchange`
+    /// (RFC 8693).
     grant_type: Option<String>,
     /// The key's client id (or in HTTP Basic).
     client_id: Option<String>,
+    /// Token exchange: the JWT of an outside OIDC issuer that one of the
+    /// key's federation rules names.
+    subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:jwt`.
+    subject_token_type: Option<String>,
+    /// Token exchange: if sent, `urn:ietf:params:oauth:token-type:access_token`.
+    requested_token_type: Option<String>,
     /// The API key (or in HTTP Basic).
     client_secret: Option<String>,
     /// Space-separated `resource:read|write`, a subset of the key's.
@@ -48,6 +60,9 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     expires_in: i64,
     scope: String,
+    /// Token exchange only: `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
 }
 
 /// RFC 6749 §5.2.
@@ -69,7 +84,8 @@ pub struct OAuthErrorBody {
     ),
     responses(
         (status = 200, body = TokenResponse, description = "Cache-Control: no-store"),
-        (status = 400, body = OAuthErrorBody, description = "invalid_request, unsupported_grant_type, \
+        (status = 400, body = OAuthErrorBody, description = "invalid_request (also every refused \
+            subject_token of a token exchange, RFC 8693 §2.2.2), unsupported_grant_type, \
             invalid_scope, invalid_dpop_proof (a bad proof, or a key with require_dpop and no proof)"),
         (status = 401, body = OAuthErrorBody, description = "invalid_client, with WWW-Authenticate: Basic"),
         (status = 429, body = OAuthErrorBody, description = "too many failed attempts; Retry-After"),
@@ -120,19 +136,24 @@ async fn issue(
     let form: TokenForm = serde_urlencoded::from_bytes(body).map_err(|_| {
         OAuthError::request("the form cannot be read, or a parameter is sent twice")
     })?;
-    match form.grant_type.as_deref() {
-        Some(CLIENT_CREDENTIALS) => {}
+    let exchange = match form.grant_type.as_deref() {
+        Some(CLIENT_CREDENTIALS) => false,
+        Some(TOKEN_EXCHANGE) => true,
         Some(_) => {
             return Err(OAuthError {
                 status: StatusCode::BAD_REQUEST,
                 error: "unsupported_grant_type",
-                description: "grant_type must be client_credentials".into(),
+                description: format!("grant_type must be {CLIENT_CREDENTIALS} or {TOKEN_EXCHANGE}"),
                 retry_after: None,
             });
         }
         None => return Err(OAuthError::request("grant_type is missing")),
-    }
-    let (client_id, secret) = client_credentials(headers, &form)?;
+    };
+    let (client_id, secret) = if exchange {
+        (form.client_id.clone(), None)
+    } else {
+        client_credentials(headers, &form)?
+    };
     let proof = headers::one(headers, "dpop")
         .map_err(|_| OAuthError::proof("send one DPoP header"))?
         .map(|v| {
@@ -141,32 +162,63 @@ async fn issue(
         })
         .transpose()?;
     let ip_text = ip.map(|i| i.to_string()).unwrap_or_default();
-    let issued = tokens::login(
-        app,
-        &LoginRequest {
-            client_id: client_id.as_deref(),
-            api_key: secret.as_deref(),
-            login_as: form.account_id.as_deref().filter(|a| !a.is_empty()),
-            ip: &ip_text,
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            scope: form.scope.as_deref().filter(|s| !s.trim().is_empty()),
-            dpop: proof.map(|proof| IssueProof {
-                proof,
-                method: "POST",
-                path: TOKEN_PATH,
-            }),
-        },
-    )
-    .await
+    let req = LoginRequest {
+        client_id: client_id.as_deref(),
+        api_key: secret.as_deref(),
+        login_as: form.account_id.as_deref().filter(|a| !a.is_empty()),
+        ip: &ip_text,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        scope: form.scope.as_deref().filter(|s| !s.trim().is_empty()),
+        dpop: proof.map(|proof| IssueProof {
+            proof,
+            method: "POST",
+            path: TOKEN_PATH,
+        }),
+    };
+    let issued = if exchange {
+        federation::exchange(app, &req, subject_token(&form)?).await
+    } else {
+        tokens::login(app, &req).await
+    }
     .map_err(OAuthError::from)?;
     Ok(TokenResponse {
+        issued_token_type: exchange.then_some(ACCESS_TOKEN_TYPE),
         access_token: issued.token,
         token_type: if issued.bound { "DPoP" } else { "Bearer" },
         expires_in: ((issued.expires_at_ms - now_ms()) / 1000).max(1),
         scope: issued.scope,
     })
+}
+
+/// A token exchange's `subject_token`, of the one type taken.
+fn subject_token(form: &TokenForm) -> Result<&str, OAuthError> {
+    if form.client_id.as_deref().is_none_or(str::is_empty) {
+        return Err(OAuthError::request(
+            "client_id is missing: name the key whose federation rules take this token",
+        ));
+    }
+    let token = form
+        .subject_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::request("subject_token is missing"))?;
+    if form.subject_token_type.as_deref() != Some(JWT_TOKEN_TYPE) {
+        return Err(OAuthError::request(
+            "subject_token_type must be urn:ietf:params:oauth:token-type:jwt",
+        ));
+    }
+    if form
+        .requested_token_type
+        .as_deref()
+        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
+        return Err(OAuthError::request(
+            "requested_token_type, when sent, must be urn:ietf:params:oauth:token-type:access_token",
+        ));
+    }
+    Ok(token)
 }
 
 /// The client's id and secret, in HTTP Basic or in the form (RFC 6749
@@ -272,6 +324,14 @@ impl From<Error> for OAuthError {
                 "invalid_dpop_proof",
                 proof_message(e),
             ),
+            Error::SubjectTokenRefused(r) => {
+                return OAuthError {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "invalid_request",
+                    description: r.to_string(),
+                    retry_after: None,
+                };
+            }
             Error::DpopRequired => (
                 StatusCode::BAD_REQUEST,
                 "invalid_dpop_proof",
@@ -355,7 +415,7 @@ pub async fn metadata(State(app): State<AppState>) -> Json<serde_json::Value> {
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": [CLIENT_CREDENTIALS],
+        "grant_types_supported": [CLIENT_CREDENTIALS, TOKEN_EXCHANGE],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "dpop_signing_alg_values_supported": keygate_core::dpop::ALGORITHMS,

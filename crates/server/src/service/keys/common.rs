@@ -3,6 +3,7 @@
 //! every change, and the reads of a key of the organization.
 
 use keygate_core::credits::Credits;
+use keygate_core::federation::{FederationRule, FederationRules};
 use keygate_core::time::{format_rfc3339, parse_rfc3339};
 use keygate_core::{ApiKey, ClientId, Networks, OrgId, RateLimit};
 use keygate_store::{KeyKind, KeyRecord, StoreError};
@@ -30,6 +31,10 @@ pub struct KeyTerms {
     /// none (create) or the original's (duplicate); `Some(None)` (null)
     /// none.
     pub credits: Option<Option<serde_json::Value>>,
+    /// Outside OIDC tokens that may be exchanged for the key's tokens (RFC
+    /// 8693). `None`: none (create), the original's (duplicate). An empty
+    /// list: none.
+    pub federation: Option<Vec<FederationRule>>,
 }
 
 impl KeyTerms {
@@ -37,6 +42,13 @@ impl KeyTerms {
     /// (the caller's default), `Some(None)` for null.
     pub(super) fn credits(&self, now: i64) -> Result<Option<Option<Credits>>, Error> {
         parse_credits(self.credits.as_ref(), now)
+    }
+
+    pub(super) fn federation(&self, app: &App) -> Result<Option<FederationRules>, Error> {
+        self.federation
+            .as_deref()
+            .map(|r| federation_rules(app, r))
+            .transpose()
     }
 
     pub(super) fn networks(&self) -> Result<Option<Networks>, Error> {
@@ -70,6 +82,19 @@ pub fn credits_json(c: Option<&Credits>, remaining: Option<i64>) -> serde_json::
             "refill": c.refill.map(|r| serde_json::json!({"amount": r.amount, "period": r.period.as_str()})),
         }),
     }
+}
+
+/// Federation rules as sent, checked (https issuers unless
+/// `--allow-insecure-issuers`).
+pub(super) fn federation_rules(
+    app: &App,
+    rules: &[FederationRule],
+) -> Result<FederationRules, Error> {
+    Ok(FederationRules::parse(
+        rules,
+        "federation",
+        app.settings.allow_insecure_issuers,
+    )?)
 }
 
 /// Adds the allowlist to an audit event's details when there is one.

@@ -2,6 +2,7 @@
 //! user's password and checked against the organization's key policy.
 
 use keygate_core::credits::Credits;
+use keygate_core::federation::{FederationRule, FederationRules};
 use keygate_core::permission::{AccountPermissions, KeyScope, Permission};
 use keygate_core::text::KeyName;
 use keygate_core::{ClientId, Networks, OrgId, RateLimit};
@@ -9,8 +10,8 @@ use keygate_store::{KeyEdit, KeyKind, KeyRecord, account_in};
 use serde_json::json;
 
 use crate::service::keys::common::{
-    KeyTerms, LimitChange, Revealed, credits_json, get, new_expiry, new_secret, parse_credits,
-    refresh, rfc3339, with_networks,
+    KeyTerms, LimitChange, Revealed, credits_json, federation_rules, get, new_expiry, new_secret,
+    parse_credits, refresh, rfc3339, with_networks,
 };
 use crate::service::{Acting, Error, key_policy, passwords};
 use crate::state::app::App;
@@ -85,6 +86,9 @@ pub async fn field_problems(
             (None, None)
         }
     };
+    if let Some(t) = terms {
+        note(t.federation(app).map(|_| ()))?;
+    }
     if let Some(expires_at) = expires_at {
         let networks = networks.unwrap_or_default();
         note(key_policy::check(app, org_id, expires_at, &networks).await)?;
@@ -106,6 +110,7 @@ pub async fn create_scoped(
     let scope = build_scope(app, &who.org_id, input).await?;
     let expires_at = new_expiry(Some(input.expires_at.as_deref()), None, now_ms())?;
     let networks = terms.networks()?.unwrap_or_default();
+    let federation = terms.federation(app)?.unwrap_or_default();
     key_policy::check(app, &who.org_id, expires_at, &networks).await?;
     let credits = terms.credits(now_ms())?.flatten();
     let terms = NewKey {
@@ -114,6 +119,7 @@ pub async fn create_scoped(
         allowed_networks: networks,
         require_dpop: terms.require_dpop.unwrap_or(false),
         credits,
+        federation,
     };
     insert_scoped(app, who, name, scope, terms, "scoped_key.created", None).await
 }
@@ -125,6 +131,7 @@ struct NewKey {
     allowed_networks: Networks,
     require_dpop: bool,
     credits: Option<Credits>,
+    federation: FederationRules,
 }
 
 async fn insert_scoped(
@@ -153,6 +160,7 @@ async fn insert_scoped(
         previous_secret: None,
         allowed_networks: terms.allowed_networks,
         require_dpop: terms.require_dpop,
+        federation: terms.federation,
         created_at: now,
         updated_at: now,
         exposed_at: None,
@@ -173,6 +181,9 @@ async fn insert_scoped(
     }
     if key.credits.is_some() {
         details["credits"] = credits_json(key.credits.as_ref(), None);
+    }
+    if !key.federation.is_empty() {
+        details["federation"] = json!(key.federation.as_slice());
     }
     if let Some(from) = duplicated_from {
         details["duplicated_from"] = from.as_str().into();
@@ -199,6 +210,9 @@ pub async fn duplicate(
     let networks = terms
         .networks()?
         .unwrap_or_else(|| original.allowed_networks.clone());
+    let federation = terms
+        .federation(app)?
+        .unwrap_or_else(|| original.federation.clone());
     // The original's expiry is not copied: absent means never.
     let expires_at = new_expiry(Some(terms.expires_at.as_deref()), None, now_ms())?;
     key_policy::check(app, &who.org_id, expires_at, &networks).await?;
@@ -231,6 +245,7 @@ pub async fn duplicate(
             allowed_networks: networks,
             require_dpop: terms.require_dpop.unwrap_or(original.require_dpop),
             credits,
+            federation,
         },
         "scoped_key.duplicated",
         Some(client_id),
@@ -256,6 +271,8 @@ pub struct KeyChanges {
     /// Credits as sent: `None` keeps the key's (and what is used of them),
     /// `Some(None)` (null) removes them, else new ones from now on.
     pub credits: Option<Option<serde_json::Value>>,
+    /// The federation rules: `None` keeps the key's, an empty list means none.
+    pub federation: Option<Vec<FederationRule>>,
 }
 
 /// Changes a scoped key's name, scope, rate limit, expiry and/or allowlist;
@@ -280,8 +297,13 @@ pub async fn update(
         allowed_networks,
         require_dpop,
         credits,
+        federation,
     } = changes;
     let require_dpop = require_dpop.unwrap_or(before.require_dpop);
+    let federation = match &federation {
+        Some(r) => federation_rules(app, r)?,
+        None => before.federation.clone(),
+    };
     let rate_limit = rate_limit.apply(before.rate_limit);
     let now = now_ms();
     let credits = parse_credits(credits.as_ref(), now)?;
@@ -346,6 +368,12 @@ pub async fn update(
         details["credits"] = json!({"before": credits_json(before.credits.as_ref(), left),
                                     "after": credits_json(after.as_ref(), None)});
     }
+    if federation != before.federation {
+        details["federation"] = json!({
+            "before": before.federation.as_slice(),
+            "after": federation.as_slice(),
+        });
+    }
     let event = actor.event(Some(org_id), "scoped_key.updated", Some(client_id), details);
     let key = app
         .store
@@ -360,6 +388,7 @@ pub async fn update(
                 allowed_networks: &networks,
                 require_dpop,
                 credits,
+                federation: &federation,
             },
             now,
             &event,

@@ -8,6 +8,9 @@ use keygate_core::crypto::random_base62;
 use keygate_core::permission::narrow_scope;
 use keygate_core::token::{Claims, Confirmation, ISSUER};
 use keygate_core::{AccountId, ApiKey, ClientId, login_target};
+use std::sync::Arc;
+
+use crate::state::cache::Credential;
 
 use crate::service::{Error, dpop};
 use crate::state::app::App;
@@ -22,6 +25,11 @@ mod tests;
 pub use check::{Allowed, Denied, DpopRefusal, Identity, Presented, authenticate, check};
 use fresh::fresh;
 pub use fresh::stale_cache;
+
+/// Whether the credential cache may answer now (see `fresh.rs`).
+pub(crate) async fn fresh_cache(app: &App) -> bool {
+    fresh(app).await
+}
 
 pub struct LoginRequest<'a> {
     pub client_id: Option<&'a str>,
@@ -113,6 +121,38 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         record_failed_login(app, req, "login.network_refused");
         return Err(Error::Unauthorized);
     }
+    grant(
+        app,
+        req,
+        Granted {
+            client_id,
+            cred,
+            generation,
+            good_until,
+        },
+    )
+    .await
+}
+
+/// A key whose credential held (its secret, or a federated identity), with
+/// the generation its token carries and until when that generation is good.
+pub(crate) struct Granted {
+    pub client_id: ClientId,
+    pub cred: Arc<Credential>,
+    pub generation: u64,
+    pub good_until: i64,
+}
+
+/// The token of a key whose credential held: the organization's suspension,
+/// DPoP, the login target, the scope, then the signature.
+pub(crate) async fn grant(app: &App, req: &LoginRequest<'_>, g: Granted) -> Result<Issued, Error> {
+    let Granted {
+        client_id,
+        cred,
+        generation,
+        good_until,
+    } = g;
+    let now = now_ms();
     // The right key of a suspended organization (a flag in memory).
     if app.cache.is_suspended(&cred.org_id) {
         return Err(Error::OrgSuspended);

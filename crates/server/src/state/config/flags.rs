@@ -166,7 +166,8 @@ pub struct ServeArgs {
     #[arg(long, env = "KEYGATE_ALLOW_INSECURE_WEBHOOKS")]
     pub allow_insecure_webhooks: bool,
     /// Allow http:// and loopback or private OpenID Connect issuers (single
-    /// sign-on; local development and tests only).
+    /// sign-on, and keys' federation rules for token exchange; local
+    /// development, tests and demos only).
     #[arg(long, env = "KEYGATE_ALLOW_INSECURE_ISSUERS")]
     pub allow_insecure_issuers: bool,
     /// First retry delay of a failed notification in milliseconds; each retry

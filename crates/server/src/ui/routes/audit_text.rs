@@ -67,6 +67,11 @@ pub fn sentence(e: &AuditEvent, key_name: &str, names: &Names) -> String {
             format!("{who} regenerated the admin key of {owner}{}", old_key())
         }
         "admin_key.updated" => format!("{who} changed the rate limit of the admin key of {owner}"),
+        "login.federated" => format!(
+            "{} (subject {}) got a token of the key {key} by token exchange",
+            text("issuer"),
+            text("subject")
+        ),
         "api_key.exposed" => format!("The key {key} was reported leaked in public"),
         "account.created" => format!("{who} created the account {}", text("name")),
         "invitation.created" => format!("{who} invited {}", text("email")),

@@ -21,6 +21,7 @@ use crate::ui::routes::confirm::{Prompt, confirmed, prompt_page};
 pub mod admin;
 pub(super) mod common;
 mod credits;
+mod federation;
 pub(super) mod form;
 pub mod limit;
 mod networks;

@@ -44,6 +44,8 @@ pub struct KeyPage {
     pub require_dpop: bool,
     /// Its credits in words ("None" without).
     pub credits: String,
+    /// Federation rules: (issuer, audience, subject).
+    pub federation: Vec<(String, String, String)>,
     /// When its secret was reported leaked (it still works).
     pub exposed: Option<String>,
     pub flush_secs: u64,
@@ -154,6 +156,12 @@ pub async fn key_page(
         permissions: scope_lines(&key.scope, &orgs::accounts(&app, &m.org_id).await?),
         require_dpop: key.require_dpop,
         credits: credit_words(&app, &key),
+        federation: key
+            .federation
+            .as_slice()
+            .iter()
+            .map(|r| (r.issuer.clone(), r.audience.clone(), r.subject.clone()))
+            .collect(),
         exposed: key.exposed_at.map(when),
         flush_secs: flush_secs(&app),
         edit,

@@ -58,6 +58,9 @@ pub struct KeyForm {
     pub require_dpop: bool,
     /// Credits (scoped keys only).
     pub credits: CreditFields,
+    /// The federation rules as typed, one per line.
+    pub federation: String,
+    pub federation_error: Option<String>,
 }
 
 impl KeyForm {
@@ -93,6 +96,10 @@ impl KeyForm {
                     self.credits.show_error(&message);
                     let shown = self.credits.error.clone().unwrap_or_default();
                     self.summary.push((credits::REMAINING.into(), shown));
+                } else if source.starts_with("federation") {
+                    let shown = format!("Workload identity federation: {}", msg.to_lowercase());
+                    self.summary.push(("federation".into(), shown));
+                    self.federation_error = Some(federation_error(&source, &msg));
                 } else if self.terms.show_error(&source, &message) {
                     self.summary.extend(self.terms.errors_of(&source));
                 } else {
@@ -109,6 +116,7 @@ impl KeyForm {
             "org-perms",
             "acct-perms",
             "allowed_networks",
+            "federation",
             "rate_limit_requests",
             "rate_limit_per_seconds",
             credits::REMAINING,
@@ -162,6 +170,9 @@ pub struct FormValues {
     /// The "only DPoP-bound tokens" checkbox.
     pub require_dpop: bool,
     pub credits: CreditFields,
+    /// The federation rules as typed: one per line, issuer, audience and
+    /// subject separated by spaces.
+    pub federation: String,
 }
 
 /// Write, read or nothing from a resource's two checkboxes (write implies read).
@@ -207,6 +218,7 @@ impl FormValues {
             networks: form.get("allowed_networks").unwrap_or("").to_owned(),
             require_dpop: form.has("require_dpop", "on"),
             credits: CreditFields::posted(form),
+            federation: form.get("federation").unwrap_or("").to_owned(),
             expires_at: form.get("expires_at").unwrap_or("").trim().to_owned(),
             limit: LimitFields::posted(
                 form.get(rate_limit::REQUESTS),
@@ -250,6 +262,7 @@ impl FormValues {
                 k.credits
                     .map_or(0, |c| c.remaining_at(crate::state::clock::now_ms())),
             ),
+            federation: super::federation::lines(&k.federation),
             ..FormValues::default()
         };
         if let KeyScope::Scoped {
@@ -296,6 +309,22 @@ impl FormValues {
             account_permissions,
             expires_at: None,
         })
+    }
+}
+
+/// A service error about rule `federation[i].field` as the form shows it:
+/// the rule's line.
+fn federation_error(source: &str, msg: &str) -> String {
+    let line = source
+        .strip_prefix("federation[")
+        .and_then(|r| r.split(']').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    match line {
+        Some(i) => {
+            let part = source.rsplit('.').next().unwrap_or("rule");
+            format!("Line {}: the {part} {}", i + 1, msg.to_lowercase())
+        }
+        None => msg.to_owned(),
     }
 }
 
@@ -378,6 +407,8 @@ pub async fn form_page(
         },
         require_dpop: values.require_dpop,
         credits: values.credits.clone(),
+        federation: values.federation.clone(),
+        federation_error: None,
     };
     for e in errors {
         form.place(e)?;

@@ -35,6 +35,7 @@ impl FormValues {
             expires_at: None,
             require_dpop: Some(self.require_dpop),
             credits: Some(self.credits.value()),
+            federation: Some(super::federation::rules_of(&self.federation)?),
         })
     }
 }

@@ -171,6 +171,7 @@ pub async fn edit(
                 require_dpop: terms.require_dpop,
                 // Unchanged fields keep the credits and what was used.
                 credits: values.credits.change(),
+                federation: terms.federation,
             };
             keys::update(&app, &m.acting(), &k.client_id, changes, password).await
         }
