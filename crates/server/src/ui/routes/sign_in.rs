@@ -14,6 +14,7 @@ use crate::ui::extract::{
     AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
     clear_session_cookies, cookie, see_other, session_cookie, set_cookie,
 };
+use crate::ui::form_errors::FormErrors;
 use crate::ui::layout::render_status;
 
 use super::check_form;
@@ -25,6 +26,8 @@ pub struct SignInPage {
     pub email: String,
     pub error: Option<String>,
     pub notice: Option<&'static str>,
+    /// Fields left empty, each linked from the summary.
+    pub errors: FormErrors,
 }
 
 /// The second page of sign-in, for users with two-factor on.
@@ -49,10 +52,7 @@ pub async fn home(State(app): State<Pages>, me: CurrentUser) -> Result<Response,
     let memberships = orgs::memberships(&app, &me.user.user_id).await?;
     match memberships.first() {
         Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
-        None => Err(Error::NotAllowed(
-            "You are not a member of any organization yet. Ask an owner or admin to invite you.",
-        )
-        .into()),
+        None => super::security::no_organization(&app, &me).await,
     }
 }
 
@@ -93,6 +93,7 @@ fn sign_in_form(
         email,
         error,
         notice,
+        errors: FormErrors::new(),
     };
     let mut resp = render_status(status, &page);
     if let Some(c) = new_cookie {
@@ -149,6 +150,19 @@ pub async fn sign_in(
             Some(msg.into()),
             None,
         );
+    }
+    let mut missing = FormErrors::new();
+    missing.require(&form, "email", "Email: enter the email you sign in with.");
+    missing.require(&form, "password", "Password: enter your password.");
+    if !missing.is_empty() {
+        let page = SignInPage {
+            csrf: app.forms.issue(&format!("pre:{pre}")),
+            email,
+            error: None,
+            notice: None,
+            errors: missing,
+        };
+        return render_status(page.errors.status(), &page);
     }
     let actor = client.anonymous();
     let password = form.get("password").unwrap_or("");
