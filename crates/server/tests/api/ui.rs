@@ -22,6 +22,8 @@ mod allowlist;
 mod api_keys;
 mod audit;
 mod docs;
+mod forms;
+mod frames;
 mod leaks;
 mod lifecycle;
 mod people;
