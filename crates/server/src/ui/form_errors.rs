@@ -12,7 +12,6 @@ use keygate_core::text::NewPassword;
 use crate::service::Error;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::rate_limit::{self, LimitFields};
-use crate::ui::routes::confirm::password_error;
 
 /// The errors of one posted form: (the input's id, or empty when the error
 /// belongs to no field; the message), in the page's order of fields.
@@ -167,6 +166,28 @@ pub fn sentence(message: &str) -> String {
         s.push('.');
     }
     s
+}
+
+/// A failed password confirmation as a message next to the password field.
+pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
+    match e {
+        Error::PasswordRejected => Some((
+            StatusCode::UNAUTHORIZED,
+            "That password is not correct. Nothing was changed.".into(),
+        )),
+        Error::TooManyAttempts { retry_after_secs } => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many wrong passwords. Try again in {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            ),
+        )),
+        Error::Busy { .. } => Some((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is busy. Nothing was changed; try again in a few seconds.".into(),
+        )),
+        _ => None,
+    }
 }
 
 /// `That password…` → `that password…`, for a message after a label.

@@ -4,13 +4,13 @@
 //! per-user failure limit); this only shows its answer next to the field.
 
 use askama::Template;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::service::Error;
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, OrgMember, PageError};
 use crate::ui::form_errors::FormErrors;
+pub use crate::ui::form_errors::password_error;
 use crate::ui::key_terms::TermsFields;
 use crate::ui::layout::{Shell, render_status};
 use crate::ui::routes::check_form;
@@ -148,26 +148,4 @@ fn check_terms(terms: &mut TermsFields) -> bool {
     ["allowed_networks", "rate_limit"]
         .iter()
         .all(|f| terms.errors_of(f).is_empty())
-}
-
-/// A failed password confirmation as a message next to the password field.
-pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
-    match e {
-        Error::PasswordRejected => Some((
-            StatusCode::UNAUTHORIZED,
-            "That password is not correct. Nothing was changed.".into(),
-        )),
-        Error::TooManyAttempts { retry_after_secs } => Some((
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords. Try again in {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ),
-        )),
-        Error::Busy { .. } => Some((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is busy. Nothing was changed; try again in a few seconds.".into(),
-        )),
-        _ => None,
-    }
 }
