@@ -141,7 +141,7 @@ pub async fn confirm(
         }
         Err(Error::Invalid { message, .. }) => {
             // The same secret again: what the app already holds still counts.
-            let msg = Some(sentence(&message));
+            let msg = sentence(&message);
             match two_factor::pending(&app, &me.user).await? {
                 Some(e) => {
                     enrol_page(
@@ -150,13 +150,13 @@ pub async fn confirm(
                         StatusCode::BAD_REQUEST,
                         e.secret,
                         e.otpauth_uri,
-                        msg,
+                        Some(msg),
                     )
                     .await
                 }
                 None => {
                     let mut errors = FormErrors::new();
-                    errors.add("", msg.unwrap_or_default());
+                    errors.add("", msg);
                     status_page(&app, &me, errors).await
                 }
             }
