@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use keygate_core::time::format_rfc3339;
 use keygate_core::{OrgId, Role};
+use keygate_store::Membership;
 
 use crate::middleware::access::CurrentUser;
 use crate::service::{Error, orgs};
@@ -134,33 +135,70 @@ impl Shell {
         nav: &'static str,
     ) -> Result<Shell, Error> {
         let memberships = orgs::memberships(app, &me.user.user_id).await?;
-        let org_name = memberships
-            .iter()
-            .find(|m| &m.org_id == org_id)
-            .map(|m| m.org_name.clone())
-            .unwrap_or_default();
         let suspended = crate::service::operator::suspension(app, org_id)
             .await?
             .map(|s| s.reason);
-        Ok(Shell {
+        let mut shell = Shell::of(app, me, &memberships, Some((org_id, role)), nav);
+        shell.suspended = suspended;
+        Ok(shell)
+    }
+
+    /// The frame of a page of the user's own (Security, two-factor): the
+    /// same top bar and sidebar, around the organization `/app` opens first,
+    /// or around no organization at all for someone who belongs to none.
+    pub async fn personal<S>(
+        app: &Pages,
+        me: &CurrentUser<S>,
+        nav: &'static str,
+    ) -> Result<Shell, Error> {
+        let memberships = orgs::memberships(app, &me.user.user_id).await?;
+        let first = memberships.first().map(|m| (&m.org_id, m.role));
+        Ok(Shell::of(app, me, &memberships, first, nav))
+    }
+
+    fn of<S>(
+        app: &Pages,
+        me: &CurrentUser<S>,
+        memberships: &[Membership],
+        org: Option<(&OrgId, Role)>,
+        nav: &'static str,
+    ) -> Shell {
+        let org_id = org.map(|(id, _)| id);
+        let org_name = memberships
+            .iter()
+            .find(|m| Some(&m.org_id) == org_id)
+            .map(|m| m.org_name.clone())
+            .unwrap_or_default();
+        Shell {
             email: me.user.email.clone(),
-            org_id: org_id.to_string(),
+            org_id: org_id.map(|o| o.to_string()).unwrap_or_default(),
             org_name,
-            role: role_label(role),
+            role: org.map_or("", |(_, r)| role_label(r)),
             orgs: memberships
                 .iter()
                 .map(|m| OrgLink {
                     org_id: m.org_id.to_string(),
                     name: m.org_name.clone(),
-                    current: &m.org_id == org_id,
+                    current: Some(&m.org_id) == org_id,
                 })
                 .collect(),
             csrf: app.forms.issue(&me.session_hash.to_hex()),
             nav,
-            keys: role.can_manage_keys(),
-            manage: role.can_manage_org(),
-            suspended,
-        })
+            keys: org.is_some_and(|(_, r)| r.can_manage_keys()),
+            manage: org.is_some_and(|(_, r)| r.can_manage_org()),
+            suspended: None,
+        }
+    }
+
+    /// Whether the page is about an organization (empty for a user who
+    /// belongs to none).
+    pub fn has_org(&self) -> bool {
+        !self.org_id.is_empty()
+    }
+
+    /// Whether the page is one of the user's own rather than the organization's.
+    pub fn is_personal(&self) -> bool {
+        matches!(self.nav, "security" | "two-factor")
     }
 
     pub fn base(&self) -> String {

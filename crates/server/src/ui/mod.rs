@@ -9,6 +9,7 @@
 pub mod chart;
 pub mod csrf;
 pub mod extract;
+pub mod form_errors;
 pub mod key_terms;
 pub mod layout;
 pub mod rate_limit;

@@ -66,6 +66,27 @@ impl LimitFields {
     }
 
     /// Puts an error of a `rate_limit.…` field beside that field.
+    /// Checks both numbers at once, each error beside its field: the change
+    /// to make, or `None` when a number is wrong.
+    pub fn checked(&mut self) -> Option<LimitChange> {
+        if let Ok(c) = self.change() {
+            return Some(c);
+        }
+        let number = |s: &str| s.parse::<i64>().unwrap_or(0);
+        let parts = [
+            RateLimit::new(number(&self.requests), 1, "rate_limit"),
+            RateLimit::new(1, number(&self.per_seconds), "rate_limit"),
+        ];
+        for part in parts {
+            if let Err(e) = part
+                && let Error::Invalid { field, message } = Error::from(e)
+            {
+                self.show_error(&field, &message);
+            }
+        }
+        None
+    }
+
     pub fn show_error(&mut self, field: &str, message: &str) {
         if field == "rate_limit.per_seconds" {
             self.per_seconds_error = Some(format!("Per seconds: {message}."));
@@ -116,6 +137,19 @@ mod tests {
         assert_eq!(field("ten", "60"), "rate_limit.requests");
         assert_eq!(field("5", ""), "rate_limit.per_seconds");
         assert_eq!(field("5", "86401"), "rate_limit.per_seconds");
+    }
+
+    #[test]
+    fn both_bad_numbers_are_reported_at_once() {
+        let mut f = fields("0", "86401");
+        assert!(f.checked().is_none());
+        assert!(f.requests_error.is_some() && f.per_seconds_error.is_some());
+        assert_eq!(
+            fields("5", "60").checked(),
+            Some(LimitChange::Set(
+                RateLimit::new(5, 60, "rate_limit").unwrap()
+            ))
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ mod api_keys;
 mod audit;
 mod docs;
 mod federation;
+mod forms;
+mod frames;
 mod leaks;
 mod lifecycle;
 mod passkeys;

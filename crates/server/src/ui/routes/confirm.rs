@@ -4,15 +4,17 @@
 //! per-user failure limit); this only shows its answer next to the field.
 
 use askama::Template;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::service::Error;
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, OrgMember, PageError};
+use crate::ui::form_errors::FormErrors;
+pub use crate::ui::form_errors::password_error;
 use crate::ui::key_terms::TermsFields;
 use crate::ui::layout::{Shell, render_status};
 use crate::ui::routes::check_form;
+use crate::ui::routes::keys::form::FormValues;
 
 /// The password prompt before an action (a page; JavaScript shows the same
 /// form in a dialog on the list).
@@ -32,7 +34,8 @@ pub struct ConfirmPage {
     pub grace: Option<String>,
     /// An admin key's Generate and Regenerate: expiry, allowlist, rate limit.
     pub terms: Option<crate::ui::key_terms::TermsFields>,
-    pub error: Option<String>,
+    /// Every error of the form (the key fields' also shown beside them).
+    pub errors: FormErrors,
 }
 
 /// The password prompt for one action.
@@ -60,8 +63,18 @@ pub async fn prompt_page<R>(
     app: &Pages,
     m: &OrgMember<R>,
     p: Prompt,
-    error: Option<String>,
+    errors: Option<FormErrors>,
 ) -> Result<ConfirmPage, PageError> {
+    // The key fields' errors first, in the page's order, then the password's.
+    let mut all = FormErrors::new();
+    if let Some(t) = &p.terms {
+        for field in ["expires_at", "allowed_networks", "rate_limit"] {
+            for (id, msg) in t.errors_of(field) {
+                all.add(&id, msg);
+            }
+        }
+    }
+    all.extend(errors.unwrap_or_default());
     Ok(ConfirmPage {
         shell: Shell::load(app, &m.current, &m.org_id, m.role, p.nav).await?,
         title: p.title,
@@ -74,7 +87,7 @@ pub async fn prompt_page<R>(
         back_label: p.back.1,
         grace: p.grace,
         terms: p.terms,
-        error,
+        errors: all,
     })
 }
 
@@ -92,48 +105,47 @@ pub async fn confirmed<R, T>(
     action: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Response> {
     check_form(app, &m.current, form).map_err(IntoResponse::into_response)?;
-    let (status, msg) = if form.get("password").is_none() {
-        (StatusCode::OK, None)
-    } else {
-        let e = match action.await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        // A bad key field: beside it, with everything typed kept.
-        let beside_field = match (&e, p.terms.as_mut()) {
-            (Error::Invalid { field, message }, Some(terms)) => terms.show_error(field, message),
-            _ => false,
-        };
-        match password_error(&e) {
-            Some((status, msg)) => (status, Some(msg)),
-            None if beside_field => (StatusCode::BAD_REQUEST, None),
-            None => return Err(PageError::from(e).into_response()),
+    let mut errors = FormErrors::new();
+    if form.get("password").is_some() {
+        // What the page can check itself, all at once: the key fields, and
+        // the password left empty. The action runs only when that is all right.
+        let terms_ok = p.terms.as_mut().is_none_or(check_terms);
+        errors.require(form, "password", "Login password: enter it to continue.");
+        if terms_ok && errors.is_empty() {
+            let e = match action.await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            // A bad key field: beside it, with everything typed kept.
+            let beside_field = match (&e, p.terms.as_mut()) {
+                (Error::Invalid { field, message }, Some(terms)) => {
+                    terms.show_error(field, message)
+                }
+                _ => false,
+            };
+            if !beside_field {
+                errors.place(e, &[]).map_err(IntoResponse::into_response)?;
+            }
         }
-    };
-    Err(match prompt_page(app, m, p, msg).await {
-        Ok(page) => render_status(status, &page),
+    }
+    Err(match prompt_page(app, m, p, Some(errors)).await {
+        Ok(page) => render_status(page.errors.status(), &page),
         Err(e) => e.into_response(),
     })
 }
 
-/// A failed password confirmation as a message next to the password field.
-pub fn password_error(e: &Error) -> Option<(StatusCode, String)> {
-    match e {
-        Error::PasswordRejected => Some((
-            StatusCode::UNAUTHORIZED,
-            "That password is not correct. Nothing was changed.".into(),
-        )),
-        Error::TooManyAttempts { retry_after_secs } => Some((
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords. Try again in {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ),
-        )),
-        Error::Busy { .. } => Some((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is busy. Nothing was changed; try again in a few seconds.".into(),
-        )),
-        _ => None,
+/// The key fields' own checks (allowlist lines, both rate limit numbers),
+/// each error beside its field: `true` when there is none.
+fn check_terms(terms: &mut TermsFields) -> bool {
+    let values = FormValues {
+        networks: terms.networks.clone(),
+        ..FormValues::default()
+    };
+    if let Err(Error::Invalid { field, message }) = values.terms() {
+        terms.show_error(&field, &message);
     }
+    terms.limit.checked();
+    ["allowed_networks", "rate_limit"]
+        .iter()
+        .all(|f| terms.errors_of(f).is_empty())
 }

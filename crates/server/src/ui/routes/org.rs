@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse as _, Response};
 use keygate_core::ClientId;
 use keygate_core::time::format_rfc3339;
@@ -15,11 +15,11 @@ use crate::ui::Pages;
 use crate::ui::extract::{
     AnyMember, FormBody, KeyManager, OrgManager, OrgMember, PageError, see_other,
 };
+use crate::ui::form_errors::FormErrors;
 use crate::ui::layout::{Shell, render, render_status, when};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::audit_text::{self, Names};
 use crate::ui::routes::check_form;
-use crate::ui::routes::confirm::password_error;
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -31,7 +31,7 @@ pub struct SettingsPage {
     pub rate_limit: String,
     /// Its form (owners): the fields, and a wrong password.
     pub limit: crate::ui::rate_limit::LimitFields,
-    pub password_error: Option<String>,
+    pub errors: FormErrors,
 }
 
 pub struct AuditRow {
@@ -109,7 +109,7 @@ async fn settings_page<R>(
         notice: None,
         rate_limit,
         limit,
-        password_error: None,
+        errors: FormErrors::new(),
     })
 }
 
@@ -126,29 +126,28 @@ pub async fn set_rate_limit(
         form.get(rate_limit::REQUESTS),
         form.get(rate_limit::PER_SECONDS),
     );
-    let result = match fields.change() {
-        Ok(change) => orgs::set_rate_limit(&app, &m.acting(), change, form.get("password")).await,
-        Err(e) => Err(e),
-    };
-    let (status, password_msg) = match result {
-        Ok(_) => {
-            return Ok(see_other(&format!(
-                "/app/orgs/{}/settings?done=rate-limit",
-                m.org_id
-            )));
+    let change = fields.checked();
+    let mut errors = FormErrors::new();
+    errors.limit(&fields);
+    errors.require(&form, "password", "Login password: enter it to confirm.");
+    if let (Some(change), true) = (change, errors.is_empty()) {
+        match orgs::set_rate_limit(&app, &m.acting(), change, form.get("password")).await {
+            Ok(_) => {
+                return Ok(see_other(&format!(
+                    "/app/orgs/{}/settings?done=rate-limit",
+                    m.org_id
+                )));
+            }
+            Err(Error::Invalid { field, message }) => {
+                fields.show_error(&field, &message);
+                errors.limit(&fields);
+            }
+            Err(e) => errors.place(e, &[])?,
         }
-        Err(Error::Invalid { field, message }) => {
-            fields.show_error(&field, &message);
-            (StatusCode::BAD_REQUEST, None)
-        }
-        Err(e) => match password_error(&e) {
-            Some((status, msg)) => (status, Some(msg)),
-            None => return Err(e.into()),
-        },
-    };
+    }
     let mut page = settings_page(&app, &m, fields).await?;
-    page.password_error = password_msg;
-    Ok(render_status(status, &page))
+    page.errors = errors;
+    Ok(render_status(page.errors.status(), &page))
 }
 
 const AUDIT_PAGE: u32 = 50;

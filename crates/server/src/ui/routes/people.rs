@@ -4,7 +4,6 @@
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use keygate_core::{OrgId, UserId};
 use keygate_store::MemberRecord;
@@ -12,6 +11,7 @@ use keygate_store::MemberRecord;
 use crate::service::{Error, invitations, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, OrgManager, OrgMember, PageError, see_other};
+use crate::ui::form_errors::{FormErrors, sentence};
 use crate::ui::layout::{Shell, render, render_status, role_label, when};
 use crate::ui::routes::check_form;
 use crate::ui::routes::confirm::{Prompt, confirmed, password_error};
@@ -43,9 +43,10 @@ pub struct MembersPage {
     pub notice: Option<&'static str>,
     pub rows: Vec<MemberRow>,
     pub invitations: Vec<InvitationRow>,
-    pub error: Option<String>,
-    pub password_error: Option<String>,
+    /// The invite form's errors, and those of a row's action (no field).
+    pub errors: FormErrors,
     pub email: String,
+    pub role: String,
 }
 
 pub struct AccountRow {
@@ -60,8 +61,7 @@ pub struct AccountsPage {
     pub shell: Shell,
     pub notice: Option<&'static str>,
     pub rows: Vec<AccountRow>,
-    pub error: Option<String>,
-    pub password_error: Option<String>,
+    pub errors: FormErrors,
     pub name: String,
 }
 
@@ -81,10 +81,11 @@ type Manager = OrgMember<OrgManager>;
 /// What a members or accounts page shows after a failed action.
 #[derive(Default)]
 struct Failed {
-    error: Option<String>,
-    password_error: Option<String>,
-    /// What the user typed, shown again.
+    errors: FormErrors,
+    /// What the user typed, shown again (the email or the account's name;
+    /// the role).
     value: String,
+    role: String,
 }
 
 async fn members_page(
@@ -127,41 +128,31 @@ async fn members_page(
         notice,
         rows,
         invitations,
-        error: failed.error,
-        password_error: failed.password_error,
+        errors: failed.errors,
         email: failed.value,
+        role: if failed.role.is_empty() {
+            "developer".to_owned()
+        } else {
+            failed.role
+        },
     })
 }
 
 /// A failed action as a message for the page (a wrong password beside the
-/// password field), with its status; other errors become an error page.
-fn failure(e: Error, value: &str) -> Result<(StatusCode, Failed), PageError> {
-    let value = value.to_owned();
-    if let Some((status, msg)) = password_error(&e) {
-        let failed = Failed {
-            password_error: Some(msg),
-            value,
-            ..Failed::default()
-        };
-        return Ok((status, failed));
+/// password field, a bad value beside its field, the rest on top); other
+/// errors become an error page.
+fn failure(e: Error, value: &str, fields: &[(&str, &str, &str)]) -> Result<Failed, PageError> {
+    let mut errors = FormErrors::new();
+    match e {
+        Error::Conflict(m) => errors.add("", sentence(&m)),
+        Error::NotAllowed(m) => errors.add("", sentence(m)),
+        e => errors.place(e, fields)?,
     }
-    let msg = match e {
-        Error::Invalid { message, .. } => message,
-        Error::Conflict(m) => m,
-        Error::NotAllowed(m) => m.to_owned(),
-        e => return Err(e.into()),
-    };
-    let mut chars = msg.chars();
-    let msg = chars
-        .next()
-        .map(|f| f.to_uppercase().chain(chars).collect())
-        .unwrap_or_default();
-    let failed = Failed {
-        error: Some(msg),
-        value,
+    Ok(Failed {
+        errors,
+        value: value.to_owned(),
         ..Failed::default()
-    };
-    Ok((StatusCode::BAD_REQUEST, failed))
+    })
 }
 
 /// A member action that failed: the page again with the message.
@@ -171,9 +162,9 @@ async fn members_error(
     e: Error,
     email: &str,
 ) -> Result<Response, PageError> {
-    let (status, failed) = failure(e, email)?;
+    let failed = failure(e, email, &[])?;
     let page = members_page(app, m, None, failed).await?;
-    Ok(render_status(status, &page))
+    Ok(render_status(page.errors.status(), &page))
 }
 
 pub async fn members(
@@ -196,6 +187,10 @@ fn members_url(org: &OrgId) -> String {
     format!("/app/orgs/{org}/settings/members")
 }
 
+/// The invite form's fields: (the service's field, the input, its label).
+const INVITE_FIELDS: &[(&str, &str, &str)] =
+    &[("email", "email", "Email"), ("role", "role", "Role")];
+
 /// Invites someone; the link goes by mail.
 pub async fn invite(
     State(app): State<Pages>,
@@ -206,13 +201,31 @@ pub async fn invite(
     let email = form.get("email").unwrap_or("");
     let role = form.get("role").unwrap_or("");
     let password = form.get("password");
-    match invitations::invite(&app, &m.acting(), email, role, password).await {
-        Ok(_) => Ok(see_other(&format!(
-            "{}?done=invited",
-            members_url(&m.org_id)
-        ))),
-        Err(e) => members_error(&app, &m, e, email).await,
+    let mut errors = FormErrors::new();
+    errors.require(&form, "email", "Email: enter the email address to invite.");
+    errors.require(
+        &form,
+        "password",
+        "Your login password: enter it to confirm.",
+    );
+    if errors.is_empty() {
+        match invitations::invite(&app, &m.acting(), email, role, password).await {
+            Ok(_) => {
+                return Ok(see_other(&format!(
+                    "{}?done=invited",
+                    members_url(&m.org_id)
+                )));
+            }
+            Err(e) => errors = failure(e, email, INVITE_FIELDS)?.errors,
+        }
     }
+    let failed = Failed {
+        errors,
+        value: email.to_owned(),
+        role: role.to_owned(),
+    };
+    let page = members_page(&app, &m, None, failed).await?;
+    Ok(render_status(page.errors.status(), &page))
 }
 
 /// Withdraws a pending invitation (its link stops working).
@@ -347,8 +360,7 @@ async fn accounts_page(
         shell,
         notice,
         rows,
-        error: failed.error,
-        password_error: failed.password_error,
+        errors: failed.errors,
         name: failed.value,
     })
 }
@@ -370,20 +382,33 @@ pub async fn create_account(
 ) -> Result<Response, PageError> {
     check_form(&app, &m.current, &form)?;
     let name = form.get("name").unwrap_or("");
-    let result = orgs::create_account(&app, &m.acting(), name, form.get("password")).await;
-    let e = match result {
-        Ok(_) => {
-            return Ok(see_other(&format!(
-                "/app/orgs/{}/settings/accounts?done=created",
-                m.org_id
-            )));
+    let mut errors = FormErrors::new();
+    errors.require(&form, "name", "Account name: enter a name.");
+    errors.require(
+        &form,
+        "password",
+        "Your login password: enter it to confirm.",
+    );
+    if errors.is_empty() {
+        match orgs::create_account(&app, &m.acting(), name, form.get("password")).await {
+            Ok(_) => {
+                return Ok(see_other(&format!(
+                    "/app/orgs/{}/settings/accounts?done=created",
+                    m.org_id
+                )));
+            }
+            // Every refusal of the name is about the name.
+            Err(Error::Invalid { message, .. }) => {
+                errors.add("name", format!("Account name: {}", sentence(&message)))
+            }
+            Err(e) => errors = failure(e, name, &[])?.errors,
         }
-        Err(Error::Invalid { message, .. }) => {
-            Error::invalid("name", format!("Account name {message}."))
-        }
-        Err(e) => e,
+    }
+    let failed = Failed {
+        errors,
+        value: name.to_owned(),
+        ..Failed::default()
     };
-    let (status, failed) = failure(e, name)?;
     let page = accounts_page(&app, &m, None, failed).await?;
-    Ok(render_status(status, &page))
+    Ok(render_status(page.errors.status(), &page))
 }

@@ -15,6 +15,7 @@ use crate::ui::extract::{
     ClientInfo, FormBody, PRESESSION_COOKIE, PageError, Tls, cookie, see_other, session_cookie,
     set_cookie,
 };
+use crate::ui::form_errors::FormErrors;
 use crate::ui::layout::{render_status, role_label};
 
 #[derive(Template)]
@@ -25,7 +26,7 @@ pub struct InvitationPage {
     pub org_name: String,
     pub role: &'static str,
     pub email: String,
-    pub error: Option<String>,
+    pub errors: FormErrors,
 }
 
 #[derive(Template)]
@@ -41,7 +42,7 @@ pub struct ResetPage {
     pub csrf: String,
     pub action: String,
     pub email: String,
-    pub error: Option<String>,
+    pub errors: FormErrors,
 }
 
 /// The pre-session id of this browser, and the cookie to set when it is new.
@@ -90,8 +91,7 @@ async fn invitation_page(
     headers: &HeaderMap,
     tls: bool,
     token: &str,
-    status: StatusCode,
-    error: Option<String>,
+    errors: FormErrors,
 ) -> Result<Response, PageError> {
     let inv = invitations::by_token(app, token).await?;
     let (pre, c) = presession(headers, tls);
@@ -101,9 +101,9 @@ async fn invitation_page(
         org_name: inv.org_name,
         role: role_label(inv.role),
         email: inv.email,
-        error,
+        errors,
     };
-    Ok(with_cookie(render_status(status, &page), c))
+    Ok(with_cookie(render_status(page.errors.status(), &page), c))
 }
 
 /// `GET /app/invitations/{token}`: who invites whom to what, and the password form.
@@ -113,7 +113,7 @@ pub async fn invitation(
     Tls(tls): Tls,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    invitation_page(&app, &headers, tls, &token, StatusCode::OK, None).await
+    invitation_page(&app, &headers, tls, &token, FormErrors::new()).await
 }
 
 /// Accepts, signs this browser in, and opens the organization.
@@ -125,41 +125,54 @@ pub async fn accept(
     Path(token): Path<String>,
     form: FormBody,
 ) -> Result<Response, PageError> {
+    let mut errors = FormErrors::new();
     if !form_ok(&app, &headers, tls, &form) {
-        let msg = "The form expired. Please enter your password again.".to_owned();
-        return invitation_page(
-            &app,
-            &headers,
-            tls,
-            &token,
-            StatusCode::BAD_REQUEST,
-            Some(msg),
-        )
-        .await;
+        errors.add("", "The form expired. Please enter your password again.");
+        return invitation_page(&app, &headers, tls, &token, errors).await;
     }
     let org_id = invitations::by_token(&app, &token).await?.org_id;
     let password = form.get("password").unwrap_or("");
     let code = form.get("code").filter(|c| !c.is_empty());
-    match invitations::accept(&app, &client.anonymous(), &token, password, code).await {
-        Ok(s) => {
-            let max_age = (s.expires_at - crate::state::clock::now_ms()) / 1000;
-            let mut resp = see_other(&format!("/app/orgs/{org_id}"));
-            resp.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
-            Ok(resp)
-        }
-        Err(e) => match sentence(&e) {
-            Some(msg) => {
-                let status = match e {
-                    Error::Unauthorized => StatusCode::UNAUTHORIZED,
-                    Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                invitation_page(&app, &headers, tls, &token, status, Some(msg)).await
+    errors.require(
+        &form,
+        "password",
+        "Password: enter your Keygate password, or choose one of 15 characters or more.",
+    );
+    if errors.is_empty() {
+        match invitations::accept(&app, &client.anonymous(), &token, password, code).await {
+            Ok(s) => {
+                let max_age = (s.expires_at - crate::state::clock::now_ms()) / 1000;
+                let mut resp = see_other(&format!("/app/orgs/{org_id}"));
+                resp.headers_mut()
+                    .append(header::SET_COOKIE, session_cookie(&s.token, max_age, tls));
+                return Ok(resp);
             }
-            None => Err(e.into()),
-        },
+            Err(e) => place(&mut errors, e, "password")?,
+        }
     }
+    invitation_page(&app, &headers, tls, &token, errors).await
+}
+
+/// A refusal of an invitation's or a reset's form beside its field (a
+/// secret that is not right: `unauthorized`), or on top.
+fn place(errors: &mut FormErrors, e: Error, unauthorized: &str) -> Result<(), PageError> {
+    let Some(msg) = sentence(&e) else {
+        return Err(e.into());
+    };
+    let id = match &e {
+        Error::Invalid { field, .. } if field.contains("code") => "code",
+        Error::Invalid { field, .. } if field == "new_password" => "new_password",
+        Error::Invalid { field, .. } if field == "password" => "password",
+        Error::Unauthorized => unauthorized,
+        _ => "",
+    };
+    errors.add(id, msg);
+    errors.set_status(match e {
+        Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::BAD_REQUEST,
+    });
+    Ok(())
 }
 
 fn reset_request_page(
@@ -219,8 +232,7 @@ async fn reset_page(
     headers: &HeaderMap,
     tls: bool,
     token: &str,
-    status: StatusCode,
-    error: Option<String>,
+    errors: FormErrors,
 ) -> Result<Response, PageError> {
     let user = account::reset_user(app, token).await?;
     let (pre, c) = presession(headers, tls);
@@ -228,9 +240,9 @@ async fn reset_page(
         csrf: app.forms.issue(&format!("pre:{pre}")),
         action: format!("{}{token}", account::RESET_PATH),
         email: user.email,
-        error,
+        errors,
     };
-    Ok(with_cookie(render_status(status, &page), c))
+    Ok(with_cookie(render_status(page.errors.status(), &page), c))
 }
 
 /// `GET /app/password-reset/{token}`: the new-password form.
@@ -240,7 +252,7 @@ pub async fn reset_form(
     Tls(tls): Tls,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    reset_page(&app, &headers, tls, &token, StatusCode::OK, None).await
+    reset_page(&app, &headers, tls, &token, FormErrors::new()).await
 }
 
 /// Sets the new password; every session ends, so the person signs in again.
@@ -252,47 +264,19 @@ pub async fn reset(
     Path(token): Path<String>,
     form: FormBody,
 ) -> Result<Response, PageError> {
+    let mut errors = FormErrors::new();
     if !form_ok(&app, &headers, tls, &form) {
-        let msg = "The form expired. Please enter the new password again.".to_owned();
-        return reset_page(
-            &app,
-            &headers,
-            tls,
-            &token,
-            StatusCode::BAD_REQUEST,
-            Some(msg),
-        )
-        .await;
+        errors.add("", "The form expired. Please enter the new password again.");
+        return reset_page(&app, &headers, tls, &token, errors).await;
     }
-    let new_password = form.get("new_password").unwrap_or("");
-    if Some(new_password) != form.get("confirm_password") {
-        let msg = "The two passwords are not the same.".to_owned();
-        return reset_page(
-            &app,
-            &headers,
-            tls,
-            &token,
-            StatusCode::BAD_REQUEST,
-            Some(msg),
-        )
-        .await;
+    errors.new_password(&form, "new_password", "confirm_password");
+    if errors.is_empty() {
+        let new_password = form.get("new_password").unwrap_or("");
+        let code = form.get("code").filter(|c| !c.is_empty());
+        match account::complete_reset(&app, &client.anonymous(), &token, new_password, code).await {
+            Ok(_) => return Ok(see_other("/app/sign-in?done=reset")),
+            Err(e) => place(&mut errors, e, "code")?,
+        }
     }
-    let code = form.get("code").filter(|c| !c.is_empty());
-    match account::complete_reset(&app, &client.anonymous(), &token, new_password, code).await {
-        Ok(_) => Ok(see_other("/app/sign-in?done=reset")),
-        Err(e) => match sentence(&e) {
-            Some(msg) => {
-                reset_page(
-                    &app,
-                    &headers,
-                    tls,
-                    &token,
-                    StatusCode::BAD_REQUEST,
-                    Some(msg),
-                )
-                .await
-            }
-            None => Err(e.into()),
-        },
-    }
+    reset_page(&app, &headers, tls, &token, errors).await
 }

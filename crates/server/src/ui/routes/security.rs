@@ -1,19 +1,19 @@
 //! Security, under the user (not an organization): change the password, see
 //! the sessions one is signed in with and sign any of them out, and the
-//! passkeys (added and removed in `passkeys.rs`).
+//! passkeys (added and removed in `passkeys.rs`). In the app's frame
+//! (`Shell::personal`), also for someone who belongs to no organization.
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::service::{account, passkeys};
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, PageError, see_other};
-use crate::ui::layout::{render_status, when};
+use crate::ui::form_errors::FormErrors;
+use crate::ui::layout::{Shell, render_status, when};
 
 use super::check_form;
-use super::personal::sentence;
 
 pub struct SessionRow {
     pub session_id: String,
@@ -34,20 +34,19 @@ pub struct PasskeyRow {
 #[derive(Template)]
 #[template(path = "security.html")]
 pub struct SecurityPage {
-    pub email: String,
-    pub csrf: String,
+    pub shell: Shell,
     pub sessions: Vec<SessionRow>,
     pub passkeys: Vec<PasskeyRow>,
     pub notice: Option<&'static str>,
-    pub error: Option<String>,
+    /// The change-password form's errors.
+    pub errors: FormErrors,
 }
 
 pub(super) async fn security_page(
     app: &Pages,
     me: &CurrentUser,
     notice: Option<&'static str>,
-    error: Option<String>,
-    status: StatusCode,
+    errors: FormErrors,
 ) -> Result<Response, PageError> {
     let sessions = account::sessions(app, &me.user.user_id)
         .await?
@@ -72,14 +71,28 @@ pub(super) async fn security_page(
         })
         .collect();
     let page = SecurityPage {
-        email: me.user.email.clone(),
-        csrf: app.forms.issue(&me.session_hash.to_hex()),
+        shell: Shell::personal(app, me, "security").await?,
         sessions,
         passkeys,
         notice,
-        error,
+        errors,
     };
-    Ok(render_status(status, &page))
+    Ok(render_status(page.errors.status(), &page))
+}
+
+/// `/app` for someone who belongs to no organization (yet): the app's frame,
+/// with what to do.
+#[derive(Template)]
+#[template(path = "no_organization.html")]
+pub struct NoOrganizationPage {
+    pub shell: Shell,
+}
+
+pub async fn no_organization(app: &Pages, me: &CurrentUser) -> Result<Response, PageError> {
+    let page = NoOrganizationPage {
+        shell: Shell::personal(app, me, "home").await?,
+    };
+    Ok(render_status(axum::http::StatusCode::OK, &page))
 }
 
 /// `GET /app/security`: change password, sessions.
@@ -95,36 +108,45 @@ pub async fn security(
         Some("done=passkey-removed") => Some("Passkey removed."),
         _ => None,
     };
-    security_page(&app, &me, notice, None, StatusCode::OK).await
+    security_page(&app, &me, notice, FormErrors::new()).await
 }
 
+/// Every problem of the form at once (an empty current password, a new one
+/// too short, the two not the same); the current password is checked only
+/// when the rest is right.
 pub async fn change_password(
     State(app): State<Pages>,
     me: CurrentUser,
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &me, &form)?;
-    let new_password = form.get("new_password").unwrap_or("");
-    if Some(new_password) != form.get("confirm_password") {
-        let msg = "The two new passwords are not the same.".to_owned();
-        return security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await;
+    let mut errors = FormErrors::new();
+    errors.require(
+        &form,
+        "password",
+        "Current password: enter the password you signed in with.",
+    );
+    errors.new_password(&form, "new_password", "confirm_password");
+    if errors.is_empty() {
+        let r = account::change_password(
+            &app,
+            &me.user,
+            &me.actor(),
+            &me.session_hash,
+            form.get("password"),
+            form.get("new_password").unwrap_or(""),
+        )
+        .await;
+        match r {
+            Ok(()) => return Ok(see_other("/app/security?done=password")),
+            Err(crate::service::Error::PasswordRejected) => errors.add(
+                "password",
+                "Current password: that is not your current password.",
+            ),
+            Err(e) => errors.place(e, &[("new_password", "new_password", "New password")])?,
+        }
     }
-    let r = account::change_password(
-        &app,
-        &me.user,
-        &me.actor(),
-        &me.session_hash,
-        form.get("password"),
-        new_password,
-    )
-    .await;
-    match r {
-        Ok(()) => Ok(see_other("/app/security?done=password")),
-        Err(e) => match sentence(&e) {
-            Some(msg) => security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await,
-            None => Err(e.into()),
-        },
-    }
+    security_page(&app, &me, None, errors).await
 }
 
 pub async fn end_session(

@@ -14,6 +14,7 @@ use crate::ui::extract::{
     AnyMember, ClientInfo, CurrentUser, FormBody, OrgMember, PRESESSION_COOKIE, PageError, Tls,
     clear_session_cookies, cookie, see_other, session_cookie, set_cookie,
 };
+use crate::ui::form_errors::FormErrors;
 use crate::ui::layout::render_status;
 
 use super::check_form;
@@ -27,6 +28,8 @@ pub struct SignInPage {
     pub notice: Option<&'static str>,
     /// Single sign-on is required: where to continue (`/app/sso/start?…`).
     pub sso_start: Option<String>,
+    /// Fields left empty, each linked from the summary.
+    pub errors: FormErrors,
 }
 
 /// The second page of sign-in, for users with two-factor on.
@@ -51,10 +54,7 @@ pub async fn home(State(app): State<Pages>, me: CurrentUser) -> Result<Response,
     let memberships = orgs::memberships(&app, &me.user.user_id).await?;
     match memberships.first() {
         Some(m) => Ok(see_other(&format!("/app/orgs/{}", m.org_id))),
-        None => Err(Error::NotAllowed(
-            "You are not a member of any organization yet. Ask an owner or admin to invite you.",
-        )
-        .into()),
+        None => super::security::no_organization(&app, &me).await,
     }
 }
 
@@ -87,6 +87,7 @@ pub(super) fn sign_in_form(
         error,
         notice,
         sso_start: None,
+        errors: FormErrors::new(),
     };
     sign_in_page_with(app, headers, tls, status, page)
 }
@@ -105,6 +106,7 @@ fn sso_required_form(app: &Pages, headers: &HeaderMap, tls: bool, email: String)
         error: Some("Your organization signs you in through its identity provider.".into()),
         notice: None,
         sso_start: Some(next),
+        errors: FormErrors::new(),
     };
     sign_in_page_with(app, headers, tls, StatusCode::FORBIDDEN, page)
 }
@@ -181,6 +183,20 @@ pub async fn sign_in(
             Some(msg.into()),
             None,
         );
+    }
+    let mut missing = FormErrors::new();
+    missing.require(&form, "email", "Email: enter the email you sign in with.");
+    missing.require(&form, "password", "Password: enter your password.");
+    if !missing.is_empty() {
+        let page = SignInPage {
+            csrf: app.forms.issue(&format!("pre:{pre}")),
+            email,
+            error: None,
+            notice: None,
+            sso_start: None,
+            errors: missing,
+        };
+        return render_status(page.errors.status(), &page);
     }
     let actor = client.anonymous();
     let password = form.get("password").unwrap_or("");

@@ -11,6 +11,7 @@ use crate::middleware::access::Owner;
 use crate::service::{Error, two_factor};
 use crate::ui::Pages;
 use crate::ui::extract::{CurrentUser, FormBody, OrgMember, PageError, see_other};
+use crate::ui::form_errors::{FormErrors, sentence};
 use crate::ui::layout::{Shell, render_status};
 
 use super::check_form;
@@ -20,15 +21,17 @@ const PAGE: &str = "/app/security/two-factor";
 #[derive(Template)]
 #[template(path = "two_factor.html")]
 struct TwoFactorPage {
-    csrf: String,
+    shell: Shell,
     on: bool,
-    error: Option<String>,
+    /// The errors of the form shown (turn on: the password; turn off: the
+    /// password and the code).
+    errors: FormErrors,
 }
 
 #[derive(Template)]
 #[template(path = "two_factor_enrol.html")]
 struct EnrolPage {
-    csrf: String,
+    shell: Shell,
     secret: String,
     otpauth_uri: String,
     qr_data_uri: String,
@@ -49,6 +52,7 @@ impl EnrolPage {
 #[derive(Template)]
 #[template(path = "two_factor_codes.html")]
 struct CodesPage {
+    shell: Shell,
     codes: Vec<String>,
 }
 
@@ -73,20 +77,19 @@ impl CodesPage {
 async fn status_page(
     app: &Pages,
     me: &CurrentUser,
-    status: StatusCode,
-    error: Option<String>,
+    errors: FormErrors,
 ) -> Result<Response, PageError> {
     let on = two_factor::is_on(app, &me.user.user_id).await?;
     let page = TwoFactorPage {
-        csrf: app.forms.issue(&me.session_hash.to_hex()),
+        shell: Shell::personal(app, me, "two-factor").await?,
         on,
-        error,
+        errors,
     };
-    Ok(render_status(status, &page))
+    Ok(render_status(page.errors.status(), &page))
 }
 
 pub async fn page(State(app): State<Pages>, me: CurrentUser) -> Result<Response, PageError> {
-    status_page(&app, &me, StatusCode::OK, None).await
+    status_page(&app, &me, FormErrors::new()).await
 }
 
 pub async fn enrol(
@@ -96,16 +99,17 @@ pub async fn enrol(
 ) -> Result<Response, PageError> {
     check_form(&app, &me, &form)?;
     match two_factor::enrol(&app, &me.user, form.get("password")).await {
-        Ok(e) => enrol_page(&app, &me, StatusCode::OK, e.secret, e.otpauth_uri, None),
+        Ok(e) => enrol_page(&app, &me, StatusCode::OK, e.secret, e.otpauth_uri, None).await,
         Err(Error::PasswordRejected) => {
-            let msg = "That password is not correct.".to_owned();
-            status_page(&app, &me, StatusCode::UNAUTHORIZED, Some(msg)).await
+            let mut errors = FormErrors::new();
+            errors.place(Error::PasswordRejected, &[])?;
+            status_page(&app, &me, errors).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn enrol_page(
+async fn enrol_page(
     app: &Pages,
     me: &CurrentUser,
     status: StatusCode,
@@ -114,7 +118,7 @@ fn enrol_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let page = EnrolPage {
-        csrf: app.forms.issue(&me.session_hash.to_hex()),
+        shell: Shell::personal(app, me, "two-factor").await?,
         qr_data_uri: qr_svg_data_uri(&otpauth_uri)?,
         secret,
         otpauth_uri,
@@ -131,37 +135,34 @@ pub async fn confirm(
     check_form(&app, &me, &form)?;
     let code = form.get("code").unwrap_or("");
     match two_factor::confirm(&app, &me.user, &me.actor(), &me.session_hash, code).await {
-        Ok(codes) => Ok(render_status(StatusCode::OK, &CodesPage { codes })),
+        Ok(codes) => {
+            let shell = Shell::personal(&app, &me, "two-factor").await?;
+            Ok(render_status(StatusCode::OK, &CodesPage { shell, codes }))
+        }
         Err(Error::Invalid { message, .. }) => {
             // The same secret again: what the app already holds still counts.
-            let msg = Some(sentence(&message));
+            let msg = sentence(&message);
             match two_factor::pending(&app, &me.user).await? {
-                Some(e) => enrol_page(
-                    &app,
-                    &me,
-                    StatusCode::BAD_REQUEST,
-                    e.secret,
-                    e.otpauth_uri,
-                    msg,
-                ),
-                None => status_page(&app, &me, StatusCode::BAD_REQUEST, msg).await,
+                Some(e) => {
+                    enrol_page(
+                        &app,
+                        &me,
+                        StatusCode::BAD_REQUEST,
+                        e.secret,
+                        e.otpauth_uri,
+                        Some(msg),
+                    )
+                    .await
+                }
+                None => {
+                    let mut errors = FormErrors::new();
+                    errors.add("", msg);
+                    status_page(&app, &me, errors).await
+                }
             }
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// A service message as a sentence: `that code is not right` → `That code is not right.`
-fn sentence(message: &str) -> String {
-    let mut c = message.chars();
-    let mut s: String = match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => return String::new(),
-    };
-    if !s.ends_with('.') {
-        s.push('.');
-    }
-    s
 }
 
 pub async fn disable(
@@ -170,18 +171,24 @@ pub async fn disable(
     form: FormBody,
 ) -> Result<Response, PageError> {
     check_form(&app, &me, &form)?;
-    let code = form.get("code").unwrap_or("");
-    match two_factor::disable(&app, &me.user, &me.actor(), form.get("password"), code).await {
-        Ok(()) => Ok(see_other(PAGE)),
-        Err(Error::PasswordRejected) => {
-            let msg = "That password is not correct. Nothing was changed.".to_owned();
-            status_page(&app, &me, StatusCode::UNAUTHORIZED, Some(msg)).await
+    let mut errors = FormErrors::new();
+    errors.require(&form, "password", "Password: enter your login password.");
+    errors.require(
+        &form,
+        "code",
+        "Code: enter the code your app shows, or a recovery code.",
+    );
+    if errors.is_empty() {
+        let code = form.get("code").unwrap_or("");
+        match two_factor::disable(&app, &me.user, &me.actor(), form.get("password"), code).await {
+            Ok(()) => return Ok(see_other(PAGE)),
+            Err(Error::Invalid { message, .. }) => {
+                errors.add("code", sentence(&message));
+            }
+            Err(e) => errors.place(e, &[])?,
         }
-        Err(Error::Invalid { message, .. }) => {
-            status_page(&app, &me, StatusCode::BAD_REQUEST, Some(sentence(&message))).await
-        }
-        Err(e) => Err(e.into()),
     }
+    status_page(&app, &me, errors).await
 }
 
 #[derive(Template)]

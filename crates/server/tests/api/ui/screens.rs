@@ -57,7 +57,7 @@ return {open: true, inside, covered, items: list.querySelectorAll('a').length,
 }
 "#;
 
-async fn set_width(b: &Browser, width: u32) {
+pub(super) async fn set_width(b: &Browser, width: u32) {
     b.c.set_window_size(width, 900).await.unwrap();
     let inner =
         b.c.execute("return window.innerWidth;", vec![])
@@ -70,7 +70,7 @@ async fn set_width(b: &Browser, width: u32) {
     );
 }
 
-async fn fits(b: &Browser, what: &str, width: u32) {
+pub(super) async fn fits(b: &Browser, what: &str, width: u32) {
     let bad = b.c.execute(OVERFLOWS, vec![]).await.unwrap();
     assert_eq!(bad, json!([]), "{what} does not fit {width} px");
 }
@@ -101,7 +101,7 @@ return bad;
 
 /// axe-core from npm, installed outside the repository by the test setup
 /// (`.ci/run`, `scripts/screenshots`): `KEYGATE_AXE_JS` or its usual place.
-fn axe_source() -> Option<String> {
+pub(super) fn axe_source() -> Option<String> {
     let path = std::env::var_os("KEYGATE_AXE_JS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/keygate-axe/node_modules/axe-core/axe.min.js"));
@@ -121,7 +121,7 @@ fn axe_source() -> Option<String> {
 }
 
 /// The serious and critical violations axe-core finds on the page.
-async fn axe(b: &Browser, axe_js: Option<&str>, what: &str) {
+pub(super) async fn axe(b: &Browser, axe_js: Option<&str>, what: &str) {
     let Some(src) = axe_js else { return };
     let loaded =
         b.c.execute("return typeof window.axe === 'object';", vec![])
@@ -151,7 +151,7 @@ async fn axe(b: &Browser, axe_js: Option<&str>, what: &str) {
 
 /// A screenshot under target/ui-screenshots/, and into docs/screenshots/
 /// when KEYGATE_DOCS_SCREENSHOTS=1.
-async fn screenshot(b: &Browser, name: &str) {
+pub(super) async fn screenshot(b: &Browser, name: &str) {
     b.shot_full(name, 2400).await;
     if std::env::var("KEYGATE_DOCS_SCREENSHOTS").as_deref() == Ok("1") {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
@@ -164,7 +164,7 @@ async fn screenshot(b: &Browser, name: &str) {
     }
 }
 
-async fn js(b: &Browser, script: &str) -> Value {
+pub(super) async fn js(b: &Browser, script: &str) -> Value {
     b.c.execute(script, vec![]).await.unwrap()
 }
 

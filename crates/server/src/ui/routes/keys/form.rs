@@ -13,10 +13,10 @@ use crate::service::{Error, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError};
 use crate::ui::extract::{KeyManager, OrgMember};
+use crate::ui::form_errors::password_error;
 use crate::ui::key_terms::{TermsFields, expiry_field, sentence};
 use crate::ui::layout::{Shell, humanize};
 use crate::ui::rate_limit::{self, LimitFields};
-use crate::ui::routes::confirm::password_error;
 use crate::ui::routes::keys::credits::{self, CreditFields};
 
 pub struct PermRow {

@@ -5,18 +5,17 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use keygate_store::{KeyKind, KeyRecord};
 
 use crate::service::{Error, keys, orgs};
 use crate::ui::Pages;
 use crate::ui::extract::{FormBody, PageError, see_other};
+use crate::ui::form_errors::FormErrors;
 use crate::ui::key_terms::limit_hint;
 use crate::ui::layout::{Shell, render, render_status};
 use crate::ui::rate_limit::{self, LimitFields};
 use crate::ui::routes::check_form;
-use crate::ui::routes::confirm::password_error;
 use crate::ui::routes::keys::common::{KeyManagerMember, key_of, keys_url};
 
 #[derive(Template)]
@@ -27,7 +26,7 @@ pub struct LimitPage {
     pub key_url: String,
     pub limit: LimitFields,
     pub limit_hint: String,
-    pub password_error: Option<String>,
+    pub errors: FormErrors,
 }
 
 async fn page(
@@ -35,7 +34,7 @@ async fn page(
     m: &KeyManagerMember,
     k: &KeyRecord,
     limit: LimitFields,
-    password_error: Option<String>,
+    errors: FormErrors,
 ) -> Result<LimitPage, PageError> {
     let shell = Shell::load(app, &m.current, &m.org_id, m.role, "keys").await?;
     Ok(LimitPage {
@@ -44,7 +43,7 @@ async fn page(
         name: k.name.clone(),
         limit,
         limit_hint: limit_hint(orgs::rate_limit(app, &m.org_id).await?),
-        password_error,
+        errors,
     })
 }
 
@@ -55,7 +54,9 @@ pub async fn edit_page(
 ) -> Result<Response, PageError> {
     let k = key_of(&app, &m, &id, Some(KeyKind::Admin)).await?;
     let fields = LimitFields::of(k.rate_limit);
-    Ok(render(&page(&app, &m, &k, fields, None).await?))
+    Ok(render(
+        &page(&app, &m, &k, fields, FormErrors::new()).await?,
+    ))
 }
 
 /// Both fields empty clear the key's own limit. An error shows the page
@@ -72,27 +73,25 @@ pub async fn edit(
         form.get(rate_limit::REQUESTS),
         form.get(rate_limit::PER_SECONDS),
     );
-    let result = match fields.change() {
-        Ok(change) => {
-            let (who, password) = (m.acting(), form.get("password"));
-            keys::set_rate_limit(&app, &who, &k.client_id, KeyKind::Admin, change, password).await
+    let change = fields.checked();
+    let mut errors = FormErrors::new();
+    errors.limit(&fields);
+    errors.require(&form, "password", "Login password: enter it to confirm.");
+    if let (Some(change), true) = (change, errors.is_empty()) {
+        let (who, password) = (m.acting(), form.get("password"));
+        match keys::set_rate_limit(&app, &who, &k.client_id, KeyKind::Admin, change, password).await
+        {
+            Ok(k) => {
+                let at = format!("{}/{}", keys_url(&m), k.client_id);
+                return Ok(see_other(&format!("{at}?done=rate-limit")));
+            }
+            Err(Error::Invalid { field, message }) => {
+                fields.show_error(&field, &message);
+                errors.limit(&fields);
+            }
+            Err(e) => errors.place(e, &[])?,
         }
-        Err(e) => Err(e),
-    };
-    let (status, password_msg) = match result {
-        Ok(k) => {
-            let at = format!("{}/{}", keys_url(&m), k.client_id);
-            return Ok(see_other(&format!("{at}?done=rate-limit")));
-        }
-        Err(Error::Invalid { field, message }) => {
-            fields.show_error(&field, &message);
-            (StatusCode::BAD_REQUEST, None)
-        }
-        Err(e) => match password_error(&e) {
-            Some((status, msg)) => (status, Some(msg)),
-            None => return Err(e.into()),
-        },
-    };
-    let page = page(&app, &m, &k, fields, password_msg).await?;
-    Ok(render_status(status, &page))
+    }
+    let page = page(&app, &m, &k, fields, errors).await?;
+    Ok(render_status(page.errors.status(), &page))
 }
