@@ -436,6 +436,10 @@ pub async fn sign_in(
         .user(&passkey.user_id)
         .await?
         .ok_or_else(|| refused("the passkey's user is gone"))?;
+    // Enforced single sign-on covers passkeys as it covers passwords.
+    if crate::service::sso::enforce::required_for(app, &user).await? {
+        return Err(Error::SsoRequired);
+    }
     sessions::open(app, actor, user, device, SessionFactors::Passkey).await
 }
 

@@ -123,6 +123,7 @@ pub async fn credits_are_settled_and_their_exhaustion_claimed_once(store: &dyn S
         allowed_networks: &k.allowed_networks,
         require_dpop: false,
         credits,
+        federation: &k.federation,
     };
     let ev = || event(Some(org_id), "scoped_key.updated", None);
     let kept = store

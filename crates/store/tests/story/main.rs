@@ -10,6 +10,7 @@ mod audit_chain;
 mod credits;
 mod lifecycle;
 mod operators;
+mod passkeys;
 mod people;
 mod policy;
 mod schema;
@@ -106,6 +107,7 @@ on_both_backends!(
     concurrent_claimers_never_take_the_same_delivery,
     a_key_event_queues_webhook_deliveries_in_the_order_the_webhooks_are_listed,
     two_factor_codes_and_recovery_codes_work_once,
+    passkeys_are_kept_per_user_and_their_challenges_work_once,
     invitations_resets_and_sessions_are_single_use_and_mail_one_person,
     usage_adds_up_and_an_idle_key_is_claimed_once,
     a_leaked_key_is_found_by_digest_and_flagged_or_revoked_once,

@@ -25,6 +25,7 @@ pub use crate::lifecycle::a_grace_period_keeps_the_previous_secret_and_each_noti
 pub use crate::operators::{
     operator_tokens_and_provisioned_orgs_are_kept, plans_are_kept_and_a_threshold_is_claimed_once,
 };
+pub use crate::passkeys::passkeys_are_kept_per_user_and_their_challenges_work_once;
 pub use crate::people::invitations_resets_and_sessions_are_single_use_and_mail_one_person;
 pub use crate::policy::allowlists_and_key_policies_are_kept;
 pub use crate::sso::sso_settings_claim_each_domain_once_and_a_sign_in_adds_the_member;

@@ -19,8 +19,9 @@ use crate::ui::extract::{
 
 use super::check_form;
 use super::personal::sentence;
-use super::security::security_page;
+use super::security::security_page_with;
 use super::sign_in::{sign_in_form, signed_in};
+use crate::ui::form_errors::FormErrors;
 
 /// The credential a form field carries, as JSON (`None` when it is not).
 fn credential(form: &FormBody) -> Option<Value> {
@@ -139,7 +140,7 @@ pub async fn add(
                 Error::Conflict(m) => format!("The passkey could not be added: {m}."),
                 _ => msg,
             };
-            security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await
+            security_page_with(&app, &me, None, FormErrors::new(), Some(msg)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -156,7 +157,7 @@ pub async fn remove(
     match passkeys::remove(&app, &me.user, &me.actor(), &id, form.get("password")).await {
         Ok(()) => Ok(see_other("/app/security?done=passkey-removed")),
         Err(e) => match sentence(&e) {
-            Some(msg) => security_page(&app, &me, None, Some(msg), StatusCode::BAD_REQUEST).await,
+            Some(msg) => security_page_with(&app, &me, None, FormErrors::new(), Some(msg)).await,
             None => Err(e.into()),
         },
     }

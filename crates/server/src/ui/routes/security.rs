@@ -40,6 +40,8 @@ pub struct SecurityPage {
     pub notice: Option<&'static str>,
     /// The change-password form's errors.
     pub errors: FormErrors,
+    /// Why adding or removing a passkey failed, shown in its section.
+    pub passkey_error: Option<String>,
 }
 
 pub(super) async fn security_page(
@@ -47,6 +49,18 @@ pub(super) async fn security_page(
     me: &CurrentUser,
     notice: Option<&'static str>,
     errors: FormErrors,
+) -> Result<Response, PageError> {
+    security_page_with(app, me, notice, errors, None).await
+}
+
+/// The Security page with a passkey action's error in the passkeys section
+/// (400).
+pub(super) async fn security_page_with(
+    app: &Pages,
+    me: &CurrentUser,
+    notice: Option<&'static str>,
+    errors: FormErrors,
+    passkey_error: Option<String>,
 ) -> Result<Response, PageError> {
     let sessions = account::sessions(app, &me.user.user_id)
         .await?
@@ -76,8 +90,13 @@ pub(super) async fn security_page(
         passkeys,
         notice,
         errors,
+        passkey_error,
     };
-    Ok(render_status(page.errors.status(), &page))
+    let status = match page.passkey_error {
+        Some(_) => axum::http::StatusCode::BAD_REQUEST,
+        None => page.errors.status(),
+    };
+    Ok(render_status(status, &page))
 }
 
 /// `/app` for someone who belongs to no organization (yet): the app's frame,

@@ -110,7 +110,7 @@ impl KeyForm {
             e => return Err(e.into()),
         }
         // The page's order: name, expiry, permissions, networks, rate limit, password.
-        const ORDER: [&str; 9] = [
+        const ORDER: [&str; 10] = [
             "name",
             "expires_at",
             "org-perms",
