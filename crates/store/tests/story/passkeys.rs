@@ -38,7 +38,7 @@ pub async fn passkeys_are_kept_per_user_and_their_challenges_work_once(
         .add_passkey(
             &pk,
             &[event(Some(org_id), "passkey.added", None)],
-            &[mail.clone()],
+            std::slice::from_ref(&mail),
         )
         .await
         .unwrap();
