@@ -254,6 +254,11 @@ async fn a_duplicate_takes_the_originals_credits_or_its_own() {
 #[tokio::test]
 async fn a_daily_refill_comes_at_the_utc_day_start_and_the_event_once_per_day() {
     let app = spawn_app().await;
+    // A minute before the next UTC midnight, so the session and the token
+    // made now are still good when the clock moves past it.
+    let start = app.advance_clock(Duration::ZERO).await;
+    app.move_clock_past((start.div_euclid(DAY_MS) + 1) * DAY_MS - 60_000)
+        .await;
     let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
     let terms = json!({"remaining": 1, "refill": {"amount": 2, "period": "day"}});
     let key = app.scoped_key(&org, metered("daily", &org, terms)).await;

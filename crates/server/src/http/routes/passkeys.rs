@@ -29,7 +29,7 @@ fn options(s: Started) -> Json<PasskeyOptions> {
 /// Start adding a passkey (password re-entered): creation options for a
 /// discoverable credential with user verification.
 #[utoipa::path(post, path = "/dev/v1/me/passkeys/options", tag = "passkeys", request_body = PasskeyOptionsRequest,
-    responses((status = 200, body = PasskeyOptions), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = PasskeyOptions), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn registration_options(
     State(app): State<AppState>,
     me: CurrentUser,
@@ -41,7 +41,7 @@ pub async fn registration_options(
 
 /// Add the passkey the authenticator made for those options; a mail tells you.
 #[utoipa::path(post, path = "/dev/v1/me/passkeys", tag = "passkeys", request_body = PasskeyRegister,
-    responses((status = 201, body = PasskeyCreated), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = PasskeyCreated), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn register(
     State(app): State<AppState>,
     me: CurrentUser,
@@ -101,7 +101,7 @@ pub async fn remove(
 /// Start signing in with a passkey: request options without
 /// `allowCredentials` (the authenticator offers the passkeys it holds).
 #[utoipa::path(post, path = "/dev/v1/sessions/passkey/options", tag = "sessions", request_body = PasskeySignInOptionsRequest,
-    responses((status = 200, body = PasskeyOptions)))]
+    responses((status = 200, body = PasskeyOptions), (status = 403, body = ErrorBody)))]
 pub async fn sign_in_options(
     State(app): State<AppState>,
     JsonBody(_): JsonBody<PasskeySignInOptionsRequest>,
@@ -111,8 +111,8 @@ pub async fn sign_in_options(
 
 /// Sign in with the authenticator's assertion for those options: a session
 /// that counts as two factors. Anything wrong answers like a wrong password.
-#[utoipa::path(post, path = "/dev/v1/sessions/passkey", tag = "sessions", request_body = PasskeySignIn,
-    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/dev/v1/sessions/passkey", tag = "sessions", operation_id = "passkey_sign_in", request_body = PasskeySignIn,
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn sign_in(
     State(app): State<AppState>,
     headers: HeaderMap,
