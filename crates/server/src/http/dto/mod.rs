@@ -6,6 +6,7 @@
 
 pub mod audit_streams;
 pub mod key_policy;
+pub mod key_terms;
 pub mod keys;
 pub mod leaks;
 pub mod operator;
