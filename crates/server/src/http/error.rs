@@ -2,17 +2,28 @@
 //!
 //! Internal errors log their detail with a trace id and answer only the id: no
 //! database message, secret or stack ever reaches a response body.
+//!
+//! This file holds what an error is and where it comes from: `ApiError`, the
+//! body every error answers with (`ErrorBody`), and the conversions into
+//! `ApiError`, among them the one from `service::Error`. Its parts:
+//! `status.rs`, each error's status and body; `response.rs`, the answer it
+//! makes (`IntoResponse`, with `WWW-Authenticate`, `Retry-After`, `Allow` and
+//! the rate-limit headers); `headers.rs`, the RateLimit header fields, which
+//! allowed token checks carry too.
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use keygate_core::text::{Invalid, clip};
+use keygate_core::text::Invalid;
 use keygate_store::StoreError;
 use serde::Serialize;
 
 use crate::middleware::headers::Repeated;
 use crate::service;
 use crate::state::rate_limits::RateLimitStatus;
+
+mod headers;
+mod response;
+mod status;
+
+pub use headers::{quota_headers, rate_limit_headers};
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -176,10 +187,6 @@ impl From<service::Error> for ApiError {
     }
 }
 
-/// RFC 9449 §7.1 challenges, naming the algorithms a proof may use.
-const DPOP_PROOF_CHALLENGE: &str = r#"DPoP error="invalid_dpop_proof", algs="ES256 EdDSA""#;
-const DPOP_TOKEN_CHALLENGE: &str = r#"DPoP error="invalid_token", algs="ES256 EdDSA""#;
-
 /// What a refused DPoP proof is told (no secret: the rule it broke).
 pub fn proof_message(e: keygate_core::dpop::ProofError) -> &'static str {
     use keygate_core::dpop::ProofError as P;
@@ -209,362 +216,5 @@ impl ApiError {
             source: source.to_owned(),
             message: message.into(),
         }
-    }
-
-    pub(crate) fn parts(self) -> (StatusCode, ErrorBody) {
-        let body = |code, message: &str| ErrorBody {
-            code,
-            message: message.to_owned(),
-            source: None,
-            trace_id: None,
-        };
-        match self {
-            ApiError::Validation { source, message } => (
-                StatusCode::BAD_REQUEST,
-                ErrorBody {
-                    // A name taken from the request (a JSON key, a query
-                    // parameter) is never echoed at any length.
-                    source: Some(clip(&source).to_owned()),
-                    ..body("validation_error", &message)
-                },
-            ),
-            ApiError::InvalidJson(m) => (StatusCode::BAD_REQUEST, body("invalid_json", &m)),
-            ApiError::BadRequest(code, m) => (StatusCode::BAD_REQUEST, body(code, &m)),
-            ApiError::Unauthorized | ApiError::BadToken => (
-                StatusCode::UNAUTHORIZED,
-                body("unauthorized", "the credentials are missing or not valid"),
-            ),
-            ApiError::DpopRefused {
-                proof: true,
-                message,
-            } => (
-                StatusCode::UNAUTHORIZED,
-                body("invalid_dpop_proof", message),
-            ),
-            ApiError::DpopRefused { proof: false, .. } => (
-                StatusCode::UNAUTHORIZED,
-                body("unauthorized", "the credentials are missing or not valid"),
-            ),
-            ApiError::BadDpopProof(m) => (StatusCode::BAD_REQUEST, body("invalid_dpop_proof", m)),
-            ApiError::PasswordConfirmationFailed => (
-                StatusCode::UNAUTHORIZED,
-                ErrorBody {
-                    source: Some("password".into()),
-                    ..body(
-                        "password_confirmation_failed",
-                        "enter your current login password to confirm this action",
-                    )
-                },
-            ),
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, body("forbidden", m)),
-            ApiError::TwoFactorRequired => (
-                StatusCode::FORBIDDEN,
-                body(
-                    "two_factor_required",
-                    "this organization requires two-factor sign-in: turn it on with POST /dev/v1/me/two-factor, or, if it is on, sign in again with a code (this session was made with the password alone)",
-                ),
-            ),
-            ApiError::SsoRequired => (
-                StatusCode::FORBIDDEN,
-                body(
-                    "sso_required",
-                    "your organization signs you in through its identity provider: open /app/sso/start?email=YOUR_EMAIL in a browser",
-                ),
-            ),
-            ApiError::LoginAsNotAllowed => (
-                StatusCode::FORBIDDEN,
-                ErrorBody {
-                    source: Some("x-login-as".into()),
-                    ..body(
-                        "login_as_not_allowed",
-                        "this key cannot log in as that account",
-                    )
-                },
-            ),
-            ApiError::OrgSuspended => (
-                StatusCode::FORBIDDEN,
-                body(
-                    "org_suspended",
-                    "this key's organization is suspended; its members can sign in to see why",
-                ),
-            ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, body("not_found", "no such object")),
-            ApiError::NoRoute(m) => (StatusCode::NOT_FOUND, body("not_found", &m)),
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                body(
-                    "method_not_allowed",
-                    "this path does not accept that method",
-                ),
-            ),
-            ApiError::UnsupportedMethod { source } => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorBody {
-                    source: source.map(str::to_owned),
-                    ..body(
-                        "method_not_allowed",
-                        "only GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are accepted",
-                    )
-                },
-            ),
-            ApiError::HeadersTooLarge => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                body(
-                    "headers_too_large",
-                    "the request headers are larger than 32 KiB in total, or more than 100",
-                ),
-            ),
-            ApiError::UriTooLong => (
-                StatusCode::URI_TOO_LONG,
-                body("uri_too_long", "the request URI is longer than 8 KiB"),
-            ),
-            ApiError::Conflict(m) => (StatusCode::CONFLICT, body("conflict", &m)),
-            ApiError::RequestTimeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                body(
-                    "request_timeout",
-                    "the request body did not arrive in time; the connection is closed",
-                ),
-            ),
-            ApiError::InvalidBody => (
-                StatusCode::BAD_REQUEST,
-                body(
-                    "invalid_body",
-                    "the request body could not be read (broken framing)",
-                ),
-            ),
-            ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                body(
-                    "payload_too_large",
-                    "the request body is larger than 64 KiB",
-                ),
-            ),
-            ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ErrorBody {
-                    source: Some("content-type".into()),
-                    ..body(
-                        "unsupported_media_type",
-                        "send the body as JSON with `Content-Type: application/json`",
-                    )
-                },
-            ),
-            ApiError::TooManyAttempts { .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                body("too_many_requests", "too many failed attempts; retry later"),
-            ),
-            ApiError::RateLimited(s) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                body(
-                    "too_many_requests",
-                    &format!(
-                        "this key's rate limit of {} requests per {} s is used up; retry after {} s",
-                        s.limit.requests, s.limit.per_seconds, s.retry_after_secs
-                    ),
-                ),
-            ),
-            ApiError::QuotaExceeded { period, status } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                body(
-                    "quota_exceeded",
-                    &format!(
-                        "this organization's quota of {} requests per UTC {} is used up; retry after {} s",
-                        status.limit.requests,
-                        period.as_str(),
-                        status.retry_after_secs
-                    ),
-                ),
-            ),
-            ApiError::CreditsExhausted { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                body(
-                    "credits_exhausted",
-                    &match retry_after_secs {
-                        Some(s) => {
-                            format!("this key's credits are used up; they are refilled in {s} s")
-                        }
-                        None => "this key's credits are used up".to_owned(),
-                    },
-                ),
-            ),
-            ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, body("bad_gateway", m)),
-            ApiError::GatewayTimeout => (
-                StatusCode::GATEWAY_TIMEOUT,
-                body("gateway_timeout", "the upstream did not answer in time"),
-            ),
-            ApiError::Busy { .. } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                body("unavailable", "the server is busy; retry shortly"),
-            ),
-            ApiError::Unavailable(detail) => {
-                let trace_id = crate::state::request_id::trace_id();
-                tracing::warn!(%trace_id, %detail, "service unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorBody {
-                        trace_id: Some(trace_id),
-                        ..body("unavailable", "the service is unavailable; retry shortly")
-                    },
-                )
-            }
-            ApiError::StaleCache => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorBody {
-                    trace_id: Some(crate::state::request_id::trace_id()),
-                    ..body("unavailable", "the service is unavailable; retry shortly")
-                },
-            ),
-            ApiError::Internal(detail) => {
-                let trace_id = crate::state::request_id::trace_id();
-                tracing::error!(%trace_id, %detail, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorBody {
-                        trace_id: Some(trace_id),
-                        ..body("internal_error", "internal error")
-                    },
-                )
-            }
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let bearer = matches!(self, ApiError::BadToken);
-        let dpop = match &self {
-            ApiError::DpopRefused { proof: true, .. } => Some(DPOP_PROOF_CHALLENGE),
-            ApiError::DpopRefused { proof: false, .. } => Some(DPOP_TOKEN_CHALLENGE),
-            _ => None,
-        };
-        let allow = matches!(self, ApiError::UnsupportedMethod { .. });
-        // The rest of a slow body is not waited for: the connection ends.
-        let close = matches!(self, ApiError::RequestTimeout);
-        let retry = match self {
-            ApiError::TooManyAttempts { retry_after_secs }
-            | ApiError::Busy { retry_after_secs } => Some(retry_after_secs.max(1)),
-            ApiError::RateLimited(s) | ApiError::QuotaExceeded { status: s, .. } => {
-                Some(u64::from(s.retry_after_secs.max(1)))
-            }
-            ApiError::CreditsExhausted { retry_after_secs } => retry_after_secs,
-            _ => None,
-        };
-        let limit = match &self {
-            ApiError::RateLimited(s) => Some(*s),
-            _ => None,
-        };
-        let quota = match &self {
-            ApiError::QuotaExceeded { period, status } => Some((*period, *status)),
-            _ => None,
-        };
-        let (status, body) = self.parts();
-        let mut resp = (status, Json(body)).into_response();
-        let h = resp.headers_mut();
-        if bearer {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(c) = dpop {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
-        }
-        if allow {
-            h.insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-            );
-        }
-        if let Some(secs) = retry {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if let Some(s) = limit {
-            rate_limit_headers(&s, h);
-        }
-        if let Some((period, s)) = quota {
-            quota_headers(period, &s, h);
-        }
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if close {
-            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        resp
-    }
-}
-
-/// A key's rate limit in the IETF httpapi RateLimit header fields
-/// (draft-ietf-httpapi-ratelimit-headers-10/11, structured fields):
-/// `RateLimit-Policy: "default";q=5;w=60` (quota and window) and
-/// `RateLimit: "default";r=0;t=42` (remaining and seconds until the window
-/// resets). On allowed and refused token checks alike.
-pub fn rate_limit_headers(s: &RateLimitStatus, h: &mut axum::http::HeaderMap) {
-    let policy = format!(
-        "\"default\";q={};w={}",
-        s.limit.requests, s.limit.per_seconds
-    );
-    let state = format!("\"default\";r={};t={}", s.remaining, s.reset_secs);
-    if let (Ok(p), Ok(v)) = (
-        HeaderValue::from_str(&policy),
-        HeaderValue::from_str(&state),
-    ) {
-        h.insert(axum::http::HeaderName::from_static("ratelimit-policy"), p);
-        h.insert(axum::http::HeaderName::from_static("ratelimit"), v);
-    }
-}
-
-/// A plan's quota in the same header fields, its policy named after the
-/// period: `RateLimit-Policy: "quota_day";q=1000;w=86400` and
-/// `RateLimit: "quota_day";r=0;t=3600` (seconds until the UTC period ends).
-pub fn quota_headers(
-    period: keygate_core::quota::Period,
-    s: &RateLimitStatus,
-    h: &mut axum::http::HeaderMap,
-) {
-    let name = match period {
-        keygate_core::quota::Period::Day => "quota_day",
-        keygate_core::quota::Period::Month => "quota_month",
-    };
-    let policy = format!(
-        "\"{name}\";q={};w={}",
-        s.limit.requests, s.limit.per_seconds
-    );
-    let state = format!("\"{name}\";r={};t={}", s.remaining, s.reset_secs);
-    if let (Ok(p), Ok(v)) = (
-        HeaderValue::from_str(&policy),
-        HeaderValue::from_str(&state),
-    ) {
-        h.insert(axum::http::HeaderName::from_static("ratelimit-policy"), p);
-        h.insert(axum::http::HeaderName::from_static("ratelimit"), v);
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    /// A 5xx body's `trace_id` is the request's id (set by `common_layers`),
-    /// so the caller's `x-request-id` finds the log line; the service's own
-    /// `trace()` (used by the app's error page) says the same id.
-    #[tokio::test]
-    async fn trace_id_of_5xx_bodies_is_the_request_id() {
-        let (resp, traced) =
-            crate::state::request_id::scope(HeaderValue::from_static("req-7"), async {
-                let resp = ApiError::Internal("boom".into()).into_response();
-                (resp, service::Error::Unavailable("down".into()).trace())
-            })
-            .await;
-        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["trace_id"], "req-7");
-        assert_eq!(traced.as_deref(), Some("req-7"));
-        // Outside a request (background work) a fresh id is made.
-        let resp = ApiError::StaleCache.into_response();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["trace_id"].as_str().map(str::len), Some(22));
     }
 }
