@@ -1,7 +1,9 @@
-//! Usage: calls counted per key and span, and the batches the usage
-//! recorder writes.
+//! Usage: calls counted per key and span, the batches the usage recorder
+//! writes, and keys idle long enough to be told about.
 
 use keygate_core::{ClientId, OrgId};
+
+use super::KeyKind;
 
 /// Token checks counted for one key over some span: allowed, and refused by
 /// reason. The reasons are the columns of `usage_minutes` and `usage_days`.
@@ -89,4 +91,23 @@ pub struct UsageQuery {
     pub table: UsageTable,
     pub from: i64,
     pub to: i64,
+}
+
+/// A key that has not been used since `idle_since` (its last use, or its
+/// creation when never used) and was not yet told about for that stretch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusedKey {
+    pub client_id: ClientId,
+    pub org_id: OrgId,
+    pub kind: KeyKind,
+    pub name: String,
+    pub owner_id: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl UnusedKey {
+    pub fn idle_since(&self) -> i64 {
+        self.last_used_at.unwrap_or(self.created_at)
+    }
 }
