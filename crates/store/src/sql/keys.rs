@@ -1,26 +1,14 @@
-//! API keys.
+//! API keys: reads, inserts, regenerates and edits, deletes and lifecycle
+//! notices. A leaked key is in `leaks.rs`, an organization's rules for its
+//! keys (policy, default rate limit) in `policies.rs`.
 
-use keygate_core::crypto::Digest;
 use keygate_core::network::Networks;
 use keygate_core::{ClientId, EventId, OrgId, RateLimit};
 use sqlx::Transaction;
 
-use super::rows::{
-    Get, federation_json, key_row, networks_json, parse_id, rate_limit_row, scope_json,
-};
+use super::rows::{Get, federation_json, key_columns, key_row, networks_json, scope_json};
 use super::{Sql, SqlStore, conflict, db, found};
 use crate::{AuditEvent, Change, KeyEdit, KeyNotice, KeyRecord, Result, Rotation, StoreError};
-
-// Column lists as macros so queries stay `&'static str` (sqlx refuses SQL built at run time).
-macro_rules! key_columns {
-    () => {
-        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
-         exposed_at, rate_limit_requests, rate_limit_seconds, \
-         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop, \
-         credits_remaining, credits_refill_amount, credits_refill_period, credits_period_start, \
-         credits_set_at, federation"
-    };
-}
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -299,63 +287,6 @@ where
         Ok(key)
     }
 
-    /// The default rate limit of an organization's keys, if it has one.
-    pub(crate) async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>> {
-        // Through the writer, like `key_by_client_id`: a refresh right after
-        // the change must see it.
-        let row = sqlx::query(
-            "select rate_limit_requests, rate_limit_seconds from orgs where org_id = $1",
-        )
-        .bind(org_id.as_str())
-        .fetch_optional(&self.write)
-        .await
-        .map_err(db::<DB>)?
-        .ok_or(StoreError::NotFound)?;
-        rate_limit_row(&row)
-    }
-
-    /// Every organization that has a default rate limit.
-    pub(crate) async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>> {
-        let rows = sqlx::query(
-            "select org_id, rate_limit_requests, rate_limit_seconds from orgs \
-             where rate_limit_requests is not null",
-        )
-        .fetch_all(&self.read)
-        .await
-        .map_err(db::<DB>)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            if let Some(l) = rate_limit_row(r)? {
-                out.push((parse_id(&r.text("org_id")?)?, l));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Sets or clears an organization's default rate limit.
-    pub(crate) async fn set_org_rate_limit(
-        &self,
-        org_id: &OrgId,
-        rate_limit: Option<RateLimit>,
-        audit: &AuditEvent,
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "update orgs set rate_limit_requests = $1, rate_limit_seconds = $2, updated_at = $3 \
-             where org_id = $4",
-        )
-        .bind(rate_limit.map(|l| i64::from(l.requests)))
-        .bind(rate_limit.map(|l| i64::from(l.per_seconds)))
-        .bind(audit.occurred_at)
-        .bind(org_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db::<DB>)?;
-        found::<DB>(&done)?;
-        DB::changed(&mut tx, &Change::Org(org_id.clone())).await?;
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
-    }
-
     /// Deletes a scoped key.
     pub(crate) async fn delete_key(
         &self,
@@ -376,84 +307,6 @@ where
         DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
-
-    /// The key whose current secret, or previous secret during a grace
-    /// period, has this digest (leaked-key reports name a secret, not a
-    /// client id).
-    pub(crate) async fn key_by_secret_hash(
-        &self,
-        secret_hash: &Digest,
-    ) -> Result<Option<KeyRecord>> {
-        sqlx::query(concat!(
-            "select ",
-            key_columns!(),
-            " from api_keys where secret_hash = $1 union all select ",
-            key_columns!(),
-            " from api_keys where previous_secret_hash = $1"
-        ))
-        .bind(secret_hash.to_hex().as_str())
-        .fetch_optional(&self.write)
-        .await
-        .map_err(db::<DB>)?
-        .map(|r| key_row(&r))
-        .transpose()
-    }
-
-    /// Deletes a key of either kind reported leaked, if its secret is still
-    /// `secret_hash` (a regenerate since made the leaked secret worthless).
-    /// False, with nothing written, when there was no such key (already
-    /// revoked by an earlier report, or regenerated).
-    pub(crate) async fn revoke_exposed_key(
-        &self,
-        org_id: &OrgId,
-        client_id: &ClientId,
-        secret_hash: &Digest,
-        audit: &AuditEvent,
-    ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "delete from api_keys where org_id = $1 and client_id = $2 and secret_hash = $3",
-        )
-        .bind(org_id.as_str())
-        .bind(client_id.as_str())
-        .bind(secret_hash.to_hex().as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db::<DB>)?;
-        if DB::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        DB::changed(&mut tx, &Change::Key(client_id.clone())).await?;
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await?;
-        Ok(true)
-    }
-
-    /// Marks a key reported leaked as exposed (it keeps working), if its
-    /// secret is still `secret_hash` and it is not marked already. False, with
-    /// nothing written, otherwise.
-    pub(crate) async fn flag_exposed_key(
-        &self,
-        org_id: &OrgId,
-        client_id: &ClientId,
-        secret_hash: &Digest,
-        now: i64,
-        audit: &AuditEvent,
-    ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "update api_keys set exposed_at = $1, updated_at = $1 where org_id = $2 \
-             and client_id = $3 and secret_hash = $4 and exposed_at is null",
-        )
-        .bind(now)
-        .bind(org_id.as_str())
-        .bind(client_id.as_str())
-        .bind(secret_hash.to_hex().as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db::<DB>)?;
-        Self::audit_and_commit_if_touched(tx, &done, audit).await
-    }
-
     /// Keys with a lifecycle notice due at `now` (see `Store::due_key_notices`).
     pub(crate) async fn due_key_notices(
         &self,

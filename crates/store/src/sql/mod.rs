@@ -14,6 +14,7 @@ mod audit;
 mod audit_streams;
 mod credits;
 mod keys;
+mod leaks;
 mod members;
 mod notifications;
 mod operator_webhooks;

@@ -1,10 +1,10 @@
 //! Organizations, users and sessions.
 
-use keygate_core::{OnLeak, OrgId, Role, UserId};
+use keygate_core::{OrgId, Role, UserId};
 use sqlx::Transaction;
 
-use super::rows::{Get, corrupt, membership_row, org_row, parse_id, parse_role, user_row};
-use super::{Sql, SqlStore, conflict, db, found};
+use super::rows::{Get, membership_row, org_row, parse_id, parse_role, user_row};
+use super::{Sql, SqlStore, conflict, db};
 use crate::{AccountRecord, AuditEvent, Membership, OrgRecord, Result, StoreError, UserRecord};
 
 impl<DB: Sql> SqlStore<DB>
@@ -147,34 +147,5 @@ where
             .map_err(db::<DB>)?
             .map(|r| parse_role(&r.text("role")?))
             .transpose()
-    }
-
-    /// What the organization does with a live key reported leaked.
-    pub(crate) async fn on_leak(&self, org_id: &OrgId) -> Result<OnLeak> {
-        let row = sqlx::query("select on_leak from orgs where org_id = $1")
-            .bind(org_id.as_str())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db::<DB>)?
-            .ok_or(StoreError::NotFound)?;
-        OnLeak::parse(&row.text("on_leak")?, "on_leak").map_err(|_| corrupt("on_leak"))
-    }
-
-    pub(crate) async fn set_on_leak(
-        &self,
-        org_id: &OrgId,
-        on_leak: OnLeak,
-        audit: &AuditEvent,
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query("update orgs set on_leak = $1, updated_at = $2 where org_id = $3")
-            .bind(on_leak.as_str())
-            .bind(audit.occurred_at)
-            .bind(org_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db::<DB>)?;
-        found::<DB>(&done)?;
-        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 }

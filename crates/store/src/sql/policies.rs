@@ -1,12 +1,13 @@
-//! Organizations' key policies (`key_policies`, one row per organization that
-//! set one).
+//! Organizations' rules for their keys: the key policy (`key_policies`, one
+//! row per organization that set one) and the default rate limit (columns of
+//! `orgs`).
 
-use keygate_core::OrgId;
 use keygate_core::policy::KeyPolicy;
+use keygate_core::{OrgId, RateLimit};
 
-use super::rows::{Get, corrupt};
-use super::{Sql, SqlStore, db};
-use crate::{AuditEvent, Result};
+use super::rows::{Get, corrupt, parse_id, rate_limit_row};
+use super::{Sql, SqlStore, db, found};
+use crate::{AuditEvent, Change, Result, StoreError};
 
 impl<DB: Sql> SqlStore<DB>
 where
@@ -64,6 +65,63 @@ where
         .execute(&mut *tx)
         .await
         .map_err(db::<DB>)?;
+        Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
+    }
+
+    /// The default rate limit of an organization's keys, if it has one.
+    pub(crate) async fn org_rate_limit(&self, org_id: &OrgId) -> Result<Option<RateLimit>> {
+        // Through the writer, like `key_by_client_id`: a refresh right after
+        // the change must see it.
+        let row = sqlx::query(
+            "select rate_limit_requests, rate_limit_seconds from orgs where org_id = $1",
+        )
+        .bind(org_id.as_str())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db::<DB>)?
+        .ok_or(StoreError::NotFound)?;
+        rate_limit_row(&row)
+    }
+
+    /// Every organization that has a default rate limit.
+    pub(crate) async fn org_rate_limits(&self) -> Result<Vec<(OrgId, RateLimit)>> {
+        let rows = sqlx::query(
+            "select org_id, rate_limit_requests, rate_limit_seconds from orgs \
+             where rate_limit_requests is not null",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db::<DB>)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(l) = rate_limit_row(r)? {
+                out.push((parse_id(&r.text("org_id")?)?, l));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets or clears an organization's default rate limit.
+    pub(crate) async fn set_org_rate_limit(
+        &self,
+        org_id: &OrgId,
+        rate_limit: Option<RateLimit>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update orgs set rate_limit_requests = $1, rate_limit_seconds = $2, updated_at = $3 \
+             where org_id = $4",
+        )
+        .bind(rate_limit.map(|l| i64::from(l.requests)))
+        .bind(rate_limit.map(|l| i64::from(l.per_seconds)))
+        .bind(audit.occurred_at)
+        .bind(org_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db::<DB>)?;
+        found::<DB>(&done)?;
+        DB::changed(&mut tx, &Change::Org(org_id.clone())).await?;
         Self::audit_and_commit(tx, std::slice::from_ref(audit)).await
     }
 }

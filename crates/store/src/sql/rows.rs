@@ -157,6 +157,19 @@ pub(crate) fn kind_row(r: &impl Get) -> Result<KeyKind> {
     }
 }
 
+// The columns of `api_keys` that `key_row` reads (`keys.rs`, `leaks.rs`), a
+// macro so queries stay `&'static str` (sqlx refuses SQL built at run time).
+macro_rules! key_columns {
+    () => {
+        "client_id, org_id, kind, owner_id, name, secret_hash, generation, scope, created_at, updated_at, \
+         exposed_at, rate_limit_requests, rate_limit_seconds, \
+         expires_at, previous_secret_hash, previous_secret_expires_at, allowed_networks, require_dpop, \
+         credits_remaining, credits_refill_amount, credits_refill_period, credits_period_start, \
+         credits_set_at, federation"
+    };
+}
+pub(crate) use key_columns;
+
 pub(crate) fn key_row(r: &impl Get) -> Result<KeyRecord> {
     let kind = kind_row(r)?;
     Ok(KeyRecord {
