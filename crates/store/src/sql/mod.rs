@@ -6,9 +6,12 @@
 //! claiming, streaming reads, batch inserts, migrations) is the [`Sql`] trait, implemented
 //! in `sqlite/` and `postgres/`.
 //!
-//! The `where` clause on each `impl` block below lists what the shared code
-//! needs from the driver; Rust does not let a trait carry bounds on other types
-//! for its users, so it is repeated per block.
+//! The `where` clause on each `impl` block of `SqlStore` lists what the shared
+//! code needs from the driver; Rust does not let a trait carry bounds on other
+//! types for its users, so each block repeats it. The `Store` trait's impls
+//! (`store/`) take it from `impl_for_sql_store!` instead; the inherent impls
+//! of the topic files keep it written out, as rustfmt does not format code
+//! inside a macro call.
 
 mod audit;
 mod audit_streams;
@@ -51,6 +54,30 @@ impl<DB: Sql> SqlStore<DB> {
         self.write.begin().await.map_err(db::<DB>)
     }
 }
+
+/// `impl<DB: Sql> Area for SqlStore<DB>` under the bounds the shared code
+/// needs from the driver (the `where` block of the inherent impls), for the
+/// traits of the `Store` (`store/`). Written as the impl it expands to, less
+/// the generics: `impl_for_sql_store! { #[async_trait] impl KeyStore for
+/// SqlStore { … } }`; the body may name `DB`.
+macro_rules! impl_for_sql_store {
+    ($(#[$attr:meta])* impl $area:ident for SqlStore { $($body:tt)* }) => {
+        $(#[$attr])*
+        impl<DB: $crate::sql::Sql> $area for $crate::sql::SqlStore<DB>
+        where
+            for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB> + sqlx::ColumnIndex<DB::Row>,
+            for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+            for<'q> Option<&'q str>: sqlx::Encode<'q, DB>,
+            for<'q> Option<i64>: sqlx::Encode<'q, DB>,
+            for<'q, 'r> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+            for<'q, 'r> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+            for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+        {
+            $($body)*
+        }
+    };
+}
+pub(crate) use impl_for_sql_store;
 
 /// What each database does its own way. Implemented for `sqlx::Sqlite` (in
 /// `sqlite/`) and `sqlx::Postgres` (in `postgres/`).
