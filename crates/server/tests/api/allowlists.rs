@@ -3,12 +3,12 @@
 //! policies (in `allowlists/key_policy.rs`), through the real HTTP API.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, secret, spawn_app, spawn_app_with};
+use crate::helpers::{Org, PASSWORD, TestApp, cid, perms, poll, secret, spawn_app, spawn_app_with};
 
 const INSIDE: &str = "127.0.0.2";
 const OUTSIDE: &str = "127.0.0.1";
@@ -89,8 +89,7 @@ async fn create(app: &TestApp, org: &Org, name: &str, extra: Value) -> crate::he
 
 /// The audit events with `action`, waiting up to 10 s for background writes.
 async fn audit_events(app: &TestApp, org: &Org, action: &str) -> Vec<Value> {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll(Duration::from_secs(10), async || {
         let r = app
             .req(
                 Method::GET,
@@ -106,11 +105,14 @@ async fn audit_events(app: &TestApp, org: &Org, action: &str) -> Vec<Value> {
             .filter(|e| e["action"] == action)
             .cloned()
             .collect();
-        if !found.is_empty() || Instant::now() > end {
-            return found;
+        if found.is_empty() {
+            Err(found)
+        } else {
+            Ok(found)
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|none| none)
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use keygate_core::audit_chain::{GENESIS, event_hash};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, TestApp, cid, perms, spawn_app};
+use crate::helpers::{Org, TestApp, cid, perms, poll, spawn_app};
 use crate::inviters::sql;
 use crate::slow_bodies::futures_join_all;
 
@@ -102,19 +102,19 @@ async fn concurrent_changes_form_one_chain_without_gap_or_fork() {
     let (_, _) = tokio::join!(futures_join_all(creations), futures_join_all(failures));
 
     // The failed logins are written off the request path: wait for them.
-    let mut events = chain(&app, &org, 7).await;
-    for _ in 0..100 {
-        if events
+    let events = poll(std::time::Duration::from_secs(10), async || {
+        let events = chain(&app, &org, 7).await;
+        match events
             .iter()
             .filter(|e| e["action"] == "login.failed")
             .count()
-            == 4
         {
-            break;
+            4 => Ok(events),
+            _ => Err(events),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        events = chain(&app, &org, 7).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|events| events);
     assert_eq!(
         events
             .iter()

@@ -4,13 +4,13 @@
 //! kill -9 of Keygate, each stream resumes after its last delivered seq.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-use crate::helpers::{Org, PASSWORD, TestApp, perms, spawn_app_with};
+use crate::helpers::{Org, PASSWORD, TestApp, eventually, perms, spawn_app_with};
 use crate::receivers::WebhookReceiver;
 
 fn key_body(name: &str) -> Value {
@@ -108,14 +108,6 @@ fn in_order(seqs: &[i64], newest: i64) -> bool {
     top == newest
 }
 
-async fn wait_until(secs: u64, mut f: impl AsyncFnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(Instant::now() < end, "not within {secs} s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn lines(posts: &[crate::receivers::Post]) -> Vec<Value> {
     posts
         .iter()
@@ -203,23 +195,43 @@ async fn streams_deliver_the_chain_in_order_through_an_outage_and_a_kill() {
 
     // Backfill: from seq 1, the events before the stream included.
     let newest = chain(&app, &org).await.len() as i64;
-    wait_until(20, async || {
-        stream(&app, &org, &jsonl).await["lag_seq"] == 0
-            && stream(&app, &org, &syslog).await["lag_seq"] == 0
-    })
+    eventually(
+        "both streams caught up",
+        Duration::from_secs(20),
+        async || {
+            let (a, b) = (
+                stream(&app, &org, &jsonl).await,
+                stream(&app, &org, &syslog).await,
+            );
+            if a["lag_seq"] == 0 && b["lag_seq"] == 0 {
+                Ok(())
+            } else {
+                Err(format!("{a}\n{b}"))
+            }
+        },
+    )
     .await;
 
     // An outage: the receiver answers 500; the stream shows its lag and error.
     rx.fail_next(3);
     app.scoped_key(&org, key_body("during the outage")).await;
-    wait_until(20, async || {
+    eventually("the outage shown", Duration::from_secs(20), async || {
         let s = stream(&app, &org, &jsonl).await;
-        s["last_error"].is_string() && s["lag_seq"].as_i64() > Some(0)
+        if s["last_error"].is_string() && s["lag_seq"].as_i64() > Some(0) {
+            Ok(())
+        } else {
+            Err(s)
+        }
     })
     .await;
-    wait_until(30, async || {
-        stream(&app, &org, &jsonl).await["lag_seq"] == 0
-    })
+    eventually(
+        "the stream caught up",
+        Duration::from_secs(30),
+        async || {
+            let s = stream(&app, &org, &jsonl).await;
+            if s["lag_seq"] == 0 { Ok(()) } else { Err(s) }
+        },
+    )
     .await;
 
     // kill -9 in the middle of changes, then a restart on the same data.
@@ -237,12 +249,18 @@ async fn streams_deliver_the_chain_in_order_through_an_outage_and_a_kill() {
     let events = chain(&app, &org).await;
     let newest_now = events.len() as i64;
     assert!(newest_now > newest);
-    wait_until(30, async || {
+    let what = format!("both streams delivered up to seq {newest_now}");
+    eventually(&what, Duration::from_secs(30), async || {
         let (a, b) = (
             stream(&app, &org, &jsonl).await,
             stream(&app, &org, &syslog).await,
         );
-        a["delivered_seq"] == newest_now && b["delivered_seq"] == newest_now && a["lag_seq"] == 0
+        if a["delivered_seq"] == newest_now && b["delivered_seq"] == newest_now && a["lag_seq"] == 0
+        {
+            Ok(())
+        } else {
+            Err(format!("{a}\n{b}"))
+        }
     })
     .await;
 

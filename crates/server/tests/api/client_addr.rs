@@ -4,7 +4,7 @@
 //! proxy.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -52,8 +52,7 @@ fn refused_for_the_address(r: &Resp, what: &str) {
 /// The audit events with `action` once there are `n`, waiting up to 10 s for
 /// background writes.
 async fn audit_events(app: &TestApp, org: &Org, action: &str, n: usize) -> Vec<Value> {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll(Duration::from_secs(10), async || {
         let r = app
             .req(
                 Method::GET,
@@ -69,23 +68,24 @@ async fn audit_events(app: &TestApp, org: &Org, action: &str, n: usize) -> Vec<V
             .filter(|e| e["action"] == action)
             .cloned()
             .collect();
-        if found.len() >= n || Instant::now() > end {
-            return found;
+        if found.len() >= n {
+            Ok(found)
+        } else {
+            Err(found)
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|found| found)
 }
 
 /// The key's `last_used_ip` once it is `want`, or what it is after 10 s.
 async fn last_used_ip(app: &TestApp, org: &Org, client_id: &str, want: &str) -> Value {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
+    poll(Duration::from_secs(10), async || {
         let ip = app.get_scoped_key(org, client_id).await["last_used_ip"].clone();
-        if ip == want || Instant::now() > end {
-            return ip;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        if ip == want { Ok(ip) } else { Err(ip) }
+    })
+    .await
+    .unwrap_or_else(|ip| ip)
 }
 
 #[tokio::test]

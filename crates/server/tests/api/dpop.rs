@@ -430,7 +430,7 @@ async fn a_key_with_require_dpop_issues_only_bound_tokens() {
 #[tokio::test]
 async fn with_redis_a_proof_used_on_one_instance_is_refused_on_another() {
     let test = "dpop: a replay across instances";
-    let Some(redis) = crate::rate_limits::Redis::start(test) else {
+    let Some(redis) = crate::rate_limits::Redis::start(test).await else {
         return;
     };
     let url = format!("redis://127.0.0.1:{}", redis.port);

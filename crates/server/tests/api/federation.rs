@@ -285,20 +285,19 @@ async fn a_ci_token_is_exchanged_for_the_keys_token_which_works_at_the_gateway_a
     assert_eq!(issuer.reads(), 1);
 
     // The audit log names the outside identity.
-    let mut found = None;
-    for _ in 0..50 {
-        let events = app
-            .audit_events(&g.org, &format!("client_id={}", cid(&key)))
-            .await;
-        found = events
-            .into_iter()
-            .find(|e| e["action"] == "login.federated");
-        if found.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let event = found.expect("a login.federated event");
+    let query = format!("client_id={}", cid(&key));
+    let event = eventually(
+        "a login.federated event",
+        Duration::from_secs(5),
+        async || {
+            let events = app.audit_events(&g.org, &query).await;
+            let found = events.iter().find(|e| e["action"] == "login.federated");
+            found
+                .cloned()
+                .ok_or_else(|| format!("{} other events", events.len()))
+        },
+    )
+    .await;
     assert_eq!(event["details"]["issuer"], issuer.url);
     assert_eq!(event["details"]["subject"], SUBJECT);
 

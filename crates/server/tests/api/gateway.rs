@@ -15,6 +15,7 @@ use crate::helpers::*;
 pub async fn echo_upstream() -> SocketAddr {
     let app = axum::Router::new().fallback(|req: Request| async move {
         if req.uri().path().ends_with("/slow") {
+            // Fixed: a slow upstream is what the tests of timeouts need.
             tokio::time::sleep(Duration::from_secs(3)).await;
         }
         let (parts, body) = req.into_parts();

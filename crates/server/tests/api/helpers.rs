@@ -6,9 +6,11 @@
 //! a fresh PostgreSQL database per test (`keygate_testpg`), so one suite tells the
 //! same story on both backends.
 
+use std::fmt::Display;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,45 @@ use serde_json::{Value, json};
 pub use keygate_testpg::PgDb;
 
 pub const PASSWORD: &str = "correct-horse-battery-staple-42";
+
+/// How long [`poll`] waits between two looks: short next to the outcomes
+/// awaited (a background round, a delivery, a page), long enough that a
+/// look (often an HTTP request or a WebDriver round trip) does not load the
+/// shared machine.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// Asks `probe` until it answers `Ok`, for at most `within`: that `Ok`, or,
+/// once the time is up, the `Err` of the last look (what was seen instead).
+/// Tests wait for an outcome this way, never for a fixed time; this is the
+/// one place they sleep between looks.
+pub async fn poll<T, E>(
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let end = Instant::now() + within;
+    loop {
+        match probe().await {
+            Err(_) if Instant::now() < end => tokio::time::sleep(POLL_EVERY).await,
+            done => return done,
+        }
+    }
+}
+
+/// [`poll`] that fails the test when the time is up: the panic names `what`
+/// was awaited, how long it waited and what the last look saw.
+pub async fn eventually<T, E: Display>(
+    what: &str,
+    within: Duration,
+    probe: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let start = Instant::now();
+    poll(within, probe).await.unwrap_or_else(|last| {
+        panic!(
+            "{what}: not within {:.1?}; last seen: {last}",
+            start.elapsed()
+        )
+    })
+}
 
 pub struct TestApp {
     pub base: String,
@@ -31,6 +72,8 @@ pub struct TestApp {
     owns_dir: bool,
     child: Mutex<Child>,
     log: Arc<Mutex<String>>,
+    /// Disconnected once the process's stdout and stderr are read to the end.
+    log_done: Mutex<Receiver<()>>,
     secrets: Mutex<Vec<String>>,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -103,7 +146,7 @@ pub fn spawn_process(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let log = Arc::new(Mutex::new(String::new()));
-    let (child, base) = launch(&data_dir, database_url.as_deref(), &args, &env, &log);
+    let (child, base, log_done) = launch(&data_dir, database_url.as_deref(), &args, &env, &log);
     TestApp {
         base,
         http: reqwest::Client::builder().build().unwrap(),
@@ -114,6 +157,7 @@ pub fn spawn_process(
         owns_dir: false,
         child: Mutex::new(child),
         log,
+        log_done: Mutex::new(log_done),
         secrets: Mutex::new(vec![PASSWORD.to_owned()]),
         args,
         env,
@@ -121,14 +165,14 @@ pub fn spawn_process(
 }
 
 /// Starts `keygate serve` on the data dir (and database) and waits for its
-/// address.
+/// address. The receiver is disconnected once its output is read to the end.
 fn launch(
     data_dir: &Path,
     database_url: Option<&str>,
     args: &[String],
     env: &[(String, String)],
     log: &Arc<Mutex<String>>,
-) -> (Child, String) {
+) -> (Child, String, Receiver<()>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keygate"));
     cmd.arg("serve");
     // Any free port, unless the test names one (a browser test whose public
@@ -158,13 +202,16 @@ fn launch(
     }
     let mut child = cmd.spawn().expect("start keygate");
     let (tx, rx) = std::sync::mpsc::channel();
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<()>();
     for stream in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
         Box::new(child.stderr.take().unwrap()),
     ] {
         let log = log.clone();
         let tx = tx.clone();
+        let reading = read_tx.clone();
         std::thread::spawn(move || {
+            let _reading = reading;
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("keygate listening on ") {
                     let _ = tx.send(addr.to_owned());
@@ -178,7 +225,7 @@ fn launch(
     let base = rx
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|_| panic!("keygate did not start: {}", log.lock().unwrap()));
-    (child, base)
+    (child, base, read_rx)
 }
 
 impl TestApp {
@@ -218,11 +265,15 @@ impl TestApp {
     /// test's own servers (receivers, upstreams) keep running meanwhile.
     pub async fn terminate(&self) {
         self.signal("-TERM");
-        let end = Instant::now() + Duration::from_secs(30);
-        while self.child.lock().unwrap().try_wait().unwrap().is_none() {
-            assert!(Instant::now() < end, "keygate did not stop on SIGTERM");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            "keygate stopping on SIGTERM",
+            Duration::from_secs(30),
+            async || match self.child.lock().unwrap().try_wait().unwrap() {
+                Some(_) => Ok(()),
+                None => Err("still running"),
+            },
+        )
+        .await;
     }
 
     /// `kill -STOP`: the process freezes as in a VM pause or a long GC; the
@@ -255,7 +306,7 @@ impl TestApp {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
         }
-        let (child, base) = launch(
+        let (child, base, log_done) = launch(
             &self.data_dir,
             self.database_url.as_deref(),
             &self.args,
@@ -263,6 +314,7 @@ impl TestApp {
             &self.log,
         );
         *self.child.lock().unwrap() = child;
+        *self.log_done.lock().unwrap() = log_done;
         self.base = base;
     }
 
@@ -565,32 +617,31 @@ impl TestApp {
     /// `--smtp-url`); waits up to 10 s for the dispatcher. The token is
     /// remembered for the log check.
     pub async fn mailed_link(&self, to: &str, path_part: &str) -> String {
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
+        let what = format!("a mail to {to} with a link containing {path_part}");
+        let link = eventually(&what, Duration::from_secs(10), async || {
             let mut files: Vec<_> = std::fs::read_dir(self.data_dir.join("mail"))
                 .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
                 .unwrap_or_default();
             files.sort();
-            for f in files.iter().rev() {
-                let raw = std::fs::read_to_string(f).unwrap_or_default();
-                let to_line = raw
-                    .lines()
-                    .find(|l| l.to_ascii_lowercase().starts_with("to:"))
-                    .unwrap_or("");
-                if !to_line.to_lowercase().contains(&to.to_lowercase()) {
-                    continue;
-                }
-                if let Some(link) = link_in(&raw, path_part) {
-                    self.remember(link.rsplit('/').next().unwrap_or(""));
-                    return link;
-                }
-            }
-            assert!(
-                Instant::now() < end,
-                "no mail to {to} with a link containing {path_part}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            files
+                .iter()
+                .rev()
+                .find_map(|f| {
+                    let raw = std::fs::read_to_string(f).unwrap_or_default();
+                    let to_line = raw
+                        .lines()
+                        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+                        .unwrap_or("");
+                    if !to_line.to_lowercase().contains(&to.to_lowercase()) {
+                        return None;
+                    }
+                    link_in(&raw, path_part)
+                })
+                .ok_or_else(|| format!("{} mails", files.len()))
+        })
+        .await;
+        self.remember(link.rsplit('/').next().unwrap_or(""));
+        link
     }
 
     /// Invites `email` with `role` as the org's owner, follows the mailed link
@@ -641,23 +692,30 @@ impl TestApp {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits until the log contains `needle`.
+    /// Waits (at most `secs`) until the log contains `needle`; whether it does.
     pub async fn wait_for_log(&self, needle: &str, secs: u64) -> bool {
-        let end = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < end {
+        poll(Duration::from_secs(secs), async || {
             if self.log().contains(needle) {
-                return true;
+                Ok(())
+            } else {
+                Err(())
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
+        })
+        .await
+        .is_ok()
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.kill();
-        std::thread::sleep(Duration::from_millis(20));
+        // The last lines the process wrote, read to the end of its output
+        // (bounded: a process that left its pipes to a child would hang).
+        let _ = self
+            .log_done
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(5));
         let log = self.log();
         let leaked: Vec<String> = self
             .secrets

@@ -111,6 +111,26 @@ pub async fn sql(app: &TestApp, statement: &str) {
     }
 }
 
+/// `select count(*) …` on the test's database.
+pub async fn sql_count(app: &TestApp, query: &str) -> i64 {
+    let query = sqlx::AssertSqlSafe(query.to_owned());
+    match &app.database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        None => {
+            let url = format!("sqlite://{}/keygate.db", app.data_dir.display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
 #[tokio::test]
 async fn removing_an_admin_withdraws_the_invitations_they_sent() {
     let app = spawn_app().await;

@@ -114,6 +114,22 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     found.first().map_or(0.0, |s| s.value)
 }
 
+/// The samples once one webhook attempt with `outcome` is counted (the
+/// attempt is recorded after the POST is answered), or after 5 s.
+async fn attempts_reach(app: &TestApp, url: &str, outcome: &str) -> Vec<Sample> {
+    let labels = [("channel", "webhook"), ("outcome", outcome)];
+    poll(std::time::Duration::from_secs(5), async || {
+        let samples = scrape(app, url).await;
+        if value(&samples, "keygate_notification_attempts_total", &labels) == 1.0 {
+            Ok(samples)
+        } else {
+            Err(samples)
+        }
+    })
+    .await
+    .unwrap_or_else(|samples| samples)
+}
+
 async fn scrape(app: &TestApp, url: &str) -> Vec<Sample> {
     let r = app.http.get(url).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -357,19 +373,7 @@ async fn deliveries_and_the_outbox_are_counted_and_webhooks_carry_the_delivery_i
     );
 
     // The attempt is recorded after the POST is answered: wait for the count.
-    let mut samples = scrape(&app, &url).await;
-    for _ in 0..50 {
-        let delivered = value(
-            &samples,
-            "keygate_notification_attempts_total",
-            &[("channel", "webhook"), ("outcome", "delivered")],
-        );
-        if delivered == 1.0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        samples = scrape(&app, &url).await;
-    }
+    let samples = attempts_reach(&app, &url, "delivered").await;
     let attempts = |outcome: &str| {
         value(
             &samples,
@@ -440,19 +444,7 @@ async fn a_pending_delivery_shows_in_the_outbox_gauges() {
         json!({"name": "stuck", "org_permissions": perms(&[("billing_invoices", "read")])}),
     )
     .await;
-    let mut samples = scrape(&app, &url).await;
-    for _ in 0..50 {
-        if value(
-            &samples,
-            "keygate_notification_attempts_total",
-            &[("channel", "webhook"), ("outcome", "retry")],
-        ) == 1.0
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        samples = scrape(&app, &url).await;
-    }
+    let samples = attempts_reach(&app, &url, "retry").await;
     assert_eq!(
         value(
             &samples,

@@ -76,6 +76,7 @@ async fn time_until(apps: &[&TestApp], limit: Duration, holds: impl AsyncCheck) 
         }
         pending = still;
         if !pending.is_empty() {
+            // A fine look: the time it took is the figure.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -325,6 +326,7 @@ async fn an_instance_resumed_after_a_pause_refuses_a_secret_regenerated_and_a_to
             tokio::time::timeout(bounded, a.send(rb)).await
         })
     });
+    // Fixed: a real pause of 4 s (a VM pause, a long GC) is the test.
     tokio::time::sleep(Duration::from_secs(4).saturating_sub(paused_at.elapsed())).await;
     assert!(!login.is_finished(), "A answers nothing while paused");
     a.resume();
@@ -401,6 +403,7 @@ async fn concurrent_regenerates_across_instances_leave_exactly_one_working_secre
                         .and_then(|v| v.to_str().ok()?.parse().ok())
                         .expect("a 503 says when to retry");
                     busy += 1;
+                    // As the 503's Retry-After says, as a client would.
                     tokio::time::sleep(Duration::from_secs(wait)).await;
                 }
             })

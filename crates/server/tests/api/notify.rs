@@ -222,7 +222,7 @@ async fn webhooks_get_each_subscribed_event_signed_with_the_secret_shown_once() 
         .create_org("Acme", "owner@acme.test", &["Acme HK"])
         .await;
     let all = add_webhook(&app, &org, &hook.url(), &ALL_EVENTS).await;
-    add_webhook(&app, &org, &only_deletes.url(), &["scoped_key.deleted"]).await;
+    let only = add_webhook(&app, &org, &only_deletes.url(), &["scoped_key.deleted"]).await;
     let secret = all["secret"].as_str().unwrap().to_owned();
     let list = app
         .req(
@@ -290,7 +290,9 @@ async fn webhooks_get_each_subscribed_event_signed_with_the_secret_shown_once() 
     assert_eq!(created["account_id"], org.accounts[0].as_str());
 
     let deletes = only_deletes.wait_until(10, |p| !p.is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each post is a delivery written with its event: the webhook has one.
+    let only_id = only["webhook_id"].as_str().unwrap();
+    assert_eq!(deliveries(&app, &org, only_id).await.len(), 1);
     assert_eq!(only_deletes.posts().len(), 1, "only the subscribed event");
     assert_eq!(deletes[0].json()["name"], "scoped_key.deleted");
 }
@@ -346,9 +348,20 @@ async fn failed_webhook_deliveries_are_retried_after_500s_and_while_the_receiver
         posts.windows(2).all(|w| w[0].body == w[1].body),
         "a retry sends the same event"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let log = deliveries(&app, &org, wid).await;
-    assert_eq!(log[0]["status"], "delivered");
+    // The attempt is recorded after the POST is answered.
+    let log = eventually(
+        "the delivery recorded",
+        Duration::from_secs(10),
+        async || {
+            let log = deliveries(&app, &org, wid).await;
+            if log[0]["status"] == "delivered" {
+                Ok(log)
+            } else {
+                Err(log[0].clone())
+            }
+        },
+    )
+    .await;
     let attempts = log[0]["attempt_log"].as_array().unwrap();
     assert_eq!(
         attempts
@@ -372,11 +385,18 @@ async fn failed_webhook_deliveries_are_retried_after_500s_and_while_the_receiver
     )
     .await;
     assert!(started.elapsed() < Duration::from_secs(3));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let log = deliveries(&app, &org, wid).await;
-    assert_eq!(log[0]["event_name"], "scoped_key.regenerated");
+    let log = eventually(
+        "two attempts at the regenerated event",
+        Duration::from_secs(10),
+        async || {
+            let log = deliveries(&app, &org, wid).await;
+            let tried = log[0]["event_name"] == "scoped_key.regenerated"
+                && log[0]["attempts"].as_u64() >= Some(2);
+            if tried { Ok(log) } else { Err(log[0].clone()) }
+        },
+    )
+    .await;
     assert_eq!(log[0]["status"], "pending");
-    assert!(log[0]["attempts"].as_u64().unwrap() >= 2, "{}", log[0]);
     assert!(
         log[0]["attempt_log"][0]["error"]
             .as_str()
@@ -435,22 +455,26 @@ async fn mail_is_not_lost_while_the_smtp_server_is_down() {
         .create_org("Acme", "owner@acme.test", &["Acme HK"])
         .await;
     app.scoped_key(&org, named("while-down")).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/dev/v1/orgs/{}/deliveries", org.org_id),
-            Some(&org.owner),
-            None,
-        )
-        .await;
-    let d = &r.body["deliveries"][0];
+    let path = format!("/dev/v1/orgs/{}/deliveries", org.org_id);
+    let d = eventually(
+        "two attempts at the mail",
+        Duration::from_secs(10),
+        async || {
+            let r = app.req(Method::GET, &path, Some(&org.owner), None).await;
+            let d = r.body["deliveries"][0].clone();
+            if d["attempts"].as_u64() >= Some(2) {
+                Ok(d)
+            } else {
+                Err(d)
+            }
+        },
+    )
+    .await;
     assert_eq!(
         (d["channel"].as_str(), d["status"].as_str()),
         (Some("email"), Some("pending")),
         "{d}"
     );
-    assert!(d["attempts"].as_u64().unwrap() >= 2);
 
     let smtp = SmtpServer::start_on(port).await;
     let mails = smtp.wait_for(1, 30).await;

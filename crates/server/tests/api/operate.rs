@@ -202,17 +202,23 @@ async fn a_backup_taken_while_keys_are_created_restores_every_key_that_existed()
             }
         })
     };
-    while made.lock().unwrap().len() < 3 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let made_at_least = async |n: usize| {
+        let what = format!("{n} keys made");
+        eventually(&what, Duration::from_secs(60), async || {
+            match made.lock().unwrap().len() {
+                m if m >= n => Ok(()),
+                m => Err(m),
+            }
+        })
+        .await
+    };
+    made_at_least(3).await;
     let started = std::time::Instant::now();
     let out = tokio::task::block_in_place(|| {
         keygate(&["backup", "--to", file_arg, "--data-dir", &data_arg], &[])
     });
     let count_at_end = made.lock().unwrap().len();
-    while made.lock().unwrap().len() < count_at_end + 3 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    made_at_least(count_at_end + 3).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     assert!(out.status.success(), "{}", text(&out));

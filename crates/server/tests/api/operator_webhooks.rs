@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::inviters::sql_count;
 use crate::notify::hex_hmac;
 use crate::operator::{new_token, op, verify};
 use crate::receivers::WebhookReceiver;
@@ -237,6 +238,12 @@ async fn operator_webhooks_get_every_orgs_events_signed_and_retried() {
     assert!(!r.body.to_string().contains(&webhook_id), "{}", r.body);
 
     // Deleted: 204, then 404; nothing more is sent to it.
+    let deliveries_to_it =
+        format!("select count(*) from deliveries where operator_webhook_id = '{webhook_id}'");
+    assert!(
+        sql_count(&app, &deliveries_to_it).await > 0,
+        "its deliveries are rows"
+    );
     let one = format!("{at}/{webhook_id}");
     assert_eq!(
         op(&app, Method::DELETE, &one, &back, None).await.status,
@@ -256,7 +263,9 @@ async fn operator_webhooks_get_every_orgs_events_signed_and_retried() {
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // A delivery is an outbox row written with its event, in the transaction
+    // that answered 201: there is none for the deleted webhook to send.
+    assert_eq!(sql_count(&app, &deliveries_to_it).await, 0);
     assert_eq!(hook.arrived(), before);
 }
 

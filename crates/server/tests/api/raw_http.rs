@@ -51,13 +51,14 @@ pub async fn exchange(base: &str, first: &[u8], then: Then, limit: Duration) -> 
     let writer = tokio::spawn(async move {
         if let Then::Trickle(every) = then {
             loop {
+                // Fixed: the trickle the test asked for.
                 tokio::time::sleep(every).await;
                 if wr.write_all(b"a").await.is_err() {
                     break;
                 }
             }
         } else {
-            // Keep the write half open without sending.
+            // Keep the write half open without sending (the read ends it).
             tokio::time::sleep(Duration::from_secs(3600)).await;
             drop(wr);
         }

@@ -5,13 +5,15 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::helpers::{eventually, poll};
 
 /// One message as the SMTP server received it.
 #[derive(Debug, Clone)]
@@ -74,24 +76,21 @@ impl SmtpServer {
         self.mails.lock().unwrap().clone()
     }
 
+    /// Waits (at most `secs`) until `n` mails are in, and returns them
+    /// either way.
     pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Mail> {
-        wait(secs, || {
-            let m = self.mails();
-            (m.len() >= n).then_some(m)
-        })
-        .await
-        .unwrap_or_else(|| self.mails())
+        self.wait_until(secs, |m| m.len() >= n).await
     }
 
     /// Waits (at most `secs`) until the mails received satisfy `pred`, and
     /// returns them either way.
     pub async fn wait_until(&self, secs: u64, pred: impl Fn(&[Mail]) -> bool) -> Vec<Mail> {
-        wait(secs, || {
+        poll(Duration::from_secs(secs), async || {
             let m = self.mails();
-            pred(&m).then_some(m)
+            if pred(&m) { Ok(m) } else { Err(m) }
         })
         .await
-        .unwrap_or_else(|| self.mails())
+        .unwrap_or_else(|m| m)
     }
 }
 
@@ -198,7 +197,13 @@ impl WebhookReceiver {
     }
 
     async fn listen(&mut self, port: u16) {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        // Again on the same port: free once the stopped task has let go of it.
+        let listener = eventually(
+            &format!("port {port} free for the webhook receiver"),
+            Duration::from_secs(5),
+            async || TcpListener::bind(("127.0.0.1", port)).await,
+        )
+        .await;
         self.port = listener.local_addr().unwrap().port();
         let state = self.state.clone();
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
@@ -209,6 +214,7 @@ impl WebhookReceiver {
                     s.arrived += 1;
                     s.delay
                 };
+                // A slow receiver, as the test asked (`set_delay`).
                 tokio::time::sleep(delay).await;
                 let mut s = state.lock().unwrap();
                 let answered = if s.fail_next > 0 {
@@ -261,7 +267,6 @@ impl WebhookReceiver {
     /// Up again on the same port.
     pub async fn restart(&mut self) {
         self.stop();
-        tokio::time::sleep(Duration::from_millis(50)).await;
         self.listen(self.port).await;
     }
 
@@ -275,29 +280,19 @@ impl WebhookReceiver {
 
     /// Waits until `pred` holds for the posts so far.
     pub async fn wait_until(&self, secs: u64, pred: impl Fn(&[Post]) -> bool) -> Vec<Post> {
-        wait(secs, || {
-            let p = self.posts();
-            pred(&p).then_some(p)
-        })
+        eventually(
+            "webhook receiver: the posts awaited",
+            Duration::from_secs(secs),
+            async || {
+                let p = self.posts();
+                if pred(&p) {
+                    Ok(p)
+                } else {
+                    Err(format!("{:#?}", names(&p)))
+                }
+            },
+        )
         .await
-        .unwrap_or_else(|| {
-            panic!(
-                "webhook receiver: condition not met in {secs} s; got {:#?}",
-                self.names()
-            )
-        })
-    }
-
-    fn names(&self) -> Vec<(String, u16)> {
-        self.posts()
-            .iter()
-            .map(|p| {
-                (
-                    p.json()["name"].as_str().unwrap_or("").to_owned(),
-                    p.answered,
-                )
-            })
-            .collect()
     }
 }
 
@@ -307,17 +302,17 @@ impl Drop for WebhookReceiver {
     }
 }
 
-async fn wait<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > end {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Each post's event name and the status it was answered.
+fn names(posts: &[Post]) -> Vec<(String, u16)> {
+    posts
+        .iter()
+        .map(|p| {
+            (
+                p.json()["name"].as_str().unwrap_or("").to_owned(),
+                p.answered,
+            )
+        })
+        .collect()
 }
 
 /// A port that nothing listens on (yet).

@@ -56,14 +56,15 @@ async fn sigterm_during_deliveries_and_counted_calls_loses_no_count_and_leaves_n
         assert_eq!(r.status, 200);
     }
     // All three deliveries have reached the receiver, none is answered yet.
-    let end = std::time::Instant::now() + Duration::from_secs(20);
-    while hook.arrived() < 3 {
-        assert!(
-            std::time::Instant::now() < end,
-            "the deliveries did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "three deliveries under way",
+        Duration::from_secs(20),
+        async || match hook.arrived() {
+            n if n >= 3 => Ok(()),
+            n => Err(format!("{n} arrived")),
+        },
+    )
+    .await;
     assert!(hook.posts().is_empty(), "answered before the stop");
 
     g.app.terminate().await;

@@ -212,6 +212,7 @@ async fn a_body_sent_in_pieces_at_a_fair_pace_is_read() {
     let (mut rd, mut wr) = stream.into_split();
     wr.write_all(&req).await.unwrap();
     for piece in rest.chunks(rest.len() / 3 + 1) {
+        // Fixed: the pace is the test (slow, yet within --body-timeout).
         tokio::time::sleep(Duration::from_millis(400)).await;
         wr.write_all(piece).await.unwrap();
     }

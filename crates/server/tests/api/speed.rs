@@ -50,7 +50,7 @@ async fn logins_and_token_checks_run_no_database_query() {
         "the set-up's queries are logged inside request spans: {}",
         app.log()
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    log_caught_up(&app, "speed-set-up-done").await;
     let mark = app.log().len();
     for _ in 0..10 {
         for k in &keys {
@@ -61,12 +61,24 @@ async fn logins_and_token_checks_run_no_database_query() {
             assert_eq!(r.status, 403);
         }
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    log_caught_up(&app, "speed-checks-done").await;
     let after = app.log()[mark..].to_owned();
     let queries = in_requests(&after);
     assert!(
         queries.is_empty(),
         "the hot path queried the database: {queries:?}"
+    );
+}
+
+/// Waits until the log holds everything the server wrote for the requests
+/// answered so far: the line of one more request, with `id` as its request
+/// id, comes after theirs. `/healthz` queries nothing.
+async fn log_caught_up(app: &TestApp, id: &str) {
+    let rb = app.http.get(format!("{}/healthz", app.base));
+    assert_eq!(app.send(rb.header("x-request-id", id)).await.status, 200);
+    assert!(
+        app.wait_for_log(&format!("request_id={id}"), 10).await,
+        "no log line of the request {id}"
     );
 }
 

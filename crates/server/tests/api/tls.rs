@@ -203,19 +203,18 @@ async fn serve_answers_https_sets_host_cookies_and_reloads_a_renewed_certificate
     let renewed = der(&crt2);
     std::fs::rename(&key2, &key).unwrap();
     std::fs::rename(&crt2, &crt).unwrap();
-    let mut seen = None;
-    for _ in 0..50 {
-        if let Ok((cert, answer)) = https_get(&tls, &app.base, "/healthz").await
-            && cert == renewed
-        {
-            seen = Some(answer);
-            break;
-        }
-        // The files are looked at once a second by a handshake (real time:
-        // the server's test clock does not move file times).
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let answer = seen.expect("the renewed certificate was not presented within 10 s");
+    // The files are looked at once a second by a handshake (real time: the
+    // server's test clock does not move file times).
+    let answer = eventually(
+        "the renewed certificate presented",
+        Duration::from_secs(10),
+        async || match https_get(&tls, &app.base, "/healthz").await {
+            Ok((cert, answer)) if cert == renewed => Ok(answer),
+            Ok(_) => Err("the old certificate".to_owned()),
+            Err(e) => Err(e),
+        },
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(app.wait_for_log("TLS certificate reloaded", 5).await);
     let _ = std::fs::remove_dir_all(&certs);

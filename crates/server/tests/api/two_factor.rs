@@ -5,7 +5,7 @@ use keygate_core::totp::{TotpSecret, step_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Session, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, Session, TestApp, poll, spawn_app};
 
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -271,7 +271,7 @@ async fn two_factor_sign_in_takes_each_code_once_and_each_recovery_code_once() {
 
 /// Waits up to 10 s for a mail to `to` with `subject` in the data dir.
 pub(crate) async fn mail_to(app: &TestApp, to: &str, subject: &str) -> bool {
-    for _ in 0..100 {
+    poll(std::time::Duration::from_secs(10), async || {
         let found = std::fs::read_dir(app.data_dir.join("mail"))
             .into_iter()
             .flatten()
@@ -279,12 +279,10 @@ pub(crate) async fn mail_to(app: &TestApp, to: &str, subject: &str) -> bool {
             .any(|t| {
                 t.contains(&format!("To: {to}")) && t.contains(&format!("Subject: {subject}"))
             });
-        if found {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
+        if found { Ok(()) } else { Err(()) }
+    })
+    .await
+    .is_ok()
 }
 
 async fn require(

@@ -9,13 +9,13 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, PASSWORD, TestApp, perms};
+use crate::helpers::{Org, PASSWORD, TestApp, eventually, perms};
 
 mod admin_keys;
 mod allowlist;
@@ -92,11 +92,12 @@ async fn browser(app: &TestApp, test: &str) -> Option<Browser> {
         .expect("start chromedriver");
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let end = Instant::now() + Duration::from_secs(20);
-    while http.get(format!("{url}/status")).send().await.is_err() {
-        assert!(Instant::now() < end, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "chromedriver answering",
+        Duration::from_secs(20),
+        async || http.get(format!("{url}/status")).send().await,
+    )
+    .await;
     let profile = app.dir.join(format!("chromium-{test}"));
     let mut caps = serde_json::Map::new();
     // The console (CSP violations among it), read by `Browser::console`.
@@ -195,15 +196,12 @@ impl Browser {
 
     /// The page's visible text (retried while a navigation replaces the page).
     async fn text(&self) -> String {
-        for _ in 0..50 {
-            if let Ok(body) = self.c.find(Locator::Css("body")).await
-                && let Ok(t) = body.text().await
-            {
-                return t;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the page has no readable body");
+        eventually(
+            "the page's readable body",
+            Duration::from_secs(5),
+            async || self.c.find(Locator::Css("body")).await?.text().await,
+        )
+        .await
     }
 
     async fn css(&self, css: &str) -> fantoccini::elements::Element {
@@ -248,18 +246,40 @@ impl Browser {
     }
 
     async fn wait_for_text(&self, needle: &str) {
-        let end = Instant::now() + Duration::from_secs(15);
-        loop {
+        let what = format!("the page showing {needle:?}");
+        eventually(&what, Duration::from_secs(15), async || {
             let t = self.text().await;
             if t.contains(needle) {
-                return;
+                Ok(())
+            } else {
+                Err(format!("it shows:\n{t}"))
             }
-            assert!(
-                Instant::now() < end,
-                "page never showed {needle:?}; it shows:\n{t}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
+    }
+
+    /// Marks the page shown, so that [`Browser::wait_for_other_page`] can
+    /// tell when another has replaced it.
+    async fn mark_page(&self) {
+        self.c
+            .execute("window.keygateMarked = true;", vec![])
+            .await
+            .unwrap();
+    }
+
+    /// Waits until a page other than the one marked is shown and loaded
+    /// (after a reload or a step back).
+    async fn wait_for_other_page(&self) {
+        let loaded = "return !window.keygateMarked && document.readyState === 'complete';";
+        eventually(
+            "another page, loaded",
+            Duration::from_secs(15),
+            async || match self.c.execute(loaded, vec![]).await {
+                Ok(Value::Bool(true)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
     }
 
     /// A screenshot of the whole page (up to `max_height` pixels), from the top.
@@ -283,7 +303,24 @@ impl Browser {
                 .as_u64()
                 .unwrap_or(0) as u32;
         self.c.set_window_size(w as u32, h + chrome).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The page laid out at the new size before the picture.
+        eventually(
+            "the window's new height",
+            Duration::from_secs(5),
+            async || {
+                let inner = self
+                    .c
+                    .execute("return window.innerHeight;", vec![])
+                    .await
+                    .unwrap();
+                if inner.as_u64() == Some(u64::from(h)) {
+                    Ok(())
+                } else {
+                    Err(format!("{inner}, not {h}"))
+                }
+            },
+        )
+        .await;
         self.shot(name).await;
         self.c
             .set_window_size(w as u32, old_h as u32)

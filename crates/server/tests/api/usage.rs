@@ -2,7 +2,7 @@
 //! real gateway and forward-auth, counted in memory and flushed in batches;
 //! each key's last use; `*.unused` once per idle key, across restarts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -68,20 +68,18 @@ async fn usage(app: &TestApp, org: &Org, query: &str) -> Resp {
 /// Polls until the usage of `query` sums to `want` (the flush runs every
 /// second here), then returns the answer.
 async fn usage_reaching(app: &TestApp, org: &Org, query: &str, want: &(u64, Value)) -> Value {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("usage of {query} reaching {want:?}");
+    eventually(&what, Duration::from_secs(20), async || {
         let r = usage(app, org, query).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        if &totals(&r.body) == want {
-            return r.body;
+        let got = totals(&r.body);
+        if &got == want {
+            Ok(r.body)
+        } else {
+            Err(format!("{got:?}"))
         }
-        assert!(
-            Instant::now() < end,
-            "usage never reached {want:?}: {:?}",
-            totals(&r.body)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// Waits until the lifecycle sweeper's first round is behind us, so that with
@@ -95,16 +93,16 @@ async fn first_sweep_done(app: &TestApp, org: &Org, mut probe: Value) {
     probe["expires_at"] = keygate_core::time::format_rfc3339(now_ms() + 3 * DAY_MS).into();
     let probe = app.scoped_key(org, probe).await;
     let query = format!("client_id={}&limit=20", cid(&probe));
-    let warned = || async {
-        app.audit_events(org, &query)
-            .await
-            .iter()
-            .any(|e| e["action"] == "scoped_key.expiring")
-    };
-    let start = Instant::now();
-    while !warned().await && start.elapsed() < Duration::from_millis(1500) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Either outcome will do: a bounded wait, not an assertion.
+    let _ = poll(Duration::from_millis(1500), async || {
+        let events = app.audit_events(org, &query).await;
+        if events.iter().any(|e| e["action"] == "scoped_key.expiring") {
+            Ok(())
+        } else {
+            Err(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -379,19 +377,15 @@ async fn last_used_shows_the_time_and_address_of_a_login() {
     assert_eq!(before.body["last_used_ip"], Value::Null);
     let t0 = now_ms();
     app.token(&sk, None).await;
-    let end = Instant::now() + Duration::from_secs(20);
-    let seen = loop {
+    let seen = eventually("last_used_at", Duration::from_secs(20), async || {
         let r = app.req(Method::GET, &path, Some(&org.owner), None).await;
         if r.body["last_used_at"].is_string() {
-            break r.body;
+            Ok(r.body)
+        } else {
+            Err(r.body)
         }
-        assert!(
-            Instant::now() < end,
-            "last_used_at never appeared: {}",
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert_eq!(seen["last_used_ip"], "127.0.0.1");
     let at = seen["last_used_at"].as_str().unwrap();
     assert!(at >= rfc3339(t0 - 1000).as_str(), "{at}");

@@ -53,13 +53,12 @@ async fn caddy(app: &TestApp, name: &str, text: &str) -> Option<Caddy> {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(caddy);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("caddy did not start with the {name} example");
+    let what = format!("caddy listening with the {name} example");
+    eventually(&what, Duration::from_secs(5), async || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    })
+    .await;
+    Some(caddy)
 }
 
 fn caddy_example(app: &TestApp, up: std::net::SocketAddr) -> String {

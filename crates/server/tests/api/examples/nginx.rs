@@ -66,13 +66,12 @@ async fn nginx(app: &TestApp, name: &str, conf: &str) -> Option<Nginx> {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(nginx);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nginx did not start with the {name} example");
+    let what = format!("nginx listening with the {name} example");
+    eventually(&what, Duration::from_secs(5), async || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    })
+    .await;
+    Some(nginx)
 }
 
 /// `examples/nginx/keygate.conf` in front of an API with Keygate as its

@@ -46,15 +46,10 @@ async fn nginx_with_the_example_config_enforces_scopes_through_forward_auth() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "nginx did not start");
+    eventually("nginx listening", Duration::from_secs(5), async || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    })
+    .await;
     let sk = app
         .scoped_key(&org, json!({"name": "n", "account_permissions": {"accounts": [&org.accounts[0]], "resources": perms(&[("balances", "read")])}}))
         .await;

@@ -23,8 +23,10 @@ async fn notifications_of_every_committed_change_survive_kill_dash_nine() {
         _ = churn(&app, &org, &attempted, TOTAL) => panic!("the changes finished before the kill"),
         _ = async {
             while attempted.load(SeqCst) < kill_at {
+                // A fine look: the kill should follow the count closely.
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
+            // Fixed: a random moment, so the kill lands anywhere in a change.
             tokio::time::sleep(Duration::from_millis(seed % 50)).await;
         } => app.kill(),
     }

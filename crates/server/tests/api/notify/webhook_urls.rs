@@ -72,17 +72,15 @@ async fn a_webhook_that_now_points_inside_is_refused_at_delivery_time() {
     app.scoped_key(&org, named("inside")).await;
     // Wait for the delivery's first attempt to be on record, then look.
     let webhook_id = wh["webhook_id"].as_str().unwrap();
-    let mut log = Vec::new();
-    for _ in 0..200 {
-        log = deliveries(&app, &org, webhook_id).await;
-        if log
+    let log = poll(Duration::from_secs(10), async || {
+        let log = deliveries(&app, &org, webhook_id).await;
+        let tried = log
             .first()
-            .is_some_and(|d| d["attempt_log"].as_array().is_some_and(|a| !a.is_empty()))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .is_some_and(|d| d["attempt_log"].as_array().is_some_and(|a| !a.is_empty()));
+        if tried { Ok(log) } else { Err(log) }
+    })
+    .await
+    .unwrap_or_else(|log| log);
     assert!(
         hook.posts().is_empty(),
         "nothing reached the loopback receiver"

@@ -2,8 +2,6 @@
 //! generate and regenerate admin keys, create, duplicate, edit and delete
 //! scoped keys; a wrong password, and a viewer kept out.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::json;
 
@@ -59,14 +57,16 @@ async fn generating_the_org_admin_key_shows_it_once_with_a_copy_button() {
     b.shot("reveal-admin-key").await;
 
     // The key is never shown again: not on reload, not after going back.
+    b.mark_page().await;
     let _ = b.c.refresh().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.wait_for_other_page().await;
     assert!(
         !b.c.source().await.unwrap().contains(&key),
         "reload showed the key again"
     );
+    b.mark_page().await;
     b.c.back().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.wait_for_other_page().await;
     assert!(
         !b.c.source().await.unwrap().contains(&key),
         "back showed the key again"

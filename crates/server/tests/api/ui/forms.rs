@@ -4,12 +4,14 @@
 //! and what was typed kept. One mechanism (`ui::form_errors`) for all of
 //! them; the scoped key form's own test is in `screens.rs`.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::frames::enrol_in_browser;
 use super::screens::{axe, axe_source, fits, js, set_width};
 use super::{Browser, browser, org_with_two_accounts};
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, poll, spawn_app};
 
 /// Submits the form `form` (CSS) as it is filled, with its own button.
 async fn submit(b: &Browser, form: &str) {
@@ -42,18 +44,16 @@ return {
 /// Waits for the page with the summary, then checks that it links to each
 /// of `fields` (marked invalid), and nothing else breaks the page.
 async fn summary_links(b: &Browser, axe_js: Option<&str>, what: &str, fields: &[&str]) -> Value {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let summary = loop {
+    let summary = poll(Duration::from_secs(15), async || {
         let s = js(b, SUMMARY).await;
-        if !s.is_null() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < end,
+        if s.is_null() { Err(()) } else { Ok(s) }
+    })
+    .await;
+    let Ok(summary) = summary else {
+        panic!(
             "{what}: no error summary; the page shows:\n{}",
             b.text().await
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert_eq!(summary["focused"], true, "{what}: {summary}");
     let links = summary["links"].as_array().unwrap();

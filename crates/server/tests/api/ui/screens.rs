@@ -13,7 +13,7 @@ use fantoccini::key::Key;
 use serde_json::{Value, json};
 
 use super::{Browser, api_scoped_key, browser, org_with_two_accounts, screenshot_dir};
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, eventually, spawn_app};
 
 /// What does not fit: the page if it scrolls sideways, and each table wider
 /// than its wrapper (its card). Empty when everything fits.
@@ -212,18 +212,16 @@ async fn active(b: &Browser) -> String {
 
 /// Waits (briefly) until focus is on the element whose text is `text`.
 async fn focus_on(b: &Browser, text: &str, why: &str) {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
+    let what = format!("{why}: focus on {text:?}");
+    eventually(&what, std::time::Duration::from_secs(3), async || {
         let now = active(b).await;
         if now == text {
-            return;
+            Ok(())
+        } else {
+            Err(format!("focus is on {now:?}"))
         }
-        assert!(
-            std::time::Instant::now() < end,
-            "{why}: focus is on {now:?}, not {text:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 async fn press(b: &Browser, key: Key) {

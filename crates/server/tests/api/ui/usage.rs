@@ -3,14 +3,14 @@
 //! and a key's page (last use, calls per hour), with their numbers as tables;
 //! and every table of the app fits the window (nothing scrolls sideways).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Browser, browser, screenshot_dir};
 use crate::gateway::gateway;
-use crate::helpers::{Org, PASSWORD, TestApp, cid, perms};
+use crate::helpers::{Org, PASSWORD, TestApp, cid, eventually, perms};
 
 /// Tables (their scrolling wrappers) wider than their box, and the page
 /// itself if it scrolls sideways: empty when everything fits.
@@ -115,11 +115,15 @@ async fn usage_pages_draw_charts_with_tables_and_every_table_fits_1280_px() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let end = Instant::now() + Duration::from_secs(20);
-    while usage_total(app, org).await < 20 {
-        assert!(Instant::now() < end, "usage never reached 20 calls");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "usage of 20 calls",
+        Duration::from_secs(20),
+        async || match usage_total(app, org).await {
+            n if n >= 20 => Ok(()),
+            n => Err(format!("{n} calls")),
+        },
+    )
+    .await;
 
     let Some(b) = browser(app, "usage").await else {
         return;

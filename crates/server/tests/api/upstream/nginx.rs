@@ -66,14 +66,11 @@ async fn through_nginx_a_raw_hash_in_the_path_never_reaches_the_upstream() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut ready = false;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let ready = crate::helpers::poll(std::time::Duration::from_secs(5), async || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    })
+    .await
+    .is_ok();
     let send = |target: &str| {
         let head = format!(
             "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",

@@ -68,47 +68,51 @@ async fn an_idle_key_is_reported_unused_once_across_restarts() {
     backdate(&app, cid(&idle), 31).await;
     backdate(&app, cid(&busy), 29).await;
     app.restart_with(None, None);
-    let end = Instant::now() + Duration::from_secs(20);
-    let events = loop {
+    let events = eventually("a *.unused event", Duration::from_secs(20), async || {
         let events = unused_events(&app, &org).await;
-        if !events.is_empty() {
-            break events;
+        if events.is_empty() {
+            Err("none")
+        } else {
+            Ok(events)
         }
-        assert!(Instant::now() < end, "no *.unused event");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    })
+    .await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["action"], "scoped_key.unused");
     assert_eq!(events[0]["client_id"], cid(&idle));
     // Mailed to the owner.
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        let found = std::fs::read_dir(app.data_dir.join("mail"))
-            .map(|d| {
-                d.filter_map(Result::ok).any(|e| {
-                    std::fs::read_to_string(e.path())
-                        .unwrap_or_default()
-                        .contains("'forgotten' was not used for 30 days")
+    eventually(
+        "a mail about the unused key",
+        Duration::from_secs(20),
+        async || {
+            let found = std::fs::read_dir(app.data_dir.join("mail"))
+                .map(|d| {
+                    d.filter_map(Result::ok).any(|e| {
+                        std::fs::read_to_string(e.path())
+                            .unwrap_or_default()
+                            .contains("'forgotten' was not used for 30 days")
+                    })
                 })
-            })
-            .unwrap_or(false);
-        if found {
-            break;
-        }
-        assert!(Instant::now() < end, "no mail about the unused key");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+                .unwrap_or(false);
+            if found { Ok(()) } else { Err("none") }
+        },
+    )
+    .await;
     // Started again: still one (the claim is in the database).
     let sweeps = |app: &TestApp| app.log().matches("checked for unused keys").count();
     let before = sweeps(&app);
     app.restart_with(None, None);
-    let end = Instant::now() + Duration::from_secs(20);
-    while sweeps(&app) == before {
-        assert!(
-            Instant::now() < end,
-            "the restarted server never looked for unused keys"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the restarted server looking for unused keys",
+        Duration::from_secs(20),
+        async || {
+            if sweeps(&app) > before {
+                Ok(())
+            } else {
+                Err("no sweep yet")
+            }
+        },
+    )
+    .await;
     assert_eq!(unused_events(&app, &org).await.len(), 1);
 }
