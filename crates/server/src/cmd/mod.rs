@@ -9,6 +9,7 @@ pub mod check;
 pub mod demo;
 pub mod dev;
 pub mod listen;
+pub mod malloc;
 pub mod migrate;
 pub mod operator;
 pub mod reference;
@@ -224,6 +225,9 @@ pub fn command() -> clap::Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        malloc::pin();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -4,8 +4,11 @@
 //! to 512 threads), 30 concurrent sign-ins took the process from 35 MB to
 //! 2.4 GB, and glibc's per-thread arenas kept 1.3 GB of it afterwards. So the
 //! checks run on a small pool of long-lived threads, about one per core (at
-//! most 16), each reusing one preallocated buffer: memory for hashing is
-//! bounded by workers × 19 MiB and never freed to be re-grown. A caller waits
+//! most 16), each reusing one buffer while sign-ins keep coming: memory for
+//! hashing is bounded by workers × 19 MiB. A worker idle for [`IDLE_FREE`]
+//! gives its buffer back (a quiet server does not hold 19 MiB per core for a
+//! sign-in an hour ago; the next one grows it again, a page-faulting fill that
+//! costs about a tenth of the hash itself). A caller waits
 //! at most [`PERMIT_WAIT`] for a free worker, then gets 503 `unavailable` with
 //! `Retry-After` ([`Error::Busy`]) instead of piling up.
 
@@ -27,6 +30,8 @@ use crate::state::app::App;
 pub const PERMIT_WAIT: Duration = Duration::from_millis(2500);
 const RETRY_AFTER_SECS: u64 = 2;
 const MAX_WORKERS: usize = 16;
+/// How long a worker keeps its buffer with no job.
+const IDLE_FREE: Duration = Duration::from_secs(2);
 
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
@@ -63,11 +68,22 @@ fn pool() -> &'static Pool {
 }
 
 fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
-    // Grown once to the size of a default hash, then reused for every job.
+    // Grown to the size of a default hash, reused while jobs keep coming,
+    // freed after IDLE_FREE without one.
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(job) = job else { return };
+        let job = rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(IDLE_FREE);
+        let job = match job {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                memory = Vec::new();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         // A panic fails that one job (its caller sees an internal error); the
         // worker stays.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));

@@ -111,3 +111,27 @@ async fn forward_auth_allows_a_key_scoped_to_an_account_created_after_start() {
         .await;
     assert_eq!(me.status, 200);
 }
+
+/// `serve` runs with glibc's mmap threshold fixed (`cmd/malloc.rs`), so the
+/// memory of a burst goes back to the system; same process id, same output.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn serve_runs_with_the_allocator_pinned() {
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        eprintln!(
+            "SKIPPED: GLIBC_TUNABLES is set in the test's environment; serve keeps it as it is"
+        );
+        return;
+    }
+    let app = spawn_app().await;
+    let environ = std::fs::read(format!("/proc/{}/environ", app.pid())).unwrap();
+    let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    assert!(
+        vars.contains(&&b"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=262144"[..]),
+        "serve's environment: {}",
+        String::from_utf8_lossy(&environ)
+    );
+    // Still the process the test started, and it answers.
+    let r = app.req(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, 200);
+}

@@ -220,14 +220,17 @@ impl Browser {
     /// The first `tag` whose visible text contains `text` (links, buttons).
     async fn click_text(&self, tag: &str, text: &str) {
         let xp = format!("//{tag}[contains(normalize-space(.), {text:?})]");
-        let el = self
-            .c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(&xp))
-            .await
-            .unwrap_or_else(|e| panic!("{tag} {text:?}: {e}"));
-        el.click().await.unwrap();
+        // Found is not yet clickable: a menu just opened may still be laid
+        // out (ElementNotInteractable on a busy machine), so both are retried.
+        eventually(
+            &format!("click {tag} {text:?}"),
+            Duration::from_secs(10),
+            async || {
+                let el = self.c.find(Locator::XPath(&xp)).await?;
+                el.click().await
+            },
+        )
+        .await;
     }
 
     async fn fill(&self, css: &str, value: &str) {

@@ -230,14 +230,14 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
                 .map_err(|_| Denied::Unauthenticated)?;
             // Kept without what no check reads after the signature: the scope
             // (checks use the key's current one) and the `jti`. The cache
-            // holds up to 100,000 tokens; these were a third of each entry.
-            // A narrowed token keeps its scope: every check reads it.
+            // holds up to 100,000 reused tokens; these were a third of each
+            // entry. A narrowed token keeps its scope: every check reads it.
             if !c.narrowed {
                 c.scope = String::new();
             }
             c.jti = String::new();
             let c = Arc::new(c);
-            app.cache.verified_tokens().insert(digest, c.clone());
+            app.cache.verified_tokens().verified(digest, &c);
             c
         }
     };

@@ -2,6 +2,7 @@
 //! map beside the cache's keys.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use keygate_core::crypto::Digest;
 use keygate_core::token::Claims;
@@ -12,23 +13,102 @@ use super::sharded::{SHARDS, Sharded};
 /// whole token (so a token with the same signature but another payload misses).
 /// Bounded: when a shard is full it starts over. Expiry and revocation are
 /// still checked on every use; the cache only saves the signature verification.
-#[derive(Default)]
+///
+/// A token is kept from its second verification on: the first one only
+/// leaves its fingerprint in a fixed table (`seen`, 512 KiB, no allocation).
+/// A token used once, the common case of short-lived callers and of a flood
+/// of fresh tokens, so costs no memory at all, and the map holds the tokens
+/// that are reused, which are the ones it saves work for. A fingerprint lost
+/// to a colliding token costs one more verification, never a wrong answer:
+/// only verified claims are ever kept.
 pub struct VerifiedTokens {
     map: Sharded<Digest, Arc<Claims>>,
+    seen: Box<[AtomicU64]>,
 }
 
 const TOKEN_CACHE_CAPACITY: usize = 100_000;
+/// Slots of the fingerprint table (a power of two).
+const SEEN_SLOTS: usize = 1 << 16;
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        VerifiedTokens {
+            map: Sharded::default(),
+            seen: (0..SEEN_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
 
 impl VerifiedTokens {
     pub fn get(&self, digest: &Digest) -> Option<Arc<Claims>> {
         self.map.get(digest)
     }
 
-    pub fn insert(&self, digest: Digest, claims: Arc<Claims>) {
+    /// Keeps `claims` (just verified) if this token was verified before.
+    pub fn verified(&self, digest: Digest, claims: &Arc<Claims>) {
+        let d = &digest.0;
+        let slot = u16::from_le_bytes([d[16], d[17]]) as usize % SEEN_SLOTS;
+        let fingerprint =
+            u64::from_le_bytes([d[24], d[25], d[26], d[27], d[28], d[29], d[30], d[31]]);
+        if self.seen[slot].swap(fingerprint, Ordering::Relaxed) != fingerprint {
+            return;
+        }
         let mut map = self.map.write(&digest);
         if map.len() >= TOKEN_CACHE_CAPACITY / SHARDS {
             map.clear();
         }
-        map.insert(digest, claims);
+        map.insert(digest, claims.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keygate_core::crypto::sha256;
+    use keygate_core::token::ISSUER;
+    use keygate_core::{ClientId, OrgId};
+
+    fn claims() -> Arc<Claims> {
+        Arc::new(Claims {
+            iss: ISSUER.into(),
+            sub: ClientId::generate(),
+            org_id: OrgId::generate(),
+            account_id: None,
+            r#gen: 1,
+            scope: String::new(),
+            iat: 0,
+            exp: 1,
+            jti: String::new(),
+            narrowed: false,
+            cnf: None,
+        })
+    }
+
+    #[test]
+    fn a_token_is_kept_from_its_second_verification_on() {
+        let tokens = VerifiedTokens::default();
+        let c = claims();
+        let once = sha256(b"a token used once");
+        let twice = sha256(b"a token used twice");
+        tokens.verified(once, &c);
+        tokens.verified(twice, &c);
+        assert!(tokens.get(&once).is_none());
+        assert!(tokens.get(&twice).is_none());
+        tokens.verified(twice, &c);
+        assert!(tokens.get(&once).is_none());
+        assert!(Arc::ptr_eq(&tokens.get(&twice).unwrap(), &c));
+    }
+
+    #[test]
+    fn a_flood_of_single_use_tokens_keeps_nothing() {
+        let tokens = VerifiedTokens::default();
+        let c = claims();
+        for i in 0..200_000u32 {
+            tokens.verified(sha256(&i.to_le_bytes()), &c);
+        }
+        let kept = (0..200_000u32)
+            .filter(|i| tokens.get(&sha256(&i.to_le_bytes())).is_some())
+            .count();
+        assert_eq!(kept, 0);
     }
 }
