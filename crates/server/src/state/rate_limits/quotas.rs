@@ -75,7 +75,12 @@ impl KeyRateLimits {
                 ..Slot::default()
             };
         }
-        slot.others = slot.others.max(allowed);
+        // The usage table also holds this process's own calls once flushed,
+        // and those are already in `here`: an organization seeded while it
+        // takes calls (put on a plan a moment ago) would count them twice.
+        // Minus `here`, at worst the calls not yet flushed are missed, which
+        // `here` still counts from now on.
+        slot.others = slot.others.max(allowed.saturating_sub(slot.here));
     }
 
     /// How many checks the organization's `period` quota counted in the

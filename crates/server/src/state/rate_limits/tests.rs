@@ -92,3 +92,26 @@ fn with_redis_an_instance_takes_its_share_between_settles() {
     let p = l.take_pending();
     assert_eq!((p.len(), p[0].delta), (1, 0));
 }
+
+/// An organization seeded from the usage table while it already takes calls
+/// (put on a plan a moment ago): the calls this process counted and flushed
+/// are in both the table and its own count, and count once.
+#[test]
+fn a_quota_seeded_after_calls_counts_them_once() {
+    use keygate_core::quota::{Period, Quota};
+    let l = KeyRateLimits::new(false);
+    let org = OrgId::generate();
+    let now = 1_800_000_000_000;
+    let quota = Quota {
+        period: Period::Day,
+        requests: 5,
+    };
+    for i in 0..4 {
+        assert!(l.take_quota(&org, quota, now + i).is_ok());
+    }
+    // The usage table holds those four (flushed), plus one of another
+    // instance or of before the plan.
+    l.seed_quota(&org, Period::Day, 5, now + 10);
+    assert_eq!(l.quota_used(&org, Period::Day, now + 10), 5);
+    assert!(l.take_quota(&org, quota, now + 11).is_err());
+}
