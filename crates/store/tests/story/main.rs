@@ -7,15 +7,21 @@
 #![allow(clippy::disallowed_methods)]
 
 mod audit_chain;
+mod changes;
 mod credits;
+mod deliveries;
+mod keys;
+mod leaks;
 mod lifecycle;
 mod operators;
 mod passkeys;
 mod people;
 mod policy;
+mod rate_limits;
 mod schema;
 mod sso;
 mod story;
+mod two_factor;
 mod usage;
 
 use std::sync::Arc;
