@@ -19,17 +19,7 @@ impl TestApp {
             "org create: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        Org {
-            org_id: v["org_id"].as_str().unwrap().to_owned(),
-            accounts: v["accounts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a["account_id"].as_str().unwrap().to_owned())
-                .collect(),
-            owner: self.sign_in(email, PASSWORD).await,
-        }
+        self.created_org(&out.stdout, email).await
     }
 
     /// `keygate org create --existing-owner`: the account with `email` (which
@@ -51,7 +41,12 @@ impl TestApp {
             "org create --existing-owner: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        self.created_org(&out.stdout, email).await
+    }
+
+    /// The organization `keygate org create` printed, its owner signed in.
+    async fn created_org(&self, stdout: &[u8], email: &str) -> Org {
+        let v: Value = serde_json::from_slice(stdout).unwrap();
         Org {
             org_id: v["org_id"].as_str().unwrap().to_owned(),
             accounts: v["accounts"]
