@@ -6,7 +6,7 @@
 //! the system with it. After a password check (19 MiB) or a large map's
 //! growth, memory freed in the per-thread arenas then stays resident: with
 //! the same 3,000 keys, `serve` held 115–133 MB after the benchmark's runs
-//! instead of 35 MB (BENCHMARKS.md, "Where the memory went"). A fixed
+//! instead of 35 MB (BENCHMARKS.md, "Memory given back"). A fixed
 //! threshold turns that adjustment off.
 //!
 //! glibc reads its tunables only when a process starts, and setting them

@@ -7,8 +7,7 @@
 //! most 16), each reusing one buffer while sign-ins keep coming: memory for
 //! hashing is bounded by workers × 19 MiB. A worker idle for [`IDLE_FREE`]
 //! gives its buffer back (a quiet server does not hold 19 MiB per core for a
-//! sign-in an hour ago; the next one grows it again, a page-faulting fill that
-//! costs about a tenth of the hash itself). A caller waits
+//! sign-in an hour ago; the next one grows it again). A caller waits
 //! at most [`PERMIT_WAIT`] for a free worker, then gets 503 `unavailable` with
 //! `Retry-After` ([`Error::Busy`]) instead of piling up.
 

@@ -78,8 +78,10 @@ impl KeyRateLimits {
         // The usage table also holds this process's own calls once flushed,
         // and those are already in `here`: an organization seeded while it
         // takes calls (put on a plan a moment ago) would count them twice.
-        // Minus `here`, at worst the calls not yet flushed are missed, which
-        // `here` still counts from now on.
+        // Minus `here`, the count errs the other way by at most the calls
+        // counted here but not yet flushed at this moment (one
+        // `--usage-flush-interval`'s worth), which then go uncounted for the
+        // period: under the quota rather than over it.
         slot.others = slot.others.max(allowed.saturating_sub(slot.here));
     }
 
