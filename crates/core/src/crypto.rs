@@ -7,12 +7,15 @@ use subtle::ConstantTimeEq;
 
 pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// Fills `buf` from the operating system's generator. A machine that cannot give
-/// randomness cannot issue secrets, so this aborts rather than continuing weakly.
+/// `N` bytes from AWS-LC's generator (its CTR-DRBG, per thread, seeded and
+/// reseeded from the operating system, safe across `fork`): a login's token
+/// id no longer costs a `getrandom` system call (it did, once per login). A
+/// machine that cannot give randomness cannot issue secrets, so this aborts
+/// rather than continuing weakly.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     #[allow(clippy::expect_used)]
-    getrandom::fill(&mut buf).expect("the operating system's random generator failed");
+    aws_lc_rs::rand::fill(&mut buf).expect("the random generator failed");
     buf
 }
 
