@@ -12,8 +12,8 @@ use keygate_core::{Catalog, ClientId, login_target};
 use crate::state::config::DataArgs;
 use crate::state::secrets;
 
-/// The machine's ceiling and floors, on the same stack as Keygate (axum on a
-/// multi-threaded tokio runtime): `/hello` does nothing; `/floor/login` does
+/// The machine's ceiling and floors, on the same stack as Keygate (axum on
+/// `serve`'s lanes, one single-threaded runtime per core, `cmd/listen.rs`): `/hello` does nothing; `/floor/login` does
 /// one HMAC-SHA-256 and one Ed25519 signature (the least a login must do);
 /// `/floor/verify` verifies one Ed25519 signature (the least a never-seen
 /// token costs); `/floor/proxy` forwards to `--upstream` with no check at all
@@ -22,11 +22,13 @@ use crate::state::secrets;
 pub async fn hello(listen: std::net::SocketAddr, upstream: Option<String>) -> anyhow::Result<()> {
     use axum::body::Body;
     use axum::response::IntoResponse as _;
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: hyper_util::client::legacy::Client<_, Body> =
+    // One pool per lane, as the gateway's (`gateway::Upstream`).
+    let client = Arc::new(crate::state::lanes::PerLane::new(|| {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(connector);
+            .build::<_, Body>(connector)
+    }));
     let upstream: Option<axum::http::Uri> = match upstream {
         Some(u) => Some(format!("{}/hello", u.trim_end_matches('/')).parse()?),
         None => None,
@@ -83,7 +85,7 @@ pub async fn hello(listen: std::net::SocketAddr, upstream: Option<String>) -> an
                     };
                     let req = axum::http::Request::get(up).body(Body::empty());
                     match req {
-                        Ok(req) => match c.request(req).await {
+                        Ok(req) => match c.get().request(req).await {
                             Ok(r) => r.map(Body::new).into_response(),
                             Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
                         },
@@ -96,7 +98,8 @@ pub async fn hello(listen: std::net::SocketAddr, upstream: Option<String>) -> an
     let app = crate::cmd::alloc_count::route(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("hello listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    let lanes = crate::state::lanes::lanes_per_core();
+    crate::cmd::listen::serve(listener, app, None, lanes, std::future::pending()).await?;
     Ok(())
 }
 

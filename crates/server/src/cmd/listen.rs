@@ -9,9 +9,14 @@
 //! writes a bodyless 414 or 431 and closes. `EdgeIo` sees that answer go out
 //! and writes the JSON one of `http::error` in its place, so every length
 //! over the limit gets the same documented body.
+//!
+//! Connections are served on lanes, one thread per core, each with a
+//! single-threaded runtime of its own, so that nothing of a request crosses
+//! threads (see `Lane`).
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,7 +27,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -40,16 +45,23 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// requests finish (graceful shutdown) before returning. With `tls`, every
 /// connection is a TLS one (`serve --tls-cert`), and its requests carry
 /// `ServedOverTls`.
+///
+/// Connections are served on `lanes` threads of their own, each a
+/// single-threaded runtime (see [`Lane`]); this task only accepts them and
+/// hands them out in turn.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
+    lanes: usize,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-    let mut conns = tokio::task::JoinSet::new();
+    let lanes = (0..lanes.max(1))
+        .map(|i| Lane::start(i, router.clone(), tls.clone(), stop_rx.clone()))
+        .collect::<std::io::Result<Vec<Lane>>>()?;
     tokio::pin!(shutdown);
-    loop {
+    for turn in 0.. {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -63,6 +75,98 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Leaves this runtime's I/O driver for the lane's (still non-blocking).
+        match stream.into_std() {
+            Ok(stream) => lanes[turn % lanes.len()].take(stream, peer),
+            Err(e) => tracing::warn!(error = %e, "could not hand a connection to a lane"),
+        }
+    }
+    drop(listener);
+    drop(stop_tx);
+    for lane in lanes {
+        lane.finish().await;
+    }
+    Ok(())
+}
+
+/// One thread serving the connections handed to it, on a single-threaded
+/// runtime of its own.
+///
+/// On tokio's shared multi-threaded runtime, a connection's task moves
+/// between worker threads (work stealing), so its buffers are allocated on
+/// one core and freed or grown on another: glibc then takes the other
+/// thread's arena lock, and those locks were contended (0.3–0.6 futex calls
+/// per login). A connection stays on its lane, so nothing of a request
+/// crosses threads: CPU per login −16 %, per forward-auth check −9 % (see
+/// BENCHMARKS.md, "Lanes"). Connections are handed out in turn, so the lanes
+/// carry equal numbers of them.
+///
+/// Tasks a request spawns (a reset mail, an upstream connection of the
+/// gateway) run on its lane, and database connections a lane opens are driven
+/// by its I/O driver while the pool lends them to everyone. So a lane's
+/// runtime lives until the process ends, after its connections are closed:
+/// the final usage flush of `serve` may still use one of those connections.
+struct Lane {
+    conns: tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>,
+    /// Fires when the lane's connections have all closed after the stop.
+    closed: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Lane {
+    fn start(
+        i: usize,
+        router: Router,
+        tls: Option<TlsAcceptor>,
+        stop: tokio::sync::watch::Receiver<()>,
+    ) -> std::io::Result<Lane> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (conns, taken) = tokio::sync::mpsc::unbounded_channel();
+        let (closed_tx, closed) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("keygate-lane-{i}"))
+            .spawn(move || {
+                crate::state::lanes::enter(i);
+                runtime.block_on(async move {
+                    serve_lane(taken, router, tls, stop).await;
+                    let _ = closed_tx.send(());
+                    std::future::pending::<()>().await
+                })
+            })?;
+        Ok(Lane { conns, closed })
+    }
+
+    fn take(&self, stream: std::net::TcpStream, peer: SocketAddr) {
+        // Only fails once the lane's thread is gone; the connection closes.
+        let _ = self.conns.send((stream, peer));
+    }
+
+    /// Stops handing connections to the lane and waits until its open ones
+    /// have finished (they were told to shut down gracefully).
+    async fn finish(self) {
+        drop(self.conns);
+        let _ = self.closed.await;
+    }
+}
+
+/// The connections of one lane, each a task of the lane's runtime, until no
+/// more come and every one has finished.
+async fn serve_lane(
+    mut taken: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    stop_rx: tokio::sync::watch::Receiver<()>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    while let Some((stream, peer)) = taken.recv().await {
+        let stream = match TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "a lane could not take a connection");
+                continue;
+            }
+        };
         let over_tls = tls.is_some();
         let svc = router
             .clone()
@@ -93,10 +197,7 @@ pub async fn serve(
         // Reap finished connections as we go.
         while conns.try_join_next().is_some() {}
     }
-    drop(listener);
-    drop(stop_tx);
     while conns.join_next().await.is_some() {}
-    Ok(())
 }
 
 /// One HTTP/1 connection (plain or inside TLS) with hyper's limits and

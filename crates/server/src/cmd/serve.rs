@@ -124,7 +124,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("metrics listening on http://{at}/metrics");
         let router = http::metrics_router(app.clone());
         background.spawn(TaskName::MetricsListener, |stop| async move {
-            if let Err(e) = listen::serve(listener, router, None, stop.requested()).await {
+            if let Err(e) = listen::serve(listener, router, None, 1, stop.requested()).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });
@@ -142,7 +142,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         surfaces = surfaces.merge(test_clock::router());
     }
     let router = http::layers::common_layers(surfaces, app.clone());
-    let served = listen::serve(listener, router, tls, shutdown()).await;
+    let served = listen::serve(
+        listener,
+        router,
+        tls,
+        crate::state::lanes::lanes_per_core(),
+        shutdown(),
+    )
+    .await;
     // No call is counted any more: let every task finish its unit of work,
     // then write what was counted since the last flush.
     tracing::info!("stopping: the listener is closed; waiting for the background tasks");

@@ -29,6 +29,7 @@ use crate::http::error::ApiError;
 use crate::middleware::access::ClientAddr;
 use crate::middleware::cookies::Tls;
 use crate::state::app::AppState;
+use crate::state::lanes::PerLane;
 use crate::state::metrics::{Check, Surface};
 use check::{check, identity_headers};
 use upstream_headers::strip_hop_by_hop;
@@ -162,7 +163,9 @@ fn rest_of_path(
 pub struct Upstream {
     /// `http://host:port` plus any base path, without a trailing slash.
     base: String,
-    client: Client<HttpConnector, Body>,
+    /// One pool per lane (`cmd/listen.rs`): a lane's requests use the
+    /// connections it opened.
+    clients: PerLane<Client<HttpConnector, Body>>,
     timeout: Duration,
 }
 
@@ -176,14 +179,16 @@ impl Upstream {
             ),
         };
         let base = format!("http://{authority}{}", uri.path().trim_end_matches('/'));
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let clients = PerLane::new(|| {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build(connector)
+        });
         Ok(Upstream {
             base,
-            client,
+            clients,
             timeout,
         })
     }
@@ -260,7 +265,7 @@ async fn proxy_inner(
     parts.uri = uri;
     parts.version = axum::http::Version::HTTP_11;
     let out = Request::from_parts(parts, body);
-    let resp = tokio::time::timeout(upstream.timeout, upstream.client.request(out))
+    let resp = tokio::time::timeout(upstream.timeout, upstream.clients.get().request(out))
         .await
         .map_err(|_| ApiError::GatewayTimeout)?
         .map_err(|e| {

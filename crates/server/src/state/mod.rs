@@ -13,6 +13,7 @@ pub mod data_dir;
 pub mod dpop_proofs;
 pub mod issuer_keys;
 pub mod known;
+pub mod lanes;
 pub mod leak_keys;
 pub mod links;
 pub mod metrics;

@@ -135,3 +135,88 @@ async fn serve_runs_with_the_allocator_pinned() {
     let r = app.req(Method::GET, "/healthz", None, None).await;
     assert_eq!(r.status, 200);
 }
+
+/// `serve` answers on one lane per core (`cmd/listen.rs`): threads named
+/// `keygate-lane-N`, each serving the connections handed to it, so that
+/// nothing of a request crosses threads. Connections are handed out in
+/// turn: as many keep-alive connections as lanes, each busy, keep every
+/// lane at work.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn serve_answers_on_one_lane_per_core() {
+    let app = spawn_app().await;
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let lanes = || {
+        let mut names: Vec<(String, u64)> = std::fs::read_dir(format!("/proc/{}/task", app.pid()))
+            .unwrap()
+            .filter_map(|t| {
+                let dir = t.ok()?.path();
+                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                let name = name.trim().strip_prefix("keygate-lane-")?.to_owned();
+                // utime + stime, in clock ticks (fields 14 and 15).
+                let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+                let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                Some((
+                    name,
+                    f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?,
+                ))
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    // Answered, so `serve` has started its lanes (they start just after the
+    // "listening" line the helper waits for).
+    assert_eq!(
+        app.req(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
+    let before = lanes();
+    let want: Vec<String> = (0..cores).map(|i| i.to_string()).collect();
+    assert_eq!(
+        before.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        want,
+        "one lane per core"
+    );
+    // One client (one keep-alive connection) per lane, all busy at once,
+    // until every lane has spent CPU time (ticks of 10 ms) on them.
+    let clients: Vec<reqwest::Client> = (0..cores)
+        .map(|_| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let url = format!("{}/healthz", app.base);
+    eventually(
+        "every lane serves requests",
+        std::time::Duration::from_secs(30),
+        async || {
+            let rounds = clients.iter().cloned().map(|c| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    for _ in 0..200 {
+                        let r = c.get(&url).send().await.unwrap();
+                        assert_eq!(r.status(), 200);
+                    }
+                })
+            });
+            for round in rounds.collect::<Vec<_>>() {
+                round.await.unwrap();
+            }
+            let idle: Vec<String> = lanes()
+                .into_iter()
+                .zip(&before)
+                .filter(|((_, t), (_, t0))| t <= t0)
+                .map(|((n, _), _)| n)
+                .collect();
+            if idle.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("lanes that have not worked yet: {idle:?}"))
+            }
+        },
+    )
+    .await;
+}
