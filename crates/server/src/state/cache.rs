@@ -45,7 +45,9 @@ use sharded::Sharded;
 
 #[derive(Default)]
 pub struct CredentialCache {
-    keys: Sharded<ClientId, Arc<Credential>>,
+    /// By client id, as a `Box<str>`: 16 bytes in the map's slot where a
+    /// `ClientId` (a `String`) took 24, for each of a million keys.
+    keys: Sharded<Box<str>, Arc<Credential>>,
     accounts: Sharded<AccountId, OrgId>,
     /// Organizations' default rate limits (only those that have one).
     org_limits: Sharded<OrgId, RateLimit>,
@@ -121,9 +123,9 @@ impl CredentialCache {
 
     /// Puts one key's current credential in place, replacing what was there.
     pub fn put(&self, k: KeyCredential) {
-        let client_id = k.client_id.clone();
+        let client_id: Box<str> = k.client_id.as_str().into();
         self.keys
-            .write(client_id.as_str())
+            .write(&*client_id)
             .insert(client_id, Arc::new(Credential::from(k)));
     }
 

@@ -131,7 +131,9 @@ impl Usage {
     fn with(&self, client_id: &str, org_id: &OrgId, f: impl FnOnce(&mut Entry)) {
         let mut h = FastHasher::default();
         client_id.hash(&mut h);
-        let i = (h.finish() >> 59) as usize % SHARDS;
+        // Middle bits, not the top seven the map takes its tags from (see
+        // `cache::sharded::Sharded::shard`).
+        let i = (h.finish() >> 40) as usize % SHARDS;
         let mut shard = self.shards[i].lock().unwrap_or_else(|p| p.into_inner());
         match shard.get_mut(client_id) {
             Some(e) => f(e),

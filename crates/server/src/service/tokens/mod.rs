@@ -97,7 +97,11 @@ pub async fn login(app: &App, req: &LoginRequest<'_>) -> Result<Issued, Error> {
         let client_id = ClientId::parse(client_id).ok()?;
         let generation = if digest.ct_eq(&cred.secret_hash) {
             cred.generation
-        } else if cred.previous.is_some_and(|p| digest.ct_eq(&p.secret_hash)) {
+        } else if cred
+            .previous
+            .as_deref()
+            .is_some_and(|p| digest.ct_eq(&p.secret_hash))
+        {
             cred.generation.checked_sub(1)?
         } else {
             return None;

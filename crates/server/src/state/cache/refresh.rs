@@ -18,7 +18,7 @@ use super::sharded::{FastMap, Sharded};
 
 /// A freshly read copy of every key and account, not yet in use.
 struct Contents {
-    keys: Sharded<ClientId, Arc<Credential>>,
+    keys: Sharded<Box<str>, Arc<Credential>>,
     accounts: Sharded<AccountId, OrgId>,
     org_limits: Sharded<OrgId, RateLimit>,
     org_plans: Sharded<OrgId, Arc<Plan>>,
@@ -31,7 +31,7 @@ struct Contents {
 /// into their shard, so a million keys never sit in memory twice; keys of one
 /// organization share one `Arc<OrgId>`.
 async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
-    let keys: Sharded<ClientId, Arc<Credential>> = Sharded::default();
+    let keys: Sharded<Box<str>, Arc<Credential>> = Sharded::default();
     let mut orgs: FastMap<OrgId, Arc<OrgId>> = FastMap::default();
     store
         .each_key_credential(&mut |k| {
@@ -43,7 +43,8 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                     o
                 }
             };
-            let client_id = k.client_id;
+            // Exactly as long as the id, so no copy (see `CredentialCache::keys`).
+            let client_id = String::from(k.client_id).into_boxed_str();
             let cred = Credential {
                 org_id,
                 secret_hash: k.secret_hash,
@@ -51,13 +52,12 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
                 scope: k.scope,
                 rate_limit: k.rate_limit,
                 expires_at: k.expires_at.unwrap_or(i64::MAX),
-                previous: k.previous_secret,
+                previous: k.previous_secret.map(Box::new),
                 allowed_networks: k.allowed_networks,
                 require_dpop: k.require_dpop,
                 credits: k.credits,
             };
-            keys.write(client_id.as_str())
-                .insert(client_id, Arc::new(cred));
+            keys.write(&*client_id).insert(client_id, Arc::new(cred));
         })
         .await?;
     for shard in keys.shards.iter() {
