@@ -38,7 +38,7 @@ mod verified;
 
 pub use credential::Credential;
 pub use freshness::Freshness;
-pub use sharded::FastHasher;
+pub use sharded::{FastHasher, shard_index};
 pub use verified::VerifiedTokens;
 
 use sharded::Sharded;
@@ -123,10 +123,11 @@ impl CredentialCache {
 
     /// Puts one key's current credential in place, replacing what was there.
     pub fn put(&self, k: KeyCredential) {
-        let client_id: Box<str> = k.client_id.as_str().into();
+        let (client_id, cred) = Credential::of(k, Arc::new);
+        let client_id = String::from(client_id).into_boxed_str();
         self.keys
             .write(&*client_id)
-            .insert(client_id, Arc::new(Credential::from(k)));
+            .insert(client_id, Arc::new(cred));
     }
 
     /// Unix ms of the last time every key was read from the database.

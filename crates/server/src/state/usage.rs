@@ -21,7 +21,7 @@ use keygate_core::token::Claims;
 use keygate_core::{ClientId, OrgId};
 use keygate_store::{LastUsed, UsageBatch, UsageCounts, UsageDelta};
 
-use crate::state::cache::FastHasher;
+use crate::state::cache::{FastHasher, shard_index};
 use crate::state::clock::now_ms;
 
 const MINUTE_MS: i64 = 60_000;
@@ -131,9 +131,7 @@ impl Usage {
     fn with(&self, client_id: &str, org_id: &OrgId, f: impl FnOnce(&mut Entry)) {
         let mut h = FastHasher::default();
         client_id.hash(&mut h);
-        // Middle bits, not the top seven the map takes its tags from (see
-        // `cache::sharded::Sharded::shard`).
-        let i = (h.finish() >> 40) as usize % SHARDS;
+        let i = shard_index(h.finish(), SHARDS);
         let mut shard = self.shards[i].lock().unwrap_or_else(|p| p.into_inner());
         match shard.get_mut(client_id) {
             Some(e) => f(e),

@@ -6,7 +6,7 @@ use keygate_core::Networks;
 use keygate_core::credits::Credits;
 use keygate_core::crypto::Digest;
 use keygate_core::permission::KeyScope;
-use keygate_core::{OrgId, RateLimit};
+use keygate_core::{ClientId, OrgId, RateLimit};
 use keygate_store::{KeyCredential, PreviousSecret};
 
 /// What the hot path needs of a key (its client id is the map's key). Keys of
@@ -63,10 +63,16 @@ impl Credential {
     }
 }
 
-impl From<KeyCredential> for Credential {
-    fn from(k: KeyCredential) -> Credential {
-        Credential {
-            org_id: Arc::new(k.org_id),
+impl Credential {
+    /// A key's row as the cache holds it, and its client id (the map's key).
+    /// `org_id` makes the organization's id, which a load shares among the
+    /// organization's keys.
+    pub fn of(
+        k: KeyCredential,
+        org_id: impl FnOnce(OrgId) -> Arc<OrgId>,
+    ) -> (ClientId, Credential) {
+        let cred = Credential {
+            org_id: org_id(k.org_id),
             secret_hash: k.secret_hash,
             generation: k.generation,
             scope: k.scope,
@@ -76,7 +82,8 @@ impl From<KeyCredential> for Credential {
             allowed_networks: k.allowed_networks,
             require_dpop: k.require_dpop,
             credits: k.credits,
-        }
+        };
+        (k.client_id, cred)
     }
 }
 

@@ -35,28 +35,16 @@ async fn read_all(store: &dyn Store) -> Result<Contents, StoreError> {
     let mut orgs: FastMap<OrgId, Arc<OrgId>> = FastMap::default();
     store
         .each_key_credential(&mut |k| {
-            let org_id = match orgs.get(&k.org_id) {
+            let (client_id, cred) = Credential::of(k, |org_id| match orgs.get(&org_id) {
                 Some(o) => o.clone(),
                 None => {
-                    let o = Arc::new(k.org_id.clone());
-                    orgs.insert(k.org_id.clone(), o.clone());
+                    let o = Arc::new(org_id.clone());
+                    orgs.insert(org_id, o.clone());
                     o
                 }
-            };
+            });
             // Exactly as long as the id, so no copy (see `CredentialCache::keys`).
-            let client_id = String::from(k.client_id).into_boxed_str();
-            let cred = Credential {
-                org_id,
-                secret_hash: k.secret_hash,
-                generation: k.generation,
-                scope: k.scope,
-                rate_limit: k.rate_limit,
-                expires_at: k.expires_at.unwrap_or(i64::MAX),
-                previous: k.previous_secret.map(Box::new),
-                allowed_networks: k.allowed_networks,
-                require_dpop: k.require_dpop,
-                credits: k.credits,
-            };
+            let client_id = String::from(client_id).into_boxed_str();
             keys.write(&*client_id).insert(client_id, Arc::new(cred));
         })
         .await?;

@@ -62,17 +62,21 @@ impl<K: Hash + Eq, V: Clone> Default for Sharded<K, V> {
     }
 }
 
+/// Which of `shards` pieces a key of `FastHasher` hash `hash` goes to, for a
+/// map that hashes its keys with `FastHasher` too: from the middle bits. The
+/// map inside takes its buckets from the low bits and the tags it compares
+/// first from the top seven. Taken from the top (as before), every key of a
+/// shard had one of only four tags, so most probes compared whole keys: a
+/// million keys' load spent 10 % of its time in memcmp, and lookups paid it too.
+pub fn shard_index(hash: u64, shards: usize) -> usize {
+    (hash >> 40) as usize % shards
+}
+
 impl<K: Hash + Eq, V: Clone> Sharded<K, V> {
     pub(super) fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<FastMap<K, V>> {
         let mut h = FastHasher::default();
         key.hash(&mut h);
-        // Middle bits: the map inside takes its buckets from the low bits and
-        // the tags it compares first from the top seven. Taken from the top
-        // (as before), every key of a shard had one of only four tags, so
-        // most probes compared whole keys: a million keys' load spent 10 %
-        // of its time in memcmp, and lookups paid it too.
-        let i = (h.finish() >> 40) as usize % SHARDS;
-        &self.shards[i]
+        &self.shards[shard_index(h.finish(), SHARDS)]
     }
 
     pub(super) fn get<Q>(&self, key: &Q) -> Option<V>
