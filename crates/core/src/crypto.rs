@@ -49,9 +49,18 @@ impl Digest {
         hex(&self.0)
     }
 
+    /// From 64 hex digits, without a copy on the heap (a million keys'
+    /// digests are read this way at start).
     pub fn from_hex(s: &str) -> Option<Digest> {
-        let bytes = unhex(s)?;
-        Some(Digest(bytes.try_into().ok()?))
+        let s = s.as_bytes();
+        if s.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+            *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(Digest(out))
     }
 }
 
@@ -116,13 +125,23 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.as_bytes();
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    s.chunks_exact(2)
+        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
         .collect()
+}
+
+/// One hex digit's value (either case).
+const fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +155,20 @@ mod tests {
             d.to_hex(),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn hex_takes_only_hex_digits() {
+        let d = sha256(b"abc");
+        assert_eq!(Digest::from_hex(&d.to_hex().to_uppercase()), Some(d));
+        for bad in ["+f", "g0", " 0", "0\u{e9}"] {
+            let text = format!("{}{bad}", &d.to_hex()[..64 - bad.len()]);
+            assert_eq!(Digest::from_hex(&text), None, "{text}");
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+        assert_eq!(unhex("0"), None);
+        assert_eq!(Digest::from_hex(&d.to_hex()[..62]), None);
+        assert_eq!(unhex("00ff7A"), Some(vec![0, 255, 122]));
     }
 
     #[test]

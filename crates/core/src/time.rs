@@ -3,14 +3,20 @@
 
 /// `2026-05-12T00:00:00+0000`, the shape of Airwallex's `expires_at`.
 pub fn format_airwallex(unix_ms: i64) -> String {
-    let (date, time) = civil(unix_ms);
-    format!("{date}T{time}+0000")
+    let mut out = String::with_capacity(24);
+    push_civil(&mut out, unix_ms);
+    out.push_str("+0000");
+    out
 }
 
 /// RFC 3339 in UTC with milliseconds: `2026-05-12T00:00:00.000Z`.
 pub fn format_rfc3339(unix_ms: i64) -> String {
-    let (date, time) = civil(unix_ms);
-    format!("{date}T{time}.{:03}Z", unix_ms.rem_euclid(1000))
+    let mut out = String::with_capacity(24);
+    push_civil(&mut out, unix_ms);
+    out.push('.');
+    push_digits(&mut out, unix_ms.rem_euclid(1000), 3);
+    out.push('Z');
+    out
 }
 
 /// Parses an RFC 3339 date-time (`2026-05-12T00:00:00Z`, `…T08:00:00.5+08:00`;
@@ -96,7 +102,37 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1000 + ms)
 }
 
-fn civil(unix_ms: i64) -> (String, String) {
+/// `2026-05-12T00:00:00` written to `out` digit by digit (every login's
+/// `expires_at`: `format!` cost more than the arithmetic).
+fn push_civil(out: &mut String, unix_ms: i64) {
+    let (y, m, d, rem) = civil(unix_ms);
+    if (0..=9999).contains(&y) {
+        push_digits(out, y, 4);
+    } else {
+        out.push_str(&format!("{y:04}"));
+    }
+    for (sep, v) in [
+        ('-', m),
+        ('-', d),
+        ('T', rem / 3600),
+        (':', rem % 3600 / 60),
+        (':', rem % 60),
+    ] {
+        out.push(sep);
+        push_digits(out, v, 2);
+    }
+}
+
+/// `v` (0 ≤ v < 10^width) in exactly `width` digits.
+fn push_digits(out: &mut String, v: i64, width: u32) {
+    for p in (0..width).rev() {
+        let digit = (v / 10i64.pow(p)).rem_euclid(10) as u8;
+        out.push(char::from(b'0' + digit));
+    }
+}
+
+/// Year, month, day and the second of the day.
+fn civil(unix_ms: i64) -> (i64, i64, i64, i64) {
     let secs = unix_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -110,10 +146,7 @@ fn civil(unix_ms: i64) -> (String, String) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        format!("{y:04}-{m:02}-{d:02}"),
-        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
-    )
+    (y, m, d, rem)
 }
 
 #[cfg(test)]
@@ -165,6 +198,24 @@ mod tests {
             "+026-05-12T00:00:00Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn digit_by_digit_writes_what_format_would() {
+        let mut ms = -62_135_596_800_000_i64 * 2; // well before year 1
+        while ms < 253_402_300_800_000 * 2 {
+            let (y, m, d, rem) = civil(ms);
+            let time = format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+            let date = format!("{y:04}-{m:02}-{d:02}");
+            assert_eq!(format_airwallex(ms), format!("{date}T{time}+0000"), "{ms}");
+            let millis = ms.rem_euclid(1000);
+            assert_eq!(
+                format_rfc3339(ms),
+                format!("{date}T{time}.{millis:03}Z"),
+                "{ms}"
+            );
+            ms += 7_777_777_777_123;
         }
     }
 
