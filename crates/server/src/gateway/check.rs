@@ -123,7 +123,7 @@ fn presented(headers: &HeaderMap) -> Result<Presented<'_>, ApiError> {
     if !scheme.eq_ignore_ascii_case("dpop") {
         return Err(ApiError::BadToken);
     }
-    let proof = crate::middleware::headers::one(headers, "dpop")
+    let proof = crate::middleware::headers::one(headers, &crate::middleware::headers::DPOP)
         .map_err(|_| ApiError::DpopRefused {
             proof: true,
             message: "send one DPoP header",

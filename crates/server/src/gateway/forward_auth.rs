@@ -7,7 +7,7 @@
 //! there. A missing header is a broken proxy config: 400, never a default.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::check::{allowed_headers, check};
@@ -20,25 +20,25 @@ use crate::state::metrics::{Check, Surface};
 
 /// The pair of headers one proxy describes the original request with.
 struct Family {
-    method: &'static str,
-    uri: &'static str,
+    method: HeaderName,
+    uri: HeaderName,
     /// As written in messages.
     method_title: &'static str,
     uri_title: &'static str,
     proxy: &'static str,
 }
 
-const NGINX: Family = Family {
-    method: "x-original-method",
-    uri: "x-original-uri",
+static NGINX: Family = Family {
+    method: HeaderName::from_static("x-original-method"),
+    uri: HeaderName::from_static("x-original-uri"),
     method_title: "X-Original-Method",
     uri_title: "X-Original-URI",
     proxy: "nginx auth_request",
 };
 
-const TRAEFIK: Family = Family {
-    method: "x-forwarded-method",
-    uri: "x-forwarded-uri",
+static TRAEFIK: Family = Family {
+    method: HeaderName::from_static("x-forwarded-method"),
+    uri: HeaderName::from_static("x-forwarded-uri"),
     method_title: "X-Forwarded-Method",
     uri_title: "X-Forwarded-Uri",
     proxy: "Traefik ForwardAuth",
@@ -167,38 +167,39 @@ async fn by_headers(
     app: &App,
     client: ClientAddr,
     req: Request,
-    f: &Family,
+    f: &'static Family,
 ) -> Result<Response, ApiError> {
     // The parts alone (the body is not `Sync`); read in place, not copied.
     let (req, _) = req.into_parts();
     request::method(req.method.as_str(), None)?;
     let h = &req.headers;
-    let method = header(h, f.method, f.method_title, f.proxy)?;
-    let uri = header(h, f.uri, f.uri_title, f.proxy)?;
-    decide(app, client, h, method, Some(f.method), uri).await
+    let method = header(h, &f.method, f.method_title, f.proxy)?;
+    let uri = header(h, &f.uri, f.uri_title, f.proxy)?;
+    decide(app, client, h, method, Some(f.method.as_str()), uri).await
 }
 
 fn header<'a>(
     h: &'a HeaderMap,
-    name: &'static str,
+    name: &'static HeaderName,
     title: &str,
     proxy: &str,
 ) -> Result<&'a str, ApiError> {
+    let name_text = name.as_str();
     // Sent twice, the proxy and Keygate could each read another one.
     let value = headers::one(h, name)?.ok_or_else(|| {
         ApiError::validation(
-            name,
+            name_text,
             format!("the {title} header is missing; {proxy} must set it on this endpoint"),
         )
     })?;
     match value.to_str() {
         Ok(v) if !v.trim().is_empty() => Ok(v.trim()),
         Ok(_) => Err(ApiError::validation(
-            name,
+            name_text,
             format!("the {title} header is empty; {proxy} must set it on this endpoint"),
         )),
         Err(_) => Err(ApiError::validation(
-            name,
+            name_text,
             format!("the {title} header is not plain ASCII text"),
         )),
     }

@@ -56,7 +56,7 @@ pub struct JsonBody<T>(pub T);
 /// `Some(false)` for any other type, `None` when the header is absent; two
 /// `Content-Type` headers are refused (400), never read as the first one.
 fn declares_json(headers: &HeaderMap) -> Result<Option<bool>, ApiError> {
-    let Some(value) = headers::one(headers, "content-type")? else {
+    let Some(value) = headers::one(headers, &headers::CONTENT_TYPE)? else {
         return Ok(None);
     };
     let essence = value
@@ -164,7 +164,7 @@ impl axum::extract::FromRequestParts<crate::state::app::AppState> for OperatorCa
         parts: &mut Parts,
         app: &crate::state::app::AppState,
     ) -> Result<Self, Self::Rejection> {
-        headers::one(&parts.headers, "authorization")?;
+        headers::one(&parts.headers, &headers::AUTHORIZATION)?;
         let client = ClientInfo::of(parts, app)?;
         let token = access::bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
         let op = crate::service::operator::authenticate(app, token, client.anonymous()).await?;

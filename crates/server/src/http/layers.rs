@@ -112,7 +112,7 @@ fn header_limit(req: &Request) -> Option<Response> {
     // and a server behind it might read the other. The login ignores
     // `Authorization` (API.md), so it ignores a second one too.
     if req.uri().path() != LOGIN_PATH
-        && let Err(e) = headers::one(req.headers(), "authorization")
+        && let Err(e) = headers::one(req.headers(), &headers::AUTHORIZATION)
     {
         return Some(ApiError::from(e).into_response());
     }

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use bytes::Bytes;
 
 use crate::http::dto::leaks::{
@@ -19,8 +19,11 @@ use crate::service::leaks::{self, Report, Reporter};
 use crate::state::app::AppState;
 use crate::state::audit::Actor;
 
+static KEY_IDENTIFIER: HeaderName = HeaderName::from_static("github-public-key-identifier");
+static KEY_SIGNATURE: HeaderName = HeaderName::from_static("github-public-key-signature");
+
 /// A signature header; sent twice is refused (400), never read as the first.
-fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+fn header<'a>(h: &'a HeaderMap, name: &'static HeaderName) -> Result<Option<&'a str>, ApiError> {
     Ok(headers::one(h, name)?.and_then(|v| v.to_str().ok()))
 }
 
@@ -64,8 +67,8 @@ pub async fn github(
     leaks::check_github(
         &app,
         &client.ip,
-        header(&headers, "github-public-key-identifier")?,
-        header(&headers, "github-public-key-signature")?,
+        header(&headers, &KEY_IDENTIFIER)?,
+        header(&headers, &KEY_SIGNATURE)?,
         &raw,
     )?;
     let matches: Vec<GithubMatch> = parse_json(&raw)?;

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header::USER_AGENT};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header::USER_AGENT};
 use keygate_core::time::format_airwallex;
 
 use axum::response::{IntoResponse, Response};
@@ -17,9 +17,13 @@ use crate::service::tokens::{self, IssueProof, LoginRequest};
 use crate::state::app::{App, AppState};
 use crate::state::metrics;
 
+static X_CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static X_LOGIN_AS: HeaderName = HeaderName::from_static("x-login-as");
+
 /// A login header: absent, blank or not text reads as absent (401 like any
 /// bad credential); sent twice is refused (400) rather than read as the first.
-fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+fn header<'a>(h: &'a HeaderMap, name: &'static HeaderName) -> Result<Option<&'a str>, ApiError> {
     Ok(headers::one(h, name)?
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -68,13 +72,13 @@ async fn issue(
     let issued = tokens::login(
         app,
         &LoginRequest {
-            client_id: header(headers, "x-client-id")?,
-            api_key: header(headers, "x-api-key")?,
-            login_as: header(headers, "x-login-as")?,
+            client_id: header(headers, &X_CLIENT_ID)?,
+            api_key: header(headers, &X_API_KEY)?,
+            login_as: header(headers, &X_LOGIN_AS)?,
             ip: ip.as_str(),
             user_agent: user_agent(headers),
             scope: None,
-            dpop: header(headers, "dpop")?.map(|proof| IssueProof {
+            dpop: header(headers, &headers::DPOP)?.map(|proof| IssueProof {
                 proof,
                 method: "POST",
                 path: "/api/v1/authentication/login",

@@ -154,7 +154,7 @@ async fn issue(
     } else {
         client_credentials(headers, &form)?
     };
-    let proof = headers::one(headers, "dpop")
+    let proof = headers::one(headers, &headers::DPOP)
         .map_err(|_| OAuthError::proof("send one DPoP header"))?
         .map(|v| {
             v.to_str()
