@@ -64,7 +64,9 @@ pub struct Settings {
     /// `--body-timeout` and `--body-min-rate`: how slowly a request body may come.
     pub body: BodyRules,
     pub token_ttl_secs: i64,
-    pub introspection_secret: Option<String>,
+    /// The SHA-256 of `--introspection-secret`, what a caller's password is
+    /// compared with (the secret itself is not kept).
+    pub introspection_secret: Option<keygate_core::crypto::Digest>,
     /// Where rate-limit counts are settled across instances (password inside:
     /// log only its address).
     pub redis: Option<RedisConfig>,
@@ -211,7 +213,8 @@ impl ServeArgs {
             introspection_secret: self
                 .introspection_secret
                 .clone()
-                .or(file.introspection_secret),
+                .or(file.introspection_secret)
+                .map(|s| keygate_core::crypto::sha256(s.as_bytes())),
             redis: match self.redis_url.clone().or(file.redis_url) {
                 Some(url) => Some(RedisConfig::parse(&url).map_err(anyhow::Error::msg)?),
                 None => None,

@@ -1,5 +1,6 @@
 //! Introspection (RFC 7662): it needs its secret, reports a revocation at
-//! once, and says how to turn it on when it is off.
+//! once, says how to turn it on when it is off, and reads its form in every
+//! spelling.
 
 use super::*;
 
@@ -96,4 +97,67 @@ async fn introspection_without_its_secret_says_it_is_off_and_how_to_turn_it_on()
             .starts_with("Basic")
     );
     assert!(!r.body["message"].as_str().unwrap().contains("off"));
+}
+
+/// The form is read the same whatever its spelling: a percent-encoded token,
+/// the fields in any order, a hint and fields it does not know; a field sent
+/// twice, or no token, is refused with 400 naming `token`.
+#[tokio::test]
+async fn introspection_reads_its_form_in_every_spelling() {
+    let secret = "introspection-secret-for-tests";
+    let app = spawn_app_with(&["--introspection-secret", secret], &[]).await;
+    let org = app.create_org("Acme", "owner@acme.test", &["HK"]).await;
+    let sk = app
+        .scoped_key(
+            &org,
+            json!({"name": "i", "org_permissions": perms(&[("billing_invoices", "read")])}),
+        )
+        .await;
+    let token = app.token(&sk, None).await;
+    let ask = |body: String| {
+        app.send(
+            app.http
+                .post(format!("{}/oauth/introspect", app.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .basic_auth("gateway", Some(secret))
+                .body(body),
+        )
+    };
+    let encoded = token.replace('.', "%2E").replace('-', "%2d");
+    for body in [
+        format!("token={token}"),
+        format!("token={encoded}"),
+        format!("token_type_hint=access_token&token={token}"),
+        format!("client=x&token={token}&token_type_hint=access_token&z="),
+    ] {
+        let r = ask(body.clone()).await;
+        assert_eq!(r.status, 200, "{body}: {:?}", r.body);
+        assert_eq!(r.body["active"], true, "{body}");
+        assert_eq!(r.body["client_id"], cid(&sk), "{body}");
+        assert_eq!(r.body["scope"], "billing_invoices:read", "{body}");
+    }
+    for body in [
+        format!("token={token}&token={token}"),
+        format!("token={token}&token_type_hint=a&token_type_hint=b"),
+        "token_type_hint=access_token".to_owned(),
+        String::new(),
+    ] {
+        let r = ask(body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {:?}", r.body);
+        assert_eq!(r.code(), "validation_error", "{body}");
+        assert!(r.body.to_string().contains("token"), "{body}: {:?}", r.body);
+        assert!(
+            !r.body.to_string().contains(&token),
+            "the token is not echoed"
+        );
+    }
+    // An empty or mangled token is simply not active.
+    for body in [
+        "token=".to_owned(),
+        format!("token={}", token.replace('.', "+")),
+    ] {
+        let r = ask(body.clone()).await;
+        assert_eq!(r.status, 200, "{body}");
+        assert_eq!(r.body, json!({"active": false}), "{body}");
+    }
 }
