@@ -141,17 +141,23 @@ pub fn allowed_headers(allowed: &Allowed, h: &mut HeaderMap) {
 }
 
 pub fn identity_headers(id: &Identity, h: &mut HeaderMap) {
-    let mut set = |name: &'static str, v: &str| {
+    // Names made at compile time: `HeaderName::from_static` called at run
+    // time checks the name again on every request.
+    const CLIENT_ID: HeaderName = HeaderName::from_static(CLIENT_ID_HEADER);
+    const ORG_ID: HeaderName = HeaderName::from_static(ORG_ID_HEADER);
+    const ACCOUNT_ID: HeaderName = HeaderName::from_static(ACCOUNT_ID_HEADER);
+    const DPOP_JKT: HeaderName = HeaderName::from_static(DPOP_JKT_HEADER);
+    let mut set = |name: HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(HeaderName::from_static(name), v);
+            h.insert(name, v);
         }
     };
-    set(CLIENT_ID_HEADER, id.client_id());
-    set(ORG_ID_HEADER, id.org_id().as_str());
+    set(CLIENT_ID, id.client_id());
+    set(ORG_ID, id.org_id().as_str());
     if let Some(a) = id.account_id() {
-        set(ACCOUNT_ID_HEADER, a.as_str());
+        set(ACCOUNT_ID, a.as_str());
     }
     if let Some(cnf) = &id.claims.cnf {
-        set(DPOP_JKT_HEADER, &cnf.jkt);
+        set(DPOP_JKT, &cnf.jkt);
     }
 }

@@ -6,6 +6,12 @@ use axum::http::HeaderValue;
 
 use crate::state::rate_limits::RateLimitStatus;
 
+/// The IETF RateLimit header fields, named at compile time (a name made at
+/// run time is checked again on every request).
+const RATELIMIT_POLICY: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: axum::http::HeaderName = axum::http::HeaderName::from_static("ratelimit");
+
 /// A key's rate limit in the IETF httpapi RateLimit header fields
 /// (draft-ietf-httpapi-ratelimit-headers-10/11, structured fields):
 /// `RateLimit-Policy: "default";q=5;w=60` (quota and window) and
@@ -21,8 +27,8 @@ pub fn rate_limit_headers(s: &RateLimitStatus, h: &mut axum::http::HeaderMap) {
         HeaderValue::from_str(&policy),
         HeaderValue::from_str(&state),
     ) {
-        h.insert(axum::http::HeaderName::from_static("ratelimit-policy"), p);
-        h.insert(axum::http::HeaderName::from_static("ratelimit"), v);
+        h.insert(RATELIMIT_POLICY, p);
+        h.insert(RATELIMIT, v);
     }
 }
 
@@ -47,7 +53,7 @@ pub fn quota_headers(
         HeaderValue::from_str(&policy),
         HeaderValue::from_str(&state),
     ) {
-        h.insert(axum::http::HeaderName::from_static("ratelimit-policy"), p);
-        h.insert(axum::http::HeaderName::from_static("ratelimit"), v);
+        h.insert(RATELIMIT_POLICY, p);
+        h.insert(RATELIMIT, v);
     }
 }
