@@ -244,11 +244,7 @@ impl KeyScope {
         needed: Access,
         target: &LoginTarget,
     ) -> bool {
-        let account = match target {
-            LoginTarget::Account(a) => Some(a),
-            LoginTarget::Org => None,
-        };
-        self.allows_for(resource, level, needed, account)
+        self.allows_for(resource, level, needed, target.account())
     }
 
     /// [`KeyScope::allows`] for a token whose target is `account` (`None`:
@@ -302,10 +298,7 @@ impl KeyScope {
     pub fn scope_string(&self, catalog: &Catalog, target: &LoginTarget) -> String {
         // Written into one string: on the hot path (every login and every
         // introspection), a word each and a join were a dozen allocations.
-        let account = match target {
-            LoginTarget::Account(a) => Some(a),
-            LoginTarget::Org => None,
-        };
+        let account = target.account();
         let mut words = String::with_capacity(128);
         for r in catalog.resources() {
             // One lookup per resource (asking for write, then read, was two).

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use keygate_core::crypto::sha256;
 use serde::Serialize;
 
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, ErrorBody, json_bytes};
 use crate::middleware::access::ClientAddr;
 use crate::service::tokens::{self, Denied};
 use crate::state::app::{App, AppState};
@@ -147,17 +147,7 @@ async fn answer(
     serde_json::to_writer(&mut body, &out).map_err(|e| {
         ApiError::Internal(format!("the introspection answer: {e}")).into_response()
     })?;
-    Ok((
-        true,
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-    ))
+    Ok((true, json_bytes(StatusCode::OK, body)))
 }
 
 /// The form's `token`, as `IntrospectForm` reads it: one `token` and at most

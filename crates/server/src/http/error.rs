@@ -25,6 +25,14 @@ mod status;
 
 pub use headers::{quota_headers, rate_limit_headers};
 
+/// An answer whose JSON body is already written (into a buffer of its size,
+/// on the hot path: the login's and introspection's answers).
+pub fn json_bytes(status: axum::http::StatusCode, body: Vec<u8>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let json = axum::http::HeaderValue::from_static("application/json");
+    (status, [(axum::http::header::CONTENT_TYPE, json)], body).into_response()
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     Validation {

@@ -4,14 +4,14 @@ use std::net::IpAddr;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_TYPE, USER_AGENT};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use keygate_core::time::format_airwallex;
 
 use axum::response::{IntoResponse, Response};
 
 use crate::http::dto::LoginResponse;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, ErrorBody, json_bytes};
 use crate::middleware::access::ClientAddr;
 use crate::middleware::headers;
 use crate::service::tokens::{self, IssueProof, LoginRequest};
@@ -104,12 +104,7 @@ struct LoginAnswer(LoginResponse);
 impl IntoResponse for LoginAnswer {
     fn into_response(self) -> Response {
         match login_json(&self.0) {
-            Ok(body) => (
-                StatusCode::CREATED,
-                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                body,
-            )
-                .into_response(),
+            Ok(body) => json_bytes(StatusCode::CREATED, body),
             Err(e) => ApiError::Internal(format!("the login answer: {e}")).into_response(),
         }
     }
