@@ -28,7 +28,47 @@ pub struct Resource {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     resources: Vec<Resource>,
+    /// Every route's pattern and its resource, most literal segments first:
+    /// the first that matches a path wins.
     patterns: Vec<(Vec<Seg>, usize)>,
+    /// The patterns by their leading literal segments, so a path is matched
+    /// only against the patterns that can match it, not all of them.
+    index: Node,
+}
+
+/// A node of the index: the patterns whose leading literals (the segments
+/// before their first `*` or `**`) are exactly the path to this node.
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// Positions in `Catalog::patterns`, ascending.
+    here: Vec<usize>,
+    /// The next literal segment, sorted by it for a binary search.
+    children: Vec<(String, Node)>,
+}
+
+impl Node {
+    fn insert(&mut self, pattern: &[Seg], position: usize) {
+        match pattern.first() {
+            Some(Seg::Lit(l)) => {
+                let child = match self.children.binary_search_by(|(c, _)| c.as_str().cmp(l)) {
+                    Ok(i) => &mut self.children[i].1,
+                    Err(i) => {
+                        self.children.insert(i, (l.clone(), Node::default()));
+                        &mut self.children[i].1
+                    }
+                };
+                child.insert(&pattern[1..], position);
+            }
+            _ => self.here.push(position),
+        }
+    }
+
+    fn child(&self, seg: &str) -> Option<&Node> {
+        self.children
+            .binary_search_by(|(c, _)| c.as_str().cmp(seg))
+            .ok()
+            .map(|i| &self.children[i].1)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +134,14 @@ impl Catalog {
         patterns.sort_by_key(|(segs, _)| {
             std::cmp::Reverse(segs.iter().filter(|s| matches!(s, Seg::Lit(_))).count())
         });
+        let mut index = Node::default();
+        for (position, (segs, _)) in patterns.iter().enumerate() {
+            index.insert(segs, position);
+        }
         Ok(Catalog {
             resources,
             patterns,
+            index,
         })
     }
 
@@ -120,13 +165,19 @@ impl Catalog {
 
     /// The resource a request path belongs to; `Ok(None)` when no route covers it.
     pub fn resolve(&self, path: &str) -> Result<Option<&Resource>, AmbiguousPath> {
+        Ok(self.resolve_checked(check_path(path)?))
+    }
+
+    /// The resource of a path `check_path` accepted, which is not looked at
+    /// again: the token check's path was checked before its token was read.
+    pub fn resolve_checked(&self, path: CheckedPath<'_>) -> Option<&Resource> {
         // Up to `INLINE` segments on the stack (the token check's hot path
         // allocates nothing here); longer paths in a `Vec`.
         const INLINE: usize = 16;
         let mut inline = [""; INLINE];
         let mut spilled = Vec::new();
         let mut n = 0;
-        for seg in split_path(path)? {
+        for seg in path.segments() {
             match inline.get_mut(n) {
                 Some(slot) => *slot = seg,
                 None => {
@@ -139,11 +190,23 @@ impl Catalog {
             n += 1;
         }
         let segs: &[&str] = if n <= INLINE { &inline[..n] } else { &spilled };
-        Ok(self
-            .patterns
-            .iter()
-            .find(|(pat, _)| matches(pat, segs))
-            .map(|(_, i)| &self.resources[*i]))
+        // A pattern can match only if its leading literals are the path's
+        // first segments: walk them down the index, and of the patterns met
+        // on the way that match, take the earliest, as a scan of
+        // `patterns` in order would.
+        let mut best: Option<usize> = None;
+        let mut node = Some(&self.index);
+        let mut depth = 0;
+        while let Some(at) = node {
+            for &p in &at.here {
+                if best.is_none_or(|b| p < b) && matches(&self.patterns[p].0, segs) {
+                    best = Some(p);
+                }
+            }
+            node = segs.get(depth).and_then(|seg| at.child(seg));
+            depth += 1;
+        }
+        best.map(|p| &self.resources[self.patterns[p].1])
     }
 
     /// The catalog as a Markdown table (resource, level, route patterns,
@@ -201,11 +264,7 @@ fn parse_pattern(route: &str) -> Option<Vec<Seg>> {
 /// `/balances` to Tomcat), encoded `%`, `/`, `\`, `.` or NUL (decoded once more
 /// by some stacks), a `%` not followed by two hex digits, and empty, `.` or
 /// `..` segments.
-pub fn check_path(path: &str) -> Result<(), AmbiguousPath> {
-    split_path(path).map(|_| ())
-}
-
-fn split_path(path: &str) -> Result<std::str::Split<'_, char>, AmbiguousPath> {
+pub fn check_path(path: &str) -> Result<CheckedPath<'_>, AmbiguousPath> {
     let rest = path.strip_prefix('/').ok_or(AmbiguousPath)?;
     if rest.contains(['\\', ';']) || !escapes_are_plain(rest) {
         return Err(AmbiguousPath);
@@ -217,7 +276,26 @@ fn split_path(path: &str) -> Result<std::str::Split<'_, char>, AmbiguousPath> {
     {
         return Err(AmbiguousPath);
     }
-    Ok(rest.split('/'))
+    Ok(CheckedPath { path, rest })
+}
+
+/// A request path `check_path` accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedPath<'a> {
+    path: &'a str,
+    /// Without its leading `/` and any trailing one.
+    rest: &'a str,
+}
+
+impl<'a> CheckedPath<'a> {
+    /// The path as the request gave it.
+    pub fn as_str(&self) -> &'a str {
+        self.path
+    }
+
+    fn segments(&self) -> std::str::Split<'a, char> {
+        self.rest.split('/')
+    }
 }
 
 /// Every `%` starts a well-formed escape of something other than `%`, `/`,
@@ -272,6 +350,80 @@ mod tests {
 
     fn name(c: &Catalog, path: &str) -> Option<String> {
         c.resolve(path).ok().flatten().map(|r| r.name.clone())
+    }
+
+    /// The index finds what a scan of every pattern in order finds, for
+    /// catalogs with literals, `*` and `**` at every depth and paths that
+    /// match several patterns, one or none.
+    #[test]
+    fn the_index_finds_what_a_scan_finds() {
+        let scan = |c: &Catalog, path: &str| -> Option<String> {
+            let segs: Vec<&str> = check_path(path).ok()?.segments().collect();
+            c.patterns
+                .iter()
+                .find(|(pat, _)| matches(pat, &segs))
+                .map(|(_, i)| c.resources[*i].name.clone())
+        };
+        let routes = [
+            "/a",
+            "/a/**",
+            "/a/b",
+            "/a/*",
+            "/a/*/c",
+            "/a/b/**",
+            "/*/b",
+            "/**",
+            "/a/b/c/d",
+            "/x/*/y/**",
+            "/x/y",
+            "/a/*/c/**",
+            "/b/**",
+        ];
+        let segs = ["a", "b", "c", "d", "x", "y", "zz"];
+        // Every run of up to four segments over the alphabet above.
+        let mut paths = vec!["/".to_owned()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for p in &frontier {
+                for s in segs {
+                    next.push(format!("{p}/{s}"));
+                }
+            }
+            paths.extend(next.iter().cloned());
+            frontier = next;
+        }
+        // Catalogs of each window of the routes, one resource per route.
+        for start in 0..routes.len() {
+            for len in 1..=routes.len() - start {
+                let c = Catalog::new(
+                    routes[start..start + len]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| Resource {
+                            name: format!("r{i}"),
+                            level: Level::Org,
+                            description: String::new(),
+                            routes: vec![(*r).to_owned()],
+                        })
+                        .collect(),
+                )
+                .unwrap();
+                for p in &paths {
+                    assert_eq!(
+                        name(&c, p),
+                        scan(&c, p),
+                        "{p} in {:?}",
+                        &routes[start..start + len]
+                    );
+                }
+            }
+        }
+        let c = Catalog::default_catalog();
+        for r in c.resources().iter().flat_map(|r| &r.routes) {
+            let p = r.replace("**", "x/y").replace('*', "z");
+            assert_eq!(name(&c, &p), scan(&c, &p), "{p}");
+        }
     }
 
     #[test]
@@ -346,7 +498,10 @@ mod tests {
         ] {
             assert_eq!(c.resolve(p).err(), Some(AmbiguousPath), "{p}");
         }
-        assert_eq!(check_path("/api/v1/invoices/a%20b%C3%A9"), Ok(()));
+        assert_eq!(
+            check_path("/api/v1/invoices/a%20b%C3%A9/").map(|p| p.as_str()),
+            Ok("/api/v1/invoices/a%20b%C3%A9/")
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use keygate_core::catalog::CheckedPath;
 
-use crate::gateway::request;
 use crate::http::error::{ApiError, proof_message, rate_limit_headers};
 use crate::service::tokens::{self, Allowed, Denied, DpopRefusal, Identity, Presented};
 use crate::state::app::App;
@@ -25,7 +25,6 @@ fn denied(app: &App, d: Denied) -> ApiError {
         Denied::Unauthenticated => ApiError::BadToken,
         Denied::Unavailable => tokens::stale_cache().into(),
         Denied::Forbidden => ApiError::Forbidden("the token's scope does not allow this request"),
-        Denied::AmbiguousPath => request::invalid_path(),
         Denied::RateLimited {
             client_id,
             org_id,
@@ -97,7 +96,7 @@ pub async fn check(
     app: &App,
     headers: &HeaderMap,
     method: &str,
-    path: &str,
+    path: CheckedPath<'_>,
     ip: Option<IpAddr>,
 ) -> Result<Allowed, ApiError> {
     let presented = presented(headers)?;

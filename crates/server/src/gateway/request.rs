@@ -2,7 +2,7 @@
 //! and at every forward-auth endpoint: a real method and a path that every
 //! server behind Keygate reads the way the scope check does.
 
-use keygate_core::catalog;
+use keygate_core::catalog::{self, CheckedPath};
 
 use crate::http::error::ApiError;
 
@@ -27,14 +27,13 @@ pub fn method(method: &str, source: Option<&'static str>) -> Result<(), ApiError
 /// anywhere in it (a `#` ends the path for one server and not for another:
 /// `/invoices/list#/../../balances` is `/invoices/list` to the check and
 /// `/balances` upstream), or a path `catalog::check_path` refuses. The query's
-/// contents are not judged otherwise. Returns the path.
-pub fn path(target: &str) -> Result<&str, ApiError> {
+/// contents are not judged otherwise. Returns the path, checked.
+pub fn path(target: &str) -> Result<CheckedPath<'_>, ApiError> {
     if target.bytes().any(|b| b == b'#' || b <= b' ' || b == 0x7f) {
         return Err(invalid_path());
     }
     let path = target.split('?').next().unwrap_or(target);
-    catalog::check_path(path).map_err(|_| invalid_path())?;
-    Ok(path)
+    catalog::check_path(path).map_err(|_| invalid_path())
 }
 
 pub fn invalid_path() -> ApiError {
@@ -62,7 +61,9 @@ mod tests {
     #[test]
     fn a_raw_hash_space_or_control_character_anywhere_is_refused() {
         assert_eq!(
-            path("/api/v1/invoices/list?x=a%23b").ok(),
+            path("/api/v1/invoices/list?x=a%23b")
+                .ok()
+                .map(|p| p.as_str()),
             Some("/api/v1/invoices/list")
         );
         for t in [

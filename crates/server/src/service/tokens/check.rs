@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use keygate_core::catalog::AmbiguousPath;
+use keygate_core::catalog::CheckedPath;
 use keygate_core::crypto::sha256;
 use keygate_core::dpop::ProofError;
 use keygate_core::permission::scope_allows;
@@ -46,8 +46,6 @@ pub enum Denied {
     Unauthenticated,
     /// A valid token without the permission, or a path no resource covers: 403.
     Forbidden,
-    /// A path that could be read two ways: 400.
-    AmbiguousPath,
     /// The credential cache may be stale and cannot be confirmed current: 503.
     Unavailable,
     /// A valid token whose key used up its rate limit for this window: 429.
@@ -266,7 +264,7 @@ pub async fn check(
     app: &App,
     presented: Presented<'_>,
     method: &str,
-    path: &str,
+    path: CheckedPath<'_>,
     ip: Option<IpAddr>,
 ) -> Result<Allowed, Denied> {
     let (identity, cred) = match authenticated(app, presented.token()).await {
@@ -291,7 +289,7 @@ pub async fn check(
         (None, Presented::Dpop { .. }) => return Err(Denied::Dpop(DpopRefusal::Token)),
         (Some(cnf), Presented::Dpop { token, proof }) => {
             let proof = proof.ok_or(Denied::Dpop(DpopRefusal::Proof(None)))?;
-            dpop::use_proof(app, proof, method, path, token, &cnf.jkt)
+            dpop::use_proof(app, proof, method, path.as_str(), token, &cnf.jkt)
                 .await
                 .map_err(|e| Denied::Dpop(DpopRefusal::Proof(Some(e))))?;
         }
@@ -329,13 +327,9 @@ fn authorize(
     identity: &Identity,
     cred: &crate::state::cache::Credential,
     method: &str,
-    path: &str,
+    path: CheckedPath<'_>,
 ) -> Result<Option<RateLimitStatus>, Denied> {
-    let resource = match app.catalog.resolve(path) {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(Denied::Forbidden),
-        Err(AmbiguousPath) => return Err(Denied::AmbiguousPath),
-    };
+    let resource = app.catalog.resolve_checked(path).ok_or(Denied::Forbidden)?;
     // The target account was checked against the key's organization at login,
     // and accounts never move between organizations. A narrowed token is held
     // to its own scope too (the key's current one still limits it).
