@@ -1,14 +1,14 @@
 //! The HTTP/1 server loop under the router (instead of `axum::serve`, which
-//! cannot be configured): hyper's own limits are set above Keygate's, so
-//! requests with more headers than allowed still reach `http::header_limit`
-//! and get the documented JSON 431 instead of hyper's empty one.
+//! cannot be configured): hyper's limit on the size of a request head is set
+//! above Keygate's, so larger heads still reach `http::header_limit` and get
+//! the documented JSON 431 instead of hyper's empty one.
 //!
 //! Some limits hyper keeps for itself: a request target of 65,535 bytes or
 //! more cannot be held by `http::Uri`, and a head over `HYPER_MAX_BUF` or with
-//! more than `HYPER_MAX_HEADERS` fields is refused while parsing. hyper then
-//! writes a bodyless 414 or 431 and closes. `EdgeIo` sees that answer go out
-//! and writes the JSON one of `http::error` in its place, so every length
-//! over the limit gets the same documented body.
+//! more than 100 fields (hyper's default, Keygate's own `MAX_HEADERS`) is
+//! refused while parsing. hyper then writes a bodyless 414 or 431 and closes.
+//! `EdgeIo` sees that answer go out and writes the JSON one of `http::error`
+//! in its place, so every length over the limit gets the same documented body.
 //!
 //! Connections are served on lanes, one thread per core, each with a
 //! single-threaded runtime of its own, so that nothing of a request crosses
@@ -33,9 +33,12 @@ use tower::ServiceExt;
 
 use crate::middleware::cookies::ServedOverTls;
 
-/// hyper refuses a request head beyond these on its own (431, no body);
-/// `http::layers::HEADER_LIMIT` and `MAX_HEADERS` refuse with JSON well before.
-const HYPER_MAX_HEADERS: usize = 1000;
+/// hyper refuses a request head beyond this on its own (431, no body);
+/// `http::layers::HEADER_LIMIT` refuses with JSON well before. Its limit on
+/// the number of fields stays at its default, 100 (`http::layers::MAX_HEADERS`
+/// too): with any other value set, hyper allocates and frees two arrays of
+/// that many slots for every request it parses (64 KB for 1,000), where its
+/// default ones live on the stack.
 const HYPER_MAX_BUF: usize = 256 * 1024;
 
 /// A TLS handshake not done by then is dropped.
@@ -213,10 +216,7 @@ where
     S::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .max_headers(HYPER_MAX_HEADERS)
-        .max_buf_size(HYPER_MAX_BUF);
+    builder.timer(TokioTimer::new()).max_buf_size(HYPER_MAX_BUF);
     let conn = builder
         .serve_connection(TokioIo::new(EdgeIo::new(io)), TowerToHyperService::new(svc))
         .with_upgrades();

@@ -78,11 +78,14 @@ fn without_token(path: &str) -> String {
 
 /// Request headers larger than this in total (names, values and the `: ` and
 /// CRLF around them) are refused with 431 `headers_too_large`. hyper's own
-/// limits (`cmd/listen.rs`: 256 KiB of head, 1000 headers) sit above these and
-/// answer without a body; everything between reaches this check and gets JSON.
+/// limit on a head's size (`cmd/listen.rs`: 256 KiB) sits above it; anything
+/// between reaches this check and gets JSON, and `cmd/listen.rs` writes the
+/// same JSON in place of hyper's empty 431 beyond it.
 pub const HEADER_LIMIT: usize = 32 * 1024;
 
-/// More request header fields than this are refused the same way.
+/// More request header fields than this are refused the same way. Over
+/// HTTP/1 hyper counts them first, at the same limit (its default), and
+/// `cmd/listen.rs` answers with this check's JSON 431 in place of hyper's.
 pub const MAX_HEADERS: usize = 100;
 
 /// Longest request target (path and query) accepted: 414 `uri_too_long`.
@@ -126,9 +129,9 @@ fn header_limit(req: &Request) -> Option<Response> {
 /// `x-request-id` or made here, current for the whole request (a span with
 /// field `request_id` around every log line, and the task-local that 5xx
 /// bodies read their `trace_id` from), and returned as `x-request-id`.
-async fn headers_and_log(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn headers_and_log(State(app): State<AppState>, req: Request, next: Next) -> Response {
     // One value for the request, the task-local and the answer (clones share it).
-    let id = request_id::of_request(req.headers_mut());
+    let id = request_id::of_request(req.headers());
     let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
     let mut resp =
         request_id::scope(id.clone(), log_request(&app, req, next).instrument(span)).await;
