@@ -241,11 +241,12 @@ async fn proxy_inner(
     let upstream = gw.upstream.as_deref().ok_or(ApiError::BadGateway(
         "no upstream is configured (keygate serve --upstream URL)",
     ))?;
-    let uri = format!("{}{}", upstream.base, path_and_query)
-        .parse::<Uri>()
-        .map_err(|_| {
-            ApiError::BadRequest("invalid_path", "the request URI cannot be forwarded".into())
-        })?;
+    let mut target = String::with_capacity(upstream.base.len() + path_and_query.len());
+    target.push_str(&upstream.base);
+    target.push_str(path_and_query);
+    let uri = Uri::try_from(target).map_err(|_| {
+        ApiError::BadRequest("invalid_path", "the request URI cannot be forwarded".into())
+    })?;
     let (mut parts, body) = req.into_parts();
     let host = upstream_headers::requested_host(&parts.uri, &parts.headers);
     let h = &mut parts.headers;

@@ -7,24 +7,29 @@
 //! proxied request.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Names listed in `Connection` go too; nothing is copied when there is none.
+    // Most messages have none: one look at each name, and nothing removed,
+    // hashed or copied (this runs twice on every proxied request).
+    if !h.keys().any(|n| HOP_BY_HOP.contains(n)) {
+        return;
+    }
+    // Names listed in `Connection` go too.
     if h.contains_key(header::CONNECTION) {
         let listed: Vec<String> = h
             .get_all(header::CONNECTION)
@@ -37,7 +42,7 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
             h.remove(name.as_str());
         }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         h.remove(name);
     }
 }
@@ -172,37 +177,97 @@ pub fn set_forwarded(
     host: Option<HeaderValue>,
     tls: bool,
 ) {
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     let proto = if tls { "https" } else { "http" };
+    // Written piece by piece: this runs on every proxied request, and the
+    // address is written once, for both headers.
     let mut forwarded = String::with_capacity(64);
     if let Some(ip) = client {
+        let (open, close) = match ip {
+            IpAddr::V4(_) => ("for=", ";"),
+            IpAddr::V6(_) => ("for=\"[", "]\";"),
+        };
+        forwarded.push_str(open);
+        let start = forwarded.len();
         match ip {
-            IpAddr::V4(v4) => {
-                let _ = write!(forwarded, "for={v4};");
-            }
+            IpAddr::V4(v4) => push_ipv4(&mut forwarded, v4),
             IpAddr::V6(v6) => {
-                let _ = write!(forwarded, "for=\"[{v6}]\";");
+                let _ = write!(forwarded, "{v6}");
             }
         }
-        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
-            h.insert("x-forwarded-for", v);
+        if let Ok(v) = HeaderValue::from_str(&forwarded[start..]) {
+            h.insert(X_FORWARDED_FOR, v);
         }
+        forwarded.push_str(close);
     }
     if let Some(host) = host {
         if let Ok(s) = host.to_str() {
-            let _ = write!(forwarded, "host=\"{s}\";");
+            forwarded.push_str("host=\"");
+            forwarded.push_str(s);
+            forwarded.push_str("\";");
         }
-        h.insert("x-forwarded-host", host);
+        h.insert(X_FORWARDED_HOST, host);
     }
-    let _ = write!(forwarded, "proto={proto}");
-    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    forwarded.push_str("proto=");
+    forwarded.push_str(proto);
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Ok(v) = HeaderValue::from_str(&forwarded) {
         h.insert(header::FORWARDED, v);
+    }
+}
+
+/// `a.b.c.d`, as `Display` writes it, without the formatting machinery.
+fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
+    for (i, n) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if n >= 100 {
+            out.push(char::from(b'0' + n / 100));
+        }
+        if n >= 10 {
+            out.push(char::from(b'0' + n / 10 % 10));
+        }
+        out.push(char::from(b'0' + n % 10));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_with_those_connection_names() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, X-Secret-Hop"),
+            ("connection", "x-other"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic eA=="),
+            ("x-secret-hop", "1"),
+            ("x-other", "2"),
+            ("x-kept", "3"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"]);
+        // Without any hop-by-hop header, nothing changes.
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        h.insert(
+            HeaderName::from_static("x-secret-hop"),
+            HeaderValue::from_static("1"),
+        );
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2);
+    }
 
     #[test]
     fn what_only_keygate_says_is_spoofable_in_every_spelling() {
@@ -295,6 +360,26 @@ mod tests {
             h["forwarded"],
             "for=\"[2001:db8::7]\";host=\"api.example.com:8443\";proto=https"
         );
+        // IPv4, written without `Display`, reads as `Display` writes it.
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "127.0.0.1",
+            "10.0.100.9",
+            "1.20.199.3",
+            "100.99.10.9",
+        ] {
+            let mut h = HeaderMap::new();
+            set_forwarded(&mut h, ip.parse().ok(), None, false);
+            assert_eq!(h["x-forwarded-for"], ip);
+            assert_eq!(h["x-forwarded-proto"], "http");
+            assert_eq!(h["forwarded"], format!("for={ip};proto=http").as_str());
+            assert!(h.get("x-forwarded-host").is_none());
+        }
+        let mut h = HeaderMap::new();
+        set_forwarded(&mut h, None, None, false);
+        assert_eq!(h["forwarded"], "proto=http");
+        assert!(h.get("x-forwarded-for").is_none());
         let uri: Uri = "/x".parse().unwrap();
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("a.test, evil.test"));
