@@ -179,8 +179,11 @@ async fn log_request(app: &AppState, req: Request, next: Next) -> Response {
         ),
     ];
     for (name, value) in defaults {
-        if (!proxied || name == header::X_CONTENT_TYPE_OPTIONS) && !h.contains_key(&name) {
-            h.insert(name, HeaderValue::from_static(value));
+        // One lookup each: a surface's own value is kept.
+        if (!proxied || name == header::X_CONTENT_TYPE_OPTIONS)
+            && let header::Entry::Vacant(slot) = h.entry(name)
+        {
+            slot.insert(HeaderValue::from_static(value));
         }
     }
     if let Some(group) = group {

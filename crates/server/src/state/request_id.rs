@@ -75,13 +75,19 @@ pub fn new_header() -> HeaderValue {
 }
 
 fn new_bytes() -> [u8; LEN] {
-    static PREFIX: OnceLock<u64> = OnceLock::new();
+    // The prefix and its digits, made once.
+    static PREFIX: OnceLock<(u64, [u8; LEN / 2])> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(|| u64::from_le_bytes(random_bytes::<8>()));
+    let (prefix, digits) = PREFIX.get_or_init(|| {
+        let prefix = u64::from_le_bytes(random_bytes::<8>());
+        let mut digits = [0u8; LEN / 2];
+        put_base62(&mut digits, prefix);
+        (prefix, digits)
+    });
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut id = [0u8; LEN];
     let (a, b) = id.split_at_mut(LEN / 2);
-    put_base62(a, prefix);
+    a.copy_from_slice(digits);
     put_base62(b, mix(n ^ prefix.rotate_left(29)));
     id
 }
