@@ -58,7 +58,7 @@ impl Digest {
         }
         let mut out = [0u8; 32];
         for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-            *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+            *o = hex_byte(pair)?;
         }
         Some(Digest(out))
     }
@@ -129,9 +129,12 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    s.chunks_exact(2)
-        .map(|pair| Some((nibble(pair[0])? << 4) | nibble(pair[1])?))
-        .collect()
+    s.chunks_exact(2).map(hex_byte).collect()
+}
+
+/// The byte two hex digits write.
+fn hex_byte(pair: &[u8]) -> Option<u8> {
+    Some((nibble(pair[0])? << 4) | nibble(pair[1])?)
 }
 
 /// One hex digit's value (either case).

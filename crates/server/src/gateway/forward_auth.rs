@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::check::{allowed_headers, check};
 use super::request;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ANSWER_HEADERS, ApiError, ErrorBody};
 use crate::middleware::access::ClientAddr;
 use crate::middleware::headers;
 use crate::state::app::{App, AppState};
@@ -217,9 +217,7 @@ async fn decide(
     let path = request::path(uri)?;
     let allowed = check(app, h, method, path, client.ip()?).await?;
     let mut resp = StatusCode::OK.into_response();
-    // Room for every header of the answer at once (identity, rate limit, the
-    // common layers' security headers and request id): one allocation.
-    resp.headers_mut().reserve(16);
+    resp.headers_mut().reserve(ANSWER_HEADERS);
     allowed_headers(&allowed, resp.headers_mut());
     Ok(resp)
 }

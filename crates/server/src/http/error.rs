@@ -25,16 +25,18 @@ mod status;
 
 pub use headers::{quota_headers, rate_limit_headers};
 
+/// Room for every header of a hot-path answer (identity, rate limit, the
+/// common layers' security headers and request id), reserved at once: one
+/// allocation, where growing as they come was three.
+pub const ANSWER_HEADERS: usize = 16;
+
 /// An answer whose JSON body is already written (into a buffer of its size,
 /// on the hot path: the login's and introspection's answers).
 pub fn json_bytes(status: axum::http::StatusCode, body: Vec<u8>) -> axum::response::Response {
     let mut resp = axum::response::Response::new(axum::body::Body::from(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    // Room for every header of the answer at once (the common layers'
-    // security headers and request id, a rate limit's): one allocation, where
-    // growing as they come was three.
-    h.reserve(16);
+    h.reserve(ANSWER_HEADERS);
     h.insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),

@@ -56,10 +56,7 @@ pub async fn login(State(app): State<AppState>, client: ClientAddr, req: Request
     // the address is written on the stack, the user agent borrowed.
     let (parts, _) = req.into_parts();
     let resp = match client.ip() {
-        Ok(ip) => match issue(&app, ip, &parts.headers).await {
-            Ok(answer) => answer.into_response(),
-            Err(e) => e.into_response(),
-        },
+        Ok(ip) => issue(&app, ip, &parts.headers).await.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     };
     app.metrics
