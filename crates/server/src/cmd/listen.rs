@@ -21,8 +21,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -52,9 +54,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections are served on `lanes` threads of their own, each a
 /// single-threaded runtime (see [`Lane`]); this task only accepts them and
 /// hands them out in turn.
-pub async fn serve(
+pub async fn serve<S: Served>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     tls: Option<TlsAcceptor>,
     lanes: usize,
     shutdown: impl Future<Output = ()>,
@@ -92,6 +94,32 @@ pub async fn serve(
     Ok(())
 }
 
+/// What `serve` serves: a `Router`, or the common layers around one
+/// (`http::layers::Common`).
+pub trait Served:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Served for S where
+    S: tower::Service<
+            Request<Incoming>,
+            Response = Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// One thread serving the connections handed to it, on a single-threaded
 /// runtime of its own.
 ///
@@ -116,9 +144,9 @@ struct Lane {
 }
 
 impl Lane {
-    fn start(
+    fn start<S: Served>(
         i: usize,
-        router: Router,
+        router: S,
         tls: Option<TlsAcceptor>,
         stop: tokio::sync::watch::Receiver<()>,
     ) -> std::io::Result<Lane> {
@@ -155,9 +183,9 @@ impl Lane {
 
 /// The connections of one lane, each a task of the lane's runtime, until no
 /// more come and every one has finished.
-async fn serve_lane(
+async fn serve_lane<S: Served>(
     mut taken: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
-    router: Router,
+    router: S,
     tls: Option<TlsAcceptor>,
     stop_rx: tokio::sync::watch::Receiver<()>,
 ) {

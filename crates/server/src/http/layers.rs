@@ -4,13 +4,18 @@
 //! security headers, the request id, the request log and the request metrics.
 //! They answer with the JSON API's `ApiError`, so they live in `http`.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tower::{Layer as _, Service, ServiceExt as _};
 
 use tracing::Instrument;
 
@@ -25,11 +30,42 @@ use crate::state::request_id;
 /// What every surface's answers get, put around the composed router by
 /// `serve`: the body limit, the JSON answer to a wrong method, the security
 /// headers, the request id, the request log and the request metrics.
-pub fn common_layers(router: Router, app: AppState) -> Router {
-    router
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(app, headers_and_log))
+pub fn common_layers(router: Router, app: AppState) -> Common {
+    Common {
+        app,
+        router: router.method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed }),
+    }
+}
+
+/// The common layers as one service around the whole router, which
+/// `cmd::listen` serves. Put on the router with `Router::layer` (axum's
+/// `from_fn` and `DefaultBodyLimit`), they wrapped every route instead: each
+/// request then cloned the boxed services of its route's stack (eight
+/// allocations) and boxed three futures more. Here a request boxes one, and
+/// the router (an `Arc`) is cloned, not copied.
+#[derive(Clone)]
+pub struct Common {
+    app: AppState,
+    router: Router,
+}
+
+impl<B> Service<axum::http::Request<B>> for Common
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let (app, router) = (self.app.clone(), self.router.clone());
+        Box::pin(async move { Ok(headers_and_log(app, req.map(Body::new), router).await) })
+    }
 }
 
 /// A request whose body was cut off or broken: 408 (too slow) or 400
@@ -129,28 +165,33 @@ fn header_limit(req: &Request) -> Option<Response> {
 /// `x-request-id` or made here, current for the whole request (a span with
 /// field `request_id` around every log line, and the task-local that 5xx
 /// bodies read their `trace_id` from), and returned as `x-request-id`.
-async fn headers_and_log(State(app): State<AppState>, req: Request, next: Next) -> Response {
+async fn headers_and_log(app: AppState, req: Request, router: Router) -> Response {
     // One value for the request, the task-local and the answer (clones share it).
     let id = request_id::of_request(req.headers());
     let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
     let mut resp =
-        request_id::scope(id.clone(), log_request(&app, req, next).instrument(span)).await;
+        request_id::scope(id.clone(), log_request(&app, req, router).instrument(span)).await;
     resp.headers_mut().insert(request_id::HEADER, id);
     resp
 }
 
-async fn log_request(app: &AppState, req: Request, next: Next) -> Response {
+async fn log_request(app: &AppState, req: Request, router: Router) -> Response {
     let metrics = &app.metrics;
     let started = Instant::now();
     let path = req.uri().path();
     let group = metrics.enabled().then(|| Group::of_path(path));
-    // Token checks and proxied calls log at debug level; when that is off (the
-    // default) nothing about them is copied or formatted.
+    // Token checks and proxied calls log at debug level, the rest at info;
+    // when that level is off (debug is, by default) nothing about the
+    // request is copied or formatted.
     let hot = path.starts_with("/api/") || path.starts_with("/auth/");
     // Proxied answers are the upstream's own; only sniffing is switched off.
     let proxied = path.starts_with("/api/") && path != "/api/v1/authentication/login";
-    let log = (!hot || tracing::enabled!(tracing::Level::DEBUG))
-        .then(|| (req.method().clone(), without_token(path)));
+    let log = if hot {
+        tracing::enabled!(tracing::Level::DEBUG)
+    } else {
+        tracing::enabled!(tracing::Level::INFO)
+    }
+    .then(|| (req.method().clone(), without_token(path)));
     // A body that trickles in is cut off (`body_deadline`); a request
     // without one is left as it is.
     let mut resp = match header_limit(&req) {
@@ -160,7 +201,15 @@ async fn log_request(app: &AppState, req: Request, next: Next) -> Response {
             let (body, body_outcome) = body_deadline::wrap(body, app.settings.body);
             // Kept for the log line of a refused body (a clone of `Bytes`, no copy).
             let uri = body_outcome.as_ref().map(|_| parts.uri.clone());
-            let resp = next.run(Request::from_parts(parts, body)).await;
+            // The limit every body extractor reads (an extension, as
+            // `DefaultBodyLimit` as a layer would set it).
+            let routed = DefaultBodyLimit::max(extract::BODY_LIMIT)
+                .layer(router)
+                .oneshot(Request::from_parts(parts, body));
+            let resp = match routed.await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
             match (body_outcome.and_then(|o| o.fault()), uri) {
                 (Some(fault), Some(uri)) => refused_body(resp, fault, &uri),
                 _ => resp,
