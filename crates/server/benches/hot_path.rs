@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use keygate_core::crypto::{Pepper, random_base62, sha256};
 use keygate_core::token::{Claims, ISSUER, TokenKey, TokenKeys};
 use keygate_core::{ApiKey, Catalog, ClientId, LoginTarget, OrgId};
-use keygate_server::state::cache::{CredentialCache, VerifiedTokens};
+use keygate_server::state::cache::{CredentialCache, VerifiedClaims, VerifiedTokens};
 use keygate_store::KeyCredential;
 
 fn claims() -> Claims {
@@ -80,7 +80,7 @@ fn hot_path(c: &mut Criterion) {
     });
 
     let tokens = VerifiedTokens::default();
-    let cl = Arc::new(cl);
+    let cl = Arc::new(VerifiedClaims::new(cl));
     for _ in 0..1000 {
         let t = keys.sign(&claims());
         // Kept from the second verification on.

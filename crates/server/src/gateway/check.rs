@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName};
 use keygate_core::catalog::CheckedPath;
 
 use crate::http::error::{ApiError, proof_message, rate_limit_headers};
@@ -146,17 +146,16 @@ pub fn identity_headers(id: &Identity, h: &mut HeaderMap) {
     const ORG_ID: HeaderName = HeaderName::from_static(ORG_ID_HEADER);
     const ACCOUNT_ID: HeaderName = HeaderName::from_static(ACCOUNT_ID_HEADER);
     const DPOP_JKT: HeaderName = HeaderName::from_static(DPOP_JKT_HEADER);
-    let mut set = |name: HeaderName, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(name, v);
+    // Values made once per token (`VerifiedClaims`): a clone shares them.
+    let c = &id.claims.headers;
+    for (name, value) in [
+        (CLIENT_ID, &c.client_id),
+        (ORG_ID, &c.org_id),
+        (ACCOUNT_ID, &c.account_id),
+        (DPOP_JKT, &c.dpop_jkt),
+    ] {
+        if let Some(v) = value {
+            h.insert(name, v.clone());
         }
-    };
-    set(CLIENT_ID, id.client_id());
-    set(ORG_ID, id.org_id().as_str());
-    if let Some(a) = id.account_id() {
-        set(ACCOUNT_ID, a.as_str());
-    }
-    if let Some(cnf) = &id.claims.cnf {
-        set(DPOP_JKT, &cnf.jkt);
     }
 }

@@ -39,7 +39,7 @@ mod verified;
 pub use credential::Credential;
 pub use freshness::Freshness;
 pub use sharded::{FastHasher, shard_index};
-pub use verified::VerifiedTokens;
+pub use verified::{VerifiedClaims, VerifiedTokens};
 
 use sharded::Sharded;
 

@@ -15,6 +15,7 @@ use keygate_core::{Access, AccountId, ClientId, OrgId};
 
 use crate::service::dpop;
 use crate::state::app::App;
+use crate::state::cache::VerifiedClaims;
 use crate::state::clock::now_ms;
 use crate::state::rate_limits::RateLimitStatus;
 use crate::state::usage::Reason;
@@ -22,10 +23,11 @@ use crate::state::usage::Reason;
 use super::fresh::fresh;
 
 /// Who a valid token speaks for. Its claims are as cached: `jti` is empty,
-/// and so is `scope` unless the token was narrowed (see `verified_claims`).
+/// and so is `scope` unless the token was narrowed (see `verified_claims`);
+/// beside them, the values of its identity headers.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    pub claims: Arc<Claims>,
+    pub claims: Arc<VerifiedClaims>,
 }
 
 impl Identity {
@@ -133,7 +135,7 @@ pub async fn authenticate(
 /// the key it names and the usage reason to count.
 struct Refused {
     denied: Denied,
-    key: Option<(Arc<Claims>, Reason)>,
+    key: Option<(Arc<VerifiedClaims>, Reason)>,
 }
 
 impl From<Denied> for Refused {
@@ -187,7 +189,7 @@ async fn authenticated(
 #[inline]
 fn usable(
     app: &App,
-    claims: Arc<Claims>,
+    claims: Arc<VerifiedClaims>,
     cred: Arc<crate::state::cache::Credential>,
 ) -> Result<(Identity, Arc<crate::state::cache::Credential>), Refused> {
     if app.cache.is_suspended(&cred.org_id) {
@@ -217,7 +219,7 @@ fn refusal_reason(app: &App, claims: &Claims) -> Reason {
 
 /// The signature, checked once per token and cached. Expiry is the caller's
 /// to check, so that an expired token is still known by its key (for usage).
-fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
+fn verified_claims(app: &App, token: &str) -> Result<Arc<VerifiedClaims>, Denied> {
     let digest = sha256(token.as_bytes());
     let claims = match app.cache.verified_tokens().get(&digest) {
         Some(c) => c,
@@ -234,7 +236,7 @@ fn verified_claims(app: &App, token: &str) -> Result<Arc<Claims>, Denied> {
                 c.scope = String::new();
             }
             c.jti = String::new();
-            let c = Arc::new(c);
+            let c = Arc::new(VerifiedClaims::new(c));
             app.cache.verified_tokens().verified(digest, &c);
             c
         }

@@ -1,11 +1,59 @@
 //! Tokens whose signature was already verified: `VerifiedTokens`, a bounded
-//! map beside the cache's keys.
+//! map beside the cache's keys, of `VerifiedClaims`.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::http::HeaderValue;
 use keygate_core::crypto::Digest;
 use keygate_core::token::Claims;
+
+/// A token's claims, its signature verified, and who it speaks for as the
+/// values of the `x-keygate-*` headers an allowed check answers with
+/// (`gateway::check::identity_headers`).
+#[derive(Debug)]
+pub struct VerifiedClaims {
+    claims: Claims,
+    pub headers: IdentityValues,
+}
+
+/// The values of a token's identity headers, made once per token: copying
+/// them from the claims was three allocations per check. A clone of one
+/// shares its bytes.
+#[derive(Debug)]
+pub struct IdentityValues {
+    pub client_id: Option<HeaderValue>,
+    pub org_id: Option<HeaderValue>,
+    pub account_id: Option<HeaderValue>,
+    /// The thumbprint of a DPoP-bound token's key.
+    pub dpop_jkt: Option<HeaderValue>,
+}
+
+impl VerifiedClaims {
+    /// `claims` of a token whose signature was just verified.
+    pub fn new(claims: Claims) -> VerifiedClaims {
+        // Ids are base62 and thumbprints base64url: always a valid value.
+        let value = |v: &str| HeaderValue::from_str(v).ok();
+        VerifiedClaims {
+            headers: IdentityValues {
+                client_id: value(claims.sub.as_str()),
+                org_id: value(claims.org_id.as_str()),
+                account_id: claims.account_id.as_ref().and_then(|a| value(a.as_str())),
+                dpop_jkt: claims.cnf.as_ref().and_then(|c| value(&c.jkt)),
+            },
+            claims,
+        }
+    }
+}
+
+impl Deref for VerifiedClaims {
+    type Target = Claims;
+
+    fn deref(&self) -> &Claims {
+        &self.claims
+    }
+}
 
 use super::sharded::{SHARDS, Sharded};
 
@@ -22,7 +70,7 @@ use super::sharded::{SHARDS, Sharded};
 /// to a colliding token costs one more verification, never a wrong answer:
 /// only verified claims are ever kept.
 pub struct VerifiedTokens {
-    map: Sharded<Digest, Arc<Claims>>,
+    map: Sharded<Digest, Arc<VerifiedClaims>>,
     seen: Box<[AtomicU64]>,
 }
 
@@ -40,12 +88,12 @@ impl Default for VerifiedTokens {
 }
 
 impl VerifiedTokens {
-    pub fn get(&self, digest: &Digest) -> Option<Arc<Claims>> {
+    pub fn get(&self, digest: &Digest) -> Option<Arc<VerifiedClaims>> {
         self.map.get(digest)
     }
 
     /// Keeps `claims` (just verified) if this token was verified before.
-    pub fn verified(&self, digest: Digest, claims: &Arc<Claims>) {
+    pub fn verified(&self, digest: Digest, claims: &Arc<VerifiedClaims>) {
         let d = &digest.0;
         let slot = u16::from_le_bytes([d[16], d[17]]) as usize % SEEN_SLOTS;
         let fingerprint =
@@ -68,8 +116,8 @@ mod tests {
     use keygate_core::token::ISSUER;
     use keygate_core::{ClientId, OrgId};
 
-    fn claims() -> Arc<Claims> {
-        Arc::new(Claims {
+    fn claims() -> Arc<VerifiedClaims> {
+        Arc::new(VerifiedClaims::new(Claims {
             iss: ISSUER.into(),
             sub: ClientId::generate(),
             org_id: OrgId::generate(),
@@ -81,7 +129,7 @@ mod tests {
             jti: String::new(),
             narrowed: false,
             cnf: None,
-        })
+        }))
     }
 
     #[test]
