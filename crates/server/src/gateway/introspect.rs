@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use keygate_core::crypto::sha256;
+use keygate_core::crypto::{Digest, sha256};
 use serde::Serialize;
 
 use crate::http::error::{ApiError, ErrorBody, json_bytes};
@@ -142,8 +142,9 @@ async fn answer(
         allowed_networks: cred.allowed_networks.as_ref().map(|n| n.to_strings()),
     };
     // Written into a buffer of about the answer's size (axum's `Json` starts
-    // at 128 bytes and grows it several times).
-    let mut body = Vec::with_capacity(256 + out.scope.len());
+    // at 128 bytes and grows it several times; an answer without its scope is
+    // about 400 bytes, more with a rate limit and networks).
+    let mut body = Vec::with_capacity(512 + out.scope.len());
     serde_json::to_writer(&mut body, &out).map_err(|e| {
         ApiError::Internal(format!("the introspection answer: {e}")).into_response()
     })?;
@@ -242,21 +243,37 @@ fn challenge(mut resp: Response) -> Response {
 }
 
 fn introspection_caller_ok(app: &App, authorization: Option<&HeaderValue>) -> bool {
-    let Some(secret) = &app.settings.introspection_secret else {
-        return false;
-    };
-    let password = authorization
+    app.settings
+        .introspection_secret
+        .as_ref()
+        .is_some_and(|secret| basic_password_is(authorization, secret))
+}
+
+/// Whether `authorization` is HTTP Basic with any user name and the password
+/// whose SHA-256 is `secret`.
+fn basic_password_is(authorization: Option<&HeaderValue>, secret: &Digest) -> bool {
+    let Some(encoded) = authorization
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(_, p)| p.to_owned()));
-    match password {
-        Some(p) => sha256(p.as_bytes()).ct_eq(secret),
+    else {
+        return false;
+    };
+    // Decoded on the stack when it fits (every usual secret does), so asking
+    // costs no allocation.
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let mut buf = [0u8; 256];
+    let decoded = match engine.decode_slice(encoded.trim(), &mut buf) {
+        Ok(n) => Cow::Borrowed(&buf[..n]),
+        Err(_) => match engine.decode(encoded.trim()) {
+            Ok(v) => Cow::Owned(v),
+            Err(_) => return false,
+        },
+    };
+    match std::str::from_utf8(&decoded)
+        .ok()
+        .and_then(|pair| pair.split_once(':'))
+    {
+        Some((_, password)) => sha256(password.as_bytes()).ct_eq(secret),
         None => false,
     }
 }
@@ -264,6 +281,42 @@ fn introspection_caller_ok(app: &App, authorization: Option<&HeaderValue>) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The password is read on the stack or, when longer than its buffer,
+    /// from the heap: either way only the right one passes.
+    #[test]
+    fn the_basic_password_is_checked_however_long() {
+        let basic = |pair: &[u8]| {
+            let v = base64::engine::general_purpose::STANDARD.encode(pair);
+            HeaderValue::from_str(&format!("Basic {v}")).unwrap()
+        };
+        for password in ["s3cret", &"long-secret-".repeat(40)] {
+            let secret = sha256(password.as_bytes());
+            let right = basic(format!("rs:{password}").as_bytes());
+            assert!(basic_password_is(Some(&right), &secret), "{password}");
+            let wrong = basic(format!("rs:{password}x").as_bytes());
+            assert!(!basic_password_is(Some(&wrong), &secret));
+            let nameless = basic(password.as_bytes());
+            assert!(!basic_password_is(Some(&nameless), &secret), "no colon");
+        }
+        let secret = sha256(b"s3cret");
+        assert!(!basic_password_is(None, &secret));
+        for v in [
+            "Basic !!!",
+            "Bearer cnM6czNjcmV0",
+            "Basic ",
+            "basic cnM6czNjcmV0",
+        ] {
+            let v = HeaderValue::from_str(v).unwrap();
+            assert!(!basic_password_is(Some(&v), &secret), "{v:?}");
+        }
+        let v = HeaderValue::from_str("Basic cnM6czNjcmV0").unwrap();
+        assert!(basic_password_is(Some(&v), &secret), "rs:s3cret");
+        assert!(
+            !basic_password_is(Some(&basic(b"r\xffs:s3cret")), &secret),
+            "not UTF-8"
+        );
+    }
 
     /// The form split in place reads what `form_urlencoded` reads.
     #[test]
