@@ -201,12 +201,18 @@ async fn log_request(app: &AppState, req: Request, router: Router) -> Response {
             let (body, body_outcome) = body_deadline::wrap(body, app.settings.body);
             // Kept for the log line of a refused body (a clone of `Bytes`, no copy).
             let uri = body_outcome.as_ref().map(|_| parts.uri.clone());
-            // The limit every body extractor reads (an extension, as
-            // `DefaultBodyLimit` as a layer would set it).
-            let routed = DefaultBodyLimit::max(extract::BODY_LIMIT)
-                .layer(router)
-                .oneshot(Request::from_parts(parts, body));
-            let resp = match routed.await {
+            let req = Request::from_parts(parts, body);
+            // The limit every body extractor reads, an extension of the
+            // request; one without a body has nothing to limit.
+            let routed = if body_outcome.is_some() {
+                DefaultBodyLimit::max(extract::BODY_LIMIT)
+                    .layer(router)
+                    .oneshot(req)
+                    .await
+            } else {
+                router.oneshot(req).await
+            };
+            let resp = match routed {
                 Ok(resp) => resp,
                 Err(never) => match never {},
             };
