@@ -171,13 +171,23 @@ async fn serve_answers_on_one_lane_per_core() {
         app.req(Method::GET, "/healthz", None, None).await.status,
         200
     );
-    let before = lanes();
+    // A thread names itself once it runs, so a lane not yet scheduled on a
+    // busy machine has no name for a moment.
     let want: Vec<String> = (0..cores).map(|i| i.to_string()).collect();
-    assert_eq!(
-        before.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-        want,
-        "one lane per core"
-    );
+    let before = eventually(
+        "one lane per core",
+        std::time::Duration::from_secs(10),
+        async || {
+            let named = lanes();
+            let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+            if names == want {
+                Ok(named)
+            } else {
+                Err(format!("lanes {names:?}, want {want:?}"))
+            }
+        },
+    )
+    .await;
     // One client (one keep-alive connection) per lane, all busy at once,
     // until every lane has spent CPU time (ticks of 10 ms) on them.
     let clients: Vec<reqwest::Client> = (0..cores)
