@@ -99,17 +99,19 @@ impl VerifiedTokens {
         // two tokens of the same slot (about one pair among 300 tokens in
         // use) pushed each other out at every use and were verified every
         // time; now that takes both of their slots to be shared.
-        let slots = [
-            u16::from_le_bytes([d[16], d[17]]) as usize % SEEN_SLOTS,
-            u16::from_le_bytes([d[18], d[19]]) as usize % SEEN_SLOTS,
-        ];
+        let first = u16::from_le_bytes([d[16], d[17]]) as usize % SEEN_SLOTS;
+        let second = u16::from_le_bytes([d[18], d[19]]) as usize % SEEN_SLOTS;
         let fingerprint =
             u64::from_le_bytes([d[24], d[25], d[26], d[27], d[28], d[29], d[30], d[31]]);
-        let mut seen = false;
-        for slot in slots {
-            seen |= self.seen[slot].swap(fingerprint, Ordering::Relaxed) == fingerprint;
-        }
-        if !seen {
+        let was = self.seen[first].swap(fingerprint, Ordering::Relaxed);
+        // A token whose two slots are one would otherwise find there what it
+        // has just written, and be kept at its first verification.
+        let was_second = if second == first {
+            was
+        } else {
+            self.seen[second].swap(fingerprint, Ordering::Relaxed)
+        };
+        if was != fingerprint && was_second != fingerprint {
             return;
         }
         let mut map = self.map.write(&digest);
@@ -178,6 +180,12 @@ mod tests {
         }
         assert!(tokens.get(&a).is_some());
         assert!(tokens.get(&b).is_some());
+        // Both slots one: kept from the second verification, not the first.
+        let same = digest(7, 3);
+        tokens.verified(same, &c);
+        assert!(tokens.get(&same).is_none());
+        tokens.verified(same, &c);
+        assert!(tokens.get(&same).is_some());
     }
 
     #[test]
