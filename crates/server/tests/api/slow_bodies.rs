@@ -127,7 +127,7 @@ async fn slow_short_and_unfinished_bodies_are_408_and_closed_on_every_surface() 
         }
     }
     assert!(
-        app.log().contains("request body refused"),
+        app.wait_for_log("request body refused", 10).await,
         "no log line says why"
     );
 }
