@@ -14,14 +14,13 @@
 //! single-threaded runtime of its own, so that nothing of a request crosses
 //! threads (see `Lane`).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;

@@ -9,6 +9,8 @@ use axum::http::HeaderValue;
 use keygate_core::crypto::Digest;
 use keygate_core::token::Claims;
 
+use super::sharded::{SHARDS, Sharded};
+
 /// A token's claims, its signature verified, and who it speaks for as the
 /// values of the `x-keygate-*` headers an allowed check answers with
 /// (`gateway::check::identity_headers`).
@@ -54,8 +56,6 @@ impl Deref for VerifiedClaims {
         &self.claims
     }
 }
-
-use super::sharded::{SHARDS, Sharded};
 
 /// Tokens whose signature was already verified, keyed by the SHA-256 of the
 /// whole token (so a token with the same signature but another payload misses).
