@@ -255,6 +255,7 @@ fn basic_password_is(authorization: Option<&HeaderValue>, secret: &Digest) -> bo
     let Some(encoded) = authorization
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
+        .map(str::trim)
     else {
         return false;
     };
@@ -262,9 +263,9 @@ fn basic_password_is(authorization: Option<&HeaderValue>, secret: &Digest) -> bo
     // costs no allocation.
     let engine = &base64::engine::general_purpose::STANDARD;
     let mut buf = [0u8; 256];
-    let decoded = match engine.decode_slice(encoded.trim(), &mut buf) {
+    let decoded = match engine.decode_slice(encoded, &mut buf) {
         Ok(n) => Cow::Borrowed(&buf[..n]),
-        Err(_) => match engine.decode(encoded.trim()) {
+        Err(_) => match engine.decode(encoded) {
             Ok(v) => Cow::Owned(v),
             Err(_) => return false,
         },
