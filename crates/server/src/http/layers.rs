@@ -132,8 +132,8 @@ const LOGIN_PATH: &str = "/api/v1/authentication/login";
 
 /// The answer to a request target or headers over these limits, or to a
 /// repeated `Authorization`, checked in [`log_request`] before the request
-/// goes on (not a layer of its own: each `from_fn` layer boxes the rest of
-/// the request's future once more).
+/// goes on (not a layer of its own: another layer would box the rest of the
+/// request's future once more, as `Common` boxes it once).
 fn header_limit(req: &Request) -> Option<Response> {
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > URI_LIMIT {
         return Some(ApiError::UriTooLong.into_response());
